@@ -1,0 +1,28 @@
+# Every target sets up what it needs: a fresh clone only needs python3.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench sample-data clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m connector run --market examples/market.yaml --send-now
+	$(PY) -m connector report
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/pipeline.py
+
+sample-data: $(STAMP)
+	$(PY) scripts/make_sample_data.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,238 @@
+"""The market definition: what a rep or admin asks SalesOS to prospect.
+
+Loaded from YAML (CLI), JSON (API) or a CRM record; every boundary builds this
+model, so every boundary refuses the same bad input with the same message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from agents.geo import country_code
+
+_MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000, "mm": 1_000_000, "b": 1_000_000_000, "bn": 1_000_000_000}
+_NUMBER = r"\$?\s*(\d+(?:[.,]\d+)*)\s*(k|mm|m|bn|b)?"
+_UNIT_WORDS = re.compile(
+    r"\b(employees?|people|staff|heads?|usd|dollars?|revenue|arr|per year|/yr|a year)\b", re.I
+)
+_RANGE_FORMS = (
+    (re.compile(rf"^{_NUMBER}\s*(?:-|–|to)\s*{_NUMBER}$", re.I), "between"),
+    (re.compile(rf"^{_NUMBER}\s*\+$", re.I), "at_least"),
+    (re.compile(rf"^(?:>=?|over|more than|at least)\s*{_NUMBER}$", re.I), "at_least"),
+    (re.compile(rf"^(?:<=?|under|up to|less than|at most)\s*{_NUMBER}$", re.I), "at_most"),
+    (re.compile(rf"^{_NUMBER}$", re.I), "exactly"),
+)
+
+
+def _amount(digits: str, suffix: str | None) -> float:
+    if "," in digits and "." not in digits:
+        digits = digits.replace(",", "")
+    return float(digits.replace(",", "")) * _MULTIPLIERS[(suffix or "").lower()]
+
+
+class Range(BaseModel):
+    """An inclusive numeric range; an open end is None."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        for end in (self.min, self.max):
+            if end is not None and end < 0:
+                raise ValueError(f"a range cannot be negative (got {end:g})")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"the minimum {self.min:g} is above the maximum {self.max:g}")
+        return self
+
+    def contains(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+def parse_range(value: object) -> object:
+    """Turn "10-500 employees", "$1M-$50M", "$10K+", "up to 50" into a Range.
+
+    Bounds are checked here too, so an error quotes what the user wrote.
+    """
+    if isinstance(value, (Range, dict)) or value is None:
+        return value
+    bounds = _bounds(value)
+    low, high = bounds["min"], bounds["max"]
+    for end in (low, high):
+        if end is not None and end < 0:
+            raise ValueError(f"{value!r} is negative; a range must be 0 or more")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"{value!r} is impossible: its minimum is above its maximum")
+    return bounds
+
+
+def _bounds(value: object) -> dict:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"min": value, "max": value}
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return {"min": value[0], "max": value[1]}
+    if not isinstance(value, str):
+        raise ValueError("expected a range like '10-500', '$1M-$50M' or '$10K+'")
+    text = _UNIT_WORDS.sub("", value).strip().rstrip(".").strip()
+    for pattern, form in _RANGE_FORMS:
+        match = pattern.match(text)
+        if not match:
+            continue
+        groups = match.groups()
+        first = _amount(groups[0], groups[1])
+        if form == "between":
+            second = _amount(groups[2], groups[3])
+            # "$1-50M": a suffix on the upper end only applies to both ends.
+            if groups[1] is None and groups[3] is not None:
+                first = _amount(groups[0], groups[3])
+            return {"min": first, "max": second}
+        if form == "at_least":
+            return {"min": first, "max": None}
+        if form == "at_most":
+            return {"min": None, "max": first}
+        return {"min": first, "max": first}
+    raise ValueError(f"{value!r} is not a range like '10-500', '$1M-$50M' or '$10K+'")
+
+
+def _as_list(value: object) -> object:
+    """Accept "US, UK, Canada" as well as a YAML list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _countries(value: object) -> object:
+    value = _as_list(value)
+    if not isinstance(value, list):
+        return value
+    return [country_code(item) if isinstance(item, str) else item for item in value]
+
+
+HumanRange = Annotated[Range, BeforeValidator(parse_range)]
+Countries = Annotated[list[str], BeforeValidator(_countries)]
+Phrases = Annotated[list[str], BeforeValidator(_as_list)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class Exclusions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    industries: Phrases = Field(default_factory=list)
+    companies: Phrases = Field(default_factory=list, description="names or domains")
+
+
+class FitWeights(BaseModel):
+    """Fit factor weights (DESIGN.md). The score is normalised by their sum."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    industry: Share = 0.25
+    related_industry: Share = 0.15
+    employees: Share = 0.20
+    revenue: Share = 0.15
+    location: Share = 0.10
+    growth_signals: Share = 0.15
+    pain_points: Share = 0.15
+    tech_stack: Share = 0.0
+
+    @model_validator(mode="after")
+    def _related_not_above_industry(self) -> FitWeights:
+        if self.related_industry > self.industry:
+            raise ValueError("related_industry cannot weigh more than industry")
+        if self.total() == 0:
+            raise ValueError("at least one fit weight must be above 0")
+        return self
+
+    def total(self) -> float:
+        return (
+            self.industry + self.employees + self.revenue + self.location
+            + self.growth_signals + self.pain_points + self.tech_stack
+        )
+
+
+class IntentCaps(BaseModel):
+    """Per-category caps of the intent score; they sum to at most 1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hiring: Share = 0.30
+    funding: Share = 0.25
+    website: Share = 0.20
+    reviews: Share = 0.15
+    conferences: Share = 0.10
+
+
+class PriorityWeights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fit: Share = 0.4
+    intent: Share = 0.6
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> PriorityWeights:
+        if round(self.fit + self.intent, 6) != 1:
+            raise ValueError(f"fit + intent must be 1 (got {self.fit:g} + {self.intent:g})")
+        return self
+
+
+class Weights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fit: FitWeights = Field(default_factory=FitWeights)
+    intent: IntentCaps = Field(default_factory=IntentCaps)
+    priority: PriorityWeights = Field(default_factory=PriorityWeights)
+
+
+DEFAULT_BUYING_TEAM = ["VP Sales", "Head of Sales", "VP Revenue Operations", "CEO", "CRO"]
+
+
+class MarketDefinition(BaseModel):
+    """A target market. Unknown fields are refused: a typo must not be ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(default="market", min_length=1, max_length=100)
+    industry: str = Field(min_length=1)
+    related_industries: Phrases = Field(default_factory=list)
+    company_size: HumanRange
+    annual_revenue: HumanRange | None = None
+    location: Countries = Field(default_factory=list)
+    budget_size: HumanRange | None = None
+    growth_signals: Phrases = Field(default_factory=list)
+    pain_points: Phrases = Field(default_factory=list)
+    tech_stack_using: Phrases = Field(default_factory=list)
+    require_tech_stack: bool = False
+    exclude: Exclusions = Field(default_factory=Exclusions)
+    monthly_target: int | None = Field(default=None, gt=0)
+    quality_threshold: Share = 0.70
+    buying_team_roles: Phrases = Field(default_factory=lambda: list(DEFAULT_BUYING_TEAM))
+    contacts_per_company: int = Field(default=3, ge=1, le=25)
+    min_role_relevance: Share = 0.0
+    weights: Weights = Field(default_factory=Weights)
+
+    @field_validator("buying_team_roles")
+    @classmethod
+    def _roles_not_empty(cls, roles: list[str]) -> list[str]:
+        if not roles:
+            raise ValueError("list at least one buying-team role")
+        return roles
+
+    @model_validator(mode="after")
+    def _tech_stack_requirement(self) -> MarketDefinition:
+        if self.require_tech_stack and not self.tech_stack_using:
+            raise ValueError("require_tech_stack is true but tech_stack_using is empty")
+        return self

@@ -1,0 +1,131 @@
+"""The one interface every CRM adapter implements.
+
+Writes are batches keyed by natural keys (company domain, contact email), so a
+retried job updates instead of duplicating. Custom fields travel as a dict of
+canonical names (see `fields.py`); JSON-valued ones as Python objects, which
+each adapter stores as text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class AccountWrite(BaseModel):
+    domain: str
+    name: str
+    industry: str | None = None
+    employee_count: int | None = None
+    annual_revenue: float | None = None
+    country: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactWrite(BaseModel):
+    email: str
+    name: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    linkedin_url: str | None = None
+    country: str | None = None
+    timezone: str | None = None
+    company_domain: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class Association(BaseModel):
+    contact_email: str
+    company_domain: str
+
+
+class TaskWrite(BaseModel):
+    """A to-do for the rep; `key` makes creating it idempotent."""
+
+    key: str
+    contact_email: str
+    kind: str = Field(description="linkedin, call, ...")
+    subject: str
+    body: str = ""
+    due_at: dt.datetime
+
+
+class ActivityWrite(BaseModel):
+    """Something that happened (an email sent); `key` makes logging it idempotent."""
+
+    key: str
+    contact_email: str
+    kind: str
+    subject: str
+    body: str = ""
+    occurred_at: dt.datetime
+
+
+class Account(AccountWrite):
+    id: str
+
+
+class Contact(ContactWrite):
+    id: str
+
+
+class Task(TaskWrite):
+    id: str
+    status: str = "open"
+
+
+class Activity(ActivityWrite):
+    id: str
+
+
+class WriteResult(BaseModel):
+    """Ids by natural key for what was written; errors by natural key for what was not."""
+
+    ids: dict[str, str] = Field(default_factory=dict)
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: dict[str, str] = Field(default_factory=dict)
+
+
+class CRMAdapter(ABC):
+    """A CRM as SalesOS sees it."""
+
+    name: str
+
+    @abstractmethod
+    def upsert_accounts(self, accounts: list[AccountWrite]) -> WriteResult: ...
+
+    @abstractmethod
+    def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult: ...
+
+    @abstractmethod
+    def associate(self, links: list[Association]) -> WriteResult: ...
+
+    @abstractmethod
+    def create_tasks(self, tasks: list[TaskWrite]) -> WriteResult: ...
+
+    @abstractmethod
+    def log_activities(self, activities: list[ActivityWrite]) -> WriteResult: ...
+
+    @abstractmethod
+    def get_accounts(self, domains: list[str] | None = None) -> list[Account]:
+        """Accounts by domain; every account when `domains` is None."""
+
+    @abstractmethod
+    def get_contacts(
+        self, emails: list[str] | None = None, company_domain: str | None = None
+    ) -> list[Contact]:
+        """Contacts by email or by company; every contact when both are None."""
+
+    @abstractmethod
+    def get_tasks(self, contact_email: str | None = None) -> list[Task]: ...
+
+    @abstractmethod
+    def get_activities(self, contact_email: str | None = None) -> list[Activity]: ...
+
+    def close(self) -> None:
+        """Release connections; adapters that hold none need not override."""

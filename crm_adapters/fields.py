@@ -1,0 +1,70 @@
+"""The canonical SalesOS custom fields, and their names in each CRM.
+
+This list is the single source: the local CRM's columns, the HubSpot property
+definitions and the Salesforce metadata are all generated from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ObjectKind = Literal["company", "contact"]
+FieldType = Literal["number", "text", "json", "bool", "datetime", "enum"]
+
+
+@dataclass(frozen=True)
+class CustomField:
+    name: str
+    object: ObjectKind
+    type: FieldType
+    label: str
+    description: str
+    options: tuple[str, ...] = ()
+
+    @property
+    def hubspot_name(self) -> str:
+        return f"salesos_{self.name}"
+
+    @property
+    def salesforce_name(self) -> str:
+        if self.name.startswith("salesos_"):
+            words = self.name.removeprefix("salesos_").split("_")
+        else:
+            words = self.name.split("_")
+        return "SalesOS_" + "_".join(word.capitalize() for word in words) + "__c"
+
+
+TIERS = ("TIER_1", "TIER_2", "TIER_3", "TIER_4")
+CHANNELS = ("email", "linkedin", "phone")
+STAGES = ("sourced", "enriched", "contacts_found", "sequenced")
+SEQUENCE_STATES = ("scheduled", "in_progress", "paused", "completed", "stopped")
+
+FIELDS: tuple[CustomField, ...] = (
+    CustomField("fit_score", "company", "number", "Fit score", "How well the company matches the market (0-1)."),
+    CustomField("fit_breakdown", "company", "json", "Fit breakdown", "Points per fit factor, with what matched."),
+    CustomField("intent_score", "company", "number", "Intent score", "Buying intent from dated signals (0-1)."),
+    CustomField("intent_signals", "company", "json", "Intent signals", "Each intent point with its evidence."),
+    CustomField("salesos_source", "company", "text", "SalesOS source", "Data sources the company was found in."),
+    CustomField("salesos_market", "company", "text", "SalesOS market", "The market definition that found it."),
+    CustomField("salesos_stage", "company", "enum", "SalesOS stage", "Furthest funnel stage reached.", STAGES),
+    CustomField("priority_score", "contact", "number", "Priority score", "0.4 x fit + 0.6 x intent by default."),
+    CustomField("priority_tier", "contact", "enum", "Priority tier", "TIER_1 (best) to TIER_4.", TIERS),
+    CustomField("recommended_channel", "contact", "enum", "Recommended channel", "First channel to use.", CHANNELS),
+    CustomField("sequencing", "contact", "json", "Sequence", "The planned touches with their times."),
+    CustomField("buying_authority", "contact", "number", "Buying authority", "Authority to buy, from the title (0-1)."),
+    CustomField("seniority", "contact", "number", "Seniority", "1 (individual contributor) to 10 (C-level)."),
+    CustomField("role_relevance", "contact", "number", "Role relevance", "Match with the buying-team roles (0-1)."),
+    CustomField("email_verified", "contact", "bool", "Email verified", "The email was verified or comes from a trusted source."),
+    CustomField("next_touch_at", "contact", "datetime", "Next touch", "When the next sequence step is due."),
+    CustomField("sequence_state", "contact", "enum", "Sequence state", "Where the contact is in its sequence.", SEQUENCE_STATES),
+    CustomField("personalization_hooks", "contact", "json", "Personalisation hooks", "Up to 3 hooks with their evidence."),
+    CustomField("objection_angles", "contact", "json", "Objection angles", "Likely objections and how to answer them."),
+)
+
+
+def fields_for(kind: ObjectKind) -> tuple[CustomField, ...]:
+    return tuple(field for field in FIELDS if field.object == kind)
+
+
+JSON_FIELDS = frozenset(field.name for field in FIELDS if field.type == "json")
