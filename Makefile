@@ -12,7 +12,7 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m connector run --market examples/market.yaml --send-now
+	$(PY) -m connector run --market examples/market.yaml --as-of 2026-11-02 --send-now
 	$(PY) -m connector report
 
 test: $(STAMP)

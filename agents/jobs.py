@@ -1,0 +1,416 @@
+"""The stage jobs: load, decide, write to the CRM, enqueue the next stage.
+
+Each job takes one JSON payload carrying a batch of records and the run
+context, and returns its counts (recorded per job id, so a job that runs
+twice is counted once). The decisions are the pure functions of the other
+agents modules; this file is the only place in `agents/` that does I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from rq import get_current_job
+
+from agents.contact_finder import find_buying_team
+from agents.enrichment import score_intent
+from agents.lead_source import source_companies
+from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany
+from agents.scoring import plan_lead
+from connector import runtime
+from connector.channels.email import EmailDraft, render, write_eml
+from connector.ledger import effect_key
+from connector.queues import enqueue_once, job_id
+from connector.runs import RunContext
+from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
+
+STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
+ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
+
+
+# --- source -----------------------------------------------------------------
+
+
+def source_job(payload: dict) -> dict:
+    """Read the market's data, keep the companies that fit, hand them on."""
+    run = RunContext.model_validate(payload["run"])
+    data = runtime.dataset(run.data_files)
+    result = source_companies(data.companies, run.market)
+    crm = runtime.crm_for(run.tenant)
+    current = _stages(crm, [scored.company.domain for scored in result.qualified])
+    written = crm.upsert_accounts([
+        AccountWrite(
+            domain=scored.company.domain,
+            name=scored.company.name,
+            industry=scored.company.industry,
+            employee_count=scored.company.employee_count,
+            annual_revenue=scored.company.annual_revenue,
+            country=scored.company.country,
+            fields={
+                "fit_score": scored.fit.score,
+                "fit_breakdown": _dump(scored.fit.breakdown),
+                "salesos_source": ", ".join(scored.company.sources),
+                "salesos_market": run.market.name,
+                "salesos_stage": _advance(current.get(scored.company.domain), "sourced"),
+            },
+        )
+        for scored in result.qualified
+    ])
+    kept = [scored for scored in result.qualified if scored.company.domain not in written.errors]
+    for index, batch in enumerate(_batches(kept, run.batch_size)):
+        _next(run, "enrich", enrich_job, index, {"companies": _dump(batch)})
+    return {
+        "rows_read": data.rows_read,
+        "quarantined": _dump(data.quarantined),
+        "companies_read": result.companies_read,
+        "duplicates_merged": result.duplicates_merged,
+        "excluded": len(result.excluded),
+        "below_threshold": len(result.below_threshold),
+        "over_target": len(result.over_target),
+        "qualified": len(kept),
+        "crm_errors": _errors(written.errors),
+    }
+
+
+# --- enrich -----------------------------------------------------------------
+
+
+def enrich_job(payload: dict) -> dict:
+    """Score each company's dated intent signals and record the evidence."""
+    run = RunContext.model_validate(payload["run"])
+    companies = [ScoredCompany.model_validate(item) for item in payload["companies"]]
+    signals = runtime.dataset(run.data_files).signals_by_domain
+    intents = {
+        scored.company.domain: score_intent(
+            signals.get(scored.company.domain, []), run.as_of, run.market.weights.intent
+        )
+        for scored in companies
+    }
+    names = {scored.company.domain: scored.company.name for scored in companies}
+    crm = runtime.crm_for(run.tenant)
+    current = _stages(crm, list(intents))
+    written = crm.upsert_accounts([
+        AccountWrite(
+            domain=domain,
+            name=names[domain],
+            fields={
+                "intent_score": intent.score,
+                "intent_signals": _dump(intent.points),
+                "salesos_stage": _advance(current.get(domain), "enriched"),
+            },
+        )
+        for domain, intent in intents.items()
+    ])
+    leads = [
+        {"company": _dump(scored), "intent": _dump(intents[scored.company.domain])}
+        for scored in companies
+        if scored.company.domain not in written.errors
+    ]
+    _next(run, "contacts", contacts_job, _batch_index(), {"leads": leads})
+    return {"enriched": len(leads), "crm_errors": _errors(written.errors)}
+
+
+# --- contacts ---------------------------------------------------------------
+
+
+def contacts_job(payload: dict) -> dict:
+    """Find each company's buying team and put it in the CRM."""
+    run = RunContext.model_validate(payload["run"])
+    people = runtime.dataset(run.data_files).people_by_domain
+    leads, dropped, drop_reasons = [], 0, Counter()
+    contacts: list[Contact] = []
+    for lead in payload["leads"]:
+        domain = lead["company"]["company"]["domain"]
+        selection = find_buying_team(people.get(domain, []), run.market)
+        dropped += len(selection.dropped)
+        drop_reasons.update(_reason_kind(drop.reason) for drop in selection.dropped)
+        contacts.extend(selection.kept)
+        lead["contacts"] = _dump(selection.kept)
+        leads.append(lead)
+    crm = runtime.crm_for(run.tenant)
+    written = crm.upsert_contacts([_contact_write(contact) for contact in contacts])
+    linked = crm.associate([
+        Association(contact_email=contact.email, company_domain=contact.company_domain)
+        for contact in contacts
+        if contact.email not in written.errors
+    ])
+    _advance_accounts(crm, {lead["company"]["company"]["domain"]: lead["company"]["company"]["name"]
+                            for lead in leads}, "contacts_found")
+    for lead in leads:
+        lead["contacts"] = [c for c in lead["contacts"] if c["email"] not in written.errors]
+    _next(run, "score", score_job, _batch_index(), {"leads": [lead for lead in leads if lead["contacts"]]})
+    return {
+        "companies_searched": len(leads),
+        "contacts": len(contacts) - len(written.errors),
+        "contacts_dropped": dropped,
+        "contacts_dropped_by_reason": dict(drop_reasons),
+        "companies_without_contacts": sum(1 for lead in leads if not lead["contacts"]),
+        "crm_errors": _errors({**written.errors, **linked.errors}),
+    }
+
+
+def _contact_write(contact: Contact) -> ContactWrite:
+    return ContactWrite(
+        email=contact.email,
+        name=contact.name,
+        title=contact.title,
+        phone=contact.phone,
+        linkedin_url=contact.linkedin_url,
+        country=contact.country,
+        timezone=contact.timezone,
+        company_domain=contact.company_domain,
+        fields={
+            "buying_authority": contact.buying_authority,
+            "seniority": contact.seniority,
+            "role_relevance": contact.role_relevance,
+            "email_verified": contact.email_verified,
+        },
+    )
+
+
+# --- score ------------------------------------------------------------------
+
+
+def score_job(payload: dict) -> dict:
+    """Prioritise, tier and sequence every contact; queue each first step."""
+    run = RunContext.model_validate(payload["run"])
+    send_hour = runtime.settings().salesos_send_hour
+    plans: list[tuple[dict, LeadPlan]] = []
+    for lead in payload["leads"]:
+        scored = ScoredCompany.model_validate(lead["company"])
+        intent = IntentResult.model_validate(lead["intent"])
+        for item in lead["contacts"]:
+            contact = Contact.model_validate(item)
+            plan = plan_lead(contact, scored.company, scored.fit, intent, run.market, run.as_of, send_hour)
+            plans.append(({"contact": item, "company": scored.company}, plan))
+    crm = runtime.crm_for(run.tenant)
+    existing = {c.email: c for c in crm.get_contacts([plan.email for _, plan in plans])}
+    fresh = [(ctx, plan) for ctx, plan in plans if _state(existing.get(plan.email)) not in ACTIVE_SEQUENCE]
+    restart = {plan.email for _, plan in fresh}
+    written = crm.upsert_contacts([_plan_write(plan, plan.email in restart) for _, plan in plans])
+    _advance_accounts(crm, {ctx["company"].domain: ctx["company"].name for ctx, _ in plans}, "sequenced")
+    first_steps = [
+        _outreach_item(ctx, plan, 0) for ctx, plan in fresh if plan.email not in written.errors and plan.sequencing
+    ]
+    enqueued = _enqueue_steps(run.tenant, first_steps, run=run if run.send_now else None)
+    return {
+        "companies_scored": len(payload["leads"]),
+        "scored": len(plans) - len(written.errors),
+        "tiers": dict(Counter(plan.priority_tier for _, plan in plans)),
+        "steps_planned": sum(len(plan.sequencing) for _, plan in fresh),
+        "steps_scheduled": enqueued,
+        "sequences_kept_active": len(plans) - len(fresh),
+        "crm_errors": _errors(written.errors),
+    }
+
+
+def _plan_write(plan: LeadPlan, restart: bool) -> ContactWrite:
+    """Scores always update; an active sequence is never restarted by a re-run."""
+    fields: dict[str, Any] = {
+        "priority_score": plan.priority_score,
+        "priority_tier": plan.priority_tier,
+        "recommended_channel": plan.recommended_channel,
+        "personalization_hooks": _dump(plan.personalization_hooks),
+        "objection_angles": _dump(plan.objection_angles),
+    }
+    if restart:
+        fields |= {
+            "sequencing": _dump(plan.sequencing),
+            "sequence_state": "scheduled",
+            "next_touch_at": plan.sequencing[0].scheduled_at if plan.sequencing else None,
+        }
+    return ContactWrite(email=plan.email, timezone=plan.timezone, fields=fields)
+
+
+# --- outreach ---------------------------------------------------------------
+
+
+def outreach_job(payload: dict) -> dict:
+    """Execute sequence steps exactly once each: emails to the outbox, tasks for the rep."""
+    tenant = payload["tenant"]
+    items = payload["items"]
+    ledger = runtime.ledger()
+    keys = {effect_key("outreach", tenant, item["email"], item["step_index"]): item for item in items}
+    todo = set(ledger.claim(keys))
+    unsubscribed = ledger.unsubscribed(tenant, [item["email"] for item in items])
+    due = [item for key, item in keys.items() if key in todo and item["email"] not in unsubscribed]
+    tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
+    now = dt.datetime.now(dt.UTC)
+    activities, tasks = [], []
+    for item in due:
+        key = effect_key("outreach", tenant, item["email"], item["step_index"])
+        step = _step(item)
+        if step["channel"] == "email":
+            activities.append(_send_email(key, item, step, tokens[item["email"]], now))
+        else:
+            tasks.append(_rep_task(key, item, step))
+    crm = runtime.crm_for(tenant)
+    crm.log_activities(activities)
+    crm.create_tasks(tasks)
+    crm.upsert_contacts([_progress_write(item) for item in due])
+    done = [effect_key("outreach", tenant, item["email"], item["step_index"]) for item in due]
+    ledger.complete(done)
+    _enqueue_steps(tenant, [_outreach_item(None, None, item["step_index"] + 1, item) for item in due
+                            if item["step_index"] + 1 < len(item["sequence"])])
+    return {
+        "emails_written": len(activities),
+        "tasks_created": len(tasks),
+        "steps_done": len(done),
+        "skipped_already_done": len(keys) - len(todo),
+        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"] in unsubscribed]),
+    }
+
+
+def _send_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) -> ActivityWrite:
+    draft = EmailDraft(
+        key=key,
+        to_name=item["name"],
+        to_email=item["email"],
+        title=item.get("title") or "",
+        company_name=item["company_name"],
+        message_type=step["message_type"],
+        hooks=item["hooks"],
+        unsubscribe_url=runtime.unsubscribe_url(token),
+    )
+    message = render(draft, runtime.sender(), now)
+    path = write_eml(runtime.settings().outbox, key, message)
+    return ActivityWrite(
+        key=key, contact_email=item["email"], kind="email", subject=message["Subject"],
+        body=f"{step['action']} ({step['message_type']}) written to {path}", occurred_at=now,
+    )
+
+
+_TASK_SUBJECT = {
+    "send_connection_request": "LinkedIn: send a connection request to {name}",
+    "send_message": "LinkedIn: message {name}",
+    "make_call": "Call {name}",
+}
+
+
+def _rep_task(key: str, item: dict, step: dict) -> TaskWrite:
+    subject = _TASK_SUBJECT.get(step["action"], "{name}: " + step["action"]).format(name=item["name"])
+    lines = [f"{item.get('title') or 'Contact'} at {item['company_name']} ({step['message_type']})."]
+    lines += [f"Hook: {hook}" for hook in item["hooks"]]
+    lines += [f"If they say '{o['objection']}': {o['angle']}" for o in item["objections"]]
+    return TaskWrite(
+        key=key, contact_email=item["email"], kind="linkedin" if step["channel"] == "linkedin" else "call",
+        subject=f"{subject} ({item['company_name']})", body="\n".join(lines),
+        due_at=dt.datetime.fromisoformat(step["scheduled_at"]),
+    )
+
+
+def _progress_write(item: dict) -> ContactWrite:
+    following = item["step_index"] + 1
+    if following < len(item["sequence"]):
+        fields = {"sequence_state": "in_progress",
+                  "next_touch_at": dt.datetime.fromisoformat(item["sequence"][following]["scheduled_at"])}
+    else:
+        fields = {"sequence_state": "completed", "next_touch_at": None}
+    return ContactWrite(email=item["email"], fields=fields)
+
+
+def _outreach_item(ctx: dict | None, plan: LeadPlan | None, index: int, previous: dict | None = None) -> dict:
+    """Everything a step needs, so the outreach worker reads nothing else."""
+    if previous is not None:
+        return {**previous, "step_index": index}
+    company: Company = ctx["company"]
+    return {
+        "email": plan.email,
+        "name": ctx["contact"]["name"],
+        "title": ctx["contact"]["title"],
+        "company_name": company.name,
+        "company_domain": company.domain,
+        "step_index": index,
+        "sequence": _dump(plan.sequencing),
+        "hooks": [hook.text for hook in plan.personalization_hooks],
+        "objections": _dump(plan.objection_angles),
+    }
+
+
+def _enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None) -> int:
+    """One job per due time: with `run` (send-now) the steps are due at once and part of the run."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for item in items:
+        groups["now" if run else _step(item)["scheduled_at"]].append(item)
+    connection = get_current_job().connection
+    for when, group in groups.items():
+        for chunk in _batches(sorted(group, key=lambda i: i["email"]), 500):
+            digest = "|".join(f"{i['email']}#{i['step_index']}" for i in chunk)
+            enqueue_once(
+                connection, "outreach", outreach_job, {"tenant": tenant, "items": chunk},
+                job_key=job_id("outreach", tenant, f"{when}|{digest}"),
+                run_id=run.run_id if run else None,
+                at=None if run else dt.datetime.fromisoformat(when),
+            )
+    return len(items)
+
+
+def _step(item: dict) -> dict:
+    return item["sequence"][item["step_index"]]
+
+
+# --- shared helpers ---------------------------------------------------------
+
+
+def _next(run: RunContext, stage: str, func, index: int | str, body: dict) -> None:
+    payload = {"run": run.model_dump(mode="json"), **body}
+    enqueue_once(
+        get_current_job().connection, stage, func, payload,
+        job_key=job_id("run", run.run_id, stage, str(index)), run_id=run.run_id,
+        timeout=runtime.settings().salesos_job_timeout,
+    )
+
+
+def _batch_index() -> str:
+    """A child job keeps its parent's batch number: enrich-3 leads to contacts-3."""
+    return get_current_job().id.rsplit("-", 1)[1]
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _stages(crm, domains: list[str]) -> dict[str, str | None]:
+    return {account.domain: account.fields.get("salesos_stage") for account in crm.get_accounts(domains)}
+
+
+def _advance(current: str | None, reached: str) -> str:
+    """The furthest stage wins: a re-run never moves a company backwards."""
+    if current in STAGE_ORDER and STAGE_ORDER.index(current) > STAGE_ORDER.index(reached):
+        return current
+    return reached
+
+
+def _state(contact) -> str | None:
+    return contact.fields.get("sequence_state") if contact else None
+
+
+def _advance_accounts(crm, names: dict[str, str], reached: str) -> None:
+    current = _stages(crm, list(names))
+    crm.upsert_accounts([
+        AccountWrite(domain=domain, name=name, fields={"salesos_stage": _advance(current.get(domain), reached)})
+        for domain, name in names.items()
+    ])
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(":")[0].split("(")[0].strip()
+
+
+def _errors(errors: dict[str, str]) -> list[dict]:
+    return [{"key": key, "reason": reason} for key, reason in errors.items()]
+
+
+def _dump(value: Any) -> Any:
+    """Pydantic models (or containers of them) as JSON-ready data."""
+    if isinstance(value, list):
+        return [_dump(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _dump(item) for key, item in value.items()}
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value

@@ -1,0 +1,87 @@
+"""Email steps in local mode: a personalised RFC 5322 message in the outbox.
+
+Every message carries one-click unsubscribe (RFC 8058: `List-Unsubscribe`
+with an https URL plus `List-Unsubscribe-Post`), which Gmail and Yahoo
+require of bulk senders, and the sender's postal address (CAN-SPAM).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from pydantic import BaseModel
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # plain-text bodies
+)
+
+
+class Sender(BaseModel):
+    name: str
+    email: str
+    postal_address: str
+
+
+class EmailDraft(BaseModel):
+    """What a template needs to write one step's message."""
+
+    key: str
+    to_name: str
+    to_email: str
+    title: str
+    company_name: str
+    message_type: str
+    hooks: list[str]
+    unsubscribe_url: str
+
+
+def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> EmailMessage:
+    """Render the step's template into a complete message."""
+    try:
+        template = _TEMPLATES.get_template(f"{draft.message_type}.txt.j2")
+    except TemplateNotFound:
+        template = _TEMPLATES.get_template("generic.txt.j2")
+    first_name = draft.to_name.split()[0] if draft.to_name.strip() else "there"
+    text = template.render(draft=draft, first_name=first_name, sender=sender)
+    subject, _, body = text.partition("\n")
+    message = EmailMessage(policy=SMTP)
+    message["From"] = Address(sender.name, addr_spec=sender.email)
+    message["To"] = Address(draft.to_name, addr_spec=draft.to_email)
+    message["Subject"] = subject.removeprefix("Subject:").strip()
+    message["Date"] = format_datetime(sent_at)
+    message["Message-ID"] = f"<{_digest(draft.key)}@{sender.email.rsplit('@', 1)[1]}>"
+    message["List-Unsubscribe"] = f"<{draft.unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["X-SalesOS-Step"] = draft.key
+    footer = f"\n--\n{sender.name}, {sender.postal_address}\nUnsubscribe: {draft.unsubscribe_url}\n"
+    message.set_content(body.strip() + "\n" + footer)
+    return message
+
+
+def write_eml(outbox: Path, key: str, message: EmailMessage) -> Path:
+    """Write atomically under a name derived from the step key.
+
+    The same step always maps to the same file, so a retried job rewrites
+    one file instead of adding a second message.
+    """
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"{_digest(key)}.eml"
+    temporary = path.with_suffix(".eml.tmp")
+    temporary.write_bytes(message.as_bytes())
+    os.replace(temporary, path)
+    return path
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]

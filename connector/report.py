@@ -1,0 +1,64 @@
+"""The demo report: one self-contained HTML page (no external assets)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from connector.export import export_crm
+from connector.settings import Settings
+from crm_adapters.local import LocalCRM
+
+_ENV = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+)
+
+
+
+def write_report(settings: Settings, top: int = 20) -> Path:
+    summary_path = settings.home / "last_run.json"
+    if not summary_path.exists():
+        raise FileNotFoundError(f"{summary_path} does not exist; run `python -m connector run` first")
+    summary = json.loads(summary_path.read_text())
+    crm = LocalCRM(settings.crm_path)
+    try:
+        data = export_crm(crm)
+    finally:
+        crm.close()
+    html = _ENV.get_template("report.html.j2").render(
+        summary=summary, funnel=funnel_rows(summary), tiers=tier_rows(summary),
+        leads=top_leads(data, top), crm_path=settings.crm_path, outbox=settings.outbox,
+    )
+    path = settings.home / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def funnel_rows(summary: dict[str, Any]) -> list[tuple[str, int]]:
+    deduped = summary["companies_read"] - summary["duplicates_merged"]
+    kept = deduped - summary["excluded"]
+    return [
+        ("Company records read", summary["companies_read"]),
+        ("Unique companies", deduped),
+        ("Not excluded", kept),
+        ("Qualified", summary["qualified"]),
+        ("Enriched", summary["enriched"]),
+        ("With a buying team", summary["companies_searched"] - summary["companies_without_contacts"]),
+        ("Contacts sequenced", summary["scored"]),
+    ]
+
+
+def tier_rows(summary: dict[str, Any]) -> list[tuple[str, int]]:
+    return sorted(summary["tiers"].items())
+
+
+def top_leads(data: dict[str, list[dict]], top: int) -> list[dict[str, Any]]:
+    """The best contacts first, each with its company's reasons."""
+    accounts = {account["domain"]: account for account in data["accounts"]}
+    scored = [c for c in data["contacts"] if c.get("priority_score") is not None]
+    scored.sort(key=lambda c: (-c["priority_score"], -(c.get("buying_authority") or 0), c["email"]))
+    return [{"contact": contact, "account": accounts.get(contact["company_domain"], {})} for contact in scored[:top]]

@@ -1,0 +1,154 @@
+"""Run a market through the funnel to completion, with workers started here.
+
+The CLI and the benchmark call `execute_run`. It enqueues the source job,
+starts worker processes (real RQ workers, the same ones `connector worker`
+runs), waits until the run's pending set is empty, stops the workers and
+adds up what every job reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agents.jobs import source_job
+from agents.market import MarketDefinition
+from connector.queues import enqueue_once, job_id, run_failures, run_pending, run_stats
+from connector.redis_conn import connect, redis_url
+from connector.runs import RunContext, new_run_id
+from connector.settings import Settings
+
+FUNNEL_STAGES = ("source", "enrich", "contacts", "score")
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class RunFailed(RuntimeError):
+    """The workers died, so the run cannot finish; jobs that fail are reported in the summary."""
+
+
+def execute_run(
+    settings: Settings,
+    market: MarketDefinition,
+    data_files: list[Path],
+    as_of: dt.date,
+    *,
+    send_now: bool = False,
+    workers: int = 2,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    _check_files(data_files)
+    run = RunContext(
+        run_id=new_run_id(), market=market, data_files=[str(path.resolve()) for path in data_files],
+        as_of=as_of, send_now=send_now, batch_size=settings.salesos_batch_size,
+    )
+    started = time.monotonic()
+    queues = [*FUNNEL_STAGES, "outreach"] if send_now else list(FUNNEL_STAGES)
+    with redis_url(settings) as url:
+        conn = connect(url)
+        enqueue_once(conn, "source", source_job, {"run": run.model_dump(mode="json")},
+                     job_key=job_id("run", run.run_id, "source", "0"), run_id=run.run_id)
+        with worker_pool(url, settings, workers, queues) as pool:
+            while run_pending(conn, run.run_id):
+                pool.check()
+                if on_progress:
+                    on_progress(summarise(run_stats(conn, run.run_id)))
+                time.sleep(0.1)
+        stats = run_stats(conn, run.run_id)
+        summary = summarise(stats) | {"jobs": len(stats)}
+        failures = run_failures(conn, run.run_id)
+        conn.close()
+    summary |= {
+        "run_id": run.run_id, "market": market.name, "as_of": as_of.isoformat(),
+        "failures": [{"job": key, "error": error} for key, error in failures.items()],
+        "elapsed_seconds": round(time.monotonic() - started, 2),
+    }
+    _save(settings, summary)
+    return summary
+
+
+def _check_files(paths: list[Path]) -> None:
+    """Refuse a missing data file before starting anything: it is a typo, not a bad row."""
+    missing = [str(path) for path in paths if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"data file not found: {', '.join(missing)}")
+
+
+COUNTS = (
+    "rows_read", "companies_read", "duplicates_merged", "excluded", "below_threshold", "over_target",
+    "qualified", "enriched", "companies_searched", "companies_scored", "contacts", "contacts_dropped", "companies_without_contacts", "scored",
+    "steps_planned", "steps_scheduled", "sequences_kept_active", "emails_written", "tasks_created",
+    "skipped_already_done", "skipped_unsubscribed",
+)
+
+
+def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add up the per-job counts into the funnel a user reads."""
+    summary: dict[str, Any] = {key: 0 for key in COUNTS}
+    summary |= {"tiers": {f"TIER_{n}": 0 for n in range(1, 5)}, "contacts_dropped_by_reason": {},
+                "quarantined": [], "crm_errors": []}
+    for job in stats:
+        for key, value in job.items():
+            if key in COUNTS:
+                summary[key] += value
+            elif isinstance(value, dict):
+                for name, count in value.items():
+                    summary[key][name] = summary[key].get(name, 0) + count
+            elif isinstance(value, list):
+                summary.setdefault(key, []).extend(value)
+    summary["quarantined"].sort(key=lambda row: (row["file"], row["line"]))
+    summary["rows_quarantined"] = len(summary["quarantined"])
+    return summary
+
+
+def _save(settings: Settings, summary: dict[str, Any]) -> None:
+    runs = settings.home / "runs"
+    runs.mkdir(exist_ok=True)
+    text = json.dumps(summary, indent=2, sort_keys=True)
+    (runs / f"{summary['run_id']}.json").write_text(text)
+    (settings.home / "last_run.json").write_text(text)
+
+
+class WorkerPool:
+    def __init__(self, processes: list[subprocess.Popen]) -> None:
+        self.processes = processes
+
+    def check(self) -> None:
+        dead = [p for p in self.processes if p.poll() is not None]
+        if dead:
+            raise RunFailed(
+                f"a worker exited with code {dead[0].returncode}; see its log in the logs folder of SALESOS_HOME"
+            )
+
+
+@contextmanager
+def worker_pool(url: str, settings: Settings, count: int, queues: list[str]) -> Iterator[WorkerPool]:
+    """Start `count` worker processes on `queues`; stop them (gracefully first) on exit."""
+    logs = settings.home / "logs"
+    logs.mkdir(exist_ok=True)
+    env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(settings.home)}
+    command = [sys.executable, "-m", "connector", "worker", "--queues", ",".join(queues), "--no-scheduler"]
+    processes = []
+    try:
+        for index in range(max(1, count)):
+            with open(logs / f"worker-{index}.log", "ab") as log:
+                processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+        yield WorkerPool(processes)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,27 @@
+"""RQ workers for the stage queues.
+
+SimpleWorker runs jobs in the worker process instead of forking one child per
+job: on a 2-core machine forking caps throughput near 90 jobs/s, and an
+in-process worker keeps its parsed data files cached between jobs. Scale by
+running more worker processes, on this machine or others sharing the Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from connector.queues import STAGES, queue
+from connector.redis_conn import connect
+
+
+def work(url: str, queues: list[str] | None = None, burst: bool = False, with_scheduler: bool = True,
+         log_level: str = "WARNING") -> None:
+    """Process jobs from `queues` (default: every stage) until stopped, or until idle with `burst`."""
+    conn = connect(url)
+    names = queues or list(STAGES)
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    worker = SimpleWorker([queue(name, conn) for name in names], connection=conn, serializer=JSONSerializer)
+    worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level)

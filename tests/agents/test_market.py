@@ -1,0 +1,108 @@
+"""The market definition: human ranges, countries, defaults and refusals."""
+
+import pytest
+from pydantic import ValidationError
+
+from agents.market import MarketDefinition, Range, parse_range
+from agents.validation import describe
+
+
+def market(**overrides):
+    fields = {"industry": "B2B SaaS", "company_size": "10-500 employees"}
+    return MarketDefinition(**(fields | overrides))
+
+
+def problems(**overrides):
+    with pytest.raises(ValidationError) as caught:
+        market(**overrides)
+    return describe(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("10-500 employees", 10, 500),
+        ("10 to 500", 10, 500),
+        ("$1M-$50M", 1_000_000, 50_000_000),
+        ("$10K-$500K", 10_000, 500_000),
+        ("$10K+", 10_000, None),
+        ("500+", 500, None),
+        ("up to 50", None, 50),
+        ("1,000-5,000", 1000, 5000),
+        ("$1.5B", 1_500_000_000, 1_500_000_000),
+        ("$1-50M", 1_000_000, 50_000_000),
+    ],
+)
+def test_human_ranges_are_parsed(text, low, high):
+    assert parse_range(text) == {"min": low, "max": high}
+
+
+def test_a_range_includes_both_ends():
+    size = Range(min=10, max=500)
+    assert size.contains(10) and size.contains(500)
+    assert not size.contains(9) and not size.contains(501)
+
+
+def test_an_unknown_value_is_outside_every_range():
+    assert not Range(min=None, max=None).contains(None)
+
+
+def test_an_unparseable_range_names_the_field_and_the_value():
+    assert problems(company_size="lots of people") == [
+        "company_size: 'lots of people' is not a range like '10-500', '$1M-$50M' or '$10K+'"
+    ]
+
+
+def test_an_impossible_range_is_refused():
+    assert problems(annual_revenue="$50M-$1M") == [
+        "annual_revenue: '$50M-$1M' is impossible: its minimum is above its maximum"
+    ]
+
+
+@pytest.mark.parametrize("spelling", ["UK", "GB", "United Kingdom", "uk", "England"])
+def test_the_united_kingdom_has_one_code_however_it_is_spelled(spelling):
+    assert market(location=[spelling]).location == ["GB"]
+
+
+def test_a_comma_separated_location_is_a_list_of_countries():
+    assert market(location="US, UK, Canada").location == ["US", "GB", "CA"]
+
+
+def test_an_unknown_country_is_refused_by_name():
+    assert problems(location=["Narnia"]) == ["location: 'Narnia' is not a country name or ISO code"]
+
+
+def test_defaults_follow_the_design():
+    m = market()
+    assert m.quality_threshold == 0.70
+    assert m.contacts_per_company == 3
+    assert m.weights.fit.industry == 0.25 and m.weights.fit.tech_stack == 0.0
+    assert m.weights.priority.fit == 0.4 and m.weights.priority.intent == 0.6
+    assert m.weights.intent.hiring == 0.30
+
+
+def test_an_unknown_field_is_refused_not_ignored():
+    assert problems(industy="typo") == ["industy: unknown field (value 'typo')"]
+
+
+def test_a_missing_required_field_is_named():
+    with pytest.raises(ValidationError) as caught:
+        MarketDefinition(industry="SaaS")
+    assert describe(caught.value) == ["company_size: required field is missing"]
+
+
+def test_a_threshold_above_one_is_refused():
+    assert problems(quality_threshold=1.5) == ["quality_threshold: Input should be less than or equal to 1 (got 1.5)"]
+
+
+def test_weight_overrides_are_validated():
+    assert market(weights={"fit": {"tech_stack": 0.2}}).weights.fit.tech_stack == 0.2
+    assert problems(weights={"priority": {"fit": 0.5, "intent": 0.6}}) == [
+        "weights.priority: fit + intent must be 1 (got 0.5 + 0.6)"
+    ]
+
+
+def test_requiring_a_tech_stack_needs_one_listed():
+    assert problems(require_tech_stack=True) == [
+        "(document): require_tech_stack is true but tech_stack_using is empty"
+    ]

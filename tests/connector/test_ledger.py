@@ -1,0 +1,46 @@
+"""The send ledger: each effect once, unsubscribe tokens stable and opaque."""
+
+from connector.ledger import Ledger, effect_key
+
+
+def test_a_claimed_key_is_handed_out_until_it_is_done(tmp_path):
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    key = effect_key("outreach", "local", "Jane@Acme.io", 0)
+    assert ledger.claim([key]) == [key]
+    assert ledger.claim([key]) == [key]  # claimed, not done: a crashed worker's step is retried
+    ledger.complete([key])
+    assert ledger.claim([key]) == []
+    assert ledger.is_done(key)
+
+
+def test_effect_keys_ignore_email_case():
+    assert effect_key("outreach", "t", "Jane@Acme.io", 1) == effect_key("outreach", "t", "jane@acme.io", 1)
+
+
+def test_the_ledger_survives_reopening(tmp_path):
+    key = effect_key("outreach", "local", "a@b.io", 0)
+    first = Ledger(tmp_path / "state.sqlite3")
+    first.claim([key])
+    first.complete([key])
+    first.close()
+    assert Ledger(tmp_path / "state.sqlite3").claim([key]) == []
+
+
+def test_an_unsubscribe_token_is_stable_per_contact(tmp_path):
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    first = ledger.unsubscribe_tokens("local", ["a@b.io", "c@d.io"])
+    again = ledger.unsubscribe_tokens("local", ["A@B.io"])
+    assert again["a@b.io"] == first["a@b.io"]
+    assert first["a@b.io"] != first["c@d.io"]
+    assert "a@b.io" not in first["a@b.io"]
+
+
+def test_unsubscribing_by_token_records_the_contact(tmp_path):
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    token = ledger.unsubscribe_tokens("local", ["a@b.io"])["a@b.io"]
+    assert ledger.unsubscribe(token) == ("local", "a@b.io")
+    assert ledger.unsubscribed("local", ["a@b.io", "c@d.io"]) == {"a@b.io"}
+
+
+def test_an_unknown_token_unsubscribes_nobody(tmp_path):
+    assert Ledger(tmp_path / "state.sqlite3").unsubscribe("forged") is None

@@ -1,0 +1,54 @@
+"""Loading market files: the example loads, broken files say where and why."""
+
+from pathlib import Path
+
+import pytest
+
+from connector.markets import MarketError, load_market
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "market.yaml"
+
+
+def test_the_example_market_is_the_seeds_market():
+    market = load_market(EXAMPLE)
+    assert market.industry == "B2B SaaS"
+    assert market.location == ["US", "GB", "CA"]
+    assert (market.company_size.min, market.company_size.max) == (10, 500)
+    assert (market.annual_revenue.min, market.annual_revenue.max) == (1_000_000, 50_000_000)
+    assert (market.budget_size.min, market.budget_size.max) == (10_000, 500_000)
+    assert market.exclude.industries == ["Finance", "Healthcare", "Insurance"]
+    assert market.quality_threshold == 0.70 and market.monthly_target == 500
+
+
+def test_invalid_yaml_reports_the_line(tmp_path):
+    path = tmp_path / "market.yaml"
+    path.write_text("industry: SaaS\ncompany_size: [10, 500\n")
+    with pytest.raises(MarketError) as caught:
+        load_market(path)
+    assert "invalid YAML at line 3" in caught.value.problems[0]
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):
+    path = tmp_path / "market.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(MarketError) as caught:
+        load_market(path)
+    assert caught.value.problems == ["(document): expected a mapping of fields, got list"]
+
+
+def test_every_bad_field_is_reported_at_once(tmp_path):
+    path = tmp_path / "market.yaml"
+    path.write_text("industry: SaaS\ncompany_size: 500-10\nlocation: [Atlantis]\ncolour: blue\n")
+    with pytest.raises(MarketError) as caught:
+        load_market(path)
+    assert caught.value.problems == [
+        "company_size: '500-10' is impossible: its minimum is above its maximum",
+        "location: 'Atlantis' is not a country name or ISO code",
+        "colour: unknown field (value 'blue')",
+    ]
+
+
+def test_a_missing_file_is_a_market_error(tmp_path):
+    with pytest.raises(MarketError) as caught:
+        load_market(tmp_path / "nope.yaml")
+    assert "cannot read the file" in caught.value.problems[0]

@@ -1,0 +1,114 @@
+"""The web app: health, starting a run from a market, unsubscribe links."""
+
+import json
+
+import pytest
+import redis
+
+from connector.ledger import Ledger
+from connector.queues import queue
+from connector.settings import Settings
+from webhooks.app import create_app
+
+MARKET = {"industry": "B2B SaaS", "company_size": "10-500 employees", "location": "US, UK"}
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(salesos_home=tmp_path)
+
+
+@pytest.fixture
+def client(redis_url, settings):
+    return create_app(redis_url=redis_url, settings=settings).test_client()
+
+
+def test_health_is_ok_when_redis_answers(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "redis": "ok"}
+
+
+def test_health_is_503_when_redis_is_unreachable(settings):
+    app = create_app(redis_url="redis://127.0.0.1:1/0", settings=settings)
+    response = app.test_client().get("/health")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+
+
+def test_a_valid_market_enqueues_a_run(client, redis_url):
+    response = client.post("/api/markets", json=MARKET)
+    assert response.status_code == 202
+    run_id = response.json["run_id"]
+    assert response.json["status_url"] == f"/api/runs/{run_id}"
+    source = queue("source", redis.Redis.from_url(redis_url))
+    assert source.job_ids == [f"run-{run_id}-source-0"]
+
+
+def test_a_yaml_market_is_accepted(client):
+    body = "industry: B2B SaaS\ncompany_size: 10-500 employees\n"
+    response = client.post("/api/markets", data=body, content_type="application/yaml")
+    assert response.status_code == 202
+
+
+def test_an_invalid_market_is_400_with_one_line_per_field(client, redis_url):
+    response = client.post("/api/markets", json={"industry": "SaaS", "company_size": "500-10", "colour": "x"})
+    assert response.status_code == 400
+    assert response.json == {
+        "error": "invalid market definition",
+        "problems": [
+            "company_size: '500-10' is impossible: its minimum is above its maximum",
+            "colour: unknown field (value 'x')",
+        ],
+    }
+    assert queue("source", redis.Redis.from_url(redis_url)).count == 0
+
+
+def test_a_wrapped_market_with_a_bad_date_is_400(client):
+    response = client.post("/api/markets", json={"market": MARKET, "as_of": "yesterday"})
+    assert response.status_code == 400
+    assert response.json["problems"] == ["as_of: expected a date like 2026-11-02"]
+
+
+def test_an_empty_body_is_400(client):
+    response = client.post("/api/markets", data="", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_a_malformed_body_is_400(client):
+    response = client.post("/api/markets", data="{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid request body"
+
+
+def test_an_oversized_body_is_413(client):
+    response = client.post("/api/markets", data="x" * (2 * 1024 * 1024), content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_a_market_is_refused_with_503_when_redis_is_down(settings):
+    app = create_app(redis_url="redis://127.0.0.1:1/0", settings=settings)
+    response = app.test_client().post("/api/markets", json=MARKET)
+    assert response.status_code == 503
+
+
+def test_an_unknown_run_is_404(client):
+    assert client.get("/api/runs/nope").status_code == 404
+
+
+def test_opening_an_unsubscribe_link_does_not_unsubscribe(client, settings):
+    token = Ledger(settings.state_path).unsubscribe_tokens("local", ["jane@acme.io"])["jane@acme.io"]
+    assert client.get(f"/unsubscribe/{token}").status_code == 200
+    assert Ledger(settings.state_path).unsubscribed("local", ["jane@acme.io"]) == set()
+
+
+def test_one_click_post_unsubscribes(client, settings):
+    token = Ledger(settings.state_path).unsubscribe_tokens("local", ["jane@acme.io"])["jane@acme.io"]
+    response = client.post(f"/unsubscribe/{token}", data="List-Unsubscribe=One-Click",
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    assert Ledger(settings.state_path).unsubscribed("local", ["jane@acme.io"]) == {"jane@acme.io"}
+
+
+def test_an_unknown_unsubscribe_token_is_404(client):
+    assert client.post("/unsubscribe/forged").status_code == 404

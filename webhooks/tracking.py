@@ -1,0 +1,33 @@
+"""Unsubscribe links: a confirmation page, and RFC 8058 one-click POST."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from connector.ledger import Ledger
+
+tracking = Blueprint("tracking", __name__)
+
+_PAGE = """<!doctype html><meta charset="utf-8"><title>{title}</title>
+<body style="font-family:system-ui;max-width:32rem;margin:4rem auto">{body}</body>"""
+
+
+@tracking.get("/unsubscribe/<token>")
+def confirm(token: str):
+    """A GET never unsubscribes: mail scanners follow links. The button POSTs."""
+    return _PAGE.format(
+        title="Unsubscribe",
+        body='<h1>Unsubscribe</h1><form method="post"><button>Stop these emails</button></form>',
+    )
+
+
+@tracking.post("/unsubscribe/<token>")
+def unsubscribe(token: str):
+    ledger = Ledger(current_app.config["SALESOS_SETTINGS"].state_path)
+    try:
+        found = ledger.unsubscribe(token)
+    finally:
+        ledger.close()
+    if found is None:
+        return _PAGE.format(title="Unknown link", body="<h1>This link is not valid.</h1>"), 404
+    return _PAGE.format(title="Unsubscribed", body="<h1>You will not get further emails.</h1>")
