@@ -43,6 +43,7 @@ def run(
     workers: Annotated[int, typer.Option(min=1, max=32, help="worker processes to start")] = 2,
 ) -> None:
     """Run a market through the whole funnel on the local CRM."""
+    from connector.providers.base import ProviderError
     from connector.runner import RunFailed, execute_run
 
     settings = load_settings()
@@ -59,9 +60,9 @@ def run(
         with _FunnelProgress() as progress:
             summary = execute_run(settings, definition, files, date, send_now=send_now, workers=workers,
                                   on_progress=progress.update)
-    except (FileNotFoundError, RunFailed) as exc:
+    except (ProviderError, RunFailed) as exc:
         err.print(f"[red]Run stopped:[/red] {exc}", highlight=False)
-        raise typer.Exit(2 if isinstance(exc, FileNotFoundError) else 1) from None
+        raise typer.Exit(2 if isinstance(exc, ProviderError) else 1) from None
     if json_output:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     else:

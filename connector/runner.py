@@ -22,6 +22,7 @@ from typing import Any
 
 from agents.jobs import source_job
 from agents.market import MarketDefinition
+from connector.providers.offline import check_files
 from connector.queues import enqueue_once, job_id, run_failures, run_pending, run_stats
 from connector.redis_conn import connect, redis_url
 from connector.runs import RunContext, new_run_id
@@ -45,7 +46,7 @@ def execute_run(
     workers: int = 2,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    _check_files(data_files)
+    check_files(data_files)
     run = RunContext(
         run_id=new_run_id(), market=market, data_files=[str(path.resolve()) for path in data_files],
         as_of=as_of, send_now=send_now, batch_size=settings.salesos_batch_size,
@@ -73,13 +74,6 @@ def execute_run(
     }
     _save(settings, summary)
     return summary
-
-
-def _check_files(paths: list[Path]) -> None:
-    """Refuse a missing data file before starting anything: it is a typo, not a bad row."""
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise FileNotFoundError(f"data file not found: {', '.join(missing)}")
 
 
 COUNTS = (

@@ -1,0 +1,103 @@
+"""Contact Finder: the buying team of one company, ranked by buying authority."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+
+from agents.market import MarketDefinition
+from agents.models import Channel, Contact, ContactSelection, Drop, PersonRecord
+from agents.titles import buying_authority, role_relevance, seniority
+
+TRUSTED_CONFIDENCE = 0.90
+
+
+def find_buying_team(
+    people: list[PersonRecord], market: MarketDefinition, trusted_confidence: float = TRUSTED_CONFIDENCE
+) -> ContactSelection:
+    """Keep the top `contacts_per_company` people; say why each other person was left out."""
+    candidates, dropped = [], []
+    for person in _dedupe(people, dropped):
+        email, problem = _valid_email(person.email)
+        if problem:
+            dropped.append(Drop(key=person.email or person.name, reason=problem))
+            continue
+        contact = _rank(person, email, market, trusted_confidence)
+        if contact.role_relevance < market.min_role_relevance:
+            dropped.append(Drop(key=email, reason=f"role relevance {contact.role_relevance} below "
+                                                  f"{market.min_role_relevance} ({person.title or 'no title'})"))
+            continue
+        candidates.append(contact)
+    candidates.sort(key=lambda c: (-c.buying_authority, -c.role_relevance, -c.seniority, c.email))
+    kept = candidates[: market.contacts_per_company]
+    dropped += [
+        Drop(key=c.email, reason=f"ranked below the top {market.contacts_per_company}")
+        for c in candidates[market.contacts_per_company :]
+    ]
+    return ContactSelection(kept=kept, dropped=dropped)
+
+
+def _dedupe(people: list[PersonRecord], dropped: list[Drop]) -> list[PersonRecord]:
+    """One record per email: the most confident, with gaps filled from the others."""
+    by_email: dict[str, PersonRecord] = {}
+    without_email = []
+    for person in sorted(people, key=lambda p: -p.confidence):
+        if not person.email:
+            without_email.append(person)
+            continue
+        key = person.email.strip().lower()
+        if key not in by_email:
+            by_email[key] = person
+            continue
+        best = by_email[key]
+        by_email[key] = best.model_copy(update={
+            field: getattr(person, field)
+            for field in ("phone", "linkedin_url", "timezone", "country", "title")
+            if not getattr(best, field) and getattr(person, field)
+        })
+    dropped += [Drop(key=person.name, reason="no email address") for person in without_email]
+    return list(by_email.values())
+
+
+def _valid_email(raw: str | None) -> tuple[str, str | None]:
+    try:
+        return validate_email(raw or "", check_deliverability=False).normalized.lower(), None
+    except EmailNotValidError as exc:
+        return "", f"invalid email {raw!r}: {exc}"
+
+
+def _rank(person: PersonRecord, email: str, market: MarketDefinition, trusted: float) -> Contact:
+    level = seniority(person.title)
+    verified = person.confidence >= trusted
+    return Contact(
+        name=person.name, title=person.title, email=email, phone=person.phone,
+        linkedin_url=person.linkedin_url, company_domain=person.company_domain, country=person.country,
+        timezone=_zone_or_none(person.timezone), source=person.source, confidence=person.confidence,
+        email_verified=verified,
+        role_relevance=role_relevance(person.title, market.buying_team_roles),
+        seniority=level,
+        buying_authority=buying_authority(person.title, level),
+        contact_preference=_preference(verified, person),
+    )
+
+
+def _preference(verified: bool, person: PersonRecord) -> Channel:
+    """The seed's rule: a verified email first, then LinkedIn, then the phone."""
+    if verified:
+        return "email"
+    if person.linkedin_url:
+        return "linkedin"
+    if person.phone:
+        return "phone"
+    return "email"
+
+
+def _zone_or_none(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name

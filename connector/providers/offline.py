@@ -1,0 +1,169 @@
+"""The offline data provider: JSON Lines files and target-account CSV exports.
+
+A bad row never stops a run: it is quarantined with its file, line number
+and the rule it broke. A file that cannot be read at all is a ProviderError.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from agents.market import parse_range
+from agents.models import CompanyRecord, PersonRecord, Signal
+from agents.validation import describe
+from connector.providers.base import DataProvider, Dataset, ProviderError, Quarantined
+
+_SIGNAL = TypeAdapter(Signal)
+_JSONL = {".jsonl", ".ndjson"}
+
+# Header spellings seen in CRM and data-vendor exports, by the field they mean.
+_CSV_HEADERS = {
+    "name": ("name", "company", "company name", "account name", "organization", "organisation"),
+    "domain": ("domain", "website", "company domain", "url", "web site", "company website"),
+    "industry": ("industry", "sector", "vertical"),
+    "employee_count": ("employees", "employee count", "employee_count", "headcount", "company size",
+                       "number of employees", "# employees"),
+    "annual_revenue": ("revenue", "annual revenue", "annual_revenue", "arr", "revenue (usd)"),
+    "country": ("country", "hq country", "billing country", "country/region"),
+    "confidence": ("confidence",),
+}
+
+
+class OfflineProvider(DataProvider):
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = list(paths)
+
+    def load(self) -> Dataset:
+        check_files(self.paths)
+        dataset = Dataset()
+        for path in self.paths:
+            if path.suffix.lower() == ".csv":
+                _read_csv(path, dataset)
+            else:
+                _read_jsonl(path, dataset)
+        return dataset
+
+
+def check_files(paths: list[Path]) -> None:
+    """Refuse a missing or unknown file before anything runs: it is a typo, not a bad row."""
+    for path in paths:
+        if not path.is_file():
+            raise ProviderError(f"data file not found: {path}")
+        if path.suffix.lower() not in _JSONL | {".csv"}:
+            raise ProviderError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl or .csv")
+
+
+def _read_jsonl(path: Path, dataset: Dataset) -> None:
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            dataset.rows_read += 1
+            reason = _add_json_row(line, dataset)
+            if reason:
+                dataset.quarantined.append(Quarantined(file=str(path), line=number, reason=reason))
+
+
+def _add_json_row(line: str, dataset: Dataset) -> str | None:
+    """Add one row to the dataset; return why it was refused, or None."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON: {exc.msg} at column {exc.colno}"
+    if not isinstance(row, dict):
+        return f"expected a JSON object, got {type(row).__name__}"
+    kind = row.get("type")
+    try:
+        if kind == "company":
+            dataset.companies.append(CompanyRecord.model_validate(row))
+        elif kind == "person":
+            person = PersonRecord.model_validate(row)
+            dataset.people_by_domain[person.company_domain].append(person)
+        elif kind == "signal":
+            signal = _SIGNAL.validate_python(row)
+            dataset.signals_by_domain[signal.company_domain].append(signal)
+        elif kind is None:
+            return "type: required field is missing (company, person or signal)"
+        else:
+            return f"type: unknown type {kind!r} (expected company, person or signal)"
+    except ValidationError as exc:
+        return "; ".join(f"{kind}.{problem}" for problem in describe(exc))
+    return None
+
+
+def _read_csv(path: Path, dataset: Dataset) -> None:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = _map_headers(path, reader.fieldnames or [])
+        for row in reader:
+            dataset.rows_read += 1
+            values = {field: (row.get(header) or "").strip() for field, header in columns.items()}
+            try:
+                dataset.companies.append(_csv_company(values, path))
+            except (ValidationError, ValueError) as exc:
+                reason = "; ".join(describe(exc)) if isinstance(exc, ValidationError) else str(exc)
+                dataset.quarantined.append(Quarantined(file=str(path), line=reader.line_num, reason=reason))
+
+
+def _map_headers(path: Path, headers: list[str]) -> dict[str, str]:
+    by_spelling = {header.strip().lower(): header for header in headers}
+    columns = {
+        field: by_spelling[spelling]
+        for field, spellings in _CSV_HEADERS.items()
+        for spelling in spellings
+        if spelling in by_spelling
+    }
+    missing = [field for field in ("name", "domain") if field not in columns]
+    if missing:
+        raise ProviderError(f"{path}: no {' or '.join(missing)} column (headers: {', '.join(headers)})")
+    return columns
+
+
+def _csv_company(values: dict[str, str], path: Path) -> CompanyRecord:
+    record = {key: value for key, value in values.items() if value}
+    for field in ("employee_count", "annual_revenue"):
+        if field in record:
+            record[field] = _amount(field, record[field])
+    if "employee_count" in record:
+        record["employee_count"] = round(record["employee_count"])
+    record.setdefault("confidence", 0.6)
+    return CompanyRecord.model_validate(record | {"source": f"csv:{path.stem}"})
+
+
+def _amount(field: str, text: str) -> float:
+    """"$12,000,000", "12M" or a bracket like "51-200" (its midpoint)."""
+    try:
+        bounds = parse_range(text)
+    except ValueError:
+        raise ValueError(f"company.{field}: {text!r} is not a number") from None
+    low, high = bounds["min"], bounds["max"]
+    if low is None or high is None:
+        return low if high is None else high
+    return (low + high) / 2
+
+
+_cache: dict[tuple, Dataset] = {}
+_cache_lock = threading.Lock()
+
+
+def load_cached(paths: list[Path]) -> Dataset:
+    """Load once per process while the files are unchanged (jobs of one run share it)."""
+    key = tuple(_fingerprint(path) for path in paths)
+    with _cache_lock:
+        if key not in _cache:
+            _cache.clear()  # keep one dataset: a worker serves one run at a time
+            _cache[key] = OfflineProvider(paths).load()
+        return _cache[key]
+
+
+def _fingerprint(path: Path) -> tuple:
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ProviderError(f"data file not found: {path}") from None
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
