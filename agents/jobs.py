@@ -9,8 +9,10 @@ agents modules; this file is the only place in `agents/` that does I/O.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rq import get_current_job
@@ -31,9 +33,25 @@ STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
 ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
 
 
+def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
+    """Add the job's run time to its counts, so a run summary shows where time goes."""
+
+    def decorate(job: Callable[[dict], dict]) -> Callable[[dict], dict]:
+        @functools.wraps(job)
+        def run(payload: dict) -> dict:
+            started = time.perf_counter()
+            counts = job(payload)
+            return counts | {"seconds": {stage: round(time.perf_counter() - started, 3)}}
+
+        return run
+
+    return decorate
+
+
 # --- source -----------------------------------------------------------------
 
 
+@timed("source")
 def source_job(payload: dict) -> dict:
     """Read the market's data, keep the companies that fit, hand them on."""
     run = RunContext.model_validate(payload["run"])
@@ -78,6 +96,7 @@ def source_job(payload: dict) -> dict:
 # --- enrich -----------------------------------------------------------------
 
 
+@timed("enrich")
 def enrich_job(payload: dict) -> dict:
     """Score each company's dated intent signals and record the evidence."""
     run = RunContext.model_validate(payload["run"])
@@ -116,6 +135,7 @@ def enrich_job(payload: dict) -> dict:
 # --- contacts ---------------------------------------------------------------
 
 
+@timed("contacts")
 def contacts_job(payload: dict) -> dict:
     """Find each company's buying team and put it in the CRM."""
     run = RunContext.model_validate(payload["run"])
@@ -174,6 +194,7 @@ def _contact_write(contact: Contact) -> ContactWrite:
 # --- score ------------------------------------------------------------------
 
 
+@timed("score")
 def score_job(payload: dict) -> dict:
     """Prioritise, tier and sequence every contact; queue each first step."""
     run = RunContext.model_validate(payload["run"])
@@ -228,6 +249,7 @@ def _plan_write(plan: LeadPlan, restart: bool) -> ContactWrite:
 # --- outreach ---------------------------------------------------------------
 
 
+@timed("outreach")
 def outreach_job(payload: dict) -> dict:
     """Execute sequence steps exactly once each: emails to the outbox, tasks for the rep."""
     tenant = payload["tenant"]
@@ -275,10 +297,10 @@ def _send_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) 
         hooks=item["hooks"],
         unsubscribe_url=runtime.unsubscribe_url(token),
     )
-    message = render(draft, runtime.sender(), now)
-    path = write_eml(runtime.settings().outbox, key, message)
+    rendered = render(draft, runtime.sender(), now)
+    path = write_eml(runtime.settings().outbox, key, rendered.message)
     return ActivityWrite(
-        key=key, contact_email=item["email"], kind="email", subject=message["Subject"],
+        key=key, contact_email=item["email"], kind="email", subject=rendered.subject,
         body=f"{step['action']} ({step['message_type']}) written to {path}", occurred_at=now,
     )
 

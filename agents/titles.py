@@ -7,6 +7,7 @@ seed's `'cto' in title` made every "Director" a CTO.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _PUNCTUATION = re.compile(r"[^\w\s+]")
 _STOPWORDS = {"of", "the", "and", "for", "to", "at", "in"}
@@ -47,6 +48,7 @@ _C_SUITE = {"ceo", "cro", "cfo", "cto", "coo", "cmo", "cio", "cso", "founder", "
 RELEVANCE_KEYWORDS = ("sales", "revenue", "operations", "marketing", "growth")
 
 
+@lru_cache(maxsize=65536)  # titles repeat across thousands of people
 def normalise_title(title: str) -> str:
     """'Vice President of Sales & Marketing' -> 'vp sales marketing'."""
     text = " " + _PUNCTUATION.sub(" ", title.casefold().replace("&", " and ").replace("-", " ")) + " "
@@ -62,7 +64,12 @@ def normalise_title(title: str) -> str:
 
 
 def _word_set(title: str) -> set[str]:
-    return set(normalise_title(title).split())
+    return set(_words(title))
+
+
+@lru_cache(maxsize=65536)
+def _words(title: str) -> frozenset[str]:
+    return frozenset(normalise_title(title).split())
 
 
 def role_relevance(title: str, target_roles: list[str]) -> float:

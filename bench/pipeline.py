@@ -109,6 +109,7 @@ def main() -> None:
     print(f"rep tasks created     {summary['tasks_created']:>10,}")
     print(f"rows quarantined      {summary['rows_quarantined']:>10,}")
     print(f"jobs                  {summary['jobs']:>10,}")
+    print("job seconds by stage  " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
     print(f"wall time             {wall:>10.1f} s   (target <= 60 s)")
     print(f"peak RSS              {memory.peak / 2**20:>10.0f} MB  (target <= 500 MB; this process, workers, redis)")
     print(f"no-op floor           {floor:>10.2f} s   ({summary['jobs']} no-op jobs, same workers)")

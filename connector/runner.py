@@ -88,14 +88,14 @@ def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
     """Add up the per-job counts into the funnel a user reads."""
     summary: dict[str, Any] = {key: 0 for key in COUNTS}
     summary |= {"tiers": {f"TIER_{n}": 0 for n in range(1, 5)}, "contacts_dropped_by_reason": {},
-                "quarantined": [], "crm_errors": []}
+                "seconds": {}, "quarantined": [], "crm_errors": []}
     for job in stats:
         for key, value in job.items():
             if key in COUNTS:
                 summary[key] += value
             elif isinstance(value, dict):
                 for name, count in value.items():
-                    summary[key][name] = summary[key].get(name, 0) + count
+                    summary[key][name] = round(summary[key].get(name, 0) + count, 3)
             elif isinstance(value, list):
                 summary.setdefault(key, []).extend(value)
     summary["quarantined"].sort(key=lambda row: (row["file"], row["line"]))

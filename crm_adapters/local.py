@@ -1,20 +1,30 @@
 """The embedded default CRM: SQLite under SALESOS_HOME.
 
-It behaves like the real CRMs where it matters: upserts by natural key,
-custom fields as columns named by `fields.py`, fields left out of a write are
-left alone, and a write that changes nothing changes nothing (not even
-`updated_at`), so re-running a market is visibly a no-op.
+It behaves like the real CRMs where it matters: upserts by natural key
+(lower-cased domain, lower-cased email), custom fields as columns named by
+`fields.py`, fields left out of a write are left alone, a bad record is
+reported without blocking its batch, and a write that changes nothing changes
+nothing (not even `updated_at`), so re-running a market is visibly a no-op.
+
+Several RQ worker processes write the same file: WAL lets readers run beside
+the one writer, and every write transaction starts with BEGIN IMMEDIATE so
+writers queue on the busy timeout instead of failing with "database is locked".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from crm_adapters.base import (
     Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
@@ -23,12 +33,16 @@ from crm_adapters.base import (
 from crm_adapters.fields import CustomField, fields_for
 
 Clock = Callable[[], dt.datetime]
-_CHUNK = 500  # SQLite's parameter limit is 999 on old builds
+Row = dict[str, Any]
+_Item = TypeVar("_Item", bound=BaseModel)
+_Encoded = TypeVar("_Encoded")
 
-_ACCOUNT_CORE = ("domain", "name", "industry", "employee_count", "annual_revenue", "country")
-_CONTACT_CORE = ("email", "name", "title", "phone", "linkedin_url", "country", "timezone", "company_domain")
+_CHUNK = 500  # parameters per IN list: well under SQLite's old 999 limit
+_JSON = json.JSONEncoder(sort_keys=True, default=str, allow_nan=False)  # sorted keys: equal values, equal text
 _SQL_TYPE = {"number": "REAL", "bool": "INTEGER", "json": "TEXT", "datetime": "TEXT", "text": "TEXT", "enum": "TEXT"}
 
+# Core columns only: custom-field columns are added by `_add_missing_columns`,
+# the same path that migrates an older file when the field list grows.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE, name TEXT, industry TEXT,
@@ -48,11 +62,39 @@ CREATE TABLE IF NOT EXISTS tasks (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, contact_email TEXT NOT NULL COLLATE NOCASE, kind TEXT,
     subject TEXT, body TEXT, due_at TEXT, status TEXT NOT NULL DEFAULT 'open', created_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS tasks_by_contact ON tasks (contact_email);
 CREATE TABLE IF NOT EXISTS activities (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, contact_email TEXT NOT NULL COLLATE NOCASE, kind TEXT,
     subject TEXT, body TEXT, occurred_at TEXT, created_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS activities_by_contact ON activities (contact_email)
 """
+
+
+@dataclass(frozen=True)
+class _Table:
+    """How one upserted record kind maps onto its table."""
+
+    name: str
+    key: str  # the natural key column
+    core: tuple[str, ...]  # the model's other standard columns
+    fields: dict[str, CustomField]  # custom fields by canonical name, one column each
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.key, *self.core, *self.fields)
+
+
+_ACCOUNTS = _Table(
+    "accounts", "domain", ("name", "industry", "employee_count", "annual_revenue", "country"),
+    {field.name: field for field in fields_for("company")},
+)
+_CONTACTS = _Table(
+    "contacts", "email", ("name", "title", "phone", "linkedin_url", "country", "timezone", "company_domain"),
+    {field.name: field for field in fields_for("contact")},
+)
+_TASK_COLUMNS = ("key", "contact_email", "kind", "subject", "body", "due_at")
+_ACTIVITY_COLUMNS = ("key", "contact_email", "kind", "subject", "body", "occurred_at")
 
 
 def _utc_now() -> dt.datetime:
@@ -60,259 +102,328 @@ def _utc_now() -> dt.datetime:
 
 
 class LocalCRM(CRMAdapter):
+    """`CRMAdapter` on one SQLite file; one connection per object, safe to share between threads."""
+
     name = "local"
 
     def __init__(self, path: Path, clock: Clock = _utc_now) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
+        self._lock = threading.RLock()  # one connection, so one transaction at a time
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         with self._write():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
+            for statement in _SCHEMA.split(";"):
                 self._db.execute(statement)
             self._add_missing_columns()
-        self._fields = {"accounts": _by_name(fields_for("company")), "contacts": _by_name(fields_for("contact"))}
 
     # --- writes -------------------------------------------------------------
 
     def upsert_accounts(self, accounts: list[AccountWrite]) -> WriteResult:
-        rows = [(a.domain.strip().lower(), {k: getattr(a, k) for k in _ACCOUNT_CORE[1:]}, a.fields) for a in accounts]
-        return self._upsert("accounts", "domain", _ACCOUNT_CORE, rows)
+        return self._upsert(_ACCOUNTS, _prepare(accounts, lambda account: _domain(account.domain), _account_values))
 
     def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult:
-        rows = [
-            (c.email.strip().lower(), {k: getattr(c, k) for k in _CONTACT_CORE[1:]}, c.fields) for c in contacts
-        ]
-        for _, core, _ in rows:
-            if core["company_domain"]:
-                core["company_domain"] = core["company_domain"].lower()
-        return self._upsert("contacts", "email", _CONTACT_CORE, rows)
+        return self._upsert(_CONTACTS, _prepare(contacts, lambda contact: _email(contact.email), _contact_values))
 
     def associate(self, links: list[Association]) -> WriteResult:
-        result = WriteResult()
-        if not links:
-            return result
-        emails = self._ids("contacts", "email", [link.contact_email.lower() for link in links])
-        domains = self._ids("accounts", "domain", [link.company_domain.lower() for link in links])
-        now = self._now()
+        """Link contacts to accounts by email and domain; a link to a missing record is an error."""
+        pairs = [(_email(link.contact_email), _domain(link.company_domain)) for link in links]
+        result, now = WriteResult(), self._now()
         with self._write():
-            for link in links:
-                key = f"{link.contact_email.lower()}->{link.company_domain.lower()}"
-                contact_id, account_id = emails.get(link.contact_email.lower()), domains.get(link.company_domain.lower())
-                if contact_id is None or account_id is None:
-                    missing = "contact" if contact_id is None else "account"
-                    result.errors[key] = f"no {missing} with that {'email' if missing == 'contact' else 'domain'}"
-                    continue
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO associations (contact_id, account_id, created_at) VALUES (?, ?, ?)",
-                    (contact_id, account_id, now),
-                )
-                result.ids[key] = f"{contact_id}-{account_id}"
-                result.created += cursor.rowcount
-                result.unchanged += 1 - cursor.rowcount
+            contacts = self._ids(_CONTACTS, [email for email, _ in pairs])
+            accounts = self._ids(_ACCOUNTS, [domain for _, domain in pairs])
+            rows = []
+            for email, domain in pairs:
+                key = f"{email}->{domain}"
+                if email not in contacts:
+                    result.errors[key] = f"no contact with email {email!r}"
+                elif domain not in accounts:
+                    result.errors[key] = f"no account with domain {domain!r}"
+                else:
+                    rows.append((contacts[email], accounts[domain], now))
+                    result.ids[key] = f"{contacts[email]}-{accounts[domain]}"
+            sql = "INSERT OR IGNORE INTO associations (contact_id, account_id, created_at) VALUES (?, ?, ?)"
+            result.created = self._db.executemany(sql, rows).rowcount
+        result.unchanged = len(rows) - result.created
         return result
 
     def create_tasks(self, tasks: list[TaskWrite]) -> WriteResult:
-        return self._insert_once(
-            "tasks", ("key", "contact_email", "kind", "subject", "body", "due_at"),
-            [(t.key, t.contact_email.lower(), t.kind, t.subject, t.body, t.due_at.isoformat()) for t in tasks],
-        )
+        return self._insert_once("tasks", _TASK_COLUMNS, _prepare(tasks, lambda task: task.key, _task_row))
 
     def log_activities(self, activities: list[ActivityWrite]) -> WriteResult:
-        return self._insert_once(
-            "activities", ("key", "contact_email", "kind", "subject", "body", "occurred_at"),
-            [(a.key, a.contact_email.lower(), a.kind, a.subject, a.body, a.occurred_at.isoformat())
-             for a in activities],
-        )
+        prepared = _prepare(activities, lambda activity: activity.key, _activity_row)
+        return self._insert_once("activities", _ACTIVITY_COLUMNS, prepared)
 
     # --- reads --------------------------------------------------------------
 
     def get_accounts(self, domains: list[str] | None = None) -> list[Account]:
-        rows = self._select("accounts", "domain", None if domains is None else [d.lower() for d in domains])
-        return [Account(**self._record(row, "accounts", _ACCOUNT_CORE)) for row in rows]
+        keys = None if domains is None else [_domain(domain) for domain in domains]
+        with self._read():
+            rows = self._select("SELECT * FROM accounts WHERE 1", (), "domain", keys)
+        return [Account(**_record(_ACCOUNTS, row)) for row in rows]
 
     def get_contacts(self, emails: list[str] | None = None, company_domain: str | None = None) -> list[Contact]:
+        """Contacts by email, by company, or both (contacts matching both); every contact when neither."""
+        keys = None if emails is None else [_email(email) for email in emails]
+        sql, params = "SELECT * FROM contacts WHERE 1", ()
         if company_domain is not None:
-            rows = self._db.execute(
-                "SELECT * FROM contacts WHERE company_domain = ? ORDER BY id", (company_domain.lower(),)
-            ).fetchall()
-        else:
-            rows = self._select("contacts", "email", None if emails is None else [e.lower() for e in emails])
-        return [Contact(**self._record(row, "contacts", _CONTACT_CORE)) for row in rows]
+            sql, params = "SELECT * FROM contacts WHERE company_domain = ?", (_domain(company_domain),)
+        with self._read():
+            rows = self._select(sql, params, "email", keys)
+        return [Contact(**_record(_CONTACTS, row)) for row in rows]
 
     def get_tasks(self, contact_email: str | None = None) -> list[Task]:
-        return [Task(**row) for row in self._log_rows("tasks", contact_email)]
+        return [Task(**row) for row in self._log_rows("tasks", (*_TASK_COLUMNS, "status"), contact_email)]
 
     def get_activities(self, contact_email: str | None = None) -> list[Activity]:
-        return [Activity(**row) for row in self._log_rows("activities", contact_email)]
+        return [Activity(**row) for row in self._log_rows("activities", _ACTIVITY_COLUMNS, contact_email)]
 
     def counts(self) -> dict[str, int]:
+        """Rows per table, for run summaries and the report."""
         tables = ("accounts", "contacts", "associations", "tasks", "activities")
-        return {table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables}
+        with self._read():
+            return {table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables}
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     # --- internals ----------------------------------------------------------
 
-    def _upsert(self, table: str, key: str, core: tuple[str, ...], rows: list[tuple[str, dict, dict]]) -> WriteResult:
-        """Insert new keys, update changed ones, leave the rest alone: one transaction."""
-        result = WriteResult()
-        fields = self._fields[table]
-        now = self._now()
+    def _upsert(self, table: _Table, prepared: tuple[list[tuple[str, Row]], WriteResult]) -> WriteResult:
+        """Compare the batch with the stored rows in Python, then write only what changed, in one statement.
+
+        A record's values hold only what it sets, so merging them over the
+        stored row leaves everything else alone; equal merged and stored rows
+        mean nothing changed, and the row (with its `updated_at`) is not touched.
+        """
+        records, result = prepared
         with self._write():
-            existing = {row[key].lower(): row for row in self._select(table, key, [r[0] for r in rows])}
-            inserts, updates = [], []
-            for natural, values, custom in rows:
-                try:
-                    columns = {k: v for k, v in values.items() if v is not None}
-                    columns |= {name: _to_column(fields, name, value) for name, value in custom.items()}
-                except ValueError as exc:
-                    result.errors[natural] = str(exc)
-                    continue
-                current = existing.get(natural)
-                if current is None:
-                    inserts.append({key: natural, **columns})
-                    existing[natural] = {key: natural, **columns}  # a key twice in one batch updates
-                    continue
-                changed = {k: v for k, v in columns.items() if current.get(k) != v}
-                if changed:
-                    updates.append((changed, natural))
-                    result.updated += 1
-                else:
+            stored = self._stored(table, [key for key, _ in records])
+            changed: dict[str, Row] = {}
+            for key, update in records:
+                before = stored.get(key)
+                after = {**(before or {table.key: key}), **update}
+                if before is None:
+                    result.created += 1
+                elif after == before:
                     result.unchanged += 1
-            for columns in inserts:
-                self._db.execute(
-                    f"INSERT INTO {table} ({', '.join(columns)}, created_at, updated_at) "
-                    f"VALUES ({', '.join('?' * len(columns))}, ?, ?)",
-                    [*columns.values(), now, now],
-                )
-            result.created = len(inserts)
-            for changed, natural in updates:
-                assignments = ", ".join(f"{column} = ?" for column in changed)
-                self._db.execute(
-                    f"UPDATE {table} SET {assignments}, updated_at = ? WHERE {key} = ?",
-                    [*changed.values(), now, natural],
-                )
-            result.ids = {k: str(v) for k, v in self._ids(table, key, [r[0] for r in rows]).items()}
+                    continue
+                else:
+                    result.updated += 1
+                stored[key] = changed[key] = after  # a key twice in one batch: the later record wins
+            self._write_rows(table, changed.values())
+            new = [key for key, row in stored.items() if "id" not in row]
+            result.ids = {key: str(row["id"]) for key, row in stored.items() if "id" in row}
+            result.ids |= {key: str(row_id) for key, row_id in self._ids(table, new).items()}
         return result
 
-    def _insert_once(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> WriteResult:
-        result = WriteResult()
+    def _write_rows(self, table: _Table, rows: Iterable[Row]) -> None:
+        """INSERT ... ON CONFLICT DO UPDATE with whole merged rows: one executemany per batch."""
+        columns = table.columns
+        updates = ", ".join(f"{column} = excluded.{column}" for column in (*columns[1:], "updated_at"))
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}, created_at, updated_at) "
+            f"VALUES ({', '.join('?' * (len(columns) + 2))}) "
+            f"ON CONFLICT ({table.key}) DO UPDATE SET {updates}"
+        )
+        now = self._now()
+        self._db.executemany(sql, ([*(row.get(column) for column in columns), now, now] for row in rows))
+
+    def _insert_once(
+        self, table: str, columns: tuple[str, ...], prepared: tuple[list[tuple[str, tuple]], WriteResult]
+    ) -> WriteResult:
+        """INSERT OR IGNORE by key: a retried job's second write creates nothing and says so."""
+        rows, result = prepared
+        sql = (
+            f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}, created_at) "
+            f"VALUES ({', '.join('?' * (len(columns) + 1))})"
+        )
         now = self._now()
         with self._write():
-            for row in rows:
-                cursor = self._db.execute(
-                    f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}, created_at) "
-                    f"VALUES ({', '.join('?' * len(columns))}, ?)",
-                    [*row, now],
-                )
-                result.created += cursor.rowcount
-                result.unchanged += 1 - cursor.rowcount
-            result.ids = {k: str(v) for k, v in self._ids(table, "key", [row[0] for row in rows]).items()}
+            result.created = self._db.executemany(sql, [[*values, now] for _, values in rows]).rowcount
+            found = self._select(f"SELECT key, id FROM {table} WHERE 1", (), "key", [key for key, _ in rows])
+        result.unchanged = len(rows) - result.created
+        result.ids = {found_row["key"]: str(found_row["id"]) for found_row in found}
         return result
 
-    def _select(self, table: str, key: str, values: list[str] | None) -> list[dict]:
+    def _stored(self, table: _Table, keys: list[str]) -> dict[str, Row]:
+        rows = self._select(f"SELECT * FROM {table.name} WHERE 1", (), table.key, keys)
+        return {row[table.key].lower(): row for row in rows}
+
+    def _ids(self, table: _Table, keys: list[str]) -> dict[str, int]:
+        rows = self._select(f"SELECT {table.key}, id FROM {table.name} WHERE 1", (), table.key, keys)
+        return {row[table.key].lower(): row["id"] for row in rows}
+
+    def _select(self, sql: str, params: Sequence[Any], column: str, values: list[str] | None) -> list[Row]:
+        """`sql` (ending in a WHERE clause) narrowed to `column IN values`, chunked so any number of values fits."""
         if values is None:
-            return self._rows(f"SELECT * FROM {table} ORDER BY id", ())
-        rows: list[dict] = []
+            return self._rows(f"{sql} ORDER BY id", params)
+        rows: list[Row] = []
         for chunk in _chunks(list(dict.fromkeys(values))):
-            rows += self._rows(f"SELECT * FROM {table} WHERE {key} IN ({', '.join('?' * len(chunk))})", chunk)
+            rows += self._rows(f"{sql} AND {column} IN ({', '.join('?' * len(chunk))})", [*params, *chunk])
         return sorted(rows, key=lambda row: row["id"])
 
-    def _ids(self, table: str, key: str, values: Iterable[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk in _chunks(list(dict.fromkeys(values))):
-            sql = f"SELECT {key}, id FROM {table} WHERE {key} IN ({', '.join('?' * len(chunk))})"
-            found.update((natural.lower(), row_id) for natural, row_id in self._db.execute(sql, chunk))
-        return found
-
-    def _rows(self, sql: str, params) -> list[dict]:
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Row]:
         cursor = self._db.execute(sql, params)
         names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row)) for row in cursor]
 
-    def _record(self, row: dict, table: str, core: tuple[str, ...]) -> dict[str, Any]:
-        fields = self._fields[table]
-        return {
-            "id": str(row["id"]),
-            **{name: row[name] for name in core},
-            "fields": {
-                name: _from_column(field, row[name]) for name, field in fields.items() if row.get(name) is not None
-            },
-        }
-
-    def _log_rows(self, table: str, contact_email: str | None) -> list[dict]:
-        if contact_email is None:
-            rows = self._rows(f"SELECT * FROM {table} ORDER BY id", ())
-        else:
-            rows = self._rows(f"SELECT * FROM {table} WHERE contact_email = ? ORDER BY id", (contact_email.lower(),))
-        for row in rows:
-            row["id"] = str(row["id"])
-            row.pop("created_at")
-        return rows
+    def _log_rows(self, table: str, columns: tuple[str, ...], contact_email: str | None) -> list[Row]:
+        sql, params = f"SELECT id, {', '.join(columns)} FROM {table} WHERE 1", ()
+        if contact_email is not None:
+            sql, params = f"{sql} AND contact_email = ?", (_email(contact_email),)
+        with self._read():
+            rows = self._rows(f"{sql} ORDER BY id", params)
+        return [{**row, "id": str(row["id"])} for row in rows]
 
     def _add_missing_columns(self) -> None:
-        """The field list grows; an older database gains the new columns on open."""
-        for table, kind in (("accounts", "company"), ("contacts", "contact")):
-            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for field in fields_for(kind):
+        """The field list grows; a file written by an older version gains the new columns on open."""
+        for table in (_ACCOUNTS, _CONTACTS):
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table.name})")}
+            for field in table.fields.values():
                 if field.name not in present:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {field.name} {_SQL_TYPE[field.type]}")
+                    self._db.execute(f"ALTER TABLE {table.name} ADD COLUMN {field.name} {_SQL_TYPE[field.type]}")
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE: concurrent workers take turns instead of failing with 'database is locked'."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        """BEGIN IMMEDIATE takes the write lock up front: concurrent writers wait their turn (busy timeout)
+        instead of failing with 'database is locked' when a read transaction tries to become a write."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[None]:
+        """One snapshot for a read, so a chunked IN query never mixes before and after another worker's commit."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._db.execute("COMMIT")
 
     def _now(self) -> str:
-        return self._clock().isoformat()
+        return self._clock().astimezone(dt.UTC).isoformat()
 
 
-def _by_name(fields: tuple[CustomField, ...]) -> dict[str, CustomField]:
-    return {field.name: field for field in fields}
+# --- record encoding -------------------------------------------------------------
 
 
-def _chunks(values: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
+def _prepare(
+    items: list[_Item], key: Callable[[_Item], str], encode: Callable[[_Item], _Encoded]
+) -> tuple[list[tuple[str, _Encoded]], WriteResult]:
+    """Encode each record under its natural key; one that fails is an error under that key, the rest go on."""
+    encoded, result = [], WriteResult()
+    for item in items:
+        natural = key(item)
+        try:
+            encoded.append((natural, encode(item)))
+        except ValueError as exc:
+            result.errors[natural] = str(exc)
+    return encoded, result
 
 
-def _to_column(fields: dict[str, CustomField], name: str, value: Any) -> Any:
-    """Check a custom field value against its definition and encode it for SQLite."""
-    field = fields.get(name)
-    if field is None:
-        raise ValueError(f"unknown field {name!r}")
-    if value is None:
-        return None
+def _account_values(account: AccountWrite) -> Row:
+    _check_domain(account.domain)
+    return _set_values(_ACCOUNTS, account, account.fields)
+
+
+def _contact_values(contact: ContactWrite) -> Row:
+    _check_email(contact.email)
+    values = _set_values(_CONTACTS, contact, contact.fields)
+    if "company_domain" in values:
+        values["company_domain"] = _domain(values["company_domain"])
+    return values
+
+
+def _set_values(table: _Table, record: BaseModel, custom: dict[str, Any]) -> Row:
+    """The columns a record sets: core values that are not None, and every custom field it names.
+
+    A custom field given as None is cleared, as in HubSpot and Salesforce; one
+    left out is left alone.
+    """
+    values = {column: getattr(record, column) for column in table.core if getattr(record, column) is not None}
+    for name, value in custom.items():
+        field = table.fields.get(name)
+        if field is None:
+            raise ValueError(f"unknown field {name!r}")
+        values[name] = None if value is None else _encode(field, value)
+    return values
+
+
+def _task_row(task: TaskWrite) -> tuple:
+    _check_email(task.contact_email)
+    return task.key, _email(task.contact_email), task.kind, task.subject, task.body, _instant("due_at", task.due_at)
+
+
+def _activity_row(activity: ActivityWrite) -> tuple:
+    _check_email(activity.contact_email)
+    occurred_at = _instant("occurred_at", activity.occurred_at)
+    return activity.key, _email(activity.contact_email), activity.kind, activity.subject, activity.body, occurred_at
+
+
+def _domain(value: str) -> str:
+    """Natural keys are compared lower-cased and trimmed, as CRMs do."""
+    return value.strip().lower()
+
+
+def _email(value: str) -> str:
+    return value.strip().lower()
+
+
+def _check_domain(value: str) -> None:
+    domain = _domain(value)
+    if not domain or "@" in domain or "/" in domain or " " in domain:
+        raise ValueError(f"domain {value!r} is not a bare domain like acme.io")
+
+
+def _check_email(value: str) -> None:
+    local, at, host = _email(value).partition("@")
+    if not (local and at and host) or "@" in host or " " in value.strip():
+        raise ValueError(f"email {value!r} is not an email address")
+
+
+def _instant(name: str, value: Any) -> str:
+    """Datetimes are stored in UTC so equal instants compare equal, whatever offset they were given in."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValueError(f"{name}: expected a datetime with a time zone, got {value!r}")
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def _encode(field: CustomField, value: Any) -> Any:
+    """Check a custom field value against its definition and turn it into what its column stores."""
+    name = field.name
     if field.type == "json":
-        return json.dumps(value, sort_keys=True, default=str)
+        try:
+            return _JSON.encode(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: not storable as JSON ({exc})") from exc
     if field.type == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"{name}: expected true or false, got {value!r}")
         return int(value)
     if field.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{name}: expected a number, got {value!r}")
         return value
     if field.type == "datetime":
-        if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise ValueError(f"{name}: expected a datetime with a time zone, got {value!r}")
-        return value.isoformat()
+        return _instant(name, value)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected text, got {value!r}")
     if field.type == "enum" and value not in field.options:
         raise ValueError(f"{name}: {value!r} is not one of {', '.join(field.options)}")
-    return str(value)
+    return value
 
 
-def _from_column(field: CustomField, value: Any) -> Any:
+def _decode(field: CustomField, value: Any) -> Any:
     if field.type == "json":
         return json.loads(value)
     if field.type == "bool":
@@ -320,3 +431,17 @@ def _from_column(field: CustomField, value: Any) -> Any:
     if field.type == "datetime":
         return dt.datetime.fromisoformat(value)
     return value
+
+
+def _record(table: _Table, row: Row) -> Row:
+    """A stored row as the keyword arguments of its model: custom fields that are set, decoded, under `fields`."""
+    return {
+        "id": str(row["id"]),
+        **{column: row[column] for column in (table.key, *table.core)},
+        "fields": {name: _decode(field, row[name]) for name, field in table.fields.items() if row[name] is not None},
+    }
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]

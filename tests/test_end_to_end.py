@@ -8,6 +8,7 @@ below the threshold and fintastic.com is an excluded industry.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -205,7 +206,7 @@ def test_export_prints_every_custom_field(workspace, redis_url):
     assert {"priority_score", "priority_tier", "recommended_channel", "sequencing", "buying_authority",
             "seniority", "role_relevance", "email_verified", "next_touch_at", "sequence_state"} <= set(contact)
     assert set(contact["sequencing"][0]) == {"day", "channel", "action", "message_type", "scheduled_at"}
-    assert contact["next_touch_at"] == "2026-11-02T09:00:00-08:00"
+    assert dt.datetime.fromisoformat(contact["next_touch_at"]) == dt.datetime.fromisoformat("2026-11-02T09:00:00-08:00")
 
 
 def test_the_report_is_a_self_contained_page(workspace, redis_url):

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from dataclasses import dataclass
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
@@ -46,30 +48,44 @@ class EmailDraft(BaseModel):
     unsubscribe_url: str
 
 
-def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> EmailMessage:
-    """Render the step's template into a complete message."""
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    message: Message
+
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable in any text editor, unlike base64
+
+
+def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> Rendered:
+    """Render the step's template into a complete message.
+
+    Built with the compat32 MIME classes: the modern EmailMessage API parses
+    every header it is given and costs ten times as much per message.
+    """
     try:
         template = _TEMPLATES.get_template(f"{draft.message_type}.txt.j2")
     except TemplateNotFound:
         template = _TEMPLATES.get_template("generic.txt.j2")
     first_name = draft.to_name.split()[0] if draft.to_name.strip() else "there"
     text = template.render(draft=draft, first_name=first_name, sender=sender)
-    subject, _, body = text.partition("\n")
-    message = EmailMessage(policy=SMTP)
-    message["From"] = Address(sender.name, addr_spec=sender.email)
-    message["To"] = Address(draft.to_name, addr_spec=draft.to_email)
-    message["Subject"] = subject.removeprefix("Subject:").strip()
+    first_line, _, body = text.partition("\n")
+    subject = first_line.removeprefix("Subject:").strip()
+    footer = f"\n--\n{sender.name}, {sender.postal_address}\nUnsubscribe: {draft.unsubscribe_url}\n"
+    message = MIMEText(body.strip() + "\n" + footer, "plain", _UTF8_QP)
+    message["From"] = formataddr((sender.name, sender.email), "utf-8")
+    message["To"] = formataddr((draft.to_name, draft.to_email), "utf-8")
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     message["Date"] = format_datetime(sent_at)
     message["Message-ID"] = f"<{_digest(draft.key)}@{sender.email.rsplit('@', 1)[1]}>"
     message["List-Unsubscribe"] = f"<{draft.unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["X-SalesOS-Step"] = draft.key
-    footer = f"\n--\n{sender.name}, {sender.postal_address}\nUnsubscribe: {draft.unsubscribe_url}\n"
-    message.set_content(body.strip() + "\n" + footer)
-    return message
+    return Rendered(subject=subject, message=message)
 
 
-def write_eml(outbox: Path, key: str, message: EmailMessage) -> Path:
+def write_eml(outbox: Path, key: str, message: Message) -> Path:
     """Write atomically under a name derived from the step key.
 
     The same step always maps to the same file, so a retried job rewrites

@@ -106,7 +106,7 @@ def _read_csv(path: Path, dataset: Dataset) -> None:
             try:
                 dataset.companies.append(_csv_company(values, path))
             except (ValidationError, ValueError) as exc:
-                reason = "; ".join(describe(exc)) if isinstance(exc, ValidationError) else str(exc)
+                reason = "; ".join(f"company.{p}" for p in describe(exc)) if isinstance(exc, ValidationError) else str(exc)
                 dataset.quarantined.append(Quarantined(file=str(path), line=reader.line_num, reason=reason))
 
 

@@ -24,7 +24,7 @@ def parsed(message):
 
 
 def test_the_message_has_the_headers_of_a_real_email():
-    message = parsed(render(draft(), SENDER, SENT))
+    message = parsed(render(draft(), SENDER, SENT).message)
     assert message["From"] == "SalesOS Demo <demo@salesos.invalid>"
     assert message["To"] == "Jane Doe <jane@acme.io>"
     assert message["Subject"] == "Acme and the pipeline you are building"
@@ -33,13 +33,13 @@ def test_the_message_has_the_headers_of_a_real_email():
 
 
 def test_one_click_unsubscribe_headers_are_present():
-    message = parsed(render(draft(), SENDER, SENT))
+    message = parsed(render(draft(), SENDER, SENT).message)
     assert message["List-Unsubscribe"] == "<http://127.0.0.1:5000/unsubscribe/tok>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 def test_the_body_is_personalised_and_carries_the_postal_address():
-    body = parsed(render(draft(), SENDER, SENT)).get_body().get_content()
+    body = parsed(render(draft(), SENDER, SENT).message).get_body().get_content()
     assert body.startswith("Hi Jane,")
     assert "Hiring a VP of Sales (posted 2026-10-02)" in body
     assert "1 Sample Street, Springfield" in body
@@ -47,12 +47,20 @@ def test_the_body_is_personalised_and_carries_the_postal_address():
 
 
 def test_an_unknown_message_type_falls_back_to_the_generic_template():
-    message = parsed(render(draft(message_type="scarcity"), SENDER, SENT))
+    message = parsed(render(draft(message_type="scarcity"), SENDER, SENT).message)
     assert message["Subject"] == "Following up, Jane"
 
 
 def test_the_same_step_always_writes_the_same_file(tmp_path):
-    first = write_eml(tmp_path, "k", render(draft(), SENDER, SENT))
-    second = write_eml(tmp_path, "k", render(draft(), SENDER, SENT))
+    first = write_eml(tmp_path, "k", render(draft(), SENDER, SENT).message)
+    second = write_eml(tmp_path, "k", render(draft(), SENDER, SENT).message)
     assert first == second
     assert [p.name for p in tmp_path.iterdir()] == [first.name]
+
+
+def test_non_ascii_names_and_subjects_are_encoded():
+    rendered = render(draft(to_name="Zoë Müller", company_name="Größe"), SENDER, SENT)
+    message = parsed(rendered.message)
+    assert message["To"].addresses[0].display_name == "Zoë Müller"
+    assert message["Subject"] == rendered.subject == "Größe and the pipeline you are building"
+    assert message.get_body().get_content().startswith("Hi Zoë,")
