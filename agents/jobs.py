@@ -101,7 +101,7 @@ def enrich_job(payload: dict) -> dict:
     """Score each company's dated intent signals and record the evidence."""
     run = RunContext.model_validate(payload["run"])
     companies = [ScoredCompany.model_validate(item) for item in payload["companies"]]
-    signals = runtime.dataset(run.data_files).signals_by_domain
+    signals = runtime.dataset(run.data_files).signals_for(scored.company.domain for scored in companies)
     intents = {
         scored.company.domain: score_intent(
             signals.get(scored.company.domain, []), run.as_of, run.market.weights.intent
@@ -139,7 +139,8 @@ def enrich_job(payload: dict) -> dict:
 def contacts_job(payload: dict) -> dict:
     """Find each company's buying team and put it in the CRM."""
     run = RunContext.model_validate(payload["run"])
-    people = runtime.dataset(run.data_files).people_by_domain
+    people = runtime.dataset(run.data_files).people_for(
+        lead["company"]["company"]["domain"] for lead in payload["leads"])
     leads, dropped, drop_reasons = [], 0, Counter()
     contacts: list[Contact] = []
     for lead in payload["leads"]:

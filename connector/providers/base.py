@@ -12,9 +12,12 @@ from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from agents.models import CompanyRecord, PersonRecord, Signal
+
+
+_SIGNAL = TypeAdapter(Signal)
 
 
 class ProviderError(Exception):
@@ -30,18 +33,41 @@ class Quarantined(BaseModel):
 
 
 class Dataset:
+    """Companies as models; people and signals kept as raw rows per domain.
+
+    Every row is validated when the dataset is loaded (so bad rows are
+    quarantined up front), but only companies are kept as models: people and
+    signals are rebuilt for the domains a job asks for. On 10,000 companies
+    that keeps a worker's copy of the data several times smaller.
+    """
+
     def __init__(self) -> None:
         self.companies: list[CompanyRecord] = []
-        self.people_by_domain: dict[str, list[PersonRecord]] = defaultdict(list)
-        self.signals_by_domain: dict[str, list[Signal]] = defaultdict(list)
         self.quarantined: list[Quarantined] = []
         self.rows_read = 0
+        self._people: dict[str, list[str]] = defaultdict(list)
+        self._signals: dict[str, list[str]] = defaultdict(list)
+
+    def add_person(self, person: PersonRecord, raw: str) -> None:
+        self._people[person.company_domain].append(raw)
+
+    def add_signal(self, signal: Signal, raw: str) -> None:
+        self._signals[signal.company_domain].append(raw)
 
     def people_for(self, domains: Iterable[str]) -> dict[str, list[PersonRecord]]:
-        return {domain: self.people_by_domain.get(domain, []) for domain in domains}
+        return {domain: [PersonRecord.model_validate_json(raw) for raw in self._people.get(domain, ())]
+                for domain in domains}
 
     def signals_for(self, domains: Iterable[str]) -> dict[str, list[Signal]]:
-        return {domain: self.signals_by_domain.get(domain, []) for domain in domains}
+        return {domain: [_SIGNAL.validate_json(raw) for raw in self._signals.get(domain, ())]
+                for domain in domains}
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "companies": len(self.companies),
+            "people": sum(map(len, self._people.values())),
+            "signals": sum(map(len, self._signals.values())),
+        }
 
 
 class DataProvider(ABC):

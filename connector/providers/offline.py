@@ -83,10 +83,10 @@ def _add_json_row(line: str, dataset: Dataset) -> str | None:
             dataset.companies.append(CompanyRecord.model_validate(row))
         elif kind == "person":
             person = PersonRecord.model_validate(row)
-            dataset.people_by_domain[person.company_domain].append(person)
+            dataset.add_person(person, person.model_dump_json(exclude_defaults=True))
         elif kind == "signal":
             signal = _SIGNAL.validate_python(row)
-            dataset.signals_by_domain[signal.company_domain].append(signal)
+            dataset.add_signal(signal, signal.model_dump_json(exclude_defaults=True))
         elif kind is None:
             return "type: required field is missing (company, person or signal)"
         else:
