@@ -170,19 +170,23 @@ def _people(rng: random.Random, company: dict) -> list[dict]:
 
 
 def _signals(rng: random.Random, company: dict, as_of: dt.date) -> list[dict]:
+    """Dated signals; about one company in eight is in-market, with many recent ones."""
     signals = []
     domain, slug = company["domain"], company["domain"].split(".")[0]
-    for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4, 5, 6))):
-        date = (as_of - dt.timedelta(days=rng.randint(0, 240))).isoformat()
-        kind = rng.choice(("job_posting", "job_posting", "funding", "news", "website_change", "review", "conference"))
+    in_market = rng.random() < 0.12
+    count = rng.randint(5, 9) if in_market else rng.choice((0, 0, 1, 1, 2, 3, 4, 5, 6))
+    kinds = ("job_posting", "job_posting", "funding", "news", "website_change", "review", "conference")
+    for index in range(count):
+        date = (as_of - dt.timedelta(days=rng.randint(0, 120 if in_market else 240))).isoformat()
+        kind = kinds[index % len(kinds)] if in_market else rng.choice(kinds)
         base = {"type": "signal", "kind": kind, "company_domain": domain, "date": date}
         number = rng.randint(1000, 9999)
         if kind == "job_posting":
-            title, department = rng.choice(JOBS)
+            title, department = rng.choice(JOBS[:5] if in_market else JOBS)
             base |= {"title": title, "department": department, "source": "job-board",
                      "url": f"https://jobs.example-board.com/{slug}/{number}"}
         elif kind == "funding":
-            stage = rng.choice(("Seed", "Series A", "Series B", "Series C"))
+            stage = rng.choice(("Series B", "Series C") if in_market else ("Seed", "Series A", "Series B", "Series C"))
             base |= {"title": f"{company['name']} raises {stage}", "round": stage,
                      "amount_usd": rng.choice((2, 5, 12, 20, 35, 60)) * 1_000_000, "source": "news",
                      "url": f"https://news.example.com/{slug}-{stage.lower().replace(' ', '-')}"}
@@ -191,18 +195,18 @@ def _signals(rng: random.Random, company: dict, as_of: dt.date) -> list[dict]:
             base |= {"title": f"{company['name']}: {category} announcement", "category": category,
                      "source": "news", "url": f"https://news.example.com/{slug}/{number}"}
         elif kind == "website_change":
-            page = rng.choice(("pricing", "demo", "features", "other"))
+            page = rng.choice(("pricing", "demo") if in_market else ("pricing", "demo", "features", "other"))
             base |= {"title": f"{page.title()} page changed", "page": page, "source": "web-archive",
                      "url": f"https://{domain}/{page}"}
         elif kind == "review":
-            rating = rng.randint(1, 5)
+            rating = rng.randint(1, 2) if in_market else rng.randint(1, 5)
             base |= {"title": f"Review of {rng.choice(PRODUCTS)}", "product": rng.choice(PRODUCTS),
                      "rating": rating, "sentiment": "negative" if rating <= 2 else "positive" if rating >= 4 else "neutral",
-                     "about_competitor": rng.random() < 0.5, "source": "reviews",
+                     "about_competitor": in_market or rng.random() < 0.5, "source": "reviews",
                      "url": f"https://reviews.example.com/r/{number}"}
         else:
             name = rng.choice(CONFERENCES)
-            base |= {"title": f"{company['name']} at {name}", "name": name, "booth": rng.random() < 0.4,
+            base |= {"title": f"{company['name']} at {name}", "name": name, "booth": rng.random() < (0.8 if in_market else 0.4),
                      "source": "events", "url": f"https://events.example.com/{name.lower().replace(' ', '-')}"}
         signals.append(base)
     return signals
