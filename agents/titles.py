@@ -40,6 +40,8 @@ _WORDS = {
     "ops": "operations",
     "bizdev": "business development",
     "bd": "business development",
+    "sdr": "sales development representative",
+    "bdr": "business development representative",
     "svp": "svp",
     "evp": "evp",
     "vp": "vp",

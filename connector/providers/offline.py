@@ -72,7 +72,7 @@ def _read_jsonl(path: Path, dataset: Dataset) -> None:
 def _add_json_row(line: str, dataset: Dataset) -> str | None:
     """Add one row to the dataset; return why it was refused, or None."""
     try:
-        row = json.loads(line)
+        row = json.loads(line.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         return f"invalid JSON: {exc.msg} at column {exc.colno}"
     if not isinstance(row, dict):
