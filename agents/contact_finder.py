@@ -21,18 +21,19 @@ def find_buying_team(
     for person in _dedupe(people, dropped):
         email, problem = _valid_email(person.email)
         if problem:
-            dropped.append(Drop(key=person.email or person.name, reason=problem))
+            dropped.append(Drop(key=person.email or person.name, reason=problem, kind="invalid email"))
             continue
         contact = _rank(person, email, market, trusted_confidence)
         if contact.role_relevance < market.min_role_relevance:
-            dropped.append(Drop(key=email, reason=f"role relevance {contact.role_relevance} below "
-                                                  f"{market.min_role_relevance} ({person.title or 'no title'})"))
+            dropped.append(Drop(key=email, kind="not a buying role",
+                                reason=f"role relevance {contact.role_relevance} below "
+                                       f"{market.min_role_relevance} ({person.title or 'no title'})"))
             continue
         candidates.append(contact)
     candidates.sort(key=lambda c: (-c.buying_authority, -c.role_relevance, -c.seniority, c.email))
     kept = candidates[: market.contacts_per_company]
     dropped += [
-        Drop(key=c.email, reason=f"ranked below the top {market.contacts_per_company}")
+        Drop(key=c.email, reason=f"ranked below the top {market.contacts_per_company}", kind="ranked below the top")
         for c in candidates[market.contacts_per_company :]
     ]
     return ContactSelection(kept=kept, dropped=dropped)
@@ -56,7 +57,7 @@ def _dedupe(people: list[PersonRecord], dropped: list[Drop]) -> list[PersonRecor
             for field in ("phone", "linkedin_url", "timezone", "country", "title")
             if not getattr(best, field) and getattr(person, field)
         })
-    dropped += [Drop(key=person.name, reason="no email address") for person in without_email]
+    dropped += [Drop(key=person.name, reason="no email address", kind="no email") for person in without_email]
     return list(by_email.values())
 
 

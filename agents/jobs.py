@@ -147,7 +147,7 @@ def contacts_job(payload: dict) -> dict:
         domain = lead["company"]["company"]["domain"]
         selection = find_buying_team(people.get(domain, []), run.market)
         dropped += len(selection.dropped)
-        drop_reasons.update(_reason_kind(drop.reason) for drop in selection.dropped)
+        drop_reasons.update(drop.kind for drop in selection.dropped)
         contacts.extend(selection.kept)
         lead["contacts"] = _dump(selection.kept)
         leads.append(lead)
@@ -418,10 +418,6 @@ def _advance_accounts(crm, names: dict[str, str], reached: str) -> None:
         AccountWrite(domain=domain, name=name, fields={"salesos_stage": _advance(current.get(domain), reached)})
         for domain, name in names.items()
     ])
-
-
-def _reason_kind(reason: str) -> str:
-    return reason.split(":")[0].split("(")[0].strip()
 
 
 def _errors(errors: dict[str, str]) -> list[dict]:

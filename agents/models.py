@@ -183,6 +183,7 @@ class Drop(BaseModel):
 
     key: str
     reason: str
+    kind: str = Field(default="other", description="a stable category for counting")
 
 
 class SourcingResult(BaseModel):

@@ -119,6 +119,8 @@ def _print_funnel(summary: dict) -> None:
     ]
     for label, key in rows:
         table.add_row(label, str(summary[key]))
+    for reason, count in sorted(summary["contacts_dropped_by_reason"].items()):
+        table.add_row(f"  dropped: {reason}", str(count))
     for tier, count in sorted(summary["tiers"].items()):
         table.add_row(tier, str(count))
     err.print(table)
