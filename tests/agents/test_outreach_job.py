@@ -1,0 +1,86 @@
+"""Outreach steps happen exactly once per contact and step, whatever RQ does."""
+
+import datetime as dt
+
+import pytest
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from agents.jobs import outreach_job
+from connector import runtime
+from connector.ledger import Ledger
+from connector.queues import enqueue_once, queue
+from crm_adapters.local import LocalCRM
+
+STEP = {"day": 0, "channel": "email", "action": "send_cold_email", "message_type": "problem_aware",
+        "scheduled_at": "2026-11-02T09:00:00-05:00"}
+CALL = STEP | {"day": 7, "channel": "phone", "action": "make_call", "message_type": "direct_pitch",
+               "scheduled_at": "2026-11-09T09:00:00-05:00"}
+
+
+def item(email="jane@acme.io", step_index=0, sequence=(STEP, CALL)):
+    return {"email": email, "name": "Jane Roe", "title": "CEO", "company_name": "Acme", "company_domain": "acme.io",
+            "step_index": step_index, "sequence": list(sequence), "hooks": ["Raised Series B (2026-09-01)"],
+            "objections": [{"objection": "Too expensive", "angle": "ROI"}]}
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SALESOS_HOME", str(tmp_path))
+    runtime.settings.cache_clear()
+    yield tmp_path
+    runtime.settings.cache_clear()
+
+
+@pytest.fixture
+def conn(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def deliver(conn, key, items):
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": "local", "items": items}, job_key=key)
+    SimpleWorker([queue("outreach", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+
+
+def test_a_step_delivered_twice_writes_one_email_and_one_activity(home, conn):
+    deliver(conn, "first", [item()])
+    deliver(conn, "redelivered", [item()])
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+    assert len(LocalCRM(home / "crm.sqlite3").get_activities()) == 1
+
+
+def test_a_phone_step_becomes_one_task_for_the_rep(home, conn):
+    deliver(conn, "call", [item(step_index=1)])
+    deliver(conn, "call-again", [item(step_index=1)])
+    [task] = LocalCRM(home / "crm.sqlite3").get_tasks()
+    assert (task.kind, task.subject) == ("call", "Call Jane Roe (Acme)")
+    assert task.due_at == dt.datetime.fromisoformat(CALL["scheduled_at"])
+    assert "If they say 'Too expensive': ROI" in task.body
+    assert list((home / "outbox").glob("*.eml")) == []
+
+
+def test_after_a_step_the_next_one_is_scheduled_and_the_contact_moves_on(home, conn):
+    deliver(conn, "first", [item()])
+    scheduled = queue("outreach", conn).scheduled_job_registry.get_job_ids()
+    assert len(scheduled) == 1
+    [contact] = LocalCRM(home / "crm.sqlite3").get_contacts(["jane@acme.io"])
+    assert contact.fields["sequence_state"] == "in_progress"
+    assert contact.fields["next_touch_at"] == dt.datetime.fromisoformat(CALL["scheduled_at"])
+
+
+def test_the_last_step_completes_the_sequence(home, conn):
+    deliver(conn, "last", [item(step_index=1)])
+    [contact] = LocalCRM(home / "crm.sqlite3").get_contacts(["jane@acme.io"])
+    assert contact.fields["sequence_state"] == "completed"
+    assert "next_touch_at" not in contact.fields
+
+
+def test_an_unsubscribed_contact_gets_nothing(home, conn):
+    ledger = Ledger(home / "salesos.sqlite3")
+    ledger.unsubscribe(ledger.unsubscribe_tokens("local", ["jane@acme.io"])["jane@acme.io"])
+    deliver(conn, "first", [item()])
+    assert list((home / "outbox").glob("*.eml")) == []
+    assert LocalCRM(home / "crm.sqlite3").get_activities() == []
