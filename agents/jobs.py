@@ -215,7 +215,7 @@ def score_job(payload: dict) -> dict:
     written = crm.upsert_contacts([_plan_write(plan, plan.email in restart) for _, plan in plans])
     _advance_accounts(crm, {ctx["company"].domain: ctx["company"].name for ctx, _ in plans}, "sequenced")
     first_steps = [
-        _outreach_item(ctx, plan, 0) for ctx, plan in fresh if plan.email not in written.errors and plan.sequencing
+        _first_step(ctx, plan) for ctx, plan in fresh if plan.email not in written.errors and plan.sequencing
     ]
     enqueued = _enqueue_steps(run.tenant, first_steps, run=run if run.send_now else None)
     return {
@@ -276,7 +276,7 @@ def outreach_job(payload: dict) -> dict:
     crm.upsert_contacts([_progress_write(item) for item in due])
     done = [effect_key("outreach", tenant, item["email"], item["step_index"]) for item in due]
     ledger.complete(done)
-    _enqueue_steps(tenant, [_outreach_item(None, None, item["step_index"] + 1, item) for item in due
+    _enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
                             if item["step_index"] + 1 < len(item["sequence"])])
     return {
         "emails_written": len(activities),
@@ -335,10 +335,8 @@ def _progress_write(item: dict) -> ContactWrite:
     return ContactWrite(email=item["email"], fields=fields)
 
 
-def _outreach_item(ctx: dict | None, plan: LeadPlan | None, index: int, previous: dict | None = None) -> dict:
+def _first_step(ctx: dict, plan: LeadPlan) -> dict:
     """Everything a step needs, so the outreach worker reads nothing else."""
-    if previous is not None:
-        return {**previous, "step_index": index}
     company: Company = ctx["company"]
     return {
         "email": plan.email,
@@ -346,7 +344,7 @@ def _outreach_item(ctx: dict | None, plan: LeadPlan | None, index: int, previous
         "title": ctx["contact"]["title"],
         "company_name": company.name,
         "company_domain": company.domain,
-        "step_index": index,
+        "step_index": 0,
         "sequence": _dump(plan.sequencing),
         "hooks": [hook.text for hook in plan.personalization_hooks],
         "objections": _dump(plan.objection_angles),
