@@ -224,6 +224,7 @@ def score_job(payload: dict) -> dict:
         "tiers": dict(Counter(plan.priority_tier for _, plan in plans)),
         "steps_planned": sum(len(plan.sequencing) for _, plan in fresh),
         "steps_scheduled": enqueued,
+        "steps_already_scheduled": len(first_steps) - enqueued,
         "sequences_kept_active": len(plans) - len(fresh),
         "crm_errors": _errors(written.errors),
     }
@@ -352,21 +353,26 @@ def _first_step(ctx: dict, plan: LeadPlan) -> dict:
 
 
 def _enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None) -> int:
-    """One job per due time: with `run` (send-now) the steps are due at once and part of the run."""
+    """One job per due time; returns how many steps were newly queued (a duplicate job is a no-op).
+
+    With `run` (send-now) the steps are due at once and part of the run.
+    """
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in items:
         groups["now" if run else _step(item)["scheduled_at"]].append(item)
     connection = get_current_job().connection
+    enqueued = 0
     for when, group in groups.items():
         for chunk in _batches(sorted(group, key=lambda i: i["email"]), 500):
             digest = "|".join(f"{i['email']}#{i['step_index']}" for i in chunk)
-            enqueue_once(
+            job = enqueue_once(
                 connection, "outreach", outreach_job, {"tenant": tenant, "items": chunk},
                 job_key=job_id("outreach", tenant, f"{when}|{digest}"),
                 run_id=run.run_id if run else None,
                 at=None if run else dt.datetime.fromisoformat(when),
             )
-    return len(items)
+            enqueued += len(chunk) if job else 0
+    return enqueued
 
 
 def _step(item: dict) -> dict:
