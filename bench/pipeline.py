@@ -93,7 +93,9 @@ def main() -> None:
         data = sorted((home / "data").glob("*.jsonl"))
         market = load_market(ROOT / "examples" / "market.yaml").model_copy(update={"monthly_target": None})
         with embedded_redis(home / "redis") as url:
-            redis_pid = connect(url).info()["process_id"]
+            client = connect(url)
+            redis_pid = client.info()["process_id"]
+            client.close()  # an open client would keep the embedded server alive past the block
             settings = Settings(salesos_home=home / "home", redis_url=url)
             with PeakRSS(psutil.Process().pid, redis_pid) as memory:
                 started = time.monotonic()
