@@ -185,5 +185,27 @@ def worker(
         work(url, [name.strip() for name in queues.split(",") if name.strip()], burst=burst, with_scheduler=scheduler)
 
 
+@app.command()
+def manifests(
+    public_url: Annotated[str, typer.Option(help="where SalesOS is served, for redirect and webhook URLs")] = "",
+    check: Annotated[bool, typer.Option(help="only report files that differ from what would be written")] = False,
+) -> None:
+    """Write manifest/ (HubSpot app and properties, Salesforce metadata) from the field list."""
+    from connector.settings import PROJECT_ROOT
+    from crm_adapters.manifests import DEFAULT_PUBLIC_URL, manifest_files
+
+    root = PROJECT_ROOT / "manifest"
+    files = manifest_files(public_url or DEFAULT_PUBLIC_URL)
+    stale = [path for path, text in files.items() if not (root / path).is_file() or (root / path).read_text() != text]
+    if check:
+        for path in stale:
+            err.print(f"out of date: manifest/{path}", highlight=False)
+        raise typer.Exit(1 if stale else 0)
+    for path in stale:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(files[path])
+    typer.echo(f"{len(stale)} of {len(files)} manifest files written under {root}")
+
+
 def main() -> None:
     app()

@@ -24,7 +24,8 @@ class CustomField:
 
     @property
     def hubspot_name(self) -> str:
-        return f"salesos_{self.name}"
+        """`salesos_<name>`; names that already start with `salesos_` are not prefixed twice."""
+        return self.name if self.name.startswith("salesos_") else f"salesos_{self.name}"
 
     @property
     def salesforce_name(self) -> str:
@@ -61,6 +62,13 @@ FIELDS: tuple[CustomField, ...] = (
     CustomField("personalization_hooks", "contact", "json", "Personalisation hooks", "Up to 3 hooks with their evidence."),
     CustomField("objection_angles", "contact", "json", "Objection angles", "Likely objections and how to answer them."),
 )
+
+
+# The natural key of a company as a CRM custom field: HubSpot can only upsert
+# by a property with unique values, and its own `domain` is not one;
+# Salesforce upserts by an external-id field.
+COMPANY_KEY = CustomField("domain", "company", "text", "SalesOS domain",
+                          "Registered domain; the key SalesOS upserts companies by.")
 
 
 def fields_for(kind: ObjectKind) -> tuple[CustomField, ...]:

@@ -1,0 +1,204 @@
+"""What an admin installs into a CRM, generated from the canonical field list.
+
+`python -m connector manifests` writes these files under `manifest/`; a test
+regenerates them and compares, so the manifests, the provisioning code and
+`fields.py` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from xml.sax.saxutils import escape
+
+from crm_adapters.fields import COMPANY_KEY, CustomField, fields_for
+
+DEFAULT_PUBLIC_URL = "https://salesos.example.com"
+HUBSPOT_GROUP = {"name": "salesos", "label": "SalesOS", "displayOrder": -1}
+HUBSPOT_OBJECTS = {"company": "companies", "contact": "contacts"}
+HUBSPOT_SCOPES = (
+    "oauth",
+    "crm.objects.companies.read", "crm.objects.companies.write",
+    "crm.objects.contacts.read", "crm.objects.contacts.write",
+    "crm.objects.deals.read",
+    "crm.schemas.companies.read", "crm.schemas.companies.write",
+    "crm.schemas.contacts.read", "crm.schemas.contacts.write",
+)
+SALESFORCE_OBJECTS = {"company": ("Account",), "contact": ("Contact", "Lead")}
+SALESFORCE_API_VERSION = "59.0"
+_METADATA_NS = "http://soap.sforce.com/2006/04/metadata"
+
+_HUBSPOT_TYPES = {
+    "number": ("number", "number"),
+    "text": ("string", "text"),
+    "json": ("string", "textarea"),
+    "bool": ("bool", "booleancheckbox"),
+    "datetime": ("datetime", "date"),
+    "enum": ("enumeration", "select"),
+}
+
+
+def hubspot_property(field: CustomField, order: int) -> dict:
+    """A HubSpot property definition (POST /crm/v3/properties/{objectType})."""
+    kind, field_type = _HUBSPOT_TYPES[field.type]
+    definition = {
+        "name": field.hubspot_name, "label": field.label, "description": field.description,
+        "groupName": HUBSPOT_GROUP["name"], "type": kind, "fieldType": field_type, "displayOrder": order,
+    }
+    if field.type == "enum":
+        definition["options"] = [
+            {"label": option, "value": option, "displayOrder": index} for index, option in enumerate(field.options)
+        ]
+    if field.type == "bool":
+        definition["options"] = [{"label": "Yes", "value": "true", "displayOrder": 0},
+                                 {"label": "No", "value": "false", "displayOrder": 1}]
+    if field is COMPANY_KEY:
+        definition["hasUniqueValue"] = True
+    return definition
+
+
+def hubspot_properties() -> dict[str, list[dict]]:
+    """Property definitions by HubSpot object type, the company key first."""
+    return {
+        HUBSPOT_OBJECTS[kind]: [
+            hubspot_property(field, order)
+            for order, field in enumerate(((COMPANY_KEY,) if kind == "company" else ()) + fields_for(kind))
+        ]
+        for kind in ("company", "contact")
+    }
+
+
+def hubspot_app(public_url: str = DEFAULT_PUBLIC_URL) -> dict:
+    return {
+        "uid": "salesos",
+        "type": "app",
+        "config": {
+            "name": "SalesOS",
+            "description": "Finds, researches, scores and sequences prospects inside HubSpot.",
+            "distribution": "marketplace",
+            "auth": {
+                "type": "oauth",
+                "redirectUrls": [f"{public_url}/oauth/hubspot/callback"],
+                "requiredScopes": list(HUBSPOT_SCOPES),
+                "optionalScopes": [],
+                "conditionallyRequiredScopes": [],
+            },
+            "permittedUrls": {"fetch": ["https://api.hubapi.com"], "iframe": [], "img": []},
+            "support": {"supportEmail": "support@salesos.example.com",
+                        "documentationUrl": f"{public_url}/docs", "supportUrl": f"{public_url}/support"},
+        },
+    }
+
+
+def hubspot_webhooks(public_url: str = DEFAULT_PUBLIC_URL) -> dict:
+    """Creations and changes of companies and contacts, and deal stages, reach /webhooks/hubspot."""
+    changes = [
+        {"subscriptionType": f"{kind}.propertyChange", "propertyName": name, "active": True}
+        for kind, name in (("company", "salesos_stage"), ("contact", "salesos_sequence_state"),
+                           ("contact", "lifecyclestage"), ("deal", "dealstage"))
+    ]
+    return {
+        "uid": "salesos_webhooks",
+        "type": "webhooks",
+        "config": {
+            "settings": {"targetUrl": f"{public_url}/webhooks/hubspot", "maxConcurrentRequests": 10},
+            "subscriptions": {
+                "crmObjects": [{"subscriptionType": "object.creation", "objectType": kind, "active": True}
+                               for kind in ("company", "contact")],
+                "legacyCrmObjects": changes,
+            },
+        },
+    }
+
+
+def salesforce_field(field: CustomField) -> str:
+    """SFDX source format of one CustomField (objects/<Object>/fields/<Name>.field-meta.xml)."""
+    lines = [f"<fullName>{field.salesforce_name}</fullName>", f"<label>{escape(field.label)}</label>",
+             f"<description>{escape(field.description)}</description>"]
+    lines += _salesforce_type(field)
+    if field is COMPANY_KEY:
+        lines += ["<externalId>true</externalId>", "<unique>true</unique>", "<caseSensitive>false</caseSensitive>"]
+    body = "\n".join(f"    {line}" for line in lines)
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<CustomField xmlns="{_METADATA_NS}">\n{body}\n</CustomField>\n'
+
+
+def _salesforce_type(field: CustomField) -> list[str]:
+    if field.type == "number":
+        return ["<type>Number</type>", "<precision>18</precision>", "<scale>4</scale>"]
+    if field.type == "text":
+        return ["<type>Text</type>", "<length>255</length>"]
+    if field.type == "json":
+        return ["<type>LongTextArea</type>", "<length>131072</length>", "<visibleLines>5</visibleLines>"]
+    if field.type == "bool":
+        return ["<type>Checkbox</type>", "<defaultValue>false</defaultValue>"]
+    if field.type == "datetime":
+        return ["<type>DateTime</type>"]
+    values = [
+        line
+        for option in field.options
+        for line in ("        <value>", f"            <fullName>{escape(option)}</fullName>",
+                     "            <default>false</default>", f"            <label>{escape(option)}</label>",
+                     "        </value>")
+    ]
+    return ["<type>Picklist</type>", "<valueSet>", "    <restricted>true</restricted>", "    <valueSetDefinition>",
+            "        <sorted>false</sorted>", *values, "    </valueSetDefinition>", "</valueSet>"]
+
+
+def salesforce_fields() -> dict[str, list[CustomField]]:
+    by_object: dict[str, list[CustomField]] = {}
+    for kind, objects in SALESFORCE_OBJECTS.items():
+        fields = ([COMPANY_KEY] if kind == "company" else []) + list(fields_for(kind))
+        for name in objects:
+            by_object[name] = fields
+    return by_object
+
+
+def salesforce_permission_set() -> str:
+    """Field-level security: fields are invisible to the integration user until granted."""
+    grants = "\n".join(
+        f"    <fieldPermissions>\n        <editable>true</editable>\n"
+        f"        <field>{name}.{field.salesforce_name}</field>\n        <readable>true</readable>\n"
+        f"    </fieldPermissions>"
+        for name, fields in salesforce_fields().items()
+        for field in fields
+    )
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<PermissionSet xmlns="{_METADATA_NS}">\n'
+            f"    <description>Lets the SalesOS integration user read and write the SalesOS fields.</description>\n"
+            f"{grants}\n    <label>SalesOS Integration</label>\n</PermissionSet>\n")
+
+
+def salesforce_connected_app(public_url: str = DEFAULT_PUBLIC_URL) -> str:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<ConnectedApp xmlns="{_METADATA_NS}">\n'
+        f"    <contactEmail>support@salesos.example.com</contactEmail>\n"
+        f"    <label>SalesOS</label>\n"
+        f"    <oauthConfig>\n"
+        f"        <callbackUrl>{public_url}/oauth/salesforce/callback</callbackUrl>\n"
+        f"        <scopes>Api</scopes>\n        <scopes>RefreshToken</scopes>\n"
+        f"    </oauthConfig>\n</ConnectedApp>\n"
+    )
+
+
+def manifest_files(public_url: str = DEFAULT_PUBLIC_URL) -> dict[str, str]:
+    """Every manifest file by its path under `manifest/`."""
+    files = {
+        "hubspot/src/app/app-hsmeta.json": _json(hubspot_app(public_url)),
+        "hubspot/src/app/webhooks/webhooks-hsmeta.json": _json(hubspot_webhooks(public_url)),
+        "hubspot/properties.json": _json({"group": HUBSPOT_GROUP, "properties": hubspot_properties()}),
+        "salesforce/sfdx-project.json": _json({
+            "packageDirectories": [{"path": "force-app", "default": True}],
+            "sourceApiVersion": SALESFORCE_API_VERSION,
+        }),
+        "salesforce/force-app/main/default/permissionsets/SalesOS_Integration.permissionset-meta.xml":
+            salesforce_permission_set(),
+        "salesforce/force-app/main/default/connectedApps/SalesOS.connectedApp-meta.xml":
+            salesforce_connected_app(public_url),
+    }
+    for name, fields in salesforce_fields().items():
+        for field in fields:
+            path = f"salesforce/force-app/main/default/objects/{name}/fields/{field.salesforce_name}.field-meta.xml"
+            files[path] = salesforce_field(field)
+    return files
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=2) + "\n"

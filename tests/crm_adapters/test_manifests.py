@@ -1,0 +1,83 @@
+"""The manifests in manifest/ are generated from the field list and cannot drift from it."""
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree
+
+from crm_adapters.fields import COMPANY_KEY, FIELDS, fields_for
+from crm_adapters.manifests import hubspot_properties, manifest_files, salesforce_fields
+
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest"
+NS = {"md": "http://soap.sforce.com/2006/04/metadata"}
+
+
+def test_the_committed_manifests_are_exactly_what_the_field_list_generates():
+    files = manifest_files()
+    stale = [path for path, text in files.items() if (MANIFEST / path).read_text() != text]
+    assert stale == [], "run `python -m connector manifests` and commit manifest/"
+
+
+def test_no_manifest_file_is_left_over_from_a_removed_field():
+    generated = set(manifest_files())
+    committed = {str(p.relative_to(MANIFEST)) for p in MANIFEST.rglob("*") if p.is_file() and p.name != "README.md"}
+    assert committed == generated
+
+
+def test_every_canonical_field_is_a_hubspot_property_in_the_salesos_group():
+    properties = hubspot_properties()
+    for kind, object_type in (("company", "companies"), ("contact", "contacts")):
+        names = [p["name"] for p in properties[object_type]]
+        assert names == [f.hubspot_name for f in ((COMPANY_KEY,) if kind == "company" else ()) + fields_for(kind)]
+    assert all(p["groupName"] == "salesos" for props in properties.values() for p in props)
+
+
+def test_hubspot_names_are_prefixed_once():
+    assert {f.hubspot_name for f in FIELDS} >= {"salesos_fit_score", "salesos_source", "salesos_stage"}
+    assert not any(f.hubspot_name.startswith("salesos_salesos_") for f in FIELDS)
+
+
+def test_the_company_key_is_unique_in_hubspot_and_an_external_id_in_salesforce():
+    [key] = [p for p in hubspot_properties()["companies"] if p["name"] == "salesos_domain"]
+    assert key["hasUniqueValue"] is True
+    xml = ElementTree.fromstring(manifest_files()[
+        "salesforce/force-app/main/default/objects/Account/fields/SalesOS_Domain__c.field-meta.xml"].encode())
+    assert xml.find("md:externalId", NS).text == "true" and xml.find("md:unique", NS).text == "true"
+
+
+def test_enum_fields_carry_their_options_everywhere():
+    tier = next(p for p in hubspot_properties()["contacts"] if p["name"] == "salesos_priority_tier")
+    assert [o["value"] for o in tier["options"]] == ["TIER_1", "TIER_2", "TIER_3", "TIER_4"]
+    xml = ElementTree.fromstring(manifest_files()[
+        "salesforce/force-app/main/default/objects/Lead/fields/SalesOS_Priority_Tier__c.field-meta.xml"].encode())
+    assert [v.text for v in xml.findall(".//md:value/md:fullName", NS)] == ["TIER_1", "TIER_2", "TIER_3", "TIER_4"]
+
+
+def test_contact_fields_exist_on_contact_and_lead_and_company_fields_on_account():
+    objects = salesforce_fields()
+    assert set(objects) == {"Account", "Contact", "Lead"}
+    assert [f.name for f in objects["Contact"]] == [f.name for f in fields_for("contact")]
+    assert objects["Lead"] == objects["Contact"]
+
+
+def test_the_permission_set_grants_every_field_it_deploys():
+    files = manifest_files()
+    xml = ElementTree.fromstring(files[
+        "salesforce/force-app/main/default/permissionsets/SalesOS_Integration.permissionset-meta.xml"].encode())
+    granted = {p.find("md:field", NS).text for p in xml.findall("md:fieldPermissions", NS)}
+    deployed = {f"{path.split('/')[-3]}.{path.split('/')[-1].removesuffix('.field-meta.xml')}"
+                for path in files if path.endswith(".field-meta.xml")}
+    assert granted == deployed
+
+
+def test_the_hubspot_app_asks_for_the_scopes_provisioning_needs():
+    app = json.loads(manifest_files()["hubspot/src/app/app-hsmeta.json"])
+    scopes = set(app["config"]["auth"]["requiredScopes"])
+    assert {"crm.schemas.companies.write", "crm.schemas.contacts.write", "crm.objects.companies.write"} <= scopes
+    assert app["config"]["auth"]["redirectUrls"] == ["https://salesos.example.com/oauth/hubspot/callback"]
+
+
+def test_a_public_url_changes_every_url_it_appears_in():
+    files = manifest_files("https://sales.acme.io")
+    assert "https://sales.acme.io/webhooks/hubspot" in files["hubspot/src/app/webhooks/webhooks-hsmeta.json"]
+    assert "https://sales.acme.io/oauth/salesforce/callback" in files[
+        "salesforce/force-app/main/default/connectedApps/SalesOS.connectedApp-meta.xml"]
