@@ -207,5 +207,107 @@ def manifests(
     typer.echo(f"{len(stale)} of {len(files)} manifest files written under {root}")
 
 
+tenants_app = typer.Typer(no_args_is_help=True, help="Installed CRMs (HubSpot portals, Salesforce orgs).")
+app.add_typer(tenants_app, name="tenants")
+
+
+def _tenant_store():
+    from connector.tenants import TenantStore
+    from connector.vault import Vault, VaultError
+
+    settings = load_settings()
+    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
+    try:
+        return TenantStore(settings.state_path, Vault(settings.state_path, keys))
+    except VaultError as exc:
+        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _secret(value: str, name: str) -> str:
+    """`-` reads the secret from stdin, so it stays out of shell history and `ps`."""
+    secret = sys.stdin.readline().strip() if value == "-" else value.strip()
+    if not secret:
+        raise typer.BadParameter("is empty", param_hint=name)
+    return secret
+
+
+@tenants_app.command("add")
+def tenants_add(
+    crm: Annotated[str, typer.Argument(help="hubspot or salesforce")],
+    access_token: Annotated[str, typer.Option(help="private-app or OAuth access token; - reads stdin")],
+    portal_id: Annotated[Optional[str], typer.Option(help="HubSpot portal (hub) id")] = None,
+    org_id: Annotated[Optional[str], typer.Option(help="Salesforce org id (00D...)")] = None,
+    instance_url: Annotated[Optional[str], typer.Option(help="Salesforce instance URL (https://...)")] = None,
+    refresh_token: Annotated[Optional[str], typer.Option(help="OAuth refresh token; - reads stdin")] = None,
+) -> None:
+    """Register a tenant from tokens you already have (no browser, no network call)."""
+    from pydantic import ValidationError
+
+    from agents.validation import describe
+    from connector.tenants import Tenant, check_external_id, tenant_id
+
+    if crm not in ("hubspot", "salesforce"):
+        raise typer.BadParameter(f"{crm!r} is not hubspot or salesforce", param_hint="CRM")
+    external = portal_id if crm == "hubspot" else org_id
+    needed = "--portal-id" if crm == "hubspot" else "--org-id"
+    if not external:
+        raise typer.BadParameter(f"is required for {crm}", param_hint=needed)
+    if crm == "salesforce" and not instance_url:
+        raise typer.BadParameter("is required for salesforce", param_hint="--instance-url")
+    try:
+        check_external_id(crm, external)
+        tenant = Tenant(id=tenant_id(crm, external), crm=crm, external_id=external, instance_url=instance_url,
+                        auth="oauth" if refresh_token else "private_app", installed_at=dt.datetime.now(dt.UTC))
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(describe(exc))) from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    secrets = {"access_token": _secret(access_token, "--access-token")}
+    if refresh_token:
+        secrets["refresh_token"] = _secret(refresh_token, "--refresh-token")
+    _tenant_store().add(tenant, secrets)
+    typer.echo(f"tenant {tenant.id} registered ({tenant.auth}); tokens stored encrypted")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """Print the installed tenants as JSON (never their tokens)."""
+    tenants = [tenant.model_dump(mode="json") for tenant in _tenant_store().all()]
+    sys.stdout.write(json.dumps(tenants, indent=2) + "\n")
+
+
+@tenants_app.command("remove")
+def tenants_remove(tenant: Annotated[str, typer.Argument(help="tenant id, e.g. hubspot-62515")]) -> None:
+    """Uninstall a tenant: its record and its tokens are deleted."""
+    if not _tenant_store().remove(tenant):
+        err.print(f"no tenant {tenant!r}")
+        raise typer.Exit(1)
+    typer.echo(f"tenant {tenant} removed; its tokens are deleted")
+
+
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS."""
+    from connector.vault import Vault, VaultError
+
+    settings = load_settings()
+    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
+    try:
+        count = Vault(settings.state_path, keys).rotate()
+    except VaultError as exc:
+        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    typer.echo(f"{count} secret(s) re-encrypted under the newest key; the older keys can now be removed")
+
+
+@app.command("vault-key")
+def vault_key() -> None:
+    """Print a new random vault key (put it first in SALESOS_VAULT_KEYS)."""
+    from connector.vault import new_key
+
+    typer.echo(new_key())
+
+
 def main() -> None:
     app()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     salesos_public_url: str = Field(default="http://127.0.0.1:5000", description="base of unsubscribe links")
     salesos_data_files: list[Path] = Field(default_factory=lambda: list(SAMPLE_DATA))
     salesos_job_timeout: int = Field(default=600, ge=10)
+    salesos_vault_keys: SecretStr | None = Field(default=None, description="Fernet keys, newest first")
 
     @cached_property
     def home(self) -> Path:

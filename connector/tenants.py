@@ -1,0 +1,114 @@
+"""Installed CRMs: one tenant per HubSpot portal or Salesforce org.
+
+The tenant record (which CRM, which portal or org, its state) is plain data in
+the state database; its tokens live only in the vault, encrypted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, field_validator
+
+from connector.vault import Vault
+
+Crm = Literal["hubspot", "salesforce"]
+_ORG_ID = re.compile(r"^00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (
+    id TEXT PRIMARY KEY,
+    crm TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    instance_url TEXT,
+    auth TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    installed_at TEXT NOT NULL,
+    UNIQUE (crm, external_id)
+)
+"""
+
+
+class Tenant(BaseModel):
+    id: str
+    crm: Crm
+    external_id: str
+    instance_url: str | None = None
+    auth: Literal["oauth", "private_app"] = "private_app"
+    status: Literal["active", "needs_reinstall"] = "active"
+    status_reason: str | None = None
+    installed_at: dt.datetime
+
+    @field_validator("instance_url")
+    @classmethod
+    def _https(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("https://"):
+            raise ValueError(f"{url!r} must be an https:// URL")
+        return url.rstrip("/") if url else url
+
+
+def tenant_id(crm: Crm, external_id: str) -> str:
+    return f"{crm}-{external_id}"
+
+
+def check_external_id(crm: Crm, external_id: str) -> str:
+    """A HubSpot portal id is a number; a Salesforce org id is 15 or 18 characters starting 00D."""
+    if crm == "hubspot" and not external_id.isdigit():
+        raise ValueError(f"portal id {external_id!r} must be a number, e.g. 62515")
+    if crm == "salesforce" and not _ORG_ID.match(external_id):
+        raise ValueError(f"org id {external_id!r} must be 15 or 18 characters starting with 00D")
+    return external_id
+
+
+class TenantStore:
+    def __init__(self, path: Path, vault: Vault) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(_SCHEMA)
+        self._vault = vault
+
+    def add(self, tenant: Tenant, secrets: dict[str, str]) -> None:
+        """Register or re-register a tenant and store its secrets encrypted."""
+        for name, value in secrets.items():
+            self._vault.put(tenant.id, name, value)
+        self._db.execute(
+            "INSERT INTO tenants (id, crm, external_id, instance_url, auth, status, status_reason, installed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET instance_url = excluded.instance_url, "
+            "auth = excluded.auth, status = excluded.status, status_reason = NULL, installed_at = excluded.installed_at",
+            (tenant.id, tenant.crm, tenant.external_id, tenant.instance_url, tenant.auth, tenant.status,
+             tenant.status_reason, tenant.installed_at.isoformat()),
+        )
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        rows = self._select("WHERE id = ?", (tenant_id,))
+        return rows[0] if rows else None
+
+    def find(self, crm: Crm, external_id: str) -> Tenant | None:
+        rows = self._select("WHERE crm = ? AND external_id = ?", (crm, external_id))
+        return rows[0] if rows else None
+
+    def all(self) -> list[Tenant]:
+        return self._select("ORDER BY id", ())
+
+    def secret(self, tenant_id: str, name: str) -> str | None:
+        return self._vault.get(tenant_id, name)
+
+    def mark_needs_reinstall(self, tenant_id: str, reason: str) -> None:
+        self._db.execute("UPDATE tenants SET status = 'needs_reinstall', status_reason = ? WHERE id = ?",
+                         (reason, tenant_id))
+
+    def remove(self, tenant_id: str) -> bool:
+        """Uninstall: the tokens are deleted with the record."""
+        self._vault.delete_tenant(tenant_id)
+        return self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,)).rowcount > 0
+
+    def _select(self, where: str, params: tuple) -> list[Tenant]:
+        cursor = self._db.execute(f"SELECT * FROM tenants {where}", params)
+        names = [column[0] for column in cursor.description]
+        return [Tenant(**dict(zip(names, row))) for row in cursor.fetchall()]

@@ -1,0 +1,80 @@
+"""`connector tenants ...`: register private-app tenants without a browser or a network call."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector.vault import new_key
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "pat-na1-99999999-8888-7777-6666-555555555555"
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "SALESOS_HOME": str(tmp_path), "SALESOS_VAULT_KEYS": new_key()}
+
+
+def cli(env, *args, stdin=""):
+    return subprocess.run([sys.executable, "-m", "connector", *args], cwd=ROOT, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_hubspot_private_app_tenant_is_registered_and_listed_without_its_token(env, tmp_path):
+    added = cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
+    assert added.returncode == 0, added.stderr
+    listed = cli(env, "tenants", "list")
+    [tenant] = json.loads(listed.stdout)
+    assert (tenant["id"], tenant["crm"], tenant["status"]) == ("hubspot-62515", "hubspot", "active")
+    for output in (added.stdout, added.stderr, listed.stdout, listed.stderr):
+        assert TOKEN not in output
+    assert TOKEN.encode() not in (tmp_path / "salesos.sqlite3").read_bytes()
+
+
+def test_a_token_can_come_from_stdin(env):
+    added = cli(env, "tenants", "add", "salesforce", "--org-id", "00D5g000004XyZzEAK",
+                "--instance-url", "https://acme.my.salesforce.com", "--access-token", "-", stdin=TOKEN + "\n")
+    assert added.returncode == 0, added.stderr
+    [tenant] = json.loads(cli(env, "tenants", "list").stdout)
+    assert tenant["instance_url"] == "https://acme.my.salesforce.com"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["hubspot", "--portal-id", "abc"], "portal id 'abc' must be a number"),
+    (["salesforce", "--org-id", "00Dabc", "--instance-url", "https://x.my.salesforce.com"], "org id '00Dabc'"),
+    (["salesforce", "--org-id", "00D5g000004XyZzEAK"], "--instance-url"),
+    (["salesforce", "--org-id", "00D5g000004XyZzEAK", "--instance-url", "http://x.my.salesforce.com"],
+     "must be an https:// URL"),
+    (["pipedrive", "--portal-id", "1"], "'pipedrive' is not hubspot or salesforce"),
+])
+def test_bad_tenant_details_are_refused_with_the_reason(env, args, message):
+    result = cli(env, "tenants", "add", *args, "--access-token", TOKEN)
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.replace("│", " ").split())  # rich wraps errors in a box
+    assert TOKEN not in result.stderr
+
+
+def test_without_a_vault_key_nothing_is_stored(env, tmp_path):
+    env.pop("SALESOS_VAULT_KEYS")
+    result = cli(env, "tenants", "add", "hubspot", "--portal-id", "1", "--access-token", TOKEN)
+    assert result.returncode == 2
+    assert "SALESOS_VAULT_KEYS is not set" in result.stderr
+
+
+def test_removing_a_tenant_deletes_it_and_its_tokens(env):
+    cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
+    assert cli(env, "tenants", "remove", "hubspot-62515").returncode == 0
+    assert json.loads(cli(env, "tenants", "list").stdout) == []
+    assert cli(env, "tenants", "remove", "hubspot-62515").returncode == 1
+
+
+def test_rotate_keys_leaves_tokens_readable_with_the_new_key_alone(env):
+    cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
+    old, new = env["SALESOS_VAULT_KEYS"], new_key()
+    rotated = cli(env | {"SALESOS_VAULT_KEYS": f"{new},{old}"}, "rotate-keys")
+    assert rotated.returncode == 0 and rotated.stdout.startswith("1 secret(s) re-encrypted")
+    assert cli(env | {"SALESOS_VAULT_KEYS": new}, "tenants", "list").returncode == 0
