@@ -37,13 +37,6 @@ def _country(value: object) -> object:
     return country_code(value) if isinstance(value, str) else value
 
 
-class Origin(BaseModel):
-    """Where a record came from, for quarantine reports and provenance."""
-
-    file: str
-    line: int
-
-
 class CompanyRecord(Record):
     name: str = Field(min_length=1)
     domain: str = Field(description="registered domain; a URL or subdomain is normalised")

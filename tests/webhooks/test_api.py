@@ -1,6 +1,5 @@
 """The web app: health, starting a run from a market, unsubscribe links."""
 
-import json
 
 import pytest
 import redis
