@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,17 @@ _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(["html", "j2"]),
 )
+
+
+def local_time(value: str | None) -> str:
+    """'2026-11-02T09:00:00-05:00' as a rep reads it: 'Mon 2 Nov, 09:00'."""
+    if not value:
+        return "not scheduled"
+    moment = dt.datetime.fromisoformat(value)
+    return f"{moment:%a} {moment.day} {moment:%b}, {moment:%H:%M}"
+
+
+_ENV.filters["local_time"] = local_time
 
 
 

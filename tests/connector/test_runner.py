@@ -24,3 +24,4 @@ def test_quarantined_rows_are_listed_in_file_and_line_order():
 def test_an_empty_run_has_every_count_at_zero():
     summary = summarise([])
     assert summary["qualified"] == 0 and summary["quarantined"] == [] and summary["rows_quarantined"] == 0
+
