@@ -76,6 +76,7 @@ def execute_run(
     return summary
 
 
+# Always present in a summary, zero when no job reported them.
 COUNTS = (
     "rows_read", "companies_read", "duplicates_merged", "excluded", "below_threshold", "over_target",
     "qualified", "enriched", "companies_searched", "companies_scored", "contacts", "contacts_dropped", "companies_without_contacts", "scored",
@@ -91,8 +92,8 @@ def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
                 "seconds": {}, "quarantined": [], "crm_errors": []}
     for job in stats:
         for key, value in job.items():
-            if key in COUNTS:
-                summary[key] += value
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                summary[key] = summary.get(key, 0) + value  # a count COUNTS forgot still adds up
             elif isinstance(value, dict):
                 for name, count in value.items():
                     summary[key][name] = round(summary[key].get(name, 0) + count, 3)

@@ -25,3 +25,7 @@ def test_an_empty_run_has_every_count_at_zero():
     summary = summarise([])
     assert summary["qualified"] == 0 and summary["quarantined"] == [] and summary["rows_quarantined"] == 0
 
+
+
+def test_a_count_no_one_listed_is_still_added_up():
+    assert summarise([{"steps_done": 2}, {"steps_done": 3}])["steps_done"] == 5
