@@ -29,6 +29,20 @@ class Settings(BaseSettings):
     salesos_data_files: list[Path] = Field(default_factory=lambda: list(SAMPLE_DATA))
     salesos_job_timeout: int = Field(default=600, ge=10)
     salesos_vault_keys: SecretStr | None = Field(default=None, description="Fernet keys, newest first")
+    salesos_session_secret: SecretStr | None = Field(default=None, description="signs the admin's browser session")
+
+    hubspot_client_id: str | None = None
+    hubspot_client_secret: SecretStr | None = None
+    hubspot_api_base_url: str = Field(default="https://api.hubapi.com", description="HubSpot API host")
+    hubspot_authorize_url: str = "https://app.hubspot.com/oauth/authorize"
+    salesforce_client_id: str | None = None
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_login_url: str = Field(default="https://login.salesforce.com", description="test.salesforce.com for sandboxes")
+    salesforce_api_version: str = "59.0"
+
+    crm_api_share: float = Field(default=0.5, gt=0, le=1, description="share of the daily API allowance SalesOS may use")
+    hubspot_daily_api_limit: int = Field(default=250_000, ge=1, description="the portal's daily allowance (Free/Starter)")
+    salesforce_daily_api_limit: int | None = Field(default=None, ge=1, description="unset: read from Sforce-Limit-Info")
 
     @cached_property
     def home(self) -> Path:

@@ -21,6 +21,8 @@ class CustomField:
     label: str
     description: str
     options: tuple[str, ...] = ()
+    unique: bool = False
+    crms: tuple[str, ...] = ("hubspot", "salesforce")
 
     @property
     def hubspot_name(self) -> str:
@@ -64,11 +66,31 @@ FIELDS: tuple[CustomField, ...] = (
 )
 
 
-# The natural key of a company as a CRM custom field: HubSpot can only upsert
-# by a property with unique values, and its own `domain` is not one;
-# Salesforce upserts by an external-id field.
+# Fields that hold a record's identity or profile rather than a SalesOS
+# decision. HubSpot can only upsert by a property with unique values, and its
+# own `domain` is not one; Salesforce upserts by external-id fields, and its
+# standard Email cannot be one. Profile fields with no fitting standard field
+# (HubSpot's `industry` and `hs_timezone` are fixed enumerations) get a SalesOS
+# field of their own.
 COMPANY_KEY = CustomField("domain", "company", "text", "SalesOS domain",
-                          "Registered domain; the key SalesOS upserts companies by.")
+                          "Registered domain; the key SalesOS upserts companies by.", unique=True)
+CONTACT_KEY = CustomField("email", "contact", "text", "SalesOS email",
+                          "Lower-cased email; the key SalesOS upserts contacts by.", unique=True,
+                          crms=("salesforce",))
+IDENTITY_FIELDS: tuple[CustomField, ...] = (
+    COMPANY_KEY,
+    CustomField("industry", "company", "text", "SalesOS industry", "Industry as the data providers name it.",
+                crms=("hubspot",)),
+    CONTACT_KEY,
+    CustomField("company_domain", "contact", "text", "SalesOS company domain",
+                "Domain of the contact's company, as SalesOS matched it."),
+    CustomField("linkedin_url", "contact", "text", "SalesOS LinkedIn URL", "The contact's LinkedIn profile."),
+    CustomField("timezone", "contact", "text", "SalesOS time zone", "IANA time zone used to time touches."),
+)
+
+
+def identity_fields(kind: ObjectKind, crm: str) -> tuple[CustomField, ...]:
+    return tuple(field for field in IDENTITY_FIELDS if field.object == kind and crm in field.crms)
 
 
 def fields_for(kind: ObjectKind) -> tuple[CustomField, ...]:

@@ -31,6 +31,10 @@ from crm_adapters.base import (
     TaskWrite, WriteResult,
 )
 from crm_adapters.fields import CustomField, fields_for
+from crm_adapters.values import (
+    check_domain as _check_domain, check_email as _check_email, decode as _decode, encode as _encode,
+    instant as _instant, normal_domain as _domain, normal_email as _email,
+)
 
 Clock = Callable[[], dt.datetime]
 Row = dict[str, Any]
@@ -38,7 +42,6 @@ _Item = TypeVar("_Item", bound=BaseModel)
 _Encoded = TypeVar("_Encoded")
 
 _CHUNK = 500  # parameters per IN list: well under SQLite's old 999 limit
-_JSON = json.JSONEncoder(sort_keys=True, default=str, allow_nan=False)  # sorted keys: equal values, equal text
 _SQL_TYPE = {"number": "REAL", "bool": "INTEGER", "json": "TEXT", "datetime": "TEXT", "text": "TEXT", "enum": "TEXT"}
 
 # Core columns only: custom-field columns are added by `_add_missing_columns`,
@@ -368,69 +371,6 @@ def _activity_row(activity: ActivityWrite) -> tuple:
     _check_email(activity.contact_email)
     occurred_at = _instant("occurred_at", activity.occurred_at)
     return activity.key, _email(activity.contact_email), activity.kind, activity.subject, activity.body, occurred_at
-
-
-def _domain(value: str) -> str:
-    """Natural keys are compared lower-cased and trimmed, as CRMs do."""
-    return value.strip().lower()
-
-
-def _email(value: str) -> str:
-    return value.strip().lower()
-
-
-def _check_domain(value: str) -> None:
-    domain = _domain(value)
-    if not domain or "@" in domain or "/" in domain or " " in domain:
-        raise ValueError(f"domain {value!r} is not a bare domain like acme.io")
-
-
-def _check_email(value: str) -> None:
-    local, at, host = _email(value).partition("@")
-    if not (local and at and host) or "@" in host or " " in value.strip():
-        raise ValueError(f"email {value!r} is not an email address")
-
-
-def _instant(name: str, value: Any) -> str:
-    """Datetimes are stored in UTC so equal instants compare equal, whatever offset they were given in."""
-    if not isinstance(value, dt.datetime) or value.tzinfo is None:
-        raise ValueError(f"{name}: expected a datetime with a time zone, got {value!r}")
-    return value.astimezone(dt.UTC).isoformat()
-
-
-def _encode(field: CustomField, value: Any) -> Any:
-    """Check a custom field value against its definition and turn it into what its column stores."""
-    name = field.name
-    if field.type == "json":
-        try:
-            return _JSON.encode(value)
-        except ValueError as exc:
-            raise ValueError(f"{name}: not storable as JSON ({exc})") from exc
-    if field.type == "bool":
-        if not isinstance(value, bool):
-            raise ValueError(f"{name}: expected true or false, got {value!r}")
-        return int(value)
-    if field.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{name}: expected a number, got {value!r}")
-        return value
-    if field.type == "datetime":
-        return _instant(name, value)
-    if not isinstance(value, str):
-        raise ValueError(f"{name}: expected text, got {value!r}")
-    if field.type == "enum" and value not in field.options:
-        raise ValueError(f"{name}: {value!r} is not one of {', '.join(field.options)}")
-    return value
-
-
-def _decode(field: CustomField, value: Any) -> Any:
-    if field.type == "json":
-        return json.loads(value)
-    if field.type == "bool":
-        return bool(value)
-    if field.type == "datetime":
-        return dt.datetime.fromisoformat(value)
-    return value
 
 
 def _record(table: _Table, row: Row) -> Row:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from xml.sax.saxutils import escape
 
-from crm_adapters.fields import COMPANY_KEY, CustomField, fields_for
+from crm_adapters.fields import CustomField, fields_for, identity_fields
 
 DEFAULT_PUBLIC_URL = "https://salesos.example.com"
 HUBSPOT_GROUP = {"name": "salesos", "label": "SalesOS", "displayOrder": -1}
@@ -51,17 +51,17 @@ def hubspot_property(field: CustomField, order: int) -> dict:
     if field.type == "bool":
         definition["options"] = [{"label": "Yes", "value": "true", "displayOrder": 0},
                                  {"label": "No", "value": "false", "displayOrder": 1}]
-    if field is COMPANY_KEY:
+    if field.unique:
         definition["hasUniqueValue"] = True
     return definition
 
 
 def hubspot_properties() -> dict[str, list[dict]]:
-    """Property definitions by HubSpot object type, the company key first."""
+    """Property definitions by HubSpot object type, identity fields first."""
     return {
         HUBSPOT_OBJECTS[kind]: [
             hubspot_property(field, order)
-            for order, field in enumerate(((COMPANY_KEY,) if kind == "company" else ()) + fields_for(kind))
+            for order, field in enumerate(identity_fields(kind, "hubspot") + fields_for(kind))
         ]
         for kind in ("company", "contact")
     }
@@ -115,7 +115,7 @@ def salesforce_field(field: CustomField) -> str:
     lines = [f"<fullName>{field.salesforce_name}</fullName>", f"<label>{escape(field.label)}</label>",
              f"<description>{escape(field.description)}</description>"]
     lines += _salesforce_type(field)
-    if field is COMPANY_KEY:
+    if field.unique:
         lines += ["<externalId>true</externalId>", "<unique>true</unique>", "<caseSensitive>false</caseSensitive>"]
     body = "\n".join(f"    {line}" for line in lines)
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<CustomField xmlns="{_METADATA_NS}">\n{body}\n</CustomField>\n'
@@ -146,7 +146,7 @@ def _salesforce_type(field: CustomField) -> list[str]:
 def salesforce_fields() -> dict[str, list[CustomField]]:
     by_object: dict[str, list[CustomField]] = {}
     for kind, objects in SALESFORCE_OBJECTS.items():
-        fields = ([COMPANY_KEY] if kind == "company" else []) + list(fields_for(kind))
+        fields = list(identity_fields(kind, "salesforce") + fields_for(kind))
         for name in objects:
             by_object[name] = fields
     return by_object

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree
 
-from crm_adapters.fields import COMPANY_KEY, FIELDS, fields_for
+from crm_adapters.fields import FIELDS, fields_for, identity_fields
 from crm_adapters.manifests import hubspot_properties, manifest_files, salesforce_fields
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest"
@@ -27,7 +27,7 @@ def test_every_canonical_field_is_a_hubspot_property_in_the_salesos_group():
     properties = hubspot_properties()
     for kind, object_type in (("company", "companies"), ("contact", "contacts")):
         names = [p["name"] for p in properties[object_type]]
-        assert names == [f.hubspot_name for f in ((COMPANY_KEY,) if kind == "company" else ()) + fields_for(kind)]
+        assert names == [f.hubspot_name for f in identity_fields(kind, "hubspot") + fields_for(kind)]
     assert all(p["groupName"] == "salesos" for props in properties.values() for p in props)
 
 
@@ -55,7 +55,7 @@ def test_enum_fields_carry_their_options_everywhere():
 def test_contact_fields_exist_on_contact_and_lead_and_company_fields_on_account():
     objects = salesforce_fields()
     assert set(objects) == {"Account", "Contact", "Lead"}
-    assert [f.name for f in objects["Contact"]] == [f.name for f in fields_for("contact")]
+    assert [f.name for f in objects["Contact"]] == [f.name for f in identity_fields("contact", "salesforce") + fields_for("contact")]
     assert objects["Lead"] == objects["Contact"]
 
 

@@ -1,0 +1,75 @@
+"""Canonical values of CRM records: natural keys and custom-field values, checked and encoded the same way for every CRM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from typing import Any
+
+from crm_adapters.fields import CustomField
+
+JSON = json.JSONEncoder(sort_keys=True, default=str, allow_nan=False)  # sorted keys: equal values, equal text
+
+
+def normal_domain(value: str) -> str:
+    """Natural keys are compared lower-cased and trimmed, as CRMs do."""
+    return value.strip().lower()
+
+
+def normal_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def check_domain(value: str) -> None:
+    domain = normal_domain(value)
+    if not domain or "@" in domain or "/" in domain or " " in domain:
+        raise ValueError(f"domain {value!r} is not a bare domain like acme.io")
+
+
+def check_email(value: str) -> None:
+    local, at, host = normal_email(value).partition("@")
+    if not (local and at and host) or "@" in host or " " in value.strip():
+        raise ValueError(f"email {value!r} is not an email address")
+
+
+def instant(name: str, value: Any) -> str:
+    """Datetimes are stored in UTC so equal instants compare equal, whatever offset they were given in."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValueError(f"{name}: expected a datetime with a time zone, got {value!r}")
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def encode(field: CustomField, value: Any) -> Any:
+    """Check a custom field value against its definition and turn it into what its column stores."""
+    name = field.name
+    if field.type == "json":
+        try:
+            return JSON.encode(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: not storable as JSON ({exc})") from exc
+    if field.type == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{name}: expected true or false, got {value!r}")
+        return int(value)
+    if field.type == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name}: expected a number, got {value!r}")
+        return value
+    if field.type == "datetime":
+        return instant(name, value)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected text, got {value!r}")
+    if field.type == "enum" and value not in field.options:
+        raise ValueError(f"{name}: {value!r} is not one of {', '.join(field.options)}")
+    return value
+
+
+def decode(field: CustomField, value: Any) -> Any:
+    if field.type == "json":
+        return json.loads(value)
+    if field.type == "bool":
+        return bool(value)
+    if field.type == "datetime":
+        return dt.datetime.fromisoformat(value)
+    return value
