@@ -1,0 +1,470 @@
+"""`CRMAdapter` on HubSpot's CRM v3/v4 APIs through hubspot-api-client.
+
+Writes are batches of 100 (HubSpot's limit): companies upsert by the unique
+`salesos_domain` property, contacts by email, associations and tasks by the
+ids SalesOS remembers in its `RecordIndex`, so linking 3,000 contacts costs 30
+calls and no lookups. A batch HubSpot refuses as a whole (400) is split in
+halves until the bad records stand alone, so one invalid value never costs the
+other 99; per-record errors of a 207 multi-status are retried when HubSpot
+says they are transient and reported by key otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from hubspot import HubSpot
+from hubspot.crm.associations import v4 as assoc
+from hubspot.crm.companies import (
+    BatchInputSimplePublicObjectBatchInputUpsert, BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectBatchInputUpsert, SimplePublicObjectId,
+)
+from hubspot.crm.objects import tasks as task_models
+from urllib3.exceptions import HTTPError as TransportError
+
+from crm_adapters.base import (
+    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
+    TaskWrite, WriteResult,
+)
+from crm_adapters.calls import CallPolicy, TokenSource, call, retry_after
+from crm_adapters.fields import CustomField
+from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
+from crm_adapters.hubspot_map import (
+    BATCH, COMPANIES, CONTACTS, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, TASK_KINDS, TASK_TO_CONTACT, TASK_TYPES, ObjectMap,
+    from_hubspot, join_name, number, split_name, to_hubspot,
+)
+from crm_adapters.record_index import RecordIndex
+from crm_adapters.values import check_domain, check_email, instant, normal_email
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_TRANSIENT_CATEGORIES = {"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"}
+_PER_RECORD_RETRIES = 3
+
+
+class HubSpotCRM(CRMAdapter):
+    name = "hubspot"
+    associates_on_upsert = False
+
+    def __init__(self, tokens: TokenSource, index: RecordIndex, *, host: str = "https://api.hubapi.com",
+                 policy: CallPolicy | None = None) -> None:
+        self._tokens, self._index, self._host = tokens, index, host.rstrip("/")
+        self.policy = policy or CallPolicy()
+        self._clients: dict[str, HubSpot] = {}
+
+    # --- writes -------------------------------------------------------------
+
+    def upsert_accounts(self, accounts: list[AccountWrite]) -> WriteResult:
+        return self._upsert(COMPANIES, {a.domain: self._company_properties(a) for a in accounts}, check_domain)
+
+    def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult:
+        return self._upsert(CONTACTS, {c.email: self._contact_properties(c) for c in contacts}, check_email)
+
+    def associate(self, links: list[Association]) -> WriteResult:
+        result = WriteResult()
+        pairs = {f"{normal_email(link.contact_email)}->{COMPANIES.normal_key(link.company_domain)}":
+                 (normal_email(link.contact_email), COMPANIES.normal_key(link.company_domain)) for link in links}
+        done = self._index.ids("link", pairs)
+        result.unchanged = len(done)
+        result.ids.update(done)
+        todo = {key: pair for key, pair in pairs.items() if key not in done}
+        contacts = self._ids(CONTACTS, {email for email, _ in todo.values()})
+        companies = self._ids(COMPANIES, {domain for _, domain in todo.values()})
+        ready = {}
+        for key, (email, domain) in todo.items():
+            if email not in contacts:
+                result.errors[key] = f"no contact with email {email!r}"
+            elif domain not in companies:
+                result.errors[key] = f"no account with domain {domain!r}"
+            else:
+                ready[key] = (contacts[email], companies[domain])
+        for chunk in _chunks(list(ready.items())):
+            body = assoc.BatchInputPublicDefaultAssociationMultiPost(inputs=[
+                assoc.PublicDefaultAssociationMultiPost(_from=assoc.PublicObjectId(id=cid),
+                                                        to=assoc.PublicObjectId(id=aid))
+                for _, (cid, aid) in chunk])
+            response = self._call(lambda c: c.crm.associations.v4.batch_api.create_default(
+                from_object_type="contacts", to_object_type="companies",
+                batch_input_public_default_association_multi_post=body), "associate contacts")
+            linked = {(str(r._from.id), str(r.to.id)) for r in (response.results or [])}
+            written = {key: f"{cid}-{aid}" for key, (cid, aid) in chunk if (cid, aid) in linked}
+            for key, _ in chunk:
+                if key not in written:
+                    result.errors[key] = _first_error(response) or "HubSpot did not confirm this association"
+            self._index.remember("link", written)
+            result.ids.update(written)
+            result.created += len(written)
+        return result
+
+    def create_tasks(self, tasks: list[TaskWrite]) -> WriteResult:
+        return self._create_once("task", "tasks", tasks, TASK_TO_CONTACT, lambda t: {
+            "hs_task_subject": t.subject, "hs_task_body": t.body, "hs_task_status": "NOT_STARTED",
+            "hs_task_type": TASK_TYPES.get(t.kind, "TODO"), "hs_timestamp": _ms(instant("due_at", t.due_at)),
+        })
+
+    def log_activities(self, activities: list[ActivityWrite]) -> WriteResult:
+        emails = [a for a in activities if a.kind == "email"]
+        notes = [a for a in activities if a.kind != "email"]
+        result = self._create_once("activity", "emails", emails, EMAIL_TO_CONTACT, lambda a: {
+            "hs_email_subject": a.subject, "hs_email_text": a.body, "hs_email_direction": "EMAIL",
+            "hs_email_status": "SENT", "hs_timestamp": _ms(instant("occurred_at", a.occurred_at)),
+        })
+        other = self._create_once("activity", "notes", notes, NOTE_TO_CONTACT, lambda a: {
+            "hs_note_body": f"{a.kind}: {a.subject}\n\n{a.body}".strip(),
+            "hs_timestamp": _ms(instant("occurred_at", a.occurred_at)),
+        })
+        return _merge(result, other)
+
+    # --- reads --------------------------------------------------------------
+
+    def get_accounts(self, domains: list[str] | None = None) -> list[Account]:
+        records = self._read(COMPANIES, domains)
+        return [self._account(record) for record in records]
+
+    def get_contacts(self, emails: list[str] | None = None, company_domain: str | None = None) -> list[Contact]:
+        """By email, by company, or both (matching both); every SalesOS contact when neither."""
+        contacts = [self._contact(record) for record in self._read(CONTACTS, emails)]
+        if company_domain is not None:
+            domain = COMPANIES.normal_key(company_domain)
+            contacts = [c for c in contacts if c.company_domain == domain]
+        return contacts
+
+    def get_tasks(self, contact_email: str | None = None) -> list[Task]:
+        records = self._read_created("task", "tasks", contact_email,
+                                     ["hs_task_subject", "hs_task_body", "hs_task_status", "hs_task_type", "hs_timestamp"])
+        return [Task(id=crm_id, key=key, contact_email=email, kind=TASK_KINDS.get(p.get("hs_task_type") or "", "todo"),
+                     subject=p.get("hs_task_subject") or "", body=p.get("hs_task_body") or "",
+                     due_at=from_hubspot(_DATETIME, p.get("hs_timestamp")),
+                     status="done" if p.get("hs_task_status") == "COMPLETED" else "open")
+                for key, email, crm_id, p in records]
+
+    def get_activities(self, contact_email: str | None = None) -> list[Activity]:
+        emails = self._read_created("activity", "emails", contact_email,
+                                    ["hs_email_subject", "hs_email_text", "hs_timestamp"])
+        return [Activity(id=crm_id, key=key, contact_email=email, kind="email", subject=p.get("hs_email_subject") or "",
+                         body=p.get("hs_email_text") or "", occurred_at=from_hubspot(_DATETIME, p.get("hs_timestamp")))
+                for key, email, crm_id, p in emails]
+
+    # --- upserts ------------------------------------------------------------
+
+    def _upsert(self, spec: ObjectMap, records: dict[str, Callable[[], dict[str, str]]],
+                check: Callable[[str], None]) -> WriteResult:
+        result, prepared = WriteResult(), {}
+        for raw_key, build in records.items():
+            key = spec.normal_key(raw_key)
+            try:
+                check(raw_key)
+                properties = build()
+            except ValueError as exc:
+                result.errors[key] = str(exc)
+                continue
+            prepared[key] = {**prepared.get(key, {}), **properties}  # a key twice in one batch: later values win
+        for chunk in _chunks(list(prepared.items())):
+            self._upsert_chunk(spec, dict(chunk), result, retries=_PER_RECORD_RETRIES)
+        self._index.remember(spec.kind, result.ids)
+        return result
+
+    def _upsert_chunk(self, spec: ObjectMap, chunk: dict[str, dict[str, str]], result: WriteResult,
+                      retries: int) -> None:
+        body = BatchInputSimplePublicObjectBatchInputUpsert(inputs=[
+            SimplePublicObjectBatchInputUpsert(id=key, id_property=spec.id_property, properties=props,
+                                               object_write_trace_id=key)
+            for key, props in chunk.items()])
+        try:
+            response = self._call(lambda c: getattr(c.crm, spec.object_type).batch_api.upsert(body),
+                                  f"upsert {len(chunk)} {spec.object_type}")
+        except RequestRejected as exc:
+            if len(chunk) == 1:
+                result.errors[next(iter(chunk))] = str(exc)
+                return
+            keys = list(chunk)
+            half = len(keys) // 2
+            log.info("HubSpot refused a batch of %d %s (%s); splitting it to find the bad records",
+                     len(keys), spec.object_type, exc)
+            for part in (keys[:half], keys[half:]):
+                self._upsert_chunk(spec, {key: chunk[key] for key in part}, result, retries)
+            return
+        seen = set()
+        for record in response.results or []:
+            key = record.object_write_trace_id or spec.normal_key((record.properties or {}).get(spec.id_property) or "")
+            if key not in chunk:
+                continue
+            seen.add(key)
+            result.ids[key] = str(record.id)
+            if getattr(record, "new", False):
+                result.created += 1
+            else:
+                result.updated += 1
+        retry: dict[str, dict[str, str]] = {}
+        for error in getattr(response, "errors", None) or []:
+            for key in _error_keys(error, chunk):
+                if key in seen:
+                    continue
+                seen.add(key)
+                if error.category in _TRANSIENT_CATEGORIES and retries > 0:
+                    retry[key] = chunk[key]
+                else:
+                    result.errors[key] = f"{error.category}: {error.message}"
+        for key in chunk:
+            if key not in seen and key not in retry:
+                result.errors[key] = "HubSpot returned no result for this record; it was not written"
+        if retry:
+            self.policy.sleep(self.policy.backoff(_PER_RECORD_RETRIES - retries))
+            self._upsert_chunk(spec, retry, result, retries - 1)
+
+    def _company_properties(self, account: AccountWrite) -> Callable[[], dict[str, str]]:
+        def build() -> dict[str, str]:
+            props = {"salesos_domain": COMPANIES.normal_key(account.domain),
+                     "domain": COMPANIES.normal_key(account.domain), "name": account.name}
+            for attr in ("employee_count", "annual_revenue", "country", "industry"):
+                value = getattr(account, attr)
+                if value is not None:
+                    props[COMPANIES.standard[attr]] = str(value)
+            props.update(_custom(COMPANIES, account.fields))
+            return props
+        return build
+
+    def _contact_properties(self, contact: ContactWrite) -> Callable[[], dict[str, str]]:
+        def build() -> dict[str, str]:
+            props = {"email": normal_email(contact.email)}
+            if contact.name:
+                props["firstname"], props["lastname"] = split_name(contact.name)
+            for attr in ("title", "phone", "country", "linkedin_url", "timezone", "company_domain"):
+                value = getattr(contact, attr)
+                if value is not None:
+                    props[CONTACTS.standard[attr]] = COMPANIES.normal_key(value) if attr == "company_domain" else value
+            props.update(_custom(CONTACTS, contact.fields))
+            return props
+        return build
+
+    # --- created-once objects (tasks, emails, notes) --------------------------
+
+    def _create_once(self, kind: str, object_type: str, items: list, association_type: int,
+                     properties: Callable[[Any], dict[str, str]]) -> WriteResult:
+        """Create each item once: its key is remembered with its HubSpot id, and a known key is not sent again."""
+        result = WriteResult()
+        known = self._index.ids(kind, [item.key for item in items])
+        result.ids.update(known)
+        result.unchanged = len(known)
+        fresh = {item.key: item for item in items if item.key not in known}
+        contacts = self._ids(CONTACTS, {normal_email(item.contact_email) for item in fresh.values()})
+        ready = []
+        for key, item in fresh.items():
+            email = normal_email(item.contact_email)
+            try:
+                check_email(item.contact_email)
+                props = properties(item)
+            except ValueError as exc:
+                result.errors[key] = str(exc)
+                continue
+            if email not in contacts:
+                result.errors[key] = f"no contact with email {email!r}"
+                continue
+            ready.append((key, email, task_models.SimplePublicObjectBatchInputForCreate(
+                properties=props, object_write_trace_id=key, associations=[task_models.PublicAssociationsForObject(
+                    to=task_models.PublicObjectId(id=contacts[email]),
+                    types=[task_models.AssociationSpec(association_category="HUBSPOT_DEFINED",
+                                                       association_type_id=association_type)])])))
+        for chunk in _chunks(ready):
+            body = task_models.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[entry for _, _, entry in chunk])
+            response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.create(body),
+                                  f"create {len(chunk)} {object_type}")
+            results = list(response.results or [])
+            failed = {key for error in getattr(response, "errors", None) or []
+                      for key in _error_keys(error, {k: None for k, _, _ in chunk})}
+            created = [(key, email) for key, email, _ in chunk if key not in failed]
+            ids = _created_ids(created, results)
+            if ids is None:
+                for key, _ in created:
+                    result.errors[key] = "HubSpot's answer did not match the batch; not recorded, will be retried"
+                continue
+            self._index.remember(kind, ids, parents={key: email for key, email in created if key in ids})
+            result.ids.update(ids)
+            result.created += len(ids)
+            for key in failed:
+                result.errors[key] = _first_error(response) or "HubSpot did not create this record"
+        return result
+
+    def _read_created(self, kind: str, object_type: str, contact_email: str | None,
+                      properties: list[str]) -> list[tuple[str, str, str, dict]]:
+        parent = None if contact_email is None else normal_email(contact_email)
+        known = self._index.children(kind, parent)
+        if not known:
+            return []
+        by_id = {crm_id: key for key, crm_id in known.items()}
+        emails = self._index.parents(kind, list(known))
+        found = []
+        for chunk in _chunks(list(by_id)):
+            body = task_models.BatchReadInputSimplePublicObjectId(
+                inputs=[task_models.SimplePublicObjectId(id=crm_id) for crm_id in chunk], properties=properties)
+            response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.read(body),
+                                  f"read {len(chunk)} {object_type}")
+            for record in response.results or []:
+                key = by_id.get(str(record.id))
+                if key is not None:
+                    found.append((key, emails.get(key, parent or ""), str(record.id), record.properties or {}))
+        return sorted(found)
+
+    # --- reads and ids ------------------------------------------------------
+
+    def _ids(self, spec: ObjectMap, keys: set[str]) -> dict[str, str]:
+        """HubSpot ids by natural key: remembered ones, then one batch read per 100 for the rest."""
+        found = self._index.ids(spec.kind, keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            read = {spec.normal_key(r.properties.get(spec.id_property) or ""): str(r.id)
+                    for r in self._batch_read(spec, missing, [spec.id_property])}
+            self._index.remember(spec.kind, read)
+            found.update(read)
+        return found
+
+    def _read(self, spec: ObjectMap, keys: list[str] | None) -> list:
+        if keys is not None:
+            return self._batch_read(spec, [spec.normal_key(key) for key in keys], spec.properties)
+        records, after = [], None
+        while True:
+            page = self._call(lambda c: getattr(c.crm, spec.object_type).basic_api.get_page(
+                limit=100, after=after, properties=spec.properties), f"list {spec.object_type}")
+            records += [r for r in page.results or [] if _managed(spec, r.properties or {})]
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if after is None:
+                return records
+
+    def _batch_read(self, spec: ObjectMap, keys: list[str], properties: list[str]) -> list:
+        records = []
+        for chunk in _chunks(sorted(set(keys))):
+            body = BatchReadInputSimplePublicObjectId(
+                id_property=spec.id_property, properties=properties,
+                inputs=[SimplePublicObjectId(id=key) for key in chunk])
+            response = self._call(lambda c: getattr(c.crm, spec.object_type).batch_api.read(body),
+                                  f"read {len(chunk)} {spec.object_type}")
+            records += list(response.results or [])
+        return records
+
+    def _account(self, record) -> Account:
+        p = record.properties or {}
+        return Account(
+            id=str(record.id), domain=p.get("salesos_domain") or p.get("domain") or "", name=p.get("name") or "",
+            industry=p.get("salesos_industry") or None, employee_count=number(p.get("numberofemployees"), True),
+            annual_revenue=number(p.get("annualrevenue")), country=p.get("country") or None,
+            fields=_fields(COMPANIES, p))
+
+    def _contact(self, record) -> Contact:
+        p = record.properties or {}
+        values = {attr: p.get(name) or None for attr, name in CONTACTS.standard.items()}
+        return Contact(id=str(record.id), email=normal_email(p.get("email") or ""),
+                       name=join_name(p.get("firstname"), p.get("lastname")), fields=_fields(CONTACTS, p), **values)
+
+    # --- transport ----------------------------------------------------------
+
+    def _call(self, request: Callable[[HubSpot], T], what: str) -> T:
+        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what)
+
+    def _client(self, token: str) -> HubSpot:
+        client = self._clients.get(token)
+        if client is None:
+            self._clients = {token: HubSpot(access_token=token, host=self._host)}  # a refresh drops the old one
+            client = self._clients[token]
+        return client
+
+
+def classify(exc: Exception) -> CRMError | None:
+    """A hubspot-api-client or urllib3 exception as a CRMError (every generated package has its own classes)."""
+    status = getattr(exc, "status", None)
+    if status is None:
+        if isinstance(exc, TransportError):
+            return Transient(f"HubSpot could not be reached ({type(exc).__name__})")
+        return None
+    headers = dict(getattr(exc, "headers", None) or {})
+    body = _body(getattr(exc, "body", None))
+    message = body.get("message") or getattr(exc, "reason", "") or f"HTTP {status}"
+    if status == 401:
+        return AuthExpired(f"HubSpot refused the access token: {message}")
+    if status == 429:
+        daily = body.get("policyName") == "DAILY"
+        wait = retry_after(headers)
+        if wait is None and str(headers.get("X-HubSpot-RateLimit-Remaining", "")) == "0":
+            interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+            wait = float(interval) / 1000 if interval else None
+        return RateLimited(f"HubSpot rate limit ({body.get('policyName') or 'unknown policy'}): {message}",
+                           retry_after=wait, daily=daily)
+    if status in (423, 477) or status >= 500:
+        return Transient(f"HubSpot answered {status}: {message}", retry_after=retry_after(headers))
+    details = "; ".join(f"{e.get('in') or e.get('context') or ''} {e.get('message', '')}".strip()
+                        for e in body.get("errors", []) if isinstance(e, dict))
+    return RequestRejected(f"HubSpot refused the request ({status} {body.get('category', '')}): {message}"
+                           + (f" [{details}]" if details else ""), status=status)
+
+
+_DATETIME = CustomField("hs_timestamp", "contact", "datetime", "Timestamp", "When a task is due or an email was sent.")
+
+
+def _custom(spec: ObjectMap, values: dict[str, Any]) -> dict[str, str]:
+    props = {}
+    for name, value in values.items():
+        field = spec.custom.get(name)
+        if field is None:
+            raise ValueError(f"unknown field {name!r}")
+        props[field.hubspot_name] = to_hubspot(field, value)
+    return props
+
+
+def _fields(spec: ObjectMap, properties: dict[str, str]) -> dict[str, Any]:
+    values = {name: from_hubspot(field, properties.get(field.hubspot_name)) for name, field in spec.custom.items()}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _managed(spec: ObjectMap, properties: dict[str, str]) -> bool:
+    """A record SalesOS wrote: its key property, or any SalesOS field, is set."""
+    if spec.kind == "company":
+        return bool(properties.get("salesos_domain"))
+    return any(value not in (None, "") for name, value in properties.items() if name.startswith("salesos_"))
+
+
+def _error_keys(error, chunk: dict) -> list[str]:
+    context = getattr(error, "context", None) or {}
+    keys = list(context.get("objectWriteTraceId") or []) + list(context.get("ids") or [])
+    return [key for key in keys if key in chunk]
+
+
+def _created_ids(created: list[tuple[str, str]], results: list) -> dict[str, str] | None:
+    """Ids by key: from each result's `objectWriteTraceId`, or by position when HubSpot leaves it out."""
+    keys = {key for key, _ in created}
+    if results and all(r.object_write_trace_id in keys for r in results):
+        return {r.object_write_trace_id: str(r.id) for r in results}
+    if len(results) != len(created):
+        return None
+    return {key: str(record.id) for (key, _), record in zip(created, results)}
+
+
+def _first_error(response) -> str | None:
+    errors = getattr(response, "errors", None) or []
+    return f"{errors[0].category}: {errors[0].message}" if errors else None
+
+
+def _body(raw: Any) -> dict:
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"message": str(raw)[:300]}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _ms(iso: str) -> str:
+    return iso.replace("+00:00", "Z")
+
+
+def _merge(first: WriteResult, second: WriteResult) -> WriteResult:
+    return WriteResult(ids={**first.ids, **second.ids}, created=first.created + second.created,
+                       updated=first.updated + second.updated, unchanged=first.unchanged + second.unchanged,
+                       errors={**first.errors, **second.errors})
+
+
+def _chunks(items: list) -> Iterator[list]:
+    for start in range(0, len(items), BATCH):
+        yield items[start:start + BATCH]

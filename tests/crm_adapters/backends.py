@@ -1,0 +1,70 @@
+"""Each CRM the contract suite runs against, with a way to look inside it that bypasses the adapter."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from crm_adapters.base import CRMAdapter
+from crm_adapters.calls import CallPolicy, StaticToken
+from crm_adapters.hubspot import HubSpotCRM
+from crm_adapters.local import LocalCRM
+from crm_adapters.record_index import RecordIndex
+from tests.fakes.hubspot_server import FakeHubSpot, Server
+
+
+class Backend:
+    """An adapter plus the CRM's own view of what it stores: record counts and contact-company links."""
+
+    crm: CRMAdapter
+
+    def count(self, kind: str) -> int:
+        raise NotImplementedError
+
+    def links(self) -> set[tuple[str, str]]:
+        raise NotImplementedError
+
+
+class LocalBackend(Backend):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.crm = LocalCRM(path)
+
+    def count(self, kind: str) -> int:
+        return self.crm.counts()[{"company": "accounts", "contact": "contacts"}[kind]]
+
+    def links(self) -> set[tuple[str, str]]:
+        with sqlite3.connect(self.path) as db:
+            return set(db.execute("SELECT c.email, a.domain FROM associations JOIN contacts c ON c.id = contact_id "
+                                  "JOIN accounts a ON a.id = account_id").fetchall())
+
+
+class HubSpotBackend(Backend):
+    def __init__(self, fake: FakeHubSpot, index: RecordIndex) -> None:
+        self.fake = fake
+        self.crm = HubSpotCRM(StaticToken(fake.token), index, host=fake.url, policy=no_wait_policy())
+
+    def count(self, kind: str) -> int:
+        return len(self.fake.objects[{"company": "companies", "contact": "contacts"}[kind]])
+
+    def links(self) -> set[tuple[str, str]]:
+        objects = self.fake.objects
+        return {(objects["contacts"][c]["email"], objects["companies"][a]["salesos_domain"])
+                for source, c, target, a in self.fake.associations if (source, target) == ("contacts", "companies")}
+
+
+def no_wait_policy(**changes) -> CallPolicy:
+    """Retries as in production, minus the sleeping; waits are recorded in `policy.waits`."""
+    return CallPolicy(sleep=lambda seconds: None, jitter=lambda: 1.0, **changes)
+
+
+@contextmanager
+def hubspot_backend(tenant: str = "hubspot-62515") -> Iterator[HubSpotBackend]:
+    fake = FakeHubSpot()
+    server = Server(fake)
+    try:
+        yield HubSpotBackend(fake, RecordIndex(":memory:", tenant))
+    finally:
+        server.stop()

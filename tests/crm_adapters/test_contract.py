@@ -1,0 +1,194 @@
+"""What every CRM adapter promises, run unchanged against the local CRM, HubSpot and Salesforce.
+
+Jobs rely only on these behaviours, so a job that works on the local CRM works
+on a tenant's CRM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
+from crm_adapters.fields import fields_for
+from tests.crm_adapters.backends import LocalBackend, hubspot_backend
+
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+COMPANY_FIELDS = {
+    "fit_score": 0.7875, "fit_breakdown": {"industry": {"points": 0.25, "matched": ["Software"]}},
+    "intent_score": 0.9, "intent_signals": [{"kind": "hiring", "points": 0.3, "date": "2026-10-01"}],
+    "salesos_source": "apollo, pdl", "salesos_market": "Test market", "salesos_stage": "sourced",
+}
+CONTACT_FIELDS = {
+    "priority_score": 0.85, "priority_tier": "TIER_1", "recommended_channel": "email",
+    "sequencing": [{"step": 1, "channel": "email"}], "buying_authority": 1.0, "seniority": 10,
+    "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0, "sequence_state": "scheduled",
+    "personalization_hooks": ["Raised a Series B"], "objection_angles": [{"objection": "no budget"}],
+}
+
+
+@pytest.fixture(params=["local", "hubspot"])
+def backend(request, tmp_path):
+    if request.param == "local":
+        local = LocalBackend(tmp_path / "crm.sqlite3")
+        yield local
+        local.crm.close()
+        return
+    with hubspot_backend() as hubspot:
+        yield hubspot
+
+
+def account(domain: str = "acme.io", **changes) -> AccountWrite:
+    return AccountWrite(**{"domain": domain, "name": "Acme", "industry": "Software", **changes})
+
+
+def contact(email: str = "jane@acme.io", **changes) -> ContactWrite:
+    return ContactWrite(**{"email": email, "name": "Jane Doe", "title": "VP Sales", "company_domain": "acme.io",
+                           **changes})
+
+
+def task(key: str = "outreach:t:jane@acme.io:1", email: str = "jane@acme.io") -> TaskWrite:
+    return TaskWrite(key=key, contact_email=email, kind="call", subject="Call Jane", body="Ask about Q1",
+                     due_at=T0)
+
+
+def activity(key: str = "outreach:t:jane@acme.io:0") -> ActivityWrite:
+    return ActivityWrite(key=key, contact_email="jane@acme.io", kind="email", subject="Hi", body="Hello Jane",
+                         occurred_at=T0)
+
+
+def test_every_field_reads_back_as_written(backend):
+    crm = backend.crm
+    crm.upsert_accounts([account(employee_count=120, annual_revenue=25e6, country="US", fields=COMPANY_FIELDS)])
+    crm.upsert_contacts([contact(phone="+1 555 0100", linkedin_url="https://linkedin.com/in/jane", country="US",
+                                 timezone="America/New_York", fields=CONTACT_FIELDS)])
+    [acme] = crm.get_accounts()
+    assert (acme.domain, acme.name, acme.industry, acme.employee_count, acme.annual_revenue, acme.country) == (
+        "acme.io", "Acme", "Software", 120, 25e6, "US")
+    assert acme.fields == COMPANY_FIELDS
+    [jane] = crm.get_contacts()
+    assert (jane.email, jane.name, jane.title, jane.phone, jane.linkedin_url, jane.timezone, jane.company_domain) == (
+        "jane@acme.io", "Jane Doe", "VP Sales", "+1 555 0100", "https://linkedin.com/in/jane", "America/New_York",
+        "acme.io")
+    assert jane.fields == CONTACT_FIELDS
+    assert set(jane.fields) == {field.name for field in fields_for("contact")}
+
+
+def test_writing_the_same_records_again_creates_no_duplicate(backend):
+    crm = backend.crm
+    first = crm.upsert_accounts([account("acme.io"), account("globex.com")])
+    again = crm.upsert_accounts([account("globex.com"), account("acme.io")])
+    assert (first.created, again.created) == (2, 0)
+    assert again.ids == first.ids
+    assert backend.count("company") == 2
+
+
+def test_a_changed_value_is_updated_in_place(backend):
+    crm = backend.crm
+    crm.upsert_accounts([account(fields={"fit_score": 0.5})])
+    result = crm.upsert_accounts([account(fields={"fit_score": 0.75})])
+    assert (result.created, result.updated) == (0, 1)
+    assert [a.fields["fit_score"] for a in crm.get_accounts()] == [0.75]
+
+
+def test_a_partial_update_leaves_the_other_fields_alone(backend):
+    crm = backend.crm
+    crm.upsert_contacts([contact(phone="+1 555 0100", fields={"priority_tier": "TIER_2", "seniority": 7})])
+    crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"priority_tier": "TIER_1"})])
+    [jane] = crm.get_contacts()
+    assert (jane.name, jane.title, jane.phone) == ("Jane Doe", "VP Sales", "+1 555 0100")
+    assert jane.fields == {"priority_tier": "TIER_1", "seniority": 7}
+
+
+def test_a_field_given_as_none_is_cleared(backend):
+    crm = backend.crm
+    crm.upsert_contacts([contact(fields={"sequence_state": "in_progress", "next_touch_at": T0})])
+    crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "completed",
+                                                                    "next_touch_at": None})])
+    assert crm.get_contacts()[0].fields == {"sequence_state": "completed"}
+
+
+def test_keys_ignore_case_and_surrounding_space(backend):
+    crm = backend.crm
+    crm.upsert_accounts([account("Acme.IO")])
+    crm.upsert_contacts([contact("Jane@Acme.io", company_domain="ACME.io")])
+    accounts = crm.upsert_accounts([account(" acme.io ")])
+    contacts = crm.upsert_contacts([contact("JANE@acme.IO", company_domain="acme.io")])
+    assert list(accounts.ids) == ["acme.io"] and list(contacts.ids) == ["jane@acme.io"]
+    assert (backend.count("company"), backend.count("contact")) == (1, 1)
+    assert [a.domain for a in crm.get_accounts(["ACME.io"])] == ["acme.io"]
+    assert [c.email for c in crm.get_contacts(["jAnE@ACME.IO"])] == ["jane@acme.io"]
+    assert [c.email for c in crm.get_contacts(company_domain="Acme.Io")] == ["jane@acme.io"]
+
+
+def test_a_bad_value_fails_its_record_by_name_and_the_rest_of_the_batch_lands(backend):
+    crm = backend.crm
+    result = crm.upsert_contacts([contact("jane@acme.io", fields={"priority_tier": "TIER_9"}),
+                                  contact("john@acme.io"), contact("not-an-email")])
+    assert result.errors["jane@acme.io"].startswith("priority_tier: 'TIER_9' is not one of TIER_1")
+    assert "not-an-email" in result.errors
+    assert list(result.ids) == ["john@acme.io"]
+    assert [c.email for c in crm.get_contacts()] == ["john@acme.io"]
+
+
+def test_an_unknown_field_fails_its_record_only(backend):
+    result = backend.crm.upsert_accounts([account("acme.io", fields={"fit_scor": 0.5}), account("globex.com")])
+    assert result.errors == {"acme.io": "unknown field 'fit_scor'"}
+    assert list(result.ids) == ["globex.com"]
+
+
+def test_associating_twice_creates_one_link(backend):
+    crm = backend.crm
+    crm.upsert_accounts([account()])
+    crm.upsert_contacts([contact()])
+    link = Association(contact_email="Jane@Acme.io", company_domain="ACME.io")
+    first, second = crm.associate([link]), crm.associate([link, link])
+    assert first.created + first.unchanged == 1
+    assert second.created == 0 and not second.errors
+    assert backend.links() == {("jane@acme.io", "acme.io")}
+
+
+def test_a_link_to_a_missing_record_is_an_error_for_that_link(backend):
+    crm = backend.crm
+    crm.upsert_accounts([account()])
+    crm.upsert_contacts([contact(company_domain=None)])
+    result = crm.associate([
+        Association(contact_email="ghost@acme.io", company_domain="acme.io"),
+        Association(contact_email="jane@acme.io", company_domain="nowhere.io"),
+        Association(contact_email="jane@acme.io", company_domain="acme.io"),
+    ])
+    assert set(result.errors) == {"ghost@acme.io->acme.io", "jane@acme.io->nowhere.io"}
+    assert "ghost@acme.io" in result.errors["ghost@acme.io->acme.io"]
+    assert "nowhere.io" in result.errors["jane@acme.io->nowhere.io"]
+    assert backend.links() == {("jane@acme.io", "acme.io")}
+
+
+def test_a_task_is_created_once_per_key(backend):
+    crm = backend.crm
+    crm.upsert_contacts([contact()])
+    first = crm.create_tasks([task()])
+    second = crm.create_tasks([task(), task()])
+    assert (first.created, second.created) == (1, 0)
+    assert second.ids == first.ids
+    [stored] = crm.get_tasks("JANE@acme.io")
+    assert (stored.key, stored.subject, stored.body, stored.status, stored.due_at) == (
+        "outreach:t:jane@acme.io:1", "Call Jane", "Ask about Q1", "open", T0)
+
+
+def test_an_activity_is_logged_once_per_key(backend):
+    crm = backend.crm
+    crm.upsert_contacts([contact()])
+    assert crm.log_activities([activity()]).created == 1
+    assert crm.log_activities([activity()]).created == 0
+    [logged] = crm.get_activities("jane@acme.io")
+    assert (logged.key, logged.subject, logged.occurred_at) == ("outreach:t:jane@acme.io:0", "Hi", T0)
+    assert crm.get_activities("john@acme.io") == []
+
+
+def test_more_records_than_one_batch_are_all_written(backend):
+    crm = backend.crm
+    result = crm.upsert_accounts([account(f"company{n}.com", name=f"Company {n}") for n in range(250)])
+    assert result.created == 250 and not result.errors
+    assert len(crm.get_accounts()) == 250
+    assert len(crm.get_accounts([f"company{n}.com" for n in range(0, 250, 2)])) == 125

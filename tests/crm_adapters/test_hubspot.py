@@ -1,0 +1,166 @@
+"""HubSpot adapter against the local HubSpot: batching, partial failures, limits and auth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+
+from crm_adapters.base import AccountWrite, Association, ContactWrite
+from crm_adapters.calls import Budget, StaticToken
+from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
+from crm_adapters.hubspot import HubSpotCRM
+from crm_adapters.record_index import RecordIndex
+from tests.crm_adapters.backends import hubspot_backend, no_wait_policy
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
+
+
+@pytest.fixture
+def hubspot():
+    with hubspot_backend() as backend:
+        yield backend
+
+
+def accounts(count: int) -> list[AccountWrite]:
+    return [AccountWrite(domain=f"company{n}.com", name=f"Company {n}", fields={"fit_score": 0.5})
+            for n in range(count)]
+
+
+def contacts(count: int, per_company: int = 3) -> list[ContactWrite]:
+    return [ContactWrite(email=f"person{n}@company{n // per_company}.com", name=f"Person {n}",
+                         company_domain=f"company{n // per_company}.com", fields={"priority_tier": "TIER_2"})
+            for n in range(count)]
+
+
+class RefreshingToken:
+    """A token source that hands out a new token when the old one is refused, and counts refreshes."""
+
+    def __init__(self, first: str, then: str) -> None:
+        self.current, self.then, self.refreshes = first, then, 0
+
+    def access_token(self) -> str:
+        return self.current
+
+    def refresh_after_failure(self, rejected: str) -> str:
+        self.refreshes += 1
+        self.current = self.then
+        return self.current
+
+
+def test_a_thousand_companies_take_ten_upsert_calls(hubspot):
+    result = hubspot.crm.upsert_accounts(accounts(1000))
+    assert result.created == 1000
+    assert hubspot.fake.calls["/crm/v3/objects/companies/batch/upsert"] == 10
+    assert hubspot.fake.total_calls == 10
+
+
+def test_linking_contacts_costs_one_call_per_hundred_and_no_lookups(hubspot):
+    hubspot.crm.upsert_accounts(accounts(100))
+    hubspot.crm.upsert_contacts(contacts(300))
+    before = hubspot.fake.total_calls
+    result = hubspot.crm.associate([Association(contact_email=c.email, company_domain=c.company_domain)
+                                    for c in contacts(300)])
+    assert result.created == 300 and not result.errors
+    assert hubspot.fake.total_calls - before == 3
+    assert len(hubspot.links()) == 300
+
+
+def test_a_second_association_run_makes_no_call(hubspot):
+    hubspot.crm.upsert_accounts(accounts(1))
+    hubspot.crm.upsert_contacts(contacts(1))
+    links = [Association(contact_email="person0@company0.com", company_domain="company0.com")]
+    hubspot.crm.associate(links)
+    before = hubspot.fake.total_calls
+    assert hubspot.crm.associate(links).unchanged == 1
+    assert hubspot.fake.total_calls == before
+
+
+def test_a_record_hubspot_rejects_in_a_207_is_reported_and_the_other_99_land(hubspot):
+    hubspot.fake.reject_values["Company 7"] = 'Property "name" is not valid'
+    result = hubspot.crm.upsert_accounts(accounts(100))
+    assert list(result.errors) == ["company7.com"]
+    assert "VALIDATION_ERROR" in result.errors["company7.com"] and '"name"' in result.errors["company7.com"]
+    assert result.created == 99 and hubspot.count("company") == 99
+
+
+def test_a_batch_refused_whole_is_split_until_the_bad_record_stands_alone(hubspot):
+    hubspot.fake.whole_batch_validation = True
+    hubspot.fake.reject_values["Company 42"] = 'Property "name" is not valid'
+    result = hubspot.crm.upsert_accounts(accounts(100))
+    assert list(result.errors) == ["company42.com"]
+    assert result.created == 99
+    assert hubspot.fake.calls["/crm/v3/objects/companies/batch/upsert"] <= 1 + 2 * 7
+
+
+def test_a_record_failing_for_a_transient_reason_is_retried(hubspot):
+    hubspot.fake.record_errors["company3.com"] = ["RATE_LIMITS"]
+    result = hubspot.crm.upsert_accounts(accounts(10))
+    assert result.created == 10 and not result.errors
+    assert hubspot.fake.calls["/crm/v3/objects/companies/batch/upsert"] == 2
+
+
+def test_a_record_that_keeps_failing_transiently_is_reported_not_dropped(hubspot):
+    hubspot.fake.record_errors["company3.com"] = ["LOCKED"] * 10
+    result = hubspot.crm.upsert_accounts(accounts(10))
+    assert list(result.errors) == ["company3.com"] and result.errors["company3.com"].startswith("LOCKED")
+    assert result.created == 9
+
+
+def test_429_with_retry_after_waits_as_told_then_succeeds(hubspot):
+    hubspot.fake.fail("/batch/upsert", 429, {"status": "error", "message": "You have reached your secondly limit.",
+                                             "errorType": "RATE_LIMIT", "policyName": "SECONDLY"},
+                      headers={"Retry-After": "3"}, times=2)
+    result = hubspot.crm.upsert_accounts(accounts(5))
+    assert result.created == 5
+    assert hubspot.crm.policy.waits == [3.0, 3.0]
+
+
+def test_429_without_retry_after_uses_the_rate_limit_interval_header(hubspot):
+    hubspot.fake.fail("/batch/upsert", 429, {"status": "error", "message": "ten secondly", "policyName": "TEN_SECONDLY_ROLLING"},
+                      headers={"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"})
+    assert hubspot.crm.upsert_accounts(accounts(1)).created == 1
+    assert hubspot.crm.policy.waits == [10.0]
+
+
+def test_the_daily_limit_stops_without_retrying(hubspot):
+    body = json.loads((FIXTURES / "hubspot_rate_limit_429_daily.json").read_text())
+    hubspot.fake.fail("/batch/upsert", 429, body, times=5)
+    with pytest.raises(RateLimited) as raised:
+        hubspot.crm.upsert_accounts(accounts(1))
+    assert raised.value.daily and "DAILY" in str(raised.value)
+    assert hubspot.fake.calls["/crm/v3/objects/companies/batch/upsert"] == 1
+
+
+def test_a_5xx_is_retried_with_backoff_then_succeeds(hubspot):
+    hubspot.fake.fail("/batch/upsert", 502, times=2)
+    assert hubspot.crm.upsert_accounts(accounts(3)).created == 3
+    assert hubspot.crm.policy.waits == [0.5, 1.0]
+
+
+def test_an_expired_token_is_refreshed_once_and_the_call_repeated(hubspot):
+    tokens = RefreshingToken("expired-token", then=hubspot.fake.token)
+    crm = HubSpotCRM(tokens, RecordIndex(":memory:", "hubspot-1"), host=hubspot.fake.url, policy=no_wait_policy())
+    assert crm.upsert_accounts(accounts(2)).created == 2
+    assert tokens.refreshes == 1
+
+
+def test_a_refused_private_app_token_stops_with_the_revoked_grant(hubspot):
+    crm = HubSpotCRM(StaticToken("revoked-token"), RecordIndex(":memory:", "hubspot-1"),
+                     host=hubspot.fake.url, policy=no_wait_policy())
+    with pytest.raises(GrantRevoked):
+        crm.upsert_accounts(accounts(1))
+
+
+def test_the_budget_stops_salesos_at_its_share_of_the_daily_allowance(hubspot, redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    budget = Budget(conn, "hubspot-1", allowance=10, share=0.5)
+    crm = HubSpotCRM(RefreshingToken(hubspot.fake.token, hubspot.fake.token), RecordIndex(":memory:", "hubspot-1"),
+                     host=hubspot.fake.url, policy=no_wait_policy(budget=budget))
+    crm.upsert_accounts(accounts(500))
+    with pytest.raises(BudgetExhausted, match=r"50% share .*\(5 of 10 calls\)"):
+        crm.upsert_accounts(accounts(600))
+    assert hubspot.fake.calls["/crm/v3/objects/companies/batch/upsert"] == 5
+    assert budget.used() == 5

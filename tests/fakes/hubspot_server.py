@@ -1,0 +1,334 @@
+"""A local HubSpot that speaks the CRM v3/v4 endpoints SalesOS calls, over real HTTP.
+
+hubspot-api-client talks through urllib3, which `responses` cannot see, so the
+adapter is tested against this server on a loopback port. It keeps state the
+way HubSpot does (unique properties, upsert by idProperty, default
+associations, property groups with types), answers with the documented
+shapes (207 multi-status with `objectWriteTraceId` context, the 429 body with
+`policyName`), and lets a test queue failures for the next matching requests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from crm_adapters.manifests import HUBSPOT_GROUP, hubspot_properties
+
+_STANDARD = {
+    "companies": {"name": "string", "domain": "string", "numberofemployees": "number", "annualrevenue": "number",
+                  "country": "string"},
+    "contacts": {"email": "string", "firstname": "string", "lastname": "string", "jobtitle": "string",
+                 "phone": "string", "country": "string"},
+    "tasks": {"hs_task_subject": "string", "hs_task_body": "string", "hs_task_status": "enumeration",
+              "hs_task_type": "enumeration", "hs_timestamp": "datetime"},
+    "emails": {"hs_email_subject": "string", "hs_email_text": "string", "hs_email_direction": "enumeration",
+               "hs_email_status": "enumeration", "hs_timestamp": "datetime"},
+    "notes": {"hs_note_body": "string", "hs_timestamp": "datetime"},
+}
+_UNIQUE = {"companies": {"salesos_domain"}, "contacts": {"email"}}
+
+
+@dataclass
+class Failure:
+    path: str
+    status: int
+    body: dict
+    headers: dict[str, str]
+    times: int
+
+
+@dataclass
+class FakeHubSpot:
+    """State and failure queue; `url` is set once the server runs."""
+
+    token: str = "pat-test-token"
+    provisioned: bool = True
+    url: str = ""
+    objects: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    associations: set[tuple[str, str, str, str]] = field(default_factory=set)
+    properties: dict[str, dict[str, dict]] = field(default_factory=dict)
+    groups: dict[str, dict[str, dict]] = field(default_factory=dict)
+    calls: Counter = field(default_factory=Counter)
+    reject_values: dict[str, str] = field(default_factory=dict)  # property value -> error message
+    whole_batch_validation: bool = False  # one invalid record fails the batch with 400, as some endpoints do
+    record_errors: dict[str, list[str]] = field(default_factory=dict)  # trace id -> categories to answer, in turn
+    failures: list[Failure] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1001))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        for object_type, props in _STANDARD.items():
+            self.objects.setdefault(object_type, {})
+            self.properties[object_type] = {name: {"name": name, "type": kind, "groupName": "standard"}
+                                            for name, kind in props.items()}
+            self.groups[object_type] = {}
+        if self.provisioned:
+            for object_type, definitions in hubspot_properties().items():
+                self.groups[object_type][HUBSPOT_GROUP["name"]] = dict(HUBSPOT_GROUP)
+                for definition in definitions:
+                    self.properties[object_type][definition["name"]] = dict(definition)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def fail(self, path: str, status: int, body: dict | None = None, headers: dict[str, str] | None = None,
+             times: int = 1) -> None:
+        """Answer the next `times` requests whose path contains `path` with this error."""
+        self.failures.append(Failure(path, status, body or {"status": "error", "message": f"injected {status}"},
+                                     headers or {}, times))
+
+    def find(self, object_type: str, prop: str, value: str) -> tuple[str, dict] | None:
+        for object_id, props in self.objects[object_type].items():
+            if props.get(prop) == value:
+                return object_id, props
+        return None
+
+    def linked(self, from_type: str, from_id: str, to_type: str) -> list[str]:
+        return sorted(t for f_type, f, t_type, t in self.associations if (f_type, f, t_type) == (from_type, from_id, to_type))
+
+    # --- request handling --------------------------------------------------
+
+    def take_failure(self, path: str) -> Failure | None:
+        with self._lock:
+            for failure in self.failures:
+                if failure.path in path and failure.times > 0:
+                    failure.times -= 1
+                    return failure
+        return None
+
+    def new_id(self) -> str:
+        return str(next(self._ids))
+
+    def invalid(self, object_type: str, props: dict[str, str]) -> str | None:
+        """HubSpot's validation: the property must exist and its value must fit the type."""
+        for name, value in props.items():
+            definition = self.properties[object_type].get(name)
+            if definition is None:
+                return f'Property "{name}" does not exist'
+            if value in self.reject_values:
+                return self.reject_values[value]
+            if definition["type"] == "number" and value != "":
+                try:
+                    float(value)
+                except ValueError:
+                    return f'Property "{name}" value {value!r} is not a number'
+            if definition["type"] == "enumeration" and value != "" and definition.get("options"):
+                allowed = {option["value"] for option in definition["options"]}
+                if value not in allowed:
+                    return f'Property "{name}" value {value!r} is not one of the allowed options'
+        return None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers or {}, mimetype="application/json")
+
+
+def _batch(results: list[dict], errors: list[dict], created: bool = False) -> Response:
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": _now(), "completedAt": _now()}
+    if errors:
+        body |= {"numErrors": len(errors), "errors": errors}
+        return _json(body, 207)
+    return _json(body, 201 if created else 200)
+
+
+def _error(message: str, trace: str | None, category: str = "VALIDATION_ERROR") -> dict:
+    return {"status": "error", "category": category, "message": message,
+            "context": {"objectWriteTraceId": [trace]} if trace else {}}
+
+
+def _record(object_id: str, props: dict[str, str], trace: str | None = None, **extra) -> dict:
+    record = {"id": object_id, "properties": {**props, "hs_object_id": object_id}, "createdAt": _now(),
+              "updatedAt": _now(), "archived": False, **extra}
+    if trace:
+        record["objectWriteTraceId"] = trace
+    return record
+
+
+def create_app(fake: FakeHubSpot) -> Flask:
+    app = Flask("fake-hubspot")
+
+    @app.before_request
+    def _guard():
+        fake.calls[request.path] += 1
+        if request.headers.get("Authorization") != f"Bearer {fake.token}":
+            return _json({"status": "error", "message": "Authentication credentials not found.",
+                          "category": "INVALID_AUTHENTICATION"}, 401)
+        failure = fake.take_failure(request.path)
+        if failure:
+            return _json(failure.body, failure.status, failure.headers)
+        return None
+
+    @app.post("/crm/v3/objects/<object_type>/batch/upsert")
+    def upsert(object_type: str):
+        inputs = request.get_json()["inputs"]
+        if len(inputs) > 100:
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": "Batch input cannot exceed 100 inputs"}, 400)
+        results, errors = [], []
+        problems = [fake.invalid(object_type, item.get("properties", {})) for item in inputs]
+        if fake.whole_batch_validation and any(problems):
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": f"Property values were not valid: {next(filter(None, problems))}"}, 400)
+        with fake._lock:
+            for item in inputs:
+                id_property, trace = item.get("idProperty"), item.get("objectWriteTraceId")
+                if id_property not in _UNIQUE.get(object_type, ()):
+                    return _json({"status": "error", "category": "VALIDATION_ERROR",
+                                  "message": f"{id_property} is not a unique property of {object_type}"}, 400)
+                props = {**item.get("properties", {}), id_property: item["id"]}
+                problem = fake.invalid(object_type, props)
+                if problem:
+                    errors.append(_error(f"Property values were not valid: {problem}", trace))
+                    continue
+                queued = fake.record_errors.get(trace)
+                if queued:
+                    errors.append(_error("injected per-record failure", trace, category=queued.pop(0)))
+                    continue
+                found = fake.find(object_type, id_property, item["id"])
+                object_id, new = (found[0], False) if found else (fake.new_id(), True)
+                stored = fake.objects[object_type].setdefault(object_id, {})
+                stored.update({name: value for name, value in props.items()})
+                results.append(_record(object_id, stored, trace, new=new))
+        return _batch(results, errors)
+
+    @app.post("/crm/v3/objects/<object_type>/batch/read")
+    def batch_read(object_type: str):
+        body = request.get_json()
+        id_property = body.get("idProperty")
+        wanted = body.get("properties") or []
+        results = []
+        for item in body["inputs"]:
+            found = (fake.find(object_type, id_property, item["id"]) if id_property
+                     else (item["id"], fake.objects[object_type][item["id"]])
+                     if item["id"] in fake.objects[object_type] else None)
+            if found:
+                object_id, props = found
+                results.append(_record(object_id, {name: props.get(name) for name in wanted}))
+        return _batch(results, [])
+
+    @app.post("/crm/v3/objects/<object_type>/batch/create")
+    def batch_create(object_type: str):
+        results, errors = [], []
+        with fake._lock:
+            for item in request.get_json()["inputs"]:
+                props, trace = item.get("properties", {}), item.get("objectWriteTraceId")
+                problem = fake.invalid(object_type, props)
+                if problem:
+                    errors.append(_error(problem, trace))
+                    continue
+                object_id = fake.new_id()
+                fake.objects[object_type][object_id] = dict(props)
+                for association in item.get("associations", []):
+                    for spec in association["types"]:
+                        target = association["to"]["id"]
+                        fake.associations.add((object_type, object_id, "contacts", target))
+                        assert spec["associationTypeId"], "association type id is required"
+                results.append(_record(object_id, props, trace))
+        return _batch(results, errors, created=True)
+
+    @app.get("/crm/v3/objects/<object_type>")
+    def list_page(object_type: str):
+        limit = int(request.args.get("limit", 10))
+        after = int(request.args.get("after") or 0)
+        wanted = ",".join(request.args.getlist("properties")).split(",")
+        ids = sorted(fake.objects[object_type], key=int)
+        page = ids[after:after + limit]
+        body: dict[str, Any] = {"results": [
+            _record(object_id, {name: fake.objects[object_type][object_id].get(name) for name in wanted if name})
+            for object_id in page]}
+        if after + limit < len(ids):
+            body["paging"] = {"next": {"after": str(after + limit), "link": "?after="}}
+        return _json(body)
+
+    @app.post("/crm/v4/associations/<from_type>/<to_type>/batch/associate/default")
+    def associate_default(from_type: str, to_type: str):
+        results, errors = [], []
+        with fake._lock:
+            for item in request.get_json()["inputs"]:
+                source, target = item["from"]["id"], item["to"]["id"]
+                if source not in fake.objects[from_type] or target not in fake.objects[to_type]:
+                    errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                                   "message": f"No {from_type} {source} or {to_type} {target}",
+                                   "context": {"fromObjectId": [source]}})
+                    continue
+                fake.associations.add((from_type, source, to_type, target))
+                results.append({"from": {"id": source}, "to": {"id": target},
+                                "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}})
+        return _batch(results, errors)
+
+    @app.get("/crm/v3/properties/<object_type>/groups/<name>")
+    def get_group(object_type: str, name: str):
+        group = fake.groups[object_type].get(name)
+        if group is None:
+            return _json({"status": "error", "category": "OBJECT_NOT_FOUND", "message": f"group {name} not found"}, 404)
+        return _json(group)
+
+    @app.post("/crm/v3/properties/<object_type>/groups")
+    def create_group(object_type: str):
+        group = request.get_json()
+        if group["name"] in fake.groups[object_type]:
+            return _json({"status": "error", "category": "CONFLICT", "message": "group already exists"}, 409)
+        fake.groups[object_type][group["name"]] = group
+        return _json(group, 201)
+
+    @app.post("/crm/v3/properties/<object_type>/batch/read")
+    def read_properties(object_type: str):
+        names = [item["name"] for item in request.get_json()["inputs"]]
+        found = [fake.properties[object_type][name] for name in names if name in fake.properties[object_type]]
+        return _batch(found, [])
+
+    @app.post("/crm/v3/properties/<object_type>/batch/create")
+    def create_properties(object_type: str):
+        results, errors = [], []
+        for definition in request.get_json()["inputs"]:
+            if definition["name"] in fake.properties[object_type]:
+                errors.append({"status": "error", "category": "OBJECT_ALREADY_EXISTS",
+                               "message": f"Property {definition['name']} already exists",
+                               "context": {"name": [definition["name"]]}})
+                continue
+            if definition.get("groupName") not in fake.groups[object_type]:
+                errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                               "message": f"group {definition.get('groupName')} does not exist",
+                               "context": {"name": [definition["name"]]}})
+                continue
+            fake.properties[object_type][definition["name"]] = definition
+            results.append(definition)
+        return _batch(results, errors, created=True)
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args) -> None:
+        """Test output shows the adapter's logs, not one access line per fake request."""
+
+
+class Server:
+    """The fake on a free loopback port in a thread; `stop()` shuts it down."""
+
+    def __init__(self, fake: FakeHubSpot) -> None:
+        self.fake = fake
+        self._server = make_server("127.0.0.1", 0, create_app(fake), threaded=True,
+                                   request_handler=_QuietHandler)
+        fake.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
