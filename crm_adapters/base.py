@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 class AccountWrite(BaseModel):
     domain: str
-    name: str
+    name: str | None = None
     industry: str | None = None
     employee_count: int | None = None
     annual_revenue: float | None = None
@@ -89,6 +89,7 @@ class WriteResult(BaseModel):
     updated: int = 0
     unchanged: int = 0
     errors: dict[str, str] = Field(default_factory=dict)
+    kept_edits: dict[str, list[str]] = Field(default_factory=dict, description="fields a person changed, left alone")
 
 
 class CRMAdapter(ABC):

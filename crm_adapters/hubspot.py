@@ -218,8 +218,8 @@ class HubSpotCRM(CRMAdapter):
     def _company_properties(self, account: AccountWrite) -> Callable[[], dict[str, str]]:
         def build() -> dict[str, str]:
             props = {"salesos_domain": COMPANIES.normal_key(account.domain),
-                     "domain": COMPANIES.normal_key(account.domain), "name": account.name}
-            for attr in ("employee_count", "annual_revenue", "country", "industry"):
+                     "domain": COMPANIES.normal_key(account.domain)}
+            for attr in ("name", "employee_count", "annual_revenue", "country", "industry"):
                 value = getattr(account, attr)
                 if value is not None:
                     props[COMPANIES.standard[attr]] = str(value)
@@ -347,7 +347,7 @@ class HubSpotCRM(CRMAdapter):
     def _account(self, record) -> Account:
         p = record.properties or {}
         return Account(
-            id=str(record.id), domain=p.get("salesos_domain") or p.get("domain") or "", name=p.get("name") or "",
+            id=str(record.id), domain=p.get("salesos_domain") or p.get("domain") or "", name=p.get("name") or None,
             industry=p.get("salesos_industry") or None, employee_count=number(p.get("numberofemployees"), True),
             annual_revenue=number(p.get("annualrevenue")), country=p.get("country") or None,
             fields=_fields(COMPANIES, p))
