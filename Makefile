@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
+	$(PY) bench/crm_calls.py
 
 sample-data: $(STAMP)
 	$(PY) scripts/make_sample_data.py

@@ -1,0 +1,89 @@
+"""API calls needed to write 1,000 accounts and 3,000 contacts, with every custom field and link, per CRM.
+
+Each CRM is the local stand-in the tests use (a HubSpot server on loopback,
+Salesforce through `responses`), so the figures count exactly the requests the
+adapters send. The minimum is what the CRM's batch limits allow: HubSpot
+upserts and links 100 per call; Salesforce upserts 200 per call and links a
+contact to its account inside the contact upsert. Target: at most 1.05 x the
+minimum. A second, identical run shows what the rep-edit guard saves.
+
+    .venv/bin/python bench/crm_calls.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from crm_adapters.base import AccountWrite, Association, ContactWrite  # noqa: E402
+from crm_adapters.guard import RepEditGuard  # noqa: E402
+
+ACCOUNTS, CONTACTS = 1000, 3000
+T0 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+
+
+def accounts() -> list[AccountWrite]:
+    return [AccountWrite(domain=f"company{n}.com", name=f"Company {n}", industry="Software", employee_count=50 + n,
+                         annual_revenue=1e6 * (1 + n % 40), country="US", fields={
+                             "fit_score": 0.8, "fit_breakdown": {"industry": {"points": 0.25}}, "intent_score": 0.5,
+                             "intent_signals": [{"kind": "hiring", "date": "2026-10-01"}],
+                             "salesos_source": "apollo", "salesos_market": "Bench", "salesos_stage": "sequenced"})
+            for n in range(ACCOUNTS)]
+
+
+def contacts() -> list[ContactWrite]:
+    per = CONTACTS // ACCOUNTS
+    return [ContactWrite(email=f"person{n}@company{n // per}.com", name=f"Person {n}", title="VP Sales",
+                         phone="+1 555 0100", linkedin_url=f"https://linkedin.com/in/p{n}", country="US",
+                         timezone="America/New_York", company_domain=f"company{n // per}.com", fields={
+                             "priority_score": 0.85, "priority_tier": "TIER_1", "recommended_channel": "email",
+                             "sequencing": [{"step": 1, "channel": "email"}], "buying_authority": 1.0,
+                             "seniority": 10, "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0,
+                             "sequence_state": "scheduled", "personalization_hooks": ["Series B"],
+                             "objection_angles": [{"objection": "no budget"}]})
+            for n in range(CONTACTS)]
+
+
+def funnel_write(crm) -> None:
+    """What the sourcing, contact and scoring jobs write, in their order."""
+    people = contacts()
+    for result in (crm.upsert_accounts(accounts()), crm.upsert_contacts(people),
+                   crm.associate([Association(contact_email=c.email, company_domain=c.company_domain)
+                                  for c in people])):
+        if result.errors:
+            raise SystemExit(f"write errors: {list(result.errors.items())[:3]}")
+
+
+def measure(name: str, minimum: int, backend, count) -> None:
+    crm = RepEditGuard(backend.crm, backend.index)
+    started = time.perf_counter()
+    funnel_write(crm)
+    first, seconds = count(), time.perf_counter() - started
+    funnel_write(crm)
+    second = count() - first
+    print(f"{name:<11} {first:>6} calls  minimum {minimum:>4}  ratio {first / minimum:.3f}  "
+          f"(target <= 1.05)  {seconds:5.1f} s   identical re-run: {second} calls")
+
+
+def hubspot() -> None:
+    from tests.crm_adapters.backends import hubspot_backend
+
+    minimum = math.ceil(ACCOUNTS / 100) + 2 * math.ceil(CONTACTS / 100)
+    with hubspot_backend() as backend:
+        backend.index = backend.crm._index
+        measure("HubSpot", minimum, backend, lambda: backend.fake.total_calls)
+
+
+def main() -> None:
+    print(f"Writing {ACCOUNTS:,} accounts and {CONTACTS:,} contacts with every SalesOS field and link "
+          f"(one call per record would be {ACCOUNTS + 2 * CONTACTS:,}):")
+    hubspot()
+
+
+if __name__ == "__main__":
+    main()
