@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 import redis
 
-from crm_adapters.base import AccountWrite, Association, ContactWrite
+from crm_adapters.base import AccountWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.calls import Budget, StaticToken
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 from crm_adapters.hubspot import HubSpotCRM
@@ -16,6 +17,7 @@ from crm_adapters.record_index import RecordIndex
 from tests.crm_adapters.backends import hubspot_backend, no_wait_policy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
+T0 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -164,3 +166,17 @@ def test_the_budget_stops_salesos_at_its_share_of_the_daily_allowance(hubspot, r
         crm.upsert_accounts(accounts(600))
     assert hubspot.fake.calls["/crm/v3/objects/companies/batch/upsert"] == 5
     assert budget.used() == 5
+
+
+def test_the_documented_207_answer_reports_the_failed_record_and_keeps_the_created_one(hubspot):
+    body = json.loads((FIXTURES / "hubspot_batch_create_multistatus_207.json").read_text())
+    failed_key = body["errors"][0]["context"]["objectWriteTraceId"][0]
+    hubspot.crm.upsert_contacts(contacts(1))
+    hubspot.fake.fail("/crm/v3/objects/tasks/batch/create", 207, body)
+    result = hubspot.crm.create_tasks([
+        TaskWrite(key="call-1", contact_email="person0@company0.com", kind="call", subject="Call", due_at=T0),
+        TaskWrite(key=failed_key, contact_email="person0@company0.com", kind="call", subject="Call", due_at=T0),
+    ])
+    assert result.ids == {"call-1": "1145814089"}
+    assert list(result.errors) == [failed_key]
+    assert result.errors[failed_key].startswith("VALIDATION_ERROR: Property values were not valid")
