@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -28,19 +29,32 @@ from connector.ledger import effect_key
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
+from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 
+log = logging.getLogger(__name__)
 STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
 ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
 
 
 def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
-    """Add the job's run time to its counts, so a run summary shows where time goes."""
+    """Add the job's run time to its counts, so a run summary shows where time goes.
+
+    A CRM that says "no more today" (SalesOS's API budget spent, the daily
+    limit hit, the grant revoked) ends the job with that reason in its counts
+    instead of failing it: retrying cannot help, and the run summary must say why.
+    """
 
     def decorate(job: Callable[[dict], dict]) -> Callable[[dict], dict]:
         @functools.wraps(job)
         def run(payload: dict) -> dict:
             started = time.perf_counter()
-            counts = job(payload)
+            try:
+                counts = job(payload)
+            except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
+                if isinstance(exc, RateLimited) and not exc.daily:
+                    raise  # short limits are retried by the job's retry policy
+                log.error("%s job stopped: %s", stage, exc)
+                counts = {"stopped": [{"stage": stage, "reason": str(exc)}]}
             return counts | {"seconds": {stage: round(time.perf_counter() - started, 3)}}
 
         return run

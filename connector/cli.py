@@ -41,13 +41,15 @@ def run(
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
     send_now: Annotated[bool, typer.Option(help="execute every first step now (demo) instead of at its time")] = False,
     workers: Annotated[int, typer.Option(min=1, max=32, help="worker processes to start")] = 2,
+    tenant: Annotated[str, typer.Option(help="installed tenant to write to (see `tenants list`)")] = "local",
 ) -> None:
-    """Run a market through the whole funnel on the local CRM."""
+    """Run a market through the whole funnel, on the local CRM or an installed tenant's CRM."""
     from connector.providers.base import ProviderError
     from connector.runner import RunFailed, execute_run
 
     settings = load_settings()
     date = _as_of(as_of)
+    _check_tenant(tenant)
     try:
         definition = load_market(market)
     except MarketError as exc:
@@ -59,7 +61,7 @@ def run(
     try:
         with _FunnelProgress() as progress:
             summary = execute_run(settings, definition, files, date, send_now=send_now, workers=workers,
-                                  on_progress=progress.update)
+                                  on_progress=progress.update, tenant=tenant)
     except (ProviderError, RunFailed) as exc:
         err.print(f"[red]Run stopped:[/red] {exc}", highlight=False)
         raise typer.Exit(2 if isinstance(exc, ProviderError) else 1) from None
@@ -67,8 +69,30 @@ def run(
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     else:
         _print_funnel(summary)
-    if summary["failures"]:
+    for reason in sorted({stop["reason"] for stop in summary["stopped"]}):
+        err.print(f"[red]Stopped:[/red] {reason}", highlight=False)
+    if summary["failures"] or summary["stopped"]:
         raise typer.Exit(1)
+
+
+def _check_tenant(tenant: str) -> None:
+    """Fail before any work when the tenant is unknown or needs re-installing."""
+    if tenant == "local":
+        return
+    from connector.runtime import tenant_store
+    from connector.vault import VaultError
+
+    try:
+        record = tenant_store().get(tenant)
+    except VaultError as exc:
+        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if record is None:
+        raise typer.BadParameter(f"{tenant!r} is not installed; `python -m connector tenants list` shows those that are",
+                                 param_hint="--tenant")
+    if record.status == "needs_reinstall":
+        err.print(f"[red]Tenant {tenant} needs re-installing:[/red] {record.status_reason}", highlight=False)
+        raise typer.Exit(2)
 
 
 class _FunnelProgress:
@@ -130,16 +154,27 @@ def _print_funnel(summary: dict) -> None:
         err.print(f"  ... and {summary['rows_quarantined'] - 10} more (see --json)")
     for failure in summary["failures"]:
         err.print(f"[red]job failed[/red] {failure['job']}: {failure['error']}", highlight=False)
+
     err.print(f"Done in {summary['elapsed_seconds']} s. Run id {summary['run_id']}.")
 
 
 @app.command()
-def export(json_output: Annotated[bool, typer.Option("--json", help="print JSON (the only format)")] = True) -> None:
-    """Print every account and contact of the local CRM with its SalesOS fields."""
+def export(
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON (the only format)")] = True,
+    tenant: Annotated[str, typer.Option(help="installed tenant to read from (see `tenants list`)")] = "local",
+) -> None:
+    """Print every SalesOS account and contact of the CRM with its SalesOS fields."""
     from connector.export import export_crm
+    from connector.redis_conn import redis_url
     from connector.runtime import crm_for
 
-    sys.stdout.write(json.dumps(export_crm(crm_for("local")), sort_keys=True) + "\n")
+    _check_tenant(tenant)
+    if tenant == "local":
+        data = export_crm(crm_for(tenant))
+    else:
+        with redis_url(load_settings()) as url:
+            data = export_crm(crm_for(tenant, redis_url=url))
+    sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
 
 
 @app.command()

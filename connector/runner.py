@@ -45,10 +45,11 @@ def execute_run(
     send_now: bool = False,
     workers: int = 2,
     on_progress: ProgressCallback | None = None,
+    tenant: str = "local",
 ) -> dict[str, Any]:
     check_files(data_files)
     run = RunContext(
-        run_id=new_run_id(), market=market, data_files=[str(path.resolve()) for path in data_files],
+        run_id=new_run_id(), tenant=tenant, market=market, data_files=[str(path.resolve()) for path in data_files],
         as_of=as_of, send_now=send_now, batch_size=settings.salesos_batch_size,
     )
     started = time.monotonic()
@@ -68,7 +69,7 @@ def execute_run(
         failures = run_failures(conn, run.run_id)
         conn.close()
     summary |= {
-        "run_id": run.run_id, "market": market.name, "as_of": as_of.isoformat(),
+        "run_id": run.run_id, "tenant": tenant, "market": market.name, "as_of": as_of.isoformat(),
         "failures": [{"job": key, "error": error} for key, error in failures.items()],
         "elapsed_seconds": round(time.monotonic() - started, 2),
     }
@@ -89,7 +90,7 @@ def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
     """Add up the per-job counts into the funnel a user reads."""
     summary: dict[str, Any] = {key: 0 for key in COUNTS}
     summary |= {"tiers": {f"TIER_{n}": 0 for n in range(1, 5)}, "contacts_dropped_by_reason": {},
-                "seconds": {}, "quarantined": [], "crm_errors": []}
+                "seconds": {}, "quarantined": [], "crm_errors": [], "stopped": []}
     for job in stats:
         for key, value in job.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -26,15 +26,67 @@ class UnknownTenant(LookupError):
     pass
 
 
-def crm_for(tenant: str) -> CRMAdapter:
-    if tenant != "local":
-        raise UnknownTenant(f"tenant {tenant!r} is not installed; only the local CRM is available")
-    return _local_crm(settings().crm_path)
+def crm_for(tenant: str, redis_url: str | None = None) -> CRMAdapter:
+    """The local CRM, or the adapter of an installed HubSpot portal or Salesforce org.
+
+    Tenant adapters share Redis (`redis_url`, default REDIS_URL) for the daily
+    API budget and token-refresh lock, so every worker counts against one budget.
+    """
+    if tenant == "local":
+        return _local_crm(settings().crm_path)
+    return _tenant_crm(tenant, redis_url or settings().redis_url)
 
 
 @lru_cache(maxsize=4)
 def _local_crm(path: Path) -> LocalCRM:
     return LocalCRM(path)
+
+
+@lru_cache(maxsize=16)
+def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
+    import httpx
+
+    from connector.oauth.tokens import TenantTokens
+    from connector.redis_conn import connect
+    from crm_adapters.calls import Budget, CallPolicy
+    from crm_adapters.errors import GrantRevoked
+    from crm_adapters.guard import RepEditGuard
+    from crm_adapters.record_index import RecordIndex
+
+    s = settings()
+    store = tenant_store()
+    tenant = store.get(tenant_id)
+    if tenant is None:
+        raise UnknownTenant(f"tenant {tenant_id!r} is not installed; `python -m connector tenants list` shows those that are")
+    if tenant.status == "needs_reinstall":
+        raise GrantRevoked(f"tenant {tenant_id} needs re-installing: {tenant.status_reason}")
+    if redis_url is None:
+        raise RuntimeError("REDIS_URL is not set; tenant adapters need the Redis the workers share")
+    conn = connect(redis_url)
+    tokens = TenantTokens(tenant_id, store, conn, s, httpx.Client(timeout=20))
+    index = RecordIndex(s.state_path, tenant_id)
+    if tenant.crm == "hubspot":
+        from crm_adapters.hubspot import HubSpotCRM
+
+        policy = CallPolicy(budget=Budget(conn, tenant_id, s.hubspot_daily_api_limit, s.crm_api_share))
+        inner: CRMAdapter = HubSpotCRM(tokens, index, host=s.hubspot_api_base_url, policy=policy)
+    else:
+        from crm_adapters.salesforce import SalesforceCRM
+
+        allowance = s.salesforce_daily_api_limit or 15_000  # corrected from Sforce-Limit-Info on the first call
+        policy = CallPolicy(budget=Budget(conn, tenant_id, allowance, s.crm_api_share))
+        inner = SalesforceCRM(tokens, index, instance_url=tenant.instance_url or "", version=s.salesforce_api_version,
+                              policy=policy)
+    return RepEditGuard(inner, index)
+
+
+def tenant_store():
+    from connector.tenants import TenantStore
+    from connector.vault import Vault
+
+    s = settings()
+    keys = s.salesos_vault_keys.get_secret_value() if s.salesos_vault_keys else None
+    return TenantStore(s.state_path, Vault(s.state_path, keys))
 
 
 @lru_cache(maxsize=4)

@@ -19,9 +19,11 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None) -
 
     from webhooks.api import api
     from webhooks.health import health
+    from webhooks.oauth import oauth
     from webhooks.tracking import tracking
 
     app.register_blueprint(health)
     app.register_blueprint(api)
     app.register_blueprint(tracking)
+    app.register_blueprint(oauth)
     return app

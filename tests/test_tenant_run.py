@@ -1,0 +1,113 @@
+"""The funnel runs on an installed HubSpot tenant exactly as on the local CRM.
+
+The CLI, real RQ worker processes and the real hubspot-api-client talk to the
+local HubSpot server over loopback (HUBSPOT_API_BASE_URL points at it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector.vault import new_key
+from tests.fakes.hubspot_server import FakeHubSpot, Server
+from tests.test_end_to_end import AS_OF, ROOT, workspace  # noqa: F401 - the fixture is shared
+
+TENANT = "hubspot-62515"
+
+
+@pytest.fixture
+def hubspot():
+    fake = FakeHubSpot()
+    server = Server(fake)
+    yield fake
+    server.stop()
+
+
+def cli(home: Path, *args: str, redis_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **env, "SALESOS_HOME": str(home), "REDIS_URL": redis_url}
+    return subprocess.run([sys.executable, "-m", "connector", *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def tenant_env(hubspot, tmp_path, redis_url):
+    env = {"SALESOS_VAULT_KEYS": new_key(), "HUBSPOT_API_BASE_URL": hubspot.url}
+    added = cli(tmp_path / "tenant-home", "tenants", "add", "hubspot", "--portal-id", "62515",
+                "--access-token", hubspot.token, redis_url=redis_url, env=env)
+    assert added.returncode == 0, added.stderr
+    return env
+
+
+def run(home: Path, workspace, redis_url: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
+    _, market, data = workspace
+    return cli(home, "run", "--market", str(market), "--data", str(data), "--as-of", AS_OF, "--json", "--send-now",
+               *extra, redis_url=redis_url, env=env)
+
+
+def export(home: Path, redis_url: str, env: dict[str, str], *extra: str) -> dict:
+    result = cli(home, "export", "--json", *extra, redis_url=redis_url, env=env)
+    assert result.returncode == 0, result.stderr
+    return _instants(json.loads(result.stdout))
+
+
+def _instants(value):
+    """Datetimes as UTC instants: HubSpot stores 09:00-05:00 as 14:00Z, the same moment."""
+    if isinstance(value, dict):
+        return {key: _instants(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_instants(item) for item in value]
+    if isinstance(value, str) and len(value) >= 20 and value[4] == "-" and value[10] == "T":
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC).isoformat()
+        except ValueError:
+            return value
+    return value
+
+
+def test_a_run_on_a_hubspot_tenant_writes_what_a_local_run_writes(workspace, redis_url, tenant_env, tmp_path):
+    local = run(tmp_path / "local-home", workspace, redis_url, {})
+    assert local.returncode == 0, local.stderr
+    on_tenant = run(tmp_path / "tenant-home", workspace, redis_url, tenant_env, "--tenant", TENANT)
+    assert on_tenant.returncode == 0, on_tenant.stderr
+    summary = json.loads(on_tenant.stdout)
+    assert summary["tenant"] == TENANT and summary["crm_errors"] == [] and summary["stopped"] == []
+    assert summary["qualified"] == json.loads(local.stdout)["qualified"] == 2
+    assert export(tmp_path / "tenant-home", redis_url, tenant_env, "--tenant", TENANT) == export(
+        tmp_path / "local-home", redis_url, {})
+
+
+def test_a_second_run_on_a_tenant_creates_no_duplicate_record_link_or_task(workspace, redis_url, tenant_env,
+                                                                            hubspot, tmp_path):
+    home = tmp_path / "tenant-home"
+    assert run(home, workspace, redis_url, tenant_env, "--tenant", TENANT).returncode == 0
+    counts = {kind: len(records) for kind, records in hubspot.objects.items()}
+    links = set(hubspot.associations)
+    assert counts["companies"] == 2 and counts["contacts"] == 5 and len(
+        [link for link in links if link[0] == "contacts"]) == 5
+    second = run(home, workspace, redis_url, tenant_env, "--tenant", TENANT)
+    assert second.returncode == 0, second.stderr
+    assert {kind: len(records) for kind, records in hubspot.objects.items()} == counts
+    assert set(hubspot.associations) == links
+
+
+def test_a_run_stops_at_the_api_budget_and_says_so(workspace, redis_url, tenant_env, hubspot, tmp_path):
+    env = {**tenant_env, "HUBSPOT_DAILY_API_LIMIT": "4", "CRM_API_SHARE": "0.5"}
+    result = run(tmp_path / "tenant-home", workspace, redis_url, env, "--tenant", TENANT)
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["stopped"] and "50% share" in summary["stopped"][0]["reason"]
+    assert "Stopped:" in result.stderr and "2 of 4 calls" in result.stderr
+    assert hubspot.total_calls == 2
+
+
+def test_an_unknown_tenant_is_refused_before_any_work(workspace, redis_url, tenant_env, tmp_path):
+    result = run(tmp_path / "tenant-home", workspace, redis_url, tenant_env, "--tenant", "hubspot-999")
+    assert result.returncode == 2
+    assert "'hubspot-999' is not installed" in result.stderr
