@@ -111,3 +111,17 @@ def test_an_unknown_tenant_is_refused_before_any_work(workspace, redis_url, tena
     result = run(tmp_path / "tenant-home", workspace, redis_url, tenant_env, "--tenant", "hubspot-999")
     assert result.returncode == 2
     assert "'hubspot-999' is not installed" in result.stderr
+
+
+def test_a_refused_token_marks_the_tenant_for_reinstall_and_stops_its_run_with_that_reason(
+        workspace, redis_url, tenant_env, hubspot, tmp_path):
+    home = tmp_path / "tenant-home"
+    hubspot.token = "a-token-made-after-the-old-one-was-revoked"
+    result = run(home, workspace, redis_url, tenant_env, "--tenant", TENANT)
+    assert result.returncode == 1
+    [reason] = {stop["reason"] for stop in json.loads(result.stdout)["stopped"]}
+    assert "private-app token was rejected" in reason
+    listed = json.loads(cli(home, "tenants", "list", redis_url=redis_url, env=tenant_env).stdout)
+    assert [(t["id"], t["status"]) for t in listed] == [(TENANT, "needs_reinstall")]
+    again = run(home, workspace, redis_url, tenant_env, "--tenant", TENANT)
+    assert again.returncode == 2 and "needs re-installing" in again.stderr
