@@ -75,14 +75,22 @@ def hubspot() -> None:
 
     minimum = math.ceil(ACCOUNTS / 100) + 2 * math.ceil(CONTACTS / 100)
     with hubspot_backend() as backend:
-        backend.index = backend.crm._index
         measure("HubSpot", minimum, backend, lambda: backend.fake.total_calls)
+
+
+def salesforce() -> None:
+    from tests.crm_adapters.backends import salesforce_backend
+
+    minimum = math.ceil(ACCOUNTS / 200) + math.ceil(CONTACTS / 200)
+    with salesforce_backend() as backend:
+        measure("Salesforce", minimum, backend, lambda: backend.fake.calls)
 
 
 def main() -> None:
     print(f"Writing {ACCOUNTS:,} accounts and {CONTACTS:,} contacts with every SalesOS field and link "
           f"(one call per record would be {ACCOUNTS + 2 * CONTACTS:,}):")
     hubspot()
+    salesforce()
 
 
 if __name__ == "__main__":

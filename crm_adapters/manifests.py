@@ -8,6 +8,7 @@ regenerates them and compares, so the manifests, the provisioning code and
 from __future__ import annotations
 
 import json
+from typing import Any
 from xml.sax.saxutils import escape
 
 from crm_adapters.fields import CustomField, fields_for, identity_fields
@@ -25,6 +26,10 @@ HUBSPOT_SCOPES = (
 )
 SALESFORCE_OBJECTS = {"company": ("Account",), "contact": ("Contact", "Lead")}
 SALESFORCE_API_VERSION = "59.0"
+SALESFORCE_PERMISSION_SET = {
+    "name": "SalesOS_Integration", "label": "SalesOS Integration",
+    "description": "Lets the SalesOS integration user read and write the SalesOS fields.",
+}
 _METADATA_NS = "http://soap.sforce.com/2006/04/metadata"
 
 _HUBSPOT_TYPES = {
@@ -110,37 +115,52 @@ def hubspot_webhooks(public_url: str = DEFAULT_PUBLIC_URL) -> dict:
     }
 
 
+def salesforce_field_metadata(field: CustomField) -> dict[str, Any]:
+    """One CustomField's metadata as data, in the Metadata API's element order.
+
+    The SFDX file is rendered from this dict and the Tooling API is sent it
+    (`crm_adapters.provision`), so the deployed manifest and what provisioning
+    creates are the same definition by construction.
+    """
+    metadata: dict[str, Any] = {"fullName": field.salesforce_name, "label": field.label,
+                                "description": field.description, **_salesforce_type(field)}
+    if field.unique:
+        metadata |= {"externalId": True, "unique": True, "caseSensitive": False}
+    return metadata
+
+
 def salesforce_field(field: CustomField) -> str:
     """SFDX source format of one CustomField (objects/<Object>/fields/<Name>.field-meta.xml)."""
-    lines = [f"<fullName>{field.salesforce_name}</fullName>", f"<label>{escape(field.label)}</label>",
-             f"<description>{escape(field.description)}</description>"]
-    lines += _salesforce_type(field)
-    if field.unique:
-        lines += ["<externalId>true</externalId>", "<unique>true</unique>", "<caseSensitive>false</caseSensitive>"]
-    body = "\n".join(f"    {line}" for line in lines)
+    body = "\n".join(_xml(name, value, 1) for name, value in salesforce_field_metadata(field).items())
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<CustomField xmlns="{_METADATA_NS}">\n{body}\n</CustomField>\n'
 
 
-def _salesforce_type(field: CustomField) -> list[str]:
+def _salesforce_type(field: CustomField) -> dict[str, Any]:
     if field.type == "number":
-        return ["<type>Number</type>", "<precision>18</precision>", "<scale>4</scale>"]
+        return {"type": "Number", "precision": 18, "scale": 4}
     if field.type == "text":
-        return ["<type>Text</type>", "<length>255</length>"]
+        return {"type": "Text", "length": 255}
     if field.type == "json":
-        return ["<type>LongTextArea</type>", "<length>131072</length>", "<visibleLines>5</visibleLines>"]
+        return {"type": "LongTextArea", "length": 131072, "visibleLines": 5}
     if field.type == "bool":
-        return ["<type>Checkbox</type>", "<defaultValue>false</defaultValue>"]
+        return {"type": "Checkbox", "defaultValue": "false"}  # a formula, hence text
     if field.type == "datetime":
-        return ["<type>DateTime</type>"]
-    values = [
-        line
-        for option in field.options
-        for line in ("        <value>", f"            <fullName>{escape(option)}</fullName>",
-                     "            <default>false</default>", f"            <label>{escape(option)}</label>",
-                     "        </value>")
-    ]
-    return ["<type>Picklist</type>", "<valueSet>", "    <restricted>true</restricted>", "    <valueSetDefinition>",
-            "        <sorted>false</sorted>", *values, "    </valueSetDefinition>", "</valueSet>"]
+        return {"type": "DateTime"}
+    values = [{"fullName": option, "default": False, "label": option} for option in field.options]
+    return {"type": "Picklist",
+            "valueSet": {"restricted": True, "valueSetDefinition": {"sorted": False, "value": values}}}
+
+
+def _xml(name: str, value: Any, depth: int) -> str:
+    """Metadata as XML elements: a dict nests, a list repeats the element, booleans are true/false."""
+    indent = "    " * depth
+    if isinstance(value, list):
+        return "\n".join(_xml(name, item, depth) for item in value)
+    if isinstance(value, dict):
+        children = "\n".join(_xml(child, item, depth + 1) for child, item in value.items())
+        return f"{indent}<{name}>\n{children}\n{indent}</{name}>"
+    text = ("true" if value else "false") if isinstance(value, bool) else escape(str(value))
+    return f"{indent}<{name}>{text}</{name}>"
 
 
 def salesforce_fields() -> dict[str, list[CustomField]]:
@@ -152,18 +172,22 @@ def salesforce_fields() -> dict[str, list[CustomField]]:
     return by_object
 
 
+def salesforce_field_grants() -> list[str]:
+    """`Object.Field` names the permission set grants read and edit on: every field SalesOS deploys."""
+    return [f"{name}.{field.salesforce_name}" for name, fields in salesforce_fields().items() for field in fields]
+
+
 def salesforce_permission_set() -> str:
     """Field-level security: fields are invisible to the integration user until granted."""
     grants = "\n".join(
         f"    <fieldPermissions>\n        <editable>true</editable>\n"
-        f"        <field>{name}.{field.salesforce_name}</field>\n        <readable>true</readable>\n"
+        f"        <field>{name}</field>\n        <readable>true</readable>\n"
         f"    </fieldPermissions>"
-        for name, fields in salesforce_fields().items()
-        for field in fields
+        for name in salesforce_field_grants()
     )
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<PermissionSet xmlns="{_METADATA_NS}">\n'
-            f"    <description>Lets the SalesOS integration user read and write the SalesOS fields.</description>\n"
-            f"{grants}\n    <label>SalesOS Integration</label>\n</PermissionSet>\n")
+            f"    <description>{escape(SALESFORCE_PERMISSION_SET['description'])}</description>\n"
+            f"{grants}\n    <label>{escape(SALESFORCE_PERMISSION_SET['label'])}</label>\n</PermissionSet>\n")
 
 
 def salesforce_connected_app(public_url: str = DEFAULT_PUBLIC_URL) -> str:
@@ -188,7 +212,7 @@ def manifest_files(public_url: str = DEFAULT_PUBLIC_URL) -> dict[str, str]:
             "packageDirectories": [{"path": "force-app", "default": True}],
             "sourceApiVersion": SALESFORCE_API_VERSION,
         }),
-        "salesforce/force-app/main/default/permissionsets/SalesOS_Integration.permissionset-meta.xml":
+        f"salesforce/force-app/main/default/permissionsets/{SALESFORCE_PERMISSION_SET['name']}.permissionset-meta.xml":
             salesforce_permission_set(),
         "salesforce/force-app/main/default/connectedApps/SalesOS.connectedApp-meta.xml":
             salesforce_connected_app(public_url),

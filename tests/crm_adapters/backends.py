@@ -12,6 +12,8 @@ from crm_adapters.calls import CallPolicy, StaticToken
 from crm_adapters.hubspot import HubSpotCRM
 from crm_adapters.local import LocalCRM
 from crm_adapters.record_index import RecordIndex
+from crm_adapters.salesforce import SalesforceCRM
+from tests.crm_adapters.salesforce_fake import SalesforceFake
 from tests.fakes.hubspot_server import FakeHubSpot, Server
 
 
@@ -19,6 +21,13 @@ class Backend:
     """An adapter plus the CRM's own view of what it stores: record counts and contact-company links."""
 
     crm: CRMAdapter
+    unset_checkbox_reads_false = False  # Salesforce checkboxes are never empty
+
+    def set_fields(self, fields: dict) -> dict:
+        """The fields a record reads back with, minus what the CRM cannot leave unset."""
+        if self.unset_checkbox_reads_false:
+            return {name: value for name, value in fields.items() if value is not False}
+        return fields
 
     def count(self, kind: str) -> int:
         raise NotImplementedError
@@ -43,7 +52,7 @@ class LocalBackend(Backend):
 
 class HubSpotBackend(Backend):
     def __init__(self, fake: FakeHubSpot, index: RecordIndex) -> None:
-        self.fake = fake
+        self.fake, self.index = fake, index
         self.crm = HubSpotCRM(StaticToken(fake.token), index, host=fake.url, policy=no_wait_policy())
 
     def count(self, kind: str) -> int:
@@ -55,9 +64,31 @@ class HubSpotBackend(Backend):
                 for source, c, target, a in self.fake.associations if (source, target) == ("contacts", "companies")}
 
 
+class SalesforceBackend(Backend):
+    unset_checkbox_reads_false = True
+
+    def __init__(self, fake: SalesforceFake, index: RecordIndex) -> None:
+        self.fake, self.index = fake, index
+        self.crm = SalesforceCRM(StaticToken("00D-session-token"), index, instance_url=fake.instance_url,
+                                 policy=no_wait_policy())
+
+    def count(self, kind: str) -> int:
+        return len(self.fake.accounts if kind == "company" else self.fake.contacts)
+
+    def links(self) -> set[tuple[str, str]]:
+        return self.fake.links()
+
+
 def no_wait_policy(**changes) -> CallPolicy:
     """Retries as in production, minus the sleeping; waits are recorded in `policy.waits`."""
     return CallPolicy(sleep=lambda seconds: None, jitter=lambda: 1.0, **changes)
+
+
+@contextmanager
+def salesforce_backend(tenant: str = "salesforce-00D000000000001AAA") -> Iterator[SalesforceBackend]:
+    fake = SalesforceFake()
+    with fake.active():
+        yield SalesforceBackend(fake, RecordIndex(":memory:", tenant))
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from tests.crm_adapters.backends import hubspot_backend
 @pytest.fixture
 def hubspot():
     with hubspot_backend() as backend:
-        backend.crm = RepEditGuard(backend.crm, backend.crm._index)
+        backend.crm = RepEditGuard(backend.crm, backend.index)
         yield backend
 
 
