@@ -79,14 +79,7 @@ def _check_tenant(tenant: str) -> None:
     """Fail before any work when the tenant is unknown or needs re-installing."""
     if tenant == "local":
         return
-    from connector.runtime import tenant_store
-    from connector.vault import VaultError
-
-    try:
-        record = tenant_store().get(tenant)
-    except VaultError as exc:
-        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    record = _tenant_store().get(tenant)
     if record is None:
         raise typer.BadParameter(f"{tenant!r} is not installed; `python -m connector tenants list` shows those that are",
                                  param_hint="--tenant")
@@ -178,6 +171,42 @@ def export(
 
 
 @app.command()
+def provision(
+    tenant: Annotated[str, typer.Option(help="installed tenant, e.g. hubspot-62515 (see `tenants list`)")],
+    assign: Annotated[bool, typer.Option(help="Salesforce: assign the permission set to the installing user")] = True,
+    json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Create the SalesOS property group and fields in the tenant's CRM (idempotent; conflicts are reported)."""
+    from connector.redis_conn import connect, redis_url
+    from connector.runtime import tokens_for
+    from crm_adapters.errors import CRMError
+    from crm_adapters.provision import SELF, provision_hubspot, provision_salesforce
+
+    if tenant == "local":
+        raise typer.BadParameter("the local CRM needs no provisioning; name an installed tenant", param_hint="--tenant")
+    _check_tenant(tenant)
+    settings = load_settings()
+    record = _tenant_store().get(tenant)
+    try:
+        with redis_url(settings) as url:
+            tokens = tokens_for(tenant, connect(url))
+            if record.crm == "hubspot":
+                result = provision_hubspot(tokens, host=settings.hubspot_api_base_url)
+            else:
+                result = provision_salesforce(tokens, instance_url=record.instance_url or "",
+                                              version=settings.salesforce_api_version,
+                                              assign_to=SELF if assign else None)
+    except CRMError as exc:
+        err.print(f"[red]Provisioning stopped:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if json_output:
+        sys.stdout.write(result.model_dump_json() + "\n")
+    else:
+        typer.echo(result.summary())
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
 def report() -> None:
     """Write SALESOS_HOME/report.html for the last run and print its path."""
     from connector.report import write_report
@@ -247,13 +276,11 @@ app.add_typer(tenants_app, name="tenants")
 
 
 def _tenant_store():
-    from connector.tenants import TenantStore
-    from connector.vault import Vault, VaultError
+    from connector.runtime import tenant_store
+    from connector.vault import VaultError
 
-    settings = load_settings()
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
     try:
-        return TenantStore(settings.state_path, Vault(settings.state_path, keys))
+        return tenant_store()
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

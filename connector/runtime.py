@@ -44,9 +44,6 @@ def _local_crm(path: Path) -> LocalCRM:
 
 @lru_cache(maxsize=16)
 def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
-    import httpx
-
-    from connector.oauth.tokens import TenantTokens
     from connector.redis_conn import connect
     from crm_adapters.calls import Budget, CallPolicy
     from crm_adapters.errors import GrantRevoked
@@ -63,7 +60,7 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
     if redis_url is None:
         raise RuntimeError("REDIS_URL is not set; tenant adapters need the Redis the workers share")
     conn = connect(redis_url)
-    tokens = TenantTokens(tenant_id, store, conn, s, httpx.Client(timeout=20))
+    tokens = tokens_for(tenant_id, conn)
     index = RecordIndex(s.state_path, tenant_id)
     if tenant.crm == "hubspot":
         from crm_adapters.hubspot import HubSpotCRM
@@ -78,6 +75,15 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
         inner = SalesforceCRM(tokens, index, instance_url=tenant.instance_url or "", version=s.salesforce_api_version,
                               policy=policy)
     return RepEditGuard(inner, index)
+
+
+def tokens_for(tenant_id: str, conn):
+    """The tenant's token source; `conn` holds the refresh lock every worker shares."""
+    import httpx
+
+    from connector.oauth.tokens import TenantTokens
+
+    return TenantTokens(tenant_id, tenant_store(), conn, settings(), httpx.Client(timeout=20))
 
 
 def tenant_store():

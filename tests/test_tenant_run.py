@@ -125,3 +125,25 @@ def test_a_refused_token_marks_the_tenant_for_reinstall_and_stops_its_run_with_t
     assert [(t["id"], t["status"]) for t in listed] == [(TENANT, "needs_reinstall")]
     again = run(home, workspace, redis_url, tenant_env, "--tenant", TENANT)
     assert again.returncode == 2 and "needs re-installing" in again.stderr
+
+
+def test_provision_creates_the_salesos_properties_once_and_reports_a_type_conflict(redis_url, tmp_path):
+    fake = FakeHubSpot(provisioned=False)
+    fake.properties["contacts"]["salesos_seniority"] = {"name": "salesos_seniority", "type": "string",
+                                                         "fieldType": "text", "groupName": "contactinformation"}
+    server = Server(fake)
+    try:
+        env = {"SALESOS_VAULT_KEYS": new_key(), "HUBSPOT_API_BASE_URL": fake.url}
+        home = tmp_path / "home"
+        cli(home, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", fake.token,
+            redis_url=redis_url, env=env)
+        first = cli(home, "provision", "--tenant", TENANT, "--json", redis_url=redis_url, env=env)
+        second = cli(home, "provision", "--tenant", TENANT, "--json", redis_url=redis_url, env=env)
+    finally:
+        server.stop()
+    assert first.returncode == second.returncode == 1  # the conflict needs an admin
+    created, again = json.loads(first.stdout), json.loads(second.stdout)
+    assert "salesos_fit_score" in str(created["created"]) and again["created"] == []
+    assert [c["field"] for c in again["conflicts"]] == ["salesos_seniority"]
+    assert fake.properties["contacts"]["salesos_seniority"]["type"] == "string"
+    assert "salesos" in fake.groups["companies"]
