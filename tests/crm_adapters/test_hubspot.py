@@ -180,3 +180,14 @@ def test_the_documented_207_answer_reports_the_failed_record_and_keeps_the_creat
     assert result.ids == {"call-1": "1145814089"}
     assert list(result.errors) == [failed_key]
     assert result.errors[failed_key].startswith("VALIDATION_ERROR: Property values were not valid")
+
+
+def test_no_token_reaches_a_log_line_when_one_is_refused_and_refreshed(hubspot, caplog):
+    caplog.set_level("DEBUG")
+    tokens = RefreshingToken("pat-expired-0123456789", then=hubspot.fake.token)
+    crm = HubSpotCRM(tokens, RecordIndex(":memory:", "hubspot-1"), host=hubspot.fake.url, policy=no_wait_policy())
+    hubspot.fake.fail("/batch/upsert", 503)
+    crm.upsert_accounts(accounts(2))
+    assert tokens.refreshes == 1 and caplog.records
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "pat-expired-0123456789" not in logged and hubspot.fake.token not in logged
