@@ -270,6 +270,10 @@ def outreach_job(payload: dict) -> dict:
     """Execute sequence steps exactly once each: emails to the outbox, tasks for the rep."""
     tenant = payload["tenant"]
     items = payload["items"]
+    try:
+        crm = runtime.crm_for(tenant)  # a tenant that needs re-installing stops here, before any email
+    except GrantRevoked as exc:
+        return _defer(tenant, items, exc)
     ledger = runtime.ledger()
     keys = {effect_key("outreach", tenant, item["email"], item["step_index"]): item for item in items}
     todo = set(ledger.claim(keys))
@@ -285,10 +289,14 @@ def outreach_job(payload: dict) -> dict:
             activities.append(_send_email(key, item, step, tokens[item["email"]], now))
         else:
             tasks.append(_rep_task(key, item, step))
-    crm = runtime.crm_for(tenant)
-    crm.log_activities(activities)
-    crm.create_tasks(tasks)
-    crm.upsert_contacts([_progress_write(item) for item in due])
+    try:
+        logged = crm.log_activities(activities)
+        created = crm.create_tasks(tasks)
+        progressed = crm.upsert_contacts([_progress_write(item) for item in due])
+    except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
+        if isinstance(exc, RateLimited) and not exc.daily:
+            raise  # short limits are retried by the job's retry policy
+        return _defer(tenant, due, exc)  # claimed, not done: the resumed job redoes them, idempotently by key
     done = [effect_key("outreach", tenant, item["email"], item["step_index"]) for item in due]
     ledger.complete(done)
     _enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
@@ -299,7 +307,18 @@ def outreach_job(payload: dict) -> dict:
         "steps_done": len(done),
         "skipped_already_done": len(keys) - len(todo),
         "skipped_unsubscribed": len([k for k in todo if keys[k]["email"] in unsubscribed]),
+        "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
     }
+
+
+def _defer(tenant: str, items: list[dict], exc: Exception) -> dict:
+    """The CRM said "not today": queue the same steps again after 00:00 UTC, when budgets and limits reset."""
+    log.error("outreach for %s deferred to tomorrow: %s", tenant, exc)
+    tomorrow = dt.datetime.combine(dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1), dt.time(0, 5), dt.UTC)
+    digest = "|".join(f"{i['email']}#{i['step_index']}" for i in sorted(items, key=lambda i: i["email"]))
+    enqueue_once(get_current_job().connection, "outreach", outreach_job, {"tenant": tenant, "items": items},
+                 job_key=job_id("outreach", tenant, f"resume|{tomorrow.date()}|{digest}"), at=tomorrow)
+    return {"stopped": [{"stage": "outreach", "reason": str(exc)}], "steps_deferred": len(items)}
 
 
 def _send_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) -> ActivityWrite:

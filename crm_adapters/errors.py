@@ -10,7 +10,12 @@ from __future__ import annotations
 
 
 class CRMError(RuntimeError):
-    """Any failure talking to a CRM."""
+    """Any failure talking to a CRM.
+
+    `partial` is what a batch write had written before it failed (see `batching.upsert_in_chunks`).
+    """
+
+    partial = None
 
 
 class Retryable(CRMError):
@@ -30,7 +35,15 @@ class RateLimited(Retryable):
 
 
 class Transient(Retryable):
-    """5xx, a lock, a dropped connection: the same request may well succeed later."""
+    """5xx, a lock, a dropped connection: the same request may well succeed later.
+
+    `sent` is False when the request never reached the CRM (no connection), so
+    repeating even a create cannot duplicate anything.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, sent: bool = True) -> None:
+        super().__init__(message, retry_after)
+        self.sent = sent
 
 
 class AuthExpired(CRMError):

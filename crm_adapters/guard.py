@@ -23,6 +23,7 @@ from crm_adapters.base import (
     Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task, TaskWrite,
     WriteResult,
 )
+from crm_adapters.errors import CRMError
 from crm_adapters.fields import fields_for
 from crm_adapters.record_index import RecordIndex, value_hash
 from crm_adapters.values import normal_domain, normal_email
@@ -77,19 +78,27 @@ class RepEditGuard(CRMAdapter):
         stamps = self.index.stamps(kind, wanted)
         changes = {key: _changed(values, stamps.get(key, {})) if key in known else values
                    for key, (_, values) in wanted.items()}
-        kept = self._keep_rep_edits(kind, changes, stamps, read)
+        kept = self._keep_rep_edits(kind, wanted, changes, stamps, read)
         unchanged = {key for key in known if key in changes and not changes[key]}
         outgoing = [_reduced(wanted[key][0], values, attrs) for key, values in changes.items() if key not in unchanged]
-        result = write(outgoing + passthrough) if outgoing or passthrough else WriteResult()
+        try:
+            result = write(outgoing + passthrough) if outgoing or passthrough else WriteResult()
+        except CRMError as exc:  # stopped halfway: what did land is SalesOS's write, stamp it
+            if exc.partial is not None:
+                self.index.stamp(kind, {key: changes[key] for key in exc.partial.ids if key in changes})
+            raise
         self.index.stamp(kind, {key: changes[key] for key in result.ids if key in changes})
         result.unchanged += len(unchanged)
         result.ids.update({key: known[key] for key in unchanged})
         result.kept_edits.update(kept)
         return result
 
-    def _keep_rep_edits(self, kind: str, changes: dict[str, dict[str, Any]], stamps: dict[str, dict[str, str]],
+    def _keep_rep_edits(self, kind: str, wanted: dict[str, tuple[Any, dict[str, Any]]],
+                        changes: dict[str, dict[str, Any]], stamps: dict[str, dict[str, str]],
                         read: Callable[[list[str]], dict[str, BaseModel]]) -> dict[str, list[str]]:
-        """Drop from `changes` every field a person edited after SalesOS wrote it; one batched read."""
+        """Drop from `changes` every field a person edited after SalesOS wrote it; one batched read.
+
+        A record gone from the CRM is written whole again, as on its first write."""
         suspects = {key: [name for name in values if name in stamps.get(key, {})] for key, values in changes.items()}
         suspects = {key: names for key, names in suspects.items() if names}
         if not suspects:
@@ -99,7 +108,8 @@ class RepEditGuard(CRMAdapter):
         kept: dict[str, list[str]] = {}
         for key, names in suspects.items():
             if key not in current:
-                continue  # gone from the CRM: the upsert recreates it with everything
+                changes[key] = dict(wanted[key][1])
+                continue
             for name in names:
                 if value_hash(current[key].get(name)) != stamps[key][name]:
                     del changes[key][name]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
@@ -23,12 +23,14 @@ from hubspot.crm.companies import (
     SimplePublicObjectBatchInputUpsert, SimplePublicObjectId,
 )
 from hubspot.crm.objects import tasks as task_models
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import HTTPError as TransportError
 
 from crm_adapters.base import (
     Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
     TaskWrite, WriteResult,
 )
+from crm_adapters.batching import chunks, prepare, upsert_in_chunks
 from crm_adapters.calls import CallPolicy, TokenSource, call, retry_after
 from crm_adapters.fields import CustomField
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
@@ -47,7 +49,6 @@ _PER_RECORD_RETRIES = 3
 
 class HubSpotCRM(CRMAdapter):
     name = "hubspot"
-    associates_on_upsert = False
 
     def __init__(self, tokens: TokenSource, index: RecordIndex, *, host: str = "https://api.hubapi.com",
                  policy: CallPolicy | None = None) -> None:
@@ -81,7 +82,7 @@ class HubSpotCRM(CRMAdapter):
                 result.errors[key] = f"no account with domain {domain!r}"
             else:
                 ready[key] = (contacts[email], companies[domain])
-        for chunk in _chunks(list(ready.items())):
+        for chunk in chunks(list(ready.items()), BATCH):
             body = assoc.BatchInputPublicDefaultAssociationMultiPost(inputs=[
                 assoc.PublicDefaultAssociationMultiPost(_from=assoc.PublicObjectId(id=cid),
                                                         to=assoc.PublicObjectId(id=aid))
@@ -152,20 +153,9 @@ class HubSpotCRM(CRMAdapter):
 
     def _upsert(self, spec: ObjectMap, records: dict[str, Callable[[], dict[str, str]]],
                 check: Callable[[str], None]) -> WriteResult:
-        result, prepared = WriteResult(), {}
-        for raw_key, build in records.items():
-            key = spec.normal_key(raw_key)
-            try:
-                check(raw_key)
-                properties = build()
-            except ValueError as exc:
-                result.errors[key] = str(exc)
-                continue
-            prepared[key] = {**prepared.get(key, {}), **properties}  # a key twice in one batch: later values win
-        for chunk in _chunks(list(prepared.items())):
-            self._upsert_chunk(spec, dict(chunk), result, retries=_PER_RECORD_RETRIES)
-        self._index.remember(spec.kind, result.ids)
-        return result
+        prepared, result = prepare(records.items(), spec.normal_key, check)
+        return upsert_in_chunks(self._index, spec.kind, prepared, result, BATCH,
+                                lambda chunk: self._upsert_chunk(spec, chunk, result, retries=_PER_RECORD_RETRIES))
 
     def _upsert_chunk(self, spec: ObjectMap, chunk: dict[str, dict[str, str]], result: WriteResult,
                       retries: int) -> None:
@@ -177,8 +167,8 @@ class HubSpotCRM(CRMAdapter):
             response = self._call(lambda c: getattr(c.crm, spec.object_type).batch_api.upsert(body),
                                   f"upsert {len(chunk)} {spec.object_type}")
         except RequestRejected as exc:
-            if len(chunk) == 1:
-                result.errors[next(iter(chunk))] = str(exc)
+            if len(chunk) == 1 or exc.status != 400:  # only a validation error can be one record's fault
+                result.errors.update({key: str(exc) for key in chunk})
                 return
             keys = list(chunk)
             half = len(keys) // 2
@@ -268,24 +258,26 @@ class HubSpotCRM(CRMAdapter):
                     to=task_models.PublicObjectId(id=contacts[email]),
                     types=[task_models.AssociationSpec(association_category="HUBSPOT_DEFINED",
                                                        association_type_id=association_type)])])))
-        for chunk in _chunks(ready):
+        for chunk in chunks(ready, BATCH):
             body = task_models.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[entry for _, _, entry in chunk])
-            response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.create(body),
-                                  f"create {len(chunk)} {object_type}")
-            results = list(response.results or [])
-            failed = {key for error in getattr(response, "errors", None) or []
-                      for key in _error_keys(error, {k: None for k, _, _ in chunk})}
+            try:
+                response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.create(body),
+                                      f"create {len(chunk)} {object_type}", idempotent=False)
+            except Transient as exc:
+                result.errors.update({key: f"{exc}; not repeated, as HubSpot may have created it: check the "
+                                           f"contact's timeline" for key, _, _ in chunk})
+                continue
+            failed = _errors_by_key(response, {key for key, _, _ in chunk})
+            result.errors.update(failed)
             created = [(key, email) for key, email, _ in chunk if key not in failed]
-            ids = _created_ids(created, results)
+            ids = _created_ids(created, list(response.results or []))
             if ids is None:
-                for key, _ in created:
-                    result.errors[key] = "HubSpot's answer did not match the batch; not recorded, will be retried"
+                result.errors.update({key: "HubSpot's answer did not say which record is which; not recorded"
+                                      for key, _ in created})
                 continue
             self._index.remember(kind, ids, parents={key: email for key, email in created if key in ids})
             result.ids.update(ids)
             result.created += len(ids)
-            for key in failed:
-                result.errors[key] = _first_error(response) or "HubSpot did not create this record"
         return result
 
     def _read_created(self, kind: str, object_type: str, contact_email: str | None,
@@ -297,7 +289,7 @@ class HubSpotCRM(CRMAdapter):
         by_id = {crm_id: key for key, crm_id in known.items()}
         emails = self._index.parents(kind, list(known))
         found = []
-        for chunk in _chunks(list(by_id)):
+        for chunk in chunks(list(by_id), BATCH):
             body = task_models.BatchReadInputSimplePublicObjectId(
                 inputs=[task_models.SimplePublicObjectId(id=crm_id) for crm_id in chunk], properties=properties)
             response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.read(body),
@@ -335,7 +327,7 @@ class HubSpotCRM(CRMAdapter):
 
     def _batch_read(self, spec: ObjectMap, keys: list[str], properties: list[str]) -> list:
         records = []
-        for chunk in _chunks(sorted(set(keys))):
+        for chunk in chunks(sorted(set(keys)), BATCH):
             body = BatchReadInputSimplePublicObjectId(
                 id_property=spec.id_property, properties=properties,
                 inputs=[SimplePublicObjectId(id=key) for key in chunk])
@@ -360,8 +352,9 @@ class HubSpotCRM(CRMAdapter):
 
     # --- transport ----------------------------------------------------------
 
-    def _call(self, request: Callable[[HubSpot], T], what: str) -> T:
-        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what)
+    def _call(self, request: Callable[[HubSpot], T], what: str, idempotent: bool = True) -> T:
+        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what,
+                    idempotent=idempotent)
 
     def _client(self, token: str) -> HubSpot:
         client = self._clients.get(token)
@@ -376,9 +369,10 @@ def classify(exc: Exception) -> CRMError | None:
     status = getattr(exc, "status", None)
     if status is None:
         if isinstance(exc, TransportError):
-            return Transient(f"HubSpot could not be reached ({type(exc).__name__})")
+            unsent = isinstance(getattr(exc, "reason", exc), (NewConnectionError, ConnectTimeoutError))
+            return Transient(f"HubSpot could not be reached ({type(exc).__name__})", sent=not unsent)
         return None
-    headers = dict(getattr(exc, "headers", None) or {})
+    headers = {name.lower(): value for name, value in (getattr(exc, "headers", None) or {}).items()}
     body = _body(getattr(exc, "body", None))
     message = body.get("message") or getattr(exc, "reason", "") or f"HTTP {status}"
     if status == 401:
@@ -386,8 +380,8 @@ def classify(exc: Exception) -> CRMError | None:
     if status == 429:
         daily = body.get("policyName") == "DAILY"
         wait = retry_after(headers)
-        if wait is None and str(headers.get("X-HubSpot-RateLimit-Remaining", "")) == "0":
-            interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+        if wait is None and str(headers.get("x-hubspot-ratelimit-remaining", "")) == "0":
+            interval = headers.get("x-hubspot-ratelimit-interval-milliseconds")
             wait = float(interval) / 1000 if interval else None
         return RateLimited(f"HubSpot rate limit ({body.get('policyName') or 'unknown policy'}): {message}",
                            retry_after=wait, daily=daily)
@@ -424,7 +418,7 @@ def _managed(spec: ObjectMap, properties: dict[str, str]) -> bool:
     return any(value not in (None, "") for name, value in properties.items() if name.startswith("salesos_"))
 
 
-def _error_keys(error, chunk: dict) -> list[str]:
+def _error_keys(error, chunk: Container[str]) -> list[str]:
     context = getattr(error, "context", None) or {}
     keys = list(context.get("objectWriteTraceId") or []) + list(context.get("ids") or [])
     return [key for key in keys if key in chunk]
@@ -438,6 +432,12 @@ def _created_ids(created: list[tuple[str, str]], results: list) -> dict[str, str
     if len(results) != len(created):
         return None
     return {key: str(record.id) for (key, _), record in zip(created, results)}
+
+
+def _errors_by_key(response, keys: set[str]) -> dict[str, str]:
+    """Each failed record's own error, from the `objectWriteTraceId` context of a 207 answer."""
+    return {key: f"{error.category}: {error.message}"
+            for error in getattr(response, "errors", None) or [] for key in _error_keys(error, keys)}
 
 
 def _first_error(response) -> str | None:
@@ -464,7 +464,3 @@ def _merge(first: WriteResult, second: WriteResult) -> WriteResult:
                        updated=first.updated + second.updated, unchanged=first.unchanged + second.unchanged,
                        errors={**first.errors, **second.errors})
 
-
-def _chunks(items: list) -> Iterator[list]:
-    for start in range(0, len(items), BATCH):
-        yield items[start:start + BATCH]

@@ -14,8 +14,6 @@ writers queue on the busy timeout instead of failing with "database is locked".
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence

@@ -37,7 +37,14 @@ _CHUNK = 400
 
 
 def value_hash(value: Any) -> str:
-    """Equal values hash equal whatever their Python type's quirks (dict order, datetime offsets)."""
+    """Equal values hash equal whatever their Python type's quirks (dict order, datetime offsets).
+
+    Text is compared as a CRM returns it: runs of spaces collapsed and "" as
+    unset (HubSpot and Salesforce both read an empty field back as null), so a
+    value's round trip through the CRM never looks like a person's edit.
+    """
+    if isinstance(value, str):
+        value = " ".join(value.split()) or None
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         value = value.astimezone(dt.UTC).isoformat()
     if isinstance(value, float) and value.is_integer():
@@ -66,16 +73,6 @@ class RecordIndex:
             marks = ",".join("?" * len(chunk))
             rows = self._query(f"SELECT key, crm_id FROM crm_records WHERE tenant = ? AND kind = ? AND key IN ({marks})",
                                (self.tenant, kind, *chunk))
-            found.update(rows)
-        return found
-
-    def keys_of(self, kind: str, crm_ids: Iterable[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for chunk in _chunks(list(crm_ids)):
-            marks = ",".join("?" * len(chunk))
-            rows = self._query(
-                f"SELECT crm_id, key FROM crm_records WHERE tenant = ? AND kind = ? AND crm_id IN ({marks})",
-                (self.tenant, kind, *chunk))
             found.update(rows)
         return found
 

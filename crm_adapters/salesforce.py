@@ -26,6 +26,7 @@ from crm_adapters.base import (
     Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
     TaskWrite, WriteResult,
 )
+from crm_adapters.batching import chunks, prepare, upsert_in_chunks
 from crm_adapters.calls import Budget, CallPolicy, TokenSource, call, retry_after
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.record_index import RecordIndex
@@ -45,7 +46,6 @@ _PER_RECORD_RETRIES = 3
 
 class SalesforceCRM(CRMAdapter):
     name = "salesforce"
-    associates_on_upsert = True
 
     def __init__(self, tokens: TokenSource, index: RecordIndex, *, instance_url: str, version: str = "59.0",
                  policy: CallPolicy | None = None, session: requests.Session | None = None) -> None:
@@ -94,7 +94,7 @@ class SalesforceCRM(CRMAdapter):
             else:
                 ready[email] = (key, domain)
         written = WriteResult()
-        for chunk in _chunks(list(ready.items()), BATCH):
+        for chunk in chunks(list(ready.items()), BATCH):
             self._upsert_chunk(CONTACTS, {email: {CONTACTS.id_field: email,
                                                   ACCOUNT_REFERENCE: {ACCOUNTS.id_field: domain}}
                                           for email, (_, domain) in chunk}, written, _PER_RECORD_RETRIES,
@@ -155,20 +155,9 @@ class SalesforceCRM(CRMAdapter):
 
     def _upsert(self, spec: ObjectMap, items: list[tuple[str, Callable[[], Record]]],
                 check: Callable[[str], None]) -> WriteResult:
-        result, prepared = WriteResult(), {}
-        for raw_key, build in items:
-            key = spec.normal_key(raw_key)
-            try:
-                check(raw_key)
-                record = build()
-            except ValueError as exc:
-                result.errors[key] = str(exc)
-                continue
-            prepared[key] = {**prepared.get(key, {}), **record}  # a key twice in one batch: later values win
-        for chunk in _chunks(list(prepared.items()), BATCH):
-            self._upsert_chunk(spec, dict(chunk), result, _PER_RECORD_RETRIES)
-        self._index.remember(spec.kind, result.ids)
-        return result
+        prepared, result = prepare(items, spec.normal_key, check)
+        return upsert_in_chunks(self._index, spec.kind, prepared, result, BATCH,
+                                lambda chunk: self._upsert_chunk(spec, chunk, result, _PER_RECORD_RETRIES))
 
     def _upsert_chunk(self, spec: ObjectMap, chunk: dict[str, Record], result: WriteResult, retries: int,
                       may_create: bool = True) -> None:
@@ -184,7 +173,7 @@ class SalesforceCRM(CRMAdapter):
             result.errors.update({key: str(exc) for key in chunk})
             return
         if not isinstance(outcomes, list) or len(outcomes) != len(chunk):
-            result.errors.update({key: "Salesforce's answer did not match the batch; not recorded, will be retried"
+            result.errors.update({key: "Salesforce's answer did not match the batch; not recorded"
                                   for key in chunk})
             return
         retry, locked = {}, 0
@@ -269,12 +258,17 @@ class SalesforceCRM(CRMAdapter):
                 ready.append((key, email, {"attributes": {"type": TASK_OBJECT}, "WhoId": contacts[email], **record}))
             else:
                 result.errors[key] = f"no contact with email {email!r}"
-        for chunk in _chunks(ready, BATCH):
+        for chunk in chunks(ready, BATCH):
             body = {"allOrNone": False, "records": [record for _, _, record in chunk]}
-            outcomes = self._call(lambda sf: self._send(sf, "POST", "composite/sobjects", json=body),
-                                  f"create {len(chunk)} {kind} tasks")
+            try:
+                outcomes = self._call(lambda sf: self._send(sf, "POST", "composite/sobjects", json=body),
+                                      f"create {len(chunk)} {kind} tasks", idempotent=False)
+            except Transient as exc:
+                result.errors.update({key: f"{exc}; not repeated, as Salesforce may have created it: check the "
+                                           f"contact's activity history" for key, _, _ in chunk})
+                continue
             if not isinstance(outcomes, list) or len(outcomes) != len(chunk):
-                result.errors.update({key: "Salesforce's answer did not match the batch; not recorded, will be retried"
+                result.errors.update({key: "Salesforce's answer did not match the batch; not recorded"
                                       for key, _, _ in chunk})
                 continue
             ids = {key: outcome["id"] for (key, _, _), outcome in zip(chunk, outcomes) if outcome.get("success")}
@@ -349,8 +343,9 @@ class SalesforceCRM(CRMAdapter):
 
     # --- transport ----------------------------------------------------------
 
-    def _call(self, request: Callable[[Salesforce], T], what: str) -> T:
-        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what)
+    def _call(self, request: Callable[[Salesforce], T], what: str, idempotent: bool = True) -> T:
+        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what,
+                    idempotent=idempotent)
 
     def _client(self, token: str) -> Salesforce:
         client = self._clients.get(token)
@@ -387,7 +382,8 @@ def note_api_usage(budget: Budget | None, limit_info: str | None) -> None:
 def classify(exc: Exception) -> CRMError | None:
     """A simple-salesforce or requests exception as a CRMError."""
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return Transient(f"Salesforce could not be reached ({type(exc).__name__})")
+        unsent = isinstance(exc, requests.ConnectTimeout) or "NewConnectionError" in repr(exc.args)
+        return Transient(f"Salesforce could not be reached ({type(exc).__name__})", sent=not unsent)
     status = getattr(exc, "status", None)
     if not isinstance(exc, SalesforceError) or status is None:
         return None
@@ -483,8 +479,3 @@ def _in_chunks(values: list[str]) -> Iterator[list[str]]:
         size += cost
     if chunk:
         yield chunk
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

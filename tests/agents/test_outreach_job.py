@@ -84,3 +84,47 @@ def test_an_unsubscribed_contact_gets_nothing(home, conn):
     deliver(conn, "first", [item()])
     assert list((home / "outbox").glob("*.eml")) == []
     assert LocalCRM(home / "crm.sqlite3").get_activities() == []
+
+
+@pytest.fixture
+def tenant(home, redis_url, monkeypatch):
+    """An installed HubSpot tenant whose API budget is already spent (a share of 1 call is 0 calls)."""
+    from connector.tenants import Tenant
+    from connector.vault import new_key
+    from tests.fakes.hubspot_server import FakeHubSpot, Server
+
+    fake = FakeHubSpot()
+    server = Server(fake)
+    monkeypatch.setenv("SALESOS_VAULT_KEYS", new_key())
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("HUBSPOT_API_BASE_URL", fake.url)
+    monkeypatch.setenv("HUBSPOT_DAILY_API_LIMIT", "1")
+    runtime.settings.cache_clear()
+    runtime._tenant_crm.cache_clear()
+    runtime.tenant_store().add(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515",
+                                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": fake.token})
+    yield "hubspot-62515"
+    runtime._tenant_crm.cache_clear()
+    server.stop()
+
+
+def deliver_to(conn, tenant, key, items):
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": tenant, "items": items}, job_key=key)
+    SimpleWorker([queue("outreach", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+
+
+def test_steps_the_crm_budget_cannot_take_today_are_deferred_to_tomorrow_not_lost(home, conn, tenant):
+    deliver_to(conn, tenant, "today", [item()])
+    outreach = queue("outreach", conn)
+    assert outreach.failed_job_registry.count == 0
+    [resumed] = outreach.scheduled_job_registry.get_job_ids()
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    assert outreach.scheduled_job_registry.get_scheduled_time(resumed).date() == tomorrow
+    assert not runtime.ledger().is_done(f"outreach:{tenant}:jane@acme.io:0")
+
+
+def test_a_tenant_that_needs_reinstalling_writes_no_email_and_keeps_its_steps(home, conn, tenant):
+    runtime.tenant_store().mark_needs_reinstall(tenant, "the refresh token was revoked")
+    deliver_to(conn, tenant, "today", [item()])
+    assert list((home / "outbox").glob("*.eml")) == []
+    assert len(queue("outreach", conn).scheduled_job_registry.get_job_ids()) == 1

@@ -81,3 +81,37 @@ def test_a_failed_record_is_not_stamped_so_the_next_run_sends_it_again(hubspot):
     assert "jane@acme.io" in hubspot.crm.upsert_contacts([jane()]).errors
     hubspot.fake.reject_values.clear()
     assert hubspot.crm.upsert_contacts([jane()]).created == 1
+
+
+def test_a_record_deleted_in_the_crm_is_written_whole_when_salesos_changes_it(hubspot):
+    hubspot.crm.upsert_contacts([jane()])
+    hubspot.fake.objects["contacts"].clear()
+    hubspot.crm.upsert_contacts([jane(priority_score=0.9)])
+    [stored] = hubspot.crm.get_contacts(["jane@acme.io"])
+    assert (stored.name, stored.title, stored.fields["priority_tier"], stored.fields["priority_score"]) == (
+        "Jane Doe", "VP Sales", "TIER_2", 0.9)
+
+
+def test_an_empty_or_double_spaced_value_read_back_from_the_crm_is_not_taken_for_a_persons_edit(hubspot):
+    hubspot.crm.upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane  Doe", title="")])
+    result = hubspot.crm.upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane Doe Smith", title="CTO")])
+    assert result.kept_edits == {}
+    [stored] = hubspot.crm.get_contacts(["jane@acme.io"])
+    assert (stored.name, stored.title) == ("Jane Doe Smith", "CTO")
+
+
+def test_what_landed_before_a_budget_stop_is_stamped_and_a_persons_later_edit_survives(hubspot, redis_url):
+    import redis
+
+    from crm_adapters.calls import Budget
+    from crm_adapters.errors import BudgetExhausted
+
+    budget = Budget(redis.Redis.from_url(redis_url), "hubspot-62515", allowance=2, share=0.5)
+    hubspot.crm.inner.policy.budget = budget
+    people = [ContactWrite(email=f"p{n}@acme.io", fields={"priority_tier": "TIER_2"}) for n in range(150)]
+    with pytest.raises(BudgetExhausted):
+        hubspot.crm.upsert_contacts(people)
+    hubspot.crm.inner.policy.budget = None
+    person_edits(hubspot, "p0@acme.io", salesos_priority_tier="TIER_1")
+    result = hubspot.crm.upsert_contacts([ContactWrite(email="p0@acme.io", fields={"priority_tier": "TIER_3"})])
+    assert result.kept_edits == {"p0@acme.io": ["priority_tier"]}

@@ -191,3 +191,20 @@ def test_no_token_reaches_a_log_line_when_one_is_refused_and_refreshed(hubspot, 
     assert tokens.refreshes == 1 and caplog.records
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "pat-expired-0123456789" not in logged and hubspot.fake.token not in logged
+
+
+def test_a_task_create_answered_502_is_reported_not_repeated_so_no_duplicate_appears(hubspot):
+    hubspot.crm.upsert_contacts(contacts(1))
+    hubspot.fake.fail("/crm/v3/objects/tasks/batch/create", 502)
+    result = hubspot.crm.create_tasks([
+        TaskWrite(key="call-1", contact_email="person0@company0.com", kind="call", subject="Call", due_at=T0)])
+    assert "not repeated" in result.errors["call-1"]
+    assert hubspot.fake.calls["/crm/v3/objects/tasks/batch/create"] == 1
+
+
+def test_a_batch_refused_for_a_reason_no_record_causes_is_not_split(hubspot):
+    hubspot.fake.fail("/batch/upsert", 403, {"status": "error", "category": "MISSING_SCOPES",
+                                             "message": "This app hasn't been granted all required scopes"})
+    result = hubspot.crm.upsert_accounts(accounts(100))
+    assert len(result.errors) == 100 and "MISSING_SCOPES" in result.errors["company0.com"]
+    assert hubspot.fake.calls["/crm/v3/objects/companies/batch/upsert"] == 1

@@ -294,3 +294,13 @@ def test_an_activity_is_logged_once_as_a_completed_email_task(crm, salesforce_fa
     assert (stored["Status"], stored["TaskSubtype"], stored["IsReminderSet"]) == ("Completed", "Email", False)
     [logged] = crm.get_activities("jane@company0.com")
     assert (logged.kind, logged.subject, logged.occurred_at) == ("email", "Hi", T0)
+
+
+def test_a_task_create_answered_503_is_reported_not_repeated_so_no_duplicate_appears(crm, salesforce_fake):
+    crm.upsert_accounts(accounts(1))
+    crm.upsert_contacts([jane()])
+    salesforce_fake.unavailable()
+    before = salesforce_fake.calls
+    result = crm.create_tasks([call_task()])
+    assert "not repeated" in result.errors["outreach:sf:jane@company0.com:1"]
+    assert salesforce_fake.calls - before == 1
