@@ -68,8 +68,9 @@ class SalesforceCRM(CRMAdapter):
         linked = {normal_email(c.email): normal_domain(c.company_domain) for c in contacts
                   if c.company_domain and normal_domain(c.company_domain) in accounts}
         result = self._upsert(CONTACTS, [(c.email, self._contact_fields(c, accounts)) for c in contacts], check_email)
+        accounts = self._index.ids(ACCOUNTS.kind, domains)  # less any found deleted during the upsert
         self._remember_links({f"{email}->{domain}": (email, f"{result.ids[email]}-{accounts[domain]}")
-                              for email, domain in linked.items() if email in result.ids})
+                              for email, domain in linked.items() if email in result.ids and domain in accounts})
         return result
 
     def associate(self, links: list[Association]) -> WriteResult:
@@ -187,6 +188,9 @@ class SalesforceCRM(CRMAdapter):
                     result.updated += 1
             elif may_create and (named := _with_stand_in_name(spec, key, record, errors)) is not None:
                 retry[key] = named
+            elif may_create and (unlinked := _without_missing_account(record, errors)) is not None:
+                self._index.forget(ACCOUNTS.kind, [record[ACCOUNT_REFERENCE][ACCOUNTS.id_field]])
+                retry[key] = unlinked
             elif retries > 0 and any(e.get("statusCode") in _TRANSIENT_CODES for e in errors):
                 retry[key], locked = record, locked + 1
             else:
@@ -425,6 +429,15 @@ def _with_stand_in_name(spec: ObjectMap, key: str, record: Record, errors: list[
                   for e in errors)
     if spec is CONTACTS and missing and "LastName" not in record:
         return {**record, "LastName": stand_in_last_name(key)}
+    return None
+
+
+def _without_missing_account(record: Record, errors: list[dict]) -> Record | None:
+    """A contact whose account was deleted in Salesforce is still written, unlinked; `associate` reports the link."""
+    missing = any(e.get("statusCode") == "INVALID_FIELD" and "Foreign key external ID" in (e.get("message") or "")
+                  for e in errors)
+    if missing and ACCOUNT_REFERENCE in record:
+        return {name: value for name, value in record.items() if name != ACCOUNT_REFERENCE}
     return None
 
 

@@ -304,3 +304,13 @@ def test_a_task_create_answered_503_is_reported_not_repeated_so_no_duplicate_app
     result = crm.create_tasks([call_task()])
     assert "not repeated" in result.errors["outreach:sf:jane@company0.com:1"]
     assert salesforce_fake.calls - before == 1
+
+
+def test_a_contact_whose_account_was_deleted_in_salesforce_is_still_written_unlinked(crm, salesforce_fake):
+    crm.upsert_accounts(accounts(1))
+    salesforce_fake.accounts.clear()
+    result = crm.upsert_contacts([jane()])
+    assert list(result.ids) == ["jane@company0.com"] and not result.errors
+    assert salesforce_fake.contact("jane@company0.com").get("AccountId") is None
+    linked = crm.associate([Association(contact_email="jane@company0.com", company_domain="company0.com")])
+    assert "company0.com" in linked.errors["jane@company0.com->company0.com"]
