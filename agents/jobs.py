@@ -104,6 +104,7 @@ def source_job(payload: dict) -> dict:
         "over_target": len(result.over_target),
         "qualified": len(kept),
         "crm_errors": _errors(written.errors),
+        "rep_edits_kept": _kept(written),
     }
 
 
@@ -143,7 +144,7 @@ def enrich_job(payload: dict) -> dict:
         if scored.company.domain not in written.errors
     ]
     _next(run, "contacts", contacts_job, _batch_index(), {"leads": leads})
-    return {"enriched": len(leads), "crm_errors": _errors(written.errors)}
+    return {"enriched": len(leads), "crm_errors": _errors(written.errors), "rep_edits_kept": _kept(written)}
 
 
 # --- contacts ---------------------------------------------------------------
@@ -184,6 +185,7 @@ def contacts_job(payload: dict) -> dict:
         "contacts_dropped_by_reason": dict(drop_reasons),
         "companies_without_contacts": sum(1 for lead in leads if not lead["contacts"]),
         "crm_errors": _errors({**written.errors, **linked.errors}),
+        "rep_edits_kept": _kept(written),
     }
 
 
@@ -241,6 +243,7 @@ def score_job(payload: dict) -> dict:
         "steps_already_scheduled": len(first_steps) - enqueued,
         "sequences_kept_active": len(plans) - len(fresh),
         "crm_errors": _errors(written.errors),
+        "rep_edits_kept": _kept(written),
     }
 
 
@@ -308,6 +311,7 @@ def outreach_job(payload: dict) -> dict:
         "skipped_already_done": len(keys) - len(todo),
         "skipped_unsubscribed": len([k for k in todo if keys[k]["email"] in unsubscribed]),
         "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
+        "rep_edits_kept": _kept(progressed),
     }
 
 
@@ -455,6 +459,11 @@ def _advance_accounts(crm, names: dict[str, str], reached: str) -> None:
         AccountWrite(domain=domain, name=name, fields={"salesos_stage": _advance(current.get(domain), reached)})
         for domain, name in names.items()
     ])
+
+
+def _kept(written) -> int:
+    """Fields SalesOS left alone because a person changed them after SalesOS wrote them."""
+    return sum(len(fields) for fields in written.kept_edits.values())
 
 
 def _errors(errors: dict[str, str]) -> list[dict]:

@@ -132,7 +132,7 @@ def _print_funnel(summary: dict) -> None:
         ("Qualified", "qualified"), ("Enriched", "enriched"), ("Contacts", "contacts"),
         ("Contacts dropped", "contacts_dropped"), ("Steps planned", "steps_planned"),
         ("First steps scheduled", "steps_scheduled"), ("Emails written", "emails_written"),
-        ("Rep tasks created", "tasks_created"),
+        ("Rep tasks created", "tasks_created"), ("Rep edits kept", "rep_edits_kept"),
     ]
     for label, key in rows:
         table.add_row(label, str(summary[key]))

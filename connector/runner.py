@@ -82,7 +82,7 @@ COUNTS = (
     "rows_read", "companies_read", "duplicates_merged", "excluded", "below_threshold", "over_target",
     "qualified", "enriched", "companies_searched", "companies_scored", "contacts", "contacts_dropped", "companies_without_contacts", "scored",
     "steps_planned", "steps_scheduled", "steps_already_scheduled", "sequences_kept_active", "emails_written", "tasks_created",
-    "skipped_already_done", "skipped_unsubscribed",
+    "skipped_already_done", "skipped_unsubscribed", "rep_edits_kept",
 )
 
 
