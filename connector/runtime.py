@@ -72,8 +72,8 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
 
         allowance = s.salesforce_daily_api_limit or 15_000  # corrected from Sforce-Limit-Info on the first call
         policy = CallPolicy(budget=Budget(conn, tenant_id, allowance, s.crm_api_share))
-        inner = SalesforceCRM(tokens, index, instance_url=tenant.instance_url or "", version=s.salesforce_api_version,
-                              policy=policy)
+        inner = SalesforceCRM(tokens, index, instance_url=lambda: store.get(tenant_id).instance_url or "",
+                              version=s.salesforce_api_version, policy=policy)
     return RepEditGuard(inner, index)
 
 

@@ -47,8 +47,10 @@ _PER_RECORD_RETRIES = 3
 class SalesforceCRM(CRMAdapter):
     name = "salesforce"
 
-    def __init__(self, tokens: TokenSource, index: RecordIndex, *, instance_url: str, version: str = "59.0",
-                 policy: CallPolicy | None = None, session: requests.Session | None = None) -> None:
+    def __init__(self, tokens: TokenSource, index: RecordIndex, *, instance_url: str | Callable[[], str],
+                 version: str = "59.0", policy: CallPolicy | None = None,
+                 session: requests.Session | None = None) -> None:
+        """`instance_url` may be a function: a token refresh can move an org, and each new token re-reads it."""
         self._tokens, self._index = tokens, index
         self._instance_url, self._version = instance_url, version
         self.policy = policy or CallPolicy()
@@ -354,7 +356,8 @@ class SalesforceCRM(CRMAdapter):
     def _client(self, token: str) -> Salesforce:
         client = self._clients.get(token)
         if client is None:
-            client = Salesforce(instance_url=self._instance_url, session_id=token, version=self._version,
+            instance_url = self._instance_url() if callable(self._instance_url) else self._instance_url
+            client = Salesforce(instance_url=instance_url, session_id=token, version=self._version,
                                 session=self._session)
             self._clients = {token: client}  # a refresh drops the old one
         return client

@@ -109,10 +109,14 @@ class SalesforceFake:
     def active(self) -> Iterator[SalesforceFake]:
         """Route every `requests` call to the instance's REST API here while the block runs."""
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            pattern = re.compile(re.escape(self.instance_url) + r"/services/data/")
-            for method in (responses.GET, responses.POST, responses.PATCH, responses.DELETE):
-                mock.add_callback(method, pattern, callback=self._handle, content_type="application/json")
+            self.register(mock)
             yield self
+
+    def register(self, mock: responses.RequestsMock) -> None:
+        """Answer this instance's REST API within `mock` (several orgs can share one)."""
+        pattern = re.compile(re.escape(self.instance_url) + r"/services/data/")
+        for method in (responses.GET, responses.POST, responses.PATCH, responses.DELETE):
+            mock.add_callback(method, pattern, callback=self._handle, content_type="application/json")
 
     def account(self, domain: str) -> Record | None:
         return self._find("Account", COMPANY_KEY.salesforce_name, domain)

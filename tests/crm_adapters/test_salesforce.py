@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+import responses
 
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.calls import Budget, CallPolicy, StaticToken
 from crm_adapters.errors import RateLimited, Transient
 from crm_adapters.record_index import RecordIndex
+from tests.crm_adapters.salesforce_fake import SalesforceFake
 from crm_adapters.salesforce import SalesforceCRM, classify
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
@@ -314,3 +316,27 @@ def test_a_contact_whose_account_was_deleted_in_salesforce_is_still_written_unli
     assert salesforce_fake.contact("jane@company0.com").get("AccountId") is None
     linked = crm.associate([Association(contact_email="jane@company0.com", company_domain="company0.com")])
     assert "company0.com" in linked.errors["jane@company0.com->company0.com"]
+
+
+def test_a_refreshed_token_reads_the_instance_url_again_so_a_moved_org_is_followed(sleeps):
+    first, moved = SalesforceFake(), SalesforceFake("https://moved.my.salesforce.com")
+    where = {"url": first.instance_url}
+
+    class MovingToken:
+        """The refresh answers with the org's new instance URL, as Salesforce does after a migration."""
+
+        def access_token(self):
+            return "moved-token" if where["url"] == moved.instance_url else "first-token"
+
+        def refresh_after_failure(self, rejected):
+            where["url"] = moved.instance_url
+            return "moved-token"
+
+    first.revoke("first-token")
+    crm = SalesforceCRM(MovingToken(), RecordIndex(":memory:", "sf"), instance_url=lambda: where["url"],
+                        policy=CallPolicy(sleep=sleeps.append))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        first.register(mock)
+        moved.register(mock)
+        assert crm.upsert_accounts(accounts(1)).created == 1
+    assert len(moved.accounts) == 1 and not first.accounts
