@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from hubspot import HubSpot
 from hubspot.crm.associations import v4 as assoc
 from hubspot.crm.companies import (
-    BatchInputSimplePublicObjectBatchInputUpsert, BatchReadInputSimplePublicObjectId,
-    SimplePublicObjectBatchInputUpsert, SimplePublicObjectId,
+    BatchInputSimplePublicObjectBatchInputUpsert, BatchReadInputSimplePublicObjectId, Filter, FilterGroup,
+    PublicObjectSearchRequest, SimplePublicObjectBatchInputUpsert, SimplePublicObjectId,
 )
 from hubspot.crm.objects import tasks as task_models
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -35,8 +35,8 @@ from crm_adapters.calls import CallPolicy, TokenSource, call, retry_after
 from crm_adapters.fields import CustomField
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.hubspot_map import (
-    BATCH, COMPANIES, CONTACTS, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, TASK_KINDS, TASK_TO_CONTACT, TASK_TYPES, ObjectMap,
-    from_hubspot, join_name, number, split_name, to_hubspot,
+    BATCH, COMPANIES, CONTACTS, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE, TASK_KINDS, TASK_TO_CONTACT,
+    TASK_TYPES, ObjectMap, from_hubspot, join_name, number, split_name, to_hubspot,
 )
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.values import check_domain, check_email, instant, normal_email
@@ -316,14 +316,29 @@ class HubSpotCRM(CRMAdapter):
     def _read(self, spec: ObjectMap, keys: list[str] | None) -> list:
         if keys is not None:
             return self._batch_read(spec, [spec.normal_key(key) for key in keys], spec.properties)
-        records, after = [], None
+        return self._search_managed(spec)
+
+    def _search_managed(self, spec: ObjectMap) -> list:
+        """Every record SalesOS wrote, through the search API filtered on SalesOS's own properties.
+
+        Pages go by ascending id (`hs_object_id > last`) rather than `after`,
+        which the search API stops honouring at 10,000 results.
+        """
+        records, last = [], "0"
         while True:
-            page = self._call(lambda c: getattr(c.crm, spec.object_type).basic_api.get_page(
-                limit=100, after=after, properties=spec.properties), f"list {spec.object_type}")
-            records += [r for r in page.results or [] if _managed(spec, r.properties or {})]
-            after = page.paging.next.after if page.paging and page.paging.next else None
-            if after is None:
+            request = PublicObjectSearchRequest(
+                filter_groups=[FilterGroup(filters=[Filter(property_name=marker, operator="HAS_PROPERTY"),
+                                                    Filter(property_name="hs_object_id", operator="GT", value=last)])
+                               for marker in spec.markers],
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                properties=spec.properties, limit=SEARCH_PAGE)
+            page = self._call(lambda c: getattr(c.crm, spec.object_type).search_api.do_search(
+                public_object_search_request=request), f"search {spec.object_type}")
+            results = list(page.results or [])
+            records += results
+            if len(results) < SEARCH_PAGE:
                 return records
+            last = str(results[-1].id)
 
     def _batch_read(self, spec: ObjectMap, keys: list[str], properties: list[str]) -> list:
         records = []
@@ -409,13 +424,6 @@ def _custom(spec: ObjectMap, values: dict[str, Any]) -> dict[str, str]:
 def _fields(spec: ObjectMap, properties: dict[str, str]) -> dict[str, Any]:
     values = {name: from_hubspot(field, properties.get(field.hubspot_name)) for name, field in spec.custom.items()}
     return {name: value for name, value in values.items() if value is not None}
-
-
-def _managed(spec: ObjectMap, properties: dict[str, str]) -> bool:
-    """A record SalesOS wrote: its key property, or any SalesOS field, is set."""
-    if spec.kind == "company":
-        return bool(properties.get("salesos_domain"))
-    return any(value not in (None, "") for name, value in properties.items() if name.startswith("salesos_"))
 
 
 def _error_keys(error, chunk: Container[str]) -> list[str]:

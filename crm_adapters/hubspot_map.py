@@ -16,6 +16,7 @@ from crm_adapters.fields import CustomField, fields_for, identity_fields
 from crm_adapters.values import encode, normal_domain, normal_email
 
 BATCH = 100  # HubSpot's batch limit for object and association endpoints
+SEARCH_PAGE = 200  # the search API's largest page
 
 # Association type ids (HUBSPOT_DEFINED, unlabelled), from HubSpot's associations v4 docs.
 TASK_TO_CONTACT = 204
@@ -35,6 +36,7 @@ class ObjectMap:
     id_property: str  # the unique property batch upserts go by
     standard: dict[str, str]  # model attribute -> HubSpot property
     custom: dict[str, CustomField]  # canonical name -> field
+    markers: tuple[str, ...]  # properties only SalesOS sets: a record with any of them is SalesOS's
 
     def normal_key(self, value: str) -> str:
         return normal_domain(value) if self.kind == "company" else normal_email(value)
@@ -57,11 +59,13 @@ COMPANIES = ObjectMap(
     standard={"name": "name", "employee_count": "numberofemployees", "annual_revenue": "annualrevenue",
               "country": "country", **_identity("company")},
     custom={field.name: field for field in fields_for("company")},
+    markers=("salesos_domain",),
 )
 CONTACTS = ObjectMap(
     kind="contact", object_type="contacts", id_property="email",
     standard={"title": "jobtitle", "phone": "phone", "country": "country", **_identity("contact")},
     custom={field.name: field for field in fields_for("contact")},
+    markers=("salesos_company_domain", "salesos_priority_tier", "salesos_sequence_state"),
 )
 
 

@@ -208,3 +208,12 @@ def test_a_batch_refused_for_a_reason_no_record_causes_is_not_split(hubspot):
     result = hubspot.crm.upsert_accounts(accounts(100))
     assert len(result.errors) == 100 and "MISSING_SCOPES" in result.errors["company0.com"]
     assert hubspot.fake.calls["/crm/v3/objects/companies/batch/upsert"] == 1
+
+
+def test_listing_reads_only_salesos_records_two_hundred_per_search_call(hubspot):
+    hubspot.crm.upsert_accounts(accounts(450))
+    for n in range(30):  # companies people made in HubSpot, not SalesOS's to export
+        hubspot.fake.objects["companies"][str(9000 + n)] = {"name": f"Manual {n}", "domain": f"manual{n}.com"}
+    found = hubspot.crm.get_accounts()
+    assert len(found) == 450 and all(a.domain.startswith("company") for a in found)
+    assert hubspot.fake.calls["/crm/v3/objects/companies/search"] == 3

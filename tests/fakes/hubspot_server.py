@@ -240,19 +240,30 @@ def create_app(fake: FakeHubSpot) -> Flask:
                 results.append(_record(object_id, props, trace))
         return _batch(results, errors, created=True)
 
-    @app.get("/crm/v3/objects/<object_type>")
-    def list_page(object_type: str):
-        limit = int(request.args.get("limit", 10))
-        after = int(request.args.get("after") or 0)
-        wanted = ",".join(request.args.getlist("properties")).split(",")
-        ids = sorted(fake.objects[object_type], key=int)
-        page = ids[after:after + limit]
-        body: dict[str, Any] = {"results": [
-            _record(object_id, {name: fake.objects[object_type][object_id].get(name) for name in wanted if name})
-            for object_id in page]}
-        if after + limit < len(ids):
-            body["paging"] = {"next": {"after": str(after + limit), "link": "?after="}}
-        return _json(body)
+    @app.post("/crm/v3/objects/<object_type>/search")
+    def search(object_type: str):
+        """Filter groups are ORed, filters in a group ANDed; HAS_PROPERTY and GT, as SalesOS uses them."""
+        body = request.get_json()
+        limit = body.get("limit", 10)
+        if limit > 200:
+            return _json({"status": "error", "category": "VALIDATION_ERROR", "message": "limit must be <= 200"}, 400)
+
+        def holds(object_id: str, props: dict, rule: dict) -> bool:
+            value = object_id if rule["propertyName"] == "hs_object_id" else props.get(rule["propertyName"])
+            if rule["operator"] == "HAS_PROPERTY":
+                return value not in (None, "")
+            if rule["operator"] == "GT":
+                return value is not None and int(value) > int(rule["value"])
+            raise AssertionError(f"the fake does not know operator {rule['operator']}")
+
+        matches = [(object_id, props) for object_id, props in sorted(fake.objects[object_type].items(),
+                                                                      key=lambda item: int(item[0]))
+                   if any(all(holds(object_id, props, rule) for rule in group["filters"])
+                          for group in body.get("filterGroups", []))]
+        wanted = body.get("properties") or []
+        page = matches[:limit]
+        return _json({"total": len(matches), "results": [
+            _record(object_id, {name: props.get(name) for name in wanted}) for object_id, props in page]})
 
     @app.post("/crm/v4/associations/<from_type>/<to_type>/batch/associate/default")
     def associate_default(from_type: str, to_type: str):
