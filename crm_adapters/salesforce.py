@@ -108,7 +108,7 @@ class SalesforceCRM(CRMAdapter):
         result.errors.update({ready[email][0]: message for email, message in written.errors.items()})
         result.ids = {**done, **{key: link_id for key, (_, link_id) in links.items()}}
         result.created = len(links)
-        result.unchanged = sum(key in result.ids for key in keys) - result.created
+        result.unchanged = sum(key in result.ids for key in pairs) - result.created
         return result
 
     def create_tasks(self, tasks: list[TaskWrite]) -> WriteResult:
