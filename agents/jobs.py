@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -233,7 +234,7 @@ def score_job(payload: dict) -> dict:
     first_steps = [
         _first_step(ctx, plan) for ctx, plan in fresh if plan.email not in written.errors and plan.sequencing
     ]
-    enqueued = _enqueue_steps(run.tenant, first_steps, run=run if run.send_now else None)
+    enqueued = enqueue_steps(run.tenant, first_steps, run=run if run.send_now else None)
     return {
         "companies_scored": len(payload["leads"]),
         "scored": len(plans) - len(written.errors),
@@ -281,7 +282,12 @@ def outreach_job(payload: dict) -> dict:
     keys = {effect_key("outreach", tenant, item["email"], item["step_index"]): item for item in items}
     todo = set(ledger.claim(keys))
     unsubscribed = ledger.unsubscribed(tenant, [item["email"] for item in items])
-    due = [item for key, item in keys.items() if key in todo and item["email"] not in unsubscribed]
+    held = ledger.held(tenant, [item["email"] for item in items])
+    for key, item in keys.items():
+        if key in todo and item["email"].lower() in held and item["email"] not in unsubscribed:
+            ledger.park(tenant, key, item["email"], json.dumps(item))
+    due = [item for key, item in keys.items()
+           if key in todo and item["email"] not in unsubscribed and item["email"].lower() not in held]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
     activities, tasks = [], []
@@ -302,7 +308,7 @@ def outreach_job(payload: dict) -> dict:
         return _defer(tenant, due, exc)  # claimed, not done: the resumed job redoes them, idempotently by key
     done = [effect_key("outreach", tenant, item["email"], item["step_index"]) for item in due]
     ledger.complete(done)
-    _enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
+    enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
                             if item["step_index"] + 1 < len(item["sequence"])])
     return {
         "emails_written": len(activities),
@@ -310,6 +316,7 @@ def outreach_job(payload: dict) -> dict:
         "steps_done": len(done),
         "skipped_already_done": len(keys) - len(todo),
         "skipped_unsubscribed": len([k for k in todo if keys[k]["email"] in unsubscribed]),
+        "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
         "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
         "rep_edits_kept": _kept(progressed),
     }
@@ -389,7 +396,7 @@ def _first_step(ctx: dict, plan: LeadPlan) -> dict:
     }
 
 
-def _enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None) -> int:
+def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None) -> int:
     """One job per due time; returns how many steps were newly queued (a duplicate job is a no-op).
 
     With `run` (send-now) the steps are due at once and part of the run.

@@ -32,6 +32,19 @@ CREATE TABLE IF NOT EXISTS unsubscribe_tokens (
     created_at TEXT NOT NULL,
     UNIQUE (tenant, email)
 );
+CREATE TABLE IF NOT EXISTS holds (
+    tenant TEXT NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (tenant, email)
+);
+CREATE TABLE IF NOT EXISTS parked (
+    key TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    item TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS unsubscribes (
     tenant TEXT NOT NULL,
     email TEXT NOT NULL COLLATE NOCASE,
@@ -108,6 +121,32 @@ class Ledger:
             "SELECT email FROM unsubscribes WHERE tenant = ? AND email IN ({})", [tenant], list(emails)
         )
         return {email.lower() for (email,) in rows}
+
+    def hold(self, tenant: str, email: str, reason: str) -> None:
+        """A rep paused or stopped this contact's sequence in the CRM: no step runs until `release`."""
+        with self._write():
+            self._db.execute("INSERT INTO holds (tenant, email, reason, at) VALUES (?, ?, ?, ?) ON CONFLICT "
+                             "(tenant, email) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                             (tenant, email, reason, _now()))
+
+    def held(self, tenant: str, emails: Iterable[str]) -> set[str]:
+        rows = self._select_in("SELECT email FROM holds WHERE tenant = ? AND email IN ({})", [tenant], list(emails))
+        return {email.lower() for (email,) in rows}
+
+    def park(self, tenant: str, key: str, email: str, item: str) -> None:
+        """Keep a step that fell due while its contact was held, to run when the hold is released."""
+        with self._write():
+            self._db.execute("INSERT OR REPLACE INTO parked (key, tenant, email, item) VALUES (?, ?, ?, ?)",
+                             (key, tenant, email, item))
+
+    def release(self, tenant: str, email: str) -> list[str]:
+        """End a hold; returns the parked steps (as stored), which are forgotten here."""
+        with self._write():
+            self._db.execute("DELETE FROM holds WHERE tenant = ? AND email = ?", (tenant, email))
+            items = [row[0] for row in self._db.execute(
+                "SELECT item FROM parked WHERE tenant = ? AND email = ? ORDER BY key", (tenant, email))]
+            self._db.execute("DELETE FROM parked WHERE tenant = ? AND email = ?", (tenant, email))
+        return items
 
     def close(self) -> None:
         self._db.close()

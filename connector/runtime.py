@@ -48,8 +48,6 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
     from crm_adapters.calls import Budget, CallPolicy
     from crm_adapters.errors import GrantRevoked
     from crm_adapters.guard import RepEditGuard
-    from crm_adapters.record_index import RecordIndex
-
     s = settings()
     store = tenant_store()
     tenant = store.get(tenant_id)
@@ -61,7 +59,7 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
         raise RuntimeError("REDIS_URL is not set; tenant adapters need the Redis the workers share")
     conn = connect(redis_url)
     tokens = tokens_for(tenant_id, conn)
-    index = RecordIndex(s.state_path, tenant_id)
+    index = record_index(tenant_id)
     if tenant.crm == "hubspot":
         from crm_adapters.hubspot import HubSpotCRM
 
@@ -75,6 +73,14 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
         inner = SalesforceCRM(tokens, index, instance_url=lambda: store.get(tenant_id).instance_url or "",
                               version=s.salesforce_api_version, policy=policy)
     return RepEditGuard(inner, index)
+
+
+@lru_cache(maxsize=16)
+def record_index(tenant_id: str):
+    """What SalesOS knows of the records it wrote into the tenant's CRM (ids, write stamps)."""
+    from crm_adapters.record_index import RecordIndex
+
+    return RecordIndex(settings().state_path, tenant_id)
 
 
 def tokens_for(tenant_id: str, conn):

@@ -76,6 +76,16 @@ class RecordIndex:
             found.update(rows)
         return found
 
+    def keys_of(self, kind: str, crm_ids: Iterable[str]) -> dict[str, str]:
+        """Natural key by CRM id: a webhook names records by id, SalesOS by email or domain."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(crm_ids)):
+            marks = ",".join("?" * len(chunk))
+            found.update(self._query(
+                f"SELECT crm_id, key FROM crm_records WHERE tenant = ? AND kind = ? AND crm_id IN ({marks})",
+                (self.tenant, kind, *chunk)))
+        return found
+
     def children(self, kind: str, parent: str | None) -> dict[str, str]:
         """Key → id of records under `parent` (tasks of a contact); every one when parent is None."""
         if parent is None:

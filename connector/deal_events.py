@@ -1,0 +1,40 @@
+"""Deal stage changes from the CRM, kept for the deal-desk agents (proposals, forecasts, coaching)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from webhooks.intake import CrmEvent
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deal_events (
+    identity TEXT PRIMARY KEY, tenant TEXT NOT NULL, deal_id TEXT NOT NULL, stage TEXT,
+    occurred_at TEXT NOT NULL, change_source TEXT
+)
+"""
+
+
+class DealEvents:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(_SCHEMA)
+
+    def record(self, event: CrmEvent) -> bool:
+        """Store the change once (by event identity); False when it was already stored."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO deal_events (identity, tenant, deal_id, stage, occurred_at, change_source) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (event.identity, event.tenant, event.object_id, event.property_value, event.occurred_at.isoformat(),
+             event.change_source))
+        return cursor.rowcount == 1
+
+    def history(self, tenant: str, deal_id: str) -> list[tuple[str, str]]:
+        """(stage, occurred_at) in the order they happened."""
+        return self._db.execute("SELECT stage, occurred_at FROM deal_events WHERE tenant = ? AND deal_id = ? "
+                                "ORDER BY occurred_at", (tenant, deal_id)).fetchall()
+
+    def close(self) -> None:
+        self._db.close()
