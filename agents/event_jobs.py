@@ -1,4 +1,5 @@
-"""Jobs that CRM events start: a rep pausing or resuming a sequence, a deal changing stage.
+"""Jobs that CRM events start: a rep asking to prospect a company, a market defined in the CRM, a rep
+pausing or resuming a sequence, a deal changing stage.
 
 Each takes `{"event": CrmEvent as JSON}` and returns its counts, like the
 funnel's stage jobs. `connector.routing` decides which event starts which job.
@@ -6,12 +7,58 @@ funnel's stage jobs. `connector.routing` decides which event starts which job.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
+from rq import get_current_job
+
 from agents.jobs import enqueue_steps
-from connector import runtime
+from connector import actions, runtime
 from connector.deal_events import DealEvents
+from connector.markets import MarketError, market_from_text
+from connector.runner import enqueue_run
+from connector.runs import RunContext, new_run_id
+from connector.tenant_markets import TenantMarkets
+from crm_adapters.values import normal_domain
 from webhooks.intake import CrmEvent
+
+NO_MARKET = ("{tenant} has no market yet: run `python -m connector run --tenant {tenant} --market FILE` once, "
+             "or define a SalesOS market record in the CRM")
+
+
+def prospect_job(payload: dict) -> dict:
+    """A rep asked for one company (or a contact's company): it goes through the whole funnel on its own run.
+
+    The run is scored against the tenant's market; a workflow action waiting
+    on it is completed when the run ends (`connector.actions`).
+    """
+    event = CrmEvent.model_validate(payload["event"])
+    market = TenantMarkets(runtime.settings().state_path).get(event.tenant)
+    if market is None:
+        return {"stopped": [{"stage": "prospect", "reason": NO_MARKET.format(tenant=event.tenant)}]}
+    run = RunContext(run_id=new_run_id(), tenant=event.tenant, market=market[0],
+                     data_files=[str(path) for path in runtime.settings().salesos_data_files],
+                     as_of=dt.date.today(), domains=[_domain(event)])
+    conn = get_current_job().connection
+    enqueue_run(conn, run)
+    if event.payload.get("callbackId"):
+        actions.remember(conn, str(event.payload["callbackId"]), event.tenant, run.run_id)
+    return {"prospect_runs_started": 1}
+
+
+def market_defined_job(payload: dict) -> dict:
+    """A market record written in the CRM becomes the tenant's market, and a run of it starts."""
+    event = CrmEvent.model_validate(payload["event"])
+    origin = f"CRM market record {event.object_id}"
+    try:
+        market = market_from_text(event.property_value or event.payload.get("definition") or "", origin)
+    except MarketError as exc:
+        return {"stopped": [{"stage": "market", "reason": str(exc)}]}
+    TenantMarkets(runtime.settings().state_path).set(event.tenant, market, origin)
+    run = RunContext(run_id=new_run_id(), tenant=event.tenant, market=market,
+                     data_files=[str(path) for path in runtime.settings().salesos_data_files], as_of=dt.date.today())
+    enqueue_run(get_current_job().connection, run)
+    return {"market_runs_started": 1}
 
 
 def pause_sequence_job(payload: dict) -> dict:
@@ -34,6 +81,24 @@ def record_deal_stage_job(payload: dict) -> dict:
     event = CrmEvent.model_validate(payload["event"])
     recorded = DealEvents(runtime.settings().state_path).record(event)
     return {"deal_stage_changes": int(recorded)}
+
+
+def _domain(event: CrmEvent) -> str:
+    """The company to prospect: named in the event, or looked up from the company's or contact's CRM id."""
+    given = event.payload.get("domain") or event.payload.get("company_domain")
+    if given:
+        return normal_domain(str(given))
+    index = runtime.record_index(event.tenant)
+    if event.object_type == "company":
+        found = index.keys_of("company", [event.object_id])
+        if event.object_id in found:
+            return found[event.object_id]
+        raise LookupError(f"company {event.object_id} of {event.tenant} has no domain SalesOS knows")
+    email = _email(event)
+    [contact] = runtime.crm_for(event.tenant).get_contacts([email]) or [None]
+    if contact is None or not contact.company_domain:
+        raise LookupError(f"contact {email} of {event.tenant} has no company domain")
+    return contact.company_domain
 
 
 def _email(event: CrmEvent) -> str:

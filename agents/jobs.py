@@ -71,7 +71,7 @@ def source_job(payload: dict) -> dict:
     """Read the market's data, keep the companies that fit, hand them on."""
     run = RunContext.model_validate(payload["run"])
     data = runtime.dataset(run.data_files)
-    result = source_companies(data.companies, run.market)
+    result = source_companies(data.companies, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
     current = _stages(crm, [scored.company.domain for scored in result.qualified])
     written = crm.upsert_accounts([

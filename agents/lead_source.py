@@ -119,13 +119,17 @@ def score_fit(company: Company, market: MarketDefinition) -> FitResult:
     return FitResult(score=score, breakdown=breakdown, qualified=score >= round(market.quality_threshold, 4))
 
 
-def source_companies(records: list[CompanyRecord], market: MarketDefinition) -> SourcingResult:
+def source_companies(records: list[CompanyRecord], market: MarketDefinition,
+                     only: set[str] | None = None) -> SourcingResult:
     """The Lead Source stage: merge, exclude, score, threshold, then the monthly target.
 
     Qualified companies are ranked by fit (best first, then domain) so the
     monthly target keeps the best ones and every run keeps the same ones.
+    `only` (registered domains) narrows a run to the companies a rep asked for.
     """
     companies, merged = merge_records(records)
+    if only is not None:
+        companies = [company for company in companies if company.domain in only]
     excluded, qualified, below = [], [], []
     for company in companies:
         reason = exclusion(company, market)

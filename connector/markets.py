@@ -34,10 +34,15 @@ def load_market(path: Path) -> MarketDefinition:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MarketError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    return market_from_text(text, str(path))
+
+
+def market_from_text(text: str, source: str) -> MarketDefinition:
+    """A market written as YAML (or JSON, which is YAML): a file, or a market record's definition in a CRM."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise MarketError(str(path), [f"(document): invalid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
-    return parse_market(data, str(path))
+        raise MarketError(source, [f"(document): invalid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    return parse_market(data, source)

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from agents.event_jobs import pause_sequence_job, record_deal_stage_job, resume_sequence_job
+from agents.event_jobs import (
+    market_defined_job, pause_sequence_job, prospect_job, record_deal_stage_job, resume_sequence_job,
+)
+from crm_adapters.fields import FIELDS
 from webhooks.intake import CrmEvent
 
 
@@ -27,28 +30,44 @@ class StageJob(BaseModel):
 
 @dataclass(frozen=True)
 class Route:
-    object_type: str
-    kinds: frozenset[str]  # the event's action: creation, propertyChange, ... (any CRM's spelling, lower case)
-    property_name: str | None  # None: any property
-    values: frozenset[str] | None  # None: any value
+    object_types: frozenset[str] | None  # None: any object (workflow actions name the action, not the object)
+    actions: frozenset[str]  # the last part of the event kind, lower case: creation, propertychange, prospect_company
+    properties: frozenset[str] | None  # None: any property
+    values: frozenset[str] | None  # None: any value (compared lower case)
     stage: str
     job: Callable[[dict], dict]
 
     def matches(self, event: CrmEvent) -> bool:
         action = event.kind.rsplit(".", 1)[-1].lower()
-        return (event.object_type == self.object_type and action in self.kinds
-                and (self.property_name is None or event.property_name == self.property_name)
+        return ((self.object_types is None or event.object_type in self.object_types) and action in self.actions
+                and (self.properties is None or event.property_name in self.properties)
                 and (self.values is None or (event.property_value or "").lower() in self.values))
 
 
-_CHANGE = frozenset({"propertychange", "updated"})
+def _set(*items: str) -> frozenset[str]:
+    return frozenset(items)
+
+
+def _field(name: str) -> frozenset[str]:
+    """A SalesOS field by its name in either CRM, from the one field list."""
+    [field] = [f for f in FIELDS if f.name == name]
+    return _set(field.hubspot_name, field.salesforce_name)
+
+
+_CHANGE = _set("propertychange", "updated")
 ROUTES: tuple[Route, ...] = (
-    Route("contact", _CHANGE, "salesos_sequence_state", frozenset({"paused", "stopped"}), "engagement",
-          pause_sequence_job),
-    Route("contact", _CHANGE, "salesos_sequence_state", frozenset({"in_progress", "scheduled"}), "engagement",
-          resume_sequence_job),
-    Route("deal", _CHANGE, "dealstage", None, "engagement", record_deal_stage_job),
-    Route("opportunity", _CHANGE, "StageName", None, "engagement", record_deal_stage_job),
+    Route(_set("market"), _CHANGE | _set("creation", "created"), _set("salesos_definition", "Definition__c"), None,
+          "source", market_defined_job),
+    Route(_set("company", "account"), _CHANGE, _field("prospect"), _set("true"),
+          "enrich", prospect_job),
+    Route(None, _set("prospect_company", "find_buying_team", "score_contact"), None, None, "enrich", prospect_job),
+    Route(_set("contact"), _CHANGE, _field("sequence_state"),
+          _set("paused", "stopped"), "engagement", pause_sequence_job),
+    Route(_set("contact"), _CHANGE, _field("sequence_state"),
+          _set("in_progress", "scheduled"), "engagement", resume_sequence_job),
+    Route(None, _set("stop_sequence"), None, None, "engagement", pause_sequence_job),
+    Route(_set("deal", "opportunity"), _CHANGE, _set("dealstage", "StageName"), None, "engagement",
+          record_deal_stage_job),
 )
 
 

@@ -27,6 +27,7 @@ from connector.queues import enqueue_once, job_id, run_failures, run_pending, ru
 from connector.redis_conn import connect, redis_url
 from connector.runs import RunContext, new_run_id
 from connector.settings import Settings
+from connector.tenant_markets import TenantMarkets
 
 FUNNEL_STAGES = ("source", "enrich", "contacts", "score")
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -54,10 +55,11 @@ def execute_run(
     )
     started = time.monotonic()
     queues = [*FUNNEL_STAGES, "outreach"] if send_now else list(FUNNEL_STAGES)
+    if tenant != "local":
+        TenantMarkets(settings.state_path).set(tenant, market, origin=f"run {run.run_id}")
     with redis_url(settings) as url:
         conn = connect(url)
-        enqueue_once(conn, "source", source_job, {"run": run.model_dump(mode="json")},
-                     job_key=job_id("run", run.run_id, "source", "0"), run_id=run.run_id)
+        enqueue_run(conn, run)
         with worker_pool(url, settings, workers, queues) as pool:
             while run_pending(conn, run.run_id):
                 pool.check()
@@ -75,6 +77,12 @@ def execute_run(
     }
     _save(settings, summary)
     return summary
+
+
+def enqueue_run(conn, run: RunContext) -> None:
+    """Start a run: its source job starts the rest. Workers already running pick it up."""
+    enqueue_once(conn, "source", source_job, {"run": run.model_dump(mode="json")},
+                 job_key=job_id("run", run.run_id, "source", "0"), run_id=run.run_id)
 
 
 # Always present in a summary, zero when no job reported them.

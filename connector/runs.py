@@ -20,6 +20,7 @@ class RunContext(BaseModel):
     as_of: dt.date
     send_now: bool = False
     batch_size: int = Field(default=250, ge=1)
+    domains: list[str] | None = Field(default=None, description="only these companies (a rep's request from the CRM)")
 
 
 def new_run_id(clock: dt.datetime | None = None) -> str:

@@ -51,6 +51,8 @@ FIELDS: tuple[CustomField, ...] = (
     CustomField("salesos_source", "company", "text", "SalesOS source", "Data sources the company was found in."),
     CustomField("salesos_market", "company", "text", "SalesOS market", "The market definition that found it."),
     CustomField("salesos_stage", "company", "enum", "SalesOS stage", "Furthest funnel stage reached.", STAGES),
+    CustomField("prospect", "company", "bool", "Prospect with SalesOS",
+                "Tick it and SalesOS researches this company and finds its buying team."),
     CustomField("priority_score", "contact", "number", "Priority score", "0.4 x fit + 0.6 x intent by default."),
     CustomField("priority_tier", "contact", "enum", "Priority tier", "TIER_1 (best) to TIER_4.", TIERS),
     CustomField("recommended_channel", "contact", "enum", "Recommended channel", "First channel to use.", CHANNELS),

@@ -81,10 +81,10 @@ def test_a_run_on_a_salesforce_tenant_writes_what_a_local_run_writes_and_a_secon
         assert (len(fake.accounts), len(fake.contacts), fake.links()) == counts
     local = plain(export_crm(runtime.crm_for("local")))
     assert counts[0] == 2 and counts[1] == 5 and len(counts[2]) == 5
-    assert plain(exported)["accounts"] == local["accounts"]
-    assert checkboxes_as_salesforce_reads_them(local["contacts"]) == plain(exported)["contacts"]
+    assert checkboxes_as_salesforce_reads_them(local["accounts"], "prospect") == plain(exported)["accounts"]
+    assert checkboxes_as_salesforce_reads_them(local["contacts"], "email_verified") == plain(exported)["contacts"]
 
 
-def checkboxes_as_salesforce_reads_them(contacts: list[dict]) -> list[dict]:
-    """A Salesforce checkbox is never empty: an unset `email_verified` reads back as false."""
-    return [{**c, "email_verified": bool(c["email_verified"])} for c in contacts]
+def checkboxes_as_salesforce_reads_them(records: list[dict], checkbox: str) -> list[dict]:
+    """A Salesforce checkbox is never empty: an unset one reads back as false."""
+    return [{**record, checkbox: bool(record[checkbox])} for record in records]

@@ -76,3 +76,114 @@ def test_a_deal_stage_change_is_recorded_once(home, conn):
     run(conn, "engagement", record_deal_stage_job, change, "deal-again")
     assert DealEvents(home / "salesos.sqlite3").history("hubspot-62515", "77") == [
         ("contractsent", "2026-11-02T00:00:00+00:00")]
+
+
+@pytest.fixture
+def market_data(home, monkeypatch):
+    """The end-to-end test's hand-made market data as the data SalesOS prospects from."""
+    import json as jsonlib
+
+    from tests.test_end_to_end import MARKET, ROWS
+
+    data = home / "market.jsonl"
+    data.write_text("\n".join(row if isinstance(row, str) else jsonlib.dumps(row) for row in ROWS) + "\n")
+    monkeypatch.setenv("SALESOS_DATA_FILES", jsonlib.dumps([str(data)]))
+    runtime.settings.cache_clear()
+    return MARKET
+
+
+def workflow_action(domain: str, callback: str | None = "ap-1-2-3") -> dict:
+    payload = {"domain": domain} | ({"callbackId": callback} if callback else {})
+    return {"event": CrmEvent(tenant="local", source="hubspot-workflow", kind="workflow.prospect_company",
+                              object_type="company", object_id="904", occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+                              identity=f"wf-{domain}", payload=payload).model_dump(mode="json")}
+
+
+def run_funnel(conn) -> None:
+    from connector.runner import FUNNEL_STAGES
+
+    SimpleWorker([queue(name, conn) for name in ("enrich", *FUNNEL_STAGES)], connection=conn,
+                 serializer=JSONSerializer).work(burst=True)
+
+
+def test_prospecting_without_a_market_stops_and_says_how_to_give_one(home, conn):
+    from agents.event_jobs import prospect_job
+
+    run(conn, "enrich", prospect_job, workflow_action("acme.io"), "prospect")
+    [job] = queue("enrich", conn).finished_job_registry.get_job_ids()
+    result = queue("enrich", conn).fetch_job(job).return_value()
+    assert "has no market yet" in result["stopped"][0]["reason"]
+
+
+def test_a_rep_asking_for_one_company_runs_the_funnel_for_that_company_only(home, conn, market_data):
+    from agents.event_jobs import prospect_job
+    from connector.markets import market_from_text
+    from connector.tenant_markets import TenantMarkets
+
+    TenantMarkets(home / "salesos.sqlite3").set("local", market_from_text(market_data, "test"), "test")
+    run(conn, "enrich", prospect_job, workflow_action("northwind.ca"), "prospect")
+    run_funnel(conn)
+    crm = LocalCRM(home / "crm.sqlite3")
+    assert [a.domain for a in crm.get_accounts()] == ["northwind.ca"]
+    assert sorted(c.email for c in crm.get_contacts()) == ["carl@northwind.ca", "nora@northwind.ca"]
+
+
+def test_the_waiting_workflow_action_is_completed_once_when_its_run_ends(home, conn, market_data):
+    from agents.event_jobs import prospect_job
+    from connector.actions import complete_finished
+    from connector.markets import market_from_text
+    from connector.tenant_markets import TenantMarkets
+
+    TenantMarkets(home / "salesos.sqlite3").set("local", market_from_text(market_data, "test"), "test")
+    run(conn, "enrich", prospect_job, workflow_action("acme.io"), "prospect")
+    completed = []
+    assert complete_finished(conn, lambda *call: completed.append(call)) == 0  # the run has not run yet
+    run_funnel(conn)
+    assert complete_finished(conn, lambda *call: completed.append(call)) == 1
+    assert complete_finished(conn, lambda *call: completed.append(call)) == 0
+    [(tenant, callback, outputs)] = completed
+    assert (tenant, callback, outputs["hs_execution_state"]) == ("local", "ap-1-2-3", "SUCCESS")
+    assert outputs["salesos_result"].startswith("1 qualified, 3 contacts")
+
+
+def test_a_company_the_market_does_not_want_completes_the_action_as_failed_with_the_reason(home, conn, market_data):
+    from agents.event_jobs import prospect_job
+    from connector.actions import complete_finished
+    from connector.markets import market_from_text
+    from connector.tenant_markets import TenantMarkets
+
+    TenantMarkets(home / "salesos.sqlite3").set("local", market_from_text(market_data, "test"), "test")
+    run(conn, "enrich", prospect_job, workflow_action("fintastic.com"), "prospect")
+    run_funnel(conn)
+    completed = []
+    complete_finished(conn, lambda *call: completed.append(call))
+    [(_, _, outputs)] = completed
+    assert outputs["hs_execution_state"] == "FAIL_CONTINUE" and "did not qualify" in outputs["salesos_result"]
+
+
+def test_a_market_defined_in_the_crm_becomes_the_tenants_market_and_runs(home, conn, market_data):
+    from agents.event_jobs import market_defined_job
+    from connector.tenant_markets import TenantMarkets
+
+    change = {"event": CrmEvent(tenant="local", source="salesforce-outbound", kind="SalesOS_Market__c.updated",
+                                object_type="market", object_id="a01", property_name="Definition__c",
+                                property_value=market_data, occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+                                identity="m1").model_dump(mode="json")}
+    run(conn, "source", market_defined_job, change, "market")
+    run_funnel(conn)
+    market, origin = TenantMarkets(home / "salesos.sqlite3").get("local")
+    assert (market.name, origin) == ("Test market", "CRM market record a01")
+    assert sorted(a.domain for a in LocalCRM(home / "crm.sqlite3").get_accounts()) == ["acme.io", "northwind.ca"]
+
+
+def test_an_invalid_market_record_stops_with_each_problem_named(home, conn):
+    from agents.event_jobs import market_defined_job
+
+    change = {"event": CrmEvent(tenant="local", source="hubspot-webhook", kind="market.propertyChange",
+                                object_type="market", object_id="7", property_name="salesos_definition",
+                                property_value="name: Broken\ncompany_size: lots", occurred_at=dt.datetime(
+                                    2026, 11, 2, tzinfo=dt.UTC), identity="m2").model_dump(mode="json")}
+    run(conn, "source", market_defined_job, change, "market")
+    [job] = queue("source", conn).finished_job_registry.get_job_ids()
+    reason = queue("source", conn).fetch_job(job).return_value()["stopped"][0]["reason"]
+    assert reason.startswith("CRM market record 7:") and "company_size" in reason

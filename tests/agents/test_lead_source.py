@@ -337,3 +337,11 @@ def test_a_monthly_target_keeps_the_best_and_reports_the_rest_over_target():
     )
     assert [s.company.domain for s in result.qualified] == ["alpha.com", "zeta.com"]
     assert [s.company.domain for s in result.over_target] == ["beta.com"]
+
+
+def test_a_run_narrowed_to_some_domains_sources_only_those_companies():
+    records = [CompanyRecord(name="Acme", domain="https://www.acme.io/", source="apollo", confidence=0.9),
+               CompanyRecord(name="Globex", domain="globex.com", source="apollo", confidence=0.9)]
+    result = source_companies(records, market(), only={"acme.io"})
+    sourced = [d.key for d in result.excluded] + [s.company.domain for s in result.below_threshold + result.qualified]
+    assert sourced == ["acme.io"]

@@ -40,3 +40,18 @@ def test_an_event_no_route_wants_starts_nothing():
 def test_the_job_key_is_the_same_for_a_redispatched_event():
     assert [job.key for job in route(event())] == [job.key for job in route(event())]
     assert route(event())[0].key != route(event(object_id="502"))[0].key
+
+
+def test_a_rep_ticking_prospect_on_a_company_prospects_it_in_either_crm():
+    assert jobs(event("company", "company.propertyChange", "salesos_prospect", "true")) == ["prospect_job"]
+    assert jobs(event("account", "Account.updated", "SalesOS_Prospect__c", "true")) == ["prospect_job"]
+    assert jobs(event("company", "company.propertyChange", "salesos_prospect", "false")) == []
+
+
+def test_every_workflow_action_that_asks_for_research_prospects_the_company():
+    for action in ("prospect_company", "find_buying_team", "score_contact"):
+        assert jobs(event("company", f"workflow.{action}", None, None)) == ["prospect_job"]
+
+
+def test_a_market_record_defined_in_the_crm_starts_a_run_of_it():
+    assert jobs(event("market", "market.propertyChange", "salesos_definition", "name: x")) == ["market_defined_job"]

@@ -1,0 +1,41 @@
+"""Each tenant's active market: the one its CRM events and workflow actions prospect against.
+
+Set by the last `run --tenant` or by a market record defined in the CRM; a rep
+asking to "prospect this company" scores it against this market.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+from agents.market import MarketDefinition
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenant_markets (
+    tenant TEXT PRIMARY KEY, market TEXT NOT NULL, origin TEXT NOT NULL, updated_at TEXT NOT NULL
+)
+"""
+
+
+class TenantMarkets:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(_SCHEMA)
+
+    def set(self, tenant: str, market: MarketDefinition, origin: str) -> None:
+        """`origin` says where it came from, for the admin: a file path or a CRM record."""
+        self._db.execute(
+            "INSERT INTO tenant_markets (tenant, market, origin, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant) "
+            "DO UPDATE SET market = excluded.market, origin = excluded.origin, updated_at = excluded.updated_at",
+            (tenant, market.model_dump_json(), origin, dt.datetime.now(dt.UTC).isoformat()))
+
+    def get(self, tenant: str) -> tuple[MarketDefinition, str] | None:
+        row = self._db.execute("SELECT market, origin FROM tenant_markets WHERE tenant = ?", (tenant,)).fetchone()
+        return (MarketDefinition.model_validate_json(row[0]), row[1]) if row else None
+
+    def close(self) -> None:
+        self._db.close()
