@@ -16,6 +16,7 @@ from agents.event_jobs import (
     market_defined_job, pause_sequence_job, prospect_job, record_deal_stage_job, resume_sequence_job,
 )
 from crm_adapters.fields import FIELDS
+from crm_adapters.market_object import MARKET_DEFINITION_PROPERTIES
 from webhooks.intake import CrmEvent
 
 
@@ -44,8 +45,8 @@ class Route:
                 and (self.values is None or (event.property_value or "").lower() in self.values))
 
 
-def _set(*items: str) -> frozenset[str]:
-    return frozenset(items)
+def _set(*items: str | tuple[str, ...]) -> frozenset[str]:
+    return frozenset(name for item in items for name in ((item,) if isinstance(item, str) else item))
 
 
 def _field(name: str) -> frozenset[str]:
@@ -56,8 +57,9 @@ def _field(name: str) -> frozenset[str]:
 
 _CHANGE = _set("propertychange", "updated")
 ROUTES: tuple[Route, ...] = (
-    Route(_set("market"), _CHANGE | _set("creation", "created"), _set("salesos_definition", "Definition__c"), None,
-          "source", market_defined_job),
+    # Only the market object has a definition; HubSpot names custom objects by a per-portal id ("2-1234").
+    Route(None, _CHANGE | _set("creation", "created"), _set(MARKET_DEFINITION_PROPERTIES), None, "source",
+          market_defined_job),
     Route(_set("company", "account"), _CHANGE, _field("prospect"), _set("true"),
           "enrich", prospect_job),
     Route(None, _set("prospect_company", "find_buying_team", "score_contact"), None, None, "enrich", prospect_job),

@@ -12,6 +12,10 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from crm_adapters.fields import CustomField, fields_for, identity_fields
+from crm_adapters.market_object import (
+    HUBSPOT_DEFINITION, HUBSPOT_MARKET_OBJECT, SALESFORCE_DEFINITION, SALESFORCE_MARKET_OBJECT, market_files,
+)
+from crm_adapters.workflow_actions import ACTIONS, hubspot_definition
 
 DEFAULT_PUBLIC_URL = "https://salesos.example.com"
 HUBSPOT_GROUP = {"name": "salesos", "label": "SalesOS", "displayOrder": -1}
@@ -95,11 +99,12 @@ def hubspot_app(public_url: str = DEFAULT_PUBLIC_URL) -> dict:
 
 
 def hubspot_webhooks(public_url: str = DEFAULT_PUBLIC_URL) -> dict:
-    """Creations and changes of companies and contacts, and deal stages, reach /webhooks/hubspot."""
+    """The changes `connector.routing` acts on reach /webhooks/hubspot: a rep's prospect tick, a rep's pause or
+    resume of a sequence, a deal's stage, a market record's definition."""
     changes = [
         {"subscriptionType": f"{kind}.propertyChange", "propertyName": name, "active": True}
-        for kind, name in (("company", "salesos_stage"), ("contact", "salesos_sequence_state"),
-                           ("contact", "lifecyclestage"), ("deal", "dealstage"))
+        for kind, name in (("company", "salesos_prospect"), ("contact", "salesos_sequence_state"),
+                           ("deal", "dealstage"))
     ]
     return {
         "uid": "salesos_webhooks",
@@ -107,8 +112,8 @@ def hubspot_webhooks(public_url: str = DEFAULT_PUBLIC_URL) -> dict:
         "config": {
             "settings": {"targetUrl": f"{public_url}/webhooks/hubspot", "maxConcurrentRequests": 10},
             "subscriptions": {
-                "crmObjects": [{"subscriptionType": "object.creation", "objectType": kind, "active": True}
-                               for kind in ("company", "contact")],
+                "crmObjects": [{"subscriptionType": "object.propertyChange", "objectType": HUBSPOT_MARKET_OBJECT,
+                                "propertyName": HUBSPOT_DEFINITION, "active": True}],
                 "legacyCrmObjects": changes,
             },
         },
@@ -178,16 +183,24 @@ def salesforce_field_grants() -> list[str]:
 
 
 def salesforce_permission_set() -> str:
-    """Field-level security: fields are invisible to the integration user until granted."""
+    """Field-level security: fields are invisible to the integration user until granted.
+
+    The market object comes with the deployed metadata (not with `provision`), and so does its grant.
+    """
     grants = "\n".join(
         f"    <fieldPermissions>\n        <editable>true</editable>\n"
         f"        <field>{name}</field>\n        <readable>true</readable>\n"
         f"    </fieldPermissions>"
-        for name in salesforce_field_grants()
+        for name in [*salesforce_field_grants(), f"{SALESFORCE_MARKET_OBJECT}.{SALESFORCE_DEFINITION}"]
     )
+    market = ("    <objectPermissions>\n        <allowCreate>false</allowCreate>\n        <allowDelete>false</allowDelete>\n"
+              "        <allowEdit>false</allowEdit>\n        <allowRead>true</allowRead>\n"
+              "        <modifyAllRecords>false</modifyAllRecords>\n"
+              f"        <object>{SALESFORCE_MARKET_OBJECT}</object>\n"
+              "        <viewAllRecords>true</viewAllRecords>\n    </objectPermissions>\n")
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<PermissionSet xmlns="{_METADATA_NS}">\n'
             f"    <description>{escape(SALESFORCE_PERMISSION_SET['description'])}</description>\n"
-            f"{grants}\n    <label>{escape(SALESFORCE_PERMISSION_SET['label'])}</label>\n</PermissionSet>\n")
+            f"{grants}\n    <label>{escape(SALESFORCE_PERMISSION_SET['label'])}</label>\n{market}</PermissionSet>\n")
 
 
 def salesforce_connected_app(public_url: str = DEFAULT_PUBLIC_URL) -> str:
@@ -217,6 +230,10 @@ def manifest_files(public_url: str = DEFAULT_PUBLIC_URL) -> dict[str, str]:
         "salesforce/force-app/main/default/connectedApps/SalesOS.connectedApp-meta.xml":
             salesforce_connected_app(public_url),
     }
+    files.update(market_files())
+    for action in ACTIONS:
+        files[f"hubspot/src/app/workflow-actions/{action.name}-hsmeta.json"] = _json(
+            hubspot_definition(action, public_url))
     for name, fields in salesforce_fields().items():
         for field in fields:
             path = f"salesforce/force-app/main/default/objects/{name}/fields/{field.salesforce_name}.field-meta.xml"

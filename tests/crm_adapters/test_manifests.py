@@ -81,3 +81,37 @@ def test_a_public_url_changes_every_url_it_appears_in():
     assert "https://sales.acme.io/webhooks/hubspot" in files["hubspot/src/app/webhooks/webhooks-hsmeta.json"]
     assert "https://sales.acme.io/oauth/salesforce/callback" in files[
         "salesforce/force-app/main/default/connectedApps/SalesOS.connectedApp-meta.xml"]
+
+
+def test_every_workflow_action_has_a_manifest_pointing_at_its_endpoint():
+    from crm_adapters.workflow_actions import ACTIONS
+
+    files = manifest_files("https://salesos.acme.com")
+    for action in ACTIONS:
+        config = json.loads(files[f"hubspot/src/app/workflow-actions/{action.name}-hsmeta.json"])["config"]
+        assert config["actionUrl"] == f"https://salesos.acme.com/webhooks/hubspot/actions/{action.name}"
+        assert config["objectTypes"] == [action.object_type]
+
+
+def test_the_webhook_subscriptions_are_the_changes_the_routing_table_acts_on():
+    import datetime as dt
+
+    from connector.routing import route
+    from webhooks.intake import CrmEvent
+
+    subscriptions = json.loads(manifest_files()["hubspot/src/app/webhooks/webhooks-hsmeta.json"])["config"][
+        "subscriptions"]
+    for subscription in subscriptions["legacyCrmObjects"] + subscriptions["crmObjects"]:
+        object_type = subscription.get("objectType") or subscription["subscriptionType"].split(".")[0]
+        value = {"salesos_prospect": "true", "salesos_sequence_state": "paused"}.get(subscription["propertyName"], "x")
+        event = CrmEvent(tenant="t", source="hubspot-webhook", kind=f"{object_type}.propertyChange",
+                         object_type=object_type, object_id="1", property_name=subscription["propertyName"],
+                         property_value=value, occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC), identity="i")
+        assert route(event), f"{subscription} reaches no job"
+
+
+def test_the_market_object_is_deployed_in_both_crms_with_its_definition_field():
+    files = manifest_files()
+    schema = json.loads(files["hubspot/market-object.json"])
+    assert "salesos_definition" in [p["name"] for p in schema["properties"]]
+    assert "salesforce/force-app/main/default/objects/SalesOS_Market__c/fields/Definition__c.field-meta.xml" in files
