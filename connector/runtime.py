@@ -83,6 +83,16 @@ def record_index(tenant_id: str):
     return RecordIndex(settings().state_path, tenant_id)
 
 
+def complete_action(conn, tenant_id: str, callback_id: str, outputs: dict[str, str]) -> None:
+    """Tell HubSpot a workflow action SalesOS held (BLOCK) is done, within the tenant's API budget."""
+    from crm_adapters.calls import Budget, CallPolicy
+    from crm_adapters.hubspot_callbacks import complete_callback
+
+    s = settings()
+    policy = CallPolicy(budget=Budget(conn, tenant_id, s.hubspot_daily_api_limit, s.crm_api_share))
+    complete_callback(tokens_for(tenant_id, conn), callback_id, outputs, host=s.hubspot_api_base_url, policy=policy)
+
+
 def tokens_for(tenant_id: str, conn):
     """The tenant's token source; `conn` holds the refresh lock every worker shares."""
     import httpx

@@ -217,3 +217,13 @@ def test_listing_reads_only_salesos_records_two_hundred_per_search_call(hubspot)
     found = hubspot.crm.get_accounts()
     assert len(found) == 450 and all(a.domain.startswith("company") for a in found)
     assert hubspot.fake.calls["/crm/v3/objects/companies/search"] == 3
+
+
+def test_a_waiting_workflow_action_is_completed_with_its_outputs(hubspot):
+    from crm_adapters.hubspot_callbacks import complete_callback
+
+    complete_callback(StaticToken(hubspot.fake.token), "ap-102670506-56776413549-7-0",
+                      {"hs_execution_state": "SUCCESS", "salesos_result": "1 qualified"}, host=hubspot.fake.url,
+                      policy=no_wait_policy())
+    assert hubspot.fake.completed == {"ap-102670506-56776413549-7-0": {"hs_execution_state": "SUCCESS",
+                                                                       "salesos_result": "1 qualified"}}

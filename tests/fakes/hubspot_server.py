@@ -58,6 +58,7 @@ class FakeHubSpot:
     properties: dict[str, dict[str, dict]] = field(default_factory=dict)
     groups: dict[str, dict[str, dict]] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
+    completed: dict[str, dict[str, str]] = field(default_factory=dict)  # workflow callbacks, by id
     reject_values: dict[str, str] = field(default_factory=dict)  # property value -> error message
     whole_batch_validation: bool = False  # one invalid record fails the batch with 400, as some endpoints do
     record_errors: dict[str, list[str]] = field(default_factory=dict)  # trace id -> categories to answer, in turn
@@ -280,6 +281,18 @@ def create_app(fake: FakeHubSpot) -> Flask:
                 results.append({"from": {"id": source}, "to": {"id": target},
                                 "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}})
         return _batch(results, errors)
+
+    @app.post("/automation/v4/actions/callbacks/<callback_id>/complete")
+    def complete_callback(callback_id: str):
+        outputs = request.get_json().get("outputFields") or {}
+        if outputs.get("hs_execution_state") not in {"SUCCESS", "FAIL_CONTINUE"}:
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": "hs_execution_state must be SUCCESS or FAIL_CONTINUE"}, 400)
+        if callback_id in fake.completed:
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": f"callback {callback_id} is already completed"}, 400)
+        fake.completed[callback_id] = outputs
+        return Response(status=204)
 
     @app.get("/crm/v3/properties/<object_type>/groups/<name>")
     def get_group(object_type: str, name: str):
