@@ -22,6 +22,7 @@ from connector.tenant_markets import TenantMarkets
 from crm_adapters.values import normal_domain
 from webhooks.intake import CrmEvent
 
+PROSPECT_AGAIN_AFTER = 24 * 3600  # seconds: a Salesforce record re-sends its ticked box with every later edit
 NO_MARKET = ("{tenant} has no market yet: run `python -m connector run --tenant {tenant} --market FILE` once, "
              "or define a SalesOS market record in the CRM")
 
@@ -36,10 +37,14 @@ def prospect_job(payload: dict) -> dict:
     market = TenantMarkets(runtime.settings().state_path).get(event.tenant)
     if market is None:
         return {"stopped": [{"stage": "prospect", "reason": NO_MARKET.format(tenant=event.tenant)}]}
+    domain = _domain(event)
+    conn = get_current_job().connection
+    asked = event.kind.startswith("workflow.")  # a rep's explicit request; a ticked field may be re-sent
+    if not asked and not conn.set(f"salesos:prospected:{event.tenant}:{domain}", "1", nx=True, ex=PROSPECT_AGAIN_AFTER):
+        return {"prospect_repeats_skipped": 1}
     run = RunContext(run_id=new_run_id(), tenant=event.tenant, market=market[0],
                      data_files=[str(path) for path in runtime.settings().salesos_data_files],
-                     as_of=dt.date.today(), domains=[_domain(event)])
-    conn = get_current_job().connection
+                     as_of=dt.date.today(), domains=[domain])
     enqueue_run(conn, run)
     if event.payload.get("callbackId"):
         actions.remember(conn, str(event.payload["callbackId"]), event.tenant, run.run_id)

@@ -23,7 +23,12 @@ class DealEvents:
         self._db.execute(_SCHEMA)
 
     def record(self, event: CrmEvent) -> bool:
-        """Store the change once (by event identity); False when it was already stored."""
+        """Store a stage change once; False for a repeat (the same event, or the stage the deal is already in,
+        as a Salesforce Outbound Message re-sends on every later edit of the opportunity)."""
+        last = self._db.execute("SELECT stage FROM deal_events WHERE tenant = ? AND deal_id = ? "
+                                "ORDER BY occurred_at DESC LIMIT 1", (event.tenant, event.object_id)).fetchone()
+        if last is not None and last[0] == event.property_value:
+            return False
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO deal_events (identity, tenant, deal_id, stage, occurred_at, change_source) "
             "VALUES (?, ?, ?, ?, ?, ?)",

@@ -38,11 +38,25 @@ class Route:
     stage: str
     job: Callable[[dict], dict]
 
-    def matches(self, event: CrmEvent) -> bool:
+    def match(self, event: CrmEvent) -> CrmEvent | None:
+        """The event, as this route sees it, or None.
+
+        A HubSpot change names its one property; a Salesforce Outbound Message
+        carries the record's selected fields as they are now (`payload["fields"]`),
+        so the route's property is looked up there and set on the event it passes on.
+        """
         action = event.kind.rsplit(".", 1)[-1].lower()
-        return ((self.object_types is None or event.object_type in self.object_types) and action in self.actions
-                and (self.properties is None or event.property_name in self.properties)
-                and (self.values is None or (event.property_value or "").lower() in self.values))
+        if (self.object_types is not None and event.object_type not in self.object_types) or action not in self.actions:
+            return None
+        if self.properties is not None and event.property_name not in self.properties:
+            fields = event.payload.get("fields") or {}
+            named = [name for name in sorted(self.properties) if name in fields]
+            if event.property_name is not None or not named:
+                return None
+            event = event.model_copy(update={"property_name": named[0], "property_value": _text(fields[named[0]])})
+        if self.values is not None and (event.property_value or "").lower() not in self.values:
+            return None
+        return event
 
 
 def _set(*items: str | tuple[str, ...]) -> frozenset[str]:
@@ -75,7 +89,18 @@ ROUTES: tuple[Route, ...] = (
 
 def route(event: CrmEvent) -> list[StageJob]:
     """Every stage job the event starts (usually one, often none)."""
-    return [StageJob(stage=r.stage, func=f"{r.job.__module__}.{r.job.__name__}",
-                     payload={"event": event.model_dump(mode="json")},
-                     key=f"event-{event.tenant}-{event.identity}-{r.job.__name__}")
-            for r in ROUTES if r.matches(event)]
+    jobs = []
+    for r in ROUTES:
+        matched = r.match(event)
+        if matched is not None:
+            jobs.append(StageJob(stage=r.stage, func=f"{r.job.__module__}.{r.job.__name__}",
+                                 payload={"event": matched.model_dump(mode="json")},
+                                 key=f"event-{event.tenant}-{event.identity}-{r.job.__name__}"))
+    return jobs
+
+
+def _text(value: object) -> str | None:
+    """Outbound Message values as the text a HubSpot event would carry (checkboxes as true/false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return None if value is None else str(value)

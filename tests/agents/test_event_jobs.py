@@ -187,3 +187,32 @@ def test_an_invalid_market_record_stops_with_each_problem_named(home, conn):
     [job] = queue("source", conn).finished_job_registry.get_job_ids()
     reason = queue("source", conn).fetch_job(job).return_value()["stopped"][0]["reason"]
     assert reason.startswith("CRM market record 7:") and "company_size" in reason
+
+
+def test_a_deal_reported_again_in_the_same_stage_is_recorded_once(home, conn):
+    def change(identity: str, stage: str) -> dict:
+        return {"event": CrmEvent(tenant="salesforce-00D000000000001AAA", source="salesforce-outbound",
+                                  kind="opportunity.updated", object_type="opportunity", object_id="006A",
+                                  property_name="StageName", property_value=stage,
+                                  occurred_at=dt.datetime(2026, 11, 2, int(identity[-1]), tzinfo=dt.UTC),
+                                  identity=identity).model_dump(mode="json")}
+
+    for key, stage in (("n1", "Prospecting"), ("n2", "Prospecting"), ("n3", "Negotiation")):
+        run(conn, "engagement", record_deal_stage_job, change(key, stage), key)
+    assert [stage for stage, _ in DealEvents(home / "salesos.sqlite3").history(
+        "salesforce-00D000000000001AAA", "006A")] == ["Prospecting", "Negotiation"]
+
+
+def test_a_ticked_prospect_box_sent_again_starts_no_second_run(home, conn, market_data):
+    from agents.event_jobs import prospect_job
+    from connector.markets import market_from_text
+    from connector.tenant_markets import TenantMarkets
+
+    TenantMarkets(home / "salesos.sqlite3").set("local", market_from_text(market_data, "test"), "test")
+    ticked = {"event": CrmEvent(tenant="local", source="salesforce-outbound", kind="company.updated",
+                                object_type="company", object_id="001A", property_name="SalesOS_Prospect__c",
+                                property_value="true", occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+                                identity="n1", payload={"domain": "acme.io"}).model_dump(mode="json")}
+    run(conn, "enrich", prospect_job, ticked, "first")
+    run(conn, "enrich", prospect_job, {"event": {**ticked["event"], "identity": "n2"}}, "again")
+    assert queue("source", conn).count == 1

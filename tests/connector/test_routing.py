@@ -55,3 +55,25 @@ def test_every_workflow_action_that_asks_for_research_prospects_the_company():
 
 def test_a_market_record_defined_in_the_crm_starts_a_run_of_it():
     assert jobs(event("market", "market.propertyChange", "salesos_definition", "name: x")) == ["market_defined_job"]
+
+
+def outbound(object_type: str, fields: dict) -> CrmEvent:
+    """A Salesforce Outbound Message notification: the record's selected fields as they are now."""
+    return CrmEvent(tenant="salesforce-00D000000000001AAA", source="salesforce-outbound",
+                    kind=f"{object_type}.updated", object_type=object_type, object_id="003000000000001AAA",
+                    occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC), identity="04l000000000001AAA",
+                    payload={"fields": fields})
+
+
+def test_an_outbound_message_is_routed_by_the_fields_it_carries():
+    assert jobs(outbound("contact", {"SalesOS_Sequence_State__c": "paused", "Email": "j@a.io"})) == [
+        "pause_sequence_job"]
+    assert jobs(outbound("company", {"SalesOS_Prospect__c": "true"})) == ["prospect_job"]
+    assert jobs(outbound("opportunity", {"StageName": "Negotiation"})) == ["record_deal_stage_job"]
+    assert jobs(outbound("contact", {"Email": "j@a.io"})) == []
+
+
+def test_the_routed_event_names_the_field_the_route_matched():
+    [job] = route(outbound("salesos_market__c", {"Name": "EU", "Definition__c": "name: EU"}))
+    assert (job.payload["event"]["property_name"], job.payload["event"]["property_value"]) == (
+        "Definition__c", "name: EU")
