@@ -21,6 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/pipeline.py
 	$(PY) bench/crm_calls.py
+	$(PY) bench/webhooks.py
 
 sample-data: $(STAMP)
 	$(PY) scripts/make_sample_data.py

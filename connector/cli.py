@@ -250,6 +250,58 @@ def worker(
 
 
 @app.command()
+def dispatch(
+    burst: Annotated[bool, typer.Option(help="exit when the event inbox is empty")] = False,
+    name: Annotated[Optional[str], typer.Option(help="dispatcher name; a restart under it resumes its batch")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="events taken per Redis round trip")] = 100,
+) -> None:
+    """Route queued CRM events (webhooks, workflow actions) to stage jobs, each exactly once; complete the
+    HubSpot workflow actions whose runs have ended."""
+    import signal
+
+    import redis
+
+    from functools import partial
+
+    from connector.actions import complete_finished
+    from connector.dispatch import Dispatcher, DispatcherBusy, default_router
+    from connector.redis_conn import RedisUnavailable, connect, redis_url
+    from connector.runtime import complete_action
+
+    stopping: list[int] = []
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda signum, frame: stopping.append(signum))
+    settings = load_settings()
+    try:
+        with redis_url(settings) as url:
+            conn = connect(url)
+            dispatcher = Dispatcher(conn, default_router(), name=name, batch=batch)
+            counts = dispatcher.run(burst=burst, should_stop=lambda: bool(stopping),
+                                    on_idle=lambda: complete_finished(conn, partial(complete_action, conn)))
+    except (DispatcherBusy, RedisUnavailable, redis.RedisError) as exc:
+        err.print(f"[red]Dispatcher stopped:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    typer.echo(f"{counts.events} event(s) dispatched: {counts.jobs} job(s) queued, {counts.failed} unroutable "
+               f"(kept in salesos:events:failed)")
+
+
+@app.command()
+def health(json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False) -> None:
+    """Queues, failed jobs and the agents' health checks; exit 0 healthy, 1 warning, 2 Redis unavailable."""
+    from connector.health import exit_code, health_report, render
+    from connector.redis_conn import RedisUnavailable, connect, redis_url
+
+    settings = load_settings()
+    try:
+        with redis_url(settings) as url:
+            report = health_report(settings, connect(url))
+    except RedisUnavailable:
+        report = health_report(settings, None)
+    typer.echo(report.model_dump_json(indent=2) if json_output else render(report))
+    raise typer.Exit(exit_code(report))
+
+
+@app.command()
 def manifests(
     public_url: Annotated[str, typer.Option(help="where SalesOS is served, for redirect and webhook URLs")] = "",
     check: Annotated[bool, typer.Option(help="only report files that differ from what would be written")] = False,
@@ -346,6 +398,23 @@ def tenants_remove(tenant: Annotated[str, typer.Argument(help="tenant id, e.g. h
         err.print(f"no tenant {tenant!r}")
         raise typer.Exit(1)
     typer.echo(f"tenant {tenant} removed; its tokens are deleted")
+
+
+@tenants_app.command("flow-secret")
+def tenants_flow_secret(tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")]) -> None:
+    """Create (or rotate) the secret a Salesforce Flow signs its SalesOS callouts with; printed once."""
+    from connector.vault import VaultError
+    from webhooks.salesforce_flow import set_flow_secret
+
+    try:
+        secret = set_flow_secret(load_settings(), tenant)
+    except (LookupError, VaultError) as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    err.print("Store it in the org's External Credential; it is not shown again. Sign each callout with\n"
+              "X-SalesOS-Timestamp: <unix seconds> and X-SalesOS-Signature: sha256=<hex HMAC-SHA256 of "
+              "timestamp + '.' + body>.", highlight=False)
+    typer.echo(secret)
 
 
 @app.command("rotate-keys")

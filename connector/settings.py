@@ -33,6 +33,7 @@ class Settings(BaseSettings):
 
     hubspot_client_id: str | None = None
     hubspot_client_secret: SecretStr | None = None
+    hubspot_app_id: str | None = Field(default=None, description="SalesOS's HubSpot app id: its own writes' webhooks are ignored")
     hubspot_api_base_url: str = Field(default="https://api.hubapi.com", description="HubSpot API host")
     hubspot_authorize_url: str = "https://app.hubspot.com/oauth/authorize"
     salesforce_client_id: str | None = None

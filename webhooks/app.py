@@ -8,8 +8,11 @@ from flask import Flask
 from connector.settings import Settings, load_settings
 
 
-def create_app(redis_url: str | None = None, settings: Settings | None = None) -> Flask:
-    """Build the app. `redis_url` defaults to REDIS_URL; the embedded server is the CLI's job."""
+def create_app(redis_url: str | None = None, settings: Settings | None = None, dashboard: bool | None = None) -> Flask:
+    """Build the app. `redis_url` defaults to REDIS_URL; the embedded server is the CLI's job.
+
+    `dashboard` mounts rq-dashboard at /rq (loopback only, read only); None reads SALESOS_DASHBOARD.
+    """
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["SALESOS_SETTINGS"] = settings
@@ -18,12 +21,20 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None) -
     app.extensions["salesos_redis"] = redis.Redis.from_url(url, socket_connect_timeout=2) if url else None
 
     from webhooks.api import api
-    from webhooks.health import health
+    from webhooks.health import dashboard_enabled, health, mount_dashboard
+    from webhooks.hubspot_events import hubspot_events
     from webhooks.oauth import oauth
+    from webhooks.salesforce_events import salesforce_events
     from webhooks.tracking import tracking
+    from webhooks.workflow_actions import workflow_actions
 
     app.register_blueprint(health)
     app.register_blueprint(api)
+    app.register_blueprint(hubspot_events)
     app.register_blueprint(tracking)
     app.register_blueprint(oauth)
+    app.register_blueprint(salesforce_events)
+    app.register_blueprint(workflow_actions)
+    if url and (dashboard_enabled() if dashboard is None else dashboard):
+        mount_dashboard(app, url)
     return app

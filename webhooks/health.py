@@ -1,11 +1,32 @@
-"""Liveness and readiness for load balancers and on-call engineers."""
+"""Liveness and readiness for load balancers and on-call engineers, and the operators' dashboard.
+
+- `GET /healthz`: the process is alive and serving; never touches Redis, always 200.
+- `GET /readyz`: 200 with the queue state when Redis answers (depth, failed
+  jobs, scheduled and overdue jobs, registered workers and the age of the
+  oldest waiting job per stage queue, and the CRM event inbox depth), read in
+  two pipelined round trips; 503 with the reason when it does not, so traffic
+  goes elsewhere and CRMs retry.
+- `GET /health`: the original Redis ping, kept for existing probes.
+- `/rq`: rq-dashboard, mounted only with SALESOS_DASHBOARD=1 (off by default),
+  answered only to loopback clients that did not come through a proxy, and
+  read-only (rq-dashboard has no authentication and no CSRF protection, and
+  requeues on a plain GET). Operators requeue with `rq requeue`.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+
 import redis
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Flask, abort, current_app, jsonify, request
+
+from connector.health import queue_states
 
 health = Blueprint("health", __name__)
+
+DASHBOARD_PREFIX = "/rq"
+_READ_ONLY_ENDPOINTS = {"rq_dashboard.requeue_all"}  # mutates on GET
 
 
 @health.get("/health")
@@ -19,3 +40,68 @@ def check():
     except redis.RedisError as exc:
         return jsonify(status="unavailable", redis=f"unreachable: {type(exc).__name__}"), 503
     return jsonify(status="ok", redis="ok"), 200
+
+
+@health.get("/healthz")
+def alive():
+    """The process is up and its request loop answers: nothing else is checked."""
+    return jsonify(status="alive"), 200
+
+
+@health.get("/readyz")
+def ready():
+    """Ready when Redis can be read; the body says how the queues stand."""
+    conn = current_app.extensions["salesos_redis"]
+    if conn is None:
+        return jsonify(status="unavailable", redis="REDIS_URL is not set"), 503
+    try:
+        snapshot = queue_states(conn)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        return jsonify(status="unavailable", redis=f"unreachable: {type(exc).__name__}"), 503
+    except redis.RedisError as exc:  # answering, but not as a queue store should: not ready either
+        return jsonify(status="unavailable", redis=f"error: {type(exc).__name__}"), 503
+    return jsonify(status="ready", redis="ok", **snapshot.model_dump()), 200
+
+
+# --- operators' dashboard ------------------------------------------------------------
+
+
+def dashboard_enabled() -> bool:
+    return os.environ.get("SALESOS_DASHBOARD", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def mount_dashboard(app: Flask, redis_url: str) -> None:
+    """rq-dashboard under /rq: loopback only, read only, SalesOS's JSON-serialised jobs."""
+    import rq_dashboard
+    from rq.serializers import JSONSerializer
+    from rq_dashboard import web
+
+    web.config.serializer = JSONSerializer  # module-wide in rq-dashboard; every SalesOS queue is JSON
+    app.config["RQ_DASHBOARD_REDIS_URL"] = redis_url
+    app.config["RQ_DASHBOARD_DISABLE_DELETE"] = True
+    app.register_blueprint(rq_dashboard.blueprint, url_prefix=DASHBOARD_PREFIX)
+    web.setup_rq_connection(app)
+    app.before_request(_guard_dashboard)
+
+
+def _guard_dashboard():
+    if request.blueprint != "rq_dashboard":
+        return None
+    if not _from_loopback():
+        abort(404)  # to anyone else the dashboard does not exist
+    if request.method not in ("GET", "HEAD") or request.endpoint in _READ_ONLY_ENDPOINTS:
+        return jsonify(error="the dashboard is read-only; requeue with "
+                             "`rq requeue --all --queue NAME --serializer json --url REDIS_URL`"), 403
+    return None
+
+
+def _from_loopback() -> bool:
+    """A client on this machine, not a request relayed by a proxy (which would also come from loopback)."""
+    if request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded") or request.headers.get("X-Real-IP"):
+        return False
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return (mapped or address).is_loopback

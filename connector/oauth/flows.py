@@ -23,6 +23,9 @@ from connector.tenants import Tenant, check_external_id, tenant_id
 from crm_adapters.manifests import HUBSPOT_SCOPES
 
 Clock = Callable[[], dt.datetime]
+# Not a secret, but per tenant like one: the Salesforce user SalesOS writes as. The Outbound Message
+# endpoint reads it to recognise SalesOS's own changes (LastModifiedById).
+INTEGRATION_USER = "integration_user_id"
 
 
 def _utcnow() -> dt.datetime:
@@ -117,6 +120,7 @@ def exchange_salesforce_code(app: OAuthApp, http: httpx.Client, code: str, verif
                     instance_url=tokens.instance_url, auth="oauth", installed_at=clock())
     secrets = token_secrets(tokens.access_token.get_secret_value(), tokens.refresh_token.get_secret_value(),
                             tokens.expires_in, clock)
+    secrets[INTEGRATION_USER] = tokens.user_id
     return Installation(tenant, secrets, f"Salesforce org {org} ({tokens.instance_url})")
 
 

@@ -71,6 +71,11 @@ class SalesforceTokens(_Response):
     def org_id(self) -> str:
         return _IDENTITY.search(self.id).group(1)
 
+    @property
+    def user_id(self) -> str:
+        """The user who granted access: SalesOS writes as them, so their id marks SalesOS's own changes."""
+        return _IDENTITY.search(self.id).group(2)
+
 
 class TokenError(_Response):
     """RFC 6749 §5.2 errors, plus HubSpot's legacy `status`/`message` pair."""

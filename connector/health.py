@@ -1,0 +1,391 @@
+"""How SalesOS is doing: the queues right now, and the seed's agent health checks.
+
+Two readers share this module. `/readyz` (webhooks/health.py) needs the queue
+state fast, so `queue_states` reads every stage queue in one pipeline (plus a
+second one for the enqueue times of the jobs at the head of the non-empty
+queues) and never writes: no registry clean-up, nothing a probe should do.
+`python -m connector health` calls `health_report`, which adds the failed
+jobs with their error line and the agent checks.
+
+The agent checks are the seed's "Agent Health Monitoring" (its thresholds
+stand: DESIGN.md does not change them), computed from the run summaries that
+`connector/runner.py` writes to SALESOS_HOME/runs:
+
+- provider success rate = rows the data providers delivered that were usable
+  / rows read, that is (rows_read - rows_quarantined) / rows_read. The
+  summaries count rows per run, not per provider, so the rate is overall; the
+  quarantined rows are broken down per data file in the check's detail.
+  Warning below 0.95 (the seed's "API success rate > 95%").
+- duplicate rate = duplicates_merged / companies_read. Flagged (severity
+  "info", as in the seed) above 0.40: "consider adding more data sources".
+- average fit score = the mean `fit_score` of the accounts SalesOS holds in
+  the local CRM for the markets of those runs. Only qualified companies are
+  written, so this is the seed's average over companies found. Warning below
+  0.60: "refine market definition filters". Runs on a HubSpot or Salesforce
+  tenant are not read back from that CRM here (a health check makes no CRM
+  API calls); the check says so instead of guessing.
+
+A threshold is crossed strictly, as in the seed: a rate of exactly 0.95 is ok.
+The runs considered are those started in the last 24 hours (the seed's
+`get_last_24h`), or the most recent run when none is that recent; the report
+names them and the newest run's age, so a stale report is visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, Field
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+
+from connector.queues import STAGES, queue
+from connector.settings import Settings
+from webhooks.intake import INBOX
+WINDOW = dt.timedelta(hours=24)
+FAILED_JOBS_SHOWN = 10
+
+# The seed's thresholds.
+PROVIDER_SUCCESS_MIN = 0.95
+DUPLICATE_RATE_MAX = 0.40
+AVERAGE_FIT_MIN = 0.60
+
+Severity = Literal["warning", "info"]
+CheckStatus = Literal["ok", "warning", "info", "unknown"]
+
+
+class QueueState(BaseModel):
+    queued: int = Field(description="jobs waiting to be picked up")
+    oldest_queued_seconds: float | None = Field(description="how long the job at the head has waited; None when empty")
+    failed: int = Field(description="jobs out of retries, kept for 30 days")
+    scheduled: int = Field(description="jobs waiting for their time (sequence steps)")
+    scheduled_due: int = Field(description="scheduled jobs whose time has passed: none while a scheduler runs")
+    workers: int = Field(description="registered workers listening on the queue")
+
+
+class QueueSnapshot(BaseModel):
+    queues: dict[str, QueueState]
+    events_inbox: int = Field(description="CRM events accepted but not yet routed to a stage")
+
+
+class FailedJob(BaseModel):
+    queue: str
+    job_id: str
+    ended_at: dt.datetime | None
+    error: str = Field(description="the last line of the traceback")
+
+
+class Check(BaseModel):
+    name: str
+    label: str
+    value: float | None
+    threshold: float
+    warn_when: Literal["below", "above"]
+    severity: Severity = Field(description="the status when the threshold is crossed")
+    status: CheckStatus
+    message: str
+    action: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class HealthReport(BaseModel):
+    generated_at: dt.datetime
+    status: Literal["healthy", "warning", "unavailable"]
+    redis: str = Field(description="'ok', or why Redis could not be read")
+    queues: dict[str, QueueState] = Field(default_factory=dict)
+    events_inbox: int | None = None
+    failed_jobs: list[FailedJob] = Field(default_factory=list, description=f"the {FAILED_JOBS_SHOWN} most recent")
+    runs: list[str] = Field(default_factory=list, description="run ids the checks were computed from")
+    newest_run_age_seconds: float | None = None
+    checks: list[Check] = Field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Check]:
+        """The checks that crossed their threshold (severity warning or info)."""
+        return [check for check in self.checks if check.status in ("warning", "info")]
+
+    @property
+    def failed_total(self) -> int:
+        return sum(state.failed for state in self.queues.values())
+
+
+# --- queues -------------------------------------------------------------------
+
+
+def queue_states(conn: redis.Redis, now: dt.datetime | None = None) -> QueueSnapshot:
+    """Every stage queue's depth, failures, schedule and oldest waiting job: two round trips, read only.
+
+    Raises redis.RedisError when Redis cannot be read.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    stamp = now.timestamp()
+    queues = [queue(name, conn) for name in STAGES]
+    pipe = conn.pipeline(transaction=False)
+    for q in queues:
+        pipe.llen(q.key)
+        pipe.lindex(q.key, 0)
+        pipe.zcard(q.failed_job_registry.key)
+        pipe.zcount(q.failed_job_registry.key, 0, stamp)  # expired, as rq's clean-up sees it (-1: kept forever)
+        pipe.zcard(q.scheduled_job_registry.key)
+        pipe.zcount(q.scheduled_job_registry.key, "-inf", stamp)
+        pipe.scard(WORKERS_BY_QUEUE_KEY % q.name)
+    pipe.llen(INBOX)
+    replies = pipe.execute()
+    inbox = replies.pop()
+    rows = [replies[index:index + 7] for index in range(0, len(replies), 7)]
+    heads = {q.name: row[1].decode() for q, row in zip(queues, rows) if row[1] is not None}
+    enqueued = _enqueued_at(conn, heads)
+    states = {}
+    for q, (depth, _, failed, expired, scheduled, due, workers) in zip(queues, rows):
+        at = enqueued.get(q.name)
+        states[q.name] = QueueState(
+            queued=depth, oldest_queued_seconds=round(max(0.0, (now - at).total_seconds()), 1) if at else None,
+            failed=failed - expired, scheduled=scheduled, scheduled_due=due, workers=workers,
+        )
+    return QueueSnapshot(queues=states, events_inbox=inbox)
+
+
+def _enqueued_at(conn: redis.Redis, heads: dict[str, str]) -> dict[str, dt.datetime]:
+    if not heads:
+        return {}
+    pipe = conn.pipeline(transaction=False)
+    for job_key in heads.values():
+        pipe.hget(Job.key_for(job_key), "enqueued_at")
+    found = {}
+    for name, value in zip(heads, pipe.execute()):
+        if value:  # a job hash can expire while its id still sits in the queue
+            try:
+                found[name] = _rq_time(value.decode())
+            except ValueError:
+                continue
+    return found
+
+
+def _rq_time(value: str) -> dt.datetime:
+    """rq stores '2026-11-02T09:00:00.123456Z' (UTC)."""
+    parsed = dt.datetime.fromisoformat(value.removesuffix("Z"))
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed
+
+
+def failed_jobs(conn: redis.Redis, limit: int = FAILED_JOBS_SHOWN) -> list[FailedJob]:
+    """The most recently failed jobs across the stage queues, each with its error line."""
+    queues = [queue(name, conn) for name in STAGES]
+    pipe = conn.pipeline(transaction=False)
+    for q in queues:
+        pipe.zrevrange(q.failed_job_registry.key, 0, limit - 1, withscores=True)
+    newest = sorted(
+        ((score, q.name, member.decode()) for q, entries in zip(queues, pipe.execute()) for member, score in entries),
+        reverse=True,
+    )[:limit]
+    jobs = Job.fetch_many([job_key for _, _, job_key in newest], connection=conn, serializer=JSONSerializer)
+    out = []
+    for (_, name, job_key), job in zip(newest, jobs):
+        error = "the job's record has expired"
+        ended = None
+        if job is not None:
+            ended = job.ended_at
+            result = job.latest_result()
+            error = _last_line(result.exc_string if result else None) or "no error recorded"
+        out.append(FailedJob(queue=name, job_id=job_key, ended_at=ended, error=error))
+    return out
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+# --- runs and agent checks -----------------------------------------------------
+
+
+def recent_runs(home: Path, now: dt.datetime, window: dt.timedelta = WINDOW) -> list[dict[str, Any]]:
+    """The summaries of the runs started within `window` before `now`, newest first; else the newest one."""
+    summaries = []
+    runs_dir = home / "runs"
+    paths = sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []
+    if not paths and (home / "last_run.json").is_file():
+        paths = [home / "last_run.json"]
+    for path in paths:
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # a summary being written right now, or damaged: not a reason to fail a health check
+        if isinstance(summary, dict) and isinstance(summary.get("run_id"), str):
+            summaries.append(summary)
+    summaries.sort(key=lambda summary: summary["run_id"], reverse=True)  # run ids start with their UTC start time
+    recent = [summary for summary in summaries if (started := run_started(summary["run_id"])) and now - started <= window]
+    return recent or summaries[:1]
+
+
+def run_started(run_id: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(run_id.split("-", 1)[0], "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def agent_checks(runs: list[dict[str, Any]], fit_scores: list[float] | None, fit_note: str = "") -> list[Check]:
+    """The seed's three lead-source checks over the given run summaries and fit scores."""
+    rows_read = _total(runs, "rows_read")
+    quarantined = sum(_quarantined(run) for run in runs)
+    by_file: dict[str, int] = {}
+    for run in runs:
+        for row in run.get("quarantined") or []:
+            name = Path(str(row.get("file", "?"))).name
+            by_file[name] = by_file.get(name, 0) + 1
+    companies = _total(runs, "companies_read")
+    merged = _total(runs, "duplicates_merged")
+    return [
+        _check(
+            "provider_success_rate", "provider success rate",
+            (rows_read - quarantined) / rows_read if rows_read else None,
+            PROVIDER_SUCCESS_MIN, "below", "warning",
+            f"{rows_read - quarantined} of {rows_read} rows accepted" if rows_read else "no rows read",
+            "Check the quarantined rows: a provider or export is sending bad data",
+            {"rows_read": rows_read, "rows_quarantined": quarantined, "quarantined_by_file": by_file},
+        ),
+        _check(
+            "duplicate_rate", "duplicate rate", merged / companies if companies else None,
+            DUPLICATE_RATE_MAX, "above", "info",
+            f"{merged} of {companies} company records were duplicates" if companies else "no company records read",
+            "Consider adding more data sources",
+            {"companies_read": companies, "duplicates_merged": merged},
+        ),
+        _check(
+            "average_fit_score", "average fit score",
+            sum(fit_scores) / len(fit_scores) if fit_scores else None,
+            AVERAGE_FIT_MIN, "below", "warning",
+            fit_note or (f"over {len(fit_scores)} accounts" if fit_scores else "no scored accounts"),
+            "Refine market definition filters",
+            {"accounts": len(fit_scores or [])},
+        ),
+    ]
+
+
+def _check(name: str, label: str, value: float | None, threshold: float, warn_when: Literal["below", "above"],
+           severity: Severity, basis: str, action: str, detail: dict[str, Any]) -> Check:
+    title = f"{label[0].upper()}{label[1:]}"
+    if value is None:
+        return Check(name=name, label=label, value=None, threshold=threshold, warn_when=warn_when,
+                     severity=severity, status="unknown", message=f"{title}: no data ({basis})", detail=detail)
+    crossed = value < threshold if warn_when == "below" else value > threshold
+    shown = f"{value:.2f}" if name == "average_fit_score" else f"{value:.1%}"
+    message = f"{title}: {shown} ({basis})"
+    return Check(name=name, label=label, value=round(value, 4), threshold=threshold, warn_when=warn_when,
+                 severity=severity, status=severity if crossed else "ok", message=message, action=action if crossed else None,
+                 detail=detail)
+
+
+def _total(runs: list[dict[str, Any]], key: str) -> int:
+    return sum(int(run.get(key) or 0) for run in runs)
+
+
+def _quarantined(run: dict[str, Any]) -> int:
+    if isinstance(run.get("rows_quarantined"), int):
+        return run["rows_quarantined"]
+    return len(run.get("quarantined") or [])
+
+
+def local_fit_scores(settings: Settings, runs: list[dict[str, Any]]) -> tuple[list[float] | None, str]:
+    """The fit scores of the local CRM's accounts in the markets of the local-tenant runs, and a note when none can be read."""
+    markets = {run.get("market") for run in runs if run.get("tenant", "local") == "local"}
+    others = sorted({str(run.get("tenant")) for run in runs if run.get("tenant", "local") != "local"})
+    if not markets:
+        return None, f"fit scores of tenant {', '.join(others)} live in its CRM; not read by a health check" if others \
+            else "no runs"
+    if not settings.crm_path.is_file():
+        return None, f"no local CRM at {settings.crm_path}"
+    from crm_adapters.local import LocalCRM  # only the report needs it, not /readyz
+
+    crm = LocalCRM(settings.crm_path)
+    try:
+        accounts = crm.get_accounts()
+    finally:
+        crm.close()
+    scores = [
+        float(account.fields["fit_score"]) for account in accounts
+        if account.fields.get("salesos_market") in markets and isinstance(account.fields.get("fit_score"), (int, float))
+    ]
+    return scores, ""
+
+
+def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datetime | None = None,
+                  window: dt.timedelta = WINDOW) -> HealthReport:
+    """Queues, failed jobs and the seed's agent checks. `conn` None means Redis is not configured."""
+    now = now or dt.datetime.now(dt.UTC)
+    report = HealthReport(generated_at=now, status="healthy", redis="ok")
+    if conn is None:
+        report.redis = "not configured (REDIS_URL is not set)"
+    else:
+        try:
+            snapshot = queue_states(conn, now)
+            report.queues, report.events_inbox = snapshot.queues, snapshot.events_inbox
+            report.failed_jobs = failed_jobs(conn) if report.failed_total else []
+        except redis.RedisError as exc:
+            report.redis = f"unreachable: {type(exc).__name__}: {exc}"
+    runs = recent_runs(settings.home, now, window)
+    report.runs = [run["run_id"] for run in runs]
+    if runs and (started := run_started(runs[0]["run_id"])):
+        report.newest_run_age_seconds = round((now - started).total_seconds(), 1)
+    scores, note = local_fit_scores(settings, runs)
+    report.checks = agent_checks(runs, scores, note)
+    if report.redis != "ok":
+        report.status = "unavailable"
+    elif report.warnings or report.failed_total:
+        report.status = "warning"
+    return report
+
+
+def exit_code(report: HealthReport) -> int:
+    """For the CLI: 0 healthy, 1 warnings or failed jobs, 2 Redis unavailable."""
+    return {"healthy": 0, "warning": 1, "unavailable": 2}[report.status]
+
+
+# --- text ------------------------------------------------------------------------
+
+
+def render(report: HealthReport) -> str:
+    """The report as an operator reads it in a terminal."""
+    lines = [f"SalesOS health: {report.status.upper()}  ({report.generated_at:%Y-%m-%d %H:%M:%S} UTC)", ""]
+    lines.append(f"Redis: {report.redis}")
+    if report.queues:
+        lines += ["", f"{'queue':<12}{'queued':>8}{'oldest':>9}{'failed':>8}{'scheduled':>11}{'due':>6}{'workers':>9}"]
+        for name, state in report.queues.items():
+            lines.append(
+                f"{name:<12}{state.queued:>8}{_age(state.oldest_queued_seconds):>9}{state.failed:>8}"
+                f"{state.scheduled:>11}{state.scheduled_due:>6}{state.workers:>9}"
+            )
+        lines.append(f"CRM event inbox: {report.events_inbox} waiting")
+        if any(state.scheduled_due for state in report.queues.values()):
+            lines.append("  scheduled jobs are overdue: is a worker running with --scheduler?")
+    if report.failed_jobs:
+        lines += ["", f"Failed jobs ({report.failed_total} in all, newest first):"]
+        for job in report.failed_jobs:
+            when = f"{job.ended_at:%Y-%m-%d %H:%M}" if job.ended_at else "?"
+            lines.append(f"  {job.queue:<10} {job.job_id}  {when}  {job.error}")
+    lines.append("")
+    if report.runs:
+        runs = f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"
+        lines.append(f"Agent checks ({runs}, newest {report.runs[0]}, started {_age(report.newest_run_age_seconds)} ago):")
+    else:
+        lines.append("Agent checks (no runs yet: `python -m connector run` writes one):")
+    for check in report.checks:
+        threshold = f"{check.threshold:.2f}" if check.name == "average_fit_score" else f"{check.threshold:.0%}"
+        lines.append(f"  {check.status.upper():<8} {check.message}  [{check.severity} {check.warn_when} {threshold}]")
+        if check.action:
+            lines.append(f"           -> {check.action}")
+    return "\n".join(lines) + "\n"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"

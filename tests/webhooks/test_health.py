@@ -1,0 +1,173 @@
+"""/healthz, /readyz and the operators' dashboard, against a real Redis and real RQ jobs."""
+
+import pytest
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from connector.queues import enqueue_once, queue
+from connector.settings import Settings
+from tests.connector.jobs_for_tests import explode, record
+from webhooks.app import create_app
+from webhooks.intake import INBOX
+
+DOWN = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(salesos_home=tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def no_dashboard_env(monkeypatch):
+    monkeypatch.delenv("SALESOS_DASHBOARD", raising=False)
+
+
+@pytest.fixture
+def conn(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def client(redis_url, settings):
+    return create_app(redis_url=redis_url, settings=settings).test_client()
+
+
+@pytest.fixture
+def dashboard(redis_url, settings):
+    return create_app(redis_url=redis_url, settings=settings, dashboard=True).test_client()
+
+
+def fail_one(conn, stage="enrich"):
+    enqueue_once(conn, stage, explode, {"n": 3}, job_key="bad")
+    SimpleWorker([queue(stage, conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+
+
+# --- /healthz -----------------------------------------------------------------------
+
+
+def test_healthz_is_200_while_redis_answers(client):
+    assert client.get("/healthz").status_code == 200
+
+
+def test_healthz_is_200_when_redis_is_down(settings):
+    response = create_app(redis_url=DOWN, settings=settings).test_client().get("/healthz")
+    assert (response.status_code, response.json) == (200, {"status": "alive"})
+
+
+# --- /readyz ---------------------------------------------------------------------------
+
+
+def test_readyz_is_503_with_the_reason_when_redis_is_down(settings):
+    response = create_app(redis_url=DOWN, settings=settings).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "redis": "unreachable: ConnectionError"}
+
+
+def test_readyz_is_503_when_redis_is_not_configured(tmp_path):
+    response = create_app(settings=Settings(salesos_home=tmp_path, redis_url=None)).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["redis"] == "REDIS_URL is not set"
+
+
+def test_readyz_is_503_not_500_when_redis_answers_with_an_error(client, conn):
+    conn.set(queue("source", conn).key, "not a list")  # WRONGTYPE for LLEN
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["redis"] == "error: ResponseError"
+
+
+def test_readyz_is_200_with_every_stage_queue_when_redis_answers(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json["status"] == "ready" and response.json["redis"] == "ok"
+    assert set(response.json["queues"]) == {"source", "enrich", "contacts", "score", "outreach", "engagement"}
+
+
+def test_readyz_reports_the_depth_and_the_oldest_waiting_jobs_age(client, conn):
+    enqueue_once(conn, "contacts", record, {"n": 1}, job_key="c1")
+    enqueue_once(conn, "contacts", record, {"n": 2}, job_key="c2")
+    contacts = client.get("/readyz").json["queues"]["contacts"]
+    assert contacts["queued"] == 2
+    assert 0 <= contacts["oldest_queued_seconds"] < 60
+    assert client.get("/readyz").json["queues"]["score"]["oldest_queued_seconds"] is None
+
+
+def test_readyz_counts_failed_jobs_per_queue(client, conn):
+    fail_one(conn, "enrich")
+    queues = client.get("/readyz").json["queues"]
+    assert (queues["enrich"]["failed"], queues["enrich"]["queued"], queues["source"]["failed"]) == (1, 0, 0)
+
+
+def test_readyz_counts_scheduled_jobs(client, conn):
+    import datetime as dt
+
+    enqueue_once(conn, "outreach", record, {"n": 1}, job_key="s1", at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    outreach = client.get("/readyz").json["queues"]["outreach"]
+    assert (outreach["scheduled"], outreach["scheduled_due"]) == (1, 0)
+
+
+def test_readyz_reports_the_crm_event_inbox_depth(client, conn):
+    conn.rpush(INBOX, "{}", "{}")
+    assert client.get("/readyz").json["events_inbox"] == 2
+
+
+def test_health_still_pings_redis(client):
+    assert client.get("/health").json == {"status": "ok", "redis": "ok"}
+
+
+# --- the dashboard -------------------------------------------------------------------------
+
+
+def test_the_dashboard_is_off_by_default(client):
+    assert client.get("/rq/").status_code == 404
+
+
+def test_salesos_dashboard_1_turns_the_dashboard_on(redis_url, settings, monkeypatch):
+    monkeypatch.setenv("SALESOS_DASHBOARD", "1")
+    assert create_app(redis_url=redis_url, settings=settings).test_client().get("/rq/").status_code == 200
+
+
+def test_the_dashboard_renders_for_a_loopback_client(dashboard):
+    response = dashboard.get("/rq/")
+    assert response.status_code == 200
+    assert b"RQ dashboard" in response.data
+
+
+def test_the_dashboard_lists_salesos_queues_with_their_failed_jobs(dashboard, conn):
+    fail_one(conn, "enrich")
+    queues = {q["name"]: q for q in dashboard.get("/rq/0/data/queues.json").json["queues"]}
+    assert queues["enrich"]["failed_job_registry_count"] == 1
+
+
+def test_the_dashboard_shows_a_failed_jobs_error(dashboard, conn):
+    fail_one(conn, "enrich")
+    job = dashboard.get("/rq/0/data/job/bad.json").json
+    assert "RuntimeError: boom 3" in job["exc_info"]
+
+
+def test_the_dashboard_does_not_exist_for_a_remote_client(dashboard):
+    assert dashboard.get("/rq/", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 404
+
+
+def test_the_dashboard_does_not_exist_behind_a_proxy(dashboard):
+    assert dashboard.get("/rq/", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 404
+
+
+def test_the_dashboard_accepts_ipv4_mapped_loopback(dashboard):
+    assert dashboard.get("/rq/", environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"}).status_code == 200
+
+
+def test_the_dashboard_is_read_only(dashboard, conn):
+    fail_one(conn, "enrich")
+    assert dashboard.post("/rq/job/bad/requeue").status_code == 403
+    assert dashboard.get("/rq/requeue/enrich").status_code == 403  # rq-dashboard requeues on a GET
+    assert dashboard.post("/rq/queue/enrich/failed/empty").status_code == 403
+    assert queue("enrich", conn).failed_job_registry.get_job_ids() == ["bad"]
+
+
+def test_the_rest_of_the_app_ignores_the_dashboards_guard(dashboard):
+    assert dashboard.get("/healthz", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200

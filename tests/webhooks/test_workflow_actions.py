@@ -1,0 +1,108 @@
+"""HubSpot custom workflow actions: signed requests of installed portals are held (BLOCK) and queued once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, register
+from tests.webhooks.test_hubspot_events import make_settings, queued
+from webhooks.app import create_app
+from webhooks.signatures import v2_signature
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
+PORTAL = 102670506  # the documented request's portal
+
+
+@pytest.fixture
+def settings(tmp_path):
+    settings = make_settings(tmp_path)
+    register(settings, PORTAL)
+    return settings
+
+
+@pytest.fixture
+def conn(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def client(settings, redis_url):
+    return create_app(redis_url=redis_url, settings=settings).test_client()
+
+
+def documented(**changes) -> dict:
+    request = json.loads((FIXTURES / "hubspot_custom_action_execution_request.json").read_text())
+    return request | changes
+
+
+def execute(client, action: str, body: dict | bytes, secret: str = SECRET):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    path = f"/webhooks/hubspot/actions/{action}"
+    headers = {"Content-Type": "application/json", "X-HubSpot-Signature-Version": "v2",
+               "X-HubSpot-Signature": v2_signature(secret, "POST", f"{PUBLIC}{path}", raw)}
+    return client.post(path, data=raw, headers=headers)
+
+
+def test_the_documented_request_is_held_and_queued_with_its_callback(client, conn):
+    response = execute(client, "score_contact", documented())
+    assert response.status_code == 200
+    assert response.get_json()["outputFields"]["hs_execution_state"] == "BLOCK"
+    [event] = queued(conn)
+    assert (event.tenant, event.kind, event.object_type, event.object_id) == (
+        f"hubspot-{PORTAL}", "workflow.score_contact", "contact", "904")
+    assert event.payload == {"callbackId": "ap-102670506-56776413549-7-0", "email": "ajenkenbb@gnu.org"}
+
+
+def test_a_repeated_delivery_is_held_again_and_queued_once(client, conn):
+    execute(client, "score_contact", documented())
+    again = execute(client, "score_contact", documented())
+    assert again.get_json()["outputFields"]["hs_execution_state"] == "BLOCK"
+    assert len(queued(conn)) == 1
+
+
+def test_a_company_action_carries_the_companys_domain(client, conn):
+    company = {"objectId": 55, "objectType": "COMPANY", "properties": {"domain": "WWW.Acme.io", "name": "Acme"}}
+    execute(client, "prospect_company", documented(object=company))
+    [event] = queued(conn)
+    assert (event.kind, event.payload["domain"]) == ("workflow.prospect_company", "acme.io")
+
+
+def test_a_record_without_what_salesos_needs_fails_at_once_and_lets_the_workflow_continue(client, conn):
+    company = {"objectId": 55, "objectType": "COMPANY", "properties": {"name": "No Domain Ltd"}}
+    outputs = execute(client, "find_buying_team", documented(object=company)).get_json()["outputFields"]
+    assert outputs["hs_execution_state"] == "FAIL_CONTINUE" and "domain" in outputs["salesos_result"]
+    assert queued(conn) == []
+
+
+def test_a_bad_signature_is_401_and_nothing_is_queued(client, conn):
+    assert execute(client, "score_contact", documented(), secret="another-app").status_code == 401
+    assert queued(conn) == []
+
+
+def test_an_unknown_portal_is_404(client, conn):
+    response = execute(client, "score_contact", documented(origin={"portalId": 999, "actionDefinitionId": 1}))
+    assert response.status_code == 404 and queued(conn) == []
+
+
+def test_an_unknown_action_is_404(client):
+    assert execute(client, "delete_everything", documented()).status_code == 404
+
+
+def test_a_malformed_request_is_400_naming_the_field(client, conn):
+    body = documented()
+    del body["callbackId"]
+    response = execute(client, "score_contact", body)
+    assert response.status_code == 400 and any("callbackId" in p for p in response.get_json()["problems"])
+    assert execute(client, "score_contact", b"{not json").status_code == 400
+    assert queued(conn) == []
+
+
+def test_redis_down_is_503_so_hubspot_retries(settings):
+    client = create_app(redis_url="unix:///nonexistent/redis.sock", settings=settings).test_client()
+    assert execute(client, "score_contact", documented()).status_code == 503

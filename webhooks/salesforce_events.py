@@ -1,0 +1,200 @@
+"""Where Salesforce pushes events: Outbound Messages (SOAP) and Flow HTTP callouts (signed JSON).
+
+Both endpoints only check the request and hand its events to `Intake` in one
+Redis round trip; stage jobs do the work. What each answer makes Salesforce do:
+
+- Outbound Message: anything but the documented Ack keeps the message in the
+  org's queue, retried with growing intervals for 24 h. So errors answer a
+  SOAP fault (its text is what the admin sees as the delivery failure reason)
+  with a 4xx when the message itself is wrong (it stays wrong: 400 malformed,
+  404 org not installed, 413 too big) and 503 when SalesOS cannot queue it
+  (Redis down, vault unreadable): the Lua intake queues all of a message's
+  events or none, so the retry queues each exactly once.
+- Flow callout: the Flow gets the status (202, or 400/401/404/413/503 with a
+  JSON reason) and its fault path decides whether to retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from connector.oauth.flows import INTEGRATION_USER
+from connector.settings import Settings
+from connector.tenants import Tenant, TenantStore, check_external_id
+from connector.vault import Vault, VaultError
+from crm_adapters.record_index import RecordIndex
+from crm_adapters.salesforce_map import parse_datetime
+from webhooks import salesforce_flow as flow
+from webhooks.intake import CrmEvent, Intake
+from webhooks.salesforce_echo import MAPS, natural_key, own_writes
+from webhooks.salesforce_soap import ACK, MalformedMessage, Notification, OutboundMessage, fault, long_id, parse
+
+log = logging.getLogger(__name__)
+salesforce_events = Blueprint("salesforce_events", __name__, url_prefix="/webhooks/salesforce")
+
+# 100 notifications of records whose long text fields (SalesOS's JSON fields among them) were selected
+# stay far below this; a genuine message refused here would be retried for 24 h and then dropped.
+OUTBOUND_MAX_BYTES = 4 * 1024 * 1024
+OBJECT_TYPES = {"Account": "company", "Contact": "contact", "Lead": "lead", "Opportunity": "opportunity"}
+
+
+@salesforce_events.post("/outbound")
+def outbound():
+    """An Outbound Message: up to 100 notifications of one org, acknowledged once all are queued."""
+    request.max_content_length = OUTBOUND_MAX_BYTES
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return _soap(fault(f"the message is larger than {OUTBOUND_MAX_BYTES} bytes"), 413)
+    try:
+        message = parse(body)
+    except MalformedMessage as exc:
+        log.info("salesforce outbound message refused (400): %s", exc)
+        return _soap(fault(str(exc)), 400)
+    try:
+        store = _store()
+        tenant = find_org(store, message.organization_id)
+        integration_user = store.secret(tenant.id, INTEGRATION_USER) if tenant else None
+    except VaultError as exc:
+        log.error("salesforce outbound message not accepted: %s", exc)
+        return _soap(fault("SalesOS cannot open its tenant vault; Salesforce will deliver this message again",
+                           server=True), 503)
+    if tenant is None:
+        log.warning("salesforce outbound message from org %r refused (404): no tenant installed it; "
+                    "%d notifications not queued", message.organization_id[:32], len(message.notifications))
+        return _soap(fault(f"organization {message.organization_id} has not installed SalesOS"), 404)
+    echoes = _echoes(tenant, message.notifications, integration_user)
+    events = [to_event(tenant, message, note) for note in message.notifications if note.id not in echoes]
+    try:
+        added = Intake(_redis()).accept(events)
+    except redis.RedisError as exc:
+        log.warning("salesforce outbound message of %s not queued (503, Salesforce retries): %s", tenant.id, exc)
+        return _soap(fault("SalesOS cannot queue events right now; Salesforce will deliver this message again",
+                           server=True), 503)
+    log.info("salesforce outbound message of %s: %d notifications, %d queued, %d echoes of SalesOS's writes",
+             tenant.id, len(message.notifications), added, len(echoes))
+    return _soap(ACK, 200)
+
+
+@salesforce_events.post("/flow/<tenant_id>")
+def flow_callout(tenant_id: str):
+    """A Flow's HTTP callout asking SalesOS to act on one record: 202 with the event's identity once queued."""
+    request.max_content_length = flow.MAX_BYTES
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        return jsonify(error=f"body larger than {flow.MAX_BYTES} bytes"), 413
+    try:
+        store = _store()
+        tenant = store.get(tenant_id)
+        secret = store.secret(tenant.id, flow.SECRET_NAME) if tenant and tenant.crm == "salesforce" else None
+    except VaultError as exc:
+        log.error("salesforce flow callout not accepted: %s", exc)
+        return jsonify(error="SalesOS cannot open its tenant vault; retry later"), 503
+    if tenant is None or tenant.crm != "salesforce":
+        log.warning("salesforce flow callout for %r refused (404): no such Salesforce tenant", tenant_id[:64])
+        return jsonify(error=f"no Salesforce tenant {tenant_id!r} is installed"), 404
+    if not secret:
+        log.warning("salesforce flow callout for %s refused (401): the tenant has no Flow secret yet", tenant.id)
+        return jsonify(error="no Flow secret is set for this tenant; an operator creates one for the "
+                             "Named Credential"), 401
+    try:
+        signed_at = flow.verify(secret, request.headers.get(flow.TIMESTAMP_HEADER),
+                                request.headers.get(flow.SIGNATURE_HEADER), body)
+    except flow.BadSignature as exc:
+        log.warning("salesforce flow callout for %s refused (401): %s", tenant.id, exc)
+        return jsonify(error=str(exc)), 401
+    try:
+        callout = flow.FlowCallout.model_validate(json.loads(body))
+    except ValidationError as exc:
+        return jsonify(error="invalid request body", problems=flow.problems(exc)), 400
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return jsonify(error="invalid request body", problems=[f"body: not JSON ({exc})"]), 400
+    event = flow.to_event(tenant.id, callout, signed_at, body)
+    try:
+        added = Intake(_redis()).accept([event])
+    except redis.RedisError as exc:
+        log.warning("salesforce flow callout of %s not queued (503): %s", tenant.id, exc)
+        return jsonify(error="queue unavailable; retry later"), 503
+    return jsonify(identity=event.identity, queued=bool(added)), 202
+
+
+def find_org(store: TenantStore, organization_id: str) -> Tenant | None:
+    """The tenant of an org id, whether it was installed under its 15- or its 18-character form."""
+    try:
+        check_external_id("salesforce", organization_id)
+    except ValueError:
+        return None
+    short = organization_id[:15]
+    for candidate in dict.fromkeys((organization_id, short, long_id(short))):
+        tenant = store.find("salesforce", candidate)
+        if tenant is not None:
+            return tenant
+    return None
+
+
+def to_event(tenant: Tenant, message: OutboundMessage, note: Notification) -> CrmEvent:
+    """One event per notification, keyed on the notification id (the same on every redelivery).
+
+    An Outbound Message carries the selected fields as they are now, not what
+    changed, so they all go in `payload["fields"]` (Salesforce API names).
+    """
+    object_type = OBJECT_TYPES.get(note.sobject, note.sobject.lower())
+    created, modified = note.fields.get("CreatedDate"), note.fields.get("LastModifiedDate")
+    action = "creation" if created and created == modified else "updated"
+    payload: dict = {"notification_id": note.id, "action_id": message.action_id, "sobject": note.sobject,
+                     "fields": note.fields}
+    key = natural_key(note)
+    if key:
+        payload["email" if MAPS[note.sobject].kind == "contact" else "domain"] = key
+    return CrmEvent(tenant=tenant.id, source="salesforce-outbound", kind=f"{object_type}.{action}",
+                    object_type=object_type, object_id=note.object_id,
+                    change_source=note.fields.get("LastModifiedById"), occurred_at=_occurred_at(note),
+                    identity=note.id, payload=payload)
+
+
+def _echoes(tenant: Tenant, notes: list[Notification], integration_user: str | None) -> set[str]:
+    if not any(note.sobject in MAPS for note in notes):
+        return own_writes(notes, None, integration_user)
+    index = RecordIndex(_settings().state_path, tenant.id)
+    try:
+        return own_writes(notes, index, integration_user)
+    finally:
+        index.close()
+
+
+def _occurred_at(note: Notification) -> dt.datetime:
+    for name in ("LastModifiedDate", "SystemModstamp", "CreatedDate"):
+        try:
+            return parse_datetime(note.fields[name] or "")
+        except (KeyError, ValueError):
+            continue
+    return dt.datetime.now(dt.UTC)
+
+
+def _soap(body: bytes, status: int) -> Response:
+    return Response(body, status=status, content_type="text/xml; charset=utf-8")
+
+
+def _settings() -> Settings:
+    return current_app.config["SALESOS_SETTINGS"]
+
+
+def _store() -> TenantStore:
+    settings = _settings()
+    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
+    return TenantStore(settings.state_path, Vault(settings.state_path, keys))
+
+
+def _redis() -> redis.Redis:
+    conn = current_app.extensions["salesos_redis"]
+    if conn is None:
+        raise redis.ConnectionError("REDIS_URL is not set")
+    return conn

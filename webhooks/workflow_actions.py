@@ -1,0 +1,114 @@
+"""POST /webhooks/hubspot/actions/<action>: SalesOS's custom workflow actions, answered asynchronously.
+
+HubSpot posts the enrolled record (with the properties the action definition
+asks for) and waits for an `hs_execution_state`. Research takes longer than a
+request, so the answer is `BLOCK`: the workflow waits, and `connector.actions`
+completes it with SUCCESS or FAIL_CONTINUE when the record's run ends. A
+delivery HubSpot repeats (same `callbackId`) is queued once and answered the
+same way. The request is checked like an app webhook (signature, size,
+portal → tenant) and queued through the same intake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+import redis
+from flask import Blueprint, current_app, jsonify, request
+from pydantic import BaseModel, Field, ValidationError
+
+from agents.validation import describe
+from connector.settings import Settings
+from agents.domains import registered_domain
+from crm_adapters.values import normal_email
+from crm_adapters.workflow_actions import BY_NAME, RESULT_FIELD
+from webhooks.hubspot_events import MAX_BODY, body_within_limit, endpoint_state, signed_uri
+from webhooks.intake import CrmEvent, identity_of
+from webhooks.signatures import BadSignature, check_request
+
+log = logging.getLogger(__name__)
+workflow_actions = Blueprint("workflow_actions", __name__)
+HOLD_FOR = "P1D"  # ISO 8601: how long HubSpot keeps the workflow waiting before it gives up on the callback
+
+
+class Origin(BaseModel):
+    portalId: int = Field(gt=0)
+    actionDefinitionId: int | str | None = None
+
+
+class EnrolledObject(BaseModel):
+    objectId: int | str
+    objectType: str
+    properties: dict[str, str | None] = Field(default_factory=dict)
+
+
+class ActionRequest(BaseModel):
+    """HubSpot's execution request (see tests/fixtures/crm/hubspot_custom_action_execution_request.json)."""
+
+    callbackId: str = Field(min_length=1, max_length=200)
+    origin: Origin
+    object: EnrolledObject
+    inputFields: dict = Field(default_factory=dict)
+
+
+@workflow_actions.post("/webhooks/hubspot/actions/<name>")
+def execute(name: str):
+    action = BY_NAME.get(name)
+    if action is None:
+        return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
+    body = body_within_limit()
+    if body is None:
+        return jsonify(error=f"request body over {MAX_BODY} bytes"), 413
+    settings: Settings = current_app.config["SALESOS_SETTINGS"]
+    secret = settings.hubspot_client_secret.get_secret_value() if settings.hubspot_client_secret else ""
+    if not secret:
+        return jsonify(error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)"), 503
+    try:
+        check_request(secret, request.headers, request.method, signed_uri(settings), body)
+    except BadSignature as exc:
+        log.warning("HubSpot workflow action refused: %s", exc)
+        return jsonify(error="invalid signature", reason=str(exc)), 401
+    try:
+        execution = ActionRequest.model_validate(json.loads(body))
+    except ValidationError as exc:
+        return jsonify(error="malformed workflow action request", problems=describe(exc)), 400
+    except (ValueError, RecursionError):
+        return jsonify(error="malformed workflow action request", problems=["body: not valid JSON"]), 400
+    state = endpoint_state()
+    tenant = state.tenant_of(execution.origin.portalId)
+    if tenant is None:
+        log.warning("HubSpot workflow action: no tenant for portal %s", execution.origin.portalId)
+        return jsonify(error="no SalesOS tenant for this HubSpot portal"), 404
+    event, missing = _event(tenant, name, action.object_type, execution)
+    if event is None:
+        return jsonify(outputFields={"hs_execution_state": "FAIL_CONTINUE", RESULT_FIELD: missing})
+    if state.intake is None:
+        return jsonify(error="queue not configured; HubSpot will retry"), 503
+    try:
+        state.intake.accept([event])
+    except redis.RedisError as exc:
+        log.warning("HubSpot workflow action: queue unavailable (%s); answered 503", type(exc).__name__)
+        return jsonify(error="queue unavailable; HubSpot will retry"), 503
+    return jsonify(outputFields={"hs_execution_state": "BLOCK", "hs_expiration_duration": HOLD_FOR})
+
+
+def _event(tenant: str, name: str, object_type: str, execution: ActionRequest) -> tuple[CrmEvent | None, str]:
+    """The event for the enrolled record, or None and why it cannot be researched."""
+    properties = execution.object.properties
+    payload: dict = {"callbackId": execution.callbackId}
+    try:
+        if object_type == "COMPANY":
+            payload["domain"] = registered_domain(properties.get("domain") or "")  # "www.acme.io" is acme.io
+        else:
+            payload["email"] = normal_email(properties.get("email") or "")
+    except ValueError:
+        pass
+    if not (payload.get("domain") or payload.get("email")):
+        needed = "a domain" if object_type == "COMPANY" else "an email address"
+        return None, f"SalesOS needs {needed} on the record to research it"
+    event = CrmEvent(tenant=tenant, source="hubspot-workflow", kind=f"workflow.{name}",
+                     object_type=execution.object.objectType.lower(), object_id=str(execution.object.objectId),
+                     occurred_at=dt.datetime.now(dt.UTC), identity=identity_of("workflow", execution.callbackId), payload=payload)
+    return event, ""
