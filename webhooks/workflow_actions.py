@@ -1,5 +1,6 @@
-"""POST /webhooks/hubspot/actions/<action>: SalesOS's custom workflow actions, answered asynchronously.
+"""SalesOS's HubSpot workflow actions: custom actions (answered asynchronously) and "Send a webhook".
 
+POST /webhooks/hubspot/actions/<action>, the custom workflow actions:
 HubSpot posts the enrolled record (with the properties the action definition
 asks for) and waits for an `hs_execution_state`. Research takes longer than a
 request, so the answer is `BLOCK`: the workflow waits, and `connector.actions`
@@ -7,11 +8,19 @@ completes it with SUCCESS or FAIL_CONTINUE when the record's run ends. A
 delivery HubSpot repeats (same `callbackId`) is queued once and answered the
 same way. The request is checked like an app webhook (signature, size,
 portal → tenant) and queued through the same intake.
+
+POST /webhooks/hubspot/workflow/<portal id>/<action>, HubSpot's own "Send a
+webhook" action (Data Hub Professional): for portals that build the workflow
+themselves. Its body is the enrolled record as the object API returns it
+("include all properties") or the key/value body the admin chose; it carries
+no portal id, so the portal is in the URL, which the v2 signature covers.
+It has no callback: the request is queued and answered 200.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 
@@ -92,6 +101,78 @@ def execute(name: str):
         log.warning("HubSpot workflow action: queue unavailable (%s); answered 503", type(exc).__name__)
         return jsonify(error="queue unavailable; HubSpot will retry"), 503
     return jsonify(outputFields={"hs_execution_state": "BLOCK", "hs_expiration_duration": HOLD_FOR})
+
+
+@workflow_actions.post("/webhooks/hubspot/workflow/<int:portal>/<name>")
+def send_a_webhook(portal: int, name: str):
+    action = BY_NAME.get(name)
+    if action is None:
+        return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
+    body = body_within_limit()
+    if body is None:
+        return jsonify(error=f"request body over {MAX_BODY} bytes"), 413
+    settings: Settings = current_app.config["SALESOS_SETTINGS"]
+    secret = settings.hubspot_client_secret.get_secret_value() if settings.hubspot_client_secret else ""
+    if not secret:
+        return jsonify(error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)"), 503
+    try:
+        check_request(secret, request.headers, request.method, signed_uri(settings), body)
+    except BadSignature as exc:
+        log.warning("HubSpot workflow webhook refused: %s", exc)
+        return jsonify(error="invalid signature", reason=str(exc)), 401
+    try:
+        record = SentRecord.from_body(json.loads(body))
+    except (ValueError, RecursionError, ValidationError) as exc:
+        problems = describe(exc) if isinstance(exc, ValidationError) else [str(exc)[:200]]
+        return jsonify(error="malformed workflow webhook", problems=problems), 400
+    state = endpoint_state()
+    tenant = state.tenant_of(portal)
+    if tenant is None:
+        log.warning("HubSpot workflow webhook: no tenant for portal %s", portal)
+        return jsonify(error="no SalesOS tenant for this HubSpot portal"), 404
+    execution = ActionRequest(callbackId=hashlib.sha256(body).hexdigest(), origin=Origin(portalId=portal),
+                              object=EnrolledObject(objectId=record.object_id, objectType=action.object_type,
+                                                    properties=record.properties))
+    event, missing = _event(tenant, name, action.object_type, execution)
+    if event is None:
+        return jsonify(error=missing, problems=[f"body: {missing}"]), 400
+    event.payload.pop("callbackId")  # nothing waits for this one
+    if state.intake is None:
+        return jsonify(error="queue not configured; HubSpot will retry"), 503
+    try:
+        queued = state.intake.accept([event])
+    except redis.RedisError as exc:
+        log.warning("HubSpot workflow webhook: queue unavailable (%s); answered 503", type(exc).__name__)
+        return jsonify(error="queue unavailable; HubSpot will retry"), 503
+    return jsonify(queued=queued, duplicates=1 - queued)
+
+
+class SentRecord(BaseModel):
+    """The enrolled record of a "Send a webhook" body, in either shape HubSpot sends."""
+
+    object_id: str
+    properties: dict[str, str | None]
+
+    @classmethod
+    def from_body(cls, body: object) -> SentRecord:
+        if not isinstance(body, dict):
+            raise ValueError("body: must be a JSON object (the enrolled record)")
+        raw = body.get("properties") if isinstance(body.get("properties"), dict) else body
+        properties = {name: _value(value) for name, value in raw.items() if not isinstance(_value(value), dict)}
+        object_id = body.get("objectId") or body.get("hs_object_id") or body.get("vid") or properties.get(
+            "hs_object_id") or body.get("id")
+        if object_id in (None, ""):
+            raise ValueError("body: no record id (objectId, hs_object_id, vid or id)")
+        return cls(object_id=str(object_id), properties=properties)
+
+
+def _value(value: object) -> object:
+    """Legacy contact bodies wrap each property as {"value": ...}; numbers and booleans are read as text."""
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, (int, float)) else value
 
 
 def _event(tenant: str, name: str, object_type: str, execution: ActionRequest) -> tuple[CrmEvent | None, str]:

@@ -126,6 +126,16 @@ def test_workflow_actions_never_fail_and_queue_only_what_they_hold(client, conn,
     assert added == (1 if held else 0)
 
 
+@given(portal=st.sampled_from([PORTAL, 999]), value=JSON, sign=st.booleans())
+def test_send_a_webhook_actions_never_fail_and_queue_at_most_their_record(client, conn, portal, value, sign):
+    body = json.dumps(value).encode()
+    path = f"/webhooks/hubspot/workflow/{portal}/prospect_company"
+    headers = {"X-HubSpot-Signature-Version": "v2",
+               "X-HubSpot-Signature": v2_signature(SECRET if sign else "wrong", "POST", f"{PUBLIC}{path}", body)}
+    response, added = send(client, conn, path, body, headers)
+    assert added == (response.get_json()["queued"] if response.status_code == 200 else 0)
+
+
 @given(body=BODIES, headers=HEADERS)
 def test_salesforce_outbound_messages_refuse_malformed_xml(client, conn, body, headers):
     response, added = send(client, conn, "/webhooks/salesforce/outbound", body, headers)

@@ -106,3 +106,53 @@ def test_a_malformed_request_is_400_naming_the_field(client, conn):
 def test_redis_down_is_503_so_hubspot_retries(settings):
     client = create_app(redis_url="unix:///nonexistent/redis.sock", settings=settings).test_client()
     assert execute(client, "score_contact", documented()).status_code == 503
+
+
+def send_webhook(client, portal: int, action: str, body: dict | bytes, secret: str = SECRET):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    path = f"/webhooks/hubspot/workflow/{portal}/{action}"
+    headers = {"Content-Type": "application/json", "X-HubSpot-Signature-Version": "v2",
+               "X-HubSpot-Signature": v2_signature(secret, "POST", f"{PUBLIC}{path}", raw)}
+    return client.post(path, data=raw, headers=headers)
+
+
+def test_a_send_a_webhook_action_with_all_company_properties_is_queued(client, conn):
+    record = {"objectId": 55, "properties": {"domain": "acme.io", "name": "Acme", "hs_object_id": "55"}}
+    response = send_webhook(client, PORTAL, "prospect_company", record)
+    assert response.status_code == 200 and response.get_json()["queued"] == 1
+    [event] = queued(conn)
+    assert (event.kind, event.object_id, event.payload) == ("workflow.prospect_company", "55", {"domain": "acme.io"})
+
+
+def test_a_legacy_contact_body_with_wrapped_values_is_understood(client, conn):
+    record = {"vid": 904, "portal-id": PORTAL, "properties": {"email": {"value": "Jane@Acme.io", "versions": []}}}
+    send_webhook(client, PORTAL, "score_contact", record)
+    [event] = queued(conn)
+    assert (event.object_id, event.payload) == ("904", {"email": "jane@acme.io"})
+
+
+def test_a_send_a_webhook_retry_is_queued_once(client, conn):
+    record = {"hs_object_id": "55", "domain": "acme.io"}  # a key/value body the admin chose
+    send_webhook(client, PORTAL, "find_buying_team", record)
+    assert send_webhook(client, PORTAL, "find_buying_team", record).get_json()["duplicates"] == 1
+    assert len(queued(conn)) == 1
+
+
+def test_a_send_a_webhook_signed_for_another_url_is_refused(client, conn):
+    raw = json.dumps({"hs_object_id": "55", "domain": "acme.io"}).encode()
+    signed_for_other_portal = v2_signature(SECRET, "POST", f"{PUBLIC}/webhooks/hubspot/workflow/1/prospect_company",
+                                           raw)
+    response = client.post(f"/webhooks/hubspot/workflow/{PORTAL}/prospect_company", data=raw, headers={
+        "X-HubSpot-Signature-Version": "v2", "X-HubSpot-Signature": signed_for_other_portal})
+    assert response.status_code == 401 and queued(conn) == []
+
+
+def test_a_send_a_webhook_without_what_salesos_needs_is_400(client, conn):
+    response = send_webhook(client, PORTAL, "prospect_company", {"hs_object_id": "55", "name": "No Domain"})
+    assert response.status_code == 400 and "domain" in response.get_json()["error"]
+    assert send_webhook(client, PORTAL, "prospect_company", [1, 2]).status_code == 400
+    assert queued(conn) == []
+
+
+def test_a_send_a_webhook_of_an_unknown_portal_is_404(client, conn):
+    assert send_webhook(client, 999, "prospect_company", {"hs_object_id": "5", "domain": "a.io"}).status_code == 404
