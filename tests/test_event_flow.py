@@ -1,0 +1,99 @@
+"""From the CRM's request to the effect, through the real routing table: webhook → inbox → dispatcher → job.
+
+Everything is real but the CRM: the Flask app, Redis, the dispatcher, RQ
+workers, the routing table, the jobs, and HubSpot's side played by the local
+HubSpot server (which also receives the workflow action's completion).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from connector import runtime
+from connector.actions import complete_finished
+from connector.dispatch import Dispatcher, default_router
+from connector.markets import market_from_text
+from connector.queues import STAGES, queue
+from connector.tenant_markets import TenantMarkets
+from connector.tenants import Tenant
+from connector.vault import new_key
+from tests.fakes.hubspot_server import FakeHubSpot, Server
+from tests.test_end_to_end import MARKET, ROWS
+from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, deliver, hubspot_event
+from webhooks.app import create_app
+from webhooks.signatures import v2_signature
+
+PORTAL = 62515
+TENANT = f"hubspot-{PORTAL}"
+
+
+@pytest.fixture
+def hubspot():
+    fake = FakeHubSpot()
+    server = Server(fake)
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def world(tmp_path, redis_url, hubspot, monkeypatch):
+    """A SalesOS home with a HubSpot tenant, its market and the hand-made market data."""
+    data = tmp_path / "market.jsonl"
+    data.write_text("\n".join(row if isinstance(row, str) else json.dumps(row) for row in ROWS) + "\n")
+    for name, value in {"SALESOS_HOME": str(tmp_path), "SALESOS_VAULT_KEYS": new_key(), "REDIS_URL": redis_url,
+                        "HUBSPOT_API_BASE_URL": hubspot.url, "HUBSPOT_CLIENT_SECRET": SECRET,
+                        "SALESOS_PUBLIC_URL": PUBLIC, "SALESOS_DATA_FILES": json.dumps([str(data)])}.items():
+        monkeypatch.setenv(name, value)
+    for cached in (runtime.settings, runtime._tenant_crm, runtime.record_index):
+        cached.cache_clear()
+    runtime.tenant_store().add(Tenant(id=TENANT, crm="hubspot", external_id=str(PORTAL),
+                                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": hubspot.token})
+    TenantMarkets(runtime.settings().state_path).set(TENANT, market_from_text(MARKET, "test"), "test")
+    conn = redis.Redis.from_url(redis_url)
+    yield create_app(redis_url=redis_url, settings=runtime.settings()).test_client(), conn
+    for cached in (runtime.settings, runtime._tenant_crm, runtime.record_index):
+        cached.cache_clear()
+    conn.close()
+
+
+def dispatch_and_work(conn) -> None:
+    """The dispatcher once, then workers until every stage queue is empty (jobs enqueue more jobs)."""
+    Dispatcher(conn, default_router(), name="test").run(burst=True)
+    SimpleWorker([queue(name, conn) for name in STAGES], connection=conn, serializer=JSONSerializer).work(
+        burst=True)
+    for name in STAGES:
+        assert queue(name, conn).failed_job_registry.count == 0, name
+
+
+def test_a_workflow_action_runs_its_company_and_hubspot_is_told_when_it_is_done(world, hubspot):
+    client, conn = world
+    path = "/webhooks/hubspot/actions/prospect_company"
+    body = json.dumps({"callbackId": "ap-1", "origin": {"portalId": PORTAL, "actionDefinitionId": 7},
+                       "object": {"objectId": 55, "objectType": "COMPANY", "properties": {"domain": "acme.io"}}}
+                      ).encode()
+    response = client.post(path, data=body, headers={"X-HubSpot-Signature-Version": "v2",
+                                                     "X-HubSpot-Signature": v2_signature(SECRET, "POST",
+                                                                                         PUBLIC + path, body)})
+    assert response.get_json()["outputFields"]["hs_execution_state"] == "BLOCK"
+    dispatch_and_work(conn)
+    assert complete_finished(conn, lambda tenant, callback, outputs: runtime.complete_action(
+        conn, tenant, callback, outputs)) == 1
+    assert hubspot.completed["ap-1"]["hs_execution_state"] == "SUCCESS"
+    assert [p["salesos_domain"] for p in hubspot.objects["companies"].values()] == ["acme.io"]
+    assert len(hubspot.objects["contacts"]) == 3
+
+
+def test_a_rep_pausing_a_contact_in_hubspot_holds_its_next_step(world, hubspot):
+    client, conn = world
+    runtime.record_index(TENANT).remember("contact", {"jane@acme.io": "901"})
+    response = deliver(client, [hubspot_event(PORTAL, 901, "contact.propertyChange", "salesos_sequence_state",
+                                              "paused", changeSource="CRM_UI")])
+    assert response.status_code == 200 and response.get_json()["queued"] == 1
+    dispatch_and_work(conn)
+    assert runtime.ledger().held(TENANT, ["jane@acme.io"]) == {"jane@acme.io"}
