@@ -77,8 +77,12 @@ def pause_sequence_job(payload: dict) -> dict:
 def resume_sequence_job(payload: dict) -> dict:
     """The rep set the sequence back in progress: the steps that fell due meanwhile run now, the rest on time."""
     event = CrmEvent.model_validate(payload["event"])
-    parked = [json.loads(item) for item in runtime.ledger().release(event.tenant, _email(event))]
-    return {"sequences_resumed": 1, "steps_resumed": enqueue_steps(event.tenant, parked)}
+    ledger = runtime.ledger()
+    parked = ledger.release(event.tenant, _email(event))
+    resumed = enqueue_steps(event.tenant, [json.loads(item) for item in parked.values()],
+                            label=f"resume-{event.identity}|")
+    ledger.unpark(parked)
+    return {"sequences_resumed": 1, "steps_resumed": resumed}
 
 
 def record_deal_stage_job(payload: dict) -> dict:

@@ -396,10 +396,11 @@ def _first_step(ctx: dict, plan: LeadPlan) -> dict:
     }
 
 
-def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None) -> int:
+def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None, label: str = "") -> int:
     """One job per due time; returns how many steps were newly queued (a duplicate job is a no-op).
 
-    With `run` (send-now) the steps are due at once and part of the run.
+    With `run` (send-now) the steps are due at once and part of the run. `label`
+    makes a distinct job of steps queued again (resumed after a rep's pause).
     """
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in items:
@@ -411,7 +412,7 @@ def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None)
             digest = "|".join(f"{i['email']}#{i['step_index']}" for i in chunk)
             job = enqueue_once(
                 connection, "outreach", outreach_job, {"tenant": tenant, "items": chunk},
-                job_key=job_id("outreach", tenant, f"{when}|{digest}"),
+                job_key=job_id("outreach", tenant, f"{label}{when}|{digest}"),
                 run_id=run.run_id if run else None,
                 at=None if run else dt.datetime.fromisoformat(when),
             )

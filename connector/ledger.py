@@ -139,14 +139,16 @@ class Ledger:
             self._db.execute("INSERT OR REPLACE INTO parked (key, tenant, email, item) VALUES (?, ?, ?, ?)",
                              (key, tenant, email, item))
 
-    def release(self, tenant: str, email: str) -> list[str]:
-        """End a hold; returns the parked steps (as stored), which are forgotten here."""
+    def release(self, tenant: str, email: str) -> dict[str, str]:
+        """End a hold; returns the parked steps by key (as stored), kept until `unpark` says they are queued."""
         with self._write():
             self._db.execute("DELETE FROM holds WHERE tenant = ? AND email = ?", (tenant, email))
-            items = [row[0] for row in self._db.execute(
-                "SELECT item FROM parked WHERE tenant = ? AND email = ? ORDER BY key", (tenant, email))]
-            self._db.execute("DELETE FROM parked WHERE tenant = ? AND email = ?", (tenant, email))
-        return items
+        return dict(self._db.execute("SELECT key, item FROM parked WHERE tenant = ? AND email = ? ORDER BY key",
+                                     (tenant, email)).fetchall())
+
+    def unpark(self, keys: Iterable[str]) -> None:
+        with self._write():
+            self._db.executemany("DELETE FROM parked WHERE key = ?", [(key,) for key in keys])
 
     def close(self) -> None:
         self._db.close()

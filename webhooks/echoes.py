@@ -63,6 +63,8 @@ class EchoFilter:
         for i, event in enumerate(events):
             if i in mine or event.propertyName is None or not event.kind.endswith(".propertyChange"):
                 continue
+            if event.changeSource and event.changeSource.upper() not in _SELF_SOURCES:
+                continue  # a person (CRM_UI, mobile, import...) setting a value SalesOS once wrote is not an echo
             mapped = _PROPERTIES.get(event.object_type, {}).get(event.propertyName)
             if mapped is None:
                 continue

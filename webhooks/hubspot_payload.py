@@ -39,7 +39,7 @@ class HubSpotEvent(BaseModel):
 
     portalId: int = Field(gt=0)
     eventId: int | str
-    occurredAt: int = Field(ge=0, description="epoch milliseconds")
+    occurredAt: int = Field(ge=0, le=10**14, description="epoch milliseconds (before the year 5138)")
     eventType: str | None = Field(default=None, min_length=3, max_length=100)
     subscriptionType: str | None = Field(default=None, min_length=3, max_length=100)
     objectId: int | str | None = None

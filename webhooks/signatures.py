@@ -27,8 +27,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 
+_EPOCH_MS = re.compile(r"[0-9]{1,15}")  # ASCII digits only: str.isdigit() also takes "²"
 MAX_AGE_MS = 5 * 60 * 1000  # HubSpot: "Reject the request if the timestamp is older than 5 minutes"
 
 # The docs' table of escapes to decode in the v3 URI (and only these; "?" of the query stays as it is).
@@ -72,7 +74,7 @@ def v1_signature(secret: str, body: bytes | str) -> str:
 def check_v3(secret: str, method: str, uri: str, body: bytes, signature: str, timestamp: str | None,
              now_ms: int | None = None) -> None:
     """Raise BadSignature unless the v3 signature matches and the timestamp is within 5 minutes of now."""
-    if not timestamp or not timestamp.isdigit():
+    if not timestamp or not _EPOCH_MS.fullmatch(timestamp):
         raise BadSignature("X-HubSpot-Request-Timestamp is missing or not epoch milliseconds")
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if abs(now - int(timestamp)) > MAX_AGE_MS:

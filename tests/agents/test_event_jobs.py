@@ -57,8 +57,12 @@ def test_a_step_due_while_the_rep_paused_the_sequence_does_not_run(home, conn):
 
 
 def test_resuming_runs_the_step_that_fell_due_during_the_pause_once(home, conn):
+    from connector.queues import job_id
+
     run(conn, "engagement", pause_sequence_job, state_change("paused", "e1"), "pause")
-    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")
+    step = item()
+    original = job_id("outreach", "local", f"{step['sequence'][0]['scheduled_at']}|jane@acme.io#0")
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [step]}, original)  # the step's own job key
     run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2"), "resume")
     assert len(queue("outreach", conn).scheduled_job_registry.get_job_ids()) == 1  # at its original, past time
     SimpleWorker([queue("outreach", conn)], connection=conn, serializer=JSONSerializer).work(

@@ -102,3 +102,9 @@ def test_the_signed_uri_is_the_public_base_plus_the_path_and_raw_query():
         "https://salesos.example.com/webhooks/hubspot?a=1%3A2"
     assert public_uri("https://salesos.example.com", "/webhooks/hubspot", b"") == \
         "https://salesos.example.com/webhooks/hubspot"
+
+
+@pytest.mark.parametrize("timestamp", ["²³", "1" * 5000, "１２３"])
+def test_a_timestamp_of_other_digits_is_refused_not_crashed_on(timestamp):
+    with pytest.raises(BadSignature, match="epoch milliseconds"):
+        check_v3("secret", "POST", "https://x.io/", b"[]", "sig", timestamp)
