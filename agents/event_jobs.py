@@ -17,7 +17,7 @@ from connector import actions, runtime
 from connector.deal_events import DealEvents
 from connector.markets import MarketError, market_from_text
 from connector.runner import enqueue_run
-from connector.runs import RunContext, new_run_id
+from connector.runs import RunContext
 from connector.tenant_markets import TenantMarkets
 from crm_adapters.values import normal_domain
 from webhooks.intake import CrmEvent
@@ -31,18 +31,25 @@ def prospect_job(payload: dict) -> dict:
     """A rep asked for one company (or a contact's company): it goes through the whole funnel on its own run.
 
     The run is scored against the tenant's market; a workflow action waiting
-    on it is completed when the run ends (`connector.actions`).
+    on it is completed when the run ends (`connector.actions`), or at once with
+    the reason when there is nothing to run. The run id comes from the event,
+    so a retried job never starts a second run.
     """
     event = CrmEvent.model_validate(payload["event"])
+    conn = get_current_job().connection
     market = TenantMarkets(runtime.settings().state_path).get(event.tenant)
     if market is None:
-        return {"stopped": [{"stage": "prospect", "reason": NO_MARKET.format(tenant=event.tenant)}]}
-    domain = _domain(event)
-    conn = get_current_job().connection
+        return _cannot(conn, event, NO_MARKET.format(tenant=event.tenant))
+    try:
+        domain = _domain(event)
+    except LookupError as exc:
+        return _cannot(conn, event, str(exc))
     asked = event.kind.startswith("workflow.")  # a rep's explicit request; a ticked field may be re-sent
-    if not asked and not conn.set(f"salesos:prospected:{event.tenant}:{domain}", "1", nx=True, ex=PROSPECT_AGAIN_AFTER):
+    repeat = f"salesos:prospected:{event.tenant}:{domain}"
+    if not asked and not conn.set(repeat, event.identity, nx=True, ex=PROSPECT_AGAIN_AFTER) and \
+            conn.get(repeat) != event.identity.encode():
         return {"prospect_repeats_skipped": 1}
-    run = RunContext(run_id=new_run_id(), tenant=event.tenant, market=market[0],
+    run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market[0],
                      data_files=[str(path) for path in runtime.settings().salesos_data_files],
                      as_of=dt.date.today(), domains=[domain])
     enqueue_run(conn, run)
@@ -52,18 +59,38 @@ def prospect_job(payload: dict) -> dict:
 
 
 def market_defined_job(payload: dict) -> dict:
-    """A market record written in the CRM becomes the tenant's market, and a run of it starts."""
+    """A market record written in the CRM becomes the tenant's market, and a run of it starts.
+
+    A notification of the record whose definition did not change (a rename, a
+    Salesforce Outbound Message re-sent on any edit) starts nothing.
+    """
     event = CrmEvent.model_validate(payload["event"])
     origin = f"CRM market record {event.object_id}"
     try:
-        market = market_from_text(event.property_value or event.payload.get("definition") or "", origin)
+        market = market_from_text(event.property_value or "", origin)
     except MarketError as exc:
         return {"stopped": [{"stage": "market", "reason": str(exc)}]}
-    TenantMarkets(runtime.settings().state_path).set(event.tenant, market, origin)
-    run = RunContext(run_id=new_run_id(), tenant=event.tenant, market=market,
+    markets = TenantMarkets(runtime.settings().state_path)
+    current = markets.get(event.tenant)
+    if current is not None and current == (market, origin):
+        return {"market_unchanged": 1}
+    markets.set(event.tenant, market, origin)
+    run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market,
                      data_files=[str(path) for path in runtime.settings().salesos_data_files], as_of=dt.date.today())
     enqueue_run(get_current_job().connection, run)
     return {"market_runs_started": 1}
+
+
+def _run_id(event: CrmEvent) -> str:
+    """Sortable like `new_run_id`, and the same for every retry of the job the event started."""
+    return f"{event.occurred_at:%Y%m%dT%H%M%S}-{event.identity[:6]}"
+
+
+def _cannot(conn, event: CrmEvent, reason: str) -> dict:
+    """Nothing to run: say why, and let a waiting workflow go on with that reason."""
+    if event.payload.get("callbackId"):
+        actions.remember(conn, str(event.payload["callbackId"]), event.tenant, run_id=None, reason=reason)
+    return {"stopped": [{"stage": "prospect", "reason": reason}]}
 
 
 def pause_sequence_job(payload: dict) -> dict:
@@ -94,7 +121,7 @@ def record_deal_stage_job(payload: dict) -> dict:
 
 def _domain(event: CrmEvent) -> str:
     """The company to prospect: named in the event, or looked up from the company's or contact's CRM id."""
-    given = event.payload.get("domain") or event.payload.get("company_domain")
+    given = event.payload.get("domain")
     if given:
         return normal_domain(str(given))
     index = runtime.record_index(event.tenant)
@@ -104,7 +131,8 @@ def _domain(event: CrmEvent) -> str:
             return found[event.object_id]
         raise LookupError(f"company {event.object_id} of {event.tenant} has no domain SalesOS knows")
     email = _email(event)
-    [contact] = runtime.crm_for(event.tenant).get_contacts([email]) or [None]
+    contacts = runtime.crm_for(event.tenant).get_contacts([email])
+    contact = contacts[0] if contacts else None
     if contact is None or not contact.company_domain:
         raise LookupError(f"contact {email} of {event.tenant} has no company domain")
     return contact.company_domain

@@ -83,6 +83,9 @@ class StageJob(Protocol):
 Router = Callable[[CrmEvent], Sequence[StageJob]]
 
 
+IDLE_EVERY = 5.0  # seconds between `on_idle` calls while events keep coming
+
+
 class DispatcherBusy(RuntimeError):
     """Another live dispatcher already uses this name."""
 
@@ -180,7 +183,7 @@ class Dispatcher:
         """Dispatch until stopped (or, with `burst`, until the inbox is empty). Redis outages are waited out,
         except in burst mode, where they raise. `on_idle` runs whenever the inbox is empty (completing
         workflow actions whose runs have ended)."""
-        total, pause, started = Counts(), 0.5, False
+        total, pause, started, idle_at = Counts(), 0.5, False, time.monotonic()
         try:
             while not should_stop():
                 try:
@@ -189,8 +192,10 @@ class Dispatcher:
                         started = True
                     counts = self.dispatch_once()
                     total.add(counts)
+                    if counts.events == 0 or time.monotonic() - idle_at > IDLE_EVERY:
+                        on_idle()  # also under a steady backlog, so held workflows are not starved
+                        idle_at = time.monotonic()
                     if counts.events == 0:
-                        on_idle()
                         if burst:
                             break
                         self._wait(wait_seconds)

@@ -220,3 +220,59 @@ def test_a_ticked_prospect_box_sent_again_starts_no_second_run(home, conn, marke
     run(conn, "enrich", prospect_job, ticked, "first")
     run(conn, "enrich", prospect_job, {"event": {**ticked["event"], "identity": "n2"}}, "again")
     assert queue("source", conn).count == 1
+
+
+def test_without_a_market_the_waiting_workflow_goes_on_at_once_with_the_reason(home, conn):
+    from agents.event_jobs import prospect_job
+    from connector.actions import complete_finished
+
+    run(conn, "enrich", prospect_job, workflow_action("acme.io"), "prospect")
+    completed = []
+    assert complete_finished(conn, lambda *call: completed.append(call)) == 1
+    [(_, callback, outputs)] = completed
+    assert (callback, outputs["hs_execution_state"]) == ("ap-1-2-3", "FAIL_CONTINUE")
+    assert "has no market yet" in outputs["salesos_result"]
+
+
+def test_the_same_request_handled_twice_starts_one_run(home, conn, market_data):
+    from agents.event_jobs import prospect_job
+    from connector.markets import market_from_text
+    from connector.tenant_markets import TenantMarkets
+
+    TenantMarkets(home / "salesos.sqlite3").set("local", market_from_text(market_data, "test"), "test")
+    run(conn, "enrich", prospect_job, workflow_action("acme.io"), "first-delivery")
+    run(conn, "enrich", prospect_job, workflow_action("acme.io"), "rq-retry")
+    assert queue("source", conn).count == 1
+
+
+def test_a_market_record_notified_again_with_the_same_definition_starts_no_second_run(home, conn, market_data):
+    from agents.event_jobs import market_defined_job
+
+    def notification(identity: str) -> dict:
+        return {"event": CrmEvent(tenant="local", source="salesforce-outbound", kind="salesos_market__c.updated",
+                                  object_type="salesos_market__c", object_id="a01", property_name="Definition__c",
+                                  property_value=market_data, occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+                                  identity=identity).model_dump(mode="json")}
+
+    run(conn, "source", market_defined_job, notification("n1"), "first")
+    run(conn, "source", market_defined_job, notification("n2"), "renamed")
+    assert queue("source", conn).fetch_job("first").return_value()["market_runs_started"] == 1
+    assert queue("source", conn).fetch_job("renamed").return_value()["market_unchanged"] == 1
+
+
+def test_a_workflow_hubspot_no_longer_waits_for_is_dropped_not_retried_forever(home, conn):
+    import json as jsonlib
+    import time as clock
+
+    from connector.actions import PENDING, complete_finished, remember
+    from crm_adapters.errors import RequestRejected
+
+    remember(conn, "gone", "hubspot-1", run_id=None, reason="no market")
+    conn.hset(PENDING, "expired", jsonlib.dumps({"tenant": "hubspot-1", "run_id": None, "reason": "x",
+                                                 "since": clock.time() - 2 * 24 * 3600}))
+
+    def refuse(tenant, callback, outputs):
+        raise RequestRejected("HubSpot refused the request (400): callback expired", status=400)
+
+    assert complete_finished(conn, refuse) == 0
+    assert conn.hlen(PENDING) == 0
