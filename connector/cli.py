@@ -417,6 +417,27 @@ def tenants_flow_secret(tenant: Annotated[str, typer.Argument(help="Salesforce t
     typer.echo(secret)
 
 
+@tenants_app.command("workflow-url")
+def tenants_workflow_url(tenant: Annotated[str, typer.Argument(help="HubSpot tenant id, e.g. hubspot-62515")]) -> None:
+    """Print the URLs a HubSpot "Send a webhook" workflow action posts to, one per SalesOS action."""
+    from crm_adapters.workflow_actions import ACTIONS
+    from webhooks.workflow_actions import send_a_webhook_url
+
+    settings = load_settings()
+    record = _tenant_store().get(tenant)
+    if record is None or record.crm != "hubspot":
+        err.print(f"[red]{tenant!r} is not an installed HubSpot tenant[/red]", highlight=False)
+        raise typer.Exit(2)
+    if not settings.hubspot_client_secret:
+        err.print("[red]HUBSPOT_CLIENT_SECRET is not set: the URLs are made with it[/red]", highlight=False)
+        raise typer.Exit(2)
+    secret = settings.hubspot_client_secret.get_secret_value()
+    err.print("In the workflow's Send a webhook action: method POST, authentication \"Include request signature "
+              "in header\" with the SalesOS app id.", highlight=False)
+    for action in ACTIONS:
+        typer.echo(f"{action.name}: {send_a_webhook_url(settings.salesos_public_url, secret, int(record.external_id), action.name)}")
+
+
 @app.command("rotate-keys")
 def rotate_keys() -> None:
     """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS."""

@@ -9,11 +9,12 @@ delivery HubSpot repeats (same `callbackId`) is queued once and answered the
 same way. The request is checked like an app webhook (signature, size,
 portal → tenant) and queued through the same intake.
 
-POST /webhooks/hubspot/workflow/<portal id>/<action>, HubSpot's own "Send a
-webhook" action (Data Hub Professional): for portals that build the workflow
-themselves. Its body is the enrolled record as the object API returns it
-("include all properties") or the key/value body the admin chose; it carries
-no portal id, so the portal is in the URL, which the v2 signature covers.
+POST /webhooks/hubspot/workflow/<portal id>/<token>/<action>, HubSpot's own
+"Send a webhook" action (Data Hub Professional): for portals that build the
+workflow themselves. Its body is the enrolled record as the object API returns
+it ("include all properties") or the key/value body the admin chose; it
+carries no portal id, so the portal is in the URL with a token only SalesOS can
+make for it (`portal_token`), and the signature must cover the URL (v2 or v3).
 It has no callback: the request is queued and answered 200.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import logging
 
@@ -103,8 +105,22 @@ def execute(name: str):
     return jsonify(outputFields={"hs_execution_state": "BLOCK", "hs_expiration_duration": HOLD_FOR})
 
 
-@workflow_actions.post("/webhooks/hubspot/workflow/<int:portal>/<name>")
-def send_a_webhook(portal: int, name: str):
+def portal_token(secret: str, portal: int) -> str:
+    """The part of a portal's "Send a webhook" URL only SalesOS can make (`tenants workflow-url` prints it).
+
+    HubSpot signs these requests with SalesOS's app secret whichever portal
+    sends them, so the signature alone cannot tell portal A's workflow from one
+    an admin of portal A points at portal B's URL; this token can.
+    """
+    return hmac.new(secret.encode(), f"send-a-webhook:{portal}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def send_a_webhook_url(public_url: str, secret: str, portal: int, name: str) -> str:
+    return f"{public_url.rstrip('/')}/webhooks/hubspot/workflow/{portal}/{portal_token(secret, portal)}/{name}"
+
+
+@workflow_actions.post("/webhooks/hubspot/workflow/<int:portal>/<token>/<name>")
+def send_a_webhook(portal: int, token: str, name: str):
     action = BY_NAME.get(name)
     if action is None:
         return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
@@ -115,8 +131,12 @@ def send_a_webhook(portal: int, name: str):
     secret = settings.hubspot_client_secret.get_secret_value() if settings.hubspot_client_secret else ""
     if not secret:
         return jsonify(error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)"), 503
+    if not hmac.compare_digest(token.encode(), portal_token(secret, portal).encode()):
+        log.warning("HubSpot workflow webhook refused: the URL's token is not portal %s's", portal)
+        return jsonify(error="this URL is not the one SalesOS gave this portal (`tenants workflow-url`)"), 401
     try:
-        check_request(secret, request.headers, request.method, signed_uri(settings), body)
+        if check_request(secret, request.headers, request.method, signed_uri(settings), body) == "v1":
+            raise BadSignature("a v1 signature covers the body only, not the URL: sign with v2 or v3")
     except BadSignature as exc:
         log.warning("HubSpot workflow webhook refused: %s", exc)
         return jsonify(error="invalid signature", reason=str(exc)), 401

@@ -12,6 +12,7 @@ from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, register
 from tests.webhooks.test_hubspot_events import make_settings, queued
 from webhooks.app import create_app
 from webhooks.signatures import v2_signature
+from webhooks.workflow_actions import portal_token
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
 PORTAL = 102670506  # the documented request's portal
@@ -108,9 +109,9 @@ def test_redis_down_is_503_so_hubspot_retries(settings):
     assert execute(client, "score_contact", documented()).status_code == 503
 
 
-def send_webhook(client, portal: int, action: str, body: dict | bytes, secret: str = SECRET):
+def send_webhook(client, portal: int, action: str, body: dict | bytes, secret: str = SECRET, token: str | None = None):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    path = f"/webhooks/hubspot/workflow/{portal}/{action}"
+    path = f"/webhooks/hubspot/workflow/{portal}/{token or portal_token(SECRET, portal)}/{action}"
     headers = {"Content-Type": "application/json", "X-HubSpot-Signature-Version": "v2",
                "X-HubSpot-Signature": v2_signature(secret, "POST", f"{PUBLIC}{path}", raw)}
     return client.post(path, data=raw, headers=headers)
@@ -140,11 +141,29 @@ def test_a_send_a_webhook_retry_is_queued_once(client, conn):
 
 def test_a_send_a_webhook_signed_for_another_url_is_refused(client, conn):
     raw = json.dumps({"hs_object_id": "55", "domain": "acme.io"}).encode()
-    signed_for_other_portal = v2_signature(SECRET, "POST", f"{PUBLIC}/webhooks/hubspot/workflow/1/prospect_company",
-                                           raw)
-    response = client.post(f"/webhooks/hubspot/workflow/{PORTAL}/prospect_company", data=raw, headers={
-        "X-HubSpot-Signature-Version": "v2", "X-HubSpot-Signature": signed_for_other_portal})
+    other = f"{PUBLIC}/webhooks/hubspot/workflow/1/{portal_token(SECRET, 1)}/prospect_company"
+    response = client.post(f"/webhooks/hubspot/workflow/{PORTAL}/{portal_token(SECRET, PORTAL)}/prospect_company",
+                           data=raw, headers={"X-HubSpot-Signature-Version": "v2",
+                                              "X-HubSpot-Signature": v2_signature(SECRET, "POST", other, raw)})
     assert response.status_code == 401 and queued(conn) == []
+
+
+def test_another_portals_workflow_pointed_at_this_portals_url_is_refused(client, conn):
+    """HubSpot signs every portal's request with SalesOS's secret: only the URL's token tells portals apart."""
+    response = send_webhook(client, PORTAL, "prospect_company", {"hs_object_id": "5", "domain": "acme.io"},
+                            token=portal_token(SECRET, 1))
+    assert response.status_code == 401 and queued(conn) == []
+
+
+def test_a_send_a_webhook_signed_with_v1_is_refused_since_v1_does_not_cover_the_url(client, conn):
+    from webhooks.signatures import v1_signature
+
+    raw = json.dumps({"hs_object_id": "55", "domain": "acme.io"}).encode()
+    path = f"/webhooks/hubspot/workflow/{PORTAL}/{portal_token(SECRET, PORTAL)}/prospect_company"
+    response = client.post(path, data=raw, headers={"X-HubSpot-Signature-Version": "v1",
+                                                    "X-HubSpot-Signature": v1_signature(SECRET, raw)})
+    assert response.status_code == 401 and "v1" in response.get_json()["reason"]
+    assert queued(conn) == []
 
 
 def test_a_send_a_webhook_without_what_salesos_needs_is_400(client, conn):
@@ -156,3 +175,25 @@ def test_a_send_a_webhook_without_what_salesos_needs_is_400(client, conn):
 
 def test_a_send_a_webhook_of_an_unknown_portal_is_404(client, conn):
     assert send_webhook(client, 999, "prospect_company", {"hs_object_id": "5", "domain": "a.io"}).status_code == 404
+
+
+def test_the_workflow_url_command_prints_each_actions_url_for_the_portal(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from connector.vault import new_key
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {
+        "SALESOS_HOME": str(tmp_path), "SALESOS_VAULT_KEYS": new_key(), "HUBSPOT_CLIENT_SECRET": SECRET,
+        "SALESOS_PUBLIC_URL": PUBLIC}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "connector", *args], cwd=root, env=env,  # noqa: E731
+                                       capture_output=True, text=True, timeout=120)
+    run("tenants", "add", "hubspot", "--portal-id", str(PORTAL), "--access-token", "pat-x")
+    printed = run("tenants", "workflow-url", f"hubspot-{PORTAL}")
+    assert printed.returncode == 0, printed.stderr
+    urls = dict(line.split(": ", 1) for line in printed.stdout.splitlines())
+    assert urls["prospect_company"] == (f"{PUBLIC}/webhooks/hubspot/workflow/{PORTAL}/"
+                                        f"{portal_token(SECRET, PORTAL)}/prospect_company")
+    assert run("tenants", "workflow-url", "hubspot-1").returncode == 2
