@@ -77,6 +77,8 @@ ROUTES: tuple[Route, ...] = (
     Route(_set("company", "account"), _CHANGE, _field("prospect"), _set("true"),
           "enrich", prospect_job),
     Route(None, _set("prospect_company", "find_buying_team", "score_contact"), None, None, "enrich", prospect_job),
+    # a new title changes seniority, authority and role: the contact's company is scored and sequenced again
+    Route(_set("contact", "lead"), _CHANGE, _set("jobtitle", "Title"), None, "enrich", prospect_job),
     Route(_set("contact", "lead"), _CHANGE, _field("sequence_state"),
           _set("paused", "stopped"), "engagement", pause_sequence_job),
     Route(_set("contact", "lead"), _CHANGE, _field("sequence_state"),

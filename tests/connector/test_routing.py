@@ -77,3 +77,8 @@ def test_the_routed_event_names_the_field_the_route_matched():
     [job] = route(outbound("salesos_market__c", {"Name": "EU", "Definition__c": "name: EU"}))
     assert (job.payload["event"]["property_name"], job.payload["event"]["property_value"]) == (
         "Definition__c", "name: EU")
+
+
+def test_a_contacts_new_title_scores_its_company_again():
+    assert jobs(event(name="jobtitle", value="Chief Revenue Officer")) == ["prospect_job"]
+    assert jobs(outbound("contact", {"Title": "CRO", "Email": "j@a.io"})) == ["prospect_job"]
