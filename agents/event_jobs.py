@@ -14,11 +14,9 @@ from rq import get_current_job
 
 from agents.jobs import enqueue_steps
 from connector import actions, runtime
-from connector.deal_events import DealEvents
 from connector.markets import MarketError, market_from_text
 from connector.runner import enqueue_run
 from connector.runs import RunContext
-from connector.tenant_markets import TenantMarkets
 from crm_adapters.values import normal_domain
 from webhooks.intake import CrmEvent
 
@@ -37,7 +35,7 @@ def prospect_job(payload: dict) -> dict:
     """
     event = CrmEvent.model_validate(payload["event"])
     conn = get_current_job().connection
-    market = TenantMarkets(runtime.settings().state_path).get(event.tenant)
+    market = runtime.tenant_markets().get(event.tenant)
     if market is None:
         return _cannot(conn, event, NO_MARKET.format(tenant=event.tenant))
     try:
@@ -70,7 +68,7 @@ def market_defined_job(payload: dict) -> dict:
         market = market_from_text(event.property_value or "", origin)
     except MarketError as exc:
         return {"stopped": [{"stage": "market", "reason": str(exc)}]}
-    markets = TenantMarkets(runtime.settings().state_path)
+    markets = runtime.tenant_markets()
     current = markets.get(event.tenant)
     if current is not None and current == (market, origin):
         return {"market_unchanged": 1}
@@ -115,7 +113,7 @@ def resume_sequence_job(payload: dict) -> dict:
 def record_deal_stage_job(payload: dict) -> dict:
     """Kept for the deal-desk agents (proposals, forecasts) that later stages add."""
     event = CrmEvent.model_validate(payload["event"])
-    recorded = DealEvents(runtime.settings().state_path).record(event)
+    recorded = runtime.deal_events().record(event)
     return {"deal_stage_changes": int(recorded)}
 
 

@@ -72,9 +72,9 @@ def _field(name: str) -> frozenset[str]:
 _CHANGE = _set("propertychange", "updated")
 ROUTES: tuple[Route, ...] = (
     # Only the market object has a definition; HubSpot names custom objects by a per-portal id ("2-1234").
-    Route(None, _CHANGE | _set("creation", "created"), _set(MARKET_DEFINITION_PROPERTIES), None, "source",
+    Route(None, _CHANGE | _set("creation"), _set(MARKET_DEFINITION_PROPERTIES), None, "source",
           market_defined_job),
-    Route(_set("company", "account"), _CHANGE, _field("prospect"), _set("true"),
+    Route(_set("company"), _CHANGE, _field("prospect"), _set("true"),
           "enrich", prospect_job),
     Route(None, _set("prospect_company", "find_buying_team", "score_contact"), None, None, "enrich", prospect_job),
     # a new title changes seniority, authority and role: the contact's company is scored and sequenced again

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,8 @@ def execute_run(
     started = time.monotonic()
     queues = [*FUNNEL_STAGES, "outreach"] if send_now else list(FUNNEL_STAGES)
     if tenant != "local":
-        TenantMarkets(settings.state_path).set(tenant, market, origin=f"run {run.run_id}")
+        with closing(TenantMarkets(settings.state_path)) as markets:
+            markets.set(tenant, market, origin=f"run {run.run_id}")
     with redis_url(settings) as url:
         conn = connect(url)
         enqueue_run(conn, run)

@@ -120,6 +120,29 @@ def ledger() -> Ledger:
     return _ledger(settings().state_path)
 
 
+@lru_cache(maxsize=4)
+def _tenant_markets(path: Path):
+    from connector.tenant_markets import TenantMarkets
+
+    return TenantMarkets(path)
+
+
+def tenant_markets():
+    """Each tenant's market, kept open for the worker's life like the ledger."""
+    return _tenant_markets(settings().state_path)
+
+
+@lru_cache(maxsize=4)
+def _deal_events(path: Path):
+    from connector.deal_events import DealEvents
+
+    return DealEvents(path)
+
+
+def deal_events():
+    return _deal_events(settings().state_path)
+
+
 def dataset(paths: list[str]):
     return load_cached([Path(path) for path in paths])
 

@@ -58,19 +58,9 @@ TENANT_TTL = 5.0  # seconds a portal's tenant (or its absence) is remembered by 
 
 @hubspot_events.post("/webhooks/hubspot")
 def receive():
-    body = body_within_limit()
-    if body is None:
-        return jsonify(error=f"request body over {MAX_BODY} bytes"), 413
-    settings: Settings = current_app.config["SALESOS_SETTINGS"]
-    secret = settings.hubspot_client_secret.get_secret_value() if settings.hubspot_client_secret else ""
-    if not secret:
-        log.error("HubSpot webhook refused: HUBSPOT_CLIENT_SECRET is not set, so no signature can be checked")
-        return jsonify(error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)"), 503
-    try:
-        check_request(secret, request.headers, request.method, signed_uri(settings), body)
-    except BadSignature as exc:
-        log.warning("HubSpot webhook refused: %s", exc)
-        return jsonify(error="invalid signature", reason=str(exc)), 401
+    body, refused = signed_body()
+    if refused is not None:
+        return refused
     try:
         raw = json.loads(body)
         events = parse_delivery(raw)
@@ -108,6 +98,33 @@ def _queue(events: list[HubSpotEvent], raw: list[dict]):
         return jsonify(error="queue unavailable; HubSpot will retry"), 503
     counts = {"queued": queued, "duplicates": len(accepted) - queued, "ignored": ignored, "unknown_portals": unknown}
     return Response(json.dumps(counts), 200, mimetype="application/json")
+
+
+def signed_body(allow_v1: bool = True) -> tuple[bytes, None] | tuple[None, tuple[Response, int]]:
+    """The raw body of a request HubSpot signed, or the answer to give instead: 413 too big, 503 no secret
+    configured, 401 not signed by HubSpot (`allow_v1=False` where the URL must be covered by the signature)."""
+    body = body_within_limit()
+    if body is None:
+        return None, (jsonify(error=f"request body over {MAX_BODY} bytes"), 413)
+    secret = hubspot_secret()
+    if not secret:
+        log.error("HubSpot request refused: HUBSPOT_CLIENT_SECRET is not set, so no signature can be checked")
+        return None, (jsonify(error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)"),
+                      503)
+    try:
+        version = check_request(secret, request.headers, request.method, signed_uri(current_app.config[
+            "SALESOS_SETTINGS"]), body)
+        if version == "v1" and not allow_v1:
+            raise BadSignature("a v1 signature covers the body only, not the URL: sign with v2 or v3")
+    except BadSignature as exc:
+        log.warning("HubSpot request to %s refused: %s", request.path, exc)
+        return None, (jsonify(error="invalid signature", reason=str(exc)), 401)
+    return body, None
+
+
+def hubspot_secret() -> str:
+    settings: Settings = current_app.config["SALESOS_SETTINGS"]
+    return settings.hubspot_client_secret.get_secret_value() if settings.hubspot_client_secret else ""
 
 
 def body_within_limit() -> bytes | None:

@@ -27,17 +27,15 @@ import json
 import logging
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.validation import describe
-from connector.settings import Settings
 from agents.domains import registered_domain
 from crm_adapters.values import normal_email
 from crm_adapters.workflow_actions import BY_NAME, RESULT_FIELD
-from webhooks.hubspot_events import MAX_BODY, body_within_limit, endpoint_state, signed_uri
+from webhooks.hubspot_events import endpoint_state, hubspot_secret, signed_body
 from webhooks.intake import CrmEvent, identity_of
-from webhooks.signatures import BadSignature, check_request
 
 log = logging.getLogger(__name__)
 workflow_actions = Blueprint("workflow_actions", __name__)
@@ -69,18 +67,9 @@ def execute(name: str):
     action = BY_NAME.get(name)
     if action is None:
         return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
-    body = body_within_limit()
-    if body is None:
-        return jsonify(error=f"request body over {MAX_BODY} bytes"), 413
-    settings: Settings = current_app.config["SALESOS_SETTINGS"]
-    secret = settings.hubspot_client_secret.get_secret_value() if settings.hubspot_client_secret else ""
-    if not secret:
-        return jsonify(error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)"), 503
-    try:
-        check_request(secret, request.headers, request.method, signed_uri(settings), body)
-    except BadSignature as exc:
-        log.warning("HubSpot workflow action refused: %s", exc)
-        return jsonify(error="invalid signature", reason=str(exc)), 401
+    body, refused = signed_body()
+    if refused is not None:
+        return refused
     try:
         execution = ActionRequest.model_validate(json.loads(body))
     except ValidationError as exc:
@@ -124,22 +113,12 @@ def send_a_webhook(portal: int, token: str, name: str):
     action = BY_NAME.get(name)
     if action is None:
         return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
-    body = body_within_limit()
-    if body is None:
-        return jsonify(error=f"request body over {MAX_BODY} bytes"), 413
-    settings: Settings = current_app.config["SALESOS_SETTINGS"]
-    secret = settings.hubspot_client_secret.get_secret_value() if settings.hubspot_client_secret else ""
-    if not secret:
-        return jsonify(error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)"), 503
-    if not hmac.compare_digest(token.encode(), portal_token(secret, portal).encode()):
+    body, refused = signed_body(allow_v1=False)
+    if refused is not None:
+        return refused
+    if not hmac.compare_digest(token.encode(), portal_token(hubspot_secret(), portal).encode()):
         log.warning("HubSpot workflow webhook refused: the URL's token is not portal %s's", portal)
         return jsonify(error="this URL is not the one SalesOS gave this portal (`tenants workflow-url`)"), 401
-    try:
-        if check_request(secret, request.headers, request.method, signed_uri(settings), body) == "v1":
-            raise BadSignature("a v1 signature covers the body only, not the URL: sign with v2 or v3")
-    except BadSignature as exc:
-        log.warning("HubSpot workflow webhook refused: %s", exc)
-        return jsonify(error="invalid signature", reason=str(exc)), 401
     try:
         record = SentRecord.from_body(json.loads(body))
     except (ValueError, RecursionError, ValidationError) as exc:

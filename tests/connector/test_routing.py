@@ -44,7 +44,7 @@ def test_the_job_key_is_the_same_for_a_redispatched_event():
 
 def test_a_rep_ticking_prospect_on_a_company_prospects_it_in_either_crm():
     assert jobs(event("company", "company.propertyChange", "salesos_prospect", "true")) == ["prospect_job"]
-    assert jobs(event("account", "Account.updated", "SalesOS_Prospect__c", "true")) == ["prospect_job"]
+    assert jobs(outbound("company", {"SalesOS_Prospect__c": True})) == ["prospect_job"]
     assert jobs(event("company", "company.propertyChange", "salesos_prospect", "false")) == []
 
 
