@@ -46,6 +46,7 @@ from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from connector.queues import STAGES, queue
 from connector.settings import Settings
+from connector.dispatch import FAILED as FAILED_EVENTS
 from webhooks.intake import INBOX
 WINDOW = dt.timedelta(hours=24)
 FAILED_JOBS_SHOWN = 10
@@ -71,6 +72,7 @@ class QueueState(BaseModel):
 class QueueSnapshot(BaseModel):
     queues: dict[str, QueueState]
     events_inbox: int = Field(description="CRM events accepted but not yet routed to a stage")
+    events_failed: int = Field(default=0, description="CRM events the dispatcher could not route (kept with the error)")
 
 
 class FailedJob(BaseModel):
@@ -99,6 +101,7 @@ class HealthReport(BaseModel):
     redis: str = Field(description="'ok', or why Redis could not be read")
     queues: dict[str, QueueState] = Field(default_factory=dict)
     events_inbox: int | None = None
+    events_failed: int | None = None
     failed_jobs: list[FailedJob] = Field(default_factory=list, description=f"the {FAILED_JOBS_SHOWN} most recent")
     runs: list[str] = Field(default_factory=list, description="run ids the checks were computed from")
     newest_run_age_seconds: float | None = None
@@ -135,7 +138,9 @@ def queue_states(conn: redis.Redis, now: dt.datetime | None = None) -> QueueSnap
         pipe.zcount(q.scheduled_job_registry.key, "-inf", stamp)
         pipe.scard(WORKERS_BY_QUEUE_KEY % q.name)
     pipe.llen(INBOX)
+    pipe.llen(FAILED_EVENTS)
     replies = pipe.execute()
+    failed_events = replies.pop()
     inbox = replies.pop()
     rows = [replies[index:index + 7] for index in range(0, len(replies), 7)]
     heads = {q.name: row[1].decode() for q, row in zip(queues, rows) if row[1] is not None}
@@ -147,7 +152,7 @@ def queue_states(conn: redis.Redis, now: dt.datetime | None = None) -> QueueSnap
             queued=depth, oldest_queued_seconds=round(max(0.0, (now - at).total_seconds()), 1) if at else None,
             failed=failed - expired, scheduled=scheduled, scheduled_due=due, workers=workers,
         )
-    return QueueSnapshot(queues=states, events_inbox=inbox)
+    return QueueSnapshot(queues=states, events_inbox=inbox, events_failed=failed_events)
 
 
 def _enqueued_at(conn: redis.Redis, heads: dict[str, str]) -> dict[str, dt.datetime]:
@@ -325,6 +330,7 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
         try:
             snapshot = queue_states(conn, now)
             report.queues, report.events_inbox = snapshot.queues, snapshot.events_inbox
+            report.events_failed = snapshot.events_failed
             report.failed_jobs = failed_jobs(conn) if report.failed_total else []
         except redis.RedisError as exc:
             report.redis = f"unreachable: {type(exc).__name__}: {exc}"
@@ -360,7 +366,8 @@ def render(report: HealthReport) -> str:
                 f"{name:<12}{state.queued:>8}{_age(state.oldest_queued_seconds):>9}{state.failed:>8}"
                 f"{state.scheduled:>11}{state.scheduled_due:>6}{state.workers:>9}"
             )
-        lines.append(f"CRM event inbox: {report.events_inbox} waiting")
+        lines.append(f"CRM event inbox: {report.events_inbox} waiting, {report.events_failed} unroutable "
+                     f"(salesos:events:failed)")
         if any(state.scheduled_due for state in report.queues.values()):
             lines.append("  scheduled jobs are overdue: is a worker running with --scheduler?")
     if report.failed_jobs:

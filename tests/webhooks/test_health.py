@@ -171,3 +171,12 @@ def test_the_dashboard_is_read_only(dashboard, conn):
 
 def test_the_rest_of_the_app_ignores_the_dashboards_guard(dashboard):
     assert dashboard.get("/healthz", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+
+
+def test_readyz_counts_the_crm_events_the_dispatcher_could_not_route(client, redis_url):
+    import redis as redis_client
+
+    from connector.dispatch import FAILED
+
+    redis_client.Redis.from_url(redis_url).rpush(FAILED, b'{"error": "x"}')
+    assert client.get("/readyz").json["events_failed"] == 1
