@@ -417,6 +417,23 @@ def tenants_flow_secret(tenant: Annotated[str, typer.Argument(help="Salesforce t
     typer.echo(secret)
 
 
+@tenants_app.command("outbound-url")
+def tenants_outbound_url(tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")]) -> None:
+    """Create (or rotate) the org's Outbound Message URL; from then on only that URL is accepted for the org."""
+    from connector.vault import VaultError
+    from webhooks.salesforce_events import set_outbound_token
+
+    settings = load_settings()
+    try:
+        token = set_outbound_token(settings, tenant)
+    except (LookupError, VaultError) as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    err.print("Put it in the endpoint URL of the org's SalesOS Outbound Messages; it is not shown again.",
+              highlight=False)
+    typer.echo(f"{settings.salesos_public_url.rstrip('/')}/webhooks/salesforce/outbound/{token}")
+
+
 @tenants_app.command("workflow-url")
 def tenants_workflow_url(tenant: Annotated[str, typer.Argument(help="HubSpot tenant id, e.g. hubspot-62515")]) -> None:
     """Print the URLs a HubSpot "Send a webhook" workflow action posts to, one per SalesOS action."""

@@ -17,8 +17,10 @@ Redis round trip; stage jobs do the work. What each answer makes Salesforce do:
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 import logging
+import secrets
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -45,8 +47,32 @@ OUTBOUND_MAX_BYTES = 4 * 1024 * 1024
 OBJECT_TYPES = {"Account": "company", "Contact": "contact", "Lead": "lead", "Opportunity": "opportunity"}
 
 
+OUTBOUND_TOKEN = "outbound_token"  # vault secret: the path part of the org's Outbound Message URL
+
+
+def set_outbound_token(settings: Settings, tenant_id: str) -> str:
+    """Create or replace the token of a Salesforce tenant's Outbound Message URL; returns it this once.
+
+    An Outbound Message carries no signature and org ids are not secret, so
+    once a tenant has a token, only `/outbound/<token>` is accepted for its org:
+    a forged message naming the org cannot queue anything.
+    """
+    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
+    vault = Vault(settings.state_path, keys)
+    try:
+        tenant = TenantStore(settings.state_path, vault).get(tenant_id)
+        if tenant is None or tenant.crm != "salesforce":
+            raise LookupError(f"{tenant_id!r} is not an installed Salesforce tenant")
+        token = secrets.token_urlsafe(24)
+        vault.put(tenant.id, OUTBOUND_TOKEN, token)
+    finally:
+        vault.close()
+    return token
+
+
 @salesforce_events.post("/outbound")
-def outbound():
+@salesforce_events.post("/outbound/<token>")
+def outbound(token: str | None = None):
     """An Outbound Message: up to 100 notifications of one org, acknowledged once all are queued."""
     request.max_content_length = OUTBOUND_MAX_BYTES
     try:
@@ -62,6 +88,7 @@ def outbound():
         store = _store()
         tenant = find_org(store, message.organization_id)
         integration_user = store.secret(tenant.id, INTEGRATION_USER) if tenant else None
+        expected = store.secret(tenant.id, OUTBOUND_TOKEN) if tenant else None
     except VaultError as exc:
         log.error("salesforce outbound message not accepted: %s", exc)
         return _soap(fault("SalesOS cannot open its tenant vault; Salesforce will deliver this message again",
@@ -70,6 +97,10 @@ def outbound():
         log.warning("salesforce outbound message from org %r refused (404): no tenant installed it; "
                     "%d notifications not queued", message.organization_id[:32], len(message.notifications))
         return _soap(fault(f"organization {message.organization_id} has not installed SalesOS"), 404)
+    if expected is not None and not hmac.compare_digest((token or "").encode(), expected.encode()):
+        log.warning("salesforce outbound message for %s refused (401): not sent to the org's Outbound URL", tenant.id)
+        return _soap(fault("this is not the Outbound Message URL SalesOS gave this org (`tenants outbound-url`)"),
+                     401)
     echoes = _echoes(tenant, message.notifications, integration_user)
     events = [to_event(tenant, message, note) for note in message.notifications if note.id not in echoes]
     try:

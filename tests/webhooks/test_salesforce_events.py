@@ -537,3 +537,27 @@ def test_the_flow_secret_command_prints_a_new_secret_once_and_refuses_an_unknown
     assert len(first.stdout.strip()) >= 32 and first.stdout != second.stdout  # rotated
     assert "X-SalesOS-Signature" in first.stderr
     assert cli("tenants", "flow-secret", "salesforce-00D999999999999AAA").returncode == 2
+
+
+# --- the org's own Outbound URL --------------------------------------------------------------------------------
+
+
+def test_once_an_org_has_its_outbound_url_a_message_naming_the_org_elsewhere_is_refused(client, store, conn,
+                                                                                          settings):
+    from webhooks.salesforce_events import set_outbound_token
+
+    tenant = install(store)
+    token = set_outbound_token(settings, tenant)
+    forged = post(client, documented_message())  # the org id is not a secret
+    assert forged.status_code == 401 and "Outbound Message URL" in faultstring(forged)
+    wrong = client.post(f"{OUTBOUND}/not-the-token", data=documented_message(), content_type="text/xml")
+    assert wrong.status_code == 401 and queued(conn) == []
+    right = client.post(f"{OUTBOUND}/{token}", data=documented_message(), content_type="text/xml")
+    assert right.status_code == 200 and len(queued(conn)) == 2
+
+
+def test_an_outbound_url_is_made_only_for_an_installed_salesforce_tenant(settings):
+    from webhooks.salesforce_events import set_outbound_token
+
+    with pytest.raises(LookupError):
+        set_outbound_token(settings, "salesforce-00D999999999999AAA")
