@@ -17,6 +17,7 @@ from connector import actions, runtime
 from connector.markets import MarketError, market_from_text
 from connector.runner import enqueue_run
 from connector.runs import RunContext
+from agents.domains import registered_domain
 from crm_adapters.values import normal_domain
 from webhooks.intake import CrmEvent
 
@@ -127,7 +128,17 @@ def _domain(event: CrmEvent) -> str:
         found = index.keys_of("company", [event.object_id])
         if event.object_id in found:
             return found[event.object_id]
-        raise LookupError(f"company {event.object_id} of {event.tenant} has no domain SalesOS knows")
+        crm = runtime.crm_for(event.tenant)
+        website = crm.company_domain(event.object_id)  # a company a rep created
+        if website:
+            try:
+                domain = registered_domain(website)
+            except ValueError:
+                domain = None
+            if domain:
+                crm.adopt_company(event.object_id, domain)
+                return domain
+        raise LookupError(f"company {event.object_id} of {event.tenant} has no website domain to research")
     email = _email(event)
     contacts = runtime.crm_for(event.tenant).get_contacts([email])
     contact = contacts[0] if contacts else None

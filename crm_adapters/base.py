@@ -128,5 +128,16 @@ class CRMAdapter(ABC):
     @abstractmethod
     def get_activities(self, contact_email: str | None = None) -> list[Activity]: ...
 
+    def company_domain(self, crm_id: str) -> str | None:
+        """The website domain of a company the CRM knows by id (one a rep created, which SalesOS never wrote).
+
+        CRM events name records by id; None when this CRM cannot say.
+        """
+        return None
+
+    def adopt_company(self, crm_id: str, domain: str) -> None:
+        """Make a company a rep created the record SalesOS writes for `domain`, so prospecting it updates
+        that record instead of creating a duplicate. Adapters that match companies by domain alone need nothing."""
+
     def close(self) -> None:
         """Release connections; adapters that hold none need not override."""

@@ -139,6 +139,12 @@ class RepEditGuard(CRMAdapter):
     def get_activities(self, contact_email: str | None = None) -> list[Activity]:
         return self.inner.get_activities(contact_email)
 
+    def company_domain(self, crm_id: str) -> str | None:
+        return self.inner.company_domain(crm_id)
+
+    def adopt_company(self, crm_id: str, domain: str) -> None:
+        self.inner.adopt_company(crm_id, domain)
+
     def close(self) -> None:
         self.inner.close()
 

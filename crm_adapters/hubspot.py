@@ -20,7 +20,7 @@ from hubspot import HubSpot
 from hubspot.crm.associations import v4 as assoc
 from hubspot.crm.companies import (
     BatchInputSimplePublicObjectBatchInputUpsert, BatchReadInputSimplePublicObjectId, Filter, FilterGroup,
-    PublicObjectSearchRequest, SimplePublicObjectBatchInputUpsert, SimplePublicObjectId,
+    PublicObjectSearchRequest, SimplePublicObjectBatchInputUpsert, SimplePublicObjectId, SimplePublicObjectInput,
 )
 from hubspot.crm.objects import tasks as task_models
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -148,6 +148,30 @@ class HubSpotCRM(CRMAdapter):
         return [Activity(id=crm_id, key=key, contact_email=email, kind="email", subject=p.get("hs_email_subject") or "",
                          body=p.get("hs_email_text") or "", occurred_at=from_hubspot(_DATETIME, p.get("hs_timestamp")))
                 for key, email, crm_id, p in emails]
+
+    def company_domain(self, crm_id: str) -> str | None:
+        try:
+            record = self._call(lambda c: c.crm.companies.basic_api.get_by_id(
+                crm_id, properties=["domain", "salesos_domain"]), f"read company {crm_id}")
+        except RequestRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        p = record.properties or {}
+        return p.get("salesos_domain") or p.get("domain") or None
+
+    def adopt_company(self, crm_id: str, domain: str) -> None:
+        """Upserts go by `salesos_domain`, which a rep's company lacks: set it, or the upsert would duplicate it."""
+        domain = COMPANIES.normal_key(domain)
+        if self._index.ids(COMPANIES.kind, [domain]):
+            return
+        body = SimplePublicObjectInput(properties={"salesos_domain": domain})
+        try:
+            self._call(lambda c: c.crm.companies.basic_api.update(crm_id, body), f"adopt company {crm_id}")
+        except RequestRejected as exc:  # another company already holds the domain: SalesOS keeps writing that one
+            log.warning("company %s not adopted for %s: %s", crm_id, domain, exc)
+            return
+        self._index.remember(COMPANIES.kind, {domain: crm_id})
 
     # --- upserts ------------------------------------------------------------
 

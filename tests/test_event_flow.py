@@ -97,3 +97,14 @@ def test_a_rep_pausing_a_contact_in_hubspot_holds_its_next_step(world, hubspot):
     assert response.status_code == 200 and response.get_json()["queued"] == 1
     dispatch_and_work(conn)
     assert runtime.ledger().held(TENANT, ["jane@acme.io"]) == {"jane@acme.io"}
+
+
+def test_a_rep_ticking_prospect_on_a_company_they_created_prospects_it(world, hubspot):
+    client, conn = world
+    hubspot.objects["companies"]["555"] = {"name": "Northwind Cloud", "domain": "https://www.northwind.ca/"}
+    response = deliver(client, [hubspot_event(PORTAL, 555, "company.propertyChange", "salesos_prospect", "true")])
+    assert response.get_json()["queued"] == 1
+    dispatch_and_work(conn)
+    assert list(hubspot.objects["companies"]) == ["555"]  # the rep's company, updated, not a duplicate
+    assert hubspot.objects["companies"]["555"]["salesos_domain"] == "northwind.ca"
+    assert hubspot.objects["companies"]["555"]["salesos_fit_score"] not in (None, "")

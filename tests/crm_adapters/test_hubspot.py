@@ -227,3 +227,23 @@ def test_a_waiting_workflow_action_is_completed_with_its_outputs(hubspot):
                       policy=no_wait_policy())
     assert hubspot.fake.completed == {"ap-102670506-56776413549-7-0": {"hs_execution_state": "SUCCESS",
                                                                        "salesos_result": "1 qualified"}}
+
+
+def test_a_company_a_rep_created_is_read_by_id_for_its_domain(hubspot):
+    hubspot.fake.objects["companies"]["777"] = {"name": "Rep Made", "domain": "www.repmade.io"}
+    assert hubspot.crm.company_domain("777") == "www.repmade.io"
+    assert hubspot.crm.company_domain("404404") is None
+
+
+def test_adopting_a_reps_company_makes_the_next_upsert_update_it(hubspot):
+    hubspot.fake.objects["companies"]["777"] = {"name": "Rep Made", "domain": "repmade.io"}
+    hubspot.crm.adopt_company("777", "RepMade.io")
+    result = hubspot.crm.upsert_accounts([AccountWrite(domain="repmade.io", name="Rep Made", fields={"fit_score": 0.9})])
+    assert result.ids == {"repmade.io": "777"} and list(hubspot.fake.objects["companies"]) == ["777"]
+
+
+def test_a_company_whose_domain_salesos_already_writes_elsewhere_is_not_adopted(hubspot):
+    hubspot.crm.upsert_accounts(accounts(1))
+    hubspot.fake.objects["companies"]["777"] = {"name": "Duplicate", "domain": "company0.com"}
+    hubspot.crm.adopt_company("777", "company0.com")
+    assert "salesos_domain" not in hubspot.fake.objects["companies"]["777"]

@@ -241,6 +241,28 @@ def create_app(fake: FakeHubSpot) -> Flask:
                 results.append(_record(object_id, props, trace))
         return _batch(results, errors, created=True)
 
+    @app.get("/crm/v3/objects/<object_type>/<object_id>")
+    def get_by_id(object_type: str, object_id: str):
+        props = fake.objects[object_type].get(object_id)
+        if props is None:
+            return _json({"status": "error", "category": "OBJECT_NOT_FOUND", "message": "resource not found"}, 404)
+        wanted = ",".join(request.args.getlist("properties")).split(",")
+        return _json(_record(object_id, {name: props.get(name) for name in wanted if name}))
+
+    @app.patch("/crm/v3/objects/<object_type>/<object_id>")
+    def update(object_type: str, object_id: str):
+        props = request.get_json().get("properties", {})
+        with fake._lock:
+            if object_id not in fake.objects[object_type]:
+                return _json({"status": "error", "category": "OBJECT_NOT_FOUND", "message": "resource not found"}, 404)
+            for name, value in props.items():
+                holder = fake.find(object_type, name, value) if name in _UNIQUE.get(object_type, ()) else None
+                if holder and holder[0] != object_id:
+                    return _json({"status": "error", "category": "VALIDATION_ERROR",
+                                  "message": f"{name} {value!r} already exists on {holder[0]}"}, 409)
+            fake.objects[object_type][object_id].update(props)
+            return _json(_record(object_id, fake.objects[object_type][object_id]))
+
     @app.post("/crm/v3/objects/<object_type>/search")
     def search(object_type: str):
         """Filter groups are ORed, filters in a group ANDed; HAS_PROPERTY and GT, as SalesOS uses them."""
