@@ -45,7 +45,7 @@ from connector.settings import Settings
 from connector.tenants import TenantStore
 from webhooks.echoes import EchoFilter
 from webhooks.hubspot_payload import BadDelivery, HubSpotEvent, parse_delivery
-from webhooks.intake import CrmEvent, Intake
+from webhooks.intake import DEDUPE_SECONDS, CrmEvent, Intake
 from webhooks.signatures import BadSignature, check_request, public_uri
 
 log = logging.getLogger(__name__)
@@ -207,14 +207,14 @@ class PooledIntake:
     def __init__(self, pool: redis.ConnectionPool) -> None:
         self._pool, self._idle = pool, queue.SimpleQueue()
 
-    def accept(self, events: list[CrmEvent]) -> int:
+    def accept(self, events: list[CrmEvent], remember_for: int = DEDUPE_SECONDS) -> int:
         """As `Intake.accept`: the number of new events; raises redis.RedisError when Redis is unreachable."""
         try:
             intake = self._idle.get_nowait()
         except queue.Empty:
             intake = Intake(redis.Redis(connection_pool=self._pool, single_connection_client=True))
         try:
-            return intake.accept(events)
+            return intake.accept(events, remember_for)
         finally:
             self._idle.put(intake)
 

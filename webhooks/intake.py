@@ -61,8 +61,8 @@ class Intake:
         self._conn, self._inbox = conn, inbox
         self._accept = conn.register_script(_ACCEPT)
 
-    def accept(self, events: list[CrmEvent]) -> int:
-        """Queue the events not seen in the last `DEDUPE_SECONDS`; returns how many were new.
+    def accept(self, events: list[CrmEvent], remember_for: int = DEDUPE_SECONDS) -> int:
+        """Queue the events not seen in the last `remember_for` seconds; returns how many were new.
 
         Raises redis.RedisError when Redis is unreachable: the endpoint answers
         503 and the CRM delivers again later, so nothing is lost.
@@ -70,5 +70,5 @@ class Intake:
         if not events:
             return 0
         keys = [f"salesos:events:seen:{event.tenant}:{event.identity}" for event in events]
-        return int(self._accept(keys=keys, args=[DEDUPE_SECONDS, self._inbox,
+        return int(self._accept(keys=keys, args=[remember_for, self._inbox,
                                                  *(event.model_dump_json() for event in events)]))

@@ -40,6 +40,9 @@ from webhooks.intake import CrmEvent, identity_of
 log = logging.getLogger(__name__)
 workflow_actions = Blueprint("workflow_actions", __name__)
 HOLD_FOR = "P1D"  # ISO 8601: how long HubSpot keeps the workflow waiting before it gives up on the callback
+# A v2-signed request has no timestamp, so a captured one verifies forever: its callback id is remembered for
+# longer than HubSpot holds the workflow and retries the request (3 days), and a replay starts nothing.
+CALLBACK_KEPT = 8 * 24 * 3600
 
 
 class Origin(BaseModel):
@@ -87,7 +90,7 @@ def execute(name: str):
     if state.intake is None:
         return jsonify(error="queue not configured; HubSpot will retry"), 503
     try:
-        state.intake.accept([event])
+        state.intake.accept([event], remember_for=CALLBACK_KEPT)
     except redis.RedisError as exc:
         log.warning("HubSpot workflow action: queue unavailable (%s); answered 503", type(exc).__name__)
         return jsonify(error="queue unavailable; HubSpot will retry"), 503

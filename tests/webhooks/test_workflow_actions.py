@@ -197,3 +197,9 @@ def test_the_workflow_url_command_prints_each_actions_url_for_the_portal(tmp_pat
     assert urls["prospect_company"] == (f"{PUBLIC}/webhooks/hubspot/workflow/{PORTAL}/"
                                         f"{portal_token(SECRET, PORTAL)}/prospect_company")
     assert run("tenants", "workflow-url", "hubspot-1").returncode == 2
+
+
+def test_a_workflow_requests_callback_is_remembered_past_hubspots_retries_so_a_replay_starts_nothing(client, conn):
+    execute(client, "score_contact", documented())
+    [key] = conn.keys("salesos:events:seen:*")
+    assert conn.ttl(key) > 7 * 24 * 3600
