@@ -150,6 +150,24 @@ class SalesforceCRM(CRMAdapter):
                          body=r.get("Description") or "", occurred_at=_instant_of(r))
                 for key, email, r in self._read_created("activity", contact_email)]
 
+    def company_domain(self, crm_id: str) -> str | None:
+        """The Account's website (or the domain SalesOS gave it): a rep's own account, named by an event's id."""
+        found = self._query(f"SELECT Website, {ACCOUNTS.id_field} FROM Account WHERE Id = {soql_quote(crm_id)}")
+        return (found[0].get(ACCOUNTS.id_field) or found[0].get("Website")) if found else None
+
+    def adopt_company(self, crm_id: str, domain: str) -> None:
+        """Upserts go by SalesOS_Domain__c, which a rep's account lacks: set it, or the upsert would duplicate it."""
+        domain = ACCOUNTS.normal_key(domain)
+        if self._index.ids(ACCOUNTS.kind, [domain]):
+            return
+        try:
+            self._call(lambda sf: self._send(sf, "PATCH", f"sobjects/Account/{crm_id}",
+                                             json={ACCOUNTS.id_field: domain}), f"adopt account {crm_id}")
+        except RequestRejected as exc:  # DUPLICATE_VALUE: another account holds the domain, SalesOS keeps that one
+            log.warning("account %s not adopted for %s: %s", crm_id, domain, exc)
+            return
+        self._index.remember(ACCOUNTS.kind, {domain: crm_id})
+
     def close(self) -> None:
         if self._owns_session:
             self._session.close()

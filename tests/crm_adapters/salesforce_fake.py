@@ -57,6 +57,7 @@ def _custom(kind: str) -> dict[str, _Field]:
 
 SCHEMAS: dict[str, dict[str, _Field]] = {
     "Account": {"Name": _Field("text", "Account Name"), "Industry": _Field("text", "Industry"),
+                "Website": _Field("text", "Website"),
                 "NumberOfEmployees": _Field("int", "Employees"), "AnnualRevenue": _Field("currency", "Annual Revenue"),
                 "BillingCountry": _Field("text", "Billing Country"), **_custom("company")},
     "Contact": {"FirstName": _Field("text", "First Name"), "LastName": _Field("text", "Last Name"),
@@ -173,7 +174,7 @@ class SalesforceFake:
             status, answer = self._route(request.method, url.path, parse_qs(url.query), body)
         except _Refused as refused:
             status, answer = refused.status, [{"message": refused.message, "errorCode": refused.code}]
-        return status, headers, json.dumps(answer)
+        return status, headers, "" if status == 204 else json.dumps(answer)
 
     def _route(self, method: str, path: str, params: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         match = re.fullmatch(r"/services/data/v(\d+\.\d)/(.*)", path)
@@ -185,6 +186,9 @@ class SalesforceFake:
             return 200, self._upsert(*upsert.groups(), body)
         if method == "POST" and rest == "composite/sobjects":
             return 200, self._create(body)
+        record = re.fullmatch(r"sobjects/(\w+)/(\w{15,18})", rest)
+        if method == "PATCH" and record:
+            return self._update(*record.groups(), body)
         if method == "GET" and rest in ("query", "query/"):
             return 200, self._query(version, params.get("q", [""])[0])
         if method == "GET" and rest.startswith("query/") and rest.removeprefix("query/") in self._cursors:
@@ -192,6 +196,19 @@ class SalesforceFake:
         raise _Refused(404, "NOT_FOUND", "The requested resource does not exist")
 
     # --- writes ---------------------------------------------------------------
+
+    def _update(self, sobject: str, record_id: str, body: Any) -> tuple[int, Any]:
+        """PATCH sobjects/{type}/{id}: 204; an external id another record holds is DUPLICATE_VALUE (400)."""
+        store = self._stores[sobject]
+        if record_id not in store:
+            raise _Refused(404, "NOT_FOUND", "The requested resource does not exist")
+        for name, value in body.items():
+            if name in EXTERNAL_IDS.get(sobject, ()) and (holder := self._find(sobject, name, value)) is not None \
+                    and holder["Id"] != record_id:
+                raise _Refused(400, "DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record "
+                                                       f"with id: {holder['Id']}")
+        store[record_id].update(body)
+        return 204, None
 
     def _upsert(self, sobject: str, field: str, body: Any) -> list[Record]:
         if sobject not in EXTERNAL_IDS:

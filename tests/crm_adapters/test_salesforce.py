@@ -340,3 +340,21 @@ def test_a_refreshed_token_reads_the_instance_url_again_so_a_moved_org_is_follow
         moved.register(mock)
         assert crm.upsert_accounts(accounts(1)).created == 1
     assert len(moved.accounts) == 1 and not first.accounts
+
+
+def test_an_account_a_rep_created_is_read_by_id_and_adopted_instead_of_duplicated(crm, salesforce_fake):
+    rep_made = "001000000000777AAA"
+    salesforce_fake.accounts[rep_made] = {"Id": rep_made, "Name": "Rep Made", "Website": "https://www.repmade.io"}
+    assert crm.company_domain(rep_made) == "https://www.repmade.io"
+    crm.adopt_company(rep_made, "repmade.io")
+    result = crm.upsert_accounts([AccountWrite(domain="repmade.io", name="Rep Made", fields={"fit_score": 0.9})])
+    assert result.ids == {"repmade.io": rep_made} and list(salesforce_fake.accounts) == [rep_made]
+
+
+def test_an_account_whose_domain_another_account_holds_is_not_adopted(crm, salesforce_fake):
+    crm.upsert_accounts(accounts(1))
+    crm._index.forget("company", ["company0.com"])  # as if SalesOS's memory of it were lost
+    rep_made = "001000000000777AAA"
+    salesforce_fake.accounts[rep_made] = {"Id": rep_made, "Name": "Duplicate"}
+    crm.adopt_company(rep_made, "company0.com")
+    assert "SalesOS_Domain__c" not in salesforce_fake.accounts[rep_made]
