@@ -158,15 +158,19 @@ def export(
 ) -> None:
     """Print every SalesOS account and contact of the CRM with its SalesOS fields."""
     from connector.export import export_crm
-    from connector.redis_conn import redis_url
-    from connector.runtime import crm_for
+    from connector.redis_conn import redis_connection
+    from connector.runtime import crm_for, tenant_crm
 
     _check_tenant(tenant)
     if tenant == "local":
         data = export_crm(crm_for(tenant))
     else:
-        with redis_url(load_settings()) as url:
-            data = export_crm(crm_for(tenant, redis_url=url))
+        with redis_connection(load_settings()) as conn:
+            crm = tenant_crm(tenant, conn)
+            try:
+                data = export_crm(crm)
+            finally:
+                crm.close()
     sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
 
 
@@ -177,7 +181,7 @@ def provision(
     json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Create the SalesOS property group and fields in the tenant's CRM (idempotent; conflicts are reported)."""
-    from connector.redis_conn import connect, redis_url
+    from connector.redis_conn import redis_connection
     from connector.runtime import tokens_for
     from crm_adapters.errors import CRMError
     from crm_adapters.provision import SELF, provision_hubspot, provision_salesforce
@@ -188,8 +192,8 @@ def provision(
     settings = load_settings()
     record = _tenant_store().get(tenant)
     try:
-        with redis_url(settings) as url:
-            tokens = tokens_for(tenant, connect(url))
+        with redis_connection(settings) as conn:
+            tokens = tokens_for(tenant, conn)
             if record.crm == "hubspot":
                 result = provision_hubspot(tokens, host=settings.hubspot_api_base_url)
             else:
@@ -265,7 +269,7 @@ def dispatch(
 
     from connector.actions import complete_finished
     from connector.dispatch import Dispatcher, DispatcherBusy, default_router
-    from connector.redis_conn import RedisUnavailable, connect, redis_url
+    from connector.redis_conn import RedisUnavailable, redis_connection
     from connector.runtime import complete_action
 
     stopping: list[int] = []
@@ -273,8 +277,7 @@ def dispatch(
         signal.signal(number, lambda signum, frame: stopping.append(signum))
     settings = load_settings()
     try:
-        with redis_url(settings) as url:
-            conn = connect(url)
+        with redis_connection(settings) as conn:
             dispatcher = Dispatcher(conn, default_router(), name=name, batch=batch)
             counts = dispatcher.run(burst=burst, should_stop=lambda: bool(stopping),
                                     on_idle=lambda: complete_finished(conn, partial(complete_action, conn)))
@@ -289,12 +292,12 @@ def dispatch(
 def health(json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False) -> None:
     """Queues, failed jobs and the agents' health checks; exit 0 healthy, 1 warning, 2 Redis unavailable."""
     from connector.health import exit_code, health_report, render
-    from connector.redis_conn import RedisUnavailable, connect, redis_url
+    from connector.redis_conn import RedisUnavailable, redis_connection
 
     settings = load_settings()
     try:
-        with redis_url(settings) as url:
-            report = health_report(settings, connect(url))
+        with redis_connection(settings) as conn:
+            report = health_report(settings, conn)
     except RedisUnavailable:
         report = health_report(settings, None)
     typer.echo(report.model_dump_json(indent=2) if json_output else render(report))

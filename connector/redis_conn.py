@@ -86,6 +86,22 @@ def redis_url(settings: Settings) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def redis_connection(settings: Settings) -> Iterator[redis.Redis]:
+    """A client on REDIS_URL or on an embedded server running for the block.
+
+    The client is closed before the embedded server is stopped: an open
+    connection would make the server look shared with another process, and it
+    would be left running.
+    """
+    with redis_url(settings) as url:
+        conn = connect(url)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
 def redacted(url: str) -> str:
     """The URL without its password, for messages and logs."""
     if "@" not in url:

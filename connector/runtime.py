@@ -45,6 +45,14 @@ def _local_crm(path: Path) -> LocalCRM:
 @lru_cache(maxsize=16)
 def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
     from connector.redis_conn import connect
+
+    if redis_url is None:
+        raise RuntimeError("REDIS_URL is not set; tenant adapters need the Redis the workers share")
+    return tenant_crm(tenant_id, connect(redis_url))
+
+
+def tenant_crm(tenant_id: str, conn) -> CRMAdapter:
+    """A new adapter on the tenant's CRM (workers keep one per tenant, through `crm_for`)."""
     from crm_adapters.calls import Budget, CallPolicy
     from crm_adapters.errors import GrantRevoked
     from crm_adapters.guard import RepEditGuard
@@ -55,9 +63,6 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
         raise UnknownTenant(f"tenant {tenant_id!r} is not installed; `python -m connector tenants list` shows those that are")
     if tenant.status == "needs_reinstall":
         raise GrantRevoked(f"tenant {tenant_id} needs re-installing: {tenant.status_reason}")
-    if redis_url is None:
-        raise RuntimeError("REDIS_URL is not set; tenant adapters need the Redis the workers share")
-    conn = connect(redis_url)
     tokens = tokens_for(tenant_id, conn)
     index = record_index(tenant_id)
     if tenant.crm == "hubspot":

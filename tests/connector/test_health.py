@@ -279,3 +279,14 @@ def test_the_health_command_prints_the_report_and_exits_by_its_status(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"] == "healthy"
+    assert servers_left_in(tmp_path) == []  # the embedded Redis it started is stopped again
+
+
+def servers_left_in(home: Path) -> list[int]:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name", "cwd"]):
+        if process.info["name"] == "redis-server" and str(process.info["cwd"] or "").startswith(str(home)):
+            found.append(process.pid)
+    return found
