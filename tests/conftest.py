@@ -51,3 +51,11 @@ def redis_url(redis_server):
     conn.flushall()
     conn.close()
     return redis_server
+
+
+@pytest.fixture
+def conn(redis_url):
+    """A client on the session's (emptied) Redis."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

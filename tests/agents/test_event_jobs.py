@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
@@ -27,13 +26,6 @@ def home(tmp_path, monkeypatch):
     yield tmp_path
     runtime.settings.cache_clear()
     runtime.record_index.cache_clear()
-
-
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 def run(conn, stage: str, func, payload: dict, key: str) -> None:

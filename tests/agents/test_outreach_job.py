@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
@@ -31,13 +30,6 @@ def home(tmp_path, monkeypatch):
     runtime.settings.cache_clear()
     yield tmp_path
     runtime.settings.cache_clear()
-
-
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 def deliver(conn, key, items):

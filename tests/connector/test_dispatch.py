@@ -21,13 +21,6 @@ from tests.webhooks.jobs_for_events import PROCESSED, Job, route_every_event
 from webhooks.intake import INBOX, CrmEvent, Intake, identity_of
 
 
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
 def event(n: int, kind: str = "contact.propertyChange") -> CrmEvent:
     return CrmEvent(tenant="hubspot-62515", source="hubspot-webhook", kind=kind, object_type="contact",
                     object_id=str(n), property_name="salesos_sequence_state", property_value="paused",

@@ -30,13 +30,6 @@ def settings(tmp_path):
     return Settings(salesos_home=tmp_path)
 
 
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
 def write_run(settings, hours_ago=1.0, *, market="SaaS", tenant="local", rows_read=100, quarantined=0,
               companies_read=50, duplicates_merged=0, name=None):
     started = NOW - dt.timedelta(hours=hours_ago)

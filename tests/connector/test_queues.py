@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
@@ -11,13 +10,6 @@ from connector.queues import (
     STAGES, enqueue_once, job_id, queue, run_failures, run_pending, run_stats,
 )
 from tests.connector.jobs_for_tests import explode, record
-
-
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 def drain(conn, *names):

@@ -9,18 +9,20 @@ import pytest
 from connector.redis_conn import RedisUnavailable, connect, embedded_redis, redacted
 
 
-def redis_processes():
-    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "redis-server"}
+def redis_processes(directory):
+    """redis-server processes serving `directory` (others may run on the machine meanwhile)."""
+    return {p.pid for p in psutil.process_iter(["name", "cwd"]) if p.info["name"] == "redis-server"
+            and p.info["cwd"] == str(directory)}
 
 
 def test_the_embedded_server_stops_and_leaves_no_process(tmp_path):
-    before = redis_processes()
+    before = redis_processes(tmp_path)
     with embedded_redis(tmp_path) as url:
         client = connect(url)
         client.set("k", "v")
         client.close()
-        assert len(redis_processes() - before) == 1
-    assert redis_processes() - before == set()
+        assert len(redis_processes(tmp_path) - before) == 1
+    assert redis_processes(tmp_path) - before == set()
 
 
 def test_the_embedded_server_keeps_its_data_between_starts(tmp_path):
@@ -44,7 +46,7 @@ def test_redacted_keeps_urls_without_credentials():
 
 
 def test_a_server_shared_with_another_process_keeps_running_until_the_last_one_leaves(tmp_path):
-    before = redis_processes()
+    before = redis_processes(tmp_path)
     with embedded_redis(tmp_path) as url:
         other = subprocess.Popen(
             [sys.executable, "-c", "import sys, redis; c = redis.Redis.from_url(sys.argv[1]); c.ping();"
@@ -52,9 +54,9 @@ def test_a_server_shared_with_another_process_keeps_running_until_the_last_one_l
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         assert other.stdout.readline() == "ready\n"
-    assert len(redis_processes() - before) == 1  # the other process still uses it
+    assert len(redis_processes(tmp_path) - before) == 1  # the other process still uses it
     other.communicate("", timeout=10)
     assert other.returncode == 0
     with embedded_redis(tmp_path):
         pass  # the last one out stops it
-    assert redis_processes() - before == set()
+    assert redis_processes(tmp_path) - before == set()

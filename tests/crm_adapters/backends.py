@@ -79,6 +79,21 @@ class SalesforceBackend(Backend):
         return self.fake.links()
 
 
+class RefreshingToken:
+    """A token source that hands out a new token when the old one is refused, and counts refreshes."""
+
+    def __init__(self, first: str, then: str) -> None:
+        self.current, self.then, self.refreshes = first, then, 0
+
+    def access_token(self) -> str:
+        return self.current
+
+    def refresh_after_failure(self, rejected: str) -> str:
+        self.refreshes += 1
+        self.current = self.then
+        return self.current
+
+
 def no_wait_policy(**changes) -> CallPolicy:
     """Retries as in production, minus the sleeping; waits are recorded in `policy.waits`."""
     return CallPolicy(sleep=lambda seconds: None, jitter=lambda: 1.0, **changes)

@@ -14,7 +14,7 @@ from crm_adapters.calls import Budget, StaticToken
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 from crm_adapters.hubspot import HubSpotCRM
 from crm_adapters.record_index import RecordIndex
-from tests.crm_adapters.backends import hubspot_backend, no_wait_policy
+from tests.crm_adapters.backends import RefreshingToken, hubspot_backend, no_wait_policy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
 T0 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
@@ -35,21 +35,6 @@ def contacts(count: int, per_company: int = 3) -> list[ContactWrite]:
     return [ContactWrite(email=f"person{n}@company{n // per_company}.com", name=f"Person {n}",
                          company_domain=f"company{n // per_company}.com", fields={"priority_tier": "TIER_2"})
             for n in range(count)]
-
-
-class RefreshingToken:
-    """A token source that hands out a new token when the old one is refused, and counts refreshes."""
-
-    def __init__(self, first: str, then: str) -> None:
-        self.current, self.then, self.refreshes = first, then, 0
-
-    def access_token(self) -> str:
-        return self.current
-
-    def refresh_after_failure(self, rejected: str) -> str:
-        self.refreshes += 1
-        self.current = self.then
-        return self.current
 
 
 def test_a_thousand_companies_take_ten_upsert_calls(hubspot):

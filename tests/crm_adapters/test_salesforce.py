@@ -15,27 +15,13 @@ from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactW
 from crm_adapters.calls import Budget, CallPolicy, StaticToken
 from crm_adapters.errors import RateLimited, Transient
 from crm_adapters.record_index import RecordIndex
-from tests.crm_adapters.salesforce_fake import SalesforceFake
 from crm_adapters.salesforce import SalesforceCRM, classify
+from tests.crm_adapters.backends import RefreshingToken
+from tests.crm_adapters.salesforce_fake import SalesforceFake
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 TENANT = "salesforce-00D5g000004XyZaEAK"
-
-
-class RefreshingToken:
-    """A token source that hands out a new token when the old one is refused, and counts refreshes."""
-
-    def __init__(self, first: str, then: str) -> None:
-        self.current, self.then, self.refreshes = first, then, 0
-
-    def access_token(self) -> str:
-        return self.current
-
-    def refresh_after_failure(self, rejected: str) -> str:
-        self.refreshes += 1
-        self.current = self.then
-        return self.current
 
 
 @pytest.fixture

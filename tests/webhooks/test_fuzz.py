@@ -15,7 +15,6 @@ import os
 import string
 
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from connector.queues import STAGES
@@ -60,13 +59,6 @@ def app_settings(tmp_path):
                      instance_url="https://acme.my.salesforce.com", installed_at=dt.datetime.now(dt.UTC)),
               {"access_token": "00D!token", "flow_secret": "flow-secret-for-tests"})
     return values
-
-
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 @pytest.fixture

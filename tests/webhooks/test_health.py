@@ -1,7 +1,6 @@
 """/healthz, /readyz and the operators' dashboard, against a real Redis and real RQ jobs."""
 
 import pytest
-import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
@@ -22,13 +21,6 @@ def settings(tmp_path):
 @pytest.fixture(autouse=True)
 def no_dashboard_env(monkeypatch):
     monkeypatch.delenv("SALESOS_DASHBOARD", raising=False)
-
-
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -41,13 +41,6 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def client(settings, redis_url):
     return create_app(redis_url=redis_url, settings=settings).test_client()
 

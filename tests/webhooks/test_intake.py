@@ -12,13 +12,6 @@ from redis.retry import Retry
 from webhooks.intake import INBOX, CrmEvent, Intake, identity_of
 
 
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
 def event(object_id: str = "101", tenant: str = "hubspot-62515", attempt: int = 0) -> CrmEvent:
     return CrmEvent(tenant=tenant, source="hubspot-webhook", kind="contact.propertyChange", object_type="contact",
                     object_id=object_id, property_name="salesos_stop", property_value="true",

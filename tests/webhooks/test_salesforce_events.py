@@ -14,7 +14,6 @@ from xml.sax.saxutils import escape
 
 import httpx
 import pytest
-import redis
 import respx
 
 from connector.oauth.config import oauth_app
@@ -88,13 +87,6 @@ def client(settings, redis_url):
 def down(settings):
     """The same app with Redis unreachable."""
     return create_app(redis_url="unix:///nonexistent/salesos-redis.sock", settings=settings).test_client()
-
-
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 def install(store: TenantStore, org: str = ORG18, user: str | None = None) -> str:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, register
 from tests.webhooks.test_hubspot_events import make_settings, queued
@@ -23,13 +22,6 @@ def settings(tmp_path):
     settings = make_settings(tmp_path)
     register(settings, PORTAL)
     return settings
-
-
-@pytest.fixture
-def conn(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
 
 
 @pytest.fixture
