@@ -12,12 +12,12 @@ import json
 
 from rq import get_current_job
 
+from agents.domains import registered_domain
 from agents.jobs import enqueue_steps
 from connector import actions, runtime
 from connector.markets import MarketError, market_from_text
 from connector.runner import enqueue_run
 from connector.runs import RunContext
-from agents.domains import registered_domain
 from crm_adapters.values import normal_domain
 from webhooks.intake import CrmEvent
 
