@@ -14,10 +14,12 @@ from rq import get_current_job
 
 from agents.domains import registered_domain
 from agents.jobs import enqueue_steps
+from agents.sequences import TEMPLATES, schedule
 from connector import actions, runtime
 from connector.markets import MarketError, market_from_text
 from connector.runner import enqueue_run
 from connector.runs import RunContext
+from crm_adapters.base import ContactWrite
 from crm_adapters.values import normal_domain
 from webhooks.intake import CrmEvent
 
@@ -90,6 +92,39 @@ def _cannot(conn, event: CrmEvent, reason: str) -> dict:
     if event.payload.get("callbackId"):
         actions.remember(conn, str(event.payload["callbackId"]), event.tenant, run_id=None, reason=reason)
     return {"stopped": [{"stage": "prospect", "reason": reason}]}
+
+
+def override_tier_job(payload: dict) -> dict:
+    """A rep set the contact's tier: its sequence is planned again from today with that tier's touches.
+
+    The rep's tier stays (SalesOS never writes over it, see `crm_adapters.guard`);
+    steps of the old plan still queued are dropped when they fall due.
+    """
+    event = CrmEvent.model_validate(payload["event"])
+    lead_tier = (event.property_value or "").upper()
+    if lead_tier not in TEMPLATES:
+        return {"stopped": [{"stage": "override", "reason": f"priority_tier {event.property_value!r} is not one of "
+                                                              f"{', '.join(TEMPLATES)}"}]}
+    email = _email(event)
+    crm = runtime.crm_for(event.tenant)
+    contacts = crm.get_contacts([email])
+    if not contacts or contacts[0].fields.get("sequence_state") == "stopped":
+        return {"overrides_without_sequence": 1}  # nothing SalesOS sequences (or a sequence a person stopped)
+    contact = contacts[0]
+    accounts = crm.get_accounts([contact.company_domain]) if contact.company_domain else []
+    steps = schedule(TEMPLATES[lead_tier], contact.fields.get("recommended_channel") or "email", dt.date.today(),
+                     contact.timezone or "UTC", contact.country, runtime.settings().salesos_send_hour)
+    sequence = [step.model_dump(mode="json") for step in steps]
+    version = runtime.ledger().replace_sequence(event.tenant, email)
+    crm.upsert_contacts([ContactWrite(email=email, fields={
+        "sequencing": sequence, "sequence_state": "scheduled", "next_touch_at": steps[0].scheduled_at})])
+    first = {"email": email, "name": contact.name or email, "title": contact.title,
+             "company_name": accounts[0].name if accounts else contact.company_domain or "",
+             "company_domain": contact.company_domain, "step_index": 0, "sequence": sequence, "version": version,
+             "hooks": [hook.get("text", "") for hook in contact.fields.get("personalization_hooks") or []],
+             "objections": contact.fields.get("objection_angles") or []}
+    enqueue_steps(event.tenant, [first], label=f"v{version}|")
+    return {"sequences_replanned": 1}
 
 
 def pause_sequence_job(payload: dict) -> dict:

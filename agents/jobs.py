@@ -279,7 +279,9 @@ def outreach_job(payload: dict) -> dict:
     except GrantRevoked as exc:
         return _defer(tenant, items, exc)
     ledger = runtime.ledger()
-    keys = {effect_key("outreach", tenant, item["email"], item["step_index"]): item for item in items}
+    current = ledger.versions(tenant, [item["email"] for item in items])
+    live = [item for item in items if item.get("version", 0) >= current.get(item["email"].lower(), 0)]
+    keys = {_step_key(tenant, item): item for item in live}  # steps of a replaced sequence are dropped
     todo = set(ledger.claim(keys))
     unsubscribed = ledger.unsubscribed(tenant, [item["email"] for item in items])
     held = ledger.held(tenant, [item["email"] for item in items])
@@ -292,7 +294,7 @@ def outreach_job(payload: dict) -> dict:
     now = dt.datetime.now(dt.UTC)
     activities, tasks = [], []
     for item in due:
-        key = effect_key("outreach", tenant, item["email"], item["step_index"])
+        key = _step_key(tenant, item)
         step = _step(item)
         if step["channel"] == "email":
             activities.append(_send_email(key, item, step, tokens[item["email"]], now))
@@ -306,7 +308,7 @@ def outreach_job(payload: dict) -> dict:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
         return _defer(tenant, due, exc)  # claimed, not done: the resumed job redoes them, idempotently by key
-    done = [effect_key("outreach", tenant, item["email"], item["step_index"]) for item in due]
+    done = [_step_key(tenant, item) for item in due]
     ledger.complete(done)
     enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
                             if item["step_index"] + 1 < len(item["sequence"])])
@@ -316,6 +318,7 @@ def outreach_job(payload: dict) -> dict:
         "steps_done": len(done),
         "skipped_already_done": len(keys) - len(todo),
         "skipped_unsubscribed": len([k for k in todo if keys[k]["email"] in unsubscribed]),
+        "skipped_superseded": len(items) - len(live),
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
         "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
         "rep_edits_kept": _kept(progressed),
@@ -418,6 +421,13 @@ def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None,
             )
             enqueued += len(chunk) if job else 0
     return enqueued
+
+
+def _step_key(tenant: str, item: dict) -> str:
+    """A step's ledger key; a re-planned sequence (version 1, 2, ...) has steps of its own."""
+    version = item.get("version", 0)
+    return effect_key("outreach", tenant, item["email"], f"v{version}.{item['step_index']}" if version
+                      else item["step_index"])
 
 
 def _step(item: dict) -> dict:

@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS parked (
     email TEXT NOT NULL COLLATE NOCASE,
     item TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sequence_versions (
+    tenant TEXT NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (tenant, email)
+);
 CREATE TABLE IF NOT EXISTS unsubscribes (
     tenant TEXT NOT NULL,
     email TEXT NOT NULL COLLATE NOCASE,
@@ -149,6 +155,19 @@ class Ledger:
     def unpark(self, keys: Iterable[str]) -> None:
         with self._write():
             self._db.executemany("DELETE FROM parked WHERE key = ?", [(key,) for key in keys])
+
+    def replace_sequence(self, tenant: str, email: str) -> int:
+        """A new plan for the contact's sequence: its version, after which steps of older plans are dropped."""
+        with self._write():
+            self._db.execute("INSERT INTO sequence_versions (tenant, email, version) VALUES (?, ?, 1) ON CONFLICT "
+                             "(tenant, email) DO UPDATE SET version = version + 1", (tenant, email))
+            return self._db.execute("SELECT version FROM sequence_versions WHERE tenant = ? AND email = ?",
+                                    (tenant, email)).fetchone()[0]
+
+    def versions(self, tenant: str, emails: Iterable[str]) -> dict[str, int]:
+        rows = self._select_in("SELECT email, version FROM sequence_versions WHERE tenant = ? AND email IN ({})",
+                               [tenant], list(emails))
+        return {email.lower(): version for email, version in rows}
 
     def close(self) -> None:
         self._db.close()

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from agents.event_jobs import (
-    market_defined_job, pause_sequence_job, prospect_job, record_deal_stage_job, resume_sequence_job,
+    market_defined_job, override_tier_job, pause_sequence_job, prospect_job, record_deal_stage_job,
+    resume_sequence_job,
 )
 from crm_adapters.fields import FIELDS
 from crm_adapters.market_object import MARKET_DEFINITION_PROPERTIES
@@ -84,6 +85,7 @@ ROUTES: tuple[Route, ...] = (
     Route(_set("contact", "lead"), _CHANGE, _field("sequence_state"),
           _set("in_progress", "scheduled"), "engagement", resume_sequence_job),
     Route(None, _set("stop_sequence"), None, None, "engagement", pause_sequence_job),
+    Route(_set("contact", "lead"), _CHANGE, _field("priority_tier"), None, "engagement", override_tier_job),
     Route(_set("deal", "opportunity"), _CHANGE, _set("dealstage", "StageName"), None, "engagement",
           record_deal_stage_job),
 )

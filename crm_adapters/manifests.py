@@ -100,11 +100,12 @@ def hubspot_app(public_url: str = DEFAULT_PUBLIC_URL) -> dict:
 
 def hubspot_webhooks(public_url: str = DEFAULT_PUBLIC_URL) -> dict:
     """The changes `connector.routing` acts on reach /webhooks/hubspot: a rep's prospect tick, a rep's pause or
-    resume of a sequence, a contact's new title, a deal's stage, a market record's definition."""
+    resume of a sequence, a rep's tier override, a contact's new title, a deal's stage, a market record's
+    definition."""
     changes = [
         {"subscriptionType": f"{kind}.propertyChange", "propertyName": name, "active": True}
         for kind, name in (("company", "salesos_prospect"), ("contact", "salesos_sequence_state"),
-                           ("contact", "jobtitle"), ("deal", "dealstage"))
+                           ("contact", "jobtitle"), ("contact", "salesos_priority_tier"), ("deal", "dealstage"))
     ]
     return {
         "uid": "salesos_webhooks",

@@ -8,7 +8,7 @@ import pytest
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from agents.event_jobs import pause_sequence_job, record_deal_stage_job, resume_sequence_job
+from agents.event_jobs import override_tier_job, pause_sequence_job, record_deal_stage_job, resume_sequence_job
 from agents.jobs import outreach_job
 from connector import runtime
 from connector.deal_events import DealEvents
@@ -268,3 +268,59 @@ def test_a_workflow_hubspot_no_longer_waits_for_is_dropped_not_retried_forever(h
 
     assert complete_finished(conn, refuse) == 0
     assert conn.hlen(PENDING) == 0
+
+
+def tier_override(value: str, identity: str = "o1") -> dict:
+    return {"event": CrmEvent(tenant="local", source="hubspot-webhook", kind="contact.propertyChange",
+                              object_type="contact", object_id="1", property_name="salesos_priority_tier",
+                              property_value=value, occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+                              identity=identity, payload={"email": "jane@acme.io"}).model_dump(mode="json")}
+
+
+def sequenced_jane(home) -> LocalCRM:
+    from crm_adapters.base import ContactWrite
+
+    crm = LocalCRM(home / "crm.sqlite3")
+    crm.upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane Roe", title="CEO", company_domain="acme.io",
+                                      timezone="America/New_York", country="US", fields={
+                                          "priority_tier": "TIER_3", "recommended_channel": "email",
+                                          "sequence_state": "in_progress", "sequencing": item()["sequence"],
+                                          "personalization_hooks": [{"text": "Raised Series B", "evidence": []}]})])
+    return crm
+
+
+def test_a_reps_tier_override_plans_the_sequence_again_with_that_tiers_touches(home, conn):
+    from agents.sequences import TEMPLATES
+
+    crm = sequenced_jane(home)
+    run(conn, "engagement", override_tier_job, tier_override("TIER_1"), "override")
+    [jane] = crm.get_contacts(["jane@acme.io"])
+    assert len(jane.fields["sequencing"]) == len(TEMPLATES["TIER_1"].touches)
+    assert jane.fields["sequence_state"] == "scheduled"
+    assert len(queue("outreach", conn).scheduled_job_registry.get_job_ids()) == 1  # the new plan's first step
+
+
+def test_steps_of_the_plan_a_rep_replaced_are_dropped_when_they_fall_due(home, conn):
+    sequenced_jane(home)
+    run(conn, "engagement", override_tier_job, tier_override("TIER_1"), "override")
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item(step_index=1)]}, "old-plan-step")
+    assert queue("outreach", conn).fetch_job("old-plan-step").return_value()["skipped_superseded"] == 1
+    assert LocalCRM(home / "crm.sqlite3").get_tasks() == []
+
+
+def test_the_new_plans_first_step_runs_even_though_the_old_plans_first_step_ran(home, conn):
+    sequenced_jane(home)
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "old-first")
+    run(conn, "engagement", override_tier_job, tier_override("TIER_1"), "override")
+    scheduled = [queue("outreach", conn).fetch_job(job_id).args[0]
+                 for job_id in queue("outreach", conn).scheduled_job_registry.get_job_ids()]
+    [payload] = [p for p in scheduled if p["items"][0].get("version") == 1]  # the old plan's step 1 waits too
+    run(conn, "outreach", outreach_job, payload, "new-first-when-due")
+    assert len(list((home / "outbox").glob("*.eml"))) == 2
+
+
+def test_an_unknown_tier_is_refused_with_the_allowed_ones(home, conn):
+    sequenced_jane(home)
+    run(conn, "engagement", override_tier_job, tier_override("TIER_9"), "override")
+    reason = queue("engagement", conn).fetch_job("override").return_value()["stopped"][0]["reason"]
+    assert "TIER_9" in reason and "TIER_1" in reason

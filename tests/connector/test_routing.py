@@ -82,3 +82,7 @@ def test_the_routed_event_names_the_field_the_route_matched():
 def test_a_contacts_new_title_scores_its_company_again():
     assert jobs(event(name="jobtitle", value="Chief Revenue Officer")) == ["prospect_job"]
     assert jobs(outbound("contact", {"Title": "CRO", "Email": "j@a.io"})) == ["prospect_job"]
+
+
+def test_a_reps_tier_override_plans_the_contacts_sequence_again():
+    assert jobs(event(name="salesos_priority_tier", value="TIER_1")) == ["override_tier_job"]
