@@ -23,55 +23,86 @@ Answers: 200 with counts (also when everything was ignored or a duplicate),
 503 when Redis is unreachable (HubSpot retries; nothing was half-stored) or
 when HUBSPOT_CLIENT_SECRET is not set.
 
-The intake's Redis client has short timeouts and a single immediate retry (to
+The endpoint is the one that carries a portal's whole change stream, so it
+is served by a plain WSGI app in front of Flask (`HubSpotWebhooks`), using
+werkzeug's request and response but not Flask's request context, URL map,
+session or hooks. That and the intake's direct Redis connections are what
+bring it within reach of a bare Flask route's throughput (bench/webhooks.py).
+The intake's connections have short timeouts and one immediate retry (to
 replace a connection a Redis restart closed), so a dead or hung Redis costs
 about a second, well inside HubSpot's 5 s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
 import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import orjson
 import redis
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from flask import Flask, current_app
+from werkzeug.wrappers import Request, Response
 
 from connector.settings import Settings
 from connector.tenants import TenantStore
 from webhooks.echoes import EchoFilter
 from webhooks.hubspot_payload import BadDelivery, HubSpotEvent, parse_delivery
-from webhooks.intake import DEDUPE_SECONDS, CrmEvent, Intake
+from webhooks.intake import Intake, app_intake
 from webhooks.signatures import BadSignature, check_request, public_uri
 
 log = logging.getLogger(__name__)
-hubspot_events = Blueprint("hubspot_events", __name__)
 
+PATH = "/webhooks/hubspot"
 MAX_BODY = 256 * 1024  # 100 events are ~30 KiB; anything near this is not HubSpot
-REDIS_TIMEOUT = 0.5  # seconds, for connecting and for each reply
 TENANT_TTL = 5.0  # seconds a portal's tenant (or its absence) is remembered by a worker
 
 
-@hubspot_events.post("/webhooks/hubspot")
-def receive():
-    body, refused = signed_body()
+class HubSpotWebhooks:
+    """WSGI middleware: serves `POST /webhooks/hubspot` itself and passes every other request to Flask."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app, self._next = app, app.wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != PATH:
+            return self._next(environ, start_response)
+        request = Request(environ)
+        if request.method != "POST":
+            response = json_response(405, error="HubSpot webhooks are POSTed")
+            response.headers["Allow"] = "POST"
+        else:
+            response = self._receive(request)
+        return response(environ, start_response)
+
+    def _receive(self, request: Request) -> Response:
+        try:
+            return receive(request, endpoint_state(self._app))
+        except Exception:  # what Flask would do: log it and answer 500 (HubSpot retries)
+            log.exception("HubSpot webhook failed")
+            return json_response(500, error="internal error; HubSpot will retry")
+
+
+def mount(app: Flask) -> None:
+    app.wsgi_app = HubSpotWebhooks(app)
+
+
+def receive(request: Request, state: EndpointState) -> Response:
+    body, refused = signed_body(request, state)
     if refused is not None:
         return refused
     try:
-        raw = json.loads(body)
+        raw = orjson.loads(body)  # strict JSON: no NaN, no lone surrogates, nesting limited
         events = parse_delivery(raw)
-    except (ValueError, RecursionError) as exc:
-        problems = exc.problems if isinstance(exc, BadDelivery) else [f"body: not valid JSON ({_short(exc)})"]
-        return jsonify(error="malformed HubSpot delivery", problems=problems), 400
-    return _queue(events, raw)
+    except ValueError as exc:
+        problems = exc.problems if isinstance(exc, BadDelivery) else [f"body: not valid JSON ({str(exc)[:120]})"]
+        return json_response(400, error="malformed HubSpot delivery", problems=problems)
+    return _queue(state, events, raw)
 
 
-def _queue(events: list[HubSpotEvent], raw: list[dict]):
-    state = endpoint_state()
+def _queue(state: EndpointState, events: list[HubSpotEvent], raw: list[dict]) -> Response:
     by_portal: dict[int, list[int]] = {}
     for position, event in enumerate(events):
         by_portal.setdefault(event.portalId, []).append(position)
@@ -82,52 +113,45 @@ def _queue(events: list[HubSpotEvent], raw: list[dict]):
             unknown.append(portal)
             log.warning("HubSpot webhook: no tenant for portal %s; %d event(s) skipped", portal, len(positions))
             continue
-        portal_events = [events[p] for p in positions]
-        own = state.echoes.own(tenant, portal_events)
+        own = state.echoes.own(tenant, [events[p] for p in positions])
         ignored += len(own)
-        accepted.extend(events[p].to_crm_event(tenant, raw[p]) for i, p in enumerate(positions) if i not in own)
+        accepted.extend(events[p].entry(tenant, raw[p]) for i, p in enumerate(positions) if i not in own)
     if unknown and len(unknown) == len(by_portal):
-        return jsonify(error="no SalesOS tenant for this HubSpot portal", portals=unknown), 404
+        return json_response(404, error="no SalesOS tenant for this HubSpot portal", portals=unknown)
     if state.intake is None:
         log.error("HubSpot webhook refused: REDIS_URL is not set, so events cannot be queued")
-        return jsonify(error="queue not configured; HubSpot will retry"), 503
+        return json_response(503, error="queue not configured; HubSpot will retry")
     try:
-        queued = state.intake.accept(accepted)
+        queued = state.intake.accept_entries(accepted)
     except redis.RedisError as exc:
         log.warning("HubSpot webhook: queue unavailable (%s); answered 503 so HubSpot retries", type(exc).__name__)
-        return jsonify(error="queue unavailable; HubSpot will retry"), 503
-    counts = {"queued": queued, "duplicates": len(accepted) - queued, "ignored": ignored, "unknown_portals": unknown}
-    return Response(json.dumps(counts), 200, mimetype="application/json")
+        return json_response(503, error="queue unavailable; HubSpot will retry")
+    return json_response(200, queued=queued, duplicates=len(accepted) - queued, ignored=ignored,
+                         unknown_portals=unknown)
 
 
-def signed_body(allow_v1: bool = True) -> tuple[bytes, None] | tuple[None, tuple[Response, int]]:
+def signed_body(request: Request, state: EndpointState, allow_v1: bool = True) -> tuple[bytes, None] | tuple[
+        None, Response]:
     """The raw body of a request HubSpot signed, or the answer to give instead: 413 too big, 503 no secret
     configured, 401 not signed by HubSpot (`allow_v1=False` where the URL must be covered by the signature)."""
-    body = body_within_limit()
+    body = body_within_limit(request)
     if body is None:
-        return None, (jsonify(error=f"request body over {MAX_BODY} bytes"), 413)
-    secret = hubspot_secret()
-    if not secret:
+        return None, json_response(413, error=f"request body over {MAX_BODY} bytes")
+    if not state.secret:
         log.error("HubSpot request refused: HUBSPOT_CLIENT_SECRET is not set, so no signature can be checked")
-        return None, (jsonify(error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)"),
-                      503)
+        return None, json_response(
+            503, error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)")
     try:
-        version = check_request(secret, request.headers, request.method, signed_uri(current_app.config[
-            "SALESOS_SETTINGS"]), body)
+        version = check_request(state.secret, request.headers, request.method, state.signed_uri(request), body)
         if version == "v1" and not allow_v1:
             raise BadSignature("a v1 signature covers the body only, not the URL: sign with v2 or v3")
     except BadSignature as exc:
         log.warning("HubSpot request to %s refused: %s", request.path, exc)
-        return None, (jsonify(error="invalid signature", reason=str(exc)), 401)
+        return None, json_response(401, error="invalid signature", reason=str(exc))
     return body, None
 
 
-def hubspot_secret() -> str:
-    settings: Settings = current_app.config["SALESOS_SETTINGS"]
-    return settings.hubspot_client_secret.get_secret_value() if settings.hubspot_client_secret else ""
-
-
-def body_within_limit() -> bytes | None:
+def body_within_limit(request: Request) -> bytes | None:
     """The raw body, or None when it is over MAX_BODY (at most MAX_BODY + 1 bytes are read)."""
     if request.content_length is not None:
         return request.get_data(cache=False) if request.content_length <= MAX_BODY else None
@@ -141,29 +165,28 @@ def body_within_limit() -> bytes | None:
     return None if size > MAX_BODY else b"".join(chunks)
 
 
-def signed_uri(settings: Settings) -> str:
-    """SALESOS_PUBLIC_URL when it is configured (behind a proxy Flask's own URL is not what HubSpot called),
-    else the URL this request arrived at (a server reached directly, as in `connector serve`)."""
-    configured = "salesos_public_url" in settings.model_fields_set
-    base = settings.salesos_public_url if configured else request.root_url
-    return public_uri(base, request.path, request.query_string)
-
-
-def _short(exc: BaseException) -> str:
-    return str(exc)[:120] if isinstance(exc, ValueError) else "nested too deeply"
+def json_response(status: int, **body: Any) -> Response:
+    return Response(orjson.dumps(body), status, mimetype="application/json")
 
 
 class EndpointState:
-    """Per-app objects the HubSpot endpoints share: the intake, tenant lookups, the echo filter."""
+    """Per-app objects the HubSpot endpoints share: the secret, the intake, tenant lookups, the echo filter."""
 
     def __init__(self, app: Flask) -> None:
         settings: Settings = app.config["SALESOS_SETTINGS"]
-        pool = intake_pool(app)
-        self.intake = PooledIntake(pool) if pool is not None else None
+        secret = settings.hubspot_client_secret
+        self.secret = secret.get_secret_value() if secret else ""
+        # SALESOS_PUBLIC_URL when it is configured (behind a proxy Flask's own URL is not what HubSpot called),
+        # else the URL each request arrived at (a server reached directly, as in `connector serve`).
+        self._public_url = settings.salesos_public_url if "salesos_public_url" in settings.model_fields_set else None
+        self.intake: Intake | None = app_intake(app)
         self.echoes = EchoFilter(settings.state_path, settings.hubspot_app_id)
         self._state_path = settings.state_path
         self._local = threading.local()
         self._tenants: dict[int, tuple[float, str | None]] = {}
+
+    def signed_uri(self, request: Request) -> str:
+        return public_uri(self._public_url or request.root_url, request.path, request.query_string)
 
     def tenant_of(self, portal: int) -> str | None:
         """The tenant id of a portal, remembered for TENANT_TTL seconds (a removed tenant stops receiving
@@ -183,42 +206,6 @@ class EndpointState:
         return found
 
 
-def intake_pool(app: Flask) -> redis.ConnectionPool | None:
-    """Connections to the app's Redis that fail within about a second instead of retrying for many."""
-    base: redis.Redis | None = app.extensions.get("salesos_redis")
-    if base is None:
-        return None
-    pool = base.connection_pool
-    kwargs = {**pool.connection_kwargs, "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT,
-              "retry": Retry(NoBackoff(), 1)}
-    return redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-
-
-class PooledIntake:
-    """`Intake.accept` for concurrent requests: each call borrows an `Intake` on a client with its own connection.
-
-    The Redis round trip is most of the endpoint's cost; a single-connection
-    client skips the pool's per-command checkout, which measurably raises the
-    requests a worker answers per second (about 5 % in bench/webhooks.py).
-    Clients are made on demand (so a Redis that is down only costs the request
-    that finds out) and reused.
-    """
-
-    def __init__(self, pool: redis.ConnectionPool) -> None:
-        self._pool, self._idle = pool, queue.SimpleQueue()
-
-    def accept(self, events: list[CrmEvent], remember_for: int = DEDUPE_SECONDS) -> int:
-        """As `Intake.accept`: the number of new events; raises redis.RedisError when Redis is unreachable."""
-        try:
-            intake = self._idle.get_nowait()
-        except queue.Empty:
-            intake = Intake(redis.Redis(connection_pool=self._pool, single_connection_client=True))
-        try:
-            return intake.accept(events, remember_for)
-        finally:
-            self._idle.put(intake)
-
-
 class _NoTokens:
     """The endpoint reads tenant records only; it never holds the vault key or a token."""
 
@@ -229,9 +216,9 @@ class _NoTokens:
 _STATE_LOCK = threading.Lock()
 
 
-def endpoint_state() -> EndpointState:
-    """The current app's state, made on first use (after gunicorn forked its workers)."""
-    app = current_app._get_current_object()
+def endpoint_state(app: Flask | None = None) -> EndpointState:
+    """The app's state (the current app's by default), made on first use (after gunicorn forked its workers)."""
+    app = app or current_app._get_current_object()
     state = app.extensions.get("salesos_hubspot_events")
     if state is None:
         with _STATE_LOCK:

@@ -12,13 +12,12 @@ has one spelling. Association events name `fromObjectId` instead of
 from __future__ import annotations
 
 import datetime as dt
-from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from agents.validation import describe
-from webhooks.intake import CrmEvent, identity_of
+from webhooks.intake import Entry, event_json, identity_of
 
 MAX_EVENTS = 100  # HubSpot: "Each request can contain up to 100 events"
 OBJECT_TYPE_IDS = {"0-1": "contact", "0-2": "company", "0-3": "deal", "0-5": "ticket"}
@@ -66,26 +65,26 @@ class HubSpotEvent(BaseModel):
             raise ValueError("objectId (or fromObjectId for association events) is required")
         return self
 
-    @cached_property
+    @property
     def event_type(self) -> str:
         return self.eventType or self.subscriptionType or ""
 
-    @cached_property
+    @property
     def object_id(self) -> str:
         return str(self.objectId if self.objectId is not None else self.fromObjectId)
 
-    @cached_property
+    @property
     def object_type(self) -> str:
         head = self.event_type.split(".", 1)[0]
         if head == "object" and self.objectTypeId:
             return OBJECT_TYPE_IDS.get(self.objectTypeId, self.objectTypeId)
         return head
 
-    @cached_property
+    @property
     def kind(self) -> str:
         return f"{self.object_type}.{self.event_type.rsplit('.', 1)[-1]}"
 
-    @cached_property
+    @property
     def identity(self) -> str:
         """What makes two deliveries one event.
 
@@ -98,18 +97,17 @@ class HubSpotEvent(BaseModel):
         return identity_of(self.portalId, self.event_type, self.object_id, self.propertyName, self.propertyValue,
                            self.occurredAt, self.eventId)
 
-    def to_crm_event(self, tenant: str, raw: dict[str, Any]) -> CrmEvent:
-        """The event for the tenant; `raw` (this event as HubSpot sent it) becomes the payload.
+    def entry(self, tenant: str, raw: dict[str, Any]) -> Entry:
+        """The event for the tenant's inbox; `raw` (this event as HubSpot sent it) becomes the payload.
 
-        Built without validating again: every field comes from this validated event.
+        Written straight to JSON (`event_json`): every field comes from this validated event.
         """
-        return CrmEvent.model_construct(
+        identity = self.identity
+        return Entry(tenant, identity, event_json(
             tenant=tenant, source="hubspot-webhook", kind=self.kind, object_type=self.object_type,
-            object_id=self.object_id, property_name=self.propertyName, property_value=self.propertyValue,
-            change_source=self.changeSource,
-            occurred_at=dt.datetime.fromtimestamp(self.occurredAt / 1000, dt.UTC),
-            identity=self.identity, payload=raw,
-        )
+            object_id=self.object_id, property_name=self.propertyName,
+            property_value=self.propertyValue, change_source=self.changeSource,
+            occurred_at=dt.datetime.fromtimestamp(self.occurredAt / 1000, dt.UTC), identity=identity, payload=raw))
 
 
 _DELIVERY = TypeAdapter(list[HubSpotEvent])

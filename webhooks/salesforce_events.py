@@ -34,7 +34,7 @@ from connector.vault import Vault, VaultError
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import parse_datetime
 from webhooks import salesforce_flow as flow
-from webhooks.intake import CrmEvent, Intake
+from webhooks.intake import CrmEvent, Intake, app_intake
 from webhooks.salesforce_echo import MAPS, natural_key, own_writes
 from webhooks.salesforce_soap import ACK, MalformedMessage, Notification, OutboundMessage, fault, long_id, parse
 
@@ -104,7 +104,7 @@ def outbound(token: str | None = None):
     echoes = _echoes(tenant, message.notifications, integration_user)
     events = [to_event(tenant, message, note) for note in message.notifications if note.id not in echoes]
     try:
-        added = Intake(_redis()).accept(events)
+        added = _intake().accept(events)
     except redis.RedisError as exc:
         log.warning("salesforce outbound message of %s not queued (503, Salesforce retries): %s", tenant.id, exc)
         return _soap(fault("SalesOS cannot queue events right now; Salesforce will deliver this message again",
@@ -150,7 +150,7 @@ def flow_callout(tenant_id: str):
         return jsonify(error="invalid request body", problems=[f"body: not JSON ({exc})"]), 400
     event = flow.to_event(tenant.id, callout, signed_at, body)
     try:
-        added = Intake(_redis()).accept([event])
+        added = _intake().accept([event])
     except redis.RedisError as exc:
         log.warning("salesforce flow callout of %s not queued (503): %s", tenant.id, exc)
         return jsonify(error="queue unavailable; retry later"), 503
@@ -224,8 +224,8 @@ def _store() -> TenantStore:
     return TenantStore(settings.state_path, Vault(settings.state_path, keys))
 
 
-def _redis() -> redis.Redis:
-    conn = current_app.extensions["salesos_redis"]
-    if conn is None:
+def _intake() -> Intake:
+    intake = app_intake(current_app)
+    if intake is None:
         raise redis.ConnectionError("REDIS_URL is not set")
-    return conn
+    return intake

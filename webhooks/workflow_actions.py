@@ -27,14 +27,14 @@ import json
 import logging
 
 import redis
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.validation import describe
 from agents.domains import registered_domain
 from crm_adapters.values import normal_email
 from crm_adapters.workflow_actions import BY_NAME, RESULT_FIELD
-from webhooks.hubspot_events import endpoint_state, hubspot_secret, signed_body
+from webhooks.hubspot_events import endpoint_state, signed_body
 from webhooks.intake import CrmEvent, identity_of
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ def execute(name: str):
     action = BY_NAME.get(name)
     if action is None:
         return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
-    body, refused = signed_body()
+    state = endpoint_state()
+    body, refused = signed_body(request, state)
     if refused is not None:
         return refused
     try:
@@ -79,7 +80,6 @@ def execute(name: str):
         return jsonify(error="malformed workflow action request", problems=describe(exc)), 400
     except (ValueError, RecursionError):
         return jsonify(error="malformed workflow action request", problems=["body: not valid JSON"]), 400
-    state = endpoint_state()
     tenant = state.tenant_of(execution.origin.portalId)
     if tenant is None:
         log.warning("HubSpot workflow action: no tenant for portal %s", execution.origin.portalId)
@@ -116,10 +116,11 @@ def send_a_webhook(portal: int, token: str, name: str):
     action = BY_NAME.get(name)
     if action is None:
         return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
-    body, refused = signed_body(allow_v1=False)
+    state = endpoint_state()
+    body, refused = signed_body(request, state, allow_v1=False)
     if refused is not None:
         return refused
-    if not hmac.compare_digest(token.encode(), portal_token(hubspot_secret(), portal).encode()):
+    if not hmac.compare_digest(token.encode(), portal_token(state.secret, portal).encode()):
         log.warning("HubSpot workflow webhook refused: the URL's token is not portal %s's", portal)
         return jsonify(error="this URL is not the one SalesOS gave this portal (`tenants workflow-url`)"), 401
     try:
@@ -127,7 +128,6 @@ def send_a_webhook(portal: int, token: str, name: str):
     except (ValueError, RecursionError, ValidationError) as exc:
         problems = describe(exc) if isinstance(exc, ValidationError) else [str(exc)[:200]]
         return jsonify(error="malformed workflow webhook", problems=problems), 400
-    state = endpoint_state()
     tenant = state.tenant_of(portal)
     if tenant is None:
         log.warning("HubSpot workflow webhook: no tenant for portal %s", portal)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -21,7 +22,7 @@ from tests.restartable_redis import restartable_redis  # noqa: F401 (a fixture)
 from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, URI, deliver, hubspot_event, register, signed_headers
 from tests.webhooks.jobs_for_events import PROCESSED, route_every_event
 from webhooks.app import create_app
-from webhooks.intake import INBOX, CrmEvent
+from webhooks.intake import INBOX, CrmEvent, identity_of
 from webhooks.signatures import v1_signature, v2_signature
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
@@ -144,6 +145,21 @@ def test_malformed_json_is_refused_with_400_saying_so(client, conn):
 
 def test_deeply_nested_json_is_a_400_not_a_crash(client, conn):
     assert deliver(client, b"[" * 100_000 + b"]" * 100_000).status_code == 400
+
+
+@pytest.mark.parametrize("body", [b'[{"portalId": NaN}]', b'[{"portalId": 62515, "propertyValue": "\\ud800"}]'],
+                         ids=["NaN", "lone surrogate"])
+def test_json_python_accepts_but_the_standard_does_not_is_refused_with_400(client, conn, body):
+    response = deliver(client, body)
+    assert response.status_code == 400
+    assert response.json["problems"][0].startswith("body: not valid JSON")
+    assert conn.llen(INBOX) == 0
+
+
+def test_any_method_but_post_is_refused_with_405(client, conn):
+    response = client.get("/webhooks/hubspot")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
 
 
 def test_a_body_that_is_not_an_array_is_refused_with_400(client, conn):
@@ -283,6 +299,27 @@ def test_a_reps_pause_in_hubspot_becomes_one_pause_job_through_the_routing_table
 
 
 # --- Redis down ------------------------------------------------------------------------------------------------------
+
+def test_a_queued_event_reads_back_as_the_event_hubspot_sent(client, conn):
+    sent = hubspot_event(kind="contact.propertyChange", prop="jobtitle", value="VP Sales — EMEA", sourceId="userId:7")
+    deliver(client, [sent])
+    [event] = queued(conn)
+    assert event.model_dump() == {
+        "tenant": "hubspot-62515", "source": "hubspot-webhook", "kind": "contact.propertyChange",
+        "object_type": "contact", "object_id": "101", "property_name": "jobtitle",
+        "property_value": "VP Sales — EMEA", "change_source": "CRM_UI",
+        "occurred_at": dt.datetime(2025, 11, 1, 12, 26, 40, 101000, tzinfo=dt.UTC),
+        "identity": identity_of(62515, "contact.propertyChange", "101", "jobtitle", "VP Sales — EMEA",
+                                sent["occurredAt"], sent["eventId"]),
+        "payload": sent}
+
+
+def test_events_are_still_queued_after_redis_forgets_the_intake_script(client, conn):
+    deliver(client, [hubspot_event(object_id=1)])
+    conn.script_flush()
+    assert deliver(client, [hubspot_event(object_id=2)]).json["queued"] == 1
+    assert [e.object_id for e in queued(conn)] == ["1", "2"]
+
 
 def test_an_unreachable_redis_is_answered_503_within_a_second(settings):
     client = create_app(redis_url="unix:///nonexistent/salesos/redis.sock", settings=settings).test_client()
