@@ -17,7 +17,7 @@ from agents.jobs import enqueue_steps
 from agents.sequences import TEMPLATES, schedule
 from connector import actions, runtime
 from connector.markets import MarketError, market_from_text
-from connector.runner import enqueue_run
+from connector.run_summaries import enqueue_unattended
 from connector.runs import RunContext
 from crm_adapters.base import ContactWrite
 from crm_adapters.values import normal_domain
@@ -53,7 +53,7 @@ def prospect_job(payload: dict) -> dict:
     run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market[0],
                      data_files=[str(path) for path in runtime.settings().salesos_data_files],
                      as_of=dt.date.today(), domains=[domain])
-    enqueue_run(conn, run)
+    enqueue_unattended(conn, run, "crm event")
     if event.payload.get("callbackId"):
         actions.remember(conn, str(event.payload["callbackId"]), event.tenant, run.run_id)
     return {"prospect_runs_started": 1}
@@ -78,7 +78,7 @@ def market_defined_job(payload: dict) -> dict:
     markets.set(event.tenant, market, origin)
     run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market,
                      data_files=[str(path) for path in runtime.settings().salesos_data_files], as_of=dt.date.today())
-    enqueue_run(get_current_job().connection, run)
+    enqueue_unattended(get_current_job().connection, run, "crm event")
     return {"market_runs_started": 1}
 
 

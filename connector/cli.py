@@ -260,7 +260,7 @@ def dispatch(
     batch: Annotated[int, typer.Option(min=1, max=1000, help="events taken per Redis round trip")] = 100,
 ) -> None:
     """Route queued CRM events (webhooks, workflow actions) to stage jobs, each exactly once; complete the
-    HubSpot workflow actions whose runs have ended."""
+    HubSpot workflow actions whose runs have ended and save the summaries of runs started by events or the API."""
     import signal
 
     import redis
@@ -270,6 +270,7 @@ def dispatch(
     from connector.actions import complete_finished
     from connector.dispatch import Dispatcher, DispatcherBusy, default_router
     from connector.redis_conn import RedisUnavailable, redis_connection
+    from connector.run_summaries import save_finished
     from connector.runtime import complete_action
 
     stopping: list[int] = []
@@ -278,9 +279,12 @@ def dispatch(
     settings = load_settings()
     try:
         with redis_connection(settings) as conn:
+            def runs_ended() -> None:
+                complete_finished(conn, partial(complete_action, conn))
+                save_finished(conn, settings.home)
+
             dispatcher = Dispatcher(conn, default_router(), name=name, batch=batch)
-            counts = dispatcher.run(burst=burst, should_stop=lambda: bool(stopping),
-                                    on_idle=lambda: complete_finished(conn, partial(complete_action, conn)))
+            counts = dispatcher.run(burst=burst, should_stop=lambda: bool(stopping), on_idle=runs_ended)
     except (DispatcherBusy, RedisUnavailable, redis.RedisError) as exc:
         err.print(f"[red]Dispatcher stopped:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

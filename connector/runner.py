@@ -76,7 +76,7 @@ def execute_run(
         "failures": [{"job": key, "error": error} for key, error in failures.items()],
         "elapsed_seconds": round(time.monotonic() - started, 2),
     }
-    _save(settings, summary)
+    save_summary(settings.home, summary)
     return summary
 
 
@@ -114,12 +114,15 @@ def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def _save(settings: Settings, summary: dict[str, Any]) -> None:
-    runs = settings.home / "runs"
+def save_summary(home: Path, summary: dict[str, Any], last_run: bool = True) -> None:
+    """Into `runs/<run id>.json` (what `connector health` reads) and, unless told not to, `last_run.json`
+    (what `connector report` renders)."""
+    runs = home / "runs"
     runs.mkdir(exist_ok=True)
     text = json.dumps(summary, indent=2, sort_keys=True)
     (runs / f"{summary['run_id']}.json").write_text(text)
-    (settings.home / "last_run.json").write_text(text)
+    if last_run:
+        (home / "last_run.json").write_text(text)
 
 
 class WorkerPool:

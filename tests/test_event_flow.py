@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 import redis
@@ -18,8 +19,10 @@ from rq.serializers import JSONSerializer
 from connector import runtime
 from connector.actions import complete_finished
 from connector.dispatch import Dispatcher, default_router
+from connector.health import recent_runs
 from connector.markets import market_from_text
 from connector.queues import STAGES, queue
+from connector.run_summaries import save_finished
 from connector.tenant_markets import TenantMarkets
 from connector.tenants import Tenant
 from connector.vault import new_key
@@ -108,3 +111,14 @@ def test_a_rep_ticking_prospect_on_a_company_they_created_prospects_it(world, hu
     assert list(hubspot.objects["companies"]) == ["555"]  # the rep's company, updated, not a duplicate
     assert hubspot.objects["companies"]["555"]["salesos_domain"] == "northwind.ca"
     assert hubspot.objects["companies"]["555"]["salesos_fit_score"] not in (None, "")
+
+
+def test_the_run_a_reps_tick_started_is_summarised_for_connector_health(world, hubspot, tmp_path):
+    client, conn = world
+    hubspot.objects["companies"]["777"] = {"name": "Acme", "domain": "acme.io"}
+    deliver(client, [hubspot_event(PORTAL, 777, "company.propertyChange", "salesos_prospect", "true",
+                                   occurredAt=int(time.time() * 1000))])
+    dispatch_and_work(conn)
+    assert save_finished(conn, tmp_path) == 1
+    [summary] = recent_runs(tmp_path, dt.datetime.now(dt.UTC))
+    assert (summary["tenant"], summary["started_by"], summary["qualified"]) == (TENANT, "crm event", 1)

@@ -8,9 +8,9 @@ import redis
 import yaml
 from flask import Blueprint, current_app, jsonify, request
 
-from agents.jobs import source_job
 from connector.markets import MarketError, parse_market
-from connector.queues import enqueue_once, job_id, run_failures, run_pending, run_stats
+from connector.queues import run_failures, run_pending, run_stats
+from connector.run_summaries import enqueue_unattended
 from connector.runner import summarise
 from connector.runs import RunContext, new_run_id
 
@@ -41,8 +41,7 @@ def create_market_run():
     )
     conn = _redis()
     try:
-        enqueue_once(conn, "source", source_job, {"run": run.model_dump(mode="json")},
-                     job_key=job_id("run", run.run_id, "source", "0"), run_id=run.run_id)
+        enqueue_unattended(conn, run, "api")
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
     return jsonify(run_id=run.run_id, status_url=f"/api/runs/{run.run_id}"), 202
