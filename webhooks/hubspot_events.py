@@ -41,9 +41,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
 import redis
 from flask import Flask, current_app
+from pydantic_core import from_json, to_json
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from connector.settings import Settings
@@ -80,6 +81,8 @@ class HubSpotWebhooks:
     def _receive(self, request: Request) -> Response:
         try:
             return receive(request, endpoint_state(self._app))
+        except HTTPException as exc:  # e.g. a body shorter than its Content-Length
+            return json_response(exc.code or 400, error=exc.description)
         except Exception:  # what Flask would do: log it and answer 500 (HubSpot retries)
             log.exception("HubSpot webhook failed")
             return json_response(500, error="internal error; HubSpot will retry")
@@ -94,7 +97,7 @@ def receive(request: Request, state: EndpointState) -> Response:
     if refused is not None:
         return refused
     try:
-        raw = orjson.loads(body)  # strict JSON: no NaN, no lone surrogates, nesting limited
+        raw = from_json(body, allow_inf_nan=False)  # no NaN, no lone surrogates, big integers exact
         events = parse_delivery(raw)
     except ValueError as exc:
         problems = exc.problems if isinstance(exc, BadDelivery) else [f"body: not valid JSON ({str(exc)[:120]})"]
@@ -166,7 +169,7 @@ def body_within_limit(request: Request) -> bytes | None:
 
 
 def json_response(status: int, **body: Any) -> Response:
-    return Response(orjson.dumps(body), status, mimetype="application/json")
+    return Response(to_json(body), status, mimetype="application/json")
 
 
 class EndpointState:

@@ -156,6 +156,16 @@ def test_json_python_accepts_but_the_standard_does_not_is_refused_with_400(clien
     assert conn.llen(INBOX) == 0
 
 
+def test_a_body_shorter_than_its_content_length_is_a_400_not_a_crash(client, conn, caplog):
+    body = json.dumps([hubspot_event()]).encode()
+    with caplog.at_level(logging.ERROR):
+        response = client.post("/webhooks/hubspot", data=body, headers=signed_headers(body),
+                               environ_overrides={"CONTENT_LENGTH": str(len(body) + 100)})
+    assert response.status_code == 400
+    assert caplog.records == []
+    assert conn.llen(INBOX) == 0
+
+
 def test_any_method_but_post_is_refused_with_405(client, conn):
     response = client.get("/webhooks/hubspot")
     assert response.status_code == 405
@@ -301,7 +311,8 @@ def test_a_reps_pause_in_hubspot_becomes_one_pause_job_through_the_routing_table
 # --- Redis down ------------------------------------------------------------------------------------------------------
 
 def test_a_queued_event_reads_back_as_the_event_hubspot_sent(client, conn):
-    sent = hubspot_event(kind="contact.propertyChange", prop="jobtitle", value="VP Sales — EMEA", sourceId="userId:7")
+    sent = hubspot_event(kind="contact.propertyChange", prop="jobtitle", value="VP Sales — EMEA", sourceId="userId:7",
+                         extraNumber=123456789012345678901234567890, extraNothing=None, extraRatio=0.1)
     deliver(client, [sent])
     [event] = queued(conn)
     assert event.model_dump() == {

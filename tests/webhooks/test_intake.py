@@ -47,6 +47,14 @@ def test_an_events_identity_is_remembered_for_a_day_and_more(conn):
     assert conn.ttl(key) > 24 * 3600
 
 
+def test_a_call_with_more_events_than_one_redis_command_takes_queues_them_all(conn):
+    events = [event(str(n)) for n in range(8500)]  # unpack() of one command takes under 8000
+    for n, one in enumerate(events):
+        one.identity = f"event-{n}"
+    assert Intake(conn).accept(events) == 8500
+    assert conn.llen(INBOX) == 8500
+
+
 def test_an_unreachable_redis_raises_so_the_endpoint_can_answer_503():
     dead = redis.Redis(unix_socket_path="/nonexistent/redis.sock", retry=Retry(NoBackoff(), 0))
     with pytest.raises(redis.RedisError):
