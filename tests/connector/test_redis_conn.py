@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import threading
 
 import psutil
 import pytest
@@ -59,4 +60,13 @@ def test_a_server_shared_with_another_process_keeps_running_until_the_last_one_l
     assert other.returncode == 0
     with embedded_redis(tmp_path):
         pass  # the last one out stops it
+    assert redis_processes(tmp_path) - before == set()
+
+
+def test_a_client_leaving_as_the_block_ends_does_not_keep_the_server_running(tmp_path):
+    before = redis_processes(tmp_path)
+    with embedded_redis(tmp_path) as url:
+        leaving = connect(url)
+        leaving.ping()
+        threading.Timer(0.3, leaving.close).start()  # a worker whose exit Redis has not noticed yet
     assert redis_processes(tmp_path) - before == set()
