@@ -229,13 +229,21 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind; loopback by default")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
 ) -> None:
-    """Start the web app: health, the JSON API and (later) CRM webhooks."""
-    from connector.redis_conn import redis_url
-    from webhooks.app import create_app
+    """Start the web app: health, the JSON API, the CRM webhooks and the OAuth install routes."""
+    import signal
 
+    from connector.redis_conn import redis_url
+    from webhooks.app import close_app, create_app
+
+    # SIGTERM (systemd, docker stop, kill) must unwind like Ctrl+C, or the embedded Redis is left running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     settings = load_settings()
     with redis_url(settings) as url:
-        create_app(redis_url=url).run(host=host, port=port)
+        web = create_app(redis_url=url)
+        try:
+            web.run(host=host, port=port)
+        finally:
+            close_app(web)
 
 
 @app.command()

@@ -9,6 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -58,3 +60,31 @@ def test_serve_then_worker_runs_a_market_posted_to_the_api(tmp_path, redis_url):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_serve_stopped_with_sigterm_stops_its_embedded_redis(tmp_path):
+    port = free_port()
+    home_env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    home_env["SALESOS_HOME"] = str(tmp_path)
+    server = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--port", str(port)], cwd=ROOT,
+                              env=home_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert get(f"http://127.0.0.1:{port}/health")[0] == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        assert embedded_servers(tmp_path)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert embedded_servers(tmp_path) == set()
+
+
+def embedded_servers(home) -> set[int]:
+    """redis-server processes serving this SALESOS_HOME's embedded Redis."""
+    return {p.pid for p in psutil.process_iter(["name", "cwd"]) if p.info["name"] == "redis-server"
+            and p.info["cwd"] == str(home / "redis")}

@@ -38,3 +38,11 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
         mount_dashboard(app, url)
     mount_hubspot_webhooks(app)  # outermost: HubSpot's stream skips Flask (webhooks.hubspot_events)
     return app
+
+
+def close_app(app: Flask) -> None:
+    """Close the app's Redis connections, so an embedded Redis can stop when the server does."""
+    for name in ("salesos_intake", "salesos_redis"):
+        client = app.extensions.get(name)
+        if client is not None:
+            client.close()

@@ -102,13 +102,21 @@ class Intake:
     every call (about 20 µs of CPU of the ~70 µs here), so the intake keeps
     plain redis-py connections made with the client's settings and replaces a
     connection that broke (a Redis restart) once per call. Its connections
-    live as long as it does: make one per process and keep it (`app_intake`).
+    live until `close()`: make one per process and keep it (`app_intake`).
     """
 
     def __init__(self, conn: redis.Redis, inbox: str = INBOX) -> None:
         pool = conn.connection_pool
         self._make = lambda: pool.connection_class(**pool.connection_kwargs)
         self._inbox, self._idle, self._pid = inbox, queue.SimpleQueue(), os.getpid()
+
+    def close(self) -> None:
+        """Close the idle connections (an embedded Redis stops only once no client is connected)."""
+        while True:
+            try:
+                self._idle.get_nowait().disconnect()
+            except queue.Empty:
+                return
 
     def accept(self, events: list[CrmEvent], remember_for: int = DEDUPE_SECONDS) -> int:
         """Queue the events not seen in the last `remember_for` seconds; returns how many were new.
