@@ -24,4 +24,7 @@ def work(url: str, queues: list[str] | None = None, burst: bool = False, with_sc
     names = queues or list(STAGES)
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     worker = SimpleWorker([queue(name, conn) for name in names], connection=conn, serializer=JSONSerializer)
-    worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level)
+    try:
+        worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level)
+    finally:
+        conn.close()  # an open client would keep an embedded Redis running after the worker stops

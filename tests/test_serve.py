@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,3 +89,28 @@ def embedded_servers(home) -> set[int]:
     """redis-server processes serving this SALESOS_HOME's embedded Redis."""
     return {p.pid for p in psutil.process_iter(["name", "cwd"]) if p.info["name"] == "redis-server"
             and p.info["cwd"] == str(home / "redis")}
+
+
+def test_a_worker_stopped_with_sigterm_stops_its_embedded_redis(tmp_path):
+    home_env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    home_env["SALESOS_HOME"] = str(tmp_path)
+    worker = subprocess.Popen([sys.executable, "-m", "connector", "worker", "--no-scheduler"], cwd=ROOT, env=home_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not registered_workers(tmp_path):  # SIGTERM before rq's handler is installed would just kill it
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert embedded_servers(tmp_path) == set()
+
+
+def registered_workers(home) -> int:
+    for pid in embedded_servers(home):
+        [socket_path] = [arg.split(":", 1)[1] for arg in psutil.Process(pid).cmdline()
+                         if arg.startswith("unixsocket:")]
+        with redis.Redis(unix_socket_path=socket_path) as client:
+            return client.scard("rq:workers")
+    return 0
