@@ -89,6 +89,7 @@ class HubSpotWebhooks:
 
 
 def mount(app: Flask) -> None:
+    """Put the endpoint in front of the app's routes (call it last, so it is the outermost middleware)."""
     app.wsgi_app = HubSpotWebhooks(app)
 
 
