@@ -59,15 +59,16 @@ def funnel_write(crm) -> None:
             raise SystemExit(f"write errors: {list(result.errors.items())[:3]}")
 
 
-def measure(name: str, minimum: int, backend, count) -> None:
+def measure(name: str, minimum: int, backend, count, connections=None) -> None:
     crm = RepEditGuard(backend.crm, backend.index)
     started = time.perf_counter()
     funnel_write(crm)
     first, seconds = count(), time.perf_counter() - started
+    opened = f"   over {connections()} connections" if connections else ""
     funnel_write(crm)
     second = count() - first
     print(f"{name:<11} {first:>6} calls  minimum {minimum:>4}  ratio {first / minimum:.3f}  "
-          f"(target <= 1.05)  {seconds:5.1f} s   identical re-run: {second} calls")
+          f"(target <= 1.05)  {seconds:5.1f} s   identical re-run: {second} calls{opened}")
 
 
 def hubspot() -> None:
@@ -75,7 +76,7 @@ def hubspot() -> None:
 
     minimum = math.ceil(ACCOUNTS / 100) + 2 * math.ceil(CONTACTS / 100)
     with hubspot_backend() as backend:
-        measure("HubSpot", minimum, backend, lambda: backend.fake.total_calls)
+        measure("HubSpot", minimum, backend, lambda: backend.fake.total_calls, lambda: len(backend.fake.clients))
 
 
 def salesforce() -> None:

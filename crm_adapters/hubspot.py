@@ -34,6 +34,7 @@ from crm_adapters.batching import chunks, prepare, upsert_in_chunks
 from crm_adapters.calls import CallPolicy, TokenSource, call, retry_after
 from crm_adapters.fields import CustomField
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
+from crm_adapters.hubspot_client import shared_connection_client
 from crm_adapters.hubspot_map import (
     BATCH, COMPANIES, CONTACTS, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE, TASK_KINDS, TASK_TO_CONTACT,
     TASK_TYPES, ObjectMap, from_hubspot, join_name, number, split_name, to_hubspot,
@@ -398,7 +399,7 @@ class HubSpotCRM(CRMAdapter):
     def _client(self, token: str) -> HubSpot:
         client = self._clients.get(token)
         if client is None:
-            self._clients = {token: HubSpot(access_token=token, host=self._host)}  # a refresh drops the old one
+            self._clients = {token: shared_connection_client(token, self._host)}  # a refresh drops the old one
             client = self._clients[token]
         return client
 

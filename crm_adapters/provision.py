@@ -29,6 +29,7 @@ from crm_adapters.calls import CallPolicy, TokenSource, call
 from crm_adapters.errors import RequestRejected, Transient
 from crm_adapters.fields import CustomField
 from crm_adapters.hubspot import classify as classify_hubspot
+from crm_adapters.hubspot_client import shared_connection_client
 from crm_adapters.manifests import (
     HUBSPOT_GROUP, SALESFORCE_API_VERSION, SALESFORCE_PERMISSION_SET, hubspot_properties, salesforce_field_metadata,
     salesforce_fields,
@@ -212,7 +213,7 @@ class _Portal:
 
     def _client(self, token: str) -> HubSpot:
         if token not in self._clients:
-            self._clients = {token: HubSpot(access_token=token, host=self._host)}  # a refresh drops the old one
+            self._clients = {token: shared_connection_client(token, self._host)}  # a refresh drops the old one
         return self._clients[token]
 
 

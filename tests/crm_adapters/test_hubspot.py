@@ -232,3 +232,12 @@ def test_a_company_whose_domain_salesos_already_writes_elsewhere_is_not_adopted(
     hubspot.fake.objects["companies"]["777"] = {"name": "Duplicate", "domain": "company0.com"}
     hubspot.crm.adopt_company("777", "company0.com")
     assert "salesos_domain" not in hubspot.fake.objects["companies"]["777"]
+
+
+def test_a_runs_calls_share_a_few_kept_alive_connections(hubspot):
+    hubspot.crm.upsert_accounts(accounts(300))
+    hubspot.crm.upsert_contacts(contacts(300))
+    hubspot.crm.associate([Association(contact_email=c.email, company_domain=c.company_domain)
+                           for c in contacts(300)])
+    assert hubspot.fake.total_calls == 9
+    assert len(hubspot.fake.clients) == 3  # companies, contacts, associations v4: one pool each

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.serving import WSGIRequestHandler, make_server
+from waitress import create_server
 
 from crm_adapters.manifests import HUBSPOT_GROUP, hubspot_properties
 
@@ -58,6 +58,7 @@ class FakeHubSpot:
     properties: dict[str, dict[str, dict]] = field(default_factory=dict)
     groups: dict[str, dict[str, dict]] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
+    clients: set[tuple[str, str]] = field(default_factory=set)  # (address, port) of every connection seen
     completed: dict[str, dict[str, str]] = field(default_factory=dict)  # workflow callbacks, by id
     reject_values: dict[str, str] = field(default_factory=dict)  # property value -> error message
     whole_batch_validation: bool = False  # one invalid record fails the batch with 400, as some endpoints do
@@ -165,6 +166,7 @@ def create_app(fake: FakeHubSpot) -> Flask:
     @app.before_request
     def _guard():
         fake.calls[request.path] += 1
+        fake.clients.add((request.environ.get("REMOTE_ADDR", ""), request.environ.get("REMOTE_PORT", "")))
         if request.headers.get("Authorization") != f"Bearer {fake.token}":
             return _json({"status": "error", "message": "Authentication credentials not found.",
                           "category": "INVALID_AUTHENTICATION"}, 401)
@@ -358,23 +360,20 @@ def create_app(fake: FakeHubSpot) -> Flask:
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args) -> None:
-        """Test output shows the adapter's logs, not one access line per fake request."""
-
-
 class Server:
-    """The fake on a free loopback port in a thread; `stop()` shuts it down."""
+    """The fake on a free loopback port, served by waitress in a thread (HTTP/1.1 keep-alive, as HubSpot:
+    werkzeug's server closes every connection); `stop()` shuts it down."""
 
     def __init__(self, fake: FakeHubSpot) -> None:
         self.fake = fake
-        self._server = make_server("127.0.0.1", 0, create_app(fake), threaded=True,
-                                   request_handler=_QuietHandler)
-        fake.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
+        self._server = create_server(create_app(fake), host="127.0.0.1", port=0, threads=8,
+                                     asyncore_loop_timeout=0.05)
+        fake.url = f"http://127.0.0.1:{self._server.effective_port}"
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        self._server.close()
+        for channel in list(self._server._map.values()):  # kept-alive connections: the loop ends with none left
+            channel.close()
         self._thread.join(timeout=5)
