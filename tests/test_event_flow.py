@@ -26,22 +26,14 @@ from connector.run_summaries import save_finished
 from connector.tenant_markets import TenantMarkets
 from connector.tenants import Tenant
 from connector.vault import new_key
-from tests.fakes.hubspot_server import FakeHubSpot, Server
 from tests.test_end_to_end import MARKET, ROWS
+from tests.test_tenant_run import hubspot  # noqa: F401 - the fixture is shared
 from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, deliver, hubspot_event
 from webhooks.app import create_app
 from webhooks.signatures import v2_signature
 
 PORTAL = 62515
 TENANT = f"hubspot-{PORTAL}"
-
-
-@pytest.fixture
-def hubspot():
-    fake = FakeHubSpot()
-    server = Server(fake)
-    yield fake
-    server.stop()
 
 
 @pytest.fixture

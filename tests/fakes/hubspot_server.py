@@ -373,7 +373,12 @@ class Server:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.close()
-        for channel in list(self._server._map.values()):  # kept-alive connections: the loop ends with none left
-            channel.close()
+        self._server.task_dispatcher.shutdown()  # first: a request still being answered pulls the trigger
+        self._server.trigger.pull_trigger(self._close_all)
         self._thread.join(timeout=5)
+
+    def _close_all(self) -> None:
+        """In the server's own loop thread (a socket closed under its select() breaks it): the listener, the
+        kept-alive connections and the trigger; with none left the loop ends."""
+        for channel in list(self._server._map.values()):
+            channel.close()
