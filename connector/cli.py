@@ -395,8 +395,11 @@ def tenants_add(
     secrets = {"access_token": _secret(access_token, "--access-token")}
     if refresh_token:
         secrets["refresh_token"] = _secret(refresh_token, "--refresh-token")
-    _tenant_store().add(tenant, secrets)
+    store = _tenant_store()
+    store.add(tenant, secrets)
     typer.echo(f"tenant {tenant.id} registered ({tenant.auth}); tokens stored encrypted")
+    if tenant.crm == "salesforce":
+        _print_outbound_url(store.outbound.ensure(tenant.id))
 
 
 @tenants_app.command("list")
@@ -433,20 +436,36 @@ def tenants_flow_secret(tenant: Annotated[str, typer.Argument(help="Salesforce t
 
 
 @tenants_app.command("outbound-url")
-def tenants_outbound_url(tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")]) -> None:
-    """Create (or rotate) the org's Outbound Message URL; from then on only that URL is accepted for the org."""
+def tenants_outbound_url(
+    tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")],
+    rotate: Annotated[bool, typer.Option(help="replace the token; the org's current URL is refused from then on")] = False,
+) -> None:
+    """Print the org's Outbound Message URL (made if the tenant has none yet); only that URL is accepted for it."""
     from connector.vault import VaultError
-    from webhooks.salesforce_events import set_outbound_token
 
-    settings = load_settings()
+    store = _tenant_store()
+    record = store.get(tenant)
+    if record is None or record.crm != "salesforce":
+        err.print(f"[red]{tenant!r} is not an installed Salesforce tenant[/red]", highlight=False)
+        raise typer.Exit(2)
     try:
-        token = set_outbound_token(settings, tenant)
-    except (LookupError, VaultError) as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
+        token = store.outbound.rotate(tenant) if rotate else store.outbound.ensure(tenant)
+    except VaultError as exc:
+        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    err.print("Put it in the endpoint URL of the org's SalesOS Outbound Messages; it is not shown again.",
-              highlight=False)
-    typer.echo(f"{settings.salesos_public_url.rstrip('/')}/webhooks/salesforce/outbound/{token}")
+    if rotate:
+        err.print("The org's previous Outbound Message URL is refused from now on.", highlight=False)
+    _print_outbound_url(token)
+
+
+def _print_outbound_url(token: str) -> None:
+    """The URL on stdout, what to do with it on stderr."""
+    from connector.outbound_urls import outbound_url
+
+    err.print("Paste this URL into the Endpoint URL of each SalesOS Outbound Message of the org (or deploy the "
+              "metadata of `manifests --tenant ID`). Keep it private: it is the only credential of the org's "
+              "messages.", highlight=False)
+    typer.echo(outbound_url(load_settings().salesos_public_url, token))
 
 
 @tenants_app.command("workflow-url")

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, field_validator
 
+from connector.outbound_urls import OutboundTokens
 from connector.vault import Vault
 
 Crm = Literal["hubspot", "salesforce"]
@@ -72,9 +73,13 @@ class TenantStore:
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
         self._vault = vault
+        self.outbound = OutboundTokens(self._db, vault)
 
     def add(self, tenant: Tenant, secrets: dict[str, str]) -> None:
-        """Register or re-register a tenant and store its secrets encrypted."""
+        """Register or re-register a tenant and store its secrets encrypted.
+
+        A Salesforce tenant gets its Outbound Message URL token here, once: registering it again keeps the token.
+        """
         for name, value in secrets.items():
             self._vault.put(tenant.id, name, value)
         self._db.execute(
@@ -84,6 +89,8 @@ class TenantStore:
             (tenant.id, tenant.crm, tenant.external_id, tenant.instance_url, tenant.auth, tenant.status,
              tenant.status_reason, tenant.installed_at.isoformat()),
         )
+        if tenant.crm == "salesforce":
+            self.outbound.ensure(tenant.id)
 
     def get(self, tenant_id: str) -> Tenant | None:
         rows = self._select("WHERE id = ?", (tenant_id,))
@@ -106,6 +113,7 @@ class TenantStore:
     def remove(self, tenant_id: str) -> bool:
         """Uninstall: the tokens are deleted with the record."""
         self._vault.delete_tenant(tenant_id)
+        self.outbound.forget(tenant_id)
         return self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,)).rowcount > 0
 
     def _select(self, where: str, params: tuple) -> list[Tenant]:

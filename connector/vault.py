@@ -64,6 +64,23 @@ class Vault:
             (tenant, name, ciphertext, _now()),
         )
 
+    def put_new(self, tenant: str, name: str, secret: str) -> str:
+        """Store `secret` unless the tenant already has a secret of that name; returns the one kept.
+
+        Read and write happen in one transaction, so two concurrent callers keep the same secret.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            kept = self.get(tenant, name)
+            if kept is None:
+                self.put(tenant, name, secret)
+                kept = secret
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return kept
+
     def get(self, tenant: str, name: str) -> str | None:
         row = self._db.execute("SELECT ciphertext FROM secrets WHERE tenant = ? AND name = ?", (tenant, name)).fetchone()
         if row is None:

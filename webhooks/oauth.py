@@ -21,6 +21,7 @@ from connector.oauth.endpoint import InvalidGrant
 from connector.oauth.flows import (exchange_hubspot_code, exchange_salesforce_code, hubspot_authorize_url, revoke,
                                    salesforce_authorize_url)
 from connector.oauth.pkce import new_state, new_verifier, same
+from connector.outbound_urls import outbound_url
 from connector.settings import Settings
 from connector.tenants import Tenant, TenantStore
 from connector.vault import Vault, VaultError, parse_keys
@@ -133,8 +134,22 @@ def installed(crm: str, tenant: str):
         return _problem(404, "No install to show", "This browser has not installed SalesOS there.",
                         "start the install from this browser if you meant to.", crm)
     csrf = session.setdefault("csrf", secrets.token_urlsafe(32))
-    return render_template("oauth/installed.html", account=account, csrf=csrf,
-                           uninstall_url=url_for(".uninstall", crm=crm, tenant=tenant))
+    try:
+        outbound = _outbound_url(tenant) if crm == "salesforce" else None
+    except VaultError as exc:
+        return _problem(503, "SalesOS cannot open its token vault", str(exc),
+                        "ask whoever runs SalesOS to fix this, then reload this page.")
+    return render_template("oauth/installed.html", account=account, csrf=csrf, tenant=tenant,
+                           outbound_url=outbound, uninstall_url=url_for(".uninstall", crm=crm, tenant=tenant))
+
+
+def _outbound_url(tenant: str) -> str | None:
+    """The org's Outbound Message URL, for the admin who installed it (this page is theirs alone, never cached)."""
+    settings = _settings()
+    store = _store(settings)
+    if store.get(tenant) is None:  # uninstalled from the command line since
+        return None
+    return outbound_url(settings.salesos_public_url, store.outbound.ensure(tenant))
 
 
 @oauth.post(f"/oauth/{_CRM}/uninstall/<tenant>")

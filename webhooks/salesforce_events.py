@@ -6,10 +6,10 @@ Redis round trip; stage jobs do the work. What each answer makes Salesforce do:
 - Outbound Message: anything but the documented Ack keeps the message in the
   org's queue, retried with growing intervals for 24 h. So errors answer a
   SOAP fault (its text is what the admin sees as the delivery failure reason)
-  with a 4xx when the message itself is wrong (it stays wrong: 400 malformed,
-  404 org not installed, 413 too big) and 503 when SalesOS cannot queue it
-  (Redis down, vault unreadable): the Lua intake queues all of a message's
-  events or none, so the retry queues each exactly once.
+  with a 4xx when the message itself is wrong (it stays wrong: 401 not sent
+  to the org's own URL, 400 malformed, 413 too big) and 503 when SalesOS
+  cannot queue it (Redis down, vault unreadable): the Lua intake queues all of
+  a message's events or none, so the retry queues each exactly once.
 - Flow callout: the Flow gets the status (202, or 400/401/404/413/503 with a
   JSON reason) and its fault path decides whether to retry.
 """
@@ -20,7 +20,6 @@ import datetime as dt
 import hmac
 import json
 import logging
-import secrets
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -36,7 +35,7 @@ from crm_adapters.salesforce_map import parse_datetime
 from webhooks import salesforce_flow as flow
 from webhooks.intake import CrmEvent, Intake, app_intake
 from webhooks.salesforce_echo import MAPS, natural_key, own_writes
-from webhooks.salesforce_soap import ACK, MalformedMessage, Notification, OutboundMessage, fault, long_id, parse
+from webhooks.salesforce_soap import ACK, MalformedMessage, Notification, OutboundMessage, fault, parse
 
 log = logging.getLogger(__name__)
 salesforce_events = Blueprint("salesforce_events", __name__, url_prefix="/webhooks/salesforce")
@@ -47,60 +46,48 @@ OUTBOUND_MAX_BYTES = 4 * 1024 * 1024
 OBJECT_TYPES = {"Account": "company", "Contact": "contact", "Lead": "lead", "Opportunity": "opportunity"}
 
 
-OUTBOUND_TOKEN = "outbound_token"  # vault secret: the path part of the org's Outbound Message URL
-
-
-def set_outbound_token(settings: Settings, tenant_id: str) -> str:
-    """Create or replace the token of a Salesforce tenant's Outbound Message URL; returns it this once.
-
-    An Outbound Message carries no signature and org ids are not secret, so
-    once a tenant has a token, only `/outbound/<token>` is accepted for its org:
-    a forged message naming the org cannot queue anything.
-    """
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
-    vault = Vault(settings.state_path, keys)
-    try:
-        tenant = TenantStore(settings.state_path, vault).get(tenant_id)
-        if tenant is None or tenant.crm != "salesforce":
-            raise LookupError(f"{tenant_id!r} is not an installed Salesforce tenant")
-        token = secrets.token_urlsafe(24)
-        vault.put(tenant.id, OUTBOUND_TOKEN, token)
-    finally:
-        vault.close()
-    return token
+# What every refused Outbound Message gets, byte for byte, whatever was wrong: no token, a token that is no
+# org's, another org's token. So the answer tells nobody whether an org id is installed. Salesforce shows the
+# fault string to the org's admin as the delivery failure.
+REFUSED = fault("SalesOS accepts this org's Outbound Messages only at the URL it gave the org: paste the URL "
+                "that `python -m connector tenants outbound-url <tenant id>` prints (also shown on the install "
+                "page) into each SalesOS Outbound Message's Endpoint URL")
 
 
 @salesforce_events.post("/outbound")
 @salesforce_events.post("/outbound/<token>")
 def outbound(token: str | None = None):
-    """An Outbound Message: up to 100 notifications of one org, acknowledged once all are queued."""
+    """An Outbound Message: up to 100 notifications of one org, acknowledged once all are queued.
+
+    The tenant is the one whose URL token this is (see `connector.outbound_urls`), and the message must
+    name that tenant's org; the org the body names is never looked up on its own.
+    """
     request.max_content_length = OUTBOUND_MAX_BYTES
     try:
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
         return _soap(fault(f"the message is larger than {OUTBOUND_MAX_BYTES} bytes"), 413)
+    lookup = TenantStore(_settings().state_path, _NoVault())
+    tenant_id = lookup.outbound.tenant_of(token)
+    tenant = lookup.get(tenant_id) if tenant_id else None
     try:
         message = parse(body)
     except MalformedMessage as exc:
-        log.info("salesforce outbound message refused (400): %s", exc)
+        if tenant is None:
+            return _refused(None, "no Outbound Message URL of an org", 0)
+        log.info("salesforce outbound message for %s refused (400): %s", tenant.id, exc)
         return _soap(fault(str(exc)), 400)
+    if tenant is None:
+        return _refused(message, "no token in the URL" if not token else "the URL's token is no org's",
+                        len(message.notifications))
+    if not same_org(tenant.external_id, message.organization_id):
+        return _refused(message, f"the URL is {tenant.id}'s", len(message.notifications))
     try:
-        store = _store()
-        tenant = find_org(store, message.organization_id)
-        integration_user = store.secret(tenant.id, INTEGRATION_USER) if tenant else None
-        expected = store.secret(tenant.id, OUTBOUND_TOKEN) if tenant else None
+        integration_user = _store().secret(tenant.id, INTEGRATION_USER)
     except VaultError as exc:
         log.error("salesforce outbound message not accepted: %s", exc)
         return _soap(fault("SalesOS cannot open its tenant vault; Salesforce will deliver this message again",
                            server=True), 503)
-    if tenant is None:
-        log.warning("salesforce outbound message from org %r refused (404): no tenant installed it; "
-                    "%d notifications not queued", message.organization_id[:32], len(message.notifications))
-        return _soap(fault(f"organization {message.organization_id} has not installed SalesOS"), 404)
-    if expected is not None and not hmac.compare_digest((token or "").encode(), expected.encode()):
-        log.warning("salesforce outbound message for %s refused (401): not sent to the org's Outbound URL", tenant.id)
-        return _soap(fault("this is not the Outbound Message URL SalesOS gave this org (`tenants outbound-url`)"),
-                     401)
     echoes = _echoes(tenant, message.notifications, integration_user)
     events = [to_event(tenant, message, note) for note in message.notifications if note.id not in echoes]
     try:
@@ -112,6 +99,16 @@ def outbound(token: str | None = None):
     log.info("salesforce outbound message of %s: %d notifications, %d queued, %d echoes of SalesOS's writes",
              tenant.id, len(message.notifications), added, len(echoes))
     return _soap(ACK, 200)
+
+
+def _refused(message: OutboundMessage | None, why: str, notifications: int) -> Response:
+    """The one answer to a message not sent to its org's URL; the log tells the operator what to run."""
+    org = message.organization_id[:32] if message else "?"
+    log.warning("salesforce outbound message naming org %r refused (401): %s; %d notifications not queued. If that "
+                "org has installed SalesOS, run `python -m connector tenants outbound-url <its tenant id>` (see "
+                "`tenants list`) and paste the URL it prints into the org's SalesOS Outbound Messages",
+                org, why, notifications)
+    return _soap(REFUSED, 401)
 
 
 @salesforce_events.post("/flow/<tenant_id>")
@@ -157,18 +154,16 @@ def flow_callout(tenant_id: str):
     return jsonify(identity=event.identity, queued=bool(added)), 202
 
 
-def find_org(store: TenantStore, organization_id: str) -> Tenant | None:
-    """The tenant of an org id, whether it was installed under its 15- or its 18-character form."""
+def same_org(installed: str, named: str) -> bool:
+    """The org a message names is the installed one, whether either is in its 15- or 18-character form.
+
+    15-character ids are case-sensitive and are the first 15 characters of the 18-character form.
+    """
     try:
-        check_external_id("salesforce", organization_id)
+        check_external_id("salesforce", named)
     except ValueError:
-        return None
-    short = organization_id[:15]
-    for candidate in dict.fromkeys((organization_id, short, long_id(short))):
-        tenant = store.find("salesforce", candidate)
-        if tenant is not None:
-            return tenant
-    return None
+        return False
+    return hmac.compare_digest(installed[:15].encode(), named[:15].encode())
 
 
 def to_event(tenant: Tenant, message: OutboundMessage, note: Notification) -> CrmEvent:
@@ -216,6 +211,13 @@ def _soap(body: bytes, status: int) -> Response:
 
 def _settings() -> Settings:
     return current_app.config["SALESOS_SETTINGS"]
+
+
+class _NoVault:
+    """Finding a tenant by its URL token needs no vault key, so a refusal never depends on the vault."""
+
+    def __getattr__(self, name: str):
+        raise RuntimeError("the Outbound Message lookup has no access to tenant secrets")
 
 
 def _store() -> TenantStore:

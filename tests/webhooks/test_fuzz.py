@@ -130,10 +130,14 @@ def test_send_a_webhook_actions_never_fail_and_queue_at_most_their_record(client
     assert added == (response.get_json()["queued"] if response.status_code == 200 else 0)
 
 
-@given(body=BODIES, headers=HEADERS)
-def test_salesforce_outbound_messages_refuse_malformed_xml(client, conn, body, headers):
-    response, added = send(client, conn, "/webhooks/salesforce/outbound", body, headers)
-    assert response.status_code in (400, 404, 413) and added == 0
+@given(body=BODIES, headers=HEADERS, own_url=st.booleans())
+def test_salesforce_outbound_messages_refuse_malformed_xml(client, conn, app_settings, body, headers, own_url):
+    store = TenantStore(app_settings.state_path,
+                        Vault(app_settings.state_path, app_settings.salesos_vault_keys.get_secret_value()))
+    path = f"/webhooks/salesforce/outbound/{store.outbound.ensure(f'salesforce-{ORG}')}" if own_url else \
+        "/webhooks/salesforce/outbound"
+    response, added = send(client, conn, path, body, headers)
+    assert response.status_code in ((400, 401, 413) if own_url else (401, 413)) and added == 0
 
 
 @given(tenant=st.sampled_from([f"salesforce-{ORG}", "salesforce-00D999999999999AAA", f"hubspot-{PORTAL}"])

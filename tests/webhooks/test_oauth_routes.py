@@ -220,6 +220,24 @@ def test_a_salesforce_callback_stores_the_org_with_its_instance_url_after_sendin
     assert f"Salesforce org {ORG}" in client.get(response.headers["Location"]).text
 
 
+def test_a_salesforce_install_page_shows_the_orgs_outbound_url_and_a_reinstall_keeps_it(client, store, settings,
+                                                                                        crm):
+    crm.post(SALESFORCE_TOKEN_URL).respond(200, json=SALESFORCE_TOKENS)
+    page = client.get(finish(client, "salesforce", start(client, "salesforce")["state"]).headers["Location"])
+    token = store.outbound.ensure(f"salesforce-{ORG}")
+    assert f"{PUBLIC}/webhooks/salesforce/outbound/{token}" in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    again = client.get(finish(client, "salesforce", start(client, "salesforce")["state"]).headers["Location"])
+    assert f"{PUBLIC}/webhooks/salesforce/outbound/{token}" in again.text  # a re-install keeps the org's URL
+    stranger = create_app(settings=settings).test_client()
+    assert token not in stranger.get(f"/oauth/salesforce/installed/salesforce-{ORG}").text
+
+
+def test_a_hubspot_install_page_has_no_outbound_url(client, crm):
+    install_hubspot(client, crm)
+    assert "/webhooks/salesforce/outbound" not in client.get("/oauth/hubspot/installed/hubspot-62515").text
+
+
 def test_a_declined_consent_says_what_happened_and_what_to_do(client, store, crm):
     route = crm.post(HUBSPOT_TOKEN_URL).respond(200, json=HUBSPOT_TOKENS)
     state = start(client, "hubspot")["state"]

@@ -19,6 +19,7 @@ import respx
 from connector.oauth.config import oauth_app
 from connector.oauth.flows import INTEGRATION_USER, exchange_salesforce_code
 from connector.settings import Settings
+from connector.outbound_urls import OUTBOUND_TOKEN
 from connector.tenants import Tenant, TenantStore, tenant_id
 from connector.vault import Vault, new_key
 from crm_adapters.record_index import RecordIndex
@@ -100,8 +101,13 @@ def queued(conn) -> list[CrmEvent]:
     return [CrmEvent.model_validate_json(item) for item in conn.lrange(INBOX, 0, -1)]
 
 
-def post(client, body: bytes):
-    return client.post(OUTBOUND, data=body, content_type="text/xml; charset=utf-8", headers={"SOAPAction": '""'})
+def url(store: TenantStore, tenant: str = TENANT) -> str:
+    """The path of the tenant's own Outbound Message URL."""
+    return f"{OUTBOUND}/{store.outbound.ensure(tenant)}"
+
+
+def post(client, path: str, body: bytes):
+    return client.post(path, data=body, content_type="text/xml; charset=utf-8", headers={"SOAPAction": '""'})
 
 
 def faultstring(response) -> str:
@@ -114,7 +120,7 @@ def faultstring(response) -> str:
 
 def test_the_documented_message_is_queued_and_answered_with_the_documented_ack(client, store, conn):
     install(store)
-    response = post(client, documented_message())
+    response = post(client, url(store), documented_message())
     assert response.status_code == 200
     assert response.data == (FIXTURES / "salesforce_outbound_message_ack.xml").read_bytes()
     assert response.content_type == "text/xml; charset=utf-8"
@@ -131,7 +137,7 @@ def test_the_documented_message_is_queued_and_answered_with_the_documented_ack(c
 def test_the_session_id_reaches_neither_the_queue_nor_a_log_line(client, store, conn, caplog):
     caplog.set_level(logging.DEBUG)
     install(store)
-    assert post(client, documented_message()).status_code == 200
+    assert post(client, url(store), documented_message()).status_code == 200
     assert SESSION_ID not in b"".join(conn.lrange(INBOX, 0, -1)).decode()
     assert SESSION_ID not in caplog.text
 
@@ -140,40 +146,40 @@ def test_a_notification_of_a_record_not_modified_since_its_creation_is_a_creatio
     install(store)
     created = {"Id": CONTACT_ID, "CreatedDate": "2026-11-02T09:00:00.000Z",
                "LastModifiedDate": "2026-11-02T09:00:00.000Z"}
-    assert post(client, message(("04l1I000000fztEQAQ", "Contact", created))).status_code == 200
+    assert post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", created))).status_code == 200
     assert [event.kind for event in queued(conn)] == ["contact.creation"]
 
 
 def test_a_redelivered_message_is_acked_again_and_queued_once(client, store, conn):
     install(store)
-    assert post(client, documented_message()).status_code == 200
-    again = post(client, documented_message())
+    assert post(client, url(store), documented_message()).status_code == 200
+    again = post(client, url(store), documented_message())
     assert again.status_code == 200
     assert again.data == (FIXTURES / "salesforce_outbound_message_ack.xml").read_bytes()
     assert conn.llen(INBOX) == 2
 
 
-def test_a_message_of_an_org_that_did_not_install_salesos_is_404_logged_and_queues_nothing(client, store, conn,
-                                                                                             caplog):
-    install(store, OTHER_ORG)
-    response = post(client, documented_message())
-    assert response.status_code == 404
-    assert faultstring(response) == f"organization {ORG15} has not installed SalesOS"
+def test_a_message_naming_another_org_than_its_urls_is_refused_logged_and_queues_nothing(client, store, conn,
+                                                                                          caplog):
+    other = install(store, OTHER_ORG)
+    response = post(client, url(store, other), documented_message())
+    assert response.status_code == 401
+    assert faultstring(response).startswith("SalesOS accepts this org's Outbound Messages only at the URL")
     assert conn.llen(INBOX) == 0
-    assert f"org '{ORG15}'" in caplog.text
+    assert f"org '{ORG15}'" in caplog.text and "tenants outbound-url" in caplog.text
 
 
 @pytest.mark.parametrize(("installed", "sent"), [(ORG18, ORG15), (ORG15, ORG18)])
 def test_an_org_matches_whether_installed_or_sent_with_its_15_or_18_character_id(client, store, conn, installed,
                                                                                   sent):
     tenant = install(store, installed)
-    assert post(client, documented_message(sent)).status_code == 200
+    assert post(client, url(store, tenant), documented_message(sent)).status_code == 200
     assert {event.tenant for event in queued(conn)} == {tenant}
 
 
 def test_malformed_xml_is_400_with_the_parsers_reason_in_a_soap_fault(client, store, conn):
     install(store)
-    response = post(client, documented_message().replace(b"</Notification>", b"", 1))
+    response = post(client, url(store), documented_message().replace(b"</Notification>", b"", 1))
     assert response.status_code == 400
     assert faultstring(response).startswith("not well-formed XML: mismatched tag: line ")
     assert conn.llen(INBOX) == 0
@@ -181,7 +187,7 @@ def test_malformed_xml_is_400_with_the_parsers_reason_in_a_soap_fault(client, st
 
 def test_a_body_that_is_not_an_outbound_message_is_400_saying_so(client, store):
     install(store)
-    response = post(client, b"<notifications><OrganizationId>00D1I000003qqqE</OrganizationId></notifications>")
+    response = post(client, url(store), b"<notifications><OrganizationId>00D1I000003qqqE</OrganizationId></notifications>")
     assert response.status_code == 400
     assert faultstring(response) == "not a SOAP 1.1 envelope"
 
@@ -194,7 +200,7 @@ def test_a_fault_is_the_documented_fault_envelope_with_its_reason_escaped():
 def test_more_than_100_notifications_is_400(client, store, conn):
     install(store)
     notes = [(f"04l1I000000f{n:03d}AAA", "Contact", {"Id": CONTACT_ID}) for n in range(101)]
-    response = post(client, message(*notes))
+    response = post(client, url(store), message(*notes))
     assert response.status_code == 400
     assert "at most 100" in faultstring(response)
     assert conn.llen(INBOX) == 0
@@ -206,7 +212,7 @@ def test_a_billion_laughs_body_is_refused_400_without_expanding_it(client, store
     bomb = (f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol0 "lol">{entities}]>'
             + documented_message().decode().replace("<sf:Title>White</sf:Title>", "<sf:Title>&lol9;</sf:Title>"))
     started = time.monotonic()
-    response = post(client, bomb.encode())
+    response = post(client, url(store), bomb.encode())
     assert time.monotonic() - started < 1
     assert response.status_code == 400
     assert faultstring(response).startswith("refused: the XML carries a document type declaration")
@@ -220,7 +226,7 @@ def test_an_external_entity_is_refused_400_and_never_read(client, store, conn, t
     secret_file.write_text("TOP-SECRET-FILE-CONTENT")
     xxe = (f'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY leak SYSTEM "file://{secret_file}">]>'
            + documented_message().decode().replace("<sf:Title>White</sf:Title>", "<sf:Title>&leak;</sf:Title>"))
-    response = post(client, xxe.encode())
+    response = post(client, url(store), xxe.encode())
     assert response.status_code == 400
     assert faultstring(response).startswith("refused: the XML carries a document type declaration")
     assert b"TOP-SECRET" not in response.data
@@ -231,7 +237,7 @@ def test_an_external_entity_is_refused_400_and_never_read(client, store, conn, t
 def test_a_body_over_the_size_limit_is_413_and_queues_nothing(client, store, conn):
     install(store)
     padding = b"<!--" + b"x" * OUTBOUND_MAX_BYTES + b"-->"
-    response = post(client, padding + documented_message())
+    response = post(client, url(store), padding + documented_message())
     assert response.status_code == 413
     assert "larger than" in faultstring(response)
     assert conn.llen(INBOX) == 0
@@ -240,26 +246,30 @@ def test_a_body_over_the_size_limit_is_413_and_queues_nothing(client, store, con
 def test_a_message_over_the_apps_default_body_limit_but_under_the_outbound_limit_is_accepted(client, store, conn):
     install(store)
     padding = b"<!--" + b"x" * (2 * 1024 * 1024) + b"-->"
-    assert post(client, padding + documented_message()).status_code == 200
+    assert post(client, url(store), padding + documented_message()).status_code == 200
     assert conn.llen(INBOX) == 2
 
 
 def test_a_message_while_redis_is_down_is_503_and_its_retry_queues_every_notification_once(down, client, store,
                                                                                             conn):
     install(store)
-    response = post(down, documented_message())
+    response = post(down, url(store), documented_message())
     assert response.status_code == 503
     assert "deliver this message again" in faultstring(response)
     assert b"<faultcode>soapenv:Server</faultcode>" in response.data
     assert conn.llen(INBOX) == 0
-    assert post(client, documented_message()).status_code == 200
-    assert post(client, documented_message()).status_code == 200
+    assert post(client, url(store), documented_message()).status_code == 200
+    assert post(client, url(store), documented_message()).status_code == 200
     assert sorted(event.identity for event in queued(conn)) == ["04l1I000000fzt9QAA", "04l1I000000fztEQAQ"]
 
 
-def test_a_message_while_the_vault_cannot_open_is_503_so_salesforce_retries(tmp_path, redis_url, conn):
-    client = create_app(redis_url=redis_url, settings=Settings(salesos_home=tmp_path)).test_client()
-    response = post(client, documented_message())
+def test_a_message_while_the_vault_cannot_open_is_503_so_salesforce_retries(store, settings, tmp_path, redis_url,
+                                                                            conn):
+    install(store, user=INTEGRATION_USER_ID)
+    path = url(store)
+    rotated_away = Settings(salesos_home=tmp_path, salesos_vault_keys=new_key())  # no key opens the secrets
+    client = create_app(redis_url=redis_url, settings=rotated_away).test_client()
+    response = post(client, path, documented_message())
     assert response.status_code == 503
     assert "vault" in faultstring(response)
     assert conn.llen(INBOX) == 0
@@ -289,7 +299,7 @@ def test_a_notification_carrying_only_values_salesos_wrote_is_acked_and_not_queu
                                                                                     key):
     install(store)
     stamped_contact(settings)
-    response = post(client, message(("04l1I000000fztEQAQ", "Contact", ada(SalesOS_Email__c=key))))
+    response = post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", ada(SalesOS_Email__c=key))))
     assert response.status_code == 200
     assert response.data == (FIXTURES / "salesforce_outbound_message_ack.xml").read_bytes()
     assert conn.llen(INBOX) == 0
@@ -298,7 +308,7 @@ def test_a_notification_carrying_only_values_salesos_wrote_is_acked_and_not_queu
 def test_a_salesos_value_someone_changed_is_queued(client, store, settings, conn):
     install(store)
     stamped_contact(settings)
-    assert post(client, message(("04l1I000000fztEQAQ", "Contact", ada(SalesOS_Priority_Tier__c="TIER_3")))
+    assert post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", ada(SalesOS_Priority_Tier__c="TIER_3")))
                 ).status_code == 200
     [event] = queued(conn)
     assert (event.kind, event.payload["email"], event.change_source) == ("contact.updated", ADA, SOMEONE_ELSE)
@@ -308,7 +318,7 @@ def test_without_an_integration_user_a_field_salesos_never_wrote_keeps_the_notif
                                                                                           conn):
     install(store)
     stamped_contact(settings)
-    assert post(client, message(("04l1I000000fztEQAQ", "Contact", ada(Description="Met at the fair")))
+    assert post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", ada(Description="Met at the fair")))
                 ).status_code == 200
     assert conn.llen(INBOX) == 1
 
@@ -317,14 +327,14 @@ def test_a_change_by_the_integration_user_is_an_echo(client, store, settings, co
     install(store, user=INTEGRATION_USER_ID)
     stamped_contact(settings)
     fields = ada(Description="Met at the fair", LastModifiedById=INTEGRATION_USER_ID[:15])
-    assert post(client, message(("04l1I000000fztEQAQ", "Contact", fields))).status_code == 200
+    assert post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", fields))).status_code == 200
     assert conn.llen(INBOX) == 0
 
 
 def test_a_change_by_another_user_is_queued_even_when_salesos_values_are_unchanged(client, store, settings, conn):
     install(store, user=INTEGRATION_USER_ID)
     stamped_contact(settings)
-    assert post(client, message(("04l1I000000fztEQAQ", "Contact", ada()))).status_code == 200
+    assert post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", ada()))).status_code == 200
     assert conn.llen(INBOX) == 1
 
 
@@ -332,14 +342,14 @@ def test_the_integration_users_hand_edit_of_a_salesos_value_is_queued(client, st
     install(store, user=INTEGRATION_USER_ID)
     stamped_contact(settings)
     fields = ada(SalesOS_Priority_Tier__c="TIER_4", LastModifiedById=INTEGRATION_USER_ID)
-    assert post(client, message(("04l1I000000fztEQAQ", "Contact", fields))).status_code == 200
+    assert post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", fields))).status_code == 200
     assert conn.llen(INBOX) == 1
 
 
 def test_only_the_echoes_of_a_message_are_dropped(client, store, settings, conn):
     install(store)
     stamped_contact(settings)
-    response = post(client, message(("04l1I000000fztEQAQ", "Contact", ada()),
+    response = post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", ada()),
                                     ("04l1I000000fzt9QAA", "Contact", ada(Title="VP Sales"))))
     assert response.status_code == 200
     assert [event.identity for event in queued(conn)] == ["04l1I000000fzt9QAA"]
@@ -534,22 +544,133 @@ def test_the_flow_secret_command_prints_a_new_secret_once_and_refuses_an_unknown
 # --- the org's own Outbound URL --------------------------------------------------------------------------------
 
 
-def test_once_an_org_has_its_outbound_url_a_message_naming_the_org_elsewhere_is_refused(client, store, conn,
-                                                                                          settings):
-    from webhooks.salesforce_events import set_outbound_token
-
+def test_every_salesforce_tenant_gets_its_outbound_url_when_registered_and_keeps_it_when_registered_again(
+        client, store, conn):
     tenant = install(store)
-    token = set_outbound_token(settings, tenant)
-    forged = post(client, documented_message())  # the org id is not a secret
-    assert forged.status_code == 401 and "Outbound Message URL" in faultstring(forged)
-    wrong = client.post(f"{OUTBOUND}/not-the-token", data=documented_message(), content_type="text/xml")
-    assert wrong.status_code == 401 and queued(conn) == []
-    right = client.post(f"{OUTBOUND}/{token}", data=documented_message(), content_type="text/xml")
-    assert right.status_code == 200 and len(queued(conn)) == 2
+    token = store.secret(tenant, OUTBOUND_TOKEN)
+    assert token and len(token) >= 32
+    install(store, user=INTEGRATION_USER_ID)  # a re-install, or a token refresh: TenantStore.add again
+    assert store.secret(tenant, OUTBOUND_TOKEN) == token == store.outbound.ensure(tenant)
+    assert post(client, f"{OUTBOUND}/{token}", documented_message()).status_code == 200
+    assert len(queued(conn)) == 2
 
 
-def test_an_outbound_url_is_made_only_for_an_installed_salesforce_tenant(settings):
-    from webhooks.salesforce_events import set_outbound_token
+def test_the_outbound_token_is_stored_encrypted_and_never_logged(client, store, settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    install(store)
+    token = store.outbound.ensure(TENANT)
+    post(client, f"{OUTBOUND}/{token}", documented_message())
+    post(client, f"{OUTBOUND}/{token}", documented_message(OTHER_ORG))
+    assert token.encode() not in settings.state_path.read_bytes()
+    assert token not in caplog.text
 
-    with pytest.raises(LookupError):
-        set_outbound_token(settings, "salesforce-00D999999999999AAA")
+
+def test_a_rotated_outbound_url_refuses_the_old_one_at_once(client, store, conn):
+    install(store)
+    old = store.outbound.ensure(TENANT)
+    new = store.outbound.rotate(TENANT)
+    assert new != old and store.outbound.ensure(TENANT) == new
+    assert post(client, f"{OUTBOUND}/{old}", documented_message()).status_code == 401
+    assert post(client, f"{OUTBOUND}/{new}", documented_message()).status_code == 200
+
+
+def test_a_tenant_registered_before_outbound_urls_existed_is_refused_and_the_log_says_what_to_run(client, store,
+                                                                                                   conn, caplog):
+    store._db.execute("INSERT INTO tenants (id, crm, external_id, instance_url, auth, status, installed_at) VALUES "
+                      "(?, 'salesforce', ?, 'https://acme.my.salesforce.com', 'oauth', 'active', ?)",
+                      (TENANT, ORG18, dt.datetime.now(dt.UTC).isoformat()))  # as an older SalesOS left it
+    response = post(client, OUTBOUND, documented_message())
+    assert response.status_code == 401 and queued(conn) == []
+    assert "python -m connector tenants outbound-url" in caplog.text
+    assert post(client, url(store), documented_message()).status_code == 200  # what that command prints
+
+
+def test_an_outbound_url_made_by_an_older_salesos_keeps_working_once_shown_again(client, store, settings, conn):
+    install(store)
+    store._db.execute("DELETE FROM outbound_tokens")  # an older SalesOS kept the token in the vault only
+    Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value()).put(TENANT, OUTBOUND_TOKEN, "older")
+    assert store.outbound.ensure(TENANT) == "older"  # `tenants outbound-url` shows it, and indexes it
+    assert post(client, f"{OUTBOUND}/older", documented_message()).status_code == 200
+
+
+def test_a_refusal_needs_no_vault_so_an_unknown_org_and_a_wrong_token_cost_the_same(store, tmp_path, redis_url,
+                                                                                    conn):
+    install(store)
+    unreadable = Settings(salesos_home=tmp_path, salesos_vault_keys=new_key())
+    client = create_app(redis_url=redis_url, settings=unreadable).test_client()
+    installed = post(client, f"{OUTBOUND}/wrong", documented_message())
+    unknown = post(client, f"{OUTBOUND}/wrong", documented_message("00D9g000001AbCdEAK"))
+    assert (installed.status_code, installed.data) == (unknown.status_code, unknown.data)
+    assert installed.status_code == 401
+    assert queued(conn) == []
+
+
+def test_the_outbound_url_commands_print_the_orgs_url_and_rotate_it_only_when_asked(tmp_path, redis_url, conn):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    public = "https://salesos.example.com"
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {
+        "SALESOS_HOME": str(tmp_path), "SALESOS_VAULT_KEYS": new_key(), "SALESOS_PUBLIC_URL": public}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "connector", *args], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    add = ("tenants", "add", "salesforce", "--org-id", ORG18, "--instance-url", "https://acme.my.salesforce.com",
+           "--access-token", "00D!tok")
+    added = cli(*add)
+    assert added.returncode == 0, added.stderr
+    printed = added.stdout.splitlines()[-1]
+    assert printed.startswith(f"{public}/webhooks/salesforce/outbound/") and "Endpoint URL" in added.stderr
+    assert cli(*add).stdout.splitlines()[-1] == printed  # registering again keeps the URL
+    assert cli("tenants", "outbound-url", TENANT).stdout.strip() == printed
+    rotated = cli("tenants", "outbound-url", TENANT, "--rotate")
+    assert rotated.returncode == 0 and rotated.stdout.strip() != printed
+    assert cli("tenants", "outbound-url", TENANT).stdout.strip() == rotated.stdout.strip()
+    assert cli("tenants", "outbound-url", "salesforce-00D999999999999AAA").returncode == 2
+
+    client = create_app(redis_url=redis_url, settings=Settings(
+        salesos_home=tmp_path, salesos_vault_keys=env["SALESOS_VAULT_KEYS"])).test_client()
+    assert post(client, printed.removeprefix(public), documented_message()).status_code == 401
+    assert post(client, rotated.stdout.strip().removeprefix(public), documented_message()).status_code == 200
+
+
+# --- forged Outbound Messages (issue 9, line 3) ----------------------------------------------------------------
+
+FORGED_MARKET = "name: Forged\nindustry: Gambling\ncompany_size: 1-10 employees\n"
+
+
+def forged_market_message(org: str = ORG18) -> bytes:
+    """A market record notification: if it were queued, it would replace the tenant's market and start a run."""
+    return message(("04l1I000000fzzzAAA", "SalesOS_Market__c",
+                    {"Id": "a011I000000abcdQAA", "Definition__c": FORGED_MARKET,
+                     "LastModifiedDate": "2026-11-30T09:00:00.000Z"}), org=org)
+
+
+def test_a_forged_outbound_message_naming_an_installed_org_without_a_token_queues_nothing(client, store, conn):
+    install(store)
+    response = post(client, OUTBOUND, forged_market_message())  # the org id is not a secret
+    assert response.status_code == 401
+    assert queued(conn) == []
+
+
+def test_forged_outbound_message_for_unknown_org_and_wrong_token_get_the_same_answer(client, store, conn):
+    install(store)
+    install(store, OTHER_ORG)
+    other_token = store.outbound.ensure(OTHER_TENANT)
+    unknown_org = "00D9g000001AbCdEAK"
+    answers = [
+        post(client, OUTBOUND, forged_market_message()),  # the installed org, no token
+        post(client, OUTBOUND, forged_market_message(unknown_org)),  # an unknown org, no token
+        client.post(f"{OUTBOUND}/guessed-token", data=forged_market_message(), content_type="text/xml"),
+        client.post(f"{OUTBOUND}/guessed-token", data=forged_market_message(unknown_org), content_type="text/xml"),
+        # another org's URL cannot speak for this org, nor for an unknown one
+        client.post(f"{OUTBOUND}/{other_token}", data=forged_market_message(), content_type="text/xml"),
+        client.post(f"{OUTBOUND}/{other_token}", data=forged_market_message(unknown_org), content_type="text/xml"),
+    ]
+    assert {(answer.status_code, answer.data) for answer in answers} == {(answers[0].status_code, answers[0].data)}
+    assert answers[0].status_code == 401
+    assert queued(conn) == []
