@@ -320,11 +320,22 @@ def health(json_output: Annotated[bool, typer.Option("--json", help="print the r
 def manifests(
     public_url: Annotated[str, typer.Option(help="where SalesOS is served, for redirect and webhook URLs")] = "",
     check: Annotated[bool, typer.Option(help="only report files that differ from what would be written")] = False,
+    tenant: Annotated[Optional[str], typer.Option(help="a Salesforce tenant: write its own project, with its "
+                                                       "Outbound Message URL, outside the repository")] = None,
+    integration_user: Annotated[str, typer.Option(help="with --tenant: the username the org's Outbound "
+                                                       "Messages are sent as")] = "",
+    out: Annotated[Optional[Path], typer.Option(help="with --tenant: where to write it "
+                                                     "(default SALESOS_HOME/manifests/<tenant>)")] = None,
 ) -> None:
     """Write manifest/ (HubSpot app and properties, Salesforce metadata) from the field list."""
     from connector.settings import PROJECT_ROOT
     from crm_adapters.manifests import DEFAULT_PUBLIC_URL, manifest_files
 
+    if tenant:
+        _org_manifest(tenant, public_url, integration_user, out)
+        return
+    if integration_user or out:
+        raise typer.BadParameter("--integration-user and --out go with --tenant", param_hint="--tenant")
     root = PROJECT_ROOT / "manifest"
     files = manifest_files(public_url or DEFAULT_PUBLIC_URL)
     stale = [path for path, text in files.items() if not (root / path).is_file() or (root / path).read_text() != text]
@@ -336,6 +347,24 @@ def manifests(
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(files[path])
     typer.echo(f"{len(stale)} of {len(files)} manifest files written under {root}")
+
+
+def _org_manifest(tenant: str, public_url: str, integration_user: str, out: Optional[Path]) -> None:
+    from connector.org_manifest import write_org_manifest
+    from connector.vault import VaultError
+
+    settings = load_settings()
+    target = out or settings.home / "manifests" / tenant
+    try:
+        count = write_org_manifest(_tenant_store(), tenant, public_url or settings.salesos_public_url,
+                                   integration_user, target)
+    except (LookupError, ValueError, VaultError) as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    err.print("It holds the org's Outbound Message URL, its messages' only credential: readable by you only, "
+              "keep it out of the repository. Deploy it with "
+              f"`cd {target / 'salesforce'} && sf project deploy start --target-org <alias>`.", highlight=False)
+    typer.echo(f"{count} manifest files for {tenant} written under {target}")
 
 
 tenants_app = typer.Typer(no_args_is_help=True, help="Installed CRMs (HubSpot portals, Salesforce orgs).")

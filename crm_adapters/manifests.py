@@ -15,6 +15,7 @@ from crm_adapters.fields import CustomField, fields_for, identity_fields
 from crm_adapters.market_object import (
     HUBSPOT_DEFINITION, HUBSPOT_MARKET_OBJECT, SALESFORCE_DEFINITION, SALESFORCE_MARKET_OBJECT, market_files,
 )
+from crm_adapters.outbound_messages import org_files, template_files
 from crm_adapters.workflow_actions import ACTIONS, hubspot_definition
 
 DEFAULT_PUBLIC_URL = "https://salesos.example.com"
@@ -232,6 +233,7 @@ def manifest_files(public_url: str = DEFAULT_PUBLIC_URL) -> dict[str, str]:
             salesforce_connected_app(public_url),
     }
     files.update(market_files())
+    files.update(template_files(public_url))
     for action in ACTIONS:
         files[f"hubspot/src/app/workflow-actions/{action.name}-hsmeta.json"] = _json(
             hubspot_definition(action, public_url))
@@ -240,6 +242,13 @@ def manifest_files(public_url: str = DEFAULT_PUBLIC_URL) -> dict[str, str]:
             path = f"salesforce/force-app/main/default/objects/{name}/fields/{field.salesforce_name}.field-meta.xml"
             files[path] = salesforce_field(field)
     return files
+
+
+def org_manifest_files(public_url: str, outbound_url: str, integration_user: str, tenant_id: str) -> dict[str, str]:
+    """One org's Salesforce project: the committed one plus its Outbound Messages with the org's exact URL."""
+    files = {path: text for path, text in manifest_files(public_url).items()
+             if path.startswith("salesforce/") and not path.startswith("salesforce/outbound-messages/")}
+    return files | org_files(outbound_url, integration_user, tenant_id)
 
 
 def _json(data: dict) -> str:

@@ -78,3 +78,44 @@ def test_rotate_keys_leaves_tokens_readable_with_the_new_key_alone(env):
     rotated = cli(env | {"SALESOS_VAULT_KEYS": f"{new},{old}"}, "rotate-keys")
     assert rotated.returncode == 0 and rotated.stdout.startswith("1 secret(s) re-encrypted")
     assert cli(env | {"SALESOS_VAULT_KEYS": new}, "tenants", "list").returncode == 0
+
+
+def test_an_orgs_manifest_carries_its_exact_outbound_url_and_is_readable_by_its_owner_only(env, tmp_path):
+    from xml.etree import ElementTree
+
+    env = env | {"SALESOS_PUBLIC_URL": "https://salesos.acme.io"}
+    tenant = "salesforce-00D5g000004XyZzEAK"
+    assert cli(env, "tenants", "add", "salesforce", "--org-id", "00D5g000004XyZzEAK", "--instance-url",
+               "https://acme.my.salesforce.com", "--access-token", TOKEN).returncode == 0
+    url = cli(env, "tenants", "outbound-url", tenant).stdout.strip()
+    out = tmp_path / "org-manifest"
+    written = cli(env, "manifests", "--tenant", tenant, "--integration-user", "integration@acme.com", "--out", str(out))
+    assert written.returncode == 0, written.stderr
+    workflows = sorted((out / "salesforce/force-app/main/default/workflows").iterdir())
+    assert [path.name for path in workflows] == [f"{name}.workflow-meta.xml" for name in (
+        "Account", "Contact", "Lead", "Opportunity", "SalesOS_Market__c")]
+    ns = {"md": "http://soap.sforce.com/2006/04/metadata"}
+    for path in workflows:
+        message = ElementTree.parse(path).getroot().find("md:outboundMessages", ns)
+        assert message.find("md:endpointUrl", ns).text == url
+        assert message.find("md:integrationUser", ns).text == "integration@acme.com"
+    files = [path for path in out.rglob("*") if path.is_file()]
+    assert (out / "salesforce/sfdx-project.json") in files and not (out / "salesforce/outbound-messages").exists()
+    assert {path.stat().st_mode & 0o777 for path in files} == {0o600}
+    assert {path.stat().st_mode & 0o777 for path in out.rglob("*") if path.is_dir()} == {0o700}
+    assert url not in written.stdout + written.stderr  # the URL is in the files, not on the terminal
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--tenant", "salesforce-00D5g000004XyZzEAK"], "must be a Salesforce username"),
+    (["--tenant", "hubspot-62515", "--integration-user", "a@b.io"], "not an installed Salesforce tenant"),
+    (["--integration-user", "a@b.io"], "go with --tenant"),
+])
+def test_an_orgs_manifest_needs_an_installed_salesforce_tenant_and_its_integration_user(env, tmp_path, args,
+                                                                                       message):
+    cli(env, "tenants", "add", "salesforce", "--org-id", "00D5g000004XyZzEAK", "--instance-url",
+        "https://acme.my.salesforce.com", "--access-token", TOKEN)
+    result = cli(env, "manifests", *args, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.replace("│", " ").split())
+    assert not (tmp_path / "out").exists()

@@ -115,3 +115,28 @@ def test_the_market_object_is_deployed_in_both_crms_with_its_definition_field():
     schema = json.loads(files["hubspot/market-object.json"])
     assert "salesos_definition" in [p["name"] for p in schema["properties"]]
     assert "salesforce/force-app/main/default/objects/SalesOS_Market__c/fields/Definition__c.field-meta.xml" in files
+
+
+def test_every_salesforce_field_the_routing_table_acts_on_is_carried_by_its_objects_outbound_message():
+    from connector.routing import ROUTES
+    from crm_adapters.market_object import SALESFORCE_MARKET_OBJECT
+    from crm_adapters.outbound_messages import CARRIED
+
+    sobjects = {"company": "Account", "contact": "Contact", "lead": "Lead", "opportunity": "Opportunity"}
+    for route in ROUTES:
+        if route.properties is None:
+            continue
+        for sobject in [sobjects[o] for o in route.object_types or () if o in sobjects] or [SALESFORCE_MARKET_OBJECT]:
+            assert route.properties & set(CARRIED[sobject]), (route.job.__name__, sobject)
+
+
+def test_the_committed_outbound_messages_are_templates_that_say_where_the_orgs_url_comes_from():
+    files = manifest_files()
+    templates = {path: text for path, text in files.items() if "workflow-meta" in path}
+    assert templates and all(path.startswith("salesforce/outbound-messages/") for path in templates)  # not deployed
+    for text in templates.values():
+        message = ElementTree.fromstring(text.encode()).find("md:outboundMessages", NS)
+        assert message.find("md:endpointUrl", NS).text == (
+            "https://salesos.example.com/webhooks/salesforce/outbound/THE-ORGS-TOKEN")
+        assert "tenants outbound-url" in message.find("md:description", NS).text
+        assert message.find("md:includeSessionId", NS).text == "false"  # a live session never leaves the org
