@@ -28,9 +28,8 @@ from connector.tenants import Tenant
 from connector.vault import new_key
 from tests.test_end_to_end import MARKET, ROWS
 from tests.test_tenant_run import hubspot  # noqa: F401 - the fixture is shared
-from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, deliver, hubspot_event
+from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, deliver, hubspot_event, signed_headers
 from webhooks.app import create_app
-from webhooks.signatures import v2_signature
 
 PORTAL = 62515
 TENANT = f"hubspot-{PORTAL}"
@@ -72,9 +71,7 @@ def test_a_workflow_action_runs_its_company_and_hubspot_is_told_when_it_is_done(
     body = json.dumps({"callbackId": "ap-1", "origin": {"portalId": PORTAL, "actionDefinitionId": 7},
                        "object": {"objectId": 55, "objectType": "COMPANY", "properties": {"domain": "acme.io"}}}
                       ).encode()
-    response = client.post(path, data=body, headers={"X-HubSpot-Signature-Version": "v2",
-                                                     "X-HubSpot-Signature": v2_signature(SECRET, "POST",
-                                                                                         PUBLIC + path, body)})
+    response = client.post(path, data=body, headers=signed_headers(body, uri=PUBLIC + path))
     assert response.get_json()["outputFields"]["hs_execution_state"] == "BLOCK"
     dispatch_and_work(conn)
     assert complete_finished(conn, lambda tenant, callback, outputs: runtime.complete_action(

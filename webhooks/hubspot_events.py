@@ -7,8 +7,8 @@ reaches a queue:
 
 1. body over 256 KiB: 413, decided from Content-Length (a chunked body is read
    only until it passes the limit), never by reading it all;
-2. signature (v3, or v1/v2 for requests without v3; see `webhooks.signatures`):
-   401 with the reason, never echoing the body;
+2. signature (v3 only, as HubSpot signs every request to an OAuth app; see
+   `webhooks.signatures`): 401 with the reason, never echoing the body;
 3. a JSON array of at most 100 well-formed events: 400 naming the problem;
 4. tenants: each event goes to the tenant of its own `portalId`, looked up in
    the tenant store and nowhere else (not a header, not the URL). Events of a
@@ -134,10 +134,10 @@ def _queue(state: EndpointState, events: list[HubSpotEvent], raw: list[dict]) ->
                          unknown_portals=unknown)
 
 
-def signed_body(request: Request, state: EndpointState, allow_v1: bool = True) -> tuple[bytes, None] | tuple[
+def signed_body(request: Request, state: EndpointState, allow_v2: bool = False) -> tuple[bytes, None] | tuple[
         None, Response]:
     """The raw body of a request HubSpot signed, or the answer to give instead: 413 too big, 503 no secret
-    configured, 401 not signed by HubSpot (`allow_v1=False` where the URL must be covered by the signature)."""
+    configured, 401 not signed by HubSpot with v3 (or v2, where `allow_v2` says HubSpot sends nothing newer)."""
     body = body_within_limit(request)
     if body is None:
         return None, json_response(413, error=f"request body over {MAX_BODY} bytes")
@@ -146,9 +146,7 @@ def signed_body(request: Request, state: EndpointState, allow_v1: bool = True) -
         return None, json_response(
             503, error="SalesOS cannot check HubSpot signatures yet (HUBSPOT_CLIENT_SECRET is not set)")
     try:
-        version = check_request(state.secret, request.headers, request.method, state.signed_uri(request), body)
-        if version == "v1" and not allow_v1:
-            raise BadSignature("a v1 signature covers the body only, not the URL: sign with v2 or v3")
+        check_request(state.secret, request.headers, request.method, state.signed_uri(request), body, allow_v2)
     except BadSignature as exc:
         log.warning("HubSpot request to %s refused: %s", request.path, exc)
         return None, json_response(401, error="invalid signature", reason=str(exc))

@@ -10,10 +10,13 @@ HubSpot signs every request with the app's client secret:
 - v1 (`X-HubSpot-Signature`, version v1: app webhooks, kept for compatibility):
   hex(SHA-256(secret + body)).
 
-v1 and v2 carry no timestamp, so a captured request verifies forever; the
-endpoints therefore check v3 whenever the request carries it and fall back to
-v1/v2 only for requests that have no v3 header (what HubSpot still sends to
-some features). Comparisons are constant-time (`hmac.compare_digest`).
+v1 and v2 carry no timestamp, so a captured request verifies forever, and
+HubSpot sends them beside v3 only for backward compatibility. So v3 is
+required wherever HubSpot sends it (app webhooks, custom workflow actions): a
+request without it is refused even with a valid v1/v2, and a failing v3 is
+final. v2 is accepted only where HubSpot documents nothing newer (the "Send a
+webhook" workflow action, `allow_v2`); v1, which covers the body but not the
+URL, nowhere. Comparisons are constant-time (`hmac.compare_digest`).
 
 The URI is the one HubSpot called, i.e. the externally visible one: behind a
 TLS-terminating proxy Flask sees `http://10.0.0.5:8000/...`, HubSpot signed
@@ -68,6 +71,7 @@ def v2_signature(secret: str, method: str, uri: str, body: bytes | str) -> str:
 
 
 def v1_signature(secret: str, body: bytes | str) -> str:
+    """Accepted nowhere (see above); kept with the docs' test vectors, and to build the v1 requests tests refuse."""
     return hashlib.sha256(secret.encode() + _bytes(body)).hexdigest()
 
 
@@ -83,34 +87,36 @@ def check_v3(secret: str, method: str, uri: str, body: bytes, signature: str, ti
         raise BadSignature("X-HubSpot-Signature-v3 does not match the request")
 
 
-def check_legacy(secret: str, version: str | None, method: str, uri: str, body: bytes, signature: str) -> None:
-    """v1 or v2, as `X-HubSpot-Signature-Version` says (v1 when it says nothing, as in HubSpot's oldest requests)."""
+def check_v2(secret: str, version: str | None, method: str, uri: str, body: bytes, signature: str) -> None:
+    """v2 as `X-HubSpot-Signature-Version` says (v1 when it says nothing, as in HubSpot's oldest requests)."""
     version = (version or "v1").lower()
     if version == "v1":
-        expected = v1_signature(secret, body)
-    elif version == "v2":
-        expected = v2_signature(secret, method, uri, body)
-    else:
-        raise BadSignature(f"X-HubSpot-Signature-Version {version[:8]!r} is not v1 or v2")
-    if not _same(signature, expected):
-        raise BadSignature(f"X-HubSpot-Signature ({version}) does not match the request")
+        raise BadSignature("a v1 signature covers the body only, not the URL: sign with v2 or v3")
+    if version != "v2":
+        raise BadSignature(f"X-HubSpot-Signature-Version {version[:8]!r} is not v2")
+    if not _same(signature, v2_signature(secret, method, uri, body)):
+        raise BadSignature("X-HubSpot-Signature (v2) does not match the request")
 
 
-def check_request(secret: str, headers, method: str, uri: str, body: bytes, now_ms: int | None = None) -> str:
+def check_request(secret: str, headers, method: str, uri: str, body: bytes, allow_v2: bool = False,
+                  now_ms: int | None = None) -> str:
     """Verify a HubSpot request from its headers; returns the version checked, raises BadSignature.
 
-    v3 when present (a failing v3 is final: no downgrade to the replayable v1/v2).
+    v3 when present (a failing v3 is final: no downgrade to the replayable v2); without v3, v2 only where
+    `allow_v2` says HubSpot sends nothing newer.
     """
     v3 = headers.get("X-HubSpot-Signature-v3")
     if v3:
         check_v3(secret, method, uri, body, v3, headers.get("X-HubSpot-Request-Timestamp"), now_ms)
         return "v3"
+    if not allow_v2:
+        raise BadSignature("no X-HubSpot-Signature-v3 header: HubSpot signs these requests with v3, the only "
+                           "version accepted here")
     legacy = headers.get("X-HubSpot-Signature")
     if not legacy:
         raise BadSignature("no X-HubSpot-Signature-v3 or X-HubSpot-Signature header")
-    version = headers.get("X-HubSpot-Signature-Version")
-    check_legacy(secret, version, method, uri, body, legacy)
-    return (version or "v1").lower()
+    check_v2(secret, headers.get("X-HubSpot-Signature-Version"), method, uri, body, legacy)
+    return "v2"
 
 
 def public_uri(base: str, path: str, query: bytes | str) -> str:

@@ -113,8 +113,7 @@ def test_hubspot_webhooks_signed_but_malformed_queue_only_what_they_report(clien
 def test_workflow_actions_never_fail_and_queue_only_what_they_hold(client, conn, name, value, sign):
     body = json.dumps(value).encode()
     path = f"/webhooks/hubspot/actions/{name}"
-    headers = {"X-HubSpot-Signature-Version": "v2",
-               "X-HubSpot-Signature": v2_signature(SECRET if sign else "wrong", "POST", f"{PUBLIC}{path}", body)}
+    headers = signed_headers(body, uri=f"{PUBLIC}{path}", secret=SECRET if sign else "wrong")
     response, added = send(client, conn, path, body, headers)
     held = response.status_code == 200 and response.get_json()["outputFields"]["hs_execution_state"] == "BLOCK"
     assert added == (1 if held else 0)

@@ -19,7 +19,8 @@ from connector.settings import Settings
 from connector.vault import new_key
 from crm_adapters.record_index import RecordIndex
 from tests.restartable_redis import restartable_redis  # noqa: F401 (a fixture)
-from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, URI, deliver, hubspot_event, register, signed_headers
+from tests.webhooks.hubspot_helpers import (PUBLIC, SECRET, URI, deliver, happened_just_now, hubspot_event, register,
+                                            signed_headers)
 from tests.webhooks.jobs_for_events import PROCESSED, route_every_event
 from webhooks.app import create_app
 from webhooks.intake import INBOX, CrmEvent, identity_of
@@ -63,22 +64,33 @@ def test_the_docs_example_delivery_signed_v3_is_queued_for_its_portals_tenant(cl
     assert events[0].property_name == "lifecyclestage" and events[0].property_value == "subscriber"
 
 
-def test_the_v1_docs_body_signed_v1_only_is_accepted_and_its_subscription_type_read(client, conn):
+def test_the_v1_docs_body_signed_v3_is_accepted_and_its_subscription_type_read(client, conn):
     body = (FIXTURES / "hubspot_webhook_v1_doc_body.json").read_bytes()
-    headers = {"Content-Type": "application/json", "X-HubSpot-Signature": v1_signature(SECRET, body),
-               "X-HubSpot-Signature-Version": "v1"}
-    response = client.post("/webhooks/hubspot", data=body, headers=headers)
+    response = deliver(client, happened_just_now(body))
     assert response.status_code == 200
     [event] = queued(conn)
     assert (event.tenant, event.kind, event.object_id) == ("hubspot-62515", "contact.creation", "123")
 
 
-def test_a_delivery_signed_v2_is_accepted(client, conn):
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_a_delivery_with_a_valid_v1_or_v2_signature_but_no_v3_is_refused(client, conn, version):
+    """HubSpot signs every request to an OAuth app with v3; v1/v2 carry no timestamp, so a captured one
+    would verify forever. Stripping the v3 headers must not downgrade the check."""
     body = json.dumps([hubspot_event()]).encode()
-    headers = {"Content-Type": "application/json", "X-HubSpot-Signature-Version": "v2",
-               "X-HubSpot-Signature": v2_signature(SECRET, "POST", URI, body)}
-    assert client.post("/webhooks/hubspot", data=body, headers=headers).status_code == 200
-    assert len(queued(conn)) == 1
+    signature = v1_signature(SECRET, body) if version == "v1" else v2_signature(SECRET, "POST", URI, body)
+    headers = {"Content-Type": "application/json", "X-HubSpot-Signature-Version": version,
+               "X-HubSpot-Signature": signature}
+    response = client.post("/webhooks/hubspot", data=body, headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid signature"
+    assert conn.llen(INBOX) == 0
+
+
+def test_a_wrong_v3_is_refused_even_beside_a_valid_v1(client, conn):
+    body = json.dumps([hubspot_event()]).encode()
+    headers = signed_headers(body, secret="not-the-app-secret") | {"X-HubSpot-Signature": v1_signature(SECRET, body)}
+    assert client.post("/webhooks/hubspot", data=body, headers=headers).status_code == 401
+    assert conn.llen(INBOX) == 0
 
 
 def test_a_generic_object_event_is_named_like_the_legacy_one(client, conn):

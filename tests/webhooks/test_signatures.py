@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from webhooks.signatures import (BadSignature, check_legacy, check_request, check_v3, public_uri, v1_signature,
+from webhooks.signatures import (BadSignature, check_request, check_v2, check_v3, public_uri, v1_signature,
                                  v2_signature, v3_signature, v3_uri)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
@@ -75,13 +75,29 @@ def test_the_v3_uri_decodes_only_the_escapes_hubspot_lists():
     assert v3_uri("https://a.example/h?state=a%3Ab%2fc%40d&x=%20%25") == "https://a.example/h?state=a:b/c@d&x=%20%25"
 
 
-def test_v1_and_v2_are_told_apart_by_the_version_header():
+def test_v2_is_checked_and_v1_is_refused_by_the_version_header():
     body = b'{"example_field":"example_value"}'
     uri = "https://www.example.com/webhook_uri"
-    check_legacy(SECRET, "v2", "POST", uri, body, "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900")
-    with pytest.raises(BadSignature, match=r"\(v1\) does not match"):
-        check_legacy(SECRET, "v1", "POST", uri, body,
-                     "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900")
+    check_v2(SECRET, "v2", "POST", uri, body, "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900")
+    with pytest.raises(BadSignature, match="v1 signature covers the body only"):
+        check_v2(SECRET, "v1", "POST", uri, body, v1_signature(SECRET, body))
+    with pytest.raises(BadSignature, match=r"\(v2\) does not match"):
+        check_v2(SECRET, "v2", "POST", uri, b"{}", "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900")
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_without_v3_a_valid_v1_or_v2_signature_is_refused_unless_v2_is_allowed(version):
+    body = b'{"example_field":"example_value"}'
+    uri = "https://www.example.com/webhook_uri"
+    signature = v1_signature(SECRET, body) if version == "v1" else v2_signature(SECRET, "POST", uri, body)
+    headers = {"X-HubSpot-Signature": signature, "X-HubSpot-Signature-Version": version}
+    with pytest.raises(BadSignature, match="no X-HubSpot-Signature-v3"):
+        check_request(SECRET, headers, "POST", uri, body)
+    if version == "v2":
+        assert check_request(SECRET, headers, "POST", uri, body, allow_v2=True) == "v2"
+    else:
+        with pytest.raises(BadSignature, match="v1"):
+            check_request(SECRET, headers, "POST", uri, body, allow_v2=True)
 
 
 def test_a_request_with_v3_is_judged_by_v3_even_when_its_v1_signature_is_right():
@@ -89,7 +105,8 @@ def test_a_request_with_v3_is_judged_by_v3_even_when_its_v1_signature_is_right()
     headers = {"X-HubSpot-Signature-v3": "wrong", "X-HubSpot-Request-Timestamp": "1700000000000",
                "X-HubSpot-Signature": v1_signature(SECRET, body), "X-HubSpot-Signature-Version": "v1"}
     with pytest.raises(BadSignature, match="v3"):
-        check_request(SECRET, headers, "POST", "https://a.example/webhooks/hubspot", body, now_ms=1700000000000)
+        check_request(SECRET, headers, "POST", "https://a.example/webhooks/hubspot", body, allow_v2=True,
+                      now_ms=1700000000000)
 
 
 def test_a_request_without_any_signature_is_refused():

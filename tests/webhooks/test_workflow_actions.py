@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, register
+from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, register, signed_headers
 from tests.webhooks.test_hubspot_events import make_settings, queued
 from webhooks.app import create_app
 from webhooks.signatures import v2_signature
@@ -35,10 +35,11 @@ def documented(**changes) -> dict:
 
 
 def execute(client, action: str, body: dict | bytes, secret: str = SECRET):
+    """As HubSpot sends it to an OAuth app: v3, with the older v2 beside it."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     path = f"/webhooks/hubspot/actions/{action}"
-    headers = {"Content-Type": "application/json", "X-HubSpot-Signature-Version": "v2",
-               "X-HubSpot-Signature": v2_signature(secret, "POST", f"{PUBLIC}{path}", raw)}
+    headers = signed_headers(raw, uri=f"{PUBLIC}{path}", secret=secret) | {
+        "X-HubSpot-Signature-Version": "v2", "X-HubSpot-Signature": v2_signature(secret, "POST", f"{PUBLIC}{path}", raw)}
     return client.post(path, data=raw, headers=headers)
 
 
@@ -75,6 +76,27 @@ def test_a_record_without_what_salesos_needs_fails_at_once_and_lets_the_workflow
 
 def test_a_bad_signature_is_401_and_nothing_is_queued(client, conn):
     assert execute(client, "score_contact", documented(), secret="another-app").status_code == 401
+    assert queued(conn) == []
+
+
+def test_a_request_with_a_valid_v2_signature_but_no_v3_is_refused(client, conn):
+    """HubSpot signs custom action requests with v3 too; a v2 one has no timestamp and would verify forever."""
+    raw = json.dumps(documented()).encode()
+    path = "/webhooks/hubspot/actions/score_contact"
+    response = client.post(path, data=raw, headers={
+        "Content-Type": "application/json", "X-HubSpot-Signature-Version": "v2",
+        "X-HubSpot-Signature": v2_signature(SECRET, "POST", f"{PUBLIC}{path}", raw)})
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid signature"
+    assert queued(conn) == []
+
+
+def test_a_request_signed_more_than_5_minutes_ago_is_refused(client, conn):
+    import time
+
+    raw = json.dumps(documented()).encode()
+    path = "/webhooks/hubspot/actions/score_contact"
+    headers = signed_headers(raw, uri=f"{PUBLIC}{path}", timestamp=int(time.time() * 1000) - 6 * 60 * 1000)
+    assert client.post(path, data=raw, headers=headers).status_code == 401
     assert queued(conn) == []
 
 
@@ -122,6 +144,13 @@ def test_a_legacy_contact_body_with_wrapped_values_is_understood(client, conn):
     send_webhook(client, PORTAL, "score_contact", record)
     [event] = queued(conn)
     assert (event.object_id, event.payload) == ("904", {"email": "jane@acme.io"})
+
+
+def test_a_send_a_webhook_signed_with_v3_is_queued_too(client, conn):
+    raw = json.dumps({"hs_object_id": "55", "domain": "acme.io"}).encode()
+    path = f"/webhooks/hubspot/workflow/{PORTAL}/{portal_token(SECRET, PORTAL)}/prospect_company"
+    response = client.post(path, data=raw, headers=signed_headers(raw, uri=f"{PUBLIC}{path}"))
+    assert response.status_code == 200 and len(queued(conn)) == 1
 
 
 def test_a_send_a_webhook_retry_is_queued_once(client, conn):
