@@ -136,7 +136,7 @@ class Deliveries:
                 self._next += 1
                 n = self._next
                 batch.append({"eventId": n, "subscriptionId": 25, "portalId": PORTAL, "appId": 1160452,
-                              "occurredAt": 1_762_000_000_000 + n, "subscriptionType": "contact.propertyChange",
+                              "occurredAt": int(stamp) - 60_000, "subscriptionType": "contact.propertyChange",
                               "attemptNumber": 0, "objectId": n, "propertyName": "lifecyclestage",
                               "propertyValue": "lead", "changeSource": "CRM_UI"})
             body = json.dumps(batch, separators=(",", ":")).encode()

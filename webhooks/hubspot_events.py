@@ -17,9 +17,13 @@ reaches a queue:
    way), while a mixed batch is answered 2xx for the events that are known:
    answering 404 would make HubSpot redeliver events already queued.
 5. events SalesOS caused itself are dropped (`webhooks.echoes`);
-6. the rest go to `Intake.accept` in one call, which deduplicates for 25 h.
+6. events whose `occurredAt` is older than the dedupe window (25 h) are
+   refused as stale: logged, counted, never queued (a redelivery of one could
+   not be told from the first). They are answered 2xx all the same: they can
+   never be accepted, and a 4xx would only make HubSpot send them for a day;
+7. the rest go to `Intake.accept` in one call, which deduplicates for 25 h.
 
-Answers: 200 with counts (also when everything was ignored or a duplicate),
+Answers: 200 with counts (also when everything was ignored, a duplicate or stale),
 503 when Redis is unreachable (HubSpot retries; nothing was half-stored) or
 when HUBSPOT_CLIENT_SECRET is not set.
 
@@ -51,7 +55,7 @@ from connector.settings import Settings
 from connector.tenants import TenantStore
 from webhooks.echoes import EchoFilter
 from webhooks.hubspot_payload import BadDelivery, HubSpotEvent, parse_delivery
-from webhooks.intake import Intake, app_intake
+from webhooks.intake import STALE_AFTER_SECONDS, Intake, app_intake
 from webhooks.signatures import BadSignature, check_request, public_uri
 
 log = logging.getLogger(__name__)
@@ -107,9 +111,17 @@ def receive(request: Request, state: EndpointState) -> Response:
 
 
 def _queue(state: EndpointState, events: list[HubSpotEvent], raw: list[dict]) -> Response:
+    cutoff_ms = int((time.time() - STALE_AFTER_SECONDS) * 1000)
     by_portal: dict[int, list[int]] = {}
+    stale = 0
     for position, event in enumerate(events):
-        by_portal.setdefault(event.portalId, []).append(position)
+        if event.occurredAt < cutoff_ms:
+            stale += 1
+        else:
+            by_portal.setdefault(event.portalId, []).append(position)
+    if stale:
+        log.warning("HubSpot webhook: %d event(s) refused as stale (occurredAt more than %d h ago, beyond the dedupe "
+                    "window); not queued", stale, STALE_AFTER_SECONDS // 3600)
     accepted, ignored, unknown = [], 0, []
     for portal, positions in by_portal.items():
         tenant = state.tenant_of(portal)
@@ -131,7 +143,7 @@ def _queue(state: EndpointState, events: list[HubSpotEvent], raw: list[dict]) ->
         log.warning("HubSpot webhook: queue unavailable (%s); answered 503 so HubSpot retries", type(exc).__name__)
         return json_response(503, error="queue unavailable; HubSpot will retry")
     return json_response(200, queued=queued, duplicates=len(accepted) - queued, ignored=ignored,
-                         unknown_portals=unknown)
+                         unknown_portals=unknown, stale=stale)
 
 
 def signed_body(request: Request, state: EndpointState, allow_v2: bool = False) -> tuple[bytes, None] | tuple[

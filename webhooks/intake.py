@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 INBOX = "salesos:events:inbox"
 DEDUPE_SECONDS = 25 * 3600  # HubSpot and Salesforce retry for 24 h; keep identities a little longer
+# An event that happened before the dedupe window is refused as stale: Redis has forgotten its identity, so a
+# late redelivery (or a replay) of it could no longer be told from the first delivery.
+STALE_AFTER_SECONDS = DEDUPE_SECONDS
 REDIS_TIMEOUT = 0.5  # seconds, for connecting and for each reply, on the endpoints' connections
 
 Source = Literal["hubspot-webhook", "hubspot-workflow", "salesforce-outbound", "salesforce-flow"]

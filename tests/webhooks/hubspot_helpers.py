@@ -21,7 +21,7 @@ _event_ids = count(1000)
 def hubspot_event(portal: int = 62515, object_id: int = 101, kind: str = "contact.propertyChange",
                   prop: str | None = "lifecyclestage", value: str | None = "lead", **extra) -> dict:
     event = {"eventId": next(_event_ids), "subscriptionId": 25, "portalId": portal, "appId": 1160452,
-             "occurredAt": 1_762_000_000_000 + object_id, "subscriptionType": kind, "attemptNumber": 0,
+             "occurredAt": int(time.time() * 1000) - 60_000, "subscriptionType": kind, "attemptNumber": 0,
              "objectId": object_id, "changeSource": "CRM_UI"}
     if prop is not None:
         event |= {"propertyName": prop, "propertyValue": value}

@@ -23,7 +23,7 @@ from tests.webhooks.hubspot_helpers import (PUBLIC, SECRET, URI, deliver, happen
                                             signed_headers)
 from tests.webhooks.jobs_for_events import PROCESSED, route_every_event
 from webhooks.app import create_app
-from webhooks.intake import INBOX, CrmEvent, identity_of
+from webhooks.intake import DEDUPE_SECONDS, INBOX, CrmEvent, identity_of
 from webhooks.signatures import v1_signature, v2_signature
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
@@ -54,7 +54,7 @@ def queued(conn) -> list[CrmEvent]:
 # --- accepted deliveries ---------------------------------------------------------------------------------------------
 
 def test_the_docs_example_delivery_signed_v3_is_queued_for_its_portals_tenant(client, conn):
-    body = (FIXTURES / "hubspot_webhook_events_docs_example.json").read_bytes()
+    body = happened_just_now((FIXTURES / "hubspot_webhook_events_docs_example.json").read_bytes())
     response = deliver(client, body)
     assert response.status_code == 200
     assert response.json["queued"] == 2
@@ -234,7 +234,7 @@ def test_without_the_app_secret_configured_nothing_is_accepted(tmp_path, redis_u
 def test_the_same_event_twice_in_one_delivery_is_queued_once(client, conn):
     event = hubspot_event()
     response = deliver(client, [event, event])
-    assert response.json == {"queued": 1, "duplicates": 1, "ignored": 0, "unknown_portals": []}
+    assert response.json == {"queued": 1, "duplicates": 1, "ignored": 0, "unknown_portals": [], "stale": 0}
     assert conn.llen(INBOX) == 1
 
 
@@ -252,6 +252,26 @@ def test_a_repeated_event_id_with_another_change_is_another_event(client, conn):
     second = first | {"propertyValue": "customer", "occurredAt": first["occurredAt"] + 5}
     deliver(client, [first, second])
     assert [e.property_value for e in queued(conn)] == ["lead", "customer"]
+
+
+# --- stale events ----------------------------------------------------------------------------------------------------
+
+def test_an_event_older_than_the_dedupe_window_is_refused_as_stale_logged_and_counted(client, conn, caplog):
+    """Past 25 h Redis has forgotten the event's identity, so a late redelivery (or a replay) would run twice."""
+    stale = hubspot_event(occurredAt=int(time.time() * 1000) - DEDUPE_SECONDS * 1000 - 60_000)
+    with caplog.at_level(logging.WARNING, logger="webhooks.hubspot_events"):
+        response = deliver(client, [stale, hubspot_event(object_id=102)])
+    assert response.status_code == 200
+    assert response.json == {"queued": 1, "duplicates": 0, "ignored": 0, "unknown_portals": [], "stale": 1}
+    assert [event.object_id for event in queued(conn)] == ["102"]
+    assert "1 event(s) refused as stale" in caplog.text
+
+
+def test_a_delivery_of_only_stale_events_is_answered_2xx_so_hubspot_stops_retrying(client, conn):
+    old = int(time.time() * 1000) - 2 * DEDUPE_SECONDS * 1000
+    response = deliver(client, [hubspot_event(portal=99999, occurredAt=old), hubspot_event(occurredAt=old)])
+    assert response.status_code == 200 and response.json["stale"] == 2
+    assert conn.llen(INBOX) == 0
 
 
 # --- no loops, no leaks ----------------------------------------------------------------------------------------------
@@ -331,7 +351,7 @@ def test_a_queued_event_reads_back_as_the_event_hubspot_sent(client, conn):
         "tenant": "hubspot-62515", "source": "hubspot-webhook", "kind": "contact.propertyChange",
         "object_type": "contact", "object_id": "101", "property_name": "jobtitle",
         "property_value": "VP Sales — EMEA", "change_source": "CRM_UI",
-        "occurred_at": dt.datetime(2025, 11, 1, 12, 26, 40, 101000, tzinfo=dt.UTC),
+        "occurred_at": dt.datetime.fromtimestamp(sent["occurredAt"] / 1000, dt.UTC),
         "identity": identity_of(62515, "contact.propertyChange", "101", "jobtitle", "VP Sales — EMEA",
                                 sent["occurredAt"], sent["eventId"]),
         "payload": sent}
