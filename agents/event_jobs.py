@@ -115,7 +115,9 @@ def override_tier_job(payload: dict) -> dict:
     steps = schedule(TEMPLATES[lead_tier], contact.fields.get("recommended_channel") or "email", dt.date.today(),
                      contact.timezone or "UTC", contact.country, runtime.settings().salesos_send_hour)
     sequence = [step.model_dump(mode="json") for step in steps]
-    version = runtime.ledger().replace_sequence(event.tenant, email)
+    version = runtime.ledger().replace_sequence(event.tenant, email, event.occurred_at)
+    if version is None:
+        return {"older_changes_skipped": 1}  # the rep set the tier again since: that plan stands
     crm.upsert_contacts([ContactWrite(email=email, fields={
         "sequencing": sequence, "sequence_state": "scheduled", "next_touch_at": steps[0].scheduled_at})])
     first = {"email": email, "name": contact.name or email, "title": contact.title,
@@ -128,10 +130,15 @@ def override_tier_job(payload: dict) -> dict:
 
 
 def pause_sequence_job(payload: dict) -> dict:
-    """The rep set the contact's sequence to paused or stopped: no further step runs until they resume it."""
+    """The rep set the contact's sequence to paused or stopped: no further step runs until they resume it.
+
+    Changes of one contact apply in the order they happened in the CRM (`occurred_at`), not the order they
+    arrive in: a late retry of an older change is skipped, here and in the two jobs below.
+    """
     event = CrmEvent.model_validate(payload["event"])
     email = _email(event)
-    runtime.ledger().hold(event.tenant, email, f"{event.property_value} in the CRM")
+    if not runtime.ledger().hold(event.tenant, email, f"{event.property_value} in the CRM", event.occurred_at):
+        return {"older_changes_skipped": 1}
     return {"sequences_paused": 1}
 
 
@@ -139,7 +146,9 @@ def resume_sequence_job(payload: dict) -> dict:
     """The rep set the sequence back in progress: the steps that fell due meanwhile run now, the rest on time."""
     event = CrmEvent.model_validate(payload["event"])
     ledger = runtime.ledger()
-    parked = ledger.release(event.tenant, _email(event))
+    parked = ledger.release(event.tenant, _email(event), event.occurred_at)
+    if parked is None:
+        return {"older_changes_skipped": 1}
     resumed = enqueue_steps(event.tenant, [json.loads(item) for item in parked.values()],
                             label=f"resume-{event.identity}|")
     ledger.unpark(parked)

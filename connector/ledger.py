@@ -6,6 +6,11 @@ marks them done after. A key already done is skipped. A key claimed but never
 marked done (a worker died mid-effect) is handed out again: the local
 effects are themselves idempotent by key (file name, task key, activity key).
 
+A rep's changes to one record reach SalesOS in any order (CRMs retry late,
+workers run jobs in parallel), so the ledger remembers when the last change
+applied to each (tenant, record, property) happened, and applies an older one
+not at all: the check and the effect are one transaction.
+
 The ledger also holds unsubscribe tokens: random, opaque, one per contact,
 so an unsubscribe link reveals nothing and cannot be forged.
 """
@@ -50,6 +55,13 @@ CREATE TABLE IF NOT EXISTS sequence_versions (
     email TEXT NOT NULL COLLATE NOCASE,
     version INTEGER NOT NULL,
     PRIMARY KEY (tenant, email)
+);
+CREATE TABLE IF NOT EXISTS applied_changes (
+    tenant TEXT NOT NULL,
+    record TEXT NOT NULL COLLATE NOCASE,
+    property TEXT NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, record, property)
 );
 CREATE TABLE IF NOT EXISTS unsubscribes (
     tenant TEXT NOT NULL,
@@ -128,12 +140,18 @@ class Ledger:
         )
         return {email.lower() for (email,) in rows}
 
-    def hold(self, tenant: str, email: str, reason: str) -> None:
-        """A rep paused or stopped this contact's sequence in the CRM: no step runs until `release`."""
+    def hold(self, tenant: str, email: str, reason: str, changed_at: dt.datetime | None = None) -> bool:
+        """A rep paused or stopped this contact's sequence in the CRM: no step runs until `release`.
+
+        False (and nothing held) when a sequence change newer than `changed_at` was already applied.
+        """
         with self._write():
+            if changed_at is not None and not self._newest(tenant, email, "sequence_state", changed_at):
+                return False
             self._db.execute("INSERT INTO holds (tenant, email, reason, at) VALUES (?, ?, ?, ?) ON CONFLICT "
                              "(tenant, email) DO UPDATE SET reason = excluded.reason, at = excluded.at",
                              (tenant, email, reason, _now()))
+        return True
 
     def held(self, tenant: str, emails: Iterable[str]) -> set[str]:
         rows = self._select_in("SELECT email FROM holds WHERE tenant = ? AND email IN ({})", [tenant], list(emails))
@@ -145,20 +163,28 @@ class Ledger:
             self._db.execute("INSERT OR REPLACE INTO parked (key, tenant, email, item) VALUES (?, ?, ?, ?)",
                              (key, tenant, email, item))
 
-    def release(self, tenant: str, email: str) -> dict[str, str]:
-        """End a hold; returns the parked steps by key (as stored), kept until `unpark` says they are queued."""
+    def release(self, tenant: str, email: str, changed_at: dt.datetime | None = None) -> dict[str, str] | None:
+        """End a hold; returns the parked steps by key (as stored), kept until `unpark` says they are queued.
+
+        None (and the hold kept) when a sequence change newer than `changed_at` was already applied.
+        """
         with self._write():
+            if changed_at is not None and not self._newest(tenant, email, "sequence_state", changed_at):
+                return None
             self._db.execute("DELETE FROM holds WHERE tenant = ? AND email = ?", (tenant, email))
-        return dict(self._db.execute("SELECT key, item FROM parked WHERE tenant = ? AND email = ? ORDER BY key",
-                                     (tenant, email)).fetchall())
+            return dict(self._db.execute("SELECT key, item FROM parked WHERE tenant = ? AND email = ? ORDER BY key",
+                                         (tenant, email)).fetchall())
 
     def unpark(self, keys: Iterable[str]) -> None:
         with self._write():
             self._db.executemany("DELETE FROM parked WHERE key = ?", [(key,) for key in keys])
 
-    def replace_sequence(self, tenant: str, email: str) -> int:
-        """A new plan for the contact's sequence: its version, after which steps of older plans are dropped."""
+    def replace_sequence(self, tenant: str, email: str, changed_at: dt.datetime | None = None) -> int | None:
+        """A new plan for the contact's sequence (a rep's tier override): its version, after which steps of older
+        plans are dropped. None (and no new plan) when a tier change newer than `changed_at` was already applied."""
         with self._write():
+            if changed_at is not None and not self._newest(tenant, email, "priority_tier", changed_at):
+                return None
             self._db.execute("INSERT INTO sequence_versions (tenant, email, version) VALUES (?, ?, 1) ON CONFLICT "
                              "(tenant, email) DO UPDATE SET version = version + 1", (tenant, email))
             return self._db.execute("SELECT version FROM sequence_versions WHERE tenant = ? AND email = ?",
@@ -171,6 +197,15 @@ class Ledger:
 
     def close(self) -> None:
         self._db.close()
+
+    def _newest(self, tenant: str, record: str, prop: str, changed_at: dt.datetime) -> bool:
+        """Inside a write: remember `changed_at` as the time of the record's last change of `prop`, unless a newer
+        change was applied. The same time again is no older (a retried job applies its change again)."""
+        micros = round(changed_at.timestamp() * 1_000_000)
+        return self._db.execute(
+            "INSERT INTO applied_changes (tenant, record, property, occurred_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (tenant, record, property) DO UPDATE SET occurred_at = excluded.occurred_at "
+            "WHERE excluded.occurred_at >= applied_changes.occurred_at", (tenant, record, prop, micros)).rowcount > 0
 
     def _done(self, keys: list[str]) -> set[str]:
         rows = self._select_in("SELECT key FROM effects WHERE status = 'done' AND key IN ({})", [], keys)

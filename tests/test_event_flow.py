@@ -91,6 +91,34 @@ def test_a_rep_pausing_a_contact_in_hubspot_holds_its_next_step(world, hubspot):
     assert runtime.ledger().held(TENANT, ["jane@acme.io"]) == {"jane@acme.io"}
 
 
+def state_change(value: str, at_ms: int, attempt: int = 0) -> list[dict]:
+    return [hubspot_event(PORTAL, 901, "contact.propertyChange", "salesos_sequence_state", value,
+                          changeSource="CRM_UI", occurredAt=at_ms, attemptNumber=attempt)]
+
+
+def test_a_late_retry_of_in_progress_never_undoes_a_reps_newer_pause(world, hubspot):
+    client, conn = world
+    runtime.record_index(TENANT).remember("contact", {"jane@acme.io": "901"})
+    now = int(time.time() * 1000)
+    assert deliver(client, state_change("paused", now - 60_000)).get_json()["queued"] == 1
+    dispatch_and_work(conn)
+    late = deliver(client, state_change("in_progress", now - 120_000, attempt=4))  # HubSpot retried it late
+    assert late.get_json()["queued"] == 1
+    dispatch_and_work(conn)
+    assert runtime.ledger().held(TENANT, ["jane@acme.io"]) == {"jane@acme.io"}
+
+
+def test_a_pause_then_a_newer_resume_releases_the_contact(world, hubspot):
+    client, conn = world
+    runtime.record_index(TENANT).remember("contact", {"jane@acme.io": "901"})
+    now = int(time.time() * 1000)
+    deliver(client, state_change("paused", now - 120_000))
+    dispatch_and_work(conn)
+    deliver(client, state_change("in_progress", now - 60_000))
+    dispatch_and_work(conn)
+    assert runtime.ledger().held(TENANT, ["jane@acme.io"]) == set()
+
+
 def test_a_rep_ticking_prospect_on_a_company_they_created_prospects_it(world, hubspot):
     client, conn = world
     hubspot.objects["companies"]["555"] = {"name": "Northwind Cloud", "domain": "https://www.northwind.ca/"}

@@ -34,11 +34,14 @@ def run(conn, stage: str, func, payload: dict, key: str) -> None:
     assert queue(stage, conn).failed_job_registry.count == 0
 
 
-def state_change(value: str, identity: str) -> dict:
+T1, T2 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
+
+
+def state_change(value: str, identity: str, at: dt.datetime = T1) -> dict:
     return {"event": CrmEvent(tenant="local", source="hubspot-webhook", kind="contact.propertyChange",
                               object_type="contact", object_id="1", property_name="salesos_sequence_state",
-                              property_value=value, occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
-                              identity=identity, payload={"email": "jane@acme.io"}).model_dump(mode="json")}
+                              property_value=value, occurred_at=at, identity=identity,
+                              payload={"email": "jane@acme.io"}).model_dump(mode="json")}
 
 
 def test_a_step_due_while_the_rep_paused_the_sequence_does_not_run(home, conn):
@@ -61,6 +64,53 @@ def test_resuming_runs_the_step_that_fell_due_during_the_pause_once(home, conn):
         burst=True, with_scheduler=True)
     assert len(list((home / "outbox").glob("*.eml"))) == 1
     assert len(LocalCRM(home / "crm.sqlite3").get_activities()) == 1
+
+
+def test_a_late_retry_of_in_progress_never_undoes_a_newer_pause(home, conn):
+    run(conn, "engagement", pause_sequence_job, state_change("paused", "e2", at=T2), "pause")
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")  # parked: held
+    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e1", at=T1), "late-retry")
+    assert queue("engagement", conn).fetch_job("late-retry").return_value() == {"older_changes_skipped": 1}
+    assert runtime.ledger().held("local", ["jane@acme.io"]) == {"jane@acme.io"}
+    assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0
+    assert list((home / "outbox").glob("*.eml")) == []
+
+
+def test_a_late_pause_never_undoes_a_newer_resume(home, conn):
+    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "resume")
+    run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "late-pause")
+    assert runtime.ledger().held("local", ["jane@acme.io"]) == set()
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_pause_then_a_newer_resume_in_order_releases_the_parked_step(home, conn):
+    run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "pause")
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")
+    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "resume")
+    assert queue("engagement", conn).fetch_job("resume").return_value()["steps_resumed"] == 1
+
+
+def test_a_retried_resume_job_still_queues_the_steps_it_released(home, conn):
+    """RQ runs a job at least once: the same change again is not older than itself."""
+    run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "pause")
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")
+    runtime.ledger().release("local", "jane@acme.io", T2)  # a first run of the job died after releasing
+    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "retry")
+    assert queue("engagement", conn).fetch_job("retry").return_value()["steps_resumed"] == 1
+
+
+def test_two_changes_of_one_record_on_two_workers_apply_in_occurred_at_order(home):
+    """The check and the effect are one transaction: whichever worker commits first, the newer change wins."""
+    from connector.ledger import Ledger
+
+    first, second = Ledger(home / "salesos.sqlite3"), Ledger(home / "salesos.sqlite3")
+    assert first.hold("local", "jane@acme.io", "paused in the CRM", T2) is True
+    assert second.release("local", "jane@acme.io", T1) is None  # older than what is applied: not released
+    assert first.held("local", ["jane@acme.io"]) == {"jane@acme.io"}
+    assert second.release("local", "jane@acme.io", T2 + dt.timedelta(seconds=1)) == {}
+    assert first.hold("local", "jane@acme.io", "paused in the CRM", T2) is False
+    assert second.held("local", ["jane@acme.io"]) == set()
 
 
 def test_a_deal_stage_change_is_recorded_once(home, conn):
@@ -270,11 +320,11 @@ def test_a_workflow_hubspot_no_longer_waits_for_is_dropped_not_retried_forever(h
     assert conn.hlen(PENDING) == 0
 
 
-def tier_override(value: str, identity: str = "o1") -> dict:
+def tier_override(value: str, identity: str = "o1", at: dt.datetime = T1) -> dict:
     return {"event": CrmEvent(tenant="local", source="hubspot-webhook", kind="contact.propertyChange",
                               object_type="contact", object_id="1", property_name="salesos_priority_tier",
-                              property_value=value, occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
-                              identity=identity, payload={"email": "jane@acme.io"}).model_dump(mode="json")}
+                              property_value=value, occurred_at=at, identity=identity,
+                              payload={"email": "jane@acme.io"}).model_dump(mode="json")}
 
 
 def sequenced_jane(home) -> LocalCRM:
@@ -324,3 +374,15 @@ def test_an_unknown_tier_is_refused_with_the_allowed_ones(home, conn):
     run(conn, "engagement", override_tier_job, tier_override("TIER_9"), "override")
     reason = queue("engagement", conn).fetch_job("override").return_value()["stopped"][0]["reason"]
     assert "TIER_9" in reason and "TIER_1" in reason
+
+
+def test_a_late_tier_override_never_replaces_a_newer_one(home, conn):
+    from agents.sequences import TEMPLATES
+
+    crm = sequenced_jane(home)
+    run(conn, "engagement", override_tier_job, tier_override("TIER_1", "o2", at=T2), "newer")
+    run(conn, "engagement", override_tier_job, tier_override("TIER_4", "o1", at=T1), "late")
+    assert queue("engagement", conn).fetch_job("late").return_value() == {"older_changes_skipped": 1}
+    [jane] = crm.get_contacts(["jane@acme.io"])
+    assert len(jane.fields["sequencing"]) == len(TEMPLATES["TIER_1"].touches)
+    assert runtime.ledger().versions("local", ["jane@acme.io"]) == {"jane@acme.io": 1}
