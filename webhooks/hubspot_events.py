@@ -10,22 +10,22 @@ reaches a queue:
 2. signature (v3 only, as HubSpot signs every request to an OAuth app; see
    `webhooks.signatures`): 401 with the reason, never echoing the body;
 3. a JSON array of at most 100 well-formed events: 400 naming the problem;
-4. tenants: each event goes to the tenant of its own `portalId`, looked up in
+4. events whose `occurredAt` is older than the dedupe window (25 h) are
+   refused as stale: logged, counted, never queued (a redelivery of one could
+   not be told from the first). They are answered 2xx all the same: they can
+   never be accepted, and a 4xx would only make HubSpot send them for a day;
+5. tenants: each event goes to the tenant of its own `portalId`, looked up in
    the tenant store and nowhere else (not a header, not the URL). Events of a
    portal with no tenant are logged and skipped; a request with only such
    events gets 404, so HubSpot keeps retrying (an install may still be on its
    way), while a mixed batch is answered 2xx for the events that are known:
    answering 404 would make HubSpot redeliver events already queued.
-5. events SalesOS caused itself are dropped (`webhooks.echoes`);
-6. events whose `occurredAt` is older than the dedupe window (25 h) are
-   refused as stale: logged, counted, never queued (a redelivery of one could
-   not be told from the first). They are answered 2xx all the same: they can
-   never be accepted, and a 4xx would only make HubSpot send them for a day;
+6. events SalesOS caused itself are dropped (`webhooks.echoes`);
 7. the rest go to `Intake.accept` in one call, which deduplicates for 25 h.
 
-Answers: 200 with counts (also when everything was ignored, a duplicate or stale),
-503 when Redis is unreachable (HubSpot retries; nothing was half-stored) or
-when HUBSPOT_CLIENT_SECRET is not set.
+Answers: 200 with counts (also when everything was ignored, a duplicate or
+stale), 503 when Redis is unreachable (HubSpot retries; nothing was
+half-stored) or when HUBSPOT_CLIENT_SECRET is not set.
 
 The endpoint is the one that carries a portal's whole change stream, so it
 is served by a plain WSGI app in front of Flask (`HubSpotWebhooks`), using
