@@ -40,7 +40,7 @@ from crm_adapters.hubspot_map import (
     TASK_TYPES, ObjectMap, from_hubspot, join_name, number, split_name, to_hubspot,
 )
 from crm_adapters.record_index import RecordIndex
-from crm_adapters.values import check_domain, check_email, instant, normal_email
+from crm_adapters.values import check_domain, check_email, check_link, instant, normal_email
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -244,6 +244,7 @@ class HubSpotCRM(CRMAdapter):
 
     def _contact_properties(self, contact: ContactWrite) -> Callable[[], dict[str, str]]:
         def build() -> dict[str, str]:
+            check_link("linkedin_url", contact.linkedin_url)
             props = {"email": normal_email(contact.email)}
             if contact.name:
                 props["firstname"], props["lastname"] = split_name(contact.name)

@@ -30,8 +30,8 @@ from crm_adapters.base import (
 )
 from crm_adapters.fields import CustomField, fields_for
 from crm_adapters.values import (
-    check_domain as _check_domain, check_email as _check_email, decode as _decode, encode as _encode,
-    instant as _instant, normal_domain as _domain, normal_email as _email,
+    check_domain as _check_domain, check_email as _check_email, check_link as _check_link, decode as _decode,
+    encode as _encode, instant as _instant, normal_domain as _domain, normal_email as _email,
 )
 
 Clock = Callable[[], dt.datetime]
@@ -339,6 +339,7 @@ def _account_values(account: AccountWrite) -> Row:
 
 def _contact_values(contact: ContactWrite) -> Row:
     _check_email(contact.email)
+    _check_link("linkedin_url", contact.linkedin_url)
     values = _set_values(_CONTACTS, contact, contact.fields)
     if "company_domain" in values:
         values["company_domain"] = _domain(values["company_domain"])

@@ -35,7 +35,7 @@ from crm_adapters.salesforce_map import (
     TASK_DONE, TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, ObjectMap, datetime_text, from_salesforce, join_name,
     number, parse_datetime, split_name, stand_in_last_name, to_salesforce,
 )
-from crm_adapters.values import check_domain, check_email, instant, normal_domain, normal_email
+from crm_adapters.values import check_domain, check_email, check_link, instant, normal_domain, normal_email
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -235,6 +235,7 @@ class SalesforceCRM(CRMAdapter):
     def _contact_fields(self, contact: ContactWrite, accounts: dict[str, str]) -> Callable[[], Record]:
         """A name only when given: a nameless update keeps the name a person typed in Salesforce."""
         def build() -> Record:
+            check_link("linkedin_url", contact.linkedin_url)
             email = normal_email(contact.email)
             record: Record = {CONTACTS.id_field: email, "Email": email}
             if contact.name and contact.name.strip():
