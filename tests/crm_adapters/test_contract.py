@@ -153,6 +153,17 @@ def test_a_link_that_is_not_http_never_reaches_a_crm_field_and_fails_only_its_re
     assert backend.count("company") == 3
 
 
+def test_an_opt_out_rides_with_the_contact_write_and_reads_back(backend):
+    crm = backend.crm
+    crm.upsert_contacts([contact(fields={"sequence_state": "in_progress"}), contact("joe@acme.io")])
+    assert {c.email: c.email_opt_out for c in crm.get_contacts()} == {"jane@acme.io": False, "joe@acme.io": False}
+    written = crm.upsert_contacts([ContactWrite(email="jane@acme.io", email_opt_out=True,
+                                                fields={"sequence_state": "stopped", "next_touch_at": None})])
+    assert list(written.ids) == ["jane@acme.io"] and not written.errors
+    read = {c.email: (c.email_opt_out, c.fields.get("sequence_state")) for c in crm.get_contacts()}
+    assert read == {"jane@acme.io": (True, "stopped"), "joe@acme.io": (False, None)}
+
+
 def test_an_unknown_field_fails_its_record_only(backend):
     result = backend.crm.upsert_accounts([account("acme.io", fields={"fit_scor": 0.5}), account("globex.com")])
     assert result.errors == {"acme.io": "unknown field 'fit_scor'"}
