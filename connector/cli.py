@@ -130,7 +130,8 @@ def _print_funnel(summary: dict) -> None:
         ("Company records read", "companies_read"), ("Duplicates merged", "duplicates_merged"),
         ("Excluded", "excluded"), ("Below threshold", "below_threshold"), ("Over monthly target", "over_target"),
         ("Qualified", "qualified"), ("Enriched", "enriched"), ("Contacts", "contacts"),
-        ("Contacts dropped", "contacts_dropped"), ("Steps planned", "steps_planned"),
+        ("Contacts dropped", "contacts_dropped"), ("Opted out, not sequenced", "sequences_not_started_opted_out"),
+        ("Steps planned", "steps_planned"),
         ("First steps scheduled", "steps_scheduled"), ("Emails written", "emails_written"),
         ("Rep tasks created", "tasks_created"), ("Rep edits kept", "rep_edits_kept"),
     ]
