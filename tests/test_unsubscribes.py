@@ -8,6 +8,9 @@ simple-salesforce against the Salesforce fake.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -22,6 +25,7 @@ from connector.vault import new_key
 from crm_adapters.base import ContactWrite
 from tests.crm_adapters.salesforce_fake import SalesforceFake
 from tests.fakes.hubspot_server import FakeHubSpot, Server
+from tests.test_end_to_end import ROOT
 from webhooks.app import create_app
 
 HUBSPOT = "hubspot-62515"
@@ -190,3 +194,13 @@ def test_the_idle_pass_looks_once_a_minute_whichever_dispatcher_calls_it(home, r
     conn.delete(PASS_LOCK)  # a minute later
     assert requeue_unsynced(other_dispatcher, ledger) == 1
     other_dispatcher.close()
+
+
+def test_dispatch_queues_the_crm_write_of_an_unsubscribe_made_while_redis_was_down(home, redis_url, conn):
+    ledger = runtime.ledger()
+    ledger.unsubscribe(ledger.unsubscribe_tokens("local", [JANE])[JANE])
+    result = subprocess.run([sys.executable, "-m", "connector", "dispatch", "--burst"], cwd=ROOT,
+                            env={**os.environ, "SALESOS_HOME": str(home), "REDIS_URL": redis_url},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert queue("engagement", conn).job_ids == [sync_job_id("local", JANE)]
