@@ -226,15 +226,21 @@ def score_job(payload: dict) -> dict:
             plan = plan_lead(contact, scored.company, scored.fit, intent, run.market, run.as_of, send_hour)
             plans.append(({"contact": item, "company": scored.company}, plan))
     crm = runtime.crm_for(run.tenant)
-    existing = {c.email: c for c in crm.get_contacts([plan.email for _, plan in plans])}
-    fresh = [(ctx, plan) for ctx, plan in plans if _state(existing.get(plan.email)) not in ACTIVE_SEQUENCE]
+    emails = [plan.email for _, plan in plans]
+    existing = {c.email: c for c in crm.get_contacts(emails)}
+    opted_out = _opted_out(run.tenant, existing.values(), emails)
+    fresh = [(ctx, plan) for ctx, plan in plans
+             if _state(existing.get(plan.email)) not in ACTIVE_SEQUENCE and plan.email.lower() not in opted_out]
     restart = {plan.email for _, plan in fresh}
-    written = crm.upsert_contacts([_plan_write(plan, plan.email in restart) for _, plan in plans])
+    stop = {plan.email for _, plan in plans
+            if plan.email.lower() in opted_out and _state(existing.get(plan.email)) != "stopped"}
+    written = crm.upsert_contacts([_plan_write(plan, plan.email in restart, plan.email in stop) for _, plan in plans])
     _advance_accounts(crm, {ctx["company"].domain: ctx["company"].name for ctx, _ in plans}, "sequenced")
     first_steps = [
         _first_step(ctx, plan) for ctx, plan in fresh if plan.email not in written.errors and plan.sequencing
     ]
     enqueued = enqueue_steps(run.tenant, first_steps, run=run if run.send_now else None)
+    not_started = sum(1 for _, plan in plans if plan.email.lower() in opted_out)
     return {
         "companies_scored": len(payload["leads"]),
         "scored": len(plans) - len(written.errors),
@@ -242,14 +248,22 @@ def score_job(payload: dict) -> dict:
         "steps_planned": sum(len(plan.sequencing) for _, plan in fresh),
         "steps_scheduled": enqueued,
         "steps_already_scheduled": len(first_steps) - enqueued,
-        "sequences_kept_active": len(plans) - len(fresh),
+        "sequences_kept_active": len(plans) - len(fresh) - not_started,
+        "sequences_not_started_opted_out": not_started,
         "crm_errors": _errors(written.errors),
         "rep_edits_kept": _kept(written),
     }
 
 
-def _plan_write(plan: LeadPlan, restart: bool) -> ContactWrite:
-    """Scores always update; an active sequence is never restarted by a re-run."""
+def _opted_out(tenant: str, contacts, emails: list[str]) -> set[str]:
+    """Emails (lower case) never to sequence: opted out in the CRM, by the person or a rep, or unsubscribed
+    through SalesOS's own link (the ledger, which knows before the CRM does)."""
+    return ({c.email.lower() for c in contacts if c.email_opt_out}
+            | runtime.ledger().unsubscribed(tenant, emails))
+
+
+def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWrite:
+    """Scores always update; an active sequence is never restarted by a re-run; an opted-out contact's is stopped."""
     fields: dict[str, Any] = {
         "priority_score": plan.priority_score,
         "priority_tier": plan.priority_tier,
@@ -263,6 +277,8 @@ def _plan_write(plan: LeadPlan, restart: bool) -> ContactWrite:
             "sequence_state": "scheduled",
             "next_touch_at": plan.sequencing[0].scheduled_at if plan.sequencing else None,
         }
+    elif stop:
+        fields |= {"sequence_state": "stopped", "next_touch_at": None}
     return ContactWrite(email=plan.email, timezone=plan.timezone, fields=fields)
 
 
@@ -290,6 +306,14 @@ def outreach_job(payload: dict) -> dict:
             ledger.park(tenant, key, item["email"], json.dumps(item))
     due = [item for key, item in keys.items()
            if key in todo and item["email"] not in unsubscribed and item["email"].lower() not in held]
+    try:
+        opted_out = _opted_out_in_crm(crm, due)  # a person or a rep may have opted them out since the plan
+    except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
+        if isinstance(exc, RateLimited) and not exc.daily:
+            raise  # short limits are retried by the job's retry policy
+        return _defer(tenant, due, exc)
+    stopped = [item for item in due if item["email"].lower() in opted_out]
+    due = [item for item in due if item["email"].lower() not in opted_out]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
     activities, tasks = [], []
@@ -303,7 +327,10 @@ def outreach_job(payload: dict) -> dict:
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
-        progressed = crm.upsert_contacts([_progress_write(item) for item in due])
+        progressed = crm.upsert_contacts([_progress_write(item) for item in due] +
+                                         [ContactWrite(email=email, fields={"sequence_state": "stopped",
+                                                                            "next_touch_at": None})
+                                          for email in sorted({item["email"] for item in stopped})])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
@@ -318,11 +345,18 @@ def outreach_job(payload: dict) -> dict:
         "steps_done": len(done),
         "skipped_already_done": len(keys) - len(todo),
         "skipped_unsubscribed": len([k for k in todo if keys[k]["email"] in unsubscribed]),
+        "skipped_opted_out": len(stopped),
         "skipped_superseded": len(items) - len(live),
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
         "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
         "rep_edits_kept": _kept(progressed),
     }
+
+
+def _opted_out_in_crm(crm, items: list[dict]) -> set[str]:
+    """Emails (lower case) the CRM says not to email: one batched read for the whole batch."""
+    emails = sorted({item["email"] for item in items})
+    return {c.email.lower() for c in crm.get_contacts(emails) if c.email_opt_out} if emails else set()
 
 
 def _defer(tenant: str, items: list[dict], exc: Exception) -> dict:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from agents.domains import registered_domain
 from agents.geo import country_code
+from agents.urls import http_url_or_none
 
 Confidence = Annotated[float, Field(ge=0, le=1)]
+# Every link that can reach a report or a CRM field: a row with any other URL is quarantined at the edge.
+HttpLink = Annotated[str | None, AfterValidator(http_url_or_none)]
 Channel = Literal["email", "linkedin", "phone"]
 Tier = Literal["TIER_1", "TIER_2", "TIER_3", "TIER_4"]
 
@@ -61,7 +64,7 @@ class PersonRecord(Record):
     title: str = ""
     email: str | None = None
     phone: str | None = None
-    linkedin_url: str | None = None
+    linkedin_url: HttpLink = None
     company_domain: str
     country: str | None = None
     timezone: str | None = Field(default=None, description="IANA zone")
@@ -76,7 +79,7 @@ class _Signal(Record):
     company_domain: str
     date: dt.date
     title: str = ""
-    url: str | None = None
+    url: HttpLink = None
     source: str = "unknown"
 
     _normalise_domain = field_validator("company_domain", mode="before")(_domain)
@@ -149,7 +152,7 @@ class Evidence(BaseModel):
 
     source: str
     date: dt.date | None = None
-    url: str | None = None
+    url: HttpLink = None
     title: str | None = None
 
 
@@ -207,7 +210,7 @@ class Contact(BaseModel):
     title: str
     email: str
     phone: str | None = None
-    linkedin_url: str | None = None
+    linkedin_url: HttpLink = None
     company_domain: str
     country: str | None = None
     timezone: str | None = None

@@ -130,7 +130,8 @@ def _print_funnel(summary: dict) -> None:
         ("Company records read", "companies_read"), ("Duplicates merged", "duplicates_merged"),
         ("Excluded", "excluded"), ("Below threshold", "below_threshold"), ("Over monthly target", "over_target"),
         ("Qualified", "qualified"), ("Enriched", "enriched"), ("Contacts", "contacts"),
-        ("Contacts dropped", "contacts_dropped"), ("Steps planned", "steps_planned"),
+        ("Contacts dropped", "contacts_dropped"), ("Opted out, not sequenced", "sequences_not_started_opted_out"),
+        ("Steps planned", "steps_planned"),
         ("First steps scheduled", "steps_scheduled"), ("Emails written", "emails_written"),
         ("Rep tasks created", "tasks_created"), ("Rep edits kept", "rep_edits_kept"),
     ]
@@ -268,7 +269,8 @@ def dispatch(
     batch: Annotated[int, typer.Option(min=1, max=1000, help="events taken per Redis round trip")] = 100,
 ) -> None:
     """Route queued CRM events (webhooks, workflow actions) to stage jobs, each exactly once; complete the
-    HubSpot workflow actions whose runs have ended and save the summaries of runs started by events or the API."""
+    HubSpot workflow actions whose runs have ended, save the summaries of runs started by events or the API, and
+    queue the CRM write of unsubscribes that have not reached their CRM."""
     import signal
 
     import redis
@@ -279,7 +281,8 @@ def dispatch(
     from connector.dispatch import Dispatcher, DispatcherBusy, default_router
     from connector.redis_conn import RedisUnavailable, redis_connection
     from connector.run_summaries import save_finished
-    from connector.runtime import complete_action
+    from connector.runtime import complete_action, ledger
+    from connector.unsubscribes import requeue_unsynced
 
     stopping: list[int] = []
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -290,6 +293,7 @@ def dispatch(
             def runs_ended() -> None:
                 complete_finished(conn, partial(complete_action, conn))
                 save_finished(conn, settings.home)
+                requeue_unsynced(conn, ledger())  # unsubscribes not yet written into their CRM
 
             dispatcher = Dispatcher(conn, default_router(), name=name, batch=batch)
             counts = dispatcher.run(burst=burst, should_stop=lambda: bool(stopping), on_idle=runs_ended)

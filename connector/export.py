@@ -34,6 +34,7 @@ def export_crm(crm: CRMAdapter) -> dict[str, list[dict[str, Any]]]:
             "company_domain": contact.company_domain,
             "country": contact.country,
             "timezone": contact.timezone,
+            "email_opt_out": contact.email_opt_out,
             **{name: _plain(contact.fields.get(name)) for name in _CONTACT_FIELDS},
         }
         for contact in sorted(crm.get_contacts(), key=lambda c: c.email)

@@ -12,7 +12,10 @@ applied to each (tenant, record, property) happened, and applies an older one
 not at all: the check and the effect are one transaction.
 
 The ledger also holds unsubscribe tokens: random, opaque, one per contact,
-so an unsubscribe link reveals nothing and cannot be forged.
+so an unsubscribe link reveals nothing and cannot be forged. An unsubscribe
+takes effect here at once (every send checks it) and stays unsynced until a
+job has written it into the tenant's CRM (`synced_at`), so a CRM write that
+could not be queued or did not land is done later, never lost.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ CREATE TABLE IF NOT EXISTS unsubscribes (
     tenant TEXT NOT NULL,
     email TEXT NOT NULL COLLATE NOCASE,
     at TEXT NOT NULL,
+    synced_at TEXT,
     PRIMARY KEY (tenant, email)
 );
 """
@@ -83,6 +87,8 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        if "synced_at" not in {row[1] for row in self._db.execute("PRAGMA table_info(unsubscribes)")}:
+            self._db.execute("ALTER TABLE unsubscribes ADD COLUMN synced_at TEXT")  # a ledger from before syncing
 
     def claim(self, keys: Iterable[str]) -> list[str]:
         """Claim keys; return those whose effect must still happen."""
@@ -133,6 +139,15 @@ class Ledger:
                 "INSERT OR IGNORE INTO unsubscribes (tenant, email, at) VALUES (?, ?, ?)", (*row, _now())
             )
         return row
+
+    def unsynced_unsubscribes(self) -> list[tuple[str, str]]:
+        """(tenant, email) of every unsubscribe not yet written into its CRM, oldest first."""
+        return self._db.execute("SELECT tenant, email FROM unsubscribes WHERE synced_at IS NULL ORDER BY at").fetchall()
+
+    def unsubscribe_synced(self, tenant: str, email: str) -> None:
+        with self._write():
+            self._db.execute("UPDATE unsubscribes SET synced_at = ? WHERE tenant = ? AND email = ?",
+                             (_now(), tenant, email))
 
     def unsubscribed(self, tenant: str, emails: Iterable[str]) -> set[str]:
         rows = self._select_in(

@@ -9,6 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from agents.urls import is_http_url
 from connector.export import export_crm
 from connector.settings import Settings
 from crm_adapters.local import LocalCRM
@@ -28,7 +29,8 @@ def local_time(value: str | None) -> str:
 
 
 _ENV.filters["local_time"] = local_time
-
+# `is http_url`: the report reads CRM fields a person may have edited, so only an http(s) URL becomes a link.
+_ENV.tests["http_url"] = is_http_url
 
 
 def write_report(settings: Settings, top: int = 20) -> Path:

@@ -91,7 +91,8 @@ COUNTS = (
     "rows_read", "companies_read", "duplicates_merged", "excluded", "below_threshold", "over_target",
     "qualified", "enriched", "companies_searched", "companies_scored", "contacts", "contacts_dropped", "companies_without_contacts", "scored",
     "steps_planned", "steps_scheduled", "steps_already_scheduled", "sequences_kept_active", "emails_written", "tasks_created",
-    "skipped_already_done", "skipped_unsubscribed", "rep_edits_kept",
+    "skipped_already_done", "skipped_unsubscribed", "rep_edits_kept", "sequences_not_started_opted_out",
+    "skipped_opted_out",
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +34,9 @@ class ContactWrite(BaseModel):
     country: str | None = None
     timezone: str | None = None
     company_domain: str | None = None
+    email_opt_out: Literal[True] | None = Field(default=None, description=(
+        "True opts the person out of all email in the CRM (HubSpot's unsubscribe from all, Salesforce's "
+        "HasOptedOutOfEmail); None leaves it alone. SalesOS never opts anyone back in."))
     fields: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -70,6 +73,7 @@ class Account(AccountWrite):
 
 class Contact(ContactWrite):
     id: str
+    email_opt_out: bool = Field(default=False, description="opted out of email in the CRM, by the person or a rep")
 
 
 class Task(TaskWrite):

@@ -29,7 +29,7 @@ from crm_adapters.record_index import RecordIndex, value_hash
 from crm_adapters.values import normal_domain, normal_email
 
 ACCOUNT_ATTRS = ("name", "industry", "employee_count", "annual_revenue", "country")
-CONTACT_ATTRS = ("name", "title", "phone", "linkedin_url", "country", "timezone", "company_domain")
+CONTACT_ATTRS = ("name", "title", "phone", "linkedin_url", "country", "timezone", "company_domain", "email_opt_out")
 assert not {f.name for f in fields_for("company")} & set(ACCOUNT_ATTRS)
 assert not {f.name for f in fields_for("contact")} & set(CONTACT_ATTRS)
 

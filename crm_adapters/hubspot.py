@@ -36,11 +36,11 @@ from crm_adapters.fields import CustomField
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.hubspot_client import shared_connection_client
 from crm_adapters.hubspot_map import (
-    BATCH, COMPANIES, CONTACTS, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE, TASK_KINDS, TASK_TO_CONTACT,
-    TASK_TYPES, ObjectMap, from_hubspot, join_name, number, split_name, to_hubspot,
+    BATCH, COMPANIES, CONTACTS, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE, TASK_KINDS,
+    TASK_TO_CONTACT, TASK_TYPES, UNSUBSCRIBE_ALL, ObjectMap, from_hubspot, join_name, number, split_name, to_hubspot,
 )
 from crm_adapters.record_index import RecordIndex
-from crm_adapters.values import check_domain, check_email, instant, normal_email
+from crm_adapters.values import check_domain, check_email, check_link, instant, normal_email
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,7 +63,13 @@ class HubSpotCRM(CRMAdapter):
         return self._upsert(COMPANIES, {a.domain: self._company_properties(a) for a in accounts}, check_domain)
 
     def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult:
-        return self._upsert(CONTACTS, {c.email: self._contact_properties(c) for c in contacts}, check_email)
+        """An opt-out goes first, through the communication preferences API (`hs_email_optout` is read-only);
+        a contact HubSpot did not opt out is not written at all, so nothing records it as done."""
+        refused = self._unsubscribe_from_all({normal_email(c.email) for c in contacts if c.email_opt_out})
+        result = self._upsert(CONTACTS, {c.email: self._contact_properties(c) for c in contacts
+                                         if normal_email(c.email) not in refused}, check_email)
+        result.errors.update(refused)
+        return result
 
     def associate(self, links: list[Association]) -> WriteResult:
         result = WriteResult()
@@ -244,6 +250,7 @@ class HubSpotCRM(CRMAdapter):
 
     def _contact_properties(self, contact: ContactWrite) -> Callable[[], dict[str, str]]:
         def build() -> dict[str, str]:
+            check_link("linkedin_url", contact.linkedin_url)
             props = {"email": normal_email(contact.email)}
             if contact.name:
                 props["firstname"], props["lastname"] = split_name(contact.name)
@@ -254,6 +261,26 @@ class HubSpotCRM(CRMAdapter):
             props.update(_custom(CONTACTS, contact.fields))
             return props
         return build
+
+    def _unsubscribe_from_all(self, emails: set[str]) -> dict[str, str]:
+        """Opt each address out of all email, one call each (there is no batch form outside Marketing Hub
+        Enterprise); returns why HubSpot refused any, by email. Repeating it is harmless, so it is retried."""
+        refused = {}
+        for email in sorted(emails):
+            try:
+                check_email(email)
+                self._call(lambda c: c.communication_preferences.status_api.api_client.call_api(
+                    UNSUBSCRIBE_ALL, "POST", path_params={"subscriberIdString": email},
+                    query_params=[("channel", "EMAIL")], header_params={"Accept": "application/json"},
+                    response_types_map={}, auth_settings=["oauth2"], _return_http_data_only=True),
+                    "unsubscribe a contact from all email")
+            except ValueError as exc:
+                refused[email] = str(exc)
+            except RequestRejected as exc:
+                hint = (" (grant the app the communication_preferences.write scope: re-install it)"
+                        if exc.status == 403 else "")
+                refused[email] = f"email_opt_out: {exc}{hint}"
+        return refused
 
     # --- created-once objects (tasks, emails, notes) --------------------------
 
@@ -388,7 +415,8 @@ class HubSpotCRM(CRMAdapter):
         p = record.properties or {}
         values = {attr: p.get(name) or None for attr, name in CONTACTS.standard.items()}
         return Contact(id=str(record.id), email=normal_email(p.get("email") or ""),
-                       name=join_name(p.get("firstname"), p.get("lastname")), fields=_fields(CONTACTS, p), **values)
+                       name=join_name(p.get("firstname"), p.get("lastname")), fields=_fields(CONTACTS, p),
+                       email_opt_out=p.get(EMAIL_OPT_OUT) == "true", **values)
 
     # --- transport ----------------------------------------------------------
 

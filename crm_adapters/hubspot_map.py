@@ -23,6 +23,12 @@ TASK_TO_CONTACT = 204
 EMAIL_TO_CONTACT = 198
 NOTE_TO_CONTACT = 202
 
+# "Unsubscribed from all email": read-only, set by HubSpot when the person or a rep opts the contact out (the
+# communication preferences API does it for SalesOS: `UNSUBSCRIBE_ALL`, one call per contact, with the
+# communication_preferences.write scope; its batch form needs Marketing Hub Enterprise).
+EMAIL_OPT_OUT = "hs_email_optout"
+UNSUBSCRIBE_ALL = "/communication-preferences/v4/statuses/{subscriberIdString}/unsubscribe-all"
+
 TASK_TYPES = {"call": "CALL", "email": "EMAIL", "linkedin": "TODO"}  # HubSpot has EMAIL, CALL, TODO
 TASK_KINDS = {value: key for key, value in TASK_TYPES.items()}
 
@@ -46,7 +52,7 @@ class ObjectMap:
         """Every property SalesOS reads back."""
         names = {self.id_property, *self.standard.values(), *(f.hubspot_name for f in self.custom.values())}
         if self.kind == "contact":
-            names |= {"firstname", "lastname"}
+            names |= {"firstname", "lastname", EMAIL_OPT_OUT}
         return sorted(names)
 
 

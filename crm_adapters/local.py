@@ -30,8 +30,8 @@ from crm_adapters.base import (
 )
 from crm_adapters.fields import CustomField, fields_for
 from crm_adapters.values import (
-    check_domain as _check_domain, check_email as _check_email, decode as _decode, encode as _encode,
-    instant as _instant, normal_domain as _domain, normal_email as _email,
+    check_domain as _check_domain, check_email as _check_email, check_link as _check_link, decode as _decode,
+    encode as _encode, instant as _instant, normal_domain as _domain, normal_email as _email,
 )
 
 Clock = Callable[[], dt.datetime]
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 CREATE TABLE IF NOT EXISTS contacts (
     id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE COLLATE NOCASE, name TEXT, title TEXT, phone TEXT,
-    linkedin_url TEXT, country TEXT, timezone TEXT, company_domain TEXT,
+    linkedin_url TEXT, country TEXT, timezone TEXT, company_domain TEXT, email_opt_out INTEGER,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS contacts_by_company ON contacts (company_domain);
@@ -91,9 +91,11 @@ _ACCOUNTS = _Table(
     {field.name: field for field in fields_for("company")},
 )
 _CONTACTS = _Table(
-    "contacts", "email", ("name", "title", "phone", "linkedin_url", "country", "timezone", "company_domain"),
+    "contacts", "email",
+    ("name", "title", "phone", "linkedin_url", "country", "timezone", "company_domain", "email_opt_out"),
     {field.name: field for field in fields_for("contact")},
 )
+_ADDED_CORE_COLUMNS = {"contacts": {"email_opt_out": "INTEGER"}}  # core columns newer than the first release
 _TASK_COLUMNS = ("key", "contact_email", "kind", "subject", "body", "due_at")
 _ACTIVITY_COLUMNS = ("key", "contact_email", "kind", "subject", "body", "occurred_at")
 
@@ -284,9 +286,11 @@ class LocalCRM(CRMAdapter):
         """The field list grows; a file written by an older version gains the new columns on open."""
         for table in (_ACCOUNTS, _CONTACTS):
             present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table.name})")}
-            for field in table.fields.values():
-                if field.name not in present:
-                    self._db.execute(f"ALTER TABLE {table.name} ADD COLUMN {field.name} {_SQL_TYPE[field.type]}")
+            wanted = {**_ADDED_CORE_COLUMNS.get(table.name, {}),
+                      **{field.name: _SQL_TYPE[field.type] for field in table.fields.values()}}
+            for column, sql_type in wanted.items():
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}")
 
     @contextmanager
     def _write(self) -> Iterator[None]:
@@ -339,6 +343,7 @@ def _account_values(account: AccountWrite) -> Row:
 
 def _contact_values(contact: ContactWrite) -> Row:
     _check_email(contact.email)
+    _check_link("linkedin_url", contact.linkedin_url)
     values = _set_values(_CONTACTS, contact, contact.fields)
     if "company_domain" in values:
         values["company_domain"] = _domain(values["company_domain"])
@@ -373,9 +378,12 @@ def _activity_row(activity: ActivityWrite) -> tuple:
 
 def _record(table: _Table, row: Row) -> Row:
     """A stored row as the keyword arguments of its model: custom fields that are set, decoded, under `fields`."""
+    core = {column: row[column] for column in (table.key, *table.core)}
+    if "email_opt_out" in core:
+        core["email_opt_out"] = bool(core["email_opt_out"])  # never set reads as not opted out, as in the CRMs
     return {
         "id": str(row["id"]),
-        **{column: row[column] for column in (table.key, *table.core)},
+        **core,
         "fields": {name: _decode(field, row[name]) for name, field in table.fields.items() if row[name] is not None},
     }
 

@@ -28,6 +28,7 @@ HUBSPOT_SCOPES = (
     "crm.objects.deals.read",
     "crm.schemas.companies.read", "crm.schemas.companies.write",
     "crm.schemas.contacts.read", "crm.schemas.contacts.write",
+    "communication_preferences.write",  # an unsubscribe opts the contact out of all email in HubSpot
 )
 SALESFORCE_OBJECTS = {"company": ("Account",), "contact": ("Contact", "Lead")}
 SALESFORCE_API_VERSION = "59.0"

@@ -31,11 +31,11 @@ from crm_adapters.calls import Budget, CallPolicy, TokenSource, call, retry_afte
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import (
-    ACCOUNT_REFERENCE, ACCOUNTS, ACTIVITY_SUBTYPES, BATCH, CONTACTS, IN_CHUNK, IN_CHUNK_URL_BYTES, SUBTYPE_KINDS,
-    TASK_DONE, TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, ObjectMap, datetime_text, from_salesforce, join_name,
-    number, parse_datetime, split_name, stand_in_last_name, to_salesforce,
+    ACCOUNT_REFERENCE, ACCOUNTS, ACTIVITY_SUBTYPES, BATCH, CONTACTS, EMAIL_OPT_OUT, IN_CHUNK, IN_CHUNK_URL_BYTES,
+    LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE, TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, ObjectMap,
+    datetime_text, from_salesforce, join_name, number, parse_datetime, split_name, stand_in_last_name, to_salesforce,
 )
-from crm_adapters.values import check_domain, check_email, instant, normal_domain, normal_email
+from crm_adapters.values import check_domain, check_email, check_link, instant, normal_domain, normal_email
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,7 +64,10 @@ class SalesforceCRM(CRMAdapter):
         return self._upsert(ACCOUNTS, [(a.domain, self._account_fields(a)) for a in accounts], check_domain)
 
     def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult:
-        """Each contact whose account SalesOS knows carries it as a reference: upsert and link in one call."""
+        """Each contact whose account SalesOS knows carries it as a reference: upsert and link in one call.
+
+        An opt-out (HasOptedOutOfEmail) rides in the same upsert, and also reaches the Leads a rep keeps for
+        that address; until it has, the contact is reported as an error, so it is written again."""
         domains = {normal_domain(c.company_domain) for c in contacts if c.company_domain}
         accounts = self._index.ids(ACCOUNTS.kind, domains)
         linked = {normal_email(c.email): normal_domain(c.company_domain) for c in contacts
@@ -73,7 +76,27 @@ class SalesforceCRM(CRMAdapter):
         accounts = self._index.ids(ACCOUNTS.kind, domains)  # less any found deleted during the upsert
         self._remember_links({f"{email}->{domain}": (email, f"{result.ids[email]}-{accounts[domain]}")
                               for email, domain in linked.items() if email in result.ids and domain in accounts})
+        opted_out = {normal_email(c.email) for c in contacts if c.email_opt_out} & set(result.ids)
+        for email, reason in self._opt_out_leads(opted_out).items():
+            result.errors[email] = reason
+            del result.ids[email]
         return result
+
+    def _opt_out_leads(self, emails: set[str]) -> dict[str, str]:
+        """Tick HasOptedOutOfEmail on the unconverted Leads with these addresses: one query per 200 addresses,
+        one collections update per 200 Leads. Returns, by email, why a Lead could not be updated."""
+        leads = [r for r in self._select(LEAD_OBJECT, LEAD_FIELDS, [], "Email", sorted(emails))
+                 if not r.get(EMAIL_OPT_OUT) and not r.get("IsConverted")]
+        failed: dict[str, str] = {}
+        for chunk in chunks(leads, BATCH):
+            body = {"allOrNone": False, "records": [{"attributes": {"type": LEAD_OBJECT}, "Id": r["Id"],
+                                                     EMAIL_OPT_OUT: True} for r in chunk]}
+            outcomes = self._call(lambda sf: self._send(sf, "PATCH", "composite/sobjects", json=body),
+                                  f"opt out {len(chunk)} leads")
+            for lead, outcome in zip(chunk, outcomes if isinstance(outcomes, list) else [{}] * len(chunk)):
+                if not outcome.get("success"):
+                    failed[normal_email(lead["Email"])] = f"Lead {lead['Id']}: {describe(outcome.get('errors') or [])}"
+        return failed
 
     def associate(self, links: list[Association]) -> WriteResult:
         """Write the links not already made (by a contact upsert or an earlier call) as contact upserts."""
@@ -235,6 +258,7 @@ class SalesforceCRM(CRMAdapter):
     def _contact_fields(self, contact: ContactWrite, accounts: dict[str, str]) -> Callable[[], Record]:
         """A name only when given: a nameless update keeps the name a person typed in Salesforce."""
         def build() -> Record:
+            check_link("linkedin_url", contact.linkedin_url)
             email = normal_email(contact.email)
             record: Record = {CONTACTS.id_field: email, "Email": email}
             if contact.name and contact.name.strip():
@@ -245,6 +269,8 @@ class SalesforceCRM(CRMAdapter):
                 value = getattr(contact, attr)
                 if value is not None:
                     record[CONTACTS.standard[attr]] = normal_domain(value) if attr == "company_domain" else value
+            if contact.email_opt_out:
+                record[EMAIL_OPT_OUT] = True
             domain = normal_domain(contact.company_domain or "")
             if domain in accounts:
                 record[ACCOUNT_REFERENCE] = {ACCOUNTS.id_field: domain}
@@ -363,7 +389,8 @@ class SalesforceCRM(CRMAdapter):
     def _contact(self, r: Record) -> Contact:
         values = {attr: r.get(name) or None for attr, name in CONTACTS.standard.items() if attr != "email"}
         return Contact(id=r["Id"], email=normal_email(r[CONTACTS.id_field]),
-                       name=join_name(r.get("FirstName"), r.get("LastName")), fields=_fields(CONTACTS, r), **values)
+                       name=join_name(r.get("FirstName"), r.get("LastName")), fields=_fields(CONTACTS, r),
+                       email_opt_out=bool(r.get(EMAIL_OPT_OUT)), **values)
 
     # --- transport ----------------------------------------------------------
 

@@ -24,6 +24,11 @@ IN_CHUNK_URL_BYTES = 10_000
 
 ACCOUNT_REFERENCE = "Account"  # Contact's relationship to Account, set by external id in an upsert
 
+# Email opt-out, on the Contact SalesOS writes and on any Lead a rep keeps for the same address.
+EMAIL_OPT_OUT = "HasOptedOutOfEmail"
+LEAD_OBJECT = "Lead"
+LEAD_FIELDS = ("Id", "Email", EMAIL_OPT_OUT, "IsConverted")
+
 # Tasks. Task's only writable date-time is ReminderDateTime: it keeps the exact
 # due (or sent) instant beside the day in ActivityDate, and for a to-do also
 # reminds the rep at that time.
@@ -53,7 +58,7 @@ class ObjectMap:
         """Every field SalesOS reads back."""
         names = {"Id", self.id_field, *self.standard.values(), *(f.salesforce_name for f in self.custom.values())}
         if self.kind == "contact":
-            names |= {"FirstName", "LastName", "Email"}
+            names |= {"FirstName", "LastName", "Email", EMAIL_OPT_OUT}
         return sorted(names)
 
 

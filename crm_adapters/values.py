@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+from agents.urls import RULE as LINK_RULE, is_http_url
 from crm_adapters.fields import CustomField
 
 JSON = json.JSONEncoder(sort_keys=True, default=str, allow_nan=False)  # sorted keys: equal values, equal text
@@ -33,6 +34,25 @@ def check_email(value: str) -> None:
         raise ValueError(f"email {value!r} is not an email address")
 
 
+def check_link(name: str, value: str | None) -> None:
+    """A link SalesOS writes (a contact's LinkedIn URL) is an http(s) URL, or nothing."""
+    if value is not None and not is_http_url(value):
+        raise ValueError(f"{name}: {LINK_RULE} (got {value[:100]!r})")
+
+
+def _check_links(name: str, value: Any) -> None:
+    """Every `url` (or `*_url`) inside a JSON field, such as the evidence of `intent_signals`, is an http(s) URL."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (key == "url" or key.endswith("_url")) and isinstance(item, str):
+                check_link(f"{name}: {key}", item)
+            else:
+                _check_links(name, item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_links(name, item)
+
+
 def instant(name: str, value: Any) -> str:
     """Datetimes are stored in UTC so equal instants compare equal, whatever offset they were given in."""
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
@@ -44,6 +64,7 @@ def encode(field: CustomField, value: Any) -> Any:
     """Check a custom field value against its definition and turn it into what its column stores."""
     name = field.name
     if field.type == "json":
+        _check_links(name, value)
         try:
             return JSON.encode(value)
         except ValueError as exc:

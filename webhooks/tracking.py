@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from flask import Blueprint, current_app
 
 from connector.ledger import Ledger
-from crm_adapters.base import ContactWrite
-from crm_adapters.local import LocalCRM
+from connector.unsubscribes import enqueue_sync
 
 tracking = Blueprint("tracking", __name__)
+log = logging.getLogger(__name__)
 
 _PAGE = """<!doctype html><meta charset="utf-8"><title>{title}</title>
 <body style="font-family:system-ui;max-width:32rem;margin:4rem auto">{body}</body>"""
@@ -25,6 +28,7 @@ def confirm(token: str):
 
 @tracking.post("/unsubscribe/<token>")
 def unsubscribe(token: str):
+    """The ledger stops every send at once; the CRM's opt-out and stopped sequence follow in one queued job."""
     ledger = Ledger(current_app.config["SALESOS_SETTINGS"].state_path)
     try:
         found = ledger.unsubscribe(token)
@@ -32,16 +36,17 @@ def unsubscribe(token: str):
         ledger.close()
     if found is None:
         return _PAGE.format(title="Unknown link", body="<h1>This link is not valid.</h1>"), 404
-    _stop_sequence(*found)
+    _queue_crm_write(*found)
     return _PAGE.format(title="Unsubscribed", body="<h1>You will not get further emails.</h1>")
 
 
-def _stop_sequence(tenant: str, email: str) -> None:
-    """Show the rep, in the CRM, that this contact's sequence is over and why no more touches come."""
-    if tenant != "local":
-        return  # CRM tenants get this write with their adapters
-    crm = LocalCRM(current_app.config["SALESOS_SETTINGS"].crm_path)
+def _queue_crm_write(tenant: str, email: str) -> None:
+    """Best effort: with Redis down, the ledger keeps the unsubscribe unsynced and the dispatcher queues it later."""
+    conn = current_app.extensions.get("salesos_redis")
+    if conn is None:
+        log.warning("REDIS_URL is not set: an unsubscribe of a %s contact waits for the dispatcher", tenant)
+        return
     try:
-        crm.upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "stopped", "next_touch_at": None})])
-    finally:
-        crm.close()
+        enqueue_sync(conn, tenant, email)
+    except redis.RedisError as exc:
+        log.warning("Redis unavailable (%s): an unsubscribe of a %s contact waits for the dispatcher", exc, tenant)

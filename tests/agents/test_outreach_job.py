@@ -120,3 +120,39 @@ def test_a_tenant_that_needs_reinstalling_writes_no_email_and_keeps_its_steps(ho
     deliver_to(conn, tenant, "today", [item()])
     assert list((home / "outbox").glob("*.eml")) == []
     assert len(queue("outreach", conn).scheduled_job_registry.get_job_ids()) == 1
+
+
+@pytest.fixture
+def portal(home, redis_url, monkeypatch):
+    """An installed HubSpot tenant on the local HubSpot server, with the default API budget."""
+    from connector.tenants import Tenant
+    from connector.vault import new_key
+    from tests.fakes.hubspot_server import FakeHubSpot, Server
+
+    fake = FakeHubSpot()
+    server = Server(fake)
+    monkeypatch.setenv("SALESOS_VAULT_KEYS", new_key())
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("HUBSPOT_API_BASE_URL", fake.url)
+    runtime.settings.cache_clear()
+    runtime._tenant_crm.cache_clear()
+    runtime.tenant_store().add(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515",
+                                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": fake.token})
+    yield fake
+    runtime._tenant_crm.cache_clear()
+    server.stop()
+
+
+def test_the_opt_out_check_before_sending_is_one_batched_read_per_hundred_contacts(home, conn, portal):
+    emails = [f"person{n}@acme.io" for n in range(250)]
+    for n, email in enumerate(emails):  # every one of them opted out in HubSpot
+        portal.objects["contacts"][str(5000 + n)] = {"email": email, "hs_email_optout": "true"}
+    deliver_to(conn, "hubspot-62515", "due", [item(email=email) for email in emails])
+    [job] = [queue("outreach", conn).fetch_job("due")]
+    counts = job.return_value()
+    assert (counts["skipped_opted_out"], counts["emails_written"]) == (250, 0)
+    assert list((home / "outbox").glob("*.eml")) == []
+    assert portal.calls["/crm/v3/objects/contacts/batch/read"] == 3
+    assert portal.calls["/crm/v3/objects/contacts/batch/upsert"] == 3  # their sequences stopped, 100 a call
+    assert portal.total_calls == 6
+    assert {p["salesos_sequence_state"] for p in portal.objects["contacts"].values()} == {"stopped"}

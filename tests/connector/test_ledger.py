@@ -44,3 +44,25 @@ def test_unsubscribing_by_token_records_the_contact(tmp_path):
 
 def test_an_unknown_token_unsubscribes_nobody(tmp_path):
     assert Ledger(tmp_path / "state.sqlite3").unsubscribe("forged") is None
+
+
+def test_an_unsubscribe_stays_unsynced_until_its_crm_write_is_done(tmp_path):
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    tokens = ledger.unsubscribe_tokens("hubspot-1", ["a@b.io", "c@d.io"])
+    ledger.unsubscribe(tokens["a@b.io"])
+    ledger.unsubscribe(tokens["c@d.io"])
+    ledger.unsubscribe(tokens["a@b.io"])  # a second click changes nothing
+    assert ledger.unsynced_unsubscribes() == [("hubspot-1", "a@b.io"), ("hubspot-1", "c@d.io")]
+    ledger.unsubscribe_synced("hubspot-1", "A@B.io")
+    assert ledger.unsynced_unsubscribes() == [("hubspot-1", "c@d.io")]
+    assert ledger.unsubscribed("hubspot-1", ["a@b.io", "c@d.io"]) == {"a@b.io", "c@d.io"}
+
+
+def test_unsubscribes_recorded_before_syncing_existed_are_synced_after_an_upgrade(tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+        db.execute("CREATE TABLE unsubscribes (tenant TEXT NOT NULL, email TEXT NOT NULL COLLATE NOCASE, "
+                   "at TEXT NOT NULL, PRIMARY KEY (tenant, email))")
+        db.execute("INSERT INTO unsubscribes VALUES ('salesforce-00D1', 'a@b.io', '2026-11-01T00:00:00+00:00')")
+    assert Ledger(tmp_path / "state.sqlite3").unsynced_unsubscribes() == [("salesforce-00D1", "a@b.io")]

@@ -134,3 +134,26 @@ def test_the_cache_reuses_a_dataset_until_the_file_changes(tmp_path):
 def test_records_are_not_merged_here(tmp_path):
     data = load(jsonl(tmp_path, COMPANY, COMPANY | {"domain": "acme.io", "source": "zoominfo"}))
     assert len(data.companies) == 2  # merging is the Lead Source agent's decision
+
+
+HOSTILE_LINKS = ("javascript:alert(1)", " JaVaScRiPt:alert(document.cookie)", "data:text/html,<script>alert(1)</script>",
+                 "java\tscript:alert(1)", "vbscript:msgbox(1)", "//evil.example/x", "https:/no-host", "ftp://files.acme.io/x")
+
+
+@pytest.mark.parametrize("link", HOSTILE_LINKS)
+def test_a_signal_or_person_whose_link_is_not_http_is_quarantined_naming_the_field_and_the_rule(tmp_path, link):
+    data = load(jsonl(tmp_path, SIGNAL | {"url": link}, PERSON | {"linkedin_url": link}))
+    assert data.signals_for(["acme.io"]) == {"acme.io": []} and data.people_for(["acme.io"]) == {"acme.io": []}
+    [(signal_line, signal), (person_line, person)] = reasons(data)
+    assert (signal_line, person_line) == (1, 2)
+    assert signal.startswith("signal.funding.url: must be an http(s) URL")
+    assert person.startswith("person.linkedin_url: must be an http(s) URL")
+
+
+def test_http_and_https_links_are_kept_and_a_blank_one_counts_as_none(tmp_path):
+    data = load(jsonl(tmp_path, SIGNAL | {"url": "HTTPS://News.Example.com/acme?a=1"},
+                      PERSON | {"linkedin_url": "http://linkedin.com/in/jane"}, PERSON | {"email": "joe@acme.io",
+                                                                                          "linkedin_url": "  "}))
+    assert data.quarantined == []
+    assert [s.url for s in data.signals_for(["acme.io"])["acme.io"]] == ["HTTPS://News.Example.com/acme?a=1"]
+    assert [p.linkedin_url for p in data.people_for(["acme.io"])["acme.io"]] == ["http://linkedin.com/in/jane", None]

@@ -62,18 +62,22 @@ SCHEMAS: dict[str, dict[str, _Field]] = {
                 "BillingCountry": _Field("text", "Billing Country"), **_custom("company")},
     "Contact": {"FirstName": _Field("text", "First Name"), "LastName": _Field("text", "Last Name"),
                 "Email": _Field("text", "Email"), "Title": _Field("text", "Title"), "Phone": _Field("text", "Phone"),
-                "MailingCountry": _Field("text", "Mailing Country"),
+                "MailingCountry": _Field("text", "Mailing Country"), "HasOptedOutOfEmail": _Field("bool", "Email Opt Out"),
                 "AccountId": _Field("id", "Account ID", target="Account"), **_custom("contact")},
+    "Lead": {"FirstName": _Field("text", "First Name"), "LastName": _Field("text", "Last Name"),
+             "Company": _Field("text", "Company"), "Email": _Field("text", "Email"),
+             "HasOptedOutOfEmail": _Field("bool", "Email Opt Out"), "IsConverted": _Field("bool", "Converted"),
+             **_custom("contact")},
     "Task": {"Subject": _Field("text", "Subject"), "Description": _Field("long", "Comments"),
              "ActivityDate": _Field("date", "Due Date Only"),
              "ReminderDateTime": _Field("datetime", "Reminder Date/Time"),
              "IsReminderSet": _Field("bool", "Reminder Set"), "Status": _Field("text", "Status"),
              "TaskSubtype": _Field("text", "Task Subtype"), "WhoId": _Field("id", "Name ID", target="Contact")},
 }
-REQUIRED = {"Account": ("Name",), "Contact": ("LastName",), "Task": ()}
+REQUIRED = {"Account": ("Name",), "Contact": ("LastName",), "Lead": ("LastName", "Company"), "Task": ()}
 EXTERNAL_IDS = {"Account": {COMPANY_KEY.salesforce_name}, "Contact": {CONTACT_KEY.salesforce_name}}
 RELATIONSHIPS = {"Contact": {"Account": "AccountId"}}  # relationship name -> id field, for external-id references
-PREFIXES = {"Account": "001", "Contact": "003", "Task": "00T"}
+PREFIXES = {"Account": "001", "Contact": "003", "Lead": "00Q", "Task": "00T"}
 MAX_RECORDS = 200
 MAX_URI_BYTES = 16_384  # with the headers, in fact; the URI alone is what a query's IN list grows
 
@@ -94,11 +98,12 @@ class SalesforceFake:
         self.accounts: dict[str, Record] = {}
         self.contacts: dict[str, Record] = {}
         self.tasks: dict[str, Record] = {}
+        self.leads: dict[str, Record] = {}
         self.calls = 0  # every API request received, failed ones included
         self.requests: list[tuple[str, str]] = []  # (method, path) of each
         self.api_usage = 0  # what Sforce-Limit-Info reports as used
         self.revoked: set[str] = set()
-        self._stores = {"Account": self.accounts, "Contact": self.contacts, "Task": self.tasks}
+        self._stores = {"Account": self.accounts, "Contact": self.contacts, "Lead": self.leads, "Task": self.tasks}
         self._canned: list[tuple[int, Any, dict[str, str]]] = []
         self._record_failures: dict[str, list[dict]] = {}
         self._cursors: dict[str, tuple[list[Record], int]] = {}
@@ -125,6 +130,13 @@ class SalesforceFake:
     def contact(self, email: str) -> Record | None:
         return self._find("Contact", CONTACT_KEY.salesforce_name, email)
 
+    def add_lead(self, email: str, converted: bool = False, opted_out: bool = False) -> str:
+        """A Lead a rep created (SalesOS writes Contacts only); returns its id."""
+        crm_id = salesforce_id(PREFIXES["Lead"], next(self._numbers))
+        self.leads[crm_id] = {"Id": crm_id, "LastName": email.partition("@")[0], "Company": "Acme", "Email": email,
+                              "HasOptedOutOfEmail": opted_out, "IsConverted": converted}
+        return crm_id
+
     def links(self) -> set[tuple[str, str]]:
         """(contact email, account domain) for every contact with an account."""
         return {(c[CONTACT_KEY.salesforce_name], self.accounts[c["AccountId"]][COMPANY_KEY.salesforce_name])
@@ -149,7 +161,8 @@ class SalesforceFake:
 
     def fail_record(self, key: str, status_code: str, message: str, fields: tuple[str, ...] = (),
                     times: int = 1) -> None:
-        """The next `times` writes of the record with this external id fail with this error, the rest land."""
+        """The next `times` writes of the record with this external id (or, for an update by id, this id) fail
+        with this error, the rest land."""
         error = {"statusCode": status_code, "message": message, "fields": list(fields)}
         self._record_failures[key.lower()] = [error] * times
 
@@ -186,6 +199,8 @@ class SalesforceFake:
             return 200, self._upsert(*upsert.groups(), body)
         if method == "POST" and rest == "composite/sobjects":
             return 200, self._create(body)
+        if method == "PATCH" and rest == "composite/sobjects":
+            return 200, self._update_by_id(body)
         record = re.fullmatch(r"sobjects/(\w+)/(\w{15,18})", rest)
         if method == "PATCH" and record:
             return self._update(*record.groups(), body)
@@ -235,6 +250,30 @@ class SalesforceFake:
                     continue
                 errors = saved
             results.append({"success": False, "errors": errors})
+        return self._all_or_none(body, results, snapshot)
+
+    def _update_by_id(self, body: Any) -> list[Record]:
+        """PATCH composite/sobjects: update records named by Id; a converted Lead cannot be updated."""
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise _Refused(400, "JSON_PARSER_ERROR", "The request body must hold a records list")
+        snapshot, results = self._snapshot(), []
+        for record in body["records"]:
+            sobject = (record.get("attributes") or {}).get("type")
+            fields = {name: value for name, value in record.items() if name not in ("attributes", "Id")}
+            self._records({"records": [{"attributes": {"type": sobject}, **fields}]}, set(SCHEMAS))
+            existing = self._stores[sobject].get(record.get("Id") or "")
+            if existing is not None and self._record_failures.get(existing["Id"].lower()):
+                results.append({"id": existing["Id"], "success": False,
+                                "errors": [self._record_failures[existing["Id"].lower()].pop(0)]})
+            elif existing is None:
+                results.append({"success": False, "errors": [_error("ENTITY_IS_DELETED", "entity is deleted", [])]})
+            elif existing.get("IsConverted"):
+                results.append({"id": existing["Id"], "success": False, "errors": [_error(
+                    "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])]})
+            else:
+                saved = self._save(sobject, {"attributes": record["attributes"], **fields}, existing["Id"])
+                results.append({"id": existing["Id"], "success": True, "errors": []} if isinstance(saved, tuple)
+                               else {"id": existing["Id"], "success": False, "errors": saved})
         return self._all_or_none(body, results, snapshot)
 
     def _create(self, body: Any) -> list[Record]:

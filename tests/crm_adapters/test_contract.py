@@ -132,6 +132,38 @@ def test_a_bad_value_fails_its_record_by_name_and_the_rest_of_the_batch_lands(ba
     assert [c.email for c in crm.get_contacts()] == ["john@acme.io"]
 
 
+def test_a_link_that_is_not_http_never_reaches_a_crm_field_and_fails_only_its_record(backend):
+    crm = backend.crm
+    for n, link in enumerate(("javascript:alert(1)", " JaVaScRiPt:alert(1)", "data:text/html,<b>x</b>")):
+        contacts = crm.upsert_contacts([
+            contact(f"jane{n}@acme.io", linkedin_url=link),
+            contact(f"ann{n}@acme.io", fields={"personalization_hooks": [{"text": "Series B", "evidence": [
+                {"source": "news", "url": link}]}]}),
+            contact(f"joe{n}@acme.io", linkedin_url="https://linkedin.com/in/joe"),
+        ])
+        assert "linkedin_url" in contacts.errors[f"jane{n}@acme.io"]
+        assert "personalization_hooks" in contacts.errors[f"ann{n}@acme.io"]
+        assert f"joe{n}@acme.io" in contacts.ids
+        accounts = crm.upsert_accounts([
+            account(f"acme{n}.io", fields={"intent_signals": [{"rule": "Series B", "evidence": [{"url": link}]}]}),
+            account(f"globex{n}.com", fields={"intent_signals": [{"evidence": [{"url": "http://news.example.com"}]}]}),
+        ])
+        assert "intent_signals" in accounts.errors[f"acme{n}.io"] and f"globex{n}.com" in accounts.ids
+    assert sorted(c.email for c in crm.get_contacts()) == ["joe0@acme.io", "joe1@acme.io", "joe2@acme.io"]
+    assert backend.count("company") == 3
+
+
+def test_an_opt_out_rides_with_the_contact_write_and_reads_back(backend):
+    crm = backend.crm
+    crm.upsert_contacts([contact(fields={"sequence_state": "in_progress"}), contact("joe@acme.io")])
+    assert {c.email: c.email_opt_out for c in crm.get_contacts()} == {"jane@acme.io": False, "joe@acme.io": False}
+    written = crm.upsert_contacts([ContactWrite(email="jane@acme.io", email_opt_out=True,
+                                                fields={"sequence_state": "stopped", "next_touch_at": None})])
+    assert list(written.ids) == ["jane@acme.io"] and not written.errors
+    read = {c.email: (c.email_opt_out, c.fields.get("sequence_state")) for c in crm.get_contacts()}
+    assert read == {"jane@acme.io": (True, "stopped"), "joe@acme.io": (False, None)}
+
+
 def test_an_unknown_field_fails_its_record_only(backend):
     result = backend.crm.upsert_accounts([account("acme.io", fields={"fit_scor": 0.5}), account("globex.com")])
     assert result.errors == {"acme.io": "unknown field 'fit_scor'"}

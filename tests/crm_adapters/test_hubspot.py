@@ -241,3 +241,39 @@ def test_a_runs_calls_share_a_few_kept_alive_connections(hubspot):
                            for c in contacts(300)])
     assert hubspot.fake.total_calls == 9
     assert len(hubspot.fake.clients) == 3  # companies, contacts, associations v4: one pool each
+
+
+def test_an_opt_out_is_one_unsubscribe_all_call_per_contact_then_the_usual_batch_upsert(hubspot):
+    hubspot.crm.upsert_contacts(contacts(3))
+    before = hubspot.fake.total_calls
+    written = hubspot.crm.upsert_contacts([ContactWrite(email=c.email, email_opt_out=True,
+                                                        fields={"sequence_state": "stopped"}) for c in contacts(2)])
+    assert sorted(written.ids) == ["person0@company0.com", "person1@company0.com"] and not written.errors
+    assert hubspot.fake.unsubscribed_from_all == ["person0@company0.com", "person1@company0.com"]
+    assert hubspot.fake.total_calls - before == 2 + 1  # hs_email_optout is read-only: it is never written
+    optouts = {p["email"]: p.get("hs_email_optout") for p in hubspot.fake.objects["contacts"].values()}
+    assert optouts == {"person0@company0.com": "true", "person1@company0.com": "true", "person2@company0.com": None}
+
+
+def test_a_portal_that_never_granted_the_opt_out_scope_fails_that_contact_naming_the_scope_and_writes_nothing_of_it(
+        hubspot):
+    hubspot.fake.scopes.clear()
+    hubspot.crm.upsert_contacts(contacts(2))
+    written = hubspot.crm.upsert_contacts([
+        ContactWrite(email="person0@company0.com", email_opt_out=True, fields={"sequence_state": "stopped"}),
+        ContactWrite(email="person1@company0.com", fields={"sequence_state": "paused"})])
+    assert list(written.ids) == ["person1@company0.com"]
+    assert "communication_preferences.write" in written.errors["person0@company0.com"]
+    states = {p["email"]: p.get("salesos_sequence_state") for p in hubspot.fake.objects["contacts"].values()}
+    assert states == {"person0@company0.com": None, "person1@company0.com": "paused"}
+
+
+def test_a_contact_a_rep_unsubscribed_in_hubspot_reads_as_opted_out(hubspot):
+    hubspot.crm.upsert_contacts(contacts(2))
+    [(_, jane)] = [item for item in hubspot.fake.objects["contacts"].items()
+                   if item[1]["email"] == "person0@company0.com"]
+    jane["hs_email_optout"] = "true"
+    before = hubspot.fake.total_calls
+    read = {c.email: c.email_opt_out for c in hubspot.crm.get_contacts([c.email for c in contacts(2)])}
+    assert read == {"person0@company0.com": True, "person1@company0.com": False}
+    assert hubspot.fake.total_calls - before == 1

@@ -264,6 +264,22 @@ def test_an_older_database_gains_the_new_field_columns_when_opened(tmp_path):
     LocalCRM(path).close()  # opening again changes nothing
 
 
+def test_a_local_crm_from_before_opt_outs_gains_the_column_and_reads_its_contacts_as_not_opted_out(tmp_path):
+    path = tmp_path / "crm.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE COLLATE NOCASE, "
+                   "name TEXT, title TEXT, phone TEXT, linkedin_url TEXT, country TEXT, timezone TEXT, "
+                   "company_domain TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")
+        db.execute("INSERT INTO contacts (email, created_at, updated_at) VALUES ('jane@acme.io', 'then', 'then')")
+    crm = LocalCRM(path)
+    try:
+        assert [c.email_opt_out for c in crm.get_contacts()] == [False]
+        crm.upsert_contacts([ContactWrite(email="jane@acme.io", email_opt_out=True)])
+        assert [c.email_opt_out for c in crm.get_contacts()] == [True]
+    finally:
+        crm.close()
+
+
 def test_each_write_call_is_one_transaction(crm):
     crm.upsert_accounts([account(f"co{i}.io") for i in range(600)])
     statements: list[str] = []

@@ -344,3 +344,38 @@ def test_an_account_whose_domain_another_account_holds_is_not_adopted(crm, sales
     salesforce_fake.accounts[rep_made] = {"Id": rep_made, "Name": "Duplicate"}
     crm.adopt_company(rep_made, "company0.com")
     assert "SalesOS_Domain__c" not in salesforce_fake.accounts[rep_made]
+
+
+def test_an_opt_out_ticks_the_contact_in_its_upsert_and_every_unconverted_lead_with_that_address(
+        crm, salesforce_fake):
+    crm.upsert_contacts([jane()])
+    lead = salesforce_fake.add_lead("JANE@company0.com")
+    converted = salesforce_fake.add_lead("jane@company0.com", converted=True)
+    other = salesforce_fake.add_lead("joe@company0.com")
+    before = salesforce_fake.calls
+    written = crm.upsert_contacts([ContactWrite(email="jane@company0.com", email_opt_out=True,
+                                                fields={"sequence_state": "stopped"})])
+    assert list(written.ids) == ["jane@company0.com"] and not written.errors
+    assert salesforce_fake.contact("jane@company0.com")["HasOptedOutOfEmail"] is True
+    leads = salesforce_fake.leads
+    assert (leads[lead]["HasOptedOutOfEmail"], leads[converted]["HasOptedOutOfEmail"],
+            leads[other]["HasOptedOutOfEmail"]) == (True, False, False)
+    assert salesforce_fake.calls - before == 3  # the contact upsert, the Lead query, one Lead update
+    assert [c.email_opt_out for c in crm.get_contacts(["jane@company0.com"])] == [True]
+
+
+def test_a_lead_that_cannot_be_opted_out_keeps_the_contact_an_error_so_it_is_written_again(crm, salesforce_fake):
+    crm.upsert_contacts([jane()])
+    lead = salesforce_fake.add_lead("jane@company0.com")
+    salesforce_fake.fail_record(lead, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on cross-"
+                                "reference id")
+    written = crm.upsert_contacts([ContactWrite(email="jane@company0.com", email_opt_out=True)])
+    assert written.ids == {} and "INSUFFICIENT_ACCESS_OR_READONLY" in written.errors["jane@company0.com"]
+    assert crm.upsert_contacts([ContactWrite(email="jane@company0.com", email_opt_out=True)]).errors == {}
+    assert salesforce_fake.leads[lead]["HasOptedOutOfEmail"] is True
+
+
+def test_a_contact_a_rep_opted_out_in_salesforce_reads_as_opted_out(crm, salesforce_fake):
+    crm.upsert_contacts([jane()])
+    salesforce_fake.contact("jane@company0.com")["HasOptedOutOfEmail"] = True
+    assert [c.email_opt_out for c in crm.get_contacts(["jane@company0.com"])] == [True]

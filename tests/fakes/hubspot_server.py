@@ -27,7 +27,7 @@ _STANDARD = {
     "companies": {"name": "string", "domain": "string", "numberofemployees": "number", "annualrevenue": "number",
                   "country": "string"},
     "contacts": {"email": "string", "firstname": "string", "lastname": "string", "jobtitle": "string",
-                 "phone": "string", "country": "string"},
+                 "phone": "string", "country": "string", "hs_email_optout": "bool"},
     "tasks": {"hs_task_subject": "string", "hs_task_body": "string", "hs_task_status": "enumeration",
               "hs_task_type": "enumeration", "hs_timestamp": "datetime"},
     "emails": {"hs_email_subject": "string", "hs_email_text": "string", "hs_email_direction": "enumeration",
@@ -35,6 +35,8 @@ _STANDARD = {
     "notes": {"hs_note_body": "string", "hs_timestamp": "datetime"},
 }
 _UNIQUE = {"companies": {"salesos_domain"}, "contacts": {"email"}}
+# Set by HubSpot only: "Unsubscribed from all email" follows the communication preferences API.
+_READ_ONLY = {"contacts": {"hs_email_optout"}}
 
 
 @dataclass
@@ -63,6 +65,9 @@ class FakeHubSpot:
     reject_values: dict[str, str] = field(default_factory=dict)  # property value -> error message
     whole_batch_validation: bool = False  # one invalid record fails the batch with 400, as some endpoints do
     record_errors: dict[str, list[str]] = field(default_factory=dict)  # trace id -> categories to answer, in turn
+    # granted scopes the fake checks (only the opt-out's); a test removes it to play a portal installed without it
+    scopes: set[str] = field(default_factory=lambda: {"communication_preferences.write"})
+    unsubscribed_from_all: list[str] = field(default_factory=list)  # emails, in the order they were opted out
     failures: list[Failure] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,6 +122,8 @@ class FakeHubSpot:
             definition = self.properties[object_type].get(name)
             if definition is None:
                 return f'Property "{name}" does not exist'
+            if name in _READ_ONLY.get(object_type, ()):
+                return f'Property "{name}" is a read only property; its value cannot be set'
             if value in self.reject_values:
                 return self.reject_values[value]
             if definition["type"] == "number" and value != "":
@@ -305,6 +312,36 @@ def create_app(fake: FakeHubSpot) -> Flask:
                 results.append({"from": {"id": source}, "to": {"id": target},
                                 "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}})
         return _batch(results, errors)
+
+    @app.post("/communication-preferences/v4/statuses/<subscriber>/unsubscribe-all")
+    def unsubscribe_from_all(subscriber: str):
+        """Opt an email address out of every email subscription; the contact's hs_email_optout becomes true.
+
+        As documented: the subscriber is the email address, `channel=EMAIL` is required, the scope is
+        communication_preferences.write (or .read_write), and without `verbose=true` the results are empty."""
+        if not fake.scopes & {"communication_preferences.write", "communication_preferences.read_write"}:
+            return _json({"status": "error", "category": "MISSING_SCOPES",
+                          "message": "This app hasn't been granted all required scopes to make this call.",
+                          "errors": [{"message": "One or more of the following scopes are required.",
+                                      "context": {"requiredGranularScopes": ["communication_preferences.write",
+                                                                             "communication_preferences.read_write"]}}]},
+                         403)
+        if request.args.get("channel") != "EMAIL":
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": "channel: the only supported channel is EMAIL"}, 400)
+        if "@" not in subscriber:
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": f"{subscriber} is not a valid email address"}, 400)
+        with fake._lock:
+            fake.unsubscribed_from_all.append(subscriber)
+            found = fake.find("contacts", "email", subscriber.lower())
+            if found:
+                found[1]["hs_email_optout"] = "true"
+        statuses = [{"channel": "EMAIL", "status": "NOT_SUBSCRIBED", "subscriberIdString": subscriber,
+                     "subscriptionId": 1, "source": "Public API", "timestamp": _now(),
+                     "setStatusSuccessReason": "UNSUBSCRIBE_FROM_ALL_OCCURRED"}]
+        return _json({"status": "COMPLETE", "results": statuses if request.args.get("verbose") == "true" else [],
+                      "requestedAt": _now(), "startedAt": _now(), "completedAt": _now()})
 
     @app.post("/automation/v4/actions/callbacks/<callback_id>/complete")
     def complete_callback(callback_id: str):

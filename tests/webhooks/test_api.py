@@ -7,8 +7,6 @@ import redis
 from connector.ledger import Ledger
 from connector.queues import queue
 from connector.settings import Settings
-from crm_adapters.base import ContactWrite
-from crm_adapters.local import LocalCRM
 from webhooks.app import create_app
 
 MARKET = {"industry": "B2B SaaS", "company_size": "10-500 employees", "location": "US, UK"}
@@ -109,15 +107,6 @@ def test_one_click_post_unsubscribes(client, settings):
                            content_type="application/x-www-form-urlencoded")
     assert response.status_code == 200
     assert Ledger(settings.state_path).unsubscribed("local", ["jane@acme.io"]) == {"jane@acme.io"}
-
-
-def test_unsubscribing_stops_the_sequence_in_the_crm(client, settings):
-    crm = LocalCRM(settings.crm_path)
-    crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "in_progress"})])
-    token = Ledger(settings.state_path).unsubscribe_tokens("local", ["jane@acme.io"])["jane@acme.io"]
-    client.post(f"/unsubscribe/{token}")
-    [jane] = crm.get_contacts(["jane@acme.io"])
-    assert jane.fields["sequence_state"] == "stopped" and "next_touch_at" not in jane.fields
 
 
 def test_an_unknown_unsubscribe_token_is_404(client):

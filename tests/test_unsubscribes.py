@@ -1,0 +1,206 @@
+"""An unsubscribe click: the ledger stops every send at once, and one engagement job writes the tenant's CRM.
+
+Everything is real but the CRMs: the Flask app, Redis, an RQ worker, the ledger,
+the local CRM, hubspot-api-client against the local HubSpot server and
+simple-salesforce against the Salesforce fake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import pytest
+import redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from connector import runtime
+from connector.queues import queue
+from connector.tenants import Tenant
+from connector.unsubscribes import PASS_LOCK, RETRY_AFTER, enqueue_sync, requeue_unsynced, sync_job_id
+from connector.vault import new_key
+from crm_adapters.base import ContactWrite
+from tests.crm_adapters.salesforce_fake import SalesforceFake
+from tests.fakes.hubspot_server import FakeHubSpot, Server
+from tests.test_end_to_end import ROOT
+from webhooks.app import create_app
+
+HUBSPOT = "hubspot-62515"
+SALESFORCE = "salesforce-00D000000000001AAA"
+JANE = "jane@acme.io"
+
+
+@pytest.fixture
+def home(tmp_path, redis_url, monkeypatch):
+    monkeypatch.setenv("SALESOS_HOME", str(tmp_path))
+    monkeypatch.setenv("SALESOS_VAULT_KEYS", new_key())
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    caches = (runtime.settings, runtime._tenant_crm, runtime.record_index, runtime._ledger, runtime._local_crm)
+    for cached in caches:
+        cached.cache_clear()
+    yield tmp_path
+    for cached in caches:
+        cached.cache_clear()
+
+
+@pytest.fixture
+def hubspot(home, monkeypatch):
+    fake = FakeHubSpot()
+    server = Server(fake)
+    monkeypatch.setenv("HUBSPOT_API_BASE_URL", fake.url)
+    runtime.settings.cache_clear()
+    runtime.tenant_store().add(Tenant(id=HUBSPOT, crm="hubspot", external_id="62515",
+                                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": fake.token})
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def salesforce(home):
+    fake = SalesforceFake()
+    runtime.tenant_store().add(Tenant(id=SALESFORCE, crm="salesforce", external_id="00D000000000001AAA",
+                                      instance_url=fake.instance_url, installed_at=dt.datetime.now(dt.UTC)),
+                               {"access_token": "00D!session-token"})
+    with fake.active():
+        yield fake
+
+
+def in_sequence(tenant: str, email: str = JANE) -> None:
+    """SalesOS sequenced the contact in the tenant's CRM, through the same guarded adapter the jobs use."""
+    written = runtime.crm_for(tenant).upsert_contacts([ContactWrite(
+        email=email, name="Jane Roe", company_domain="acme.io",
+        fields={"sequence_state": "in_progress", "next_touch_at": dt.datetime(2026, 12, 7, 14, tzinfo=dt.UTC)})])
+    assert not written.errors
+
+
+def click(client, tenant: str, email: str = JANE):
+    token = runtime.ledger().unsubscribe_tokens(tenant, [email])[email]
+    return client.post(f"/unsubscribe/{token}", data="List-Unsubscribe=One-Click",
+                       content_type="application/x-www-form-urlencoded")
+
+
+def work(conn) -> None:
+    SimpleWorker([queue("engagement", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+
+
+def app(redis_url: str):
+    return create_app(redis_url=redis_url, settings=runtime.settings()).test_client()
+
+
+def test_an_unsubscribe_stops_sends_at_once_and_one_job_opts_the_local_contact_out(home, redis_url, conn):
+    in_sequence("local")
+    assert click(app(redis_url), "local").status_code == 200
+    assert runtime.ledger().unsubscribed("local", [JANE]) == {JANE}  # before any worker ran
+    assert queue("engagement", conn).job_ids == [sync_job_id("local", JANE)]
+    assert click(app(redis_url), "local").status_code == 200 and queue("engagement", conn).count == 1
+    work(conn)
+    [jane] = runtime.crm_for("local").get_contacts([JANE])
+    assert jane.email_opt_out is True and jane.fields["sequence_state"] == "stopped"
+    assert "next_touch_at" not in jane.fields
+    assert runtime.ledger().unsynced_unsubscribes() == []
+
+
+def test_an_unsubscribe_opts_the_contact_out_in_hubspot_and_stops_its_sequence_in_the_same_job(
+        home, redis_url, conn, hubspot):
+    in_sequence(HUBSPOT)
+    click(app(redis_url), HUBSPOT)
+    before = dict(hubspot.calls)
+    work(conn)
+    [(_, jane)] = [(i, p) for i, p in hubspot.objects["contacts"].items() if p["email"] == JANE]
+    assert (jane["hs_email_optout"], jane["salesos_sequence_state"], jane["salesos_next_touch_at"]) == (
+        "true", "stopped", "")
+    assert hubspot.unsubscribed_from_all == [JANE]
+    calls = {path: count - before.get(path, 0) for path, count in hubspot.calls.items() if count != before.get(path)}
+    assert calls == {f"/communication-preferences/v4/statuses/{JANE}/unsubscribe-all": 1,
+                     "/crm/v3/objects/contacts/batch/read": 1,  # the rep-edit guard's one read
+                     "/crm/v3/objects/contacts/batch/upsert": 1}
+    assert runtime.ledger().unsynced_unsubscribes() == []
+
+
+def test_the_same_unsubscribe_job_run_again_costs_no_crm_call(home, redis_url, conn, hubspot):
+    in_sequence(HUBSPOT)
+    click(app(redis_url), HUBSPOT)
+    work(conn)
+    queue("engagement", conn).fetch_job(sync_job_id(HUBSPOT, JANE)).delete()
+    before = hubspot.total_calls
+    assert enqueue_sync(conn, HUBSPOT, JANE)
+    work(conn)
+    assert hubspot.total_calls == before and hubspot.unsubscribed_from_all == [JANE]
+
+
+def test_an_unsubscribe_ticks_has_opted_out_of_email_on_the_salesforce_contact_and_its_leads(
+        home, redis_url, conn, salesforce):
+    in_sequence(SALESFORCE)
+    lead = salesforce.add_lead(JANE)
+    click(app(redis_url), SALESFORCE)
+    work(conn)
+    jane = salesforce.contact(JANE)
+    assert (jane["HasOptedOutOfEmail"], jane["SalesOS_Sequence_State__c"], jane["SalesOS_Next_Touch_At__c"]) == (
+        True, "stopped", None)
+    assert salesforce.leads[lead]["HasOptedOutOfEmail"] is True
+    assert runtime.ledger().unsynced_unsubscribes() == []
+
+
+def test_with_redis_down_the_person_is_unsubscribed_and_the_dispatchers_idle_pass_queues_the_crm_write(
+        home, conn, tmp_path):
+    in_sequence("local")
+    down = app(f"unix://{tmp_path}/no-redis.sock")
+    response = click(down, "local")
+    assert response.status_code == 200 and b"You will not get further emails" in response.data
+    assert runtime.ledger().unsubscribed("local", [JANE]) == {JANE}
+    assert runtime.ledger().unsynced_unsubscribes() == [("local", JANE)]
+    assert requeue_unsynced(conn, runtime.ledger()) == 1
+    work(conn)
+    [jane] = runtime.crm_for("local").get_contacts([JANE])
+    assert jane.email_opt_out is True and jane.fields["sequence_state"] == "stopped"
+    assert runtime.ledger().unsynced_unsubscribes() == []
+
+
+def test_a_crm_write_that_failed_stays_unsynced_and_is_queued_again_until_it_lands(home, redis_url, conn, hubspot):
+    in_sequence(HUBSPOT)
+    hubspot.scopes.clear()  # a portal installed before SalesOS asked for communication_preferences.write
+    click(app(redis_url), HUBSPOT)
+    work(conn)
+    engagement = queue("engagement", conn)
+    assert engagement.failed_job_registry.get_job_ids() == [sync_job_id(HUBSPOT, JANE)]
+    assert runtime.ledger().unsynced_unsubscribes() == [(HUBSPOT, JANE)]
+    [jane] = [p for p in hubspot.objects["contacts"].values() if p["email"] == JANE]
+    assert jane["salesos_sequence_state"] == "in_progress"  # nothing half-written
+    hubspot.scopes.add("communication_preferences.write")  # the admin re-installed the app
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, runtime.ledger()) == 0  # failed just now: not yet
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, runtime.ledger(), now=dt.datetime.now(dt.UTC) + RETRY_AFTER) == 1
+    work(conn)
+    assert (jane["hs_email_optout"], jane["salesos_sequence_state"]) == ("true", "stopped")
+    assert runtime.ledger().unsynced_unsubscribes() == [] and engagement.failed_job_registry.count == 0
+
+
+def test_a_forged_token_unsubscribes_nobody_and_queues_nothing(home, redis_url, conn):
+    assert app(redis_url).post("/unsubscribe/forged-token").status_code == 404
+    assert queue("engagement", conn).count == 0 and runtime.ledger().unsynced_unsubscribes() == []
+
+
+def test_the_idle_pass_looks_once_a_minute_whichever_dispatcher_calls_it(home, redis_url, conn):
+    ledger = runtime.ledger()
+    ledger.unsubscribe(ledger.unsubscribe_tokens("local", [JANE])[JANE])
+    other_dispatcher = redis.Redis.from_url(redis_url)
+    assert requeue_unsynced(conn, ledger) == 1
+    queue("engagement", conn).fetch_job(sync_job_id("local", JANE)).delete()
+    assert requeue_unsynced(other_dispatcher, ledger) == 0
+    conn.delete(PASS_LOCK)  # a minute later
+    assert requeue_unsynced(other_dispatcher, ledger) == 1
+    other_dispatcher.close()
+
+
+def test_dispatch_queues_the_crm_write_of_an_unsubscribe_made_while_redis_was_down(home, redis_url, conn):
+    ledger = runtime.ledger()
+    ledger.unsubscribe(ledger.unsubscribe_tokens("local", [JANE])[JANE])
+    result = subprocess.run([sys.executable, "-m", "connector", "dispatch", "--burst"], cwd=ROOT,
+                            env={**os.environ, "SALESOS_HOME": str(home), "REDIS_URL": redis_url},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert queue("engagement", conn).job_ids == [sync_job_id("local", JANE)]
