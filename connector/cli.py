@@ -472,7 +472,7 @@ def tenants_workflow_url(tenant: Annotated[str, typer.Argument(help="HubSpot ten
 
 @app.command("rotate-keys")
 def rotate_keys() -> None:
-    """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS."""
+    """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS, bound to its tenant."""
     from connector.vault import Vault, VaultError
 
     settings = load_settings()
@@ -482,7 +482,8 @@ def rotate_keys() -> None:
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    typer.echo(f"{count} secret(s) re-encrypted under the newest key; the older keys can now be removed")
+    typer.echo(f"{count} secret(s) re-encrypted under the newest key and bound to their tenant; "
+               "the older keys can now be removed")
 
 
 @app.command("vault-key")
