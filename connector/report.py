@@ -10,6 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from connector.export import export_crm
+from connector.private_files import write_private
 from connector.settings import Settings
 from crm_adapters.local import LocalCRM
 
@@ -45,9 +46,7 @@ def write_report(settings: Settings, top: int = 20) -> Path:
         summary=summary, funnel=funnel_rows(summary), tiers=tier_rows(summary),
         leads=top_leads(data, top), crm_path=settings.crm_path, outbox=settings.outbox,
     )
-    path = settings.home / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    return write_private(settings.home / "report.html", html)
 
 
 def funnel_rows(summary: dict[str, Any]) -> list[tuple[str, int]]:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from connector.private_files import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS secrets (
@@ -58,8 +59,7 @@ def parse_keys(value: str | None) -> MultiFernet:
 class Vault:
     def __init__(self, path: Path, keys: str | None) -> None:
         self._fernet = parse_keys(keys)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
 
