@@ -495,4 +495,7 @@ def vault_key() -> None:
 
 
 def main() -> None:
+    from connector.redaction import configure_logging
+
+    configure_logging()  # before any command logs: tokens in URLs are redacted from every line
     app()
