@@ -32,9 +32,13 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create an empty `path` (0600, in a private directory) unless it exists."""
+    """Create an empty `path` (0600, in a private directory) unless it exists (then it is left untouched:
+    a reader may lack the right to write it)."""
     private_dir(path.parent)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        pass
     return path
 
 
