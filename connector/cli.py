@@ -524,7 +524,7 @@ def tenants_workflow_url(tenant: Annotated[str, typer.Argument(help="HubSpot ten
 
 @app.command("rotate-keys")
 def rotate_keys() -> None:
-    """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS."""
+    """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS, bound to its tenant."""
     from connector.vault import Vault, VaultError
 
     settings = load_settings()
@@ -534,7 +534,8 @@ def rotate_keys() -> None:
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    typer.echo(f"{count} secret(s) re-encrypted under the newest key; the older keys can now be removed")
+    typer.echo(f"{count} secret(s) re-encrypted under the newest key and bound to their tenant; "
+               "the older keys can now be removed")
 
 
 @app.command("vault-key")
@@ -546,4 +547,7 @@ def vault_key() -> None:
 
 
 def main() -> None:
+    from connector.redaction import configure_logging
+
+    configure_logging()  # before any command logs: tokens in URLs are redacted from every line
     app()

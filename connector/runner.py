@@ -22,6 +22,7 @@ from typing import Any
 
 from agents.jobs import source_job
 from agents.market import MarketDefinition
+from connector.private_files import append_private, write_private
 from connector.providers.offline import check_files
 from connector.queues import enqueue_once, job_id, run_failures, run_pending, run_stats
 from connector.redis_conn import connect, redis_url
@@ -118,12 +119,10 @@ def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
 def save_summary(home: Path, summary: dict[str, Any], last_run: bool = True) -> None:
     """Into `runs/<run id>.json` (what `connector health` reads) and, unless told not to, `last_run.json`
     (what `connector report` renders)."""
-    runs = home / "runs"
-    runs.mkdir(exist_ok=True)
     text = json.dumps(summary, indent=2, sort_keys=True)
-    (runs / f"{summary['run_id']}.json").write_text(text)
+    write_private(home / "runs" / f"{summary['run_id']}.json", text)
     if last_run:
-        (home / "last_run.json").write_text(text)
+        write_private(home / "last_run.json", text)
 
 
 class WorkerPool:
@@ -142,13 +141,12 @@ class WorkerPool:
 def worker_pool(url: str, settings: Settings, count: int, queues: list[str]) -> Iterator[WorkerPool]:
     """Start `count` worker processes on `queues`; stop them (gracefully first) on exit."""
     logs = settings.home / "logs"
-    logs.mkdir(exist_ok=True)
     env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(settings.home)}
     command = [sys.executable, "-m", "connector", "worker", "--queues", ",".join(queues), "--no-scheduler"]
     processes = []
     try:
         for index in range(max(1, count)):
-            with open(logs / f"worker-{index}.log", "ab") as log:
+            with append_private(logs / f"worker-{index}.log") as log:
                 processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
         yield WorkerPool(processes)
     finally:

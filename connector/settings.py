@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connector.private_files import private_dir
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = (PROJECT_ROOT / "data" / "sample_market.jsonl", PROJECT_ROOT / "data" / "target_accounts.csv")
 
@@ -47,9 +49,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def home(self) -> Path:
-        path = self.salesos_home.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return private_dir(self.salesos_home.expanduser().resolve())
 
     @property
     def crm_path(self) -> Path:

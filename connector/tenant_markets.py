@@ -7,10 +7,10 @@ asking to "prospect this company" scores it against this market.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 
 from agents.market import MarketDefinition
+from connector.private_files import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenant_markets (
@@ -21,8 +21,7 @@ CREATE TABLE IF NOT EXISTS tenant_markets (
 
 class TenantMarkets:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, field_validator
 
 from connector.outbound_urls import OutboundTokens
+from connector.private_files import connect
 from connector.vault import Vault
 
 Crm = Literal["hubspot", "salesforce"]
@@ -68,8 +68,7 @@ def check_external_id(crm: Crm, external_id: str) -> str:
 
 class TenantStore:
     def __init__(self, path: Path, vault: Vault) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
         self._vault = vault

@@ -8,12 +8,11 @@ running more worker processes, on this machine or others sharing the Redis.
 
 from __future__ import annotations
 
-import logging
-
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from connector.queues import STAGES, queue
+from connector.redaction import configure_logging
 from connector.redis_conn import connect
 
 
@@ -22,7 +21,7 @@ def work(url: str, queues: list[str] | None = None, burst: bool = False, with_sc
     """Process jobs from `queues` (default: every stage) until stopped, or until idle with `burst`."""
     conn = connect(url)
     names = queues or list(STAGES)
-    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(log_level)
     worker = SimpleWorker([queue(name, conn) for name in names], connection=conn, serializer=JSONSerializer)
     try:
         worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level)

@@ -14,7 +14,6 @@ writers queue on the busy timeout instead of failing with "database is locked".
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from connector.private_files import connect
 from crm_adapters.base import (
     Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
     TaskWrite, WriteResult,
@@ -110,10 +110,9 @@ class LocalCRM(CRMAdapter):
     name = "local"
 
     def __init__(self, path: Path, clock: Clock = _utc_now) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._lock = threading.RLock()  # one connection, so one transaction at a time
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db = connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from connector.private_files import connect
 from crm_adapters.values import JSON
 
 _SCHEMA = """
@@ -56,11 +57,10 @@ class RecordIndex:
     """One tenant's ids and stamps in a SQLite file (the state database; ':memory:' in tests)."""
 
     def __init__(self, path: Path | str, tenant: str) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
         self.tenant = tenant
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        open_db = connect if isinstance(path, Path) else sqlite3.connect  # a str is ':memory:'
+        self._db = open_db(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=30000")
         for statement in _SCHEMA.split(";"):
             self._db.execute(statement)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import stat
 import subprocess
 import sys
 from email import message_from_bytes
@@ -247,3 +248,22 @@ def test_without_redis_url_the_embedded_redis_runs_and_leaves_no_process(workspa
     assert json.loads(result.stdout)["qualified"] == 2
     assert (home / "home" / "redis").is_dir()  # it did run the embedded server, there
     assert servers_of(home / "home") == set()
+
+
+def test_everything_a_run_leaves_in_salesos_home_is_readable_by_its_owner_only(workspace):
+    home, market, data = workspace
+    previous = os.umask(0o002)  # a permissive umask, inherited by the CLI: SalesOS must not rely on it
+    try:
+        result = cli(home / "home", "run", "--market", str(market), "--data", str(data), "--as-of", AS_OF,
+                     "--send-now")  # no REDIS_URL: the embedded Redis writes its files too
+        assert result.returncode == 0, result.stderr
+        assert cli(home / "home", "report").returncode == 0
+    finally:
+        os.umask(previous)
+    written = {path.relative_to(home / "home").parts[0] for path in (home / "home").rglob("*")}
+    assert {"crm.sqlite3", "salesos.sqlite3", "runs", "last_run.json", "report.html", "outbox", "logs",
+            "redis"} <= written
+    assert list((home / "home" / "redis").iterdir()) and list((home / "home" / "outbox").iterdir())
+    open_to_others = {str(path): oct(stat.S_IMODE(path.stat().st_mode))
+                      for path in [home / "home", *(home / "home").rglob("*")] if path.stat().st_mode & 0o077}
+    assert open_to_others == {}

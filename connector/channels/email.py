@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
@@ -20,6 +19,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 from pydantic import BaseModel
+
+from connector.private_files import write_private
 
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
@@ -91,12 +92,7 @@ def write_eml(outbox: Path, key: str, message: Message) -> Path:
     The same step always maps to the same file, so a retried job rewrites
     one file instead of adding a second message.
     """
-    outbox.mkdir(parents=True, exist_ok=True)
-    path = outbox / f"{_digest(key)}.eml"
-    temporary = path.with_suffix(".eml.tmp")
-    temporary.write_bytes(message.as_bytes())
-    os.replace(temporary, path)
-    return path
+    return write_private(outbox / f"{_digest(key)}.eml", message.as_bytes())
 
 
 def _digest(key: str) -> str:

@@ -4,6 +4,8 @@ import sqlite3
 
 import pytest
 
+from cryptography.fernet import Fernet
+
 from connector.vault import Vault, VaultError, new_key
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
@@ -53,3 +55,103 @@ def test_removing_a_tenant_deletes_its_secrets(tmp_path):
     vault.put("t", "refresh_token", TOKEN)
     assert vault.delete_tenant("t") == 2
     assert vault.get("t", "access_token") is None
+
+
+def test_a_ciphertext_copied_to_another_tenants_row_does_not_open_there(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    vault = Vault(path, new_key())
+    vault.put("hubspot-1", "access_token", TOKEN)
+    vault.put("hubspot-2", "access_token", "pat-of-tenant-2")
+    with sqlite3.connect(path) as db:  # an attacker with write access to the state database
+        db.execute("UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE tenant = 'hubspot-1') "
+                   "WHERE tenant = 'hubspot-2'")
+    with pytest.raises(VaultError, match="access_token stored for tenant 'hubspot-2' was encrypted for .*hubspot-1"):
+        vault.get("hubspot-2", "access_token")
+    assert vault.get("hubspot-1", "access_token") == TOKEN
+
+
+def test_a_ciphertext_moved_to_another_secret_name_does_not_open_there(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    vault = Vault(path, new_key())
+    vault.put("hubspot-1", "access_token", TOKEN)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE secrets SET name = 'refresh_token'")
+    with pytest.raises(VaultError, match="refresh_token stored for tenant 'hubspot-1' was encrypted for"):
+        vault.get("hubspot-1", "refresh_token")
+
+
+def test_rotation_refuses_a_moved_ciphertext_instead_of_binding_it_where_it_was_moved(tmp_path):
+    path, key = tmp_path / "s.sqlite3", new_key()
+    vault = Vault(path, key)
+    vault.put("hubspot-1", "access_token", TOKEN)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE secrets SET tenant = 'hubspot-2'")
+    with pytest.raises(VaultError, match="encrypted for"):
+        Vault(path, f"{new_key()},{key}").rotate()
+    with pytest.raises(VaultError, match="encrypted for"):
+        vault.get("hubspot-2", "access_token")
+
+
+def test_a_secret_stored_unbound_by_an_older_salesos_is_refused_until_rotate_keys_binds_it(tmp_path):
+    path, key = tmp_path / "s.sqlite3", new_key()
+    vault = Vault(path, key)
+    with sqlite3.connect(path) as db:  # what the vault wrote before ciphertexts named their tenant
+        db.execute("INSERT INTO secrets VALUES ('hubspot-1', 'access_token', ?, '2026-01-01T00:00:00+00:00')",
+                   (Fernet(key.encode()).encrypt(TOKEN.encode()),))
+    with pytest.raises(VaultError, match=r"not bound to its tenant.*run `python -m connector rotate-keys`"):
+        vault.get("hubspot-1", "access_token")
+    assert vault.rotate() == 1
+    assert vault.get("hubspot-1", "access_token") == TOKEN
+
+
+class ConcurrentRefresh:
+    """The vault's connection, with a worker's token refresh landing just after `rotate` has read the rows."""
+
+    def __init__(self, db: sqlite3.Connection, refresh) -> None:
+        self._db, self._refresh = db, refresh
+
+    def execute(self, sql: str, *params):
+        cursor = self._db.execute(sql, *params)
+        if self._refresh is not None and sql.startswith("SELECT") and "WHERE" not in sql:
+            rows, refresh, self._refresh = cursor.fetchall(), self._refresh, None
+            refresh()
+            return FetchedRows(rows)
+        return cursor
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class FetchedRows(list):
+    def fetchall(self):
+        return list(self)
+
+    def fetchone(self):
+        return self[0] if self else None
+
+
+def test_rotate_keys_keeps_a_refresh_token_a_worker_wrote_while_it_was_rotating(tmp_path):
+    path, old, new = tmp_path / "s.sqlite3", new_key(), new_key()
+    Vault(path, old).put("hubspot-1", "refresh_token", "refresh-1")
+    Vault(path, old).put("hubspot-1", "access_token", "access-1")
+    worker = Vault(path, f"{new},{old}")  # what TenantTokens._call_token_endpoint does through the store
+
+    def refresh() -> None:
+        worker.put("hubspot-1", "refresh_token", "refresh-2")
+        worker.put("hubspot-1", "access_token", "access-2")
+
+    rotating = Vault(path, f"{new},{old}")
+    rotating._db = ConcurrentRefresh(rotating._db, refresh)
+    rotating.rotate()
+    after = Vault(path, new)
+    assert after.get("hubspot-1", "refresh_token") == "refresh-2"
+    assert after.get("hubspot-1", "access_token") == "access-2"
+
+
+def test_rotate_keys_does_not_bring_back_a_tenant_removed_while_it_was_rotating(tmp_path):
+    path, key = tmp_path / "s.sqlite3", new_key()
+    Vault(path, key).put("hubspot-1", "access_token", TOKEN)
+    rotating = Vault(path, f"{new_key()},{key}")
+    rotating._db = ConcurrentRefresh(rotating._db, lambda: Vault(path, key).delete_tenant("hubspot-1"))
+    assert rotating.rotate() == 0
+    assert Vault(path, key).get("hubspot-1", "access_token") is None

@@ -1,0 +1,88 @@
+"""`redact` finds the token of every secret-bearing URL, however the request spelled it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from connector.redaction import RedactTokens, configure_logging, redact
+
+TOKEN = "Zk3rQ8vXn2LmP0aB7cD9eF1gH4iJ6kL"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    (f'127.0.0.1 - - [01/Nov/2026 10:00:00] "POST /webhooks/salesforce/outbound/{TOKEN} HTTP/1.1" 200 -',
+     '127.0.0.1 - - [01/Nov/2026 10:00:00] "POST /webhooks/salesforce/outbound/[redacted] HTTP/1.1" 200 -'),
+    (f"POST /webhooks/hubspot/workflow/62515/{TOKEN}/prospect_company",
+     "POST /webhooks/hubspot/workflow/62515/[redacted]/prospect_company"),
+    (f"GET /unsubscribe/{TOKEN} HTTP/1.1", "GET /unsubscribe/[redacted] HTTP/1.1"),
+    (f'"https://salesos.example.com/unsubscribe/{TOKEN}"', '"https://salesos.example.com/unsubscribe/[redacted]"'),
+    (f"GET /oauth/hubspot/callback?code={TOKEN}&state={TOKEN}x HTTP/1.1",
+     "GET /oauth/hubspot/callback?code=[redacted]&state=[redacted] HTTP/1.1"),
+    (f"GET /oauth/salesforce/callback?state={TOKEN}&code={TOKEN}%3D%3D",
+     "GET /oauth/salesforce/callback?state=[redacted]&code=[redacted]"),
+    (f"GET //unsubscribe//{TOKEN}?x=1", "GET //unsubscribe//[redacted]?x=1"),
+    (f"GET /unsubscribe%2F{TOKEN}", "GET /unsubscribe%2F[redacted]"),
+    (f"GET /Webhooks/Salesforce/Outbound%2f{TOKEN}%2Fx", "GET /Webhooks/Salesforce/Outbound%2f[redacted]%2Fx"),
+    (f"GET /unsubscribe/{TOKEN}%41%42/", "GET /unsubscribe/[redacted]/"),
+])
+def test_every_spelling_of_a_secret_url_loses_its_token(line, expected):
+    assert redact(line) == expected
+
+
+def test_lines_without_secret_urls_are_left_alone():
+    line = '127.0.0.1 - - "POST /webhooks/hubspot HTTP/1.1" 200 - "POST /webhooks/salesforce/flow/salesforce-00D"'
+    assert redact(line) is line
+
+
+def record(message: str, *args, exc_info=None) -> logging.LogRecord:
+    return logging.LogRecord("webhooks.test", logging.ERROR, __file__, 1, message, args, exc_info)
+
+
+def test_the_filter_redacts_the_formatted_message_and_keeps_the_record():
+    entry = record("HubSpot request to %s refused: %s", f"/webhooks/hubspot/workflow/1/{TOKEN}/x", "bad signature")
+    assert RedactTokens().filter(entry) is True
+    assert entry.getMessage() == "HubSpot request to /webhooks/hubspot/workflow/1/[redacted]/x refused: bad signature"
+
+
+def test_the_filter_redacts_gunicorns_access_atoms():
+    entry = record('%(h)s "%(r)s" %(s)s "%(f)s"', {"h": "127.0.0.1", "r": f"GET /unsubscribe/{TOKEN} HTTP/1.1",
+                                                    "s": "200", "f": f"https://x.example/unsubscribe/{TOKEN}"})
+    RedactTokens().filter(entry)
+    assert entry.getMessage() == ('127.0.0.1 "GET /unsubscribe/[redacted] HTTP/1.1" 200 '
+                                  '"https://x.example/unsubscribe/[redacted]"')
+
+
+def test_the_filter_redacts_a_traceback_before_any_formatter_renders_it():
+    try:
+        raise LookupError(f"no route for /unsubscribe/{TOKEN}")
+    except LookupError:
+        entry = record("Exception on /unsubscribe/%s [POST]", TOKEN, exc_info=sys.exc_info())
+    RedactTokens().filter(entry)
+    formatted = logging.Formatter().format(entry)
+    assert TOKEN not in formatted
+    assert "Exception on /unsubscribe/[redacted] [POST]" in formatted
+    assert "LookupError: no route for /unsubscribe/[redacted]" in formatted
+
+
+def test_a_malformed_logging_call_does_not_leak_its_arguments():
+    entry = record("unsubscribe %s %s", f"/unsubscribe/{TOKEN}")  # one argument short
+    assert RedactTokens().filter(entry) is True
+    assert TOKEN not in entry.getMessage()
+
+
+def test_configure_logging_filters_every_root_handler_and_gunicorns_loggers_once():
+    root = logging.getLogger()
+    handler = logging.NullHandler()
+    root.addHandler(handler)
+    level = root.level
+    try:
+        configure_logging()
+        configure_logging()
+        for target in (handler, logging.getLogger("gunicorn.access"), logging.getLogger("gunicorn.error")):
+            assert [type(f) for f in target.filters] == [RedactTokens]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
