@@ -20,7 +20,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     url = redis_url or settings.redis_url
     app.extensions["salesos_redis"] = redis.Redis.from_url(url, socket_connect_timeout=2) if url else None
 
-    from webhooks.api import api
+    from webhooks.api import answer_errors_as_json, api
     from webhooks.health import dashboard_enabled, health, mount_dashboard
     from webhooks.hubspot_events import mount as mount_hubspot_webhooks
     from webhooks.oauth import oauth
@@ -30,6 +30,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
 
     app.register_blueprint(health)
     app.register_blueprint(api)
+    answer_errors_as_json(app)
     app.register_blueprint(tracking)
     app.register_blueprint(oauth)
     app.register_blueprint(salesforce_events)
