@@ -1,5 +1,9 @@
 """The small JSON API: start a run from a market definition, read its progress.
 
+Every route needs an API key (`webhooks.auth`), and a key acts for its own
+tenant only: the runs it starts are that tenant's, and another tenant's run
+answers exactly like a run that does not exist.
+
 Every answer under /api/ is JSON, errors included: those the views return,
 and those Flask raises around them (no such route 404, wrong method 405, body
 over the app's MAX_CONTENT_LENGTH 413, a crash 500), see `answer_errors_as_json`.
@@ -11,23 +15,33 @@ import datetime as dt
 import json
 
 import redis
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from agents.validation import quote
 from connector.bounded_yaml import DocumentRefused, load_bounded
 from connector.markets import MarketError, parse_market
-from connector.queues import run_failures, run_pending, run_stats
+from connector.queues import run_failures, run_pending, run_stats, run_tenant
 from connector.run_summaries import enqueue_unattended
 from connector.runner import summarise
 from connector.runs import RunContext, new_run_id
+from webhooks.auth import API_CHALLENGE, caller, unauthorized
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
 
+@api.before_request
+def _authenticate():
+    """Before the body is read: without a live API key nothing else happens."""
+    g.api_key = caller("tenant")
+    if g.api_key is None:
+        return unauthorized("tenant", API_CHALLENGE)
+    return None
+
+
 @api.post("/markets")
 def create_market_run():
-    """Validate a market (JSON or YAML) and enqueue a run of it: 202 with the run's URL.
+    """Validate a market (JSON or YAML) and enqueue a run of it for the key's tenant: 202 with the run's URL.
 
     Body: the market itself, or `{"market": {...}, "as_of": "YYYY-MM-DD"}`.
     """
@@ -44,8 +58,9 @@ def create_market_run():
         return jsonify(error="invalid request body", problems=["as_of: expected a date like 2026-11-02"]), 400
     settings = current_app.config["SALESOS_SETTINGS"]
     run = RunContext(
-        run_id=new_run_id(), market=market, data_files=[str(p.resolve()) for p in settings.salesos_data_files],
-        as_of=as_of, batch_size=settings.salesos_batch_size,
+        run_id=new_run_id(), tenant=g.api_key.tenant, market=market,
+        data_files=[str(p.resolve()) for p in settings.salesos_data_files], as_of=as_of,
+        batch_size=settings.salesos_batch_size,
     )
     conn = _redis()
     try:
@@ -57,17 +72,24 @@ def create_market_run():
 
 @api.get("/runs/<run_id>")
 def run_status(run_id: str):
+    """A run of the key's tenant: its state, pending jobs, failures and funnel so far."""
     conn = _redis()
     try:
+        if run_tenant(conn, run_id) != g.api_key.tenant:
+            return _no_run(run_id)  # another tenant's run is answered like one that does not exist
         pending = run_pending(conn, run_id)
         summary = summarise(run_stats(conn, run_id))
         failures = run_failures(conn, run_id)
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
     if not pending and not summary["companies_read"] and not failures:
-        return jsonify(error=f"no run {quote(run_id)}"), 404
+        return _no_run(run_id)
     state = "running" if pending else ("failed" if failures else "finished")
     return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=failures, summary=summary)
+
+
+def _no_run(run_id: str):
+    return jsonify(error=f"no run {quote(run_id)}"), 404
 
 
 def _body() -> tuple[object, str | None]:

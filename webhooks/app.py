@@ -11,7 +11,7 @@ from connector.settings import Settings, load_settings
 def create_app(redis_url: str | None = None, settings: Settings | None = None, dashboard: bool | None = None) -> Flask:
     """Build the app. `redis_url` defaults to REDIS_URL; the embedded server is the CLI's job.
 
-    `dashboard` mounts rq-dashboard at /rq (loopback only, read only); None reads SALESOS_DASHBOARD.
+    `dashboard` mounts rq-dashboard at /rq (operator key only, read only); None reads SALESOS_DASHBOARD.
     """
     settings = settings or load_settings()
     app = Flask(__name__)

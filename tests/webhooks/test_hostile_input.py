@@ -6,11 +6,19 @@ numbers too big to use. The answer must be a 400 (never a 500), small, and
 quote at most ~100 characters of what was sent.
 """
 
+import datetime as dt
+
 import pytest
 
 from connector.queues import queue
 from connector.settings import Settings
+from connector.tenants import Tenant, TenantStore
+from connector.vault import Vault
+from tests.webhooks.test_api import authorized
+from tests.webhooks.test_fuzz import FLOW_SECRET, ORG, flow_signed
+from tests.webhooks.test_hubspot_events import make_settings
 from webhooks.app import create_app
+from webhooks.intake import INBOX
 
 SMALL = 4096  # bytes: no error answer grows with its input
 
@@ -29,9 +37,10 @@ f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
 
 @pytest.fixture
 def client(redis_url, tmp_path):
-    app = create_app(redis_url=redis_url, settings=Settings(salesos_home=tmp_path))
+    settings = Settings(salesos_home=tmp_path)
+    app = create_app(redis_url=redis_url, settings=settings)
     app.testing = False  # a crash must answer the 500 a caller would see
-    return app.test_client()
+    return authorized(app.test_client(), settings)
 
 
 def post_market(client, body: str, content_type: str = "application/yaml"):
@@ -153,7 +162,33 @@ def test_a_crash_under_the_api_is_a_json_500_without_details(client, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(webhooks.api, "run_pending", broken)
+    monkeypatch.setattr(webhooks.api, "run_tenant", broken)
     response = client.get("/api/runs/anything")
     assert (response.status_code, response.is_json) == (500, True)
     assert b"secret internals" not in response.data
+
+
+# --- the Salesforce Flow callout: signed JSON, refused the same way -----------------------------------------------
+
+
+@pytest.fixture
+def flow_client(redis_url, tmp_path):
+    settings = make_settings(tmp_path)
+    TenantStore(settings.state_path, Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value())).add(
+        Tenant(id=f"salesforce-{ORG}", crm="salesforce", external_id=ORG, instance_url="https://acme.my.salesforce.com",
+               installed_at=dt.datetime.now(dt.UTC)), {"access_token": "t", "flow_secret": FLOW_SECRET})
+    app = create_app(redis_url=redis_url, settings=settings)
+    app.testing = False
+    return app.test_client()
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 5000 + b"]" * 5000,
+    b'{"action": "prospect_company", "record_id": "0011I000003qqqEQAQ", "fields": {"n": NaN}}',
+    b'{"action": "prospect_company", "record_id": "0011I000003qqqEQAQ", "fields": {"n": 1e999}}',
+    b'{"action": "prospect_company", "record_id": "0011I000003qqqEQAQ", "fields": {"n": ' + b"9" * 5000 + b"}}",
+])
+def test_a_signed_flow_callout_nested_deep_or_with_huge_numbers_is_a_small_400(flow_client, conn, body):
+    response = flow_client.post(f"/webhooks/salesforce/flow/salesforce-{ORG}", data=body, headers=flow_signed(body))
+    assert response.status_code == 400 and len(response.data) < SMALL
+    assert queue("source", conn).count == 0 and conn.llen(INBOX) == 0
