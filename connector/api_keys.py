@@ -7,8 +7,9 @@ so a lookup is by id and the check one constant-time digest comparison.
 
 Scopes:
 - `tenant`: acts for exactly one tenant, `local` (the embedded CRM) or an
-  installed HubSpot portal or Salesforce org, on `/api/*`; it stops working
-  when that tenant is uninstalled;
+  installed HubSpot portal or Salesforce org, on `/api/*`; uninstalling the
+  tenant revokes it (and a key whose tenant is gone by any other way is
+  refused too);
 - `operator`: sees across tenants (the detailed `/readyz`, the `/rq`
   dashboard) and acts for none.
 
@@ -115,6 +116,13 @@ class ApiKeys:
             return self._db.execute("SELECT 1 FROM tenants WHERE id = ?", (tenant,)).fetchone() is not None
         except sqlite3.OperationalError:  # no tenant was ever installed here: the table does not exist yet
             return False
+
+
+def revoke_tenant_keys(db: sqlite3.Connection, tenant: str) -> int:
+    """Revoke every key of a tenant being uninstalled (`TenantStore.remove`), so a re-install revives none."""
+    db.execute(_SCHEMA)
+    return db.execute("UPDATE api_keys SET revoked_at = ? WHERE tenant = ? AND revoked_at IS NULL",
+                      (dt.datetime.now(dt.UTC).isoformat(), tenant)).rowcount
 
 
 def _digest(key: str) -> str:

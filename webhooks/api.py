@@ -12,7 +12,6 @@ over the app's MAX_CONTENT_LENGTH 413, a crash 500), see `answer_errors_as_json`
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import redis
 from flask import Blueprint, Flask, current_app, g, jsonify, request
@@ -130,6 +129,6 @@ def answer_errors_as_json(app: Flask) -> None:
         else:
             message = _API_ERRORS.get(exc.code, exc.name)
         response = exc.get_response()  # keeps headers such as Allow
-        response.set_data(json.dumps({"error": message}))
+        response.set_data(jsonify(error=message).get_data())
         response.mimetype = "application/json"
         return response

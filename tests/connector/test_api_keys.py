@@ -2,6 +2,7 @@
 
 import datetime as dt
 import hashlib
+import sqlite3
 
 import pytest
 
@@ -81,10 +82,21 @@ def test_a_key_needs_an_installed_tenant(keys, path):
     assert keys.authenticate(key).tenant == "hubspot-62515"
 
 
-def test_a_key_stops_working_when_its_tenant_is_uninstalled(keys, path):
+def test_uninstalling_a_tenant_revokes_its_keys_for_good(keys, path):
     tenants = install(path)
-    _, key = keys.create("tenant", "hubspot-62515")
+    record, key = keys.create("tenant", "hubspot-62515")
+    _, local_key = keys.create("tenant", "local")
     tenants.remove("hubspot-62515")
+    assert keys.authenticate(key) is None
+    install(path)  # installed again: the old keys stay dead
+    assert keys.authenticate(key) is None and keys.all("tenant", "hubspot-62515")[0].revoked_at is not None
+    assert keys.authenticate(local_key) is not None
+
+
+def test_a_key_whose_tenant_record_vanished_authenticates_nobody(keys, path):
+    install(path)
+    _, key = keys.create("tenant", "hubspot-62515")
+    sqlite3.connect(path, isolation_level=None).execute("DELETE FROM tenants")
     assert keys.authenticate(key) is None
 
 
