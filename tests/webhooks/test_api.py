@@ -79,6 +79,11 @@ def test_a_wrapped_market_with_a_bad_date_is_400(client):
     assert response.json["problems"] == ["as_of: expected a date like 2026-11-02"]
 
 
+def test_a_wrapped_yaml_market_may_give_as_of_as_a_plain_date(client):
+    body = "market:\n  industry: B2B SaaS\n  company_size: 10-500\nas_of: 2026-11-02\n"
+    assert client.post("/api/markets", data=body, content_type="application/yaml").status_code == 202
+
+
 def test_an_empty_body_is_400(client):
     response = client.post("/api/markets", data="", content_type="application/json")
     assert response.status_code == 400

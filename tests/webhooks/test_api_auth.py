@@ -8,7 +8,6 @@ nothing about which keys exist.
 import base64
 
 import pytest
-import redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
