@@ -5,8 +5,9 @@ single value is built, the document's event stream (libyaml's, in C) is
 walked and refused at the first thing a market never needs:
 
 - anchors and aliases (`&a`, `*a`): a few hundred bytes of nested aliases
-  expand to gigabytes once anything walks the values ("billion laughs"),
-  and tags (`!!int`), which build values no market needs;
+  expand to gigabytes once anything walks the values ("billion laughs");
+- tags (`!!binary`, `!!int abc`): they build values no market needs, some
+  with errors outside YAMLError;
 - nesting deeper than MAX_DEPTH (composing recurses: deep nesting is a
   RecursionError), more than MAX_NODES values, a value longer than
   MAX_SCALAR_CHARS;
