@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import tldextract
 
+from agents.validation import quote
+
 _extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
@@ -26,5 +28,5 @@ def registered_domain(value: str) -> str:
         text = text.rsplit("@", 1)[1]
     parts = _extract(text)
     if not parts.domain or not parts.suffix:
-        raise ValueError(f"{value!r} has no registrable domain")
+        raise ValueError(f"{quote(value)} has no registrable domain")
     return f"{parts.domain}.{parts.suffix}"

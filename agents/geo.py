@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import pycountry
 
+from agents.validation import quote
+
 # Names people use that ISO does not list.
 _ALIASES = {
     "uk": "GB",
@@ -86,7 +88,7 @@ def country_code(value: str) -> str:
     try:
         return pycountry.countries.lookup(text).alpha_2
     except LookupError:
-        raise ValueError(f"{value!r} is not a country name or ISO code") from None
+        raise ValueError(f"{quote(value)} is not a country name or ISO code") from None
 
 
 def main_timezone(country: str | None) -> str | None:

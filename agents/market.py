@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from agents.geo import country_code
+from agents.validation import quote
 
 _MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000, "mm": 1_000_000, "b": 1_000_000_000, "bn": 1_000_000_000}
 _NUMBER = r"\$?\s*(\d+(?:[.,]\d+)*)\s*(k|mm|m|bn|b)?"
@@ -43,7 +44,7 @@ def _amount(digits: str, suffix: str | None) -> float:
 class Range(BaseModel):
     """An inclusive numeric range; an open end is None."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     min: float | None = None
     max: float | None = None
@@ -74,9 +75,9 @@ def parse_range(value: object) -> object:
     low, high = bounds["min"], bounds["max"]
     for end in (low, high):
         if end is not None and end < 0:
-            raise ValueError(f"{value!r} is negative; a range must be 0 or more")
+            raise ValueError(f"{quote(value)} is negative; a range must be 0 or more")
     if low is not None and high is not None and low > high:
-        raise ValueError(f"{value!r} is impossible: its minimum is above its maximum")
+        raise ValueError(f"{quote(value)} is impossible: its minimum is above its maximum")
     return bounds
 
 
@@ -105,7 +106,7 @@ def _bounds(value: object) -> dict:
         if form == "at_most":
             return {"min": None, "max": first}
         return {"min": first, "max": first}
-    raise ValueError(f"{value!r} is not a range like '10-500', '$1M-$50M' or '$10K+'")
+    raise ValueError(f"{quote(value)} is not a range like '10-500', '$1M-$50M' or '$10K+'")
 
 
 def _as_list(value: object) -> object:
@@ -138,7 +139,7 @@ class Exclusions(BaseModel):
 class FitWeights(BaseModel):
     """Fit factor weights (DESIGN.md). The score is normalised by their sum."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     industry: Share = 0.25
     related_industry: Share = 0.15
@@ -167,7 +168,7 @@ class FitWeights(BaseModel):
 class IntentCaps(BaseModel):
     """Per-category caps of the intent score; they sum to at most 1."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     hiring: Share = 0.30
     funding: Share = 0.25
@@ -177,7 +178,7 @@ class IntentCaps(BaseModel):
 
 
 class PriorityWeights(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     fit: Share = 0.4
     intent: Share = 0.6
@@ -203,7 +204,7 @@ DEFAULT_BUYING_TEAM = ["VP Sales", "Head of Sales", "VP Revenue Operations", "CE
 class MarketDefinition(BaseModel):
     """A target market. Unknown fields are refused: a typo must not be ignored."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     name: str = Field(default="market", min_length=1, max_length=100)
     industry: str = Field(min_length=1)

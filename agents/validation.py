@@ -1,25 +1,65 @@
-"""One way to tell a user what is wrong with their input."""
+"""One way to tell a user what is wrong with their input, quoting only a little of it.
+
+Input can be hostile: a field path built from a 4,000-character key, a value
+that is a nested list of millions of items. Every error message quotes input
+through `clip` or `quote`, which keep at most QUOTE_LIMIT characters and cost
+no more than that to build, so an error answer never grows with its input.
+"""
 
 from __future__ import annotations
+
+import reprlib
 
 from pydantic import ValidationError
 
 _PREFIX = "Value error, "
+QUOTE_LIMIT = 100  # characters of any input value an error message may quote
+MAX_PROBLEMS = 20  # lines of one error answer; the rest are counted
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text` cut to at most `limit` characters, marked with "..." when cut: the one clipping rule."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class _BoundedRepr(reprlib.Repr):
+    """repr() that looks at a few items and characters only, whatever the value's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlong = 3, QUOTE_LIMIT, QUOTE_LIMIT, 40
+        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = 6
+
+    def repr_int(self, value: int, level: int) -> str:
+        if value.bit_length() > 3 * self.maxlong:  # int -> str is quadratic; over 4,300 digits Python refuses
+            return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+        return super().repr_int(value, level)
+
+
+_REPR = _BoundedRepr()
+
+
+def quote(value: object) -> str:
+    """repr(value) in at most QUOTE_LIMIT characters."""
+    return clip(_REPR.repr(value))
 
 
 def describe(exc: ValidationError) -> list[str]:
-    """One line per problem: the field path, the rule, and the value given."""
+    """One line per problem: the field path, the rule, and the value given (both clipped)."""
     lines = []
-    for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "(document)"
+    errors = exc.errors(include_url=False)
+    for error in errors[:MAX_PROBLEMS]:
+        field = clip(".".join(str(part) for part in error["loc"])) or "(document)"
         message = error["msg"].removeprefix(_PREFIX)
         value = error.get("input")
         if error["type"] == "missing":
             lines.append(f"{field}: required field is missing")
         elif error["type"] == "extra_forbidden":
-            lines.append(f"{field}: unknown field (value {value!r})")
-        elif isinstance(value, (str, int, float, bool)) and repr(value) not in message:
-            lines.append(f"{field}: {message} (got {value!r})")
+            lines.append(f"{field}: unknown field (value {quote(value)})")
+        elif isinstance(value, (str, int, float, bool)) and quote(value) not in message:
+            lines.append(f"{field}: {message} (got {quote(value)})")
         else:
             lines.append(f"{field}: {message}")
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
     return lines

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from connector.key_commands import api_key_app, operator_key_app
 from connector.markets import MarketError, load_market
 from connector.settings import load_settings
 
@@ -373,6 +374,8 @@ def _org_manifest(tenant: str, public_url: str, integration_user: str, out: Opti
 
 tenants_app = typer.Typer(no_args_is_help=True, help="Installed CRMs (HubSpot portals, Salesforce orgs).")
 app.add_typer(tenants_app, name="tenants")
+tenants_app.add_typer(api_key_app, name="api-key")
+app.add_typer(operator_key_app, name="operator-key")
 
 
 def _tenant_store():

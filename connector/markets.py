@@ -1,14 +1,14 @@
-"""Loading market definitions from YAML files."""
+"""Loading market definitions: YAML files, request bodies and CRM records, all read within the same bounds."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from agents.market import MarketDefinition
 from agents.validation import describe
+from connector.bounded_yaml import DocumentRefused, load_bounded
 
 
 class MarketError(ValueError):
@@ -40,9 +40,7 @@ def load_market(path: Path) -> MarketDefinition:
 def market_from_text(text: str, source: str) -> MarketDefinition:
     """A market written as YAML (or JSON, which is YAML): a file, or a market record's definition in a CRM."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise MarketError(source, [f"(document): invalid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+        data = load_bounded(text)
+    except DocumentRefused as exc:
+        raise MarketError(source, [str(exc)]) from None
     return parse_market(data, source)

@@ -7,7 +7,9 @@ enqueueing uses rq's atomic `unique=True`, so a duplicate enqueue is a no-op.
 A run is tracked in Redis: `pending` holds the ids of its unfinished jobs
 (a parent adds its children before it removes itself, so the set is empty
 only when the run is done), `stats` holds each job's counts by job id (a job
-that runs twice overwrites its own entry instead of counting twice).
+that runs twice overwrites its own entry instead of counting twice), and
+`tenant` names the tenant the run belongs to, kept as long as the others, so
+the API shows a run only to its own tenant's keys.
 """
 
 from __future__ import annotations
@@ -58,6 +60,20 @@ def failures_key(run_id: str) -> str:
     return f"salesos:run:{run_id}:failures"
 
 
+def tenant_key(run_id: str) -> str:
+    return f"salesos:run:{run_id}:tenant"
+
+
+def remember_run_tenant(conn: redis.Redis, run_id: str, tenant: str) -> None:
+    conn.set(tenant_key(run_id), tenant, ex=RUN_TTL)
+
+
+def run_tenant(conn: redis.Redis, run_id: str) -> str | None:
+    """The tenant a run belongs to; None for a run unknown (or started before runs had owners)."""
+    value = conn.get(tenant_key(run_id))
+    return value.decode() if value is not None else None
+
+
 def enqueue_once(
     conn: redis.Redis,
     stage: str,
@@ -78,6 +94,7 @@ def enqueue_once(
     if run_id:
         conn.sadd(pending_key(run_id), job_key)
         conn.expire(pending_key(run_id), RUN_TTL)
+        conn.expire(tenant_key(run_id), RUN_TTL)  # the run's owner lives as long as its status
     options = dict(
         job_id=job_key,
         unique=True,
@@ -116,6 +133,7 @@ def _job_succeeded(job: Job, connection: redis.Redis, result: Any, *args: Any) -
     pipe = connection.pipeline()
     pipe.hset(stats_key(run_id), job.id, json.dumps(result or {}, default=str))
     pipe.expire(stats_key(run_id), RUN_TTL)
+    pipe.expire(tenant_key(run_id), RUN_TTL)
     pipe.srem(pending_key(run_id), job.id)
     pipe.execute()
 
@@ -128,6 +146,7 @@ def _job_failed(job: Job, connection: redis.Redis, exc_type, exc_value, tb) -> N
     pipe = connection.pipeline()
     pipe.hset(failures_key(run_id), job.id, f"{exc_type.__name__}: {exc_value}")
     pipe.expire(failures_key(run_id), RUN_TTL)
+    pipe.expire(tenant_key(run_id), RUN_TTL)
     pipe.srem(pending_key(run_id), job.id)
     pipe.execute()
 

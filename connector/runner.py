@@ -24,7 +24,7 @@ from agents.jobs import source_job
 from agents.market import MarketDefinition
 from connector.private_files import append_private, write_private
 from connector.providers.offline import check_files
-from connector.queues import enqueue_once, job_id, run_failures, run_pending, run_stats
+from connector.queues import enqueue_once, job_id, remember_run_tenant, run_failures, run_pending, run_stats
 from connector.redis_conn import connect, redis_url
 from connector.runs import RunContext, new_run_id
 from connector.settings import Settings
@@ -83,6 +83,7 @@ def execute_run(
 
 def enqueue_run(conn, run: RunContext) -> None:
     """Start a run: its source job starts the rest. Workers already running pick it up."""
+    remember_run_tenant(conn, run.run_id, run.tenant)
     enqueue_once(conn, "source", source_job, {"run": run.model_dump(mode="json")},
                  job_key=job_id("run", run.run_id, "source", "0"), run_id=run.run_id)
 

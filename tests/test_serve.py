@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,10 +26,14 @@ def env(home, redis_url):
     return {**os.environ, "SALESOS_HOME": str(home), "REDIS_URL": redis_url}
 
 
-def get(url, data=None):
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return response.status, json.loads(response.read())
+def get(url, data=None, key=None):
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def test_serve_then_worker_runs_a_market_posted_to_the_api(tmp_path, redis_url):
@@ -47,7 +52,10 @@ def test_serve_then_worker_runs_a_market_posted_to_the_api(tmp_path, redis_url):
                 time.sleep(0.2)
         market = {"market": {"industry": "B2B SaaS", "company_size": "10-500", "location": "US, UK, Canada"},
                   "as_of": "2026-11-02"}
-        status, created = get(f"{base}/api/markets", json.dumps(market).encode())
+        assert get(f"{base}/api/markets", json.dumps(market).encode())[0] == 401
+        key = subprocess.run([sys.executable, "-m", "connector", "tenants", "api-key", "create", "local"], cwd=ROOT,
+                             env=env(tmp_path, redis_url), capture_output=True, text=True, timeout=60).stdout.strip()
+        status, created = get(f"{base}/api/markets", json.dumps(market).encode(), key=key)
         assert status == 202
         worker = subprocess.run(
             [sys.executable, "-m", "connector", "worker", "--burst", "--no-scheduler",
@@ -55,7 +63,7 @@ def test_serve_then_worker_runs_a_market_posted_to_the_api(tmp_path, redis_url):
             cwd=ROOT, env=env(tmp_path, redis_url), capture_output=True, text=True, timeout=300,
         )
         assert worker.returncode == 0, worker.stderr
-        status, run = get(base + created["status_url"])
+        status, run = get(base + created["status_url"], key=key)
         assert run["state"] == "finished"
         assert run["summary"]["qualified"] > 0 and run["summary"]["contacts"] > 0
     finally:

@@ -1,25 +1,46 @@
-"""The small JSON API: start a run from a market definition, read its progress."""
+"""The small JSON API: start a run from a market definition, read its progress.
+
+Every route needs an API key (`webhooks.auth`), and a key acts for its own
+tenant only: the runs it starts are that tenant's, and another tenant's run
+answers exactly like a run that does not exist.
+
+Every answer under /api/ is JSON, errors included: those the views return,
+and those Flask raises around them (no such route 404, wrong method 405, body
+over the app's MAX_CONTENT_LENGTH 413, a crash 500), see `answer_errors_as_json`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import redis
-import yaml
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
+from agents.validation import quote
+from connector.bounded_yaml import DocumentRefused, load_bounded
 from connector.markets import MarketError, parse_market
-from connector.queues import run_failures, run_pending, run_stats
+from connector.queues import run_failures, run_pending, run_stats, run_tenant
 from connector.run_summaries import enqueue_unattended
 from connector.runner import summarise
 from connector.runs import RunContext, new_run_id
+from webhooks.auth import API_CHALLENGE, caller, unauthorized
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
 
+@api.before_request
+def _authenticate():
+    """Before the body is read: without a live API key nothing else happens."""
+    g.api_key = caller("tenant")
+    if g.api_key is None:
+        return unauthorized("tenant", API_CHALLENGE)
+    return None
+
+
 @api.post("/markets")
 def create_market_run():
-    """Validate a market (JSON or YAML) and enqueue a run of it: 202 with the run's URL.
+    """Validate a market (JSON or YAML) and enqueue a run of it for the key's tenant: 202 with the run's URL.
 
     Body: the market itself, or `{"market": {...}, "as_of": "YYYY-MM-DD"}`.
     """
@@ -29,15 +50,16 @@ def create_market_run():
     wrapped = isinstance(body, dict) and "market" in body
     try:
         market = parse_market(body["market"] if wrapped else body, "market")
-        as_of = dt.date.fromisoformat(body["as_of"]) if wrapped and body.get("as_of") else dt.date.today()
+        as_of = _date(body.get("as_of")) if wrapped and body.get("as_of") else dt.date.today()
     except MarketError as exc:
         return jsonify(error="invalid market definition", problems=exc.problems), 400
     except (TypeError, ValueError):
         return jsonify(error="invalid request body", problems=["as_of: expected a date like 2026-11-02"]), 400
     settings = current_app.config["SALESOS_SETTINGS"]
     run = RunContext(
-        run_id=new_run_id(), market=market, data_files=[str(p.resolve()) for p in settings.salesos_data_files],
-        as_of=as_of, batch_size=settings.salesos_batch_size,
+        run_id=new_run_id(), tenant=g.api_key.tenant, market=market,
+        data_files=[str(p.resolve()) for p in settings.salesos_data_files], as_of=as_of,
+        batch_size=settings.salesos_batch_size,
     )
     conn = _redis()
     try:
@@ -49,17 +71,24 @@ def create_market_run():
 
 @api.get("/runs/<run_id>")
 def run_status(run_id: str):
+    """A run of the key's tenant: its state, pending jobs, failures and funnel so far."""
     conn = _redis()
     try:
+        if run_tenant(conn, run_id) != g.api_key.tenant:
+            return _no_run(run_id)  # another tenant's run is answered like one that does not exist
         pending = run_pending(conn, run_id)
         summary = summarise(run_stats(conn, run_id))
         failures = run_failures(conn, run_id)
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
     if not pending and not summary["companies_read"] and not failures:
-        return jsonify(error=f"no run {run_id!r}"), 404
+        return _no_run(run_id)
     state = "running" if pending else ("failed" if failures else "finished")
     return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=failures, summary=summary)
+
+
+def _no_run(run_id: str):
+    return jsonify(error=f"no run {quote(run_id)}"), 404
 
 
 def _body() -> tuple[object, str | None]:
@@ -67,10 +96,14 @@ def _body() -> tuple[object, str | None]:
     if not raw.strip():
         return None, "the body is empty; send a market definition as JSON or YAML"
     try:
-        # JSON is YAML; one parser serves both content types.
-        return yaml.safe_load(raw), None
-    except yaml.YAMLError as exc:
-        return None, f"not valid JSON or YAML: {getattr(exc, 'problem', exc)}"
+        return load_bounded(raw), None  # JSON is YAML: one parser, and one set of bounds, serves both
+    except DocumentRefused as exc:
+        return None, str(exc)
+
+
+def _date(value: object) -> dt.date:
+    """`as_of` as JSON writes it (a string) or as YAML reads an unquoted date."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def _redis() -> redis.Redis:
@@ -78,3 +111,24 @@ def _redis() -> redis.Redis:
     if conn is None:
         raise redis.ConnectionError("REDIS_URL is not set")
     return conn
+
+
+_API_ERRORS = {404: "no such API route", 405: "method not allowed here (see the Allow header)",
+               500: "internal error; SalesOS logged it"}
+
+
+def answer_errors_as_json(app: Flask) -> None:
+    """Errors Flask raises under /api/ answer JSON like the views do; other paths keep Flask's own pages."""
+
+    @app.errorhandler(HTTPException)
+    def _json_error(exc: HTTPException):
+        if exc.code is None or not request.path.startswith(f"{api.url_prefix}/"):
+            return exc
+        if exc.code == 413:
+            message = f"the body is larger than {request.max_content_length} bytes"
+        else:
+            message = _API_ERRORS.get(exc.code, exc.name)
+        response = exc.get_response()  # keeps headers such as Allow
+        response.set_data(jsonify(error=message).get_data())
+        response.mimetype = "application/json"
+        return response

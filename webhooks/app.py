@@ -11,7 +11,7 @@ from connector.settings import Settings, load_settings
 def create_app(redis_url: str | None = None, settings: Settings | None = None, dashboard: bool | None = None) -> Flask:
     """Build the app. `redis_url` defaults to REDIS_URL; the embedded server is the CLI's job.
 
-    `dashboard` mounts rq-dashboard at /rq (loopback only, read only); None reads SALESOS_DASHBOARD.
+    `dashboard` mounts rq-dashboard at /rq (operator key only, read only); None reads SALESOS_DASHBOARD.
     """
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -20,7 +20,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     url = redis_url or settings.redis_url
     app.extensions["salesos_redis"] = redis.Redis.from_url(url, socket_connect_timeout=2) if url else None
 
-    from webhooks.api import api
+    from webhooks.api import answer_errors_as_json, api
     from webhooks.health import dashboard_enabled, health, mount_dashboard
     from webhooks.hubspot_events import mount as mount_hubspot_webhooks
     from webhooks.oauth import oauth
@@ -30,6 +30,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
 
     app.register_blueprint(health)
     app.register_blueprint(api)
+    answer_errors_as_json(app)
     app.register_blueprint(tracking)
     app.register_blueprint(oauth)
     app.register_blueprint(salesforce_events)

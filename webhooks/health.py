@@ -1,27 +1,31 @@
 """Liveness and readiness for load balancers and on-call engineers, and the operators' dashboard.
 
 - `GET /healthz`: the process is alive and serving; never touches Redis, always 200.
-- `GET /readyz`: 200 with the queue state when Redis answers (depth, failed
-  jobs, scheduled and overdue jobs, registered workers and the age of the
-  oldest waiting job per stage queue, and the CRM event inbox depth), read in
-  two pipelined round trips; 503 with the reason when it does not, so traffic
-  goes elsewhere and CRMs retry.
+- `GET /readyz`: open, for load balancers: 200 `{"status": "ready"}` when
+  Redis can be read, 503 `{"status": "unavailable"}` when not, and nothing
+  more (the queues are every tenant's business together).
+- `GET /readyz?verbose`: the same, plus the queue state (depth, failed jobs,
+  scheduled and overdue jobs, registered workers and the age of the oldest
+  waiting job per stage queue, the CRM event inbox, or why Redis is not
+  ready), read in two pipelined round trips; it needs an operator key
+  (`webhooks.auth`), otherwise 401.
 - `GET /health`: the original Redis ping, kept for existing probes.
 - `/rq`: rq-dashboard, mounted only with SALESOS_DASHBOARD=1 (off by default),
-  answered only to loopback clients that did not come through a proxy, and
-  read-only (rq-dashboard has no authentication and no CSRF protection, and
-  requeues on a plain GET). Operators requeue with `rq requeue`.
+  answered only to requests carrying an operator key (HTTP Basic password,
+  so a browser can ask for it, or Bearer), and read-only (rq-dashboard has no
+  authentication and no CSRF protection, and requeues on a plain GET).
+  Operators requeue with `rq requeue`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 import redis
-from flask import Blueprint, Flask, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 
 from connector.health import queue_states
+from webhooks.auth import DASHBOARD_CHALLENGE, OPERATOR_CHALLENGE, caller, unauthorized
 
 health = Blueprint("health", __name__)
 
@@ -50,17 +54,25 @@ def alive():
 
 @health.get("/readyz")
 def ready():
-    """Ready when Redis can be read; the body says how the queues stand."""
+    """Ready when Redis can be read; with `?verbose` and an operator key, the body says how the queues stand."""
+    verbose = "verbose" in request.args
+    if verbose and caller("operator") is None:
+        return unauthorized("operator", OPERATOR_CHALLENGE)
+    answer, status = _readiness()
+    return jsonify(answer if verbose else {"status": answer["status"]}), status
+
+
+def _readiness() -> tuple[dict, int]:
     conn = current_app.extensions["salesos_redis"]
     if conn is None:
-        return jsonify(status="unavailable", redis="REDIS_URL is not set"), 503
+        return {"status": "unavailable", "redis": "REDIS_URL is not set"}, 503
     try:
         snapshot = queue_states(conn)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        return jsonify(status="unavailable", redis=f"unreachable: {type(exc).__name__}"), 503
+        return {"status": "unavailable", "redis": f"unreachable: {type(exc).__name__}"}, 503
     except redis.RedisError as exc:  # answering, but not as a queue store should: not ready either
-        return jsonify(status="unavailable", redis=f"error: {type(exc).__name__}"), 503
-    return jsonify(status="ready", redis="ok", **snapshot.model_dump()), 200
+        return {"status": "unavailable", "redis": f"error: {type(exc).__name__}"}, 503
+    return {"status": "ready", "redis": "ok", **snapshot.model_dump()}, 200
 
 
 # --- operators' dashboard ------------------------------------------------------------
@@ -71,7 +83,7 @@ def dashboard_enabled() -> bool:
 
 
 def mount_dashboard(app: Flask, redis_url: str) -> None:
-    """rq-dashboard under /rq: loopback only, read only, SalesOS's JSON-serialised jobs."""
+    """rq-dashboard under /rq: operator key only, read only, SalesOS's JSON-serialised jobs."""
     import rq_dashboard
     from rq.serializers import JSONSerializer
     from rq_dashboard import web
@@ -87,21 +99,9 @@ def mount_dashboard(app: Flask, redis_url: str) -> None:
 def _guard_dashboard():
     if request.blueprint != "rq_dashboard":
         return None
-    if not _from_loopback():
-        abort(404)  # to anyone else the dashboard does not exist
+    if caller("operator") is None:
+        return unauthorized("operator", DASHBOARD_CHALLENGE)  # its pages, data and assets alike
     if request.method not in ("GET", "HEAD") or request.endpoint in _READ_ONLY_ENDPOINTS:
         return jsonify(error="the dashboard is read-only; requeue with "
                              "`rq requeue --all --queue NAME --serializer json --url REDIS_URL`"), 403
     return None
-
-
-def _from_loopback() -> bool:
-    """A client on this machine, not a request relayed by a proxy (which would also come from loopback)."""
-    if request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded") or request.headers.get("X-Real-IP"):
-        return False
-    try:
-        address = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
-    return (mapped or address).is_loopback

@@ -26,6 +26,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from agents.validation import clip
 from connector.oauth.flows import INTEGRATION_USER
 from connector.settings import Settings
 from connector.tenants import Tenant, TenantStore, check_external_id
@@ -143,8 +144,8 @@ def flow_callout(tenant_id: str):
         callout = flow.FlowCallout.model_validate(json.loads(body))
     except ValidationError as exc:
         return jsonify(error="invalid request body", problems=flow.problems(exc)), 400
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return jsonify(error="invalid request body", problems=[f"body: not JSON ({exc})"]), 400
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; nesting past the stack
+        return jsonify(error="invalid request body", problems=[f"body: not JSON ({clip(str(exc))})"]), 400
     event = flow.to_event(tenant.id, callout, signed_at, body)
     try:
         added = _intake().accept([event])

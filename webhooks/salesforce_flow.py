@@ -57,7 +57,7 @@ class BadSignature(ValueError):
 class FlowCallout(BaseModel):
     """The JSON body: which SalesOS action, on which record, with any fields the Flow passes along."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, allow_inf_nan=False)
 
     action: Action
     record_id: str = Field(description="the Account (company actions) or Contact/Lead id, 15 or 18 characters")

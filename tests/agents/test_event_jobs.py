@@ -235,6 +235,21 @@ def test_an_invalid_market_record_stops_with_each_problem_named(home, conn):
     assert reason.startswith("CRM market record 7:") and "company_size" in reason
 
 
+def test_a_market_record_with_yaml_aliases_stops_without_expanding_them(home, conn):
+    from agents.event_jobs import market_defined_job
+    from tests.webhooks.test_hostile_input import LAUGHS
+
+    change = {"event": CrmEvent(tenant="local", source="hubspot-webhook", kind="market.propertyChange",
+                                object_type="market", object_id="7", property_name="salesos_definition",
+                                property_value=LAUGHS, occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+                                identity="m3").model_dump(mode="json")}
+    run(conn, "source", market_defined_job, change, "market")
+    [job] = queue("source", conn).finished_job_registry.get_job_ids()
+    [stopped] = queue("source", conn).fetch_job(job).return_value()["stopped"]
+    assert stopped["reason"] == ("CRM market record 7: a: YAML anchors and aliases (&name, *name) are not "
+                                 "accepted; write each value out")
+
+
 def test_a_deal_reported_again_in_the_same_stage_is_recorded_once(home, conn):
     def change(identity: str, stage: str) -> dict:
         return {"event": CrmEvent(tenant="salesforce-00D000000000001AAA", source="salesforce-outbound",

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.markets import MarketError, load_market
+from connector.markets import MarketError, load_market, market_from_text
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "market.yaml"
 
@@ -52,3 +52,28 @@ def test_a_missing_file_is_a_market_error(tmp_path):
     with pytest.raises(MarketError) as caught:
         load_market(tmp_path / "nope.yaml")
     assert "cannot read the file" in caught.value.problems[0]
+
+
+def test_a_market_file_with_anchors_and_aliases_is_refused(tmp_path):
+    path = tmp_path / "market.yaml"
+    path.write_text("industry: SaaS\ncompany_size: 10-50\nexclude:\n  industries: &banks [Finance]\n"
+                    "related_industries: *banks\n")
+    with pytest.raises(MarketError) as caught:
+        load_market(path)
+    assert caught.value.problems == [
+        "exclude.industries: YAML anchors and aliases (&name, *name) are not accepted; write each value out"]
+
+
+def test_a_market_record_from_a_crm_with_nested_aliases_is_refused_before_it_expands():
+    from tests.webhooks.test_hostile_input import LAUGHS
+
+    with pytest.raises(MarketError) as caught:
+        market_from_text(LAUGHS, "CRM market record 7")
+    assert str(caught.value) == ("CRM market record 7: a: YAML anchors and aliases (&name, *name) are not "
+                                 "accepted; write each value out")
+
+
+def test_a_yaml_error_quotes_at_most_100_characters_of_the_record():
+    with pytest.raises(MarketError) as caught:
+        market_from_text("industry: SaaS\n" + "\t" + "q" * 5000 + ": [\n", "CRM market record 7")
+    assert len(str(caught.value)) < 300

@@ -7,7 +7,8 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from connector.queues import (
-    STAGES, enqueue_once, job_id, queue, run_failures, run_pending, run_stats,
+    RUN_TTL, STAGES, enqueue_once, job_id, queue, remember_run_tenant, run_failures, run_pending, run_stats,
+    run_tenant, stats_key, tenant_key,
 )
 from tests.connector.jobs_for_tests import explode, record
 
@@ -68,3 +69,16 @@ def test_a_job_for_later_waits_in_the_schedule(conn):
     job = enqueue_once(conn, "outreach", record, {"n": 1}, job_key="later", at=later)
     assert job.id in queue("outreach", conn).scheduled_job_registry
     assert queue("outreach", conn).count == 0
+
+
+def test_a_runs_tenant_is_kept_as_long_as_its_status(conn):
+    remember_run_tenant(conn, "r", "hubspot-62515")
+    conn.expire(tenant_key("r"), 5)  # as if the run had started long ago
+    enqueue_once(conn, "enrich", record, {"n": 1}, job_key="k1", run_id="r")
+    drain(conn, "enrich")
+    assert run_tenant(conn, "r") == "hubspot-62515"
+    assert conn.ttl(tenant_key("r")) > RUN_TTL - 60 and conn.ttl(stats_key("r")) > RUN_TTL - 60
+
+
+def test_a_run_nobody_recorded_has_no_tenant(conn):
+    assert run_tenant(conn, "unknown") is None

@@ -4,6 +4,7 @@
 import pytest
 import redis
 
+from connector.api_keys import ApiKeys
 from connector.ledger import Ledger
 from connector.queues import queue
 from connector.settings import Settings
@@ -19,7 +20,14 @@ def settings(tmp_path):
 
 @pytest.fixture
 def client(redis_url, settings):
-    return create_app(redis_url=redis_url, settings=settings).test_client()
+    return authorized(create_app(redis_url=redis_url, settings=settings).test_client(), settings)
+
+
+def authorized(client, settings, tenant: str = "local"):
+    """The test client, sending an API key of `tenant` with every request."""
+    _, key = ApiKeys(settings.state_path).create("tenant", tenant)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    return client
 
 
 def test_health_is_ok_when_redis_answers(client):
@@ -69,6 +77,11 @@ def test_a_wrapped_market_with_a_bad_date_is_400(client):
     assert response.json["problems"] == ["as_of: expected a date like 2026-11-02"]
 
 
+def test_a_wrapped_yaml_market_may_give_as_of_as_a_plain_date(client):
+    body = "market:\n  industry: B2B SaaS\n  company_size: 10-500\nas_of: 2026-11-02\n"
+    assert client.post("/api/markets", data=body, content_type="application/yaml").status_code == 202
+
+
 def test_an_empty_body_is_400(client):
     response = client.post("/api/markets", data="", content_type="application/json")
     assert response.status_code == 400
@@ -87,7 +100,7 @@ def test_an_oversized_body_is_413(client):
 
 def test_a_market_is_refused_with_503_when_redis_is_down(settings):
     app = create_app(redis_url="redis://127.0.0.1:1/0", settings=settings)
-    response = app.test_client().post("/api/markets", json=MARKET)
+    response = authorized(app.test_client(), settings).post("/api/markets", json=MARKET)
     assert response.status_code == 503
 
 

@@ -1,27 +1,35 @@
-"""Every endpoint, fed malformed, oversized and mis-signed requests: never a 500, never a queued event it
-should not queue.
+"""Every endpoint, fed malformed, oversized, hostile and mis-signed requests: never a 500, never an answer
+that grows with its input, never a queued event it should not queue.
 
 Hypothesis generates the requests; each example checks the event inbox and
 the stage queues before and after, so "nothing enqueued" is measured, not
-assumed. Examples per endpoint are kept modest so `make test` stays quick;
-raise HYPOTHESIS_PROFILE=thorough locally for a longer search.
+assumed, and the size of every answer (under SMALL bytes). Examples per
+endpoint are kept modest so `make test` stays quick; raise
+HYPOTHESIS_PROFILE=thorough locally for a longer search.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import os
 import string
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from agents.market import MarketDefinition
+from connector.api_keys import ApiKeys
 from connector.queues import STAGES
 from connector.tenants import Tenant, TenantStore
 from connector.vault import Vault
 from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, hubspot_event, register, signed_headers
 from tests.webhooks.test_hubspot_events import make_settings
+from tests.webhooks.test_salesforce_events import message as outbound_message
 from webhooks.app import create_app
 from webhooks.intake import INBOX
 from webhooks.signatures import v2_signature
@@ -35,6 +43,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 PORTAL = 62515
 ORG = "00D000000000001AAA"
+FLOW_SECRET = "flow-secret-for-tests"
+SMALL = 4096  # bytes: the most any answer may be, whatever was sent
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children,
                                                                                       max_size=5),
@@ -57,8 +67,28 @@ def app_settings(tmp_path):
     store = TenantStore(values.state_path, Vault(values.state_path, values.salesos_vault_keys.get_secret_value()))
     store.add(Tenant(id=f"salesforce-{ORG}", crm="salesforce", external_id=ORG,
                      instance_url="https://acme.my.salesforce.com", installed_at=dt.datetime.now(dt.UTC)),
-              {"access_token": "00D!token", "flow_secret": "flow-secret-for-tests"})
+              {"access_token": "00D!token", "flow_secret": FLOW_SECRET})
     return values
+
+
+@pytest.fixture
+def keys(app_settings) -> dict[str, str]:
+    """A live API key of `local` and of the HubSpot tenant, an operator key, and a revoked key."""
+    store = ApiKeys(app_settings.state_path)
+    made = {name: store.create("tenant", tenant)[1] for name, tenant in (("local", "local"),
+                                                                         ("hubspot", f"hubspot-{PORTAL}"))}
+    made["operator"] = store.create("operator")[1]
+    revoked, made["revoked"] = store.create("tenant", "local")
+    store.revoke(revoked.id, "tenant")
+    store.close()
+    return made
+
+
+@pytest.fixture
+def outbound_token(app_settings) -> str:
+    store = TenantStore(app_settings.state_path,
+                        Vault(app_settings.state_path, app_settings.salesos_vault_keys.get_secret_value()))
+    return store.outbound.ensure(f"salesforce-{ORG}")
 
 
 @pytest.fixture
@@ -78,6 +108,7 @@ def send(client, conn, path: str, body: bytes, headers: dict, method: str = "POS
     response = client.open(path, method=method, data=body, headers=headers)
     assert response.status_code < 500 or response.status_code == 503, (path, response.status_code,
                                                                          response.get_data()[:300])
+    assert len(response.get_data()) < SMALL, (path, response.status_code, response.get_data()[:300])
     return response, queued(conn) - before
 
 
@@ -129,14 +160,12 @@ def test_send_a_webhook_actions_never_fail_and_queue_at_most_their_record(client
     assert added == (response.get_json()["queued"] if response.status_code == 200 else 0)
 
 
-@given(body=BODIES, headers=HEADERS, own_url=st.booleans())
-def test_salesforce_outbound_messages_refuse_malformed_xml(client, conn, app_settings, body, headers, own_url):
-    store = TenantStore(app_settings.state_path,
-                        Vault(app_settings.state_path, app_settings.salesos_vault_keys.get_secret_value()))
-    path = f"/webhooks/salesforce/outbound/{store.outbound.ensure(f'salesforce-{ORG}')}" if own_url else \
-        "/webhooks/salesforce/outbound"
+@given(body=BODIES, headers=HEADERS, url=st.sampled_from(["own", "wrong", "none"]))
+def test_salesforce_outbound_messages_refuse_malformed_xml(client, conn, outbound_token, body, headers, url):
+    path = {"own": f"/webhooks/salesforce/outbound/{outbound_token}", "none": "/webhooks/salesforce/outbound",
+            "wrong": "/webhooks/salesforce/outbound/not-the-token"}[url]
     response, added = send(client, conn, path, body, headers)
-    assert response.status_code in ((400, 401, 413) if own_url else (401, 413)) and added == 0
+    assert response.status_code in ((400, 401, 413) if url == "own" else (401, 413)) and added == 0
 
 
 @given(tenant=st.sampled_from([f"salesforce-{ORG}", "salesforce-00D999999999999AAA", f"hubspot-{PORTAL}"])
@@ -148,10 +177,146 @@ def test_salesforce_flow_callouts_refuse_what_is_not_signed_with_the_tenants_sec
     assert response.status_code in (400, 401, 404, 413) and added == 0
 
 
-@given(body=BODIES, content_type=st.sampled_from(["application/json", "application/yaml", "text/plain", ""]))
-def test_the_market_api_answers_bad_markets_with_400_not_500(client, conn, body, content_type):
-    response, added = send(client, conn, "/api/markets", body, {"Content-Type": content_type})
-    assert response.status_code in (202, 400, 413, 415) and (added == 0 or response.status_code == 202)
+# --- the JSON API ------------------------------------------------------------------------------------------------
+
+API_PATHS = st.sampled_from(["/api/markets", "/api/runs/20261102T000000-abc123", "/api/runs/", "/api/", "/api"]) | \
+    st.text(alphabet=string.ascii_letters + string.digits + "/-_.%", max_size=40).map(lambda tail: f"/api/{tail}")
+METHODS = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+CREDENTIALS = st.one_of(
+    st.none(), st.sampled_from(["local", "hubspot", "operator", "revoked"]),
+    st.text(alphabet=st.characters(codec="latin-1", exclude_characters="\r\n\x00"), max_size=80).map(
+        lambda text: f"Bearer {text}"),
+    st.text(alphabet=string.ascii_letters + string.digits + "_-", max_size=90).map(lambda text: f"Bearer salesos_{text}"),
+    st.binary(max_size=60).map(lambda raw: "Basic " + base64.b64encode(raw).decode()),
+)
+
+
+def authorization(credential: str | None, keys: dict[str, str]) -> dict:
+    if credential is None:
+        return {}
+    return {"Authorization": f"Bearer {keys[credential]}" if credential in keys else credential}
+
+
+@given(path=API_PATHS, method=METHODS, credential=CREDENTIALS, body=BODIES)
+def test_the_api_without_a_valid_key_answers_small_json_and_queues_nothing(client, conn, keys, path, method,
+                                                                           credential, body):
+    if credential in ("local", "hubspot"):
+        credential = "revoked"  # a live key is the next test's business
+    response, added = send(client, conn, path, body, authorization(credential, keys), method=method)
+    assert response.status_code in (401, 404, 405, 413) and added == 0
+    if method != "HEAD" and path.startswith("/api/"):
+        assert response.is_json, (path, method, response.status_code)
+
+
+def flow_yaml(value: object) -> str:
+    """A value written as flow-style YAML, its scalars left exactly as generated (hostile text included)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {flow_yaml(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(flow_yaml(item) for item in value) + "]"
+    return str(value)
+
+
+def laughs(levels: int) -> str:
+    lines = ['industry: SaaS', 'company_size: 10-50', 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{n}: &l{n} [" + ", ".join([f"*l{n - 1}"] * 7) + "]" for n in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_SCALARS = st.sampled_from([
+    "1" * 25, "1" * 4400, "-" + "9" * 30, "0x" + "f" * 40, "1.0e+999", "-1.0e+999", ".inf", "-.Inf", ".nan", "1e999",
+    "2026-13-45", "2026-02-30", "!!int x", "!!float y", "!!binary aGk=", "!!python/object:os.system x", "&a x", "*a",
+    "'" + "x" * 6000 + "'", '"' + "\\u0000" * 10 + '"', "~", "null", "yes", "=", "<<", "? x", "|", "%YAML 1.1",
+]) | st.text(max_size=40) | st.integers() | st.floats()
+MARKET_FIELDS = st.sampled_from(sorted(MarketDefinition.model_fields) + ["weights.fit", "market", "as_of", "x" * 200])
+HOSTILE_MARKETS = st.one_of(
+    st.dictionaries(MARKET_FIELDS, st.recursive(HOSTILE_SCALARS, lambda children: st.lists(children, max_size=4)
+                                                | st.dictionaries(MARKET_FIELDS, children, max_size=3),
+                                                max_leaves=12), max_size=8).map(flow_yaml),
+    st.integers(15, 3000).map(lambda depth: "industry: SaaS\ncompany_size: 10-50\npain_points: "
+                              + "[" * depth + "]" * depth),
+    st.integers(2, 9).map(laughs),
+    st.integers(10_001, 40_000).map(lambda n: "[" + "1," * n + "1]"),
+)
+
+
+@given(body=HOSTILE_MARKETS.map(str.encode) | BODIES,
+       content_type=st.sampled_from(["application/json", "application/yaml", "text/plain", ""]),
+       key=st.sampled_from(["local", "hubspot"]))
+def test_the_market_api_answers_hostile_markets_with_a_small_400_not_500(client, conn, keys, body, content_type,
+                                                                        key):
+    headers = {"Content-Type": content_type} | authorization(key, keys)
+    response, added = send(client, conn, "/api/markets", body, headers)
+    assert response.status_code in (202, 400, 413) and response.is_json
+    assert added == (1 if response.status_code == 202 else 0)
+
+
+@given(run_id=st.text(max_size=300).filter(lambda text: "/" not in text and "?" not in text and "#" not in text),
+       key=st.sampled_from(["local", "hubspot"]))
+def test_reading_any_run_id_is_a_small_answer_never_a_500(client, conn, keys, run_id, key):
+    response, _ = send(client, conn, f"/api/runs/{run_id}", b"", authorization(key, keys), method="GET")
+    assert response.status_code in (200, 404) and response.is_json
+
+
+@given(credential=CREDENTIALS, verbose=st.booleans())
+def test_readyz_never_shows_the_queues_without_an_operator_key(client, conn, keys, credential, verbose):
+    response, _ = send(client, conn, "/readyz?verbose" if verbose else "/readyz", b"",
+                       authorization(credential, keys), method="GET")
+    if verbose and credential == "operator":
+        assert response.status_code == 200 and "queues" in response.json
+    else:
+        assert "queues" not in response.json
+        assert response.status_code == (401 if verbose else 200)
+
+
+# --- Salesforce ------------------------------------------------------------------------------------------------
+
+NOTIFICATIONS = st.lists(st.tuples(
+    st.text(alphabet=string.ascii_letters + string.digits, min_size=15, max_size=18),
+    st.sampled_from(["Contact", "Account", "Lead", "Opportunity", "SalesOS_Market__c", "x"]),
+    st.dictionaries(st.sampled_from(["Id", "Email", "Website", "Definition__c", "SalesOS_Sequence_State__c",
+                                     "LastModifiedById", "Name"]),
+                    st.text(max_size=60) | HOSTILE_MARKETS, max_size=5)), max_size=4)
+ORGS = st.sampled_from([ORG, ORG[:15], "00D999999999999AAA"]) | st.text(max_size=40) | \
+    st.text(alphabet="0D", min_size=5000, max_size=6000)
+
+
+@given(notifications=NOTIFICATIONS, org=ORGS, right_token=st.booleans(), headers=HEADERS)
+def test_salesforce_outbound_messages_to_the_orgs_url_answer_small_and_never_fail(client, conn, outbound_token,
+                                                                                 notifications, org, right_token,
+                                                                                 headers):
+    body = outbound_message(*notifications, org=org)
+    token = outbound_token if right_token else outbound_token[:-2] + "xx"
+    response, added = send(client, conn, f"/webhooks/salesforce/outbound/{token}", body, headers)
+    assert response.status_code in (200, 400, 401, 413)
+    assert added <= (len(notifications) if response.status_code == 200 else 0)
+
+
+def flow_signed(body: bytes, secret: str = FLOW_SECRET) -> dict:
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-SalesOS-Timestamp": stamp, "X-SalesOS-Signature": f"sha256={digest}"}
+
+
+FLOW_BODIES = st.one_of(
+    BODIES,
+    st.fixed_dictionaries({"action": st.sampled_from(["prospect_company", "score_contact", "x"]),
+                           "record_id": st.sampled_from(["0011I000003qqqEQAQ", "0031I0000081tbPQAQ"]) | st.text(),
+                           "fields": st.dictionaries(st.text(max_size=10), JSON, max_size=4)},
+                          optional={"event_id": st.text(max_size=80)}).map(lambda value: json.dumps(value).encode()),
+    st.integers(100, 5000).map(lambda depth: ("[" * depth + "]" * depth).encode()),
+    st.sampled_from([b'{"action": "prospect_company", "record_id": "0011I000003qqqEQAQ", "fields": {"n": 1e999}}',
+                     b'{"action": "prospect_company", "record_id": "0011I000003qqqEQAQ", "fields": {"n": NaN}}',
+                     b'{"action": "prospect_company", "record_id": "0011I000003qqqEQAQ", "fields": {"n": '
+                     + b"9" * 5000 + b"}}"]),
+)
+
+
+@given(body=FLOW_BODIES)
+def test_salesforce_flow_callouts_signed_with_the_tenants_secret_never_fail(client, conn, body):
+    response, added = send(client, conn, f"/webhooks/salesforce/flow/salesforce-{ORG}", body, flow_signed(body))
+    assert response.status_code in (202, 400, 413)
+    assert added == (1 if response.status_code == 202 else 0)
 
 
 @given(crm=st.sampled_from(["hubspot", "salesforce"]) | st.text(alphabet=string.ascii_lowercase, max_size=10),
@@ -161,6 +326,7 @@ def test_oauth_callbacks_with_forged_parameters_never_fail(client, conn, crm, qu
     before = queued(conn)
     response = client.get(f"/oauth/{crm or 'x'}/callback", query_string=query)
     assert response.status_code < 500 or response.status_code == 503
+    assert len(response.get_data()) < SMALL
     assert queued(conn) == before
 
 

@@ -1,0 +1,49 @@
+"""Error messages quote at most ~100 characters of any input, at a cost that does not grow with it."""
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agents.validation import MAX_PROBLEMS, QUOTE_LIMIT, clip, describe, quote
+
+
+def test_clip_keeps_short_text_and_cuts_long_text_with_a_mark():
+    assert clip("abc") == "abc"
+    assert clip("x" * 500) == "x" * (QUOTE_LIMIT - 3) + "..."
+
+
+def test_quote_is_repr_for_small_values():
+    assert quote("jane") == "'jane'" and quote(3) == "3" and quote([1, "a"]) == "[1, 'a']"
+
+
+def test_quote_of_a_huge_nested_value_is_short():
+    level = ["lol"] * 9
+    for _ in range(8):
+        level = [level] * 9  # 9**9 strings if walked: quote must not walk them
+    assert len(quote(level)) <= QUOTE_LIMIT
+
+
+def test_quote_of_an_integer_python_cannot_print_is_a_description():
+    assert quote(10 ** 10_000) == "<an integer of about 10000 digits>"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = 0
+
+
+def errors_of(data: dict) -> ValidationError:
+    try:
+        Strict.model_validate(data)
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("valid")
+
+
+def test_describe_clips_field_paths_and_values():
+    [line] = describe(errors_of({"k" * 500: "v" * 500}))
+    assert len(line) < 2 * QUOTE_LIMIT + 40 and "unknown field" in line
+
+
+def test_describe_lists_a_bounded_number_of_problems():
+    lines = describe(errors_of({f"extra{n}": n for n in range(100)}))
+    assert len(lines) == MAX_PROBLEMS + 1 and lines[-1] == "... and 80 more problems"
