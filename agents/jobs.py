@@ -26,6 +26,7 @@ from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompan
 from agents.scoring import plan_lead
 from connector import runtime
 from connector.channels.email import EmailDraft, render, write_eml
+from connector.data_sources import NoData, refuse_sample
 from connector.ledger import effect_key
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
@@ -68,9 +69,21 @@ def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dic
 
 @timed("source")
 def source_job(payload: dict) -> dict:
-    """Read the market's data, keep the companies that fit, hand them on."""
+    """Read the market's data, keep the companies that fit, hand them on.
+
+    A run started without files reads its tenant's data source. A CRM tenant
+    never reads fictional sample rows: its run stops here, with the reason,
+    whatever named the files.
+    """
     run = RunContext.model_validate(payload["run"])
-    data = runtime.dataset(run.data_files)
+    try:
+        if run.data_files is None:
+            run = run.model_copy(update={"data_files": runtime.data_files(run.tenant)})
+        data = runtime.dataset(run.data_files)
+        refuse_sample(run.tenant, data.sample_files)
+    except NoData as exc:
+        log.error("source job of run %s stopped: %s", run.run_id, exc)
+        return {"stopped": [{"stage": "source", "reason": str(exc)}]}
     result = source_companies(data.companies, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
     current = _stages(crm, [scored.company.domain for scored in result.qualified])

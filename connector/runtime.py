@@ -148,6 +148,26 @@ def deal_events():
     return _deal_events(settings().state_path)
 
 
+@lru_cache(maxsize=4)
+def _data_sources(path: Path):
+    from connector.data_sources import TenantDataSources
+
+    return TenantDataSources(path)
+
+
+def data_sources():
+    """Each CRM tenant's data source, kept open for the worker's life like the ledger."""
+    return _data_sources(settings().state_path)
+
+
+def data_files(tenant: str) -> list[str]:
+    """The files a run of `tenant` reads now; raises `data_sources.NoData` when it has none it may read."""
+    from connector.data_sources import files_for
+
+    source = None if tenant == "local" else data_sources().get(tenant)
+    return [str(path.resolve()) for path in files_for(tenant, settings().salesos_data_files, source)]
+
+
 def dataset(paths: list[str]):
     return load_cached([Path(path) for path in paths])
 

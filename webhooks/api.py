@@ -35,9 +35,8 @@ def create_market_run():
     except (TypeError, ValueError):
         return jsonify(error="invalid request body", problems=["as_of: expected a date like 2026-11-02"]), 400
     settings = current_app.config["SALESOS_SETTINGS"]
-    run = RunContext(
-        run_id=new_run_id(), market=market, data_files=[str(p.resolve()) for p in settings.salesos_data_files],
-        as_of=as_of, batch_size=settings.salesos_batch_size,
+    run = RunContext(  # no data_files: its source job reads the tenant's data source, or stops saying it has none
+        run_id=new_run_id(), market=market, as_of=as_of, batch_size=settings.salesos_batch_size,
     )
     conn = _redis()
     try:
@@ -49,17 +48,21 @@ def create_market_run():
 
 @api.get("/runs/<run_id>")
 def run_status(run_id: str):
+    """The run's state (running, failed, stopped with its reasons, finished) and its funnel so far."""
     conn = _redis()
     try:
         pending = run_pending(conn, run_id)
-        summary = summarise(run_stats(conn, run_id))
+        stats = run_stats(conn, run_id)
         failures = run_failures(conn, run_id)
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
-    if not pending and not summary["companies_read"] and not failures:
+    if not pending and not stats and not failures:
         return jsonify(error=f"no run {run_id!r}"), 404
-    state = "running" if pending else ("failed" if failures else "finished")
-    return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=failures, summary=summary)
+    summary = summarise(stats)
+    reasons = sorted({stop["reason"] for stop in summary["stopped"]})
+    state = "running" if pending else "failed" if failures else "stopped" if reasons else "finished"
+    return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=failures, summary=summary,
+                   **({"reasons": reasons} if state == "stopped" else {}))
 
 
 def _body() -> tuple[object, str | None]:

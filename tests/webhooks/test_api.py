@@ -122,3 +122,31 @@ def test_unsubscribing_stops_the_sequence_in_the_crm(client, settings):
 
 def test_an_unknown_unsubscribe_token_is_404(client):
     assert client.post("/unsubscribe/forged").status_code == 404
+
+
+def test_a_run_of_a_tenant_without_a_data_source_shows_as_stopped_with_the_reason(client, redis_url, settings,
+                                                                                    monkeypatch):
+    """Started as POST /api/markets starts runs (no files named: the tenant's data source is read)."""
+    import datetime as dt
+
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from connector import runtime
+    from connector.markets import parse_market
+    from connector.run_summaries import enqueue_unattended
+    from connector.runs import RunContext
+
+    monkeypatch.setenv("SALESOS_HOME", str(settings.home))
+    runtime.settings.cache_clear()
+    conn = redis.Redis.from_url(redis_url)
+    run = RunContext(run_id="20261102T090000-abc123", tenant="hubspot-62515", market=parse_market(MARKET, "market"),
+                     as_of=dt.date(2026, 11, 2))
+    enqueue_unattended(conn, run, "api")
+    SimpleWorker([queue("source", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    runtime.settings.cache_clear()
+    answer = client.get(f"/api/runs/{run.run_id}")
+    assert answer.status_code == 200
+    assert answer.json["state"] == "stopped" and answer.json["pending_jobs"] == 0
+    [reason] = answer.json["reasons"]
+    assert reason.startswith("hubspot-62515 has no data source") and "tenants data-files" in reason
