@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from rq import get_current_job
@@ -25,7 +26,7 @@ from agents.lead_source import source_companies
 from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany
 from agents.scoring import plan_lead
 from connector import runtime
-from connector.channels.email import EmailDraft, render, write_eml
+from connector.channels.email import EmailDraft, Rendered, render, write_eml
 from connector.data_sources import NoData, refuse_sample
 from connector.ledger import effect_key
 from connector.queues import enqueue_once, job_id
@@ -284,7 +285,12 @@ def _plan_write(plan: LeadPlan, restart: bool) -> ContactWrite:
 
 @timed("outreach")
 def outreach_job(payload: dict) -> dict:
-    """Execute sequence steps exactly once each: emails to the outbox, tasks for the rep."""
+    """Execute sequence steps exactly once each: emails to the outbox, tasks for the rep.
+
+    SalesOS renders emails but does not send them yet. The local CRM logs each
+    as an activity saying so; a CRM tenant gets an open task for the rep
+    holding the draft, never an email logged as sent.
+    """
     tenant = payload["tenant"]
     items = payload["items"]
     try:
@@ -305,12 +311,17 @@ def outreach_job(payload: dict) -> dict:
            if key in todo and item["email"] not in unsubscribed and item["email"].lower() not in held]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
-    activities, tasks = [], []
+    activities, tasks, emails = [], [], 0
     for item in due:
         key = _step_key(tenant, item)
         step = _step(item)
         if step["channel"] == "email":
-            activities.append(_send_email(key, item, step, tokens[item["email"]], now))
+            rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
+            emails += 1
+            if tenant == "local":
+                activities.append(_outbox_activity(key, item, step, rendered, path, now))
+            else:
+                tasks.append(_draft_task(key, item, step, rendered))
         else:
             tasks.append(_rep_task(key, item, step))
     try:
@@ -326,7 +337,7 @@ def outreach_job(payload: dict) -> dict:
     enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
                             if item["step_index"] + 1 < len(item["sequence"])])
     return {
-        "emails_written": len(activities),
+        "emails_written": emails,
         "tasks_created": len(tasks),
         "steps_done": len(done),
         "skipped_already_done": len(keys) - len(todo),
@@ -348,7 +359,8 @@ def _defer(tenant: str, items: list[dict], exc: Exception) -> dict:
     return {"stopped": [{"stage": "outreach", "reason": str(exc)}], "steps_deferred": len(items)}
 
 
-def _send_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) -> ActivityWrite:
+def _write_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) -> tuple[Rendered, Path]:
+    """Render the step's message into the outbox. Nothing sends it yet: what the CRM is told says so."""
     draft = EmailDraft(
         key=key,
         to_name=item["name"],
@@ -360,10 +372,32 @@ def _send_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) 
         unsubscribe_url=runtime.unsubscribe_url(token),
     )
     rendered = render(draft, runtime.sender(), now)
-    path = write_eml(runtime.settings().outbox, key, rendered.message)
+    return rendered, write_eml(runtime.settings().outbox, key, rendered.message)
+
+
+def _outbox_activity(key: str, item: dict, step: dict, rendered: Rendered, path: Path,
+                     now: dt.datetime) -> ActivityWrite:
+    """The local CRM's record of the step: the message is in the outbox, where the demo's reader opens it."""
     return ActivityWrite(
         key=key, contact_email=item["email"], kind="email", subject=rendered.subject,
-        body=f"{step['action']} ({step['message_type']}) written to {path}", occurred_at=now,
+        body=f"{step['action']} ({step['message_type']}) rendered to the outbox, not sent: {path}", occurred_at=now,
+    )
+
+
+def _draft_task(key: str, item: dict, step: dict, rendered: Rendered) -> TaskWrite:
+    """A CRM tenant's record of the step: an open task for the rep holding the draft to send from the CRM.
+
+    SalesOS sends no email yet, so nothing in the customer's CRM may say one was
+    sent (no email engagement, no completed email task); the outbox file is on
+    a worker's disk, where no rep can reach it.
+    """
+    return TaskWrite(
+        key=key, contact_email=item["email"], kind="email",
+        subject=f"Email {item['name']} ({item['company_name']}): {rendered.subject}"[:255],  # Salesforce's limit
+        body=f"SalesOS drafted this {step['message_type']} email; it has not been sent. Send it from the CRM, "
+             f"then complete this task.\n\nTo: {item['name']} <{item['email']}>\nSubject: {rendered.subject}\n\n"
+             f"{rendered.body}",
+        due_at=dt.datetime.fromisoformat(step["scheduled_at"]),
     )
 
 

@@ -10,7 +10,11 @@ from agents.jobs import outreach_job
 from connector import runtime
 from connector.ledger import Ledger
 from connector.queues import enqueue_once, queue
+from connector.tenants import Tenant
+from connector.vault import new_key
+from crm_adapters.base import ContactWrite
 from crm_adapters.local import LocalCRM
+from tests.crm_adapters.salesforce_fake import SalesforceFake
 
 STEP = {"day": 0, "channel": "email", "action": "send_cold_email", "message_type": "problem_aware",
         "scheduled_at": "2026-11-02T09:00:00-05:00"}
@@ -78,23 +82,43 @@ def test_an_unsubscribed_contact_gets_nothing(home, conn):
     assert LocalCRM(home / "crm.sqlite3").get_activities() == []
 
 
+PUBLIC = "https://salesos.example.com"
+
+
+def install(tenant: Tenant, token: str, env: dict[str, str], monkeypatch, redis_url: str) -> None:
+    """Register the tenant in the SalesOS home, with the worker's environment."""
+    for name, value in {"SALESOS_VAULT_KEYS": new_key(), "REDIS_URL": redis_url, "SALESOS_PUBLIC_URL": PUBLIC,
+                        **env}.items():
+        monkeypatch.setenv(name, value)
+    runtime.settings.cache_clear()
+    runtime._tenant_crm.cache_clear()
+    runtime.tenant_store().add(tenant, {"access_token": token})
+
+
 @pytest.fixture
-def tenant(home, redis_url, monkeypatch):
-    """An installed HubSpot tenant whose API budget is already spent (a share of 1 call is 0 calls)."""
-    from connector.tenants import Tenant
-    from connector.vault import new_key
+def hubspot(home, redis_url, monkeypatch):
+    """An installed HubSpot tenant on the local HubSpot server, which holds the contact jane@acme.io."""
     from tests.fakes.hubspot_server import FakeHubSpot, Server
 
     fake = FakeHubSpot()
     server = Server(fake)
-    monkeypatch.setenv("SALESOS_VAULT_KEYS", new_key())
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("HUBSPOT_API_BASE_URL", fake.url)
-    monkeypatch.setenv("HUBSPOT_DAILY_API_LIMIT", "1")
-    runtime.settings.cache_clear()
+    install(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515", installed_at=dt.datetime.now(dt.UTC)),
+            fake.token, {"HUBSPOT_API_BASE_URL": fake.url}, monkeypatch, redis_url)
+    runtime.crm_for("hubspot-62515").upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane Roe")])
+    yield fake
     runtime._tenant_crm.cache_clear()
-    runtime.tenant_store().add(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515",
-                                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": fake.token})
+    server.stop()
+
+
+@pytest.fixture
+def tenant(home, redis_url, monkeypatch):
+    """An installed HubSpot tenant whose API budget is already spent (a share of 1 call is 0 calls)."""
+    from tests.fakes.hubspot_server import FakeHubSpot, Server
+
+    fake = FakeHubSpot()
+    server = Server(fake)
+    install(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515", installed_at=dt.datetime.now(dt.UTC)),
+            fake.token, {"HUBSPOT_API_BASE_URL": fake.url, "HUBSPOT_DAILY_API_LIMIT": "1"}, monkeypatch, redis_url)
     yield "hubspot-62515"
     runtime._tenant_crm.cache_clear()
     server.stop()
@@ -120,3 +144,41 @@ def test_a_tenant_that_needs_reinstalling_writes_no_email_and_keeps_its_steps(ho
     deliver_to(conn, tenant, "today", [item()])
     assert list((home / "outbox").glob("*.eml")) == []
     assert len(queue("outreach", conn).scheduled_job_registry.get_job_ids()) == 1
+
+
+def test_a_local_email_step_is_logged_as_rendered_to_the_outbox_not_as_sent(home, conn):
+    deliver(conn, "first", [item()])
+    [activity] = LocalCRM(home / "crm.sqlite3").get_activities()
+    [eml] = (home / "outbox").glob("*.eml")
+    assert activity.body == f"send_cold_email (problem_aware) rendered to the outbox, not sent: {eml}"
+
+
+def test_an_email_step_for_a_hubspot_tenant_is_an_open_email_task_holding_the_draft_never_a_sent_email(
+        home, conn, hubspot):
+    deliver_to(conn, "hubspot-62515", "first", [item()])
+    assert hubspot.objects["emails"] == {}  # no email engagement, so none says SENT
+    [task] = hubspot.objects["tasks"].values()
+    assert (task["hs_task_type"], task["hs_task_status"]) == ("EMAIL", "NOT_STARTED")
+    assert task["hs_task_subject"].startswith("Email Jane Roe (Acme): ")
+    assert "it has not been sent" in task["hs_task_body"] and "To: Jane Roe <jane@acme.io>" in task["hs_task_body"]
+    assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in task["hs_task_body"]
+    [link] = [a for a in hubspot.associations if a[0] == "tasks"]
+    assert link[2:] == ("contacts", runtime.record_index("hubspot-62515").ids("contact", ["jane@acme.io"])[
+        "jane@acme.io"])
+
+
+def test_an_email_step_for_a_salesforce_tenant_is_an_open_task_holding_the_draft_never_a_completed_email(
+        home, conn, redis_url, monkeypatch):
+    fake = SalesforceFake()
+    tenant = "salesforce-00D000000000001AAA"
+    install(Tenant(id=tenant, crm="salesforce", external_id="00D000000000001AAA", instance_url=fake.instance_url,
+                   installed_at=dt.datetime.now(dt.UTC)), "00D!session-token", {}, monkeypatch, redis_url)
+    with fake.active():
+        runtime.crm_for(tenant).upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane Roe")])
+        deliver_to(conn, tenant, "first", [item()])
+    runtime._tenant_crm.cache_clear()
+    [task] = fake.tasks.values()
+    assert (task["Status"], task.get("TaskSubtype")) == ("Not Started", "Task")
+    assert task["WhoId"] == fake.contact("jane@acme.io")["Id"]
+    assert task["Subject"].startswith("Email Jane Roe (Acme): ") and "it has not been sent" in task["Description"]
+    assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in task["Description"]
