@@ -37,6 +37,7 @@ from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 log = logging.getLogger(__name__)
 STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
 ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
+LINKS_RETRY = dt.timedelta(hours=1)  # email steps waiting for an https SALESOS_PUBLIC_URL are tried again after this
 
 
 def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
@@ -296,7 +297,7 @@ def outreach_job(payload: dict) -> dict:
     try:
         crm = runtime.crm_for(tenant)  # a tenant that needs re-installing stops here, before any email
     except GrantRevoked as exc:
-        return _defer(tenant, items, exc)
+        return _defer(tenant, items, str(exc))
     ledger = runtime.ledger()
     current = ledger.versions(tenant, [item["email"] for item in items])
     live = [item for item in items if item.get("version", 0) >= current.get(item["email"].lower(), 0)]
@@ -309,6 +310,9 @@ def outreach_job(payload: dict) -> dict:
             ledger.park(tenant, key, item["email"], json.dumps(item))
     due = [item for key, item in keys.items()
            if key in todo and item["email"] not in unsubscribed and item["email"].lower() not in held]
+    refusal = runtime.links_refusal(tenant)  # a CRM tenant's emails need an https public URL: they wait for it
+    waiting = [item for item in due if refusal and _step(item)["channel"] == "email"]
+    due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
     activities, tasks, emails = [], [], 0
@@ -331,12 +335,13 @@ def outreach_job(payload: dict) -> dict:
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
-        return _defer(tenant, due, exc)  # claimed, not done: the resumed job redoes them, idempotently by key
+        return _defer(tenant, due + waiting, str(exc))  # claimed, not done: redone later, idempotently by key
     done = [_step_key(tenant, item) for item in due]
     ledger.complete(done)
     enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
                             if item["step_index"] + 1 < len(item["sequence"])])
-    return {
+    deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
+    return deferred | {
         "emails_written": emails,
         "tasks_created": len(tasks),
         "steps_done": len(done),
@@ -349,14 +354,15 @@ def outreach_job(payload: dict) -> dict:
     }
 
 
-def _defer(tenant: str, items: list[dict], exc: Exception) -> dict:
-    """The CRM said "not today": queue the same steps again after 00:00 UTC, when budgets and limits reset."""
-    log.error("outreach for %s deferred to tomorrow: %s", tenant, exc)
-    tomorrow = dt.datetime.combine(dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1), dt.time(0, 5), dt.UTC)
+def _defer(tenant: str, items: list[dict], reason: str, at: dt.datetime | None = None) -> dict:
+    """Queue the same steps again at `at`; by default after 00:00 UTC, when the CRM's budgets and limits reset
+    (it said "not today")."""
+    at = at or dt.datetime.combine(dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1), dt.time(0, 5), dt.UTC)
+    log.error("outreach for %s deferred to %s: %s", tenant, f"{at:%Y-%m-%d %H:%M} UTC", reason)
     digest = "|".join(f"{i['email']}#{i['step_index']}" for i in sorted(items, key=lambda i: i["email"]))
     enqueue_once(get_current_job().connection, "outreach", outreach_job, {"tenant": tenant, "items": items},
-                 job_key=job_id("outreach", tenant, f"resume|{tomorrow.date()}|{digest}"), at=tomorrow)
-    return {"stopped": [{"stage": "outreach", "reason": str(exc)}], "steps_deferred": len(items)}
+                 job_key=job_id("outreach", tenant, f"resume|{at:%Y-%m-%dT%H:%M}|{digest}"), at=at)
+    return {"stopped": [{"stage": "outreach", "reason": reason}], "steps_deferred": len(items)}
 
 
 def _write_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) -> tuple[Rendered, Path]:

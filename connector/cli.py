@@ -545,4 +545,15 @@ def vault_key() -> None:
 
 
 def main() -> None:
-    app()
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors():  # each names its variable and the rule; pydantic quotes no input here
+            message = error["msg"].removeprefix("Value error, ")
+            name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+            err.print(message if message.startswith(name) else f"{name}: {message}", markup=False, highlight=False)
+        sys.exit(2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from connector.channels.email import Sender
 from connector.ledger import Ledger
@@ -179,3 +180,17 @@ def sender() -> Sender:
 
 def unsubscribe_url(token: str) -> str:
     return f"{settings().salesos_public_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def links_refusal(tenant: str) -> str | None:
+    """Why emails for `tenant` cannot be rendered now, or None.
+
+    A customer's prospects get https unsubscribe links; plain http (the
+    loopback default) is for the local demo only.
+    """
+    url = settings().salesos_public_url
+    if tenant == "local" or urlsplit(url).scheme == "https":
+        return None
+    return (f"SALESOS_PUBLIC_URL is {url[:100]!r}, not https: emails for {tenant} are not rendered, since their "
+            "unsubscribe links must be https. Set it to the https address SalesOS is served at and restart the "
+            "workers; the email steps are retried every hour")

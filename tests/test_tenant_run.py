@@ -40,7 +40,8 @@ def cli(home: Path, *args: str, redis_url: str, env: dict[str, str]) -> subproce
 
 @pytest.fixture
 def tenant_env(hubspot, tmp_path, redis_url):
-    env = {"SALESOS_VAULT_KEYS": new_key(), "HUBSPOT_API_BASE_URL": hubspot.url}
+    env = {"SALESOS_VAULT_KEYS": new_key(), "HUBSPOT_API_BASE_URL": hubspot.url,
+           "SALESOS_PUBLIC_URL": "https://salesos.example.com"}
     added = cli(tmp_path / "tenant-home", "tenants", "add", "hubspot", "--portal-id", "62515",
                 "--access-token", hubspot.token, redis_url=redis_url, env=env)
     assert added.returncode == 0, added.stderr
@@ -127,6 +128,17 @@ def test_a_refused_token_marks_the_tenant_for_reinstall_and_stops_its_run_with_t
     assert [(t["id"], t["status"]) for t in listed] == [(TENANT, "needs_reinstall")]
     again = run(home, workspace, redis_url, tenant_env, "--tenant", TENANT)
     assert again.returncode == 2 and "needs re-installing" in again.stderr
+
+
+def test_a_tenant_run_without_an_https_public_url_renders_no_email_and_says_why(workspace, redis_url, tenant_env,
+                                                                              hubspot, tmp_path):
+    env = {**tenant_env, "SALESOS_PUBLIC_URL": "http://127.0.0.1:5000"}
+    result = run(tmp_path / "tenant-home", workspace, redis_url, env, "--tenant", TENANT)
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["emails_written"] == 0 and summary["steps_deferred"] == 4 and summary["tasks_created"] == 1
+    assert "Stopped: SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', not https" in result.stderr
+    assert hubspot.objects["emails"] == {} and not list((tmp_path / "tenant-home" / "outbox").glob("*.eml"))
 
 
 def test_a_tenant_run_without_data_stops_before_any_work_and_says_how_to_give_it_data(

@@ -90,8 +90,8 @@ def install(tenant: Tenant, token: str, env: dict[str, str], monkeypatch, redis_
     for name, value in {"SALESOS_VAULT_KEYS": new_key(), "REDIS_URL": redis_url, "SALESOS_PUBLIC_URL": PUBLIC,
                         **env}.items():
         monkeypatch.setenv(name, value)
-    runtime.settings.cache_clear()
-    runtime._tenant_crm.cache_clear()
+    for cached in (runtime.settings, runtime._tenant_crm, runtime.record_index):
+        cached.cache_clear()  # each test has its own SALESOS_HOME
     runtime.tenant_store().add(tenant, {"access_token": token})
 
 
@@ -107,6 +107,7 @@ def hubspot(home, redis_url, monkeypatch):
     runtime.crm_for("hubspot-62515").upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane Roe")])
     yield fake
     runtime._tenant_crm.cache_clear()
+    runtime.record_index.cache_clear()
     server.stop()
 
 
@@ -121,6 +122,7 @@ def tenant(home, redis_url, monkeypatch):
             fake.token, {"HUBSPOT_API_BASE_URL": fake.url, "HUBSPOT_DAILY_API_LIMIT": "1"}, monkeypatch, redis_url)
     yield "hubspot-62515"
     runtime._tenant_crm.cache_clear()
+    runtime.record_index.cache_clear()
     server.stop()
 
 
@@ -167,18 +169,58 @@ def test_an_email_step_for_a_hubspot_tenant_is_an_open_email_task_holding_the_dr
         "jane@acme.io"])
 
 
-def test_an_email_step_for_a_salesforce_tenant_is_an_open_task_holding_the_draft_never_a_completed_email(
-        home, conn, redis_url, monkeypatch):
+@pytest.fixture
+def salesforce(home, redis_url, monkeypatch):
+    """An installed Salesforce tenant on the Salesforce fake, which holds the contact jane@acme.io."""
     fake = SalesforceFake()
-    tenant = "salesforce-00D000000000001AAA"
-    install(Tenant(id=tenant, crm="salesforce", external_id="00D000000000001AAA", instance_url=fake.instance_url,
-                   installed_at=dt.datetime.now(dt.UTC)), "00D!session-token", {}, monkeypatch, redis_url)
+    install(Tenant(id="salesforce-00D000000000001AAA", crm="salesforce", external_id="00D000000000001AAA",
+                   instance_url=fake.instance_url, installed_at=dt.datetime.now(dt.UTC)), "00D!session-token", {},
+            monkeypatch, redis_url)
     with fake.active():
-        runtime.crm_for(tenant).upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane Roe")])
-        deliver_to(conn, tenant, "first", [item()])
+        runtime.crm_for("salesforce-00D000000000001AAA").upsert_contacts([
+            ContactWrite(email="jane@acme.io", name="Jane Roe")])
+        yield fake
     runtime._tenant_crm.cache_clear()
-    [task] = fake.tasks.values()
+    runtime.record_index.cache_clear()
+
+
+def test_an_email_step_for_a_salesforce_tenant_is_an_open_task_holding_the_draft_never_a_completed_email(
+        home, conn, salesforce):
+    deliver_to(conn, "salesforce-00D000000000001AAA", "first", [item()])
+    [task] = salesforce.tasks.values()
     assert (task["Status"], task.get("TaskSubtype")) == ("Not Started", "Task")
-    assert task["WhoId"] == fake.contact("jane@acme.io")["Id"]
+    assert task["WhoId"] == salesforce.contact("jane@acme.io")["Id"]
     assert task["Subject"].startswith("Email Jane Roe (Acme): ") and "it has not been sent" in task["Description"]
     assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in task["Description"]
+
+
+def test_without_an_https_public_url_a_tenants_email_step_waits_with_the_reason_and_runs_once_it_is_fixed(
+        home, conn, hubspot, monkeypatch):
+    monkeypatch.setenv("SALESOS_PUBLIC_URL", "http://127.0.0.1:5000")
+    runtime.settings.cache_clear()
+    outreach = queue("outreach", conn)
+    call = item(email="jane@acme.io", step_index=1)
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": "hubspot-62515", "items": [item()]}, job_key="email")
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": "hubspot-62515", "items": [call]}, job_key="call")
+    SimpleWorker([outreach], connection=conn, serializer=JSONSerializer).work(burst=True)
+    counts = outreach.fetch_job("email").return_value()
+    [stop] = counts["stopped"]
+    assert "SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', not https" in stop["reason"]
+    assert counts["steps_deferred"] == 1 and counts["emails_written"] == 0
+    assert list((home / "outbox").glob("*.eml")) == []
+    assert [t["hs_task_type"] for t in hubspot.objects["tasks"].values()] == ["CALL"]  # other steps go on
+    [waiting] = outreach.scheduled_job_registry.get_job_ids()  # the call was the sequence's last step
+    in_an_hour = outreach.scheduled_job_registry.get_scheduled_time(waiting) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(minutes=55) < in_an_hour <= dt.timedelta(hours=1)
+    assert not runtime.ledger().is_done("outreach:hubspot-62515:jane@acme.io:0")
+
+    monkeypatch.setenv("SALESOS_PUBLIC_URL", PUBLIC)  # the operator fixes it and restarts the workers
+    runtime.settings.cache_clear()
+    job = outreach.fetch_job(waiting)
+    outreach.scheduled_job_registry.remove(job)
+    outreach.enqueue_job(job)  # its hour has come
+    SimpleWorker([outreach], connection=conn, serializer=JSONSerializer).work(burst=True)
+    assert outreach.fetch_job(waiting).return_value()["emails_written"] == 1
+    [draft] = [t for t in hubspot.objects["tasks"].values() if t["hs_task_type"] == "EMAIL"]
+    assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in draft["hs_task_body"]
+    assert runtime.ledger().is_done("outreach:hubspot-62515:jane@acme.io:0")
