@@ -71,7 +71,7 @@ def run(
         _print_funnel(summary)
     for reason in sorted({stop["reason"] for stop in summary["stopped"]}):
         err.print(f"[red]Stopped:[/red] {reason}", highlight=False)
-    if summary["emails_written"] and not settings.salesos_public_url.startswith("https://"):
+    if summary["emails_written"] and not settings.salesos_public_url.lower().startswith("https://"):
         err.print(f"Note: the emails' unsubscribe links use {settings.salesos_public_url} (plain http, fine for the "
                   "local demo); a CRM tenant needs an https SALESOS_PUBLIC_URL.", markup=False, highlight=False)
     if summary["failures"] or summary["stopped"]:
