@@ -16,6 +16,7 @@ from agents.domains import registered_domain
 from agents.jobs import enqueue_steps
 from agents.sequences import TEMPLATES, schedule
 from connector import actions, runtime
+from connector.data_sources import NoData
 from connector.markets import MarketError, market_from_text
 from connector.run_summaries import enqueue_unattended
 from connector.runs import RunContext
@@ -42,16 +43,16 @@ def prospect_job(payload: dict) -> dict:
     if market is None:
         return _cannot(conn, event, NO_MARKET.format(tenant=event.tenant))
     try:
+        files = runtime.data_files(event.tenant)
         domain = _domain(event)
-    except LookupError as exc:
+    except LookupError as exc:  # no data source (NoData), or nothing to research
         return _cannot(conn, event, str(exc))
     asked = event.kind.startswith("workflow.")  # a rep's explicit request; a ticked field may be re-sent
     repeat = f"salesos:prospected:{event.tenant}:{domain}"
     if not asked and not conn.set(repeat, event.identity, nx=True, ex=PROSPECT_AGAIN_AFTER) and \
             conn.get(repeat) != event.identity.encode():
         return {"prospect_repeats_skipped": 1}
-    run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market[0],
-                     data_files=[str(path) for path in runtime.settings().salesos_data_files],
+    run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market[0], data_files=files,
                      as_of=dt.date.today(), domains=[domain])
     enqueue_unattended(conn, run, "crm event")
     if event.payload.get("callbackId"):
@@ -63,7 +64,9 @@ def market_defined_job(payload: dict) -> dict:
     """A market record written in the CRM becomes the tenant's market, and a run of it starts.
 
     A notification of the record whose definition did not change (a rename, a
-    Salesforce Outbound Message re-sent on any edit) starts nothing.
+    Salesforce Outbound Message re-sent on any edit) starts nothing. With no
+    data source the market is kept and its run waits for the record's next
+    notification (the origin says so, and differs from a run's).
     """
     event = CrmEvent.model_validate(payload["event"])
     origin = f"CRM market record {event.object_id}"
@@ -75,9 +78,15 @@ def market_defined_job(payload: dict) -> dict:
     current = markets.get(event.tenant)
     if current is not None and current == (market, origin):
         return {"market_unchanged": 1}
+    try:
+        files = runtime.data_files(event.tenant)
+    except NoData as exc:
+        markets.set(event.tenant, market, f"{origin}, not run: no data source")
+        return {"stopped": [{"stage": "market", "reason": f"{exc}; the market is kept and runs when the record "
+                                                          "is next changed"}]}
     markets.set(event.tenant, market, origin)
-    run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market,
-                     data_files=[str(path) for path in runtime.settings().salesos_data_files], as_of=dt.date.today())
+    run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market, data_files=files,
+                     as_of=dt.date.today())
     enqueue_unattended(get_current_job().connection, run, "crm event")
     return {"market_runs_started": 1}
 

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from rq import get_current_job
@@ -25,7 +26,8 @@ from agents.lead_source import source_companies
 from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany
 from agents.scoring import plan_lead
 from connector import runtime
-from connector.channels.email import EmailDraft, render, write_eml
+from connector.channels.email import EmailDraft, Rendered, render, write_eml
+from connector.data_sources import NoData, refuse_sample
 from connector.ledger import effect_key
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
@@ -35,6 +37,7 @@ from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 log = logging.getLogger(__name__)
 STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
 ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
+LINKS_RETRY = dt.timedelta(hours=1)  # email steps waiting for an https SALESOS_PUBLIC_URL are tried again after this
 
 
 def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
@@ -68,9 +71,21 @@ def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dic
 
 @timed("source")
 def source_job(payload: dict) -> dict:
-    """Read the market's data, keep the companies that fit, hand them on."""
+    """Read the market's data, keep the companies that fit, hand them on.
+
+    A run started without files reads its tenant's data source. A CRM tenant
+    never reads fictional sample rows: its run stops here, with the reason,
+    whatever named the files.
+    """
     run = RunContext.model_validate(payload["run"])
-    data = runtime.dataset(run.data_files)
+    try:
+        if run.data_files is None:
+            run = run.model_copy(update={"data_files": runtime.data_files(run.tenant)})
+        data = runtime.dataset(run.data_files)
+        refuse_sample(run.tenant, data.sample_files)
+    except NoData as exc:
+        log.error("source job of run %s stopped: %s", run.run_id, exc)
+        return {"stopped": [{"stage": "source", "reason": str(exc)}]}
     result = source_companies(data.companies, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
     current = _stages(crm, [scored.company.domain for scored in result.qualified])
@@ -287,13 +302,18 @@ def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWri
 
 @timed("outreach")
 def outreach_job(payload: dict) -> dict:
-    """Execute sequence steps exactly once each: emails to the outbox, tasks for the rep."""
+    """Execute sequence steps exactly once each: emails to the outbox, tasks for the rep.
+
+    SalesOS renders emails but does not send them yet. The local CRM logs each
+    as an activity saying so; a CRM tenant gets an open task for the rep
+    holding the draft, never an email logged as sent.
+    """
     tenant = payload["tenant"]
     items = payload["items"]
     try:
         crm = runtime.crm_for(tenant)  # a tenant that needs re-installing stops here, before any email
     except GrantRevoked as exc:
-        return _defer(tenant, items, exc)
+        return _defer(tenant, items, str(exc))
     ledger = runtime.ledger()
     current = ledger.versions(tenant, [item["email"] for item in items])
     live = [item for item in items if item.get("version", 0) >= current.get(item["email"].lower(), 0)]
@@ -302,26 +322,34 @@ def outreach_job(payload: dict) -> dict:
     unsubscribed = ledger.unsubscribed(tenant, [item["email"] for item in items])
     held = ledger.held(tenant, [item["email"] for item in items])
     for key, item in keys.items():
-        if key in todo and item["email"].lower() in held and item["email"] not in unsubscribed:
+        if key in todo and item["email"].lower() in held and item["email"].lower() not in unsubscribed:
             ledger.park(tenant, key, item["email"], json.dumps(item))
     due = [item for key, item in keys.items()
-           if key in todo and item["email"] not in unsubscribed and item["email"].lower() not in held]
+           if key in todo and item["email"].lower() not in unsubscribed and item["email"].lower() not in held]
     try:
         opted_out = _opted_out_in_crm(crm, due)  # a person or a rep may have opted them out since the plan
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
-        return _defer(tenant, due, exc)
+        return _defer(tenant, due, str(exc))
     stopped = [item for item in due if item["email"].lower() in opted_out]
     due = [item for item in due if item["email"].lower() not in opted_out]
+    refusal = runtime.links_refusal(tenant)  # a CRM tenant's emails need an https public URL: they wait for it
+    waiting = [item for item in due if refusal and _step(item)["channel"] == "email"]
+    due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
-    activities, tasks = [], []
+    activities, tasks, emails = [], [], 0
     for item in due:
         key = _step_key(tenant, item)
         step = _step(item)
         if step["channel"] == "email":
-            activities.append(_send_email(key, item, step, tokens[item["email"]], now))
+            rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
+            emails += 1
+            if tenant == "local":
+                activities.append(_outbox_activity(key, item, step, rendered, path, now))
+            else:
+                tasks.append(_draft_task(key, item, step, rendered))
         else:
             tasks.append(_rep_task(key, item, step))
     try:
@@ -334,17 +362,18 @@ def outreach_job(payload: dict) -> dict:
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
-        return _defer(tenant, due, exc)  # claimed, not done: the resumed job redoes them, idempotently by key
+        return _defer(tenant, due + waiting, str(exc))  # claimed, not done: redone later, idempotently by key
     done = [_step_key(tenant, item) for item in due]
     ledger.complete(done)
     enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
                             if item["step_index"] + 1 < len(item["sequence"])])
-    return {
-        "emails_written": len(activities),
+    deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
+    return deferred | {
+        "emails_written": emails,
         "tasks_created": len(tasks),
         "steps_done": len(done),
         "skipped_already_done": len(keys) - len(todo),
-        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"] in unsubscribed]),
+        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed]),
         "skipped_opted_out": len(stopped),
         "skipped_superseded": len(items) - len(live),
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
@@ -359,17 +388,19 @@ def _opted_out_in_crm(crm, items: list[dict]) -> set[str]:
     return {c.email.lower() for c in crm.get_contacts(emails) if c.email_opt_out} if emails else set()
 
 
-def _defer(tenant: str, items: list[dict], exc: Exception) -> dict:
-    """The CRM said "not today": queue the same steps again after 00:00 UTC, when budgets and limits reset."""
-    log.error("outreach for %s deferred to tomorrow: %s", tenant, exc)
-    tomorrow = dt.datetime.combine(dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1), dt.time(0, 5), dt.UTC)
+def _defer(tenant: str, items: list[dict], reason: str, at: dt.datetime | None = None) -> dict:
+    """Queue the same steps again at `at`; by default after 00:00 UTC, when the CRM's budgets and limits reset
+    (it said "not today")."""
+    at = at or dt.datetime.combine(dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1), dt.time(0, 5), dt.UTC)
+    log.error("outreach for %s deferred to %s: %s", tenant, f"{at:%Y-%m-%d %H:%M} UTC", reason)
     digest = "|".join(f"{i['email']}#{i['step_index']}" for i in sorted(items, key=lambda i: i["email"]))
     enqueue_once(get_current_job().connection, "outreach", outreach_job, {"tenant": tenant, "items": items},
-                 job_key=job_id("outreach", tenant, f"resume|{tomorrow.date()}|{digest}"), at=tomorrow)
-    return {"stopped": [{"stage": "outreach", "reason": str(exc)}], "steps_deferred": len(items)}
+                 job_key=job_id("outreach", tenant, f"resume|{at:%Y-%m-%dT%H:%M}|{digest}"), at=at)
+    return {"stopped": [{"stage": "outreach", "reason": reason}], "steps_deferred": len(items)}
 
 
-def _send_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) -> ActivityWrite:
+def _write_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) -> tuple[Rendered, Path]:
+    """Render the step's message into the outbox. Nothing sends it yet: what the CRM is told says so."""
     draft = EmailDraft(
         key=key,
         to_name=item["name"],
@@ -381,10 +412,32 @@ def _send_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) 
         unsubscribe_url=runtime.unsubscribe_url(token),
     )
     rendered = render(draft, runtime.sender(), now)
-    path = write_eml(runtime.settings().outbox, key, rendered.message)
+    return rendered, write_eml(runtime.settings().outbox, key, rendered.message)
+
+
+def _outbox_activity(key: str, item: dict, step: dict, rendered: Rendered, path: Path,
+                     now: dt.datetime) -> ActivityWrite:
+    """The local CRM's record of the step: the message is in the outbox, where the demo's reader opens it."""
     return ActivityWrite(
         key=key, contact_email=item["email"], kind="email", subject=rendered.subject,
-        body=f"{step['action']} ({step['message_type']}) written to {path}", occurred_at=now,
+        body=f"{step['action']} ({step['message_type']}) rendered to the outbox, not sent: {path}", occurred_at=now,
+    )
+
+
+def _draft_task(key: str, item: dict, step: dict, rendered: Rendered) -> TaskWrite:
+    """A CRM tenant's record of the step: an open task for the rep holding the draft to send from the CRM.
+
+    SalesOS sends no email yet, so nothing in the customer's CRM may say one was
+    sent (no email engagement, no completed email task); the outbox file is on
+    a worker's disk, where no rep can reach it.
+    """
+    return TaskWrite(
+        key=key, contact_email=item["email"], kind="email",
+        subject=f"Email {item['name']} ({item['company_name']}): {rendered.subject}"[:255],  # Salesforce's limit
+        body=f"SalesOS drafted this {step['message_type']} email; it has not been sent. Send it from the CRM, "
+             f"then complete this task.\n\nTo: {item['name']} <{item['email']}>\nSubject: {rendered.subject}\n\n"
+             f"{rendered.body}",
+        due_at=dt.datetime.fromisoformat(step["scheduled_at"]),
     )
 
 

@@ -30,6 +30,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from connector.private_files import connect
+
 Scope = Literal["tenant", "operator"]
 _FORMAT = re.compile(r"salesos_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 _NO_DIGEST = hashlib.sha256(b"no such key").hexdigest()  # compared against when the id is unknown
@@ -62,8 +64,7 @@ class ApiKeys:
     """The keys table in the state database (`settings.state_path`)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
 

@@ -58,7 +58,7 @@ def run(
         for problem in exc.problems:
             err.print(f"  - {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from None
-    files = data or list(settings.salesos_data_files)
+    files = _data_files(tenant, data)
     try:
         with _FunnelProgress() as progress:
             summary = execute_run(settings, definition, files, date, send_now=send_now, workers=workers,
@@ -72,6 +72,9 @@ def run(
         _print_funnel(summary)
     for reason in sorted({stop["reason"] for stop in summary["stopped"]}):
         err.print(f"[red]Stopped:[/red] {reason}", highlight=False)
+    if summary["emails_written"] and not settings.salesos_public_url.lower().startswith("https://"):
+        err.print(f"Note: the emails' unsubscribe links use {settings.salesos_public_url} (plain http, fine for the "
+                  "local demo); a CRM tenant needs an https SALESOS_PUBLIC_URL.", markup=False, highlight=False)
     if summary["failures"] or summary["stopped"]:
         raise typer.Exit(1)
 
@@ -87,6 +90,23 @@ def _check_tenant(tenant: str) -> None:
     if record.status == "needs_reinstall":
         err.print(f"[red]Tenant {tenant} needs re-installing:[/red] {record.status_reason}", highlight=False)
         raise typer.Exit(2)
+
+
+def _data_files(tenant: str, named: Optional[list[Path]]) -> list[Path]:
+    """The files named with --data, else the tenant's data source; never fictional sample data for a CRM tenant."""
+    from connector.data_sources import NoData, refuse_sample
+    from connector.providers.base import ProviderError
+    from connector.providers.offline import check_files, is_sample
+    from connector.runtime import data_files
+
+    try:
+        files = named or [Path(path) for path in data_files(tenant)]
+        check_files(files)
+        refuse_sample(tenant, [str(path) for path in files if is_sample(path)])
+    except (NoData, ProviderError) as exc:
+        err.print(f"[red]Run stopped:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    return files
 
 
 class _FunnelProgress:
@@ -454,6 +474,37 @@ def tenants_remove(tenant: Annotated[str, typer.Argument(help="tenant id, e.g. h
     typer.echo(f"tenant {tenant} removed; its tokens are deleted")
 
 
+@tenants_app.command("data-files")
+def tenants_data_files(
+    tenant: Annotated[str, typer.Argument(help="tenant id, e.g. hubspot-62515")],
+    files: Annotated[Optional[list[Path]], typer.Argument(help="JSONL or CSV files; none: print the current ones")] = None,
+) -> None:
+    """Set the data the tenant's runs read (CLI without --data, CRM events, the API); never the fictional sample."""
+    from connector.data_sources import DataSource, NoData, refuse_sample
+    from connector.providers.base import ProviderError
+    from connector.providers.offline import check_files, is_sample
+    from connector.runtime import data_sources
+
+    record = _tenant_store().get(tenant)
+    if record is None:
+        err.print(f"[red]{tenant!r} is not an installed tenant[/red] (the local CRM reads SALESOS_DATA_FILES)",
+                  highlight=False)
+        raise typer.Exit(2)
+    if not files:
+        source = data_sources().get(tenant)
+        typer.echo("\n".join(source.files) if source else f"{tenant} has no data source")
+        raise typer.Exit(0 if source else 1)
+    try:
+        check_files(files)
+        refuse_sample(tenant, [str(path) for path in files if is_sample(path)])
+    except (NoData, ProviderError) as exc:
+        err.print(f"[red]Refused:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    data_sources().set(tenant, DataSource(files=[str(path.resolve()) for path in files]))
+    typer.echo(f"{tenant} reads {len(files)} data file(s) from now on; workers on other machines need them at the "
+               "same paths")
+
+
 @tenants_app.command("flow-secret")
 def tenants_flow_secret(tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")]) -> None:
     """Create (or rotate) the secret a Salesforce Flow signs its SalesOS callouts with; printed once."""
@@ -550,7 +601,18 @@ def vault_key() -> None:
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
     from connector.redaction import configure_logging
 
     configure_logging()  # before any command logs: tokens in URLs are redacted from every line
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors():  # each names its variable and the rule; pydantic quotes no input here
+            message = error["msg"].removeprefix("Value error, ")
+            name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+            err.print(message if message.startswith(name) else f"{name}: {message}", markup=False, highlight=False)
+        sys.exit(2)

@@ -16,7 +16,7 @@ class RunContext(BaseModel):
     run_id: str
     tenant: str = "local"
     market: MarketDefinition
-    data_files: list[str]
+    data_files: list[str] | None = Field(default=None, description="None: the tenant's data source, when the run starts")
     as_of: dt.date
     send_now: bool = False
     batch_size: int = Field(default=250, ge=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from connector.channels.email import Sender
 from connector.ledger import Ledger
@@ -148,6 +149,26 @@ def deal_events():
     return _deal_events(settings().state_path)
 
 
+@lru_cache(maxsize=4)
+def _data_sources(path: Path):
+    from connector.data_sources import TenantDataSources
+
+    return TenantDataSources(path)
+
+
+def data_sources():
+    """Each CRM tenant's data source, kept open for the worker's life like the ledger."""
+    return _data_sources(settings().state_path)
+
+
+def data_files(tenant: str) -> list[str]:
+    """The files a run of `tenant` reads now; raises `data_sources.NoData` when it has none it may read."""
+    from connector.data_sources import files_for
+
+    source = None if tenant == "local" else data_sources().get(tenant)
+    return [str(path.resolve()) for path in files_for(tenant, settings().salesos_data_files, source)]
+
+
 def dataset(paths: list[str]):
     return load_cached([Path(path) for path in paths])
 
@@ -159,3 +180,17 @@ def sender() -> Sender:
 
 def unsubscribe_url(token: str) -> str:
     return f"{settings().salesos_public_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def links_refusal(tenant: str) -> str | None:
+    """Why emails for `tenant` cannot be rendered now, or None.
+
+    A customer's prospects get https unsubscribe links; plain http (the
+    loopback default) is for the local demo only.
+    """
+    url = settings().salesos_public_url
+    if tenant == "local" or urlsplit(url).scheme == "https":
+        return None
+    return (f"SALESOS_PUBLIC_URL is {url[:100]!r}, not https: emails for {tenant} are not rendered, since their "
+            "unsubscribe links must be https. Set it to the https address SalesOS is served at and restart the "
+            "workers; the email steps are retried every hour")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connector.private_files import private_dir
@@ -46,6 +47,20 @@ class Settings(BaseSettings):
     crm_api_share: float = Field(default=0.5, gt=0, le=1, description="share of the daily API allowance SalesOS may use")
     hubspot_daily_api_limit: int = Field(default=250_000, ge=1, description="the portal's daily allowance (Free/Starter)")
     salesforce_daily_api_limit: int | None = Field(default=None, ge=1, description="unset: read from Sforce-Limit-Info")
+
+    @field_validator("salesos_public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        """Links in emails and the URLs CRMs call are built on it: a typo must fail at start, not in a link."""
+        try:
+            parts = urlsplit(value)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a bad port or bracketed host
+            valid = False
+        if not valid or parts.query or parts.fragment or any(char.isspace() for char in value):
+            raise ValueError(f"SALESOS_PUBLIC_URL must be an http(s) URL with a host and no query or fragment, "
+                             f"like https://salesos.example.com (got {value[:100]!r})")
+        return value
 
     @cached_property
     def home(self) -> Path:

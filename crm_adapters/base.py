@@ -57,7 +57,7 @@ class TaskWrite(BaseModel):
 
 
 class ActivityWrite(BaseModel):
-    """Something that happened (an email sent); `key` makes logging it idempotent."""
+    """Something that happened (an email rendered to the local outbox); `key` makes logging it idempotent."""
 
     key: str
     contact_email: str

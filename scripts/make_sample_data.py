@@ -4,7 +4,8 @@ Deterministic: the same arguments always write the same bytes (a seeded
 random.Random, no wall clock, stable ordering). The data is messy on purpose,
 like real exports: one company from two sources with different spellings and
 URL forms, excluded industries, missing fields, invalid emails and a few
-malformed rows.
+malformed rows. Every row is marked as sample data, so none of it ever reaches
+a customer's CRM (see `connector.data_sources`).
 
     python scripts/make_sample_data.py [--companies 2000] [--seed 7] [--out-dir data] [--as-of 2026-11-02]
 """
@@ -246,9 +247,9 @@ def build(companies: int, seed: int, as_of: dt.date) -> tuple[list[str], list[li
     step = max(1, len(rows) // (len(MALFORMED) + 1))
     for offset, line in enumerate(MALFORMED, start=1):
         rows.insert(offset * step, line)
-    lines = [row if isinstance(row, str) else json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+    lines = [row if isinstance(row, str) else json.dumps(_marked(row), separators=(",", ":"), ensure_ascii=False)
              for row in rows]
-    csv_rows = [["Company Name", "Website", "Industry", "Employees", "Annual Revenue", "Country"]]
+    csv_rows = [["Company Name", "Website", "Industry", "Employees", "Annual Revenue", "Country", "Sample"]]
     for company in rng.sample(generated, min(150, len(generated))):
         record = company["record"]
         revenue = record.get("annual_revenue")
@@ -256,10 +257,16 @@ def build(companies: int, seed: int, as_of: dt.date) -> tuple[list[str], list[li
             _spelling(rng, company["name"]), rng.choice(_domain_forms(company["domain"])),
             record.get("industry", ""), str(record.get("employee_count", "")),
             rng.choice((f"${revenue:,.0f}", f"{revenue / 1e6:.1f}M")) if revenue else "",
-            record.get("country", ""),
+            record.get("country", ""), "true",
         ])
-    csv_rows.append(["Orphan Row Ltd", "", "Software", "12", "$1M", "UK"])
+    csv_rows.append(["Orphan Row Ltd", "", "Software", "12", "$1M", "UK", "true"])
     return lines, csv_rows
+
+
+def _marked(row: dict) -> dict:
+    """Every row says it is fictional (`"sample": true`, a CSV `Sample` column): SalesOS writes such rows into
+    the local CRM only, never a customer's, even from a copy or an excerpt of these files."""
+    return {"type": row["type"], "sample": True, **row}
 
 
 def generate(companies: int = 2000, out_dir: Path = Path("data"), seed: int = 7,

@@ -180,6 +180,15 @@ def test_send_now_fills_the_outbox_and_the_rep_task_list(workspace, redis_url):
     assert crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "in_progress"
 
 
+def test_a_local_run_that_writes_emails_notes_their_unsubscribe_links_are_plain_http(workspace, redis_url):
+    home, market, data = workspace
+    result = cli(home / "home", "run", "--market", str(market), "--data", str(data), "--as-of", AS_OF, "--send-now",
+                 redis_url=redis_url)
+    assert result.returncode == 0, result.stderr
+    assert "Note: the emails' unsubscribe links use http://127.0.0.1:5000 (plain http, fine for the local demo)" in (
+        " ".join(result.stderr.split()))
+
+
 def test_running_the_same_market_twice_creates_no_duplicate_and_sends_nothing_twice(workspace, redis_url):
     first = run(workspace, redis_url, "--send-now")
     home = workspace[0] / "home"

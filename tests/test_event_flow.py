@@ -16,12 +16,14 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from agents.event_jobs import market_defined_job
 from connector import runtime
 from connector.actions import complete_finished
+from connector.data_sources import DataSource
 from connector.dispatch import Dispatcher, default_router
 from connector.health import recent_runs
 from connector.markets import market_from_text
-from connector.queues import STAGES, queue
+from connector.queues import STAGES, enqueue_once, queue
 from connector.run_summaries import save_finished
 from connector.tenant_markets import TenantMarkets
 from connector.tenants import Tenant
@@ -30,28 +32,36 @@ from tests.test_end_to_end import MARKET, ROWS
 from tests.test_tenant_run import hubspot  # noqa: F401 - the fixture is shared
 from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, deliver, hubspot_event, signed_headers
 from webhooks.app import create_app
+from webhooks.intake import CrmEvent
 
 PORTAL = 62515
 TENANT = f"hubspot-{PORTAL}"
 
 
 @pytest.fixture
-def world(tmp_path, redis_url, hubspot, monkeypatch):
-    """A SalesOS home with a HubSpot tenant, its market and the hand-made market data."""
+def world(world_without_data, tmp_path):
+    """A SalesOS home with a HubSpot tenant, its market and the hand-made market data as its data source."""
     data = tmp_path / "market.jsonl"
     data.write_text("\n".join(row if isinstance(row, str) else json.dumps(row) for row in ROWS) + "\n")
+    runtime.data_sources().set(TENANT, DataSource(files=[str(data)]))
+    return world_without_data
+
+
+@pytest.fixture
+def world_without_data(tmp_path, redis_url, hubspot, monkeypatch):
+    """A SalesOS home with a HubSpot tenant and its market, and no data source."""
     for name, value in {"SALESOS_HOME": str(tmp_path), "SALESOS_VAULT_KEYS": new_key(), "REDIS_URL": redis_url,
                         "HUBSPOT_API_BASE_URL": hubspot.url, "HUBSPOT_CLIENT_SECRET": SECRET,
-                        "SALESOS_PUBLIC_URL": PUBLIC, "SALESOS_DATA_FILES": json.dumps([str(data)])}.items():
+                        "SALESOS_PUBLIC_URL": PUBLIC}.items():
         monkeypatch.setenv(name, value)
-    for cached in (runtime.settings, runtime._tenant_crm, runtime.record_index):
+    for cached in (runtime.settings, runtime._tenant_crm, runtime.record_index, runtime._data_sources):
         cached.cache_clear()
     runtime.tenant_store().add(Tenant(id=TENANT, crm="hubspot", external_id=str(PORTAL),
                                       installed_at=dt.datetime.now(dt.UTC)), {"access_token": hubspot.token})
     TenantMarkets(runtime.settings().state_path).set(TENANT, market_from_text(MARKET, "test"), "test")
     conn = redis.Redis.from_url(redis_url)
     yield create_app(redis_url=redis_url, settings=runtime.settings()).test_client(), conn
-    for cached in (runtime.settings, runtime._tenant_crm, runtime.record_index):
+    for cached in (runtime.settings, runtime._tenant_crm, runtime.record_index, runtime._data_sources):
         cached.cache_clear()
     conn.close()
 
@@ -79,6 +89,51 @@ def test_a_workflow_action_runs_its_company_and_hubspot_is_told_when_it_is_done(
     assert hubspot.completed["ap-1"]["hs_execution_state"] == "SUCCESS"
     assert [p["salesos_domain"] for p in hubspot.objects["companies"].values()] == ["acme.io"]
     assert len(hubspot.objects["contacts"]) == 3
+
+
+def test_a_workflow_action_on_a_tenant_without_a_data_source_completes_failed_with_the_reason(
+        world_without_data, hubspot):
+    client, conn = world_without_data
+    path = "/webhooks/hubspot/actions/prospect_company"
+    body = json.dumps({"callbackId": "ap-2", "origin": {"portalId": PORTAL, "actionDefinitionId": 7},
+                       "object": {"objectId": 56, "objectType": "COMPANY", "properties": {"domain": "acme.io"}}}
+                      ).encode()
+    response = client.post(path, data=body, headers=signed_headers(body, uri=PUBLIC + path))
+    assert response.get_json()["outputFields"]["hs_execution_state"] == "BLOCK"
+    dispatch_and_work(conn)
+    assert complete_finished(conn, lambda tenant, callback, outputs: runtime.complete_action(
+        conn, tenant, callback, outputs)) == 1
+    outputs = hubspot.completed["ap-2"]
+    assert outputs["hs_execution_state"] == "FAIL_CONTINUE"
+    assert outputs["salesos_result"].startswith(f"{TENANT} has no data source")
+    assert hubspot.objects["companies"] == {} and hubspot.objects["contacts"] == {}
+
+
+def test_a_market_record_on_a_tenant_without_a_data_source_is_kept_and_runs_once_data_is_given(
+        world_without_data, hubspot, tmp_path):
+    client, conn = world_without_data
+    runtime.tenant_markets().set(TENANT, market_from_text("industry: Retail\ncompany_size: 10-50", "old"), "old")
+    record = CrmEvent(tenant=TENANT, source="salesforce-outbound", kind="SalesOS_Market__c.updated",
+                      object_type="market", object_id="a01", property_name="Definition__c", property_value=MARKET,
+                      occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC), identity="m1")
+    first = work_on(conn, record)
+    assert f"{TENANT} has no data source" in first["stopped"][0]["reason"]
+    assert runtime.tenant_markets().get(TENANT)[0].name == "Test market"  # the CRM's market, kept
+    assert hubspot.objects["companies"] == {}
+    data = tmp_path / "market.jsonl"
+    data.write_text("\n".join(row if isinstance(row, str) else json.dumps(row) for row in ROWS) + "\n")
+    runtime.data_sources().set(TENANT, DataSource(files=[str(data)]))
+    assert work_on(conn, record.model_copy(update={"identity": "m2"})) == {"market_runs_started": 1}
+    assert sorted(p["salesos_domain"] for p in hubspot.objects["companies"].values()) == ["acme.io", "northwind.ca"]
+
+
+def work_on(conn, event: CrmEvent) -> dict:
+    """The market job for `event`, and the run it starts, on real workers; returns the market job's counts."""
+    job = enqueue_once(conn, "source", market_defined_job, {"event": event.model_dump(mode="json")},
+                       job_key=f"market-{event.identity}")
+    SimpleWorker([queue(name, conn) for name in STAGES], connection=conn, serializer=JSONSerializer).work(
+        burst=True)
+    return job.return_value(refresh=True)
 
 
 def test_a_rep_pausing_a_contact_in_hubspot_holds_its_next_step(world, hubspot):

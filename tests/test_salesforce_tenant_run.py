@@ -20,9 +20,10 @@ from agents.jobs import source_job
 from connector import runtime
 from connector.export import export_crm
 from connector.markets import load_market
-from connector.queues import enqueue_once, job_id, queue
-from connector.runner import FUNNEL_STAGES
+from connector.queues import enqueue_once, job_id, queue, run_stats
+from connector.runner import FUNNEL_STAGES, summarise
 from connector.runs import RunContext
+from connector.settings import SAMPLE_DATA
 from connector.tenants import Tenant
 from connector.vault import new_key
 from tests.crm_adapters.salesforce_fake import SalesforceFake
@@ -88,3 +89,28 @@ def test_a_run_on_a_salesforce_tenant_writes_what_a_local_run_writes_and_a_secon
 def checkboxes_as_salesforce_reads_them(records: list[dict], checkbox: str) -> list[dict]:
     """A Salesforce checkbox is never empty: an unset one reads back as false."""
     return [{**record, checkbox: bool(record[checkbox])} for record in records]
+
+
+def test_the_source_job_of_a_tenant_run_stops_on_sample_rows_or_no_data_source_and_writes_nothing(
+        environment, workspace, tmp_path):
+    """The last guard: whatever started the run, fictional rows never reach the customer's CRM."""
+    fake = SalesforceFake()
+    runtime.tenant_store().add(Tenant(id=TENANT, crm="salesforce", external_id="00D000000000001AAA",
+                                      instance_url=fake.instance_url, installed_at=dt.datetime.now(dt.UTC)),
+                               {"access_token": "00D!session-token"})
+    excerpt = tmp_path / "companies.jsonl"  # sample rows from the middle of the file, under another name
+    excerpt.write_text("".join(SAMPLE_DATA[0].read_text(encoding="utf-8").splitlines(keepends=True)[3000:3400]))
+    _, market, _ = workspace
+    with fake.active():
+        for run_id, files in (("named", [str(excerpt)]), ("unset", None)):
+            run = RunContext(run_id=run_id, tenant=TENANT, market=load_market(market), data_files=files,
+                             as_of=dt.date.fromisoformat(AS_OF))
+            enqueue_once(environment, "source", source_job, {"run": run.model_dump(mode="json")},
+                         job_key=job_id("run", run_id, "source", "0"), run_id=run_id)
+        SimpleWorker([queue(name, environment) for name in FUNNEL_STAGES], connection=environment,
+                     serializer=JSONSerializer).work(burst=True)
+    assert fake.calls == 0 and queue("source", environment).failed_job_registry.count == 0
+    [named] = summarise(run_stats(environment, "named"))["stopped"]
+    assert str(excerpt) in named["reason"] and "fictional sample data" in named["reason"]
+    [unset] = summarise(run_stats(environment, "unset"))["stopped"]
+    assert f"{TENANT} has no data source" in unset["reason"]

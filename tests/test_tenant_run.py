@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from connector.settings import SAMPLE_DATA
 from connector.vault import new_key
 from tests.fakes.hubspot_server import FakeHubSpot, Server
 from tests.test_end_to_end import AS_OF, ROOT, workspace  # noqa: F401 - the fixture is shared
@@ -38,7 +40,8 @@ def cli(home: Path, *args: str, redis_url: str, env: dict[str, str]) -> subproce
 
 @pytest.fixture
 def tenant_env(hubspot, tmp_path, redis_url):
-    env = {"SALESOS_VAULT_KEYS": new_key(), "HUBSPOT_API_BASE_URL": hubspot.url}
+    env = {"SALESOS_VAULT_KEYS": new_key(), "HUBSPOT_API_BASE_URL": hubspot.url,
+           "SALESOS_PUBLIC_URL": "https://salesos.example.com"}
     added = cli(tmp_path / "tenant-home", "tenants", "add", "hubspot", "--portal-id", "62515",
                 "--access-token", hubspot.token, redis_url=redis_url, env=env)
     assert added.returncode == 0, added.stderr
@@ -125,6 +128,58 @@ def test_a_refused_token_marks_the_tenant_for_reinstall_and_stops_its_run_with_t
     assert [(t["id"], t["status"]) for t in listed] == [(TENANT, "needs_reinstall")]
     again = run(home, workspace, redis_url, tenant_env, "--tenant", TENANT)
     assert again.returncode == 2 and "needs re-installing" in again.stderr
+
+
+def test_a_tenant_run_without_an_https_public_url_renders_no_email_and_says_why(workspace, redis_url, tenant_env,
+                                                                              hubspot, tmp_path):
+    env = {**tenant_env, "SALESOS_PUBLIC_URL": "http://127.0.0.1:5000"}
+    result = run(tmp_path / "tenant-home", workspace, redis_url, env, "--tenant", TENANT)
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["emails_written"] == 0 and summary["steps_deferred"] == 4 and summary["tasks_created"] == 1
+    assert "Stopped: SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', not https" in result.stderr
+    assert hubspot.objects["emails"] == {} and not list((tmp_path / "tenant-home" / "outbox").glob("*.eml"))
+
+
+def test_a_tenant_run_without_data_stops_before_any_work_and_says_how_to_give_it_data(
+        workspace, redis_url, tenant_env, hubspot, tmp_path):
+    _, market, _ = workspace
+    result = cli(tmp_path / "tenant-home", "run", "--market", str(market), "--tenant", TENANT, "--json",
+                 redis_url=redis_url, env=tenant_env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"{TENANT} has no data source" in result.stderr
+    assert f"tenants data-files {TENANT} FILE..." in result.stderr
+    assert hubspot.total_calls == 0
+
+
+def test_the_bundled_sample_is_refused_for_a_tenant_even_when_named_or_copied(workspace, redis_url, tenant_env,
+                                                                               hubspot, tmp_path):
+    _, market, _ = workspace
+    copy = tmp_path / "our-accounts.jsonl"
+    shutil.copyfile(SAMPLE_DATA[0], copy)
+    home = tmp_path / "tenant-home"
+    for data in (ROOT / "data" / "sample_market.jsonl", SAMPLE_DATA[1], copy):
+        result = cli(home, "run", "--market", str(market), "--data", str(data), "--tenant", TENANT,
+                     redis_url=redis_url, env=tenant_env)
+        assert result.returncode == 2, result.stderr
+        assert "fictional sample data" in result.stderr and "never into" in result.stderr
+    stored = cli(home, "tenants", "data-files", TENANT, str(copy), redis_url=redis_url, env=tenant_env)
+    assert stored.returncode == 2 and "fictional sample data" in stored.stderr
+    assert cli(home, "tenants", "data-files", TENANT, redis_url=redis_url, env=tenant_env).returncode == 1
+    assert hubspot.total_calls == 0
+
+
+def test_a_tenants_data_files_are_what_its_runs_read_without_data(workspace, redis_url, tenant_env, tmp_path):
+    _, market, data = workspace
+    home = tmp_path / "tenant-home"
+    stored = cli(home, "tenants", "data-files", TENANT, str(data), redis_url=redis_url, env=tenant_env)
+    assert stored.returncode == 0, stored.stderr
+    shown = cli(home, "tenants", "data-files", TENANT, redis_url=redis_url, env=tenant_env)
+    assert shown.stdout.split() == [str(data)]
+    result = cli(home, "run", "--market", str(market), "--tenant", TENANT, "--as-of", AS_OF, "--json",
+                 redis_url=redis_url, env=tenant_env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["qualified"] == 2
 
 
 def test_provision_creates_the_salesos_properties_once_and_reports_a_type_conflict(redis_url, tmp_path):

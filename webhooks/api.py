@@ -56,9 +56,8 @@ def create_market_run():
     except (TypeError, ValueError):
         return jsonify(error="invalid request body", problems=["as_of: expected a date like 2026-11-02"]), 400
     settings = current_app.config["SALESOS_SETTINGS"]
-    run = RunContext(
-        run_id=new_run_id(), tenant=g.api_key.tenant, market=market,
-        data_files=[str(p.resolve()) for p in settings.salesos_data_files], as_of=as_of,
+    run = RunContext(  # no data_files: its source job reads the tenant's data source, or stops saying it has none
+        run_id=new_run_id(), tenant=g.api_key.tenant, market=market, as_of=as_of,
         batch_size=settings.salesos_batch_size,
     )
     conn = _redis()
@@ -71,20 +70,24 @@ def create_market_run():
 
 @api.get("/runs/<run_id>")
 def run_status(run_id: str):
-    """A run of the key's tenant: its state, pending jobs, failures and funnel so far."""
+    """A run of the key's tenant: its state (running, failed, stopped with its reasons, finished), pending jobs,
+    failures and funnel so far."""
     conn = _redis()
     try:
         if run_tenant(conn, run_id) != g.api_key.tenant:
             return _no_run(run_id)  # another tenant's run is answered like one that does not exist
         pending = run_pending(conn, run_id)
-        summary = summarise(run_stats(conn, run_id))
+        stats = run_stats(conn, run_id)
         failures = run_failures(conn, run_id)
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
-    if not pending and not summary["companies_read"] and not failures:
+    if not pending and not stats and not failures:
         return _no_run(run_id)
-    state = "running" if pending else ("failed" if failures else "finished")
-    return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=failures, summary=summary)
+    summary = summarise(stats)
+    reasons = sorted({stop["reason"] for stop in summary["stopped"]})
+    state = "running" if pending else "failed" if failures else "stopped" if reasons else "finished"
+    return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=failures, summary=summary,
+                   **({"reasons": reasons} if state == "stopped" else {}))
 
 
 def _no_run(run_id: str):

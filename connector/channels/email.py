@@ -52,6 +52,7 @@ class EmailDraft(BaseModel):
 @dataclass(frozen=True)
 class Rendered:
     subject: str
+    body: str  # the plain text, footer included, as a rep would send it
     message: Message
 
 
@@ -74,7 +75,8 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> Rendered:
     first_line, _, body = text.partition("\n")
     subject = first_line.removeprefix("Subject:").strip()
     footer = f"\n--\n{sender.name}, {sender.postal_address}\nUnsubscribe: {draft.unsubscribe_url}\n"
-    message = MIMEText(body.strip() + "\n" + footer, "plain", _UTF8_QP)
+    text = body.strip() + "\n" + footer
+    message = MIMEText(text, "plain", _UTF8_QP)
     message["From"] = formataddr((sender.name, sender.email), "utf-8")
     message["To"] = formataddr((draft.to_name, draft.to_email), "utf-8")
     message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
@@ -83,7 +85,7 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> Rendered:
     message["List-Unsubscribe"] = f"<{draft.unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["X-SalesOS-Step"] = draft.key
-    return Rendered(subject=subject, message=message)
+    return Rendered(subject=subject, body=text, message=message)
 
 
 def write_eml(outbox: Path, key: str, message: Message) -> Path:

@@ -45,8 +45,13 @@ class Dataset:
         self.companies: list[CompanyRecord] = []
         self.quarantined: list[Quarantined] = []
         self.rows_read = 0
+        self.sample_files: list[str] = []  # files holding rows marked as fictional sample data
         self._people: dict[str, list[str]] = defaultdict(list)
         self._signals: dict[str, list[str]] = defaultdict(list)
+
+    def mark_sample(self, path: str) -> None:
+        if path not in self.sample_files:
+            self.sample_files.append(path)
 
     def add_person(self, person: PersonRecord, raw: str) -> None:
         self._people[person.company_domain].append(raw)

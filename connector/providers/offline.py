@@ -2,6 +2,8 @@
 
 A bad row never stops a run: it is quarantined with its file, line number
 and the rule it broke. A file that cannot be read at all is a ProviderError.
+Rows marked as fictional sample data (`"sample": true`, or `true` in a CSV
+`Sample` column) are read like any other, and the dataset names their files.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _CSV_HEADERS = {
     "annual_revenue": ("revenue", "annual revenue", "annual_revenue", "arr", "revenue (usd)"),
     "country": ("country", "hq country", "billing country", "country/region"),
     "confidence": ("confidence",),
+    "sample": ("sample",),
 }
 
 
@@ -64,12 +67,12 @@ def _read_jsonl(path: Path, dataset: Dataset) -> None:
             if not line.strip():
                 continue
             dataset.rows_read += 1
-            reason = _add_json_row(line, dataset)
+            reason = _add_json_row(line, dataset, str(path))
             if reason:
                 dataset.quarantined.append(Quarantined(file=str(path), line=number, reason=reason))
 
 
-def _add_json_row(line: str, dataset: Dataset) -> str | None:
+def _add_json_row(line: str, dataset: Dataset, path: str) -> str | None:
     """Add one row to the dataset; return why it was refused, or None."""
     try:
         row = json.loads(line.rstrip("\r\n"))
@@ -77,6 +80,8 @@ def _add_json_row(line: str, dataset: Dataset) -> str | None:
         return f"invalid JSON: {exc.msg} at column {exc.colno}"
     if not isinstance(row, dict):
         return f"expected a JSON object, got {type(row).__name__}"
+    if row.get("sample") is True:
+        dataset.mark_sample(path)
     kind = row.get("type")
     try:
         if kind == "company":
@@ -103,11 +108,35 @@ def _read_csv(path: Path, dataset: Dataset) -> None:
         for row in reader:
             dataset.rows_read += 1
             values = {field: (row.get(header) or "").strip() for field, header in columns.items()}
+            if _csv_marked(values.pop("sample", "")):
+                dataset.mark_sample(str(path))
             try:
                 dataset.companies.append(_csv_company(values, path))
             except (ValidationError, ValueError) as exc:
                 reason = "; ".join(f"company.{p}" for p in describe(exc)) if isinstance(exc, ValidationError) else str(exc)
                 dataset.quarantined.append(Quarantined(file=str(path), line=reader.line_num, reason=reason))
+
+
+def is_sample(path: Path) -> bool:
+    """Whether the file's first row is marked as sample data: a quick look before a run (its source job checks
+    every row)."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        if path.suffix.lower() == ".csv":
+            reader = csv.DictReader(handle)
+            sample = next((h for h in reader.fieldnames or [] if h.strip().lower() == "sample"), None)
+            return sample is not None and _csv_marked((next(reader, None) or {}).get(sample) or "")
+        for line in handle:
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+                return isinstance(row, dict) and row.get("sample") is True
+    return False
+
+
+def _csv_marked(value: str) -> bool:
+    return value.strip().lower() in ("true", "yes", "1")
 
 
 def _map_headers(path: Path, headers: list[str]) -> dict[str, str]:

@@ -10,7 +10,11 @@ from agents.jobs import outreach_job
 from connector import runtime
 from connector.ledger import Ledger
 from connector.queues import enqueue_once, queue
+from connector.tenants import Tenant
+from connector.vault import new_key
+from crm_adapters.base import ContactWrite
 from crm_adapters.local import LocalCRM
+from tests.crm_adapters.salesforce_fake import SalesforceFake
 
 STEP = {"day": 0, "channel": "email", "action": "send_cold_email", "message_type": "problem_aware",
         "scheduled_at": "2026-11-02T09:00:00-05:00"}
@@ -78,25 +82,47 @@ def test_an_unsubscribed_contact_gets_nothing(home, conn):
     assert LocalCRM(home / "crm.sqlite3").get_activities() == []
 
 
+PUBLIC = "https://salesos.example.com"
+
+
+def install(tenant: Tenant, token: str, env: dict[str, str], monkeypatch, redis_url: str) -> None:
+    """Register the tenant in the SalesOS home, with the worker's environment."""
+    for name, value in {"SALESOS_VAULT_KEYS": new_key(), "REDIS_URL": redis_url, "SALESOS_PUBLIC_URL": PUBLIC,
+                        **env}.items():
+        monkeypatch.setenv(name, value)
+    for cached in (runtime.settings, runtime._tenant_crm, runtime.record_index):
+        cached.cache_clear()  # each test has its own SALESOS_HOME
+    runtime.tenant_store().add(tenant, {"access_token": token})
+
+
 @pytest.fixture
-def tenant(home, redis_url, monkeypatch):
-    """An installed HubSpot tenant whose API budget is already spent (a share of 1 call is 0 calls)."""
-    from connector.tenants import Tenant
-    from connector.vault import new_key
+def hubspot(home, redis_url, monkeypatch):
+    """An installed HubSpot tenant on the local HubSpot server, which holds the contact jane@acme.io."""
     from tests.fakes.hubspot_server import FakeHubSpot, Server
 
     fake = FakeHubSpot()
     server = Server(fake)
-    monkeypatch.setenv("SALESOS_VAULT_KEYS", new_key())
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("HUBSPOT_API_BASE_URL", fake.url)
-    monkeypatch.setenv("HUBSPOT_DAILY_API_LIMIT", "1")
-    runtime.settings.cache_clear()
+    install(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515", installed_at=dt.datetime.now(dt.UTC)),
+            fake.token, {"HUBSPOT_API_BASE_URL": fake.url}, monkeypatch, redis_url)
+    runtime.crm_for("hubspot-62515").upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane Roe")])
+    yield fake
     runtime._tenant_crm.cache_clear()
-    runtime.tenant_store().add(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515",
-                                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": fake.token})
+    runtime.record_index.cache_clear()
+    server.stop()
+
+
+@pytest.fixture
+def tenant(home, redis_url, monkeypatch):
+    """An installed HubSpot tenant whose API budget is already spent (a share of 1 call is 0 calls)."""
+    from tests.fakes.hubspot_server import FakeHubSpot, Server
+
+    fake = FakeHubSpot()
+    server = Server(fake)
+    install(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515", installed_at=dt.datetime.now(dt.UTC)),
+            fake.token, {"HUBSPOT_API_BASE_URL": fake.url, "HUBSPOT_DAILY_API_LIMIT": "1"}, monkeypatch, redis_url)
     yield "hubspot-62515"
     runtime._tenant_crm.cache_clear()
+    runtime.record_index.cache_clear()
     server.stop()
 
 
@@ -156,3 +182,81 @@ def test_the_opt_out_check_before_sending_is_one_batched_read_per_hundred_contac
     assert portal.calls["/crm/v3/objects/contacts/batch/upsert"] == 3  # their sequences stopped, 100 a call
     assert portal.total_calls == 6
     assert {p["salesos_sequence_state"] for p in portal.objects["contacts"].values()} == {"stopped"}
+
+
+def test_a_local_email_step_is_logged_as_rendered_to_the_outbox_not_as_sent(home, conn):
+    deliver(conn, "first", [item()])
+    [activity] = LocalCRM(home / "crm.sqlite3").get_activities()
+    [eml] = (home / "outbox").glob("*.eml")
+    assert activity.body == f"send_cold_email (problem_aware) rendered to the outbox, not sent: {eml}"
+
+
+def test_an_email_step_for_a_hubspot_tenant_is_an_open_email_task_holding_the_draft_never_a_sent_email(
+        home, conn, hubspot):
+    deliver_to(conn, "hubspot-62515", "first", [item()])
+    assert hubspot.objects["emails"] == {}  # no email engagement, so none says SENT
+    [task] = hubspot.objects["tasks"].values()
+    assert (task["hs_task_type"], task["hs_task_status"]) == ("EMAIL", "NOT_STARTED")
+    assert task["hs_task_subject"].startswith("Email Jane Roe (Acme): ")
+    assert "it has not been sent" in task["hs_task_body"] and "To: Jane Roe <jane@acme.io>" in task["hs_task_body"]
+    assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in task["hs_task_body"]
+    [link] = [a for a in hubspot.associations if a[0] == "tasks"]
+    assert link[2:] == ("contacts", runtime.record_index("hubspot-62515").ids("contact", ["jane@acme.io"])[
+        "jane@acme.io"])
+
+
+@pytest.fixture
+def salesforce(home, redis_url, monkeypatch):
+    """An installed Salesforce tenant on the Salesforce fake, which holds the contact jane@acme.io."""
+    fake = SalesforceFake()
+    install(Tenant(id="salesforce-00D000000000001AAA", crm="salesforce", external_id="00D000000000001AAA",
+                   instance_url=fake.instance_url, installed_at=dt.datetime.now(dt.UTC)), "00D!session-token", {},
+            monkeypatch, redis_url)
+    with fake.active():
+        runtime.crm_for("salesforce-00D000000000001AAA").upsert_contacts([
+            ContactWrite(email="jane@acme.io", name="Jane Roe")])
+        yield fake
+    runtime._tenant_crm.cache_clear()
+    runtime.record_index.cache_clear()
+
+
+def test_an_email_step_for_a_salesforce_tenant_is_an_open_task_holding_the_draft_never_a_completed_email(
+        home, conn, salesforce):
+    deliver_to(conn, "salesforce-00D000000000001AAA", "first", [item()])
+    [task] = salesforce.tasks.values()
+    assert (task["Status"], task.get("TaskSubtype")) == ("Not Started", "Task")
+    assert task["WhoId"] == salesforce.contact("jane@acme.io")["Id"]
+    assert task["Subject"].startswith("Email Jane Roe (Acme): ") and "it has not been sent" in task["Description"]
+    assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in task["Description"]
+
+
+def test_without_an_https_public_url_a_tenants_email_step_waits_with_the_reason_and_runs_once_it_is_fixed(
+        home, conn, hubspot, monkeypatch):
+    monkeypatch.setenv("SALESOS_PUBLIC_URL", "http://127.0.0.1:5000")
+    runtime.settings.cache_clear()
+    outreach = queue("outreach", conn)
+    call = item(email="jane@acme.io", step_index=1)
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": "hubspot-62515", "items": [item()]}, job_key="email")
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": "hubspot-62515", "items": [call]}, job_key="call")
+    SimpleWorker([outreach], connection=conn, serializer=JSONSerializer).work(burst=True)
+    counts = outreach.fetch_job("email").return_value()
+    [stop] = counts["stopped"]
+    assert "SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', not https" in stop["reason"]
+    assert counts["steps_deferred"] == 1 and counts["emails_written"] == 0
+    assert list((home / "outbox").glob("*.eml")) == []
+    assert [t["hs_task_type"] for t in hubspot.objects["tasks"].values()] == ["CALL"]  # other steps go on
+    [waiting] = outreach.scheduled_job_registry.get_job_ids()  # the call was the sequence's last step
+    in_an_hour = outreach.scheduled_job_registry.get_scheduled_time(waiting) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(minutes=55) < in_an_hour <= dt.timedelta(hours=1)
+    assert not runtime.ledger().is_done("outreach:hubspot-62515:jane@acme.io:0")
+
+    monkeypatch.setenv("SALESOS_PUBLIC_URL", PUBLIC)  # the operator fixes it and restarts the workers
+    runtime.settings.cache_clear()
+    job = outreach.fetch_job(waiting)
+    outreach.scheduled_job_registry.remove(job)
+    outreach.enqueue_job(job)  # its hour has come
+    SimpleWorker([outreach], connection=conn, serializer=JSONSerializer).work(burst=True)
+    assert outreach.fetch_job(waiting).return_value()["emails_written"] == 1
+    [draft] = [t for t in hubspot.objects["tasks"].values() if t["hs_task_type"] == "EMAIL"]
+    assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in draft["hs_task_body"]
+    assert runtime.ledger().is_done("outreach:hubspot-62515:jane@acme.io:0")

@@ -124,3 +124,32 @@ def test_one_click_post_unsubscribes(client, settings):
 
 def test_an_unknown_unsubscribe_token_is_404(client):
     assert client.post("/unsubscribe/forged").status_code == 404
+
+
+def test_a_run_of_a_tenant_without_a_data_source_shows_as_stopped_with_the_reason(redis_url, settings, monkeypatch):
+    import datetime as dt
+
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from connector import runtime
+    from connector.tenants import Tenant, TenantStore
+    from connector.vault import Vault, new_key
+
+    monkeypatch.setenv("SALESOS_HOME", str(settings.home))
+    monkeypatch.setenv("SALESOS_VAULT_KEYS", new_key())
+    runtime.settings.cache_clear()
+    TenantStore(settings.state_path, Vault(settings.state_path, runtime.settings().salesos_vault_keys
+                                           .get_secret_value())).add(
+        Tenant(id="hubspot-62515", crm="hubspot", external_id="62515", installed_at=dt.datetime.now(dt.UTC)),
+        {"access_token": "pat-test"})
+    client = authorized(create_app(redis_url=redis_url, settings=settings).test_client(), settings, "hubspot-62515")
+    run_id = client.post("/api/markets", json=MARKET).json["run_id"]
+    conn = redis.Redis.from_url(redis_url)
+    SimpleWorker([queue("source", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    runtime.settings.cache_clear()
+    answer = client.get(f"/api/runs/{run_id}")
+    assert answer.status_code == 200
+    assert answer.json["state"] == "stopped" and answer.json["pending_jobs"] == 0
+    [reason] = answer.json["reasons"]
+    assert reason.startswith("hubspot-62515 has no data source") and "tenants data-files" in reason

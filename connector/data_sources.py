@@ -1,0 +1,78 @@
+"""Each tenant's data source: where its runs read companies, people and signals.
+
+The bundled sample (`data/`) is fictional, so it is the local CRM's data and
+never a customer's: a HubSpot or Salesforce tenant reads only the source an
+admin gave it (`tenants data-files`), and with none its runs stop and say so.
+Sample rows carry a mark (`"sample": true`, a CSV `Sample` column), so a copy
+or an excerpt of the sample is refused like the bundled files themselves.
+
+Today a source is a list of offline files; data providers with per-tenant keys
+become other kinds of source later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+LOCAL = "local"
+NO_DATA_SOURCE = ("{tenant} has no data source, and the bundled sample is fictional (for the local CRM only): "
+                  "give it its data with `python -m connector tenants data-files {tenant} FILE...`")
+SAMPLE_REFUSED = ("{files}: fictional sample data (rows marked \"sample\"), which SalesOS writes into the local "
+                  "CRM only, never into {tenant}'s CRM; give it real data with `python -m connector tenants "
+                  "data-files {tenant} FILE...`")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenant_data_sources (tenant TEXT PRIMARY KEY, source TEXT NOT NULL, updated_at TEXT NOT NULL)
+"""
+
+
+class DataSource(BaseModel):
+    kind: Literal["files"] = "files"
+    files: list[str] = Field(min_length=1, description="absolute paths of JSONL or CSV files")
+
+
+class NoData(LookupError):
+    """The tenant has nothing it may read: no data source, or only fictional sample data."""
+
+
+def files_for(tenant: str, configured: list[Path], source: DataSource | None) -> list[Path]:
+    """The files a run of `tenant` reads: SALESOS_DATA_FILES (`configured`) for the local CRM, else its source."""
+    if tenant == LOCAL:
+        return list(configured)
+    if source is None:
+        raise NoData(NO_DATA_SOURCE.format(tenant=tenant))
+    return [Path(path) for path in source.files]
+
+
+def refuse_sample(tenant: str, sample_files: list[str]) -> None:
+    """Raise NoData when a CRM tenant would read files holding sample rows."""
+    if tenant != LOCAL and sample_files:
+        raise NoData(SAMPLE_REFUSED.format(files=", ".join(sample_files), tenant=tenant))
+
+
+class TenantDataSources:
+    """The data source of each CRM tenant, in SalesOS's state database (shared by every worker)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.execute(_SCHEMA)
+
+    def set(self, tenant: str, source: DataSource) -> None:
+        self._db.execute(
+            "INSERT INTO tenant_data_sources (tenant, source, updated_at) VALUES (?, ?, ?) ON CONFLICT (tenant) "
+            "DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
+            (tenant, source.model_dump_json(), dt.datetime.now(dt.UTC).isoformat()))
+
+    def get(self, tenant: str) -> DataSource | None:
+        row = self._db.execute("SELECT source FROM tenant_data_sources WHERE tenant = ?", (tenant,)).fetchone()
+        return DataSource.model_validate_json(row[0]) if row else None
+
+    def close(self) -> None:
+        self._db.close()
