@@ -249,7 +249,7 @@ def report() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind; loopback by default")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="0: any free port, logged at start-up")] = 5000,
 ) -> None:
     """Start the web app: health, the JSON API, the CRM webhooks and the OAuth install routes."""
     import signal

@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -24,9 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_serve import free_port
+from tests.live_server import start_server, stop
 
-ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 
 
@@ -62,18 +60,6 @@ def send_raw(port: int, request_line: bytes) -> None:
         connection.recv(4096)
 
 
-def wait_until_serving(base: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if send(base, "/healthz") == 200:
-                return
-        except OSError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.2)
-
-
 def send_tokens(base: str, port: int, tokens: dict[str, str]) -> None:
     unsubscribe = f"/unsubscribe/{tokens['unsubscribe']}"
     assert send(base, unsubscribe) == 200
@@ -99,22 +85,21 @@ EXPECTED = [
 ]
 
 
-def logged_without_tokens(command: list[str], env: dict, port: int, tokens: dict, output: Path,
+def logged_without_tokens(command: list[str], env: dict, tokens: dict, output: Path,
                           expected: list[str]) -> str:
-    """Start the server, send the tokens, wait until every `expected` line is logged, stop it; its output."""
-    with output.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    """Start the server, send the tokens, wait until every `expected` line is logged, stop it; its output.
+
+    `{port}` in `expected` is the port the server picked."""
+    server, port = start_server(command, env, output)
+    expected = [line.replace("{port}", str(port)) for line in expected]
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_serving(base, server)
-        send_tokens(base, port, tokens)
+        send_tokens(f"http://127.0.0.1:{port}", port, tokens)
         deadline = time.monotonic() + 30
         while missing := [line for line in expected if not logged_in_any_form(line, output.read_text())]:
             assert time.monotonic() < deadline, f"never logged, redacted or not: {missing}"
             time.sleep(0.1)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
     logged = output.read_text()
     leaked = [name for name, token in tokens.items() if token in logged]
     assert leaked == [], f"tokens logged: {leaked}\n{logged}"
@@ -129,18 +114,16 @@ def logged_in_any_form(line: str, logged: str) -> bool:
 
 
 def test_serve_logs_request_lines_and_errors_without_the_tokens_in_their_urls(home, redis_url, tokens, tmp_path):
-    port = free_port()
-    logged = logged_without_tokens([sys.executable, "-m", "connector", "serve", "--port", str(port)],
-                                   server_env(home, redis_url), port, tokens, tmp_path / "serve.log", EXPECTED)
+    logged = logged_without_tokens([sys.executable, "-m", "connector", "serve", "--port", "0"],
+                                   server_env(home, redis_url), tokens, tmp_path / "serve.log", EXPECTED)
     assert '"GET /unsubscribe/[redacted] HTTP/1.1" 200' in logged
     assert "GET /unsubscribe/[redacted] HTTP/1.1 extra" in logged  # werkzeug's 400 for the line it cannot parse
 
 
 def test_gunicorn_access_and_error_logs_carry_no_token(home, redis_url, tokens, tmp_path):
-    port = free_port()
-    command = [GUNICORN, "-w", "2", "-b", f"127.0.0.1:{port}", "--access-logfile", "-",
+    command = [GUNICORN, "-w", "2", "-b", "127.0.0.1:0", "--access-logfile", "-",
                "--no-control-socket", "wsgi:app"]  # no socket in ~/.gunicorn, shared with other gunicorns
-    expected = EXPECTED + [f'"POST /unsubscribe/[redacted] HTTP/1.1" 500',  # the access log, Referer included
-                           f'"http://127.0.0.1:{port}/unsubscribe/[redacted]"',
+    expected = EXPECTED + ['"POST /unsubscribe/[redacted] HTTP/1.1" 500',  # the access log, Referer included
+                           '"http://127.0.0.1:{port}/unsubscribe/[redacted]"',
                            "Invalid HTTP request line: 'GET /unsubscribe/[redacted] HTTP/1.1'"]
-    logged_without_tokens(command, server_env(home, redis_url), port, tokens, tmp_path / "gunicorn.log", expected)
+    logged_without_tokens(command, server_env(home, redis_url), tokens, tmp_path / "gunicorn.log", expected)
