@@ -11,28 +11,44 @@ record those loggers emit, tracebacks included, before any handler formats
 it; `configure_logging` installs it where SalesOS's processes log: the CLI
 (`serve`, `worker`, every command) and `wsgi.py` under gunicorn.
 
-The patterns accept what a server would route to the same place (repeated
-slashes, `%2F` for a slash, any letter case), so a request spelled oddly is
-redacted too.
+Redaction follows how servers route, not how a request is spelled. Each run
+of the text that could be a URL is cut into path segments at `/` and `%2F`;
+every segment is percent-decoded (repeatedly) and lower-cased, `.` and empty
+segments are dropped, and `..` is resolved. Wherever the decoded segments
+read like a secret-bearing route, with or without the dot segments resolved,
+the token's segment is replaced in the text as it was logged. So
+`/webhooks/salesforce/%6Futbound/<token>` or `/webhooks/x/../salesforce/outbound/<token>`
+is logged with its odd spelling, which tells on-call what was sent, and
+without its token. An OAuth callback's `code` and `state` are found the same
+way among the query's parameters (`&` or `;` separated, names decoded).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import MutableMapping
+from urllib.parse import unquote, unquote_plus
 
 REDACTED = "[redacted]"
 
-_SLASH = r"(?:/|%2f)+"
-_SEGMENT = r"(?:(?!%2f)[^/?#\s\"'<>])+"
-_PATTERNS = [
-    re.compile(rf"({_SLASH}webhooks{_SLASH}salesforce{_SLASH}outbound{_SLASH}){_SEGMENT}", re.IGNORECASE),
-    re.compile(rf"({_SLASH}webhooks{_SLASH}hubspot{_SLASH}workflow{_SLASH}{_SEGMENT}{_SLASH}){_SEGMENT}",
-               re.IGNORECASE),
-    re.compile(rf"({_SLASH}unsubscribe{_SLASH}){_SEGMENT}", re.IGNORECASE),
-    re.compile(r"([?&](?:code|state)=)[^&#\s\"'<>]+", re.IGNORECASE),  # an OAuth callback's query
+_TOKEN, _ANY = object(), object()
+_ROUTES = [  # decoded path segments; _TOKEN is the secret one
+    ("webhooks", "salesforce", "outbound", _TOKEN),
+    ("webhooks", "hubspot", "workflow", _ANY, _TOKEN),
+    ("unsubscribe", _TOKEN),
 ]
-_CLUES = ("outbound", "workflow", "unsubscribe", "code=", "state=")  # no clue, no regex: most lines have none
+_QUERY_SECRETS = {"code", "state"}  # an OAuth callback's
+_CLUES = ("outbound", "workflow", "unsubscribe", "code", "state", "%")  # no clue, no parsing: most lines have none
+
+_URL_LIKE = re.compile(r"[^\s\"'<>]+")
+_SEPARATOR = re.compile(r"(/|%(?:25)*2f)", re.IGNORECASE)  # a slash, percent-encoded any number of times
+_PARAMETER = re.compile(r"([&;])")
+
+# gunicorn's access-log atoms that hold credentials: the HTTP Basic user name (`curl -u KEY:` sends an API key
+# there), and the headers a custom access_log_format could name.
+_CREDENTIAL_ATOMS = ("u", "{authorization}i", "{proxy-authorization}i", "{cookie}i", "{set-cookie}o",
+                     "{http_authorization}e", "{http_proxy_authorization}e", "{http_cookie}e")
 
 # Loggers that do not hand their records to the root logger's handlers, so they get the filter themselves.
 _OWN_HANDLERS = ("gunicorn.error", "gunicorn.access")
@@ -44,17 +60,85 @@ def redact(text: str) -> str:
     lowered = text.lower()
     if not any(clue in lowered for clue in _CLUES):
         return text
-    for pattern in _PATTERNS:
-        text = pattern.sub(rf"\g<1>{REDACTED}", text)
-    return text
+    redacted = _URL_LIKE.sub(lambda run: _redact_url(run.group()), text)
+    return text if redacted == text else redacted
+
+
+def _redact_url(url: str) -> str:
+    path, mark, rest = url.partition("?")
+    path, hash_, fragment = path.partition("#")
+    if mark and not hash_:
+        query, hash_, fragment = rest.partition("#")
+        return _redact_path(path) + mark + _redact_query(query) + hash_ + fragment
+    return _redact_path(path) + hash_ + fragment + mark + rest
+
+
+def _redact_path(path: str) -> str:
+    pieces = _SEPARATOR.split(path)  # segments at even indices, the separators between them
+    segments = [(index, _decoded(pieces[index])) for index in range(0, len(pieces), 2)]
+    segments = [(index, name) for index, name in segments if name not in ("", ".")]
+    secret = _token_positions(segments) | _token_positions(_resolved(segments))
+    if not secret:
+        return path
+    return "".join(REDACTED if index in secret else piece for index, piece in enumerate(pieces))
+
+
+def _decoded(text: str, plus_is_space: bool = False) -> str:
+    """`text` percent-decoded until it no longer changes (a proxy may have decoded it once already), lower-cased."""
+    decode = unquote_plus if plus_is_space else unquote
+    for _ in range(5):
+        decoded = decode(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text.lower()
+
+
+def _resolved(segments: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The segments with each `..` removing the one before it, as a server normalising the path would."""
+    kept: list[tuple[int, str]] = []
+    for index, name in segments:
+        if name == "..":
+            if kept:
+                kept.pop()
+        else:
+            kept.append((index, name))
+    return kept
+
+
+def _token_positions(segments: list[tuple[int, str]]) -> set[int]:
+    """Indices of the segments that hold the token of a secret-bearing route, wherever the route starts."""
+    found = set()
+    for start in range(len(segments)):
+        for route in _ROUTES:
+            window = segments[start:start + len(route)]
+            if len(window) == len(route) and all(
+                    part is _ANY or part is _TOKEN or part == name for part, (_, name) in zip(route, window)):
+                found.add(window[route.index(_TOKEN)][0])
+    return found
+
+
+def _redact_query(query: str) -> str:
+    """The query with the values of `code` and `state` redacted, and any secret URL a value carries."""
+    pieces = _PARAMETER.split(query)
+    for index in range(0, len(pieces), 2):
+        name, equals, value = pieces[index].partition("=")
+        if equals and _decoded(name, plus_is_space=True).strip() in _QUERY_SECRETS:
+            pieces[index] = name + equals + REDACTED
+        elif equals:
+            pieces[index] = name + equals + _redact_path(value)
+    return "".join(pieces)
 
 
 class RedactTokens(logging.Filter):
-    """Rewrites a record's message and traceback with `redact`; never drops a record."""
+    """Rewrites a record's message and traceback with `redact`, and replaces the credentials among gunicorn's
+    access-log atoms (the Basic user name first); never drops a record."""
 
     _tracebacks = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "gunicorn.access" and isinstance(record.args, MutableMapping):
+            _forget_credentials(record.args)
         try:
             message = record.getMessage()
         except Exception:  # a malformed call: the handler would print the raw message and arguments
@@ -69,6 +153,13 @@ class RedactTokens(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+def _forget_credentials(atoms: MutableMapping) -> None:
+    """Replace the credential atoms of a gunicorn access-log record (its own, per request) by REDACTED."""
+    for name in _CREDENTIAL_ATOMS:
+        if atoms.get(name, "-") != "-":
+            atoms[name] = REDACTED
 
 
 def configure_logging(level: int | str = logging.WARNING) -> None:
