@@ -42,8 +42,12 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
 
 
 def close_app(app: Flask) -> None:
-    """Close the app's Redis connections, so an embedded Redis can stop when the server does."""
-    for name in ("salesos_intake", "salesos_redis"):
-        client = app.extensions.get(name)
+    """Close the app's Redis connections, so an embedded Redis can stop when the server does.
+
+    An open connection makes the embedded server look used by another process, and it is left running.
+    """
+    clients = [app.extensions.get(name) for name in ("salesos_intake", "salesos_redis")]
+    clients.append(getattr(app, "redis_conn", None))  # rq-dashboard's, when it is mounted
+    for client in clients:
         if client is not None:
             client.close()
