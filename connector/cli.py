@@ -577,14 +577,17 @@ def tenants_workflow_url(tenant: Annotated[str, typer.Argument(help="HubSpot ten
 
 
 @app.command("rotate-keys")
-def rotate_keys() -> None:
+def rotate_keys(
+    bind_legacy: Annotated[bool, typer.Option(help="once, after upgrading: also bind the tokens an older SalesOS "
+                                                   "stored unbound to the tenant they are stored for")] = False,
+) -> None:
     """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS, bound to its tenant."""
     from connector.vault import Vault, VaultError
 
     settings = load_settings()
     keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
     try:
-        count = Vault(settings.state_path, keys).rotate()
+        count = Vault(settings.state_path, keys).rotate(bind_legacy=bind_legacy)
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

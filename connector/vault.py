@@ -10,8 +10,12 @@ state database beside the send ledger.
 Fernet authenticates only what it encrypts, so each ciphertext seals its
 tenant and secret name with the secret: one copied into another tenant's row
 (or another name's) by someone who can write the database does not open
-there. Ciphertexts written before they were bound are refused until
-`rotate-keys`, run once by the admin, binds each to the row it is in.
+there. Ciphertexts written before they were bound are refused until the
+admin runs `rotate-keys --bind-legacy`, once, after upgrading, which binds
+each to the row it is in; plain `rotate-keys` refuses them. The first
+rotation that leaves every secret bound closes that door for good (recorded
+in the database), so an unbound ciphertext written later, say one copied
+from an old backup, is never bound.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ CREATE TABLE IF NOT EXISTS secrets (
     PRIMARY KEY (tenant, name)
 )
 """
+
+
+_STATE_SCHEMA = "CREATE TABLE IF NOT EXISTS vault_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_LEGACY_BOUND_AT = "legacy_bound_at"  # when binding legacy ciphertexts was closed
 
 
 class VaultError(RuntimeError):
@@ -92,24 +100,42 @@ class Vault:
         ciphertext = self._ciphertext(tenant, name)
         if ciphertext is None:
             return None
-        return _unseal(tenant, name, self._decrypt(tenant, name, ciphertext))
+        envelope = _envelope(self._decrypt(tenant, name, ciphertext))
+        if envelope is None:
+            raise self._unbound([(tenant, name)])
+        return _unseal(tenant, name, envelope)
 
     def delete_tenant(self, tenant: str) -> int:
         return self._db.execute("DELETE FROM secrets WHERE tenant = ?", (tenant,)).rowcount
 
-    def rotate(self) -> int:
+    def rotate(self, bind_legacy: bool = False) -> int:
         """Re-encrypt every secret under the newest key, bound to its row; returns how many were rewritten.
+
+        An unbound ciphertext (stored by a SalesOS older than the binding) makes it refuse before rewriting
+        anything, unless `bind_legacy`: the admin, who has just upgraded, vouches for where each one is. Once
+        a rotation has left every secret bound, `bind_legacy` is refused too.
 
         Workers keep refreshing tokens meanwhile, so each row is replaced only if it still holds the
         ciphertext that was read (compare-and-swap); when another write got there first, the row is read
         and rotated again, and a row deleted meanwhile stays deleted. A refresh token a worker wrote while
         the keys were rotating is therefore never overwritten by the one it replaced.
         """
+        rows = self._db.execute("SELECT tenant, name, ciphertext FROM secrets").fetchall()
+        if bind_legacy and (closed := self._legacy_bound_at()) is not None:
+            raise VaultError(f"legacy secrets were bound on {closed[:10]}, and binding them is a one-time step: run "
+                             f"`python -m connector rotate-keys` without --bind-legacy")
+        unbound = [(tenant, name) for tenant, name, ciphertext in rows
+                   if _envelope(self._decrypt(tenant, name, ciphertext)) is None]
+        if unbound and not bind_legacy:
+            raise self._unbound(unbound)
         rotated = 0
-        for tenant, name, ciphertext in self._db.execute("SELECT tenant, name, ciphertext FROM secrets").fetchall():
+        for tenant, name, ciphertext in rows:
             while ciphertext is not None:
                 plaintext = self._decrypt(tenant, name, ciphertext)
-                secret = _unseal(tenant, name, plaintext, bind_unbound=True)
+                envelope = _envelope(plaintext)
+                if envelope is None and not bind_legacy:  # written since the rows were first read
+                    raise self._unbound([(tenant, name)])
+                secret = plaintext.decode() if envelope is None else _unseal(tenant, name, envelope)
                 swapped = self._db.execute(
                     "UPDATE secrets SET ciphertext = ?, updated_at = ? WHERE tenant = ? AND name = ? AND ciphertext = ?",
                     (self._fernet.encrypt(_seal(tenant, name, secret)), _now(), tenant, name, ciphertext),
@@ -118,7 +144,32 @@ class Vault:
                     rotated += 1
                     break
                 ciphertext = self._ciphertext(tenant, name)
+        self._close_legacy_binding()
         return rotated
+
+    def _legacy_bound_at(self) -> str | None:
+        self._db.execute(_STATE_SCHEMA)
+        row = self._db.execute("SELECT value FROM vault_state WHERE name = ?", (_LEGACY_BOUND_AT,)).fetchone()
+        return None if row is None else row[0]
+
+    def _close_legacy_binding(self) -> None:
+        self._db.execute(_STATE_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO vault_state (name, value) VALUES (?, ?)", (_LEGACY_BOUND_AT, _now()))
+
+    def _unbound(self, unbound: list[tuple[str, str]]) -> VaultError:
+        """The error for secrets whose ciphertext names no row: what to run, or why nothing will bind them."""
+        tenant, name = unbound[0]
+        which = f"the {name[:64]} of tenant {tenant[:64]!r}"
+        if len(unbound) > 1:
+            which += f" (and {len(unbound) - 1} more)"
+        closed = self._legacy_bound_at()
+        if closed is not None:
+            return VaultError(f"{which} is not bound to its tenant, but this database's legacy secrets were bound on "
+                              f"{closed[:10]}: it was written there since, not by SalesOS (copied from an old backup?), "
+                              f"so it is refused and will not be bound; register the tenant again to replace it")
+        return VaultError(f"{which} is not bound to its tenant: it was stored by a SalesOS older than the binding. "
+                          f"After upgrading, run `python -m connector rotate-keys --bind-legacy` once to bind every "
+                          f"stored secret to the row it is in")
 
     def _ciphertext(self, tenant: str, name: str) -> bytes | None:
         row = self._db.execute("SELECT ciphertext FROM secrets WHERE tenant = ? AND name = ?", (tenant, name)).fetchone()
@@ -138,15 +189,8 @@ def _seal(tenant: str, name: str, secret: str) -> bytes:
     return json.dumps({"v": 1, "tenant": tenant, "name": name, "secret": secret}, separators=(",", ":")).encode()
 
 
-def _unseal(tenant: str, name: str, plaintext: bytes, bind_unbound: bool = False) -> str:
-    """The secret, if it was sealed for this row. `bind_unbound` (rotation only) accepts a secret stored
-    before ciphertexts named their row: the admin who runs `rotate-keys` vouches for where it is."""
-    envelope = _envelope(plaintext)
-    if envelope is None:
-        if bind_unbound:
-            return plaintext.decode()
-        raise VaultError(f"the {name} of tenant {tenant!r} was stored by an older SalesOS and is not bound to its "
-                         f"tenant: run `python -m connector rotate-keys` once to bind every stored secret")
+def _unseal(tenant: str, name: str, envelope: dict) -> str:
+    """The secret of a sealed envelope, if it was sealed for this row."""
     if (envelope["tenant"], envelope["name"]) != (tenant, name):
         raise VaultError(f"the {name} stored for tenant {tenant!r} was encrypted for the {envelope['name'][:64]} of "
                          f"tenant {envelope['tenant'][:64]!r}: it was copied or moved there, so it is refused")

@@ -92,16 +92,57 @@ def test_rotation_refuses_a_moved_ciphertext_instead_of_binding_it_where_it_was_
         vault.get("hubspot-2", "access_token")
 
 
-def test_a_secret_stored_unbound_by_an_older_salesos_is_refused_until_rotate_keys_binds_it(tmp_path):
+def plant_unbound(path, key: str, tenant: str = "hubspot-1", secret: str = TOKEN) -> None:
+    """What the vault wrote before ciphertexts named their tenant (or a copy of it from an old backup)."""
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT OR REPLACE INTO secrets VALUES (?, 'access_token', ?, '2026-01-01T00:00:00+00:00')",
+                   (tenant, Fernet(key.encode()).encrypt(secret.encode())))
+
+
+def test_a_secret_stored_unbound_by_an_older_salesos_is_refused_until_rotate_keys_bind_legacy_binds_it(tmp_path):
     path, key = tmp_path / "s.sqlite3", new_key()
     vault = Vault(path, key)
-    with sqlite3.connect(path) as db:  # what the vault wrote before ciphertexts named their tenant
-        db.execute("INSERT INTO secrets VALUES ('hubspot-1', 'access_token', ?, '2026-01-01T00:00:00+00:00')",
-                   (Fernet(key.encode()).encrypt(TOKEN.encode()),))
-    with pytest.raises(VaultError, match=r"not bound to its tenant.*run `python -m connector rotate-keys`"):
+    plant_unbound(path, key)
+    with pytest.raises(VaultError, match=r"not bound to its tenant.*run `python -m connector rotate-keys --bind-legacy`"):
         vault.get("hubspot-1", "access_token")
-    assert vault.rotate() == 1
+    assert vault.rotate(bind_legacy=True) == 1
     assert vault.get("hubspot-1", "access_token") == TOKEN
+
+
+def test_plain_rotation_refuses_an_unbound_ciphertext_and_rewrites_nothing(tmp_path):
+    path, key = tmp_path / "s.sqlite3", new_key()
+    vault = Vault(path, key)
+    vault.put("hubspot-2", "access_token", "pat-of-tenant-2")
+    plant_unbound(path, key)
+    before = sqlite3.connect(path).execute("SELECT * FROM secrets ORDER BY tenant").fetchall()
+    with pytest.raises(VaultError, match=r"the access_token of tenant 'hubspot-1' is not bound to its tenant.*"
+                                         r"`python -m connector rotate-keys --bind-legacy`"):
+        Vault(path, f"{new_key()},{key}").rotate()
+    assert sqlite3.connect(path).execute("SELECT * FROM secrets ORDER BY tenant").fetchall() == before
+
+
+def test_binding_legacy_ciphertexts_is_a_one_time_step(tmp_path):
+    path, key = tmp_path / "s.sqlite3", new_key()
+    vault = Vault(path, key)
+    plant_unbound(path, key, secret="legacy-token")
+    assert vault.rotate(bind_legacy=True) == 1
+    plant_unbound(path, key, secret="token-from-an-old-backup")  # someone who can write the database, later
+    with pytest.raises(VaultError, match="legacy secrets were bound on .*, and binding them is a one-time step"):
+        vault.rotate(bind_legacy=True)
+    with pytest.raises(VaultError, match="legacy secrets were bound on .*: it was written there since"):
+        vault.rotate()
+    with pytest.raises(VaultError, match="legacy secrets were bound on .*: it was written there since"):
+        vault.get("hubspot-1", "access_token")
+
+
+def test_once_every_secret_is_bound_a_rotation_closes_legacy_binding(tmp_path):
+    path, key = tmp_path / "s.sqlite3", new_key()
+    vault = Vault(path, key)
+    vault.put("hubspot-1", "access_token", TOKEN)
+    assert vault.rotate() == 1  # nothing unbound: no legacy secret is left to bind
+    plant_unbound(path, key, secret="token-from-an-old-backup")
+    with pytest.raises(VaultError, match="legacy secrets were bound on"):
+        vault.rotate(bind_legacy=True)
 
 
 class ConcurrentRefresh:
