@@ -2,16 +2,17 @@
 
 The URL is the org's messages' only credential, so the files are written
 outside the repository (by default `SALESOS_HOME/manifests/<tenant>/`) and
-readable by their owner only: directories 0700, files created 0600.
+readable by their owner only: directories 0700, files 0600, each replaced
+whole (`connector.private_files.write_private`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from connector.outbound_urls import outbound_url
+from connector.private_files import write_private
 from connector.tenants import TenantStore
 from crm_adapters.manifests import org_manifest_files
 
@@ -31,15 +32,5 @@ def write_org_manifest(store: TenantStore, tenant_id: str, public_url: str, inte
     url = outbound_url(public_url, store.outbound.ensure(tenant_id))
     files = org_manifest_files(public_url.rstrip("/"), url, integration_user, tenant_id)
     for path, text in files.items():
-        _write_private(out / path, text)
+        write_private(out / path, text)
     return len(files)
-
-
-def _write_private(path: Path, text: str) -> None:
-    for parent in reversed(path.parents):
-        if not parent.exists():
-            parent.mkdir(mode=0o700)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # an older copy may have been created with wider permissions
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)

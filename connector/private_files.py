@@ -24,9 +24,9 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (0700) unless it exists; its missing parents are made the usual way."""
+    """Create `path` unless it exists, and its missing parents, each 0700."""
     if not path.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         path.mkdir(mode=DIR_MODE, exist_ok=True)
     return path
 
