@@ -104,6 +104,7 @@ def register_tenant(home: Path, vault_key: str) -> None:
 def start_gunicorn(port: int, env: dict, workers: int, worker_class: str, threads: int) -> subprocess.Popen:
     command = [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-k", worker_class,
                "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+               "--no-control-socket",  # else it shares ~/.gunicorn/gunicorn.ctl with every other gunicorn here
                "bench.webhooks:bench_app()"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     for _ in range(300):
