@@ -39,7 +39,7 @@ _ROUTES = [  # decoded path segments; _TOKEN is the secret one
     ("unsubscribe", _TOKEN),
 ]
 _QUERY_SECRETS = {"code", "state"}  # an OAuth callback's
-_CLUES = ("outbound", "workflow", "unsubscribe", "code", "state", "%")  # no clue, no parsing: most lines have none
+_CLUE = re.compile(r"outbound|workflow|unsubscribe|code|state|%", re.IGNORECASE)  # no clue, no parsing
 
 _URL_LIKE = re.compile(r"[^\s\"'<>]+")
 _SEPARATOR = re.compile(r"(/|%(?:25)*2f)", re.IGNORECASE)  # a slash, percent-encoded any number of times
@@ -57,20 +57,17 @@ _FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 def redact(text: str) -> str:
     """`text` with the token of every secret-bearing URL in it replaced by REDACTED."""
-    lowered = text.lower()
-    if not any(clue in lowered for clue in _CLUES):
+    if not _CLUE.search(text):  # most lines have none
         return text
-    redacted = _URL_LIKE.sub(lambda run: _redact_url(run.group()), text)
+    redacted = _URL_LIKE.sub(lambda run: _redact_url(run.group()) if _CLUE.search(run.group()) else run.group(), text)
     return text if redacted == text else redacted
 
 
 def _redact_url(url: str) -> str:
-    path, mark, rest = url.partition("?")
-    path, hash_, fragment = path.partition("#")
-    if mark and not hash_:
-        query, hash_, fragment = rest.partition("#")
-        return _redact_path(path) + mark + _redact_query(query) + hash_ + fragment
-    return _redact_path(path) + hash_ + fragment + mark + rest
+    """A run of text that may be a URL or a path, with its path and its query redacted (not its fragment)."""
+    before_fragment, hash_, fragment = url.partition("#")
+    path, mark, query = before_fragment.partition("?")
+    return _redact_path(path) + mark + _redact_query(query) + hash_ + fragment
 
 
 def _redact_path(path: str) -> str:
@@ -84,7 +81,8 @@ def _redact_path(path: str) -> str:
 
 
 def _decoded(text: str, plus_is_space: bool = False) -> str:
-    """`text` percent-decoded until it no longer changes (a proxy may have decoded it once already), lower-cased."""
+    """`text` percent-decoded until it no longer changes (a proxy in front may decode once more than the app),
+    lower-cased."""
     decode = unquote_plus if plus_is_space else unquote
     for _ in range(5):
         decoded = decode(text)
@@ -108,13 +106,14 @@ def _resolved(segments: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 def _token_positions(segments: list[tuple[int, str]]) -> set[int]:
     """Indices of the segments that hold the token of a secret-bearing route, wherever the route starts."""
+    names = [name for _, name in segments]
     found = set()
-    for start in range(len(segments)):
+    for start, name in enumerate(names):
         for route in _ROUTES:
-            window = segments[start:start + len(route)]
-            if len(window) == len(route) and all(
-                    part is _ANY or part is _TOKEN or part == name for part, (_, name) in zip(route, window)):
-                found.add(window[route.index(_TOKEN)][0])
+            window = names[start:start + len(route)]
+            if name == route[0] and len(window) == len(route) and all(
+                    part is _ANY or part is _TOKEN or part == segment for part, segment in zip(route, window)):
+                found.add(segments[start + route.index(_TOKEN)][0])
     return found
 
 

@@ -164,9 +164,10 @@ class Vault:
             which += f" (and {len(unbound) - 1} more)"
         closed = self._legacy_bound_at()
         if closed is not None:
-            return VaultError(f"{which} is not bound to its tenant, but this database's legacy secrets were bound on "
-                              f"{closed[:10]}: it was written there since, not by SalesOS (copied from an old backup?), "
-                              f"so it is refused and will not be bound; register the tenant again to replace it")
+            return VaultError(f"{which} is not bound to its tenant, but this database's legacy secrets were bound "
+                              f"on {closed[:10]}: it was written there since, not by SalesOS (copied from an old "
+                              f"backup?), so it is refused and will not be bound; register the tenant again to "
+                              f"replace it")
         return VaultError(f"{which} is not bound to its tenant: it was stored by a SalesOS older than the binding. "
                           f"After upgrading, run `python -m connector rotate-keys --bind-legacy` once to bind every "
                           f"stored secret to the row it is in")

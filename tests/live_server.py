@@ -54,5 +54,6 @@ def _wait_until_serving(base: str, server: subprocess.Popen, output: Path) -> No
                     return
         except OSError:  # not listening yet, or an HTTP error
             pass
-        assert server.poll() is None and time.monotonic() < deadline, f"the server never answered:\n{output.read_text()}"
+        assert server.poll() is None and time.monotonic() < deadline, \
+            f"the server never answered:\n{output.read_text()}"
         time.sleep(0.1)

@@ -103,7 +103,7 @@ def test_a_secret_stored_unbound_by_an_older_salesos_is_refused_until_rotate_key
     path, key = tmp_path / "s.sqlite3", new_key()
     vault = Vault(path, key)
     plant_unbound(path, key)
-    with pytest.raises(VaultError, match=r"not bound to its tenant.*run `python -m connector rotate-keys --bind-legacy`"):
+    with pytest.raises(VaultError, match=r"not bound to its tenant.*`python -m connector rotate-keys --bind-legacy`"):
         vault.get("hubspot-1", "access_token")
     assert vault.rotate(bind_legacy=True) == 1
     assert vault.get("hubspot-1", "access_token") == TOKEN
