@@ -45,12 +45,13 @@ def quote(value: object) -> str:
     return clip(_REPR.repr(value))
 
 
-def describe(exc: ValidationError) -> list[str]:
-    """One line per problem: the field path, the rule, and the value given (both clipped)."""
+def describe(exc: ValidationError, root: str = "(document)") -> list[str]:
+    """One line per problem: the field path (`root` for the whole input), the rule, and the value given (all
+    clipped)."""
     lines = []
     errors = exc.errors(include_url=False)
     for error in errors[:MAX_PROBLEMS]:
-        field = clip(".".join(str(part) for part in error["loc"])) or "(document)"
+        field = clip(".".join(str(part) for part in error["loc"])) or root
         value = error.get("input")
         message = error["msg"].removeprefix(_PREFIX)
         if isinstance(value, str) and len(value) > QUOTE_LIMIT and value in message:

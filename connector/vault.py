@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from agents.validation import clip, quote
 from connector.private_files import connect
 
 _SCHEMA = """
@@ -148,8 +149,8 @@ def _unseal(tenant: str, name: str, plaintext: bytes, bind_unbound: bool = False
         raise VaultError(f"the {name} of tenant {tenant!r} was stored by an older SalesOS and is not bound to its "
                          f"tenant: run `python -m connector rotate-keys` once to bind every stored secret")
     if (envelope["tenant"], envelope["name"]) != (tenant, name):
-        raise VaultError(f"the {name} stored for tenant {tenant!r} was encrypted for the {envelope['name'][:64]} of "
-                         f"tenant {envelope['tenant'][:64]!r}: it was copied or moved there, so it is refused")
+        raise VaultError(f"the {name} stored for tenant {tenant!r} was encrypted for the {clip(envelope['name'])} of "
+                         f"tenant {quote(envelope['tenant'])}: it was copied or moved there, so it is refused")
     return envelope["secret"]
 
 

@@ -416,3 +416,9 @@ def test_a_late_tier_override_never_replaces_a_newer_one(home, conn):
     [jane] = crm.get_contacts(["jane@acme.io"])
     assert len(jane.fields["sequencing"]) == len(TEMPLATES["TIER_1"].touches)
     assert runtime.ledger().versions("local", ["jane@acme.io"]) == {"jane@acme.io": 1}
+
+
+def test_an_unknown_tier_is_quoted_at_most_100_characters(home, conn):
+    run(conn, "engagement", override_tier_job, tier_override("T" * 5000), "override")
+    reason = queue("engagement", conn).fetch_job("override").return_value()["stopped"][0]["reason"]
+    assert reason.startswith("priority_tier 'TTT") and "T" * 101 not in reason
