@@ -143,6 +143,21 @@ def _list_end(end: object) -> float | None:
     raise _NotANumber
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control characters but tab and line breaks
+
+
+def _without_controls(value: object) -> object:
+    """`value` with control characters removed from every string in it (keys aside: an unknown key is refused and
+    quoted escaped). Invisible in a CRM field or an email, they only hide what a value says."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, list):
+        return [_without_controls(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_controls(item) for key, item in value.items()}
+    return value
+
+
 def _as_list(value: object) -> object:
     """Accept "US, UK, Canada" as well as a YAML list."""
     if isinstance(value, str):
@@ -258,6 +273,12 @@ class MarketDefinition(BaseModel):
     contacts_per_company: int = Field(default=3, ge=1, le=25)
     min_role_relevance: Share = 0.0
     weights: Weights = Field(default_factory=Weights)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip_control_characters(cls, data: object) -> object:
+        """At ingestion, whichever door a market comes through (API, file, CRM record)."""
+        return _without_controls(data)
 
     @field_validator("buying_team_roles")
     @classmethod

@@ -95,7 +95,12 @@ def _no_run(run_id: str):
 
 
 def _body() -> tuple[object, str | None]:
-    raw = request.get_data(cache=False, as_text=True)
+    data = request.get_data(cache=False)
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # never replaced with U+FFFD: what was sent is not what would be run
+        return None, f"(document): not UTF-8 text (byte {data[exc.start]:#04x} at position {exc.start}); " \
+                     "send the market as UTF-8"
     if not raw.strip():
         return None, "the body is empty; send a market definition as JSON or YAML"
     try:

@@ -162,6 +162,23 @@ def test_every_hostile_value_in_every_field_is_a_small_json_400_or_202_quoting_l
         assert queue("source", conn).count - before == (1 if response.status_code == 202 else 0)
 
 
+def test_a_body_that_is_not_utf8_is_a_400_naming_the_rule_not_replacement_characters(client, conn):
+    response = post_market(client, b"industry: \xff\xfe\xfd\ncompany_size: 10-500\n")
+    assert response.status_code == 400
+    assert response.json["problems"] == ["(document): not UTF-8 text (byte 0xff at position 10); send the market "
+                                         "as UTF-8"]
+    assert queue("source", conn).count == 0
+
+
+def test_control_characters_in_market_strings_are_stripped_at_ingestion(client, conn):
+    body = 'name: "Q4\\0 push\\x1b[2J"\nindustry: "B2B\\x7f SaaS\\x85"\ncompany_size: 10-500\npain_points: ["a\\tb\\x07"]\n'
+    response = post_market(client, body)
+    assert response.status_code == 202
+    [job] = queue("source", conn).jobs
+    market = job.args[0]["run"]["market"]
+    assert (market["name"], market["industry"], market["pain_points"]) == ("Q4 push[2J", "B2B SaaS", ["a\tb"])
+
+
 def test_a_body_over_the_limit_is_a_json_413(client):
     response = client.post("/api/markets", data="x" * (2 * 1024 * 1024), content_type="application/json")
     assert response.status_code == 413
