@@ -26,10 +26,12 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     from webhooks.health import dashboard_enabled, health, mount_dashboard
     from webhooks.hubspot_events import mount as mount_hubspot_webhooks
     from webhooks.oauth import oauth
+    from webhooks.response_headers import add_response_headers
     from webhooks.salesforce_events import salesforce_events
     from webhooks.tracking import tracking
     from webhooks.workflow_actions import workflow_actions
 
+    add_response_headers(app)
     app.register_blueprint(health)
     app.register_blueprint(api)
     answer_errors_as_json(app)

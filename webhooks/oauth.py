@@ -47,12 +47,6 @@ def _configure(state: BlueprintSetupState) -> None:
         app.config["SESSION_COOKIE_SECURE"] = True
 
 
-@oauth.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @oauth.get(f"/oauth/{_CRM}/install")
 def install(crm: str):
     """Send the admin to the CRM's consent page."""
