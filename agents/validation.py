@@ -70,6 +70,5 @@ def describe(exc: ValidationError, root: str = "(document)") -> list[str]:
     return lines
 
 
-
 def _mentions(message: str, value: object) -> bool:
     return quote(value) in message or (isinstance(value, str) and clip(value) in message)

@@ -99,8 +99,8 @@ def _body() -> tuple[object, str | None]:
     try:
         raw = data.decode("utf-8")
     except UnicodeDecodeError as exc:  # never replaced with U+FFFD: what was sent is not what would be run
-        return None, f"(document): not UTF-8 text (byte {data[exc.start]:#04x} at position {exc.start}); " \
-                     "send the market as UTF-8"
+        return None, (f"(document): not UTF-8 text (byte {data[exc.start]:#04x} at position {exc.start}); "
+                      "send the market as UTF-8")
     if not raw.strip():
         return None, "the body is empty; send a market definition as JSON or YAML"
     try:
