@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from agents.market import MarketDefinition
 from agents.models import Channel, Contact, ContactSelection, Drop, PersonRecord
 from agents.titles import buying_authority, role_relevance, seniority
+from agents.validation import clip, quote
 
 TRUSTED_CONFIDENCE = 0.90
 
@@ -65,7 +66,7 @@ def _valid_email(raw: str | None) -> tuple[str, str | None]:
     try:
         return validate_email(raw or "", check_deliverability=False).normalized.lower(), None
     except EmailNotValidError as exc:
-        return "", f"invalid email {raw!r}: {exc}"
+        return "", f"invalid email {quote(raw)}: {clip(str(exc))}"
 
 
 def _rank(person: PersonRecord, email: str, market: MarketDefinition, trusted: float) -> Contact:

@@ -15,6 +15,7 @@ from rq import get_current_job
 from agents.domains import registered_domain
 from agents.jobs import enqueue_steps
 from agents.sequences import TEMPLATES, schedule
+from agents.validation import quote
 from connector import actions, runtime
 from connector.data_sources import NoData
 from connector.markets import MarketError, market_from_text
@@ -112,7 +113,7 @@ def override_tier_job(payload: dict) -> dict:
     event = CrmEvent.model_validate(payload["event"])
     lead_tier = (event.property_value or "").upper()
     if lead_tier not in TEMPLATES:
-        return {"stopped": [{"stage": "override", "reason": f"priority_tier {event.property_value!r} is not one of "
+        return {"stopped": [{"stage": "override", "reason": f"priority_tier {quote(event.property_value)} is not one of "
                                                               f"{', '.join(TEMPLATES)}"}]}
     email = _email(event)
     crm = runtime.crm_for(event.tenant)

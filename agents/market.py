@@ -6,6 +6,7 @@ model, so every boundary refuses the same bad input with the same message.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -35,10 +36,21 @@ _RANGE_FORMS = (
 )
 
 
+_LIST_RULE = "a range given as a list must be two numbers (or null for an open end), like [10, 500]"
+
+
+class _NotANumber(ValueError):
+    """Not one number (digits the pattern let through, like "1.5.5"); the caller quotes what the user wrote."""
+
+
 def _amount(digits: str, suffix: str | None) -> float:
     if "," in digits and "." not in digits:
         digits = digits.replace(",", "")
-    return float(digits.replace(",", "")) * _MULTIPLIERS[(suffix or "").lower()]
+    try:
+        number = float(digits.replace(",", ""))
+    except ValueError:  # float()'s own message would quote the whole input
+        raise _NotANumber from None
+    return number * _MULTIPLIERS[(suffix or "").lower()]
 
 
 class Range(BaseModel):
@@ -85,28 +97,65 @@ def _bounds(value: object) -> dict:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return {"min": value, "max": value}
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        return {"min": value[0], "max": value[1]}
+        try:
+            return {"min": _list_end(value[0]), "max": _list_end(value[1])}
+        except _NotANumber:
+            raise ValueError(f"{quote(value)}: {_LIST_RULE}") from None
     if not isinstance(value, str):
         raise ValueError("expected a range like '10-500', '$1M-$50M' or '$10K+'")
-    text = _UNIT_WORDS.sub("", value).strip().rstrip(".").strip()
+    bounds = _text_bounds(_UNIT_WORDS.sub("", value).strip().rstrip(".").strip())
+    if bounds is None:
+        raise ValueError(f"{quote(value)} is not a range like '10-500', '$1M-$50M' or '$10K+'")
+    return bounds
+
+
+def _text_bounds(text: str) -> dict | None:
     for pattern, form in _RANGE_FORMS:
         match = pattern.match(text)
         if not match:
             continue
         groups = match.groups()
-        first = _amount(groups[0], groups[1])
-        if form == "between":
-            second = _amount(groups[2], groups[3])
+        try:
+            first = _amount(groups[0], groups[1])
+            second = _amount(groups[2], groups[3]) if form == "between" else first
             # "$1-50M": a suffix on the upper end only applies to both ends.
-            if groups[1] is None and groups[3] is not None:
+            if form == "between" and groups[1] is None and groups[3] is not None:
                 first = _amount(groups[0], groups[3])
-            return {"min": first, "max": second}
+        except _NotANumber:
+            return None
         if form == "at_least":
             return {"min": first, "max": None}
         if form == "at_most":
             return {"min": None, "max": first}
-        return {"min": first, "max": first}
-    raise ValueError(f"{quote(value)} is not a range like '10-500', '$1M-$50M' or '$10K+'")
+        return {"min": first, "max": second}
+    return None
+
+
+def _list_end(end: object) -> float | None:
+    """One end of a range given as a list: a finite number, text that is one ("$1M"), or None (an open end)."""
+    if isinstance(end, str):
+        bounds = _text_bounds(_UNIT_WORDS.sub("", end).strip())
+        if not bounds or bounds["min"] != bounds["max"]:
+            raise _NotANumber
+        end = bounds["min"]
+    if end is None or (isinstance(end, (int, float)) and not isinstance(end, bool) and math.isfinite(end)):
+        return end
+    raise _NotANumber
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control characters but tab and line breaks
+
+
+def _without_controls(value: object) -> object:
+    """`value` with control characters removed from every string in it (keys aside: an unknown key is refused and
+    quoted escaped). Invisible in a CRM field or an email, they only hide what a value says."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, list):
+        return [_without_controls(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_controls(item) for key, item in value.items()}
+    return value
 
 
 def _as_list(value: object) -> object:
@@ -224,6 +273,12 @@ class MarketDefinition(BaseModel):
     contacts_per_company: int = Field(default=3, ge=1, le=25)
     min_role_relevance: Share = 0.0
     weights: Weights = Field(default_factory=Weights)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip_control_characters(cls, data: object) -> object:
+        """At ingestion, whichever door a market comes through (API, file, CRM record)."""
+        return _without_controls(data)
 
     @field_validator("buying_team_roles")
     @classmethod

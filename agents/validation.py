@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 _PREFIX = "Value error, "
 QUOTE_LIMIT = 100  # characters of any input value an error message may quote
+MESSAGE_LIMIT = 2 * QUOTE_LIMIT  # a rule and one quoted value, whatever a validator did to the value before quoting
 MAX_PROBLEMS = 20  # lines of one error answer; the rest are counted
 
 
@@ -44,22 +45,30 @@ def quote(value: object) -> str:
     return clip(_REPR.repr(value))
 
 
-def describe(exc: ValidationError) -> list[str]:
-    """One line per problem: the field path, the rule, and the value given (both clipped)."""
+def describe(exc: ValidationError, root: str = "(document)") -> list[str]:
+    """One line per problem: the field path (`root` for the whole input), the rule, and the value given (all
+    clipped)."""
     lines = []
     errors = exc.errors(include_url=False)
     for error in errors[:MAX_PROBLEMS]:
-        field = clip(".".join(str(part) for part in error["loc"])) or "(document)"
-        message = error["msg"].removeprefix(_PREFIX)
+        field = clip(".".join(str(part) for part in error["loc"])) or root
         value = error.get("input")
+        message = error["msg"].removeprefix(_PREFIX)
+        if isinstance(value, str) and len(value) > QUOTE_LIMIT and value in message:
+            message = message.replace(value, clip(value))  # a validator put all of it in (float() does)
+        message = clip(message, MESSAGE_LIMIT)
         if error["type"] == "missing":
             lines.append(f"{field}: required field is missing")
         elif error["type"] == "extra_forbidden":
             lines.append(f"{field}: unknown field (value {quote(value)})")
-        elif isinstance(value, (str, int, float, bool)) and quote(value) not in message:
+        elif isinstance(value, (str, int, float, bool)) and not _mentions(message, value):
             lines.append(f"{field}: {message} (got {quote(value)})")
         else:
             lines.append(f"{field}: {message}")
     if len(errors) > MAX_PROBLEMS:
         lines.append(f"... and {len(errors) - MAX_PROBLEMS} more problems")
     return lines
+
+
+def _mentions(message: str, value: object) -> bool:
+    return quote(value) in message or (isinstance(value, str) and clip(value) in message)

@@ -26,12 +26,14 @@ err = Console(stderr=True)
 
 
 def _as_of(value: Optional[str]) -> dt.date:
+    from connector.runs import as_of_date
+
     if value is None:
         return dt.date.today()
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-02", param_hint="--as-of") from None
+        return as_of_date(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--as-of") from None
 
 
 @app.command()

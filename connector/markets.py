@@ -31,9 +31,14 @@ def parse_market(data: object, source: str = "market") -> MarketDefinition:
 
 def load_market(path: Path) -> MarketDefinition:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise MarketError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MarketError(str(path), [f"(document): not UTF-8 text (byte {data[exc.start]:#04x} at position "
+                                      f"{exc.start}); save the file as UTF-8"]) from None
     return market_from_text(text, str(path))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from agents.validation import quote
 from connector.outbound_urls import outbound_url
 from connector.private_files import write_private
 from connector.tenants import TenantStore
@@ -27,7 +28,7 @@ def write_org_manifest(store: TenantStore, tenant_id: str, public_url: str, inte
     if tenant is None or tenant.crm != "salesforce":
         raise LookupError(f"{tenant_id!r} is not an installed Salesforce tenant")
     if not _USERNAME.match(integration_user):
-        raise ValueError(f"--integration-user {integration_user[:100]!r} must be a Salesforce username, "
+        raise ValueError(f"--integration-user {quote(integration_user)} must be a Salesforce username, "
                          f"like integration@acme.com")
     url = outbound_url(public_url, store.outbound.ensure(tenant_id))
     files = org_manifest_files(public_url.rstrip("/"), url, integration_user, tenant_id)

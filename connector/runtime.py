@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agents.validation import quote
 from connector.channels.email import Sender
 from connector.ledger import Ledger
 from connector.providers.offline import load_cached
@@ -191,6 +192,6 @@ def links_refusal(tenant: str) -> str | None:
     url = settings().salesos_public_url
     if tenant == "local" or urlsplit(url).scheme == "https":
         return None
-    return (f"SALESOS_PUBLIC_URL is {url[:100]!r}, not https: emails for {tenant} are not rendered, since their "
+    return (f"SALESOS_PUBLIC_URL is {quote(url)}, not https: emails for {tenant} are not rendered, since their "
             "unsubscribe links must be https. Set it to the https address SalesOS is served at and restart the "
             "workers; the email steps are retried every hour")

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.validation import quote
 from connector.private_files import private_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
             valid = False
         if not valid or parts.query or parts.fragment or any(char.isspace() for char in value):
             raise ValueError(f"SALESOS_PUBLIC_URL must be an http(s) URL with a host and no query or fragment, "
-                             f"like https://salesos.example.com (got {value[:100]!r})")
+                             f"like https://salesos.example.com (got {quote(value)})")
         return value
 
     @cached_property

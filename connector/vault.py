@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from agents.validation import clip, quote
 from connector.private_files import connect
 
 _SCHEMA = """
@@ -193,8 +194,8 @@ def _seal(tenant: str, name: str, secret: str) -> bytes:
 def _unseal(tenant: str, name: str, envelope: dict) -> str:
     """The secret of a sealed envelope, if it was sealed for this row."""
     if (envelope["tenant"], envelope["name"]) != (tenant, name):
-        raise VaultError(f"the {name} stored for tenant {tenant!r} was encrypted for the {envelope['name'][:64]} of "
-                         f"tenant {envelope['tenant'][:64]!r}: it was copied or moved there, so it is refused")
+        raise VaultError(f"the {name} stored for tenant {tenant!r} was encrypted for the {clip(envelope['name'])} of "
+                         f"tenant {quote(envelope['tenant'])}: it was copied or moved there, so it is refused")
     return envelope["secret"]
 
 

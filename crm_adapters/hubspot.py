@@ -26,6 +26,7 @@ from hubspot.crm.objects import tasks as task_models
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import HTTPError as TransportError
 
+from agents.validation import clip
 from crm_adapters.base import (
     Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
     TaskWrite, WriteResult,
@@ -512,7 +513,7 @@ def _body(raw: Any) -> dict:
     try:
         parsed = json.loads(raw) if raw else {}
     except ValueError:
-        return {"message": str(raw)[:300]}
+        return {"message": clip(str(raw), 300)}
     return parsed if isinstance(parsed, dict) else {}
 
 

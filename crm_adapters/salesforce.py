@@ -22,6 +22,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import exception_handler
 
+from agents.validation import clip
 from crm_adapters.base import (
     Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
     TaskWrite, WriteResult,
@@ -524,7 +525,7 @@ def _error(content: Any) -> tuple[str, str]:
         return str(first.get("errorCode") or ""), str(first.get("message") or "")
     if isinstance(first, bytes):
         first = first.decode("utf-8", "replace")
-    return "", str(first or "")[:300]
+    return "", clip(str(first or ""), 300)
 
 
 def _in_chunks(values: list[str]) -> Iterator[list[str]]:

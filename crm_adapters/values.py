@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from agents.urls import RULE as LINK_RULE, is_http_url
+from agents.validation import clip, quote
 from crm_adapters.fields import CustomField
 
 JSON = json.JSONEncoder(sort_keys=True, default=str, allow_nan=False)  # sorted keys: equal values, equal text
@@ -25,19 +26,19 @@ def normal_email(value: str) -> str:
 def check_domain(value: str) -> None:
     domain = normal_domain(value)
     if not domain or "@" in domain or "/" in domain or " " in domain:
-        raise ValueError(f"domain {value!r} is not a bare domain like acme.io")
+        raise ValueError(f"domain {quote(value)} is not a bare domain like acme.io")
 
 
 def check_email(value: str) -> None:
     local, at, host = normal_email(value).partition("@")
     if not (local and at and host) or "@" in host or " " in value.strip():
-        raise ValueError(f"email {value!r} is not an email address")
+        raise ValueError(f"email {quote(value)} is not an email address")
 
 
 def check_link(name: str, value: str | None) -> None:
     """A link SalesOS writes (a contact's LinkedIn URL) is an http(s) URL, or nothing."""
     if value is not None and not is_http_url(value):
-        raise ValueError(f"{name}: {LINK_RULE} (got {value[:100]!r})")
+        raise ValueError(f"{name}: {LINK_RULE} (got {quote(value)})")
 
 
 def _check_links(name: str, value: Any) -> None:
@@ -56,7 +57,7 @@ def _check_links(name: str, value: Any) -> None:
 def instant(name: str, value: Any) -> str:
     """Datetimes are stored in UTC so equal instants compare equal, whatever offset they were given in."""
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
-        raise ValueError(f"{name}: expected a datetime with a time zone, got {value!r}")
+        raise ValueError(f"{name}: expected a datetime with a time zone, got {quote(value)}")
     return value.astimezone(dt.UTC).isoformat()
 
 
@@ -68,21 +69,21 @@ def encode(field: CustomField, value: Any) -> Any:
         try:
             return JSON.encode(value)
         except ValueError as exc:
-            raise ValueError(f"{name}: not storable as JSON ({exc})") from exc
+            raise ValueError(f"{name}: not storable as JSON ({clip(str(exc))})") from exc
     if field.type == "bool":
         if not isinstance(value, bool):
-            raise ValueError(f"{name}: expected true or false, got {value!r}")
+            raise ValueError(f"{name}: expected true or false, got {quote(value)}")
         return int(value)
     if field.type == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{name}: expected a number, got {value!r}")
+            raise ValueError(f"{name}: expected a number, got {quote(value)}")
         return value
     if field.type == "datetime":
         return instant(name, value)
     if not isinstance(value, str):
-        raise ValueError(f"{name}: expected text, got {value!r}")
+        raise ValueError(f"{name}: expected text, got {quote(value)}")
     if field.type == "enum" and value not in field.options:
-        raise ValueError(f"{name}: {value!r} is not one of {', '.join(field.options)}")
+        raise ValueError(f"{name}: {quote(value)} is not one of {', '.join(field.options)}")
     return value
 
 

@@ -237,6 +237,25 @@ def test_an_invalid_market_stops_before_anything_runs(workspace, redis_url):
     assert result.stdout == ""
 
 
+def test_a_range_list_that_is_not_two_numbers_is_a_clean_error_not_a_traceback(workspace, redis_url):
+    home, market, data = workspace
+    market.write_text("industry: SaaS\ncompany_size: [10, abc]\n")
+    result = cli(home / "home", "run", "--market", str(market), "--data", str(data), redis_url=redis_url)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "company_size: [10, 'abc']: a range given as a list must be two numbers" in result.stderr
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01", "9999-12-31", "x" * 500])
+def test_an_as_of_date_outside_the_bounds_is_refused_before_anything_runs(workspace, redis_url, as_of):
+    home, market, data = workspace
+    result = cli(home / "home", "run", "--market", str(market), "--data", str(data), "--as-of", as_of,
+                 redis_url=redis_url)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    said = "".join(char for char in result.stderr if char not in "│╭╮╰╯─\n ")  # typer boxes and wraps it
+    assert "from2000-01-01to" in said and "x" * 101 not in said
+    assert not (home / "home" / "crm.sqlite3").exists()
+
+
 def test_a_missing_data_file_is_named(workspace, redis_url):
     home, market, _ = workspace
     result = cli(home / "home", "run", "--market", str(market), "--data", str(home / "nope.jsonl"),

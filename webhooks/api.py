@@ -23,7 +23,7 @@ from connector.markets import MarketError, parse_market
 from connector.queues import run_failures, run_pending, run_stats, run_tenant
 from connector.run_summaries import enqueue_unattended
 from connector.runner import summarise
-from connector.runs import RunContext, new_run_id
+from connector.runs import RunContext, as_of_date, new_run_id
 from webhooks.auth import API_CHALLENGE, caller, unauthorized
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -50,19 +50,19 @@ def create_market_run():
     wrapped = isinstance(body, dict) and "market" in body
     try:
         market = parse_market(body["market"] if wrapped else body, "market")
-        as_of = _date(body.get("as_of")) if wrapped and body.get("as_of") else dt.date.today()
     except MarketError as exc:
         return jsonify(error="invalid market definition", problems=exc.problems), 400
-    except (TypeError, ValueError):
-        return jsonify(error="invalid request body", problems=["as_of: expected a date like 2026-11-02"]), 400
+    try:
+        as_of = as_of_date(body["as_of"]) if wrapped and body.get("as_of") is not None else dt.date.today()
+    except ValueError as exc:
+        return jsonify(error="invalid request body", problems=[f"as_of: {exc}"]), 400
     settings = current_app.config["SALESOS_SETTINGS"]
     run = RunContext(  # no data_files: its source job reads the tenant's data source, or stops saying it has none
         run_id=new_run_id(), tenant=g.api_key.tenant, market=market, as_of=as_of,
         batch_size=settings.salesos_batch_size,
     )
-    conn = _redis()
     try:
-        enqueue_unattended(conn, run, "api")
+        enqueue_unattended(_redis(), run, "api")
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
     return jsonify(run_id=run.run_id, status_url=f"/api/runs/{run.run_id}"), 202
@@ -72,8 +72,8 @@ def create_market_run():
 def run_status(run_id: str):
     """A run of the key's tenant: its state (running, failed, stopped with its reasons, finished), pending jobs,
     failures and funnel so far."""
-    conn = _redis()
     try:
+        conn = _redis()
         if run_tenant(conn, run_id) != g.api_key.tenant:
             return _no_run(run_id)  # another tenant's run is answered like one that does not exist
         pending = run_pending(conn, run_id)
@@ -95,18 +95,18 @@ def _no_run(run_id: str):
 
 
 def _body() -> tuple[object, str | None]:
-    raw = request.get_data(cache=False, as_text=True)
+    data = request.get_data(cache=False)
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # never replaced with U+FFFD: what was sent is not what would be run
+        return None, (f"(document): not UTF-8 text (byte {data[exc.start]:#04x} at position {exc.start}); "
+                      "send the market as UTF-8")
     if not raw.strip():
         return None, "the body is empty; send a market definition as JSON or YAML"
     try:
         return load_bounded(raw), None  # JSON is YAML: one parser, and one set of bounds, serves both
     except DocumentRefused as exc:
         return None, str(exc)
-
-
-def _date(value: object) -> dt.date:
-    """`as_of` as JSON writes it (a string) or as YAML reads an unquoted date."""
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def _redis() -> redis.Redis:

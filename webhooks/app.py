@@ -6,6 +6,7 @@ import redis
 from flask import Flask
 
 from connector.settings import Settings, load_settings
+from webhooks.body_limit import BoundedRequest
 
 
 def create_app(redis_url: str | None = None, settings: Settings | None = None, dashboard: bool | None = None) -> Flask:
@@ -15,8 +16,9 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     """
     settings = settings or load_settings()
     app = Flask(__name__)
+    app.request_class = BoundedRequest
     app.config["SALESOS_SETTINGS"] = settings
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # markets are small; bigger bodies get 413
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024  # markets are small; bigger bodies get 413, chunked ones too
     url = redis_url or settings.redis_url
     app.extensions["salesos_redis"] = redis.Redis.from_url(url, socket_connect_timeout=2) if url else None
 
@@ -24,10 +26,12 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     from webhooks.health import dashboard_enabled, health, mount_dashboard
     from webhooks.hubspot_events import mount as mount_hubspot_webhooks
     from webhooks.oauth import oauth
+    from webhooks.response_headers import add_response_headers
     from webhooks.salesforce_events import salesforce_events
     from webhooks.tracking import tracking
     from webhooks.workflow_actions import workflow_actions
 
+    add_response_headers(app)
     app.register_blueprint(health)
     app.register_blueprint(api)
     answer_errors_as_json(app)

@@ -16,6 +16,7 @@ import httpx
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask.sansio.blueprints import BlueprintSetupState
 
+from agents.validation import clip, quote
 from connector.oauth.config import CRM_NAMES, OAuthNotConfigured, oauth_app
 from connector.oauth.endpoint import InvalidGrant
 from connector.oauth.flows import (exchange_hubspot_code, exchange_salesforce_code, hubspot_authorize_url, revoke,
@@ -44,12 +45,6 @@ def _configure(state: BlueprintSetupState) -> None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if settings.salesos_public_url.startswith("https://"):
         app.config["SESSION_COOKIE_SECURE"] = True
-
-
-@oauth.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @oauth.get(f"/oauth/{_CRM}/install")
@@ -83,7 +78,7 @@ def callback(crm: str):
     flow = session.pop(_flow_key(crm), None) or {}  # used once, whatever happens next
     error = request.args.get("error")
     if error:
-        log.info("%s install: %s redirected back with error %r", crm, name, error[:64])
+        log.info("%s install: %s redirected back with error %s", crm, name, quote(error))
         return _refused(crm, error, request.args.get("error_description"))
     if not same(flow.get("state"), request.args.get("state")):
         log.warning("%s install: callback state missing or not this browser's; nothing exchanged", crm)
@@ -222,9 +217,9 @@ def _refused(crm: str, error: str, description: str | None):
                         f"to install SalesOS, start again and choose Allow or Connect. In {name}, installing "
                         f"needs a super admin (HubSpot) or an admin allowed to approve connected apps (Salesforce).",
                         crm)
-    detail = f" ({description[:300]})" if description else ""
+    detail = f" ({clip(description)})" if description else ""
     return _problem(400, "SalesOS was not installed", f"{name} stopped the install with the error "
-                    f"{error[:64]!r}{detail}. Nothing was connected.",
+                    f"{quote(error)}{detail}. Nothing was connected.",
                     "start the install again; if the same error comes back, send it to SalesOS support.", crm)
 
 

@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from agents.validation import describe
 from connector.settings import Settings
 from connector.tenants import TenantStore
 from connector.vault import Vault
@@ -95,8 +96,8 @@ def verify(secret: str, timestamp: str | None, signature: str | None, body: byte
 
 
 def problems(exc: ValidationError) -> list[str]:
-    """Each validation error as 'field: rule', never echoing the input."""
-    return [f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}" for error in exc.errors()]
+    """Each validation error as 'field: rule', clipped as every other input's (`agents.validation.describe`)."""
+    return describe(exc, root="body")
 
 
 def to_event(tenant: str, callout: FlowCallout, signed_at: int, body: bytes) -> CrmEvent:

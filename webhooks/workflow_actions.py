@@ -33,7 +33,7 @@ import redis
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, Field, ValidationError
 
-from agents.validation import describe
+from agents.validation import clip, describe, quote
 from agents.domains import registered_domain
 from crm_adapters.values import normal_email
 from crm_adapters.workflow_actions import BY_NAME, RESULT_FIELD
@@ -72,7 +72,7 @@ class ActionRequest(BaseModel):
 def execute(name: str):
     action = BY_NAME.get(name)
     if action is None:
-        return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
+        return jsonify(error=f"no SalesOS workflow action {quote(name)}"), 404
     state = endpoint_state()
     body, refused = signed_body(request, state)
     if refused is not None:
@@ -118,7 +118,7 @@ def send_a_webhook_url(public_url: str, secret: str, portal: int, name: str) -> 
 def send_a_webhook(portal: int, token: str, name: str):
     action = BY_NAME.get(name)
     if action is None:
-        return jsonify(error=f"no SalesOS workflow action {name!r}"), 404
+        return jsonify(error=f"no SalesOS workflow action {quote(name)}"), 404
     state = endpoint_state()
     body, refused = signed_body(request, state, allow_v2=True)
     if refused is not None:
@@ -129,7 +129,7 @@ def send_a_webhook(portal: int, token: str, name: str):
     try:
         record = SentRecord.from_body(json.loads(body))
     except (ValueError, RecursionError, ValidationError) as exc:
-        problems = describe(exc) if isinstance(exc, ValidationError) else [str(exc)[:200]]
+        problems = describe(exc) if isinstance(exc, ValidationError) else [clip(str(exc))]
         return jsonify(error="malformed workflow webhook", problems=problems), 400
     tenant = state.tenant_of(portal)
     if tenant is None:

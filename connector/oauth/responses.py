@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from agents.validation import clip
 from crm_adapters.errors import RequestRejected
 
 _IDENTITY = re.compile(r"/id/(00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?)/([A-Za-z0-9]{15,18})/?$")
@@ -92,7 +93,7 @@ class TokenError(_Response):
     def describe(self) -> str:
         code = self.error or self.status or "error"
         text = self.error_description or self.message
-        return f"{code}: {text[:200]}" if text else code
+        return f"{code}: {clip(text, 200)}" if text else code
 
 
 def parse(model: type[M], body: object, what: str) -> M:

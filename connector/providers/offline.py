@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from agents.market import parse_range
 from agents.models import CompanyRecord, PersonRecord, Signal
-from agents.validation import describe
+from agents.validation import describe, quote
 from connector.providers.base import DataProvider, Dataset, ProviderError, Quarantined
 
 _SIGNAL = TypeAdapter(Signal)
@@ -95,7 +95,7 @@ def _add_json_row(line: str, dataset: Dataset, path: str) -> str | None:
         elif kind is None:
             return "type: required field is missing (company, person or signal)"
         else:
-            return f"type: unknown type {kind!r} (expected company, person or signal)"
+            return f"type: unknown type {quote(kind)} (expected company, person or signal)"
     except ValidationError as exc:
         return "; ".join(f"{kind}.{problem}" for problem in describe(exc))
     return None
@@ -169,7 +169,7 @@ def _amount(field: str, text: str) -> float:
     try:
         bounds = parse_range(text)
     except ValueError:
-        raise ValueError(f"company.{field}: {text!r} is not a number") from None
+        raise ValueError(f"company.{field}: {quote(text)} is not a number") from None
     low, high = bounds["min"], bounds["max"]
     if low is None or high is None:
         return low if high is None else high

@@ -95,3 +95,8 @@ def test_an_unknown_time_zone_is_dropped_so_the_country_decides():
     assert jane.timezone is None
     [john] = find_buying_team([person(timezone="America/Chicago")], market()).kept
     assert john.timezone == "America/Chicago"
+
+
+def test_an_invalid_email_is_quoted_at_most_100_characters_in_the_reason():
+    selection = find_buying_team([person(email="j" * 5000 + "@")], market())
+    assert selection.kept == [] and "j" * 101 not in selection.dropped[0].reason

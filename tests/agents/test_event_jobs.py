@@ -235,6 +235,21 @@ def test_an_invalid_market_record_stops_with_each_problem_named(home, conn):
     assert reason.startswith("CRM market record 7:") and "company_size" in reason
 
 
+@pytest.mark.parametrize("size", ["[10, abc]", "[10, 1e999]", "[nan, nan]"])
+def test_a_market_record_whose_range_list_is_not_two_numbers_stops_with_the_reason(home, conn, size):
+    from agents.event_jobs import market_defined_job
+
+    change = {"event": CrmEvent(tenant="local", source="hubspot-webhook", kind="market.propertyChange",
+                                object_type="market", object_id="7", property_name="salesos_definition",
+                                property_value=f"industry: SaaS\ncompany_size: {size}\n", occurred_at=dt.datetime(
+                                    2026, 11, 2, tzinfo=dt.UTC), identity="m4").model_dump(mode="json")}
+    run(conn, "source", market_defined_job, change, "market")  # asserts the job did not fail
+    [job] = queue("source", conn).finished_job_registry.get_job_ids()
+    [stopped] = queue("source", conn).fetch_job(job).return_value()["stopped"]
+    assert stopped["reason"].startswith("CRM market record 7: company_size: ")
+    assert "a range given as a list must be two numbers" in stopped["reason"]
+
+
 def test_a_market_record_with_yaml_aliases_stops_without_expanding_them(home, conn):
     from agents.event_jobs import market_defined_job
     from tests.webhooks.test_hostile_input import LAUGHS
@@ -401,3 +416,9 @@ def test_a_late_tier_override_never_replaces_a_newer_one(home, conn):
     [jane] = crm.get_contacts(["jane@acme.io"])
     assert len(jane.fields["sequencing"]) == len(TEMPLATES["TIER_1"].touches)
     assert runtime.ledger().versions("local", ["jane@acme.io"]) == {"jane@acme.io": 1}
+
+
+def test_an_unknown_tier_is_quoted_at_most_100_characters(home, conn):
+    run(conn, "engagement", override_tier_job, tier_override("T" * 5000), "override")
+    reason = queue("engagement", conn).fetch_job("override").return_value()["stopped"][0]["reason"]
+    assert reason.startswith("priority_tier 'TTT") and "T" * 101 not in reason

@@ -59,6 +59,26 @@ def test_an_impossible_range_is_refused():
     ]
 
 
+@pytest.mark.parametrize("size", [[10, "abc"], [10, "1e999"], ["nan", "nan"], [10, float("nan")],
+                                  [10, float("inf")], [10, True], [10, [1]], ["10-50", 60]])
+def test_a_range_list_that_is_not_two_numbers_is_a_field_error_not_a_crash(size):
+    [problem] = problems(company_size=size)
+    assert problem.startswith("company_size: ") and "a range given as a list must be two numbers" in problem
+
+
+def test_a_range_list_may_spell_its_numbers_as_text():
+    assert market(company_size=["10", "$1K"]).company_size == Range(min=10, max=1000)
+    assert market(company_size=[10, 500]).company_size == Range(min=10, max=500)
+    assert market(company_size=[10, None]).company_size == Range(min=10, max=None)  # an open end, as in {min: 10}
+
+
+def test_a_number_with_stray_separators_quotes_only_100_characters_of_it():
+    text = "$1" + ".5" * 2000
+    [problem] = problems(annual_revenue=text)
+    assert problem.startswith("annual_revenue: '$1.5.5") and "is not a range like" in problem
+    assert len(problem) < 250 and problem.count(".5") <= 50
+
+
 @pytest.mark.parametrize("spelling", ["UK", "GB", "United Kingdom", "uk", "England"])
 def test_the_united_kingdom_has_one_code_however_it_is_spelled(spelling):
     assert market(location=[spelling]).location == ["GB"]

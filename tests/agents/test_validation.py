@@ -1,8 +1,8 @@
 """Error messages quote at most ~100 characters of any input, at a cost that does not grow with it."""
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from agents.validation import MAX_PROBLEMS, QUOTE_LIMIT, clip, describe, quote
+from agents.validation import MAX_PROBLEMS, MESSAGE_LIMIT, QUOTE_LIMIT, clip, describe, quote
 
 
 def test_clip_keeps_short_text_and_cuts_long_text_with_a_mark():
@@ -47,3 +47,32 @@ def test_describe_clips_field_paths_and_values():
 def test_describe_lists_a_bounded_number_of_problems():
     lines = describe(errors_of({f"extra{n}": n for n in range(100)}))
     assert len(lines) == MAX_PROBLEMS + 1 and lines[-1] == "... and 80 more problems"
+
+
+class Careless(BaseModel):
+    """A validator that puts its whole input in its message, as float() does: describe must still clip it."""
+
+    amount: float = 0
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _number(cls, value: object) -> float:
+        return float(value)
+
+
+def test_describe_clips_a_message_that_embeds_the_input():
+    try:
+        Careless.model_validate({"amount": "1.5" * 1000})
+    except ValidationError as exc:
+        [line] = describe(exc)
+    assert line.startswith("amount: could not convert string to float: '1.51.5")
+    assert "1.5" * 34 not in line and len(line) <= len("amount: ") + MESSAGE_LIMIT
+
+
+def test_describe_bounds_a_message_that_embeds_the_input_transformed():
+    try:
+        Careless.model_validate({"amount": "1.5" * 1000 + "\x00"})  # float() quotes it escaped: not found as given
+    except ValidationError as exc:
+        [line] = describe(exc)
+    message, _, got = line.partition(" (got ")
+    assert len(message) <= len("amount: ") + MESSAGE_LIMIT and len(got) <= QUOTE_LIMIT + 1

@@ -77,3 +77,17 @@ def test_a_yaml_error_quotes_at_most_100_characters_of_the_record():
     with pytest.raises(MarketError) as caught:
         market_from_text("industry: SaaS\n" + "\t" + "q" * 5000 + ": [\n", "CRM market record 7")
     assert len(str(caught.value)) < 300
+
+
+def test_a_market_file_that_is_not_utf8_is_a_market_error_naming_the_rule(tmp_path):
+    path = tmp_path / "market.yaml"
+    path.write_bytes(b"industry: \xff\xfe\ncompany_size: 10-500\n")
+    with pytest.raises(MarketError) as caught:
+        load_market(path)
+    assert caught.value.problems == ["(document): not UTF-8 text (byte 0xff at position 10); save the file as UTF-8"]
+
+
+def test_control_characters_in_a_crm_market_record_are_stripped():
+    market = market_from_text('industry: "SaaS\\0"\ncompany_size: 10-500\nexclude: {companies: ["a\\x1bb.io"]}\n',
+                              "CRM market record 7")
+    assert (market.industry, market.exclude.companies) == ("SaaS", ["ab.io"])

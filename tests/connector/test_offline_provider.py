@@ -74,6 +74,15 @@ def test_an_unknown_or_missing_type_is_quarantined(tmp_path):
     ]
 
 
+def test_a_quarantine_reason_quotes_at_most_100_characters_of_the_row(tmp_path):
+    path = tmp_path / "accounts.csv"
+    path.write_text(f"name,domain,employees\nAcme,acme.io,{'9-' * 3000}\n")
+    data = load(jsonl(tmp_path, {"type": "T" * 5000}), path)
+    unknown_type, bad_number = (reason for _, reason in reasons(data))
+    assert unknown_type.startswith("type: unknown type 'TTT") and "T" * 101 not in unknown_type
+    assert bad_number.startswith("company.employee_count: '9-9-") and "9-" * 51 not in bad_number
+
+
 def test_an_unregistrable_domain_is_quarantined(tmp_path):
     data = load(jsonl(tmp_path, COMPANY | {"domain": "localhost"}))
     assert reasons(data) == [(1, "company.domain: 'localhost' has no registrable domain")]

@@ -74,7 +74,8 @@ def test_an_invalid_market_is_400_with_one_line_per_field(client, redis_url):
 def test_a_wrapped_market_with_a_bad_date_is_400(client):
     response = client.post("/api/markets", json={"market": MARKET, "as_of": "yesterday"})
     assert response.status_code == 400
-    assert response.json["problems"] == ["as_of: expected a date like 2026-11-02"]
+    [problem] = response.json["problems"]
+    assert problem.startswith("as_of: expected a date like 2026-11-02") and problem.endswith("(got 'yesterday')")
 
 
 def test_a_wrapped_yaml_market_may_give_as_of_as_a_plain_date(client):
@@ -153,3 +154,61 @@ def test_a_run_of_a_tenant_without_a_data_source_shows_as_stopped_with_the_reaso
     assert answer.json["state"] == "stopped" and answer.json["pending_jobs"] == 0
     [reason] = answer.json["reasons"]
     assert reason.startswith("hubspot-62515 has no data source") and "tenants data-files" in reason
+
+
+# --- as_of and ranges: every bad value is a 400 naming the field and the rule, never a 500 --------------------------
+
+
+@pytest.mark.parametrize("as_of", ["2026-11-02T10:00:00", "2026-11-02 10:00:00", "2026-11-02T10:00:00Z"])
+def test_a_wrapped_yaml_market_with_a_timestamp_as_of_is_a_400_not_a_500(client, redis_url, as_of):
+    body = f"market:\n  industry: B2B SaaS\n  company_size: 10-500\nas_of: {as_of}\n"  # YAML reads a datetime
+    response = client.post("/api/markets", data=body, content_type="application/yaml")
+    assert response.status_code == 400
+    [problem] = response.json["problems"]
+    assert problem.startswith("as_of: expected a date like 2026-11-02") and "not a time" in problem
+    assert queue("source", redis.Redis.from_url(redis_url)).count == 0
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01", "1999-12-31", "9999-12-31", "2100-01-01"])
+def test_an_as_of_date_far_from_today_is_a_400_naming_the_bounds(client, redis_url, as_of):
+    for body, content_type in ((f"market: {{industry: SaaS, company_size: 10-500}}\nas_of: {as_of}\n",
+                                "application/yaml"),
+                               (f'{{"market": {{"industry": "SaaS", "company_size": "10-500"}}, "as_of": "{as_of}"}}',
+                                "application/json")):
+        response = client.post("/api/markets", data=body, content_type=content_type)
+        assert response.status_code == 400
+        [problem] = response.json["problems"]
+        assert problem.startswith("as_of: ") and "from 2000-01-01 to " in problem and "a year from today" in problem
+    assert queue("source", redis.Redis.from_url(redis_url)).count == 0
+
+
+def test_an_as_of_date_within_the_bounds_is_accepted(client):
+    for as_of in ("2000-01-01", "2026-11-02"):
+        assert client.post("/api/markets", json={"market": MARKET, "as_of": as_of}).status_code == 202
+
+
+@pytest.mark.parametrize("as_of", [123, [1], {"a": 1}, True, "2026-13-45", "x" * 4000])
+def test_an_as_of_that_is_not_a_date_is_a_400_quoting_little(client, as_of):
+    response = client.post("/api/markets", json={"market": MARKET, "as_of": as_of})
+    assert response.status_code == 400
+    [problem] = response.json["problems"]
+    assert problem.startswith("as_of: expected a date like 2026-11-02") and problem.count("x") <= 100
+
+
+@pytest.mark.parametrize("size", ["[10, abc]", "[10, 1e999]", "[nan, nan]", "[abc, 10]", "[10, [1]]", "[10, true]"])
+def test_a_range_list_with_what_is_not_a_number_is_a_400_naming_the_field(client, redis_url, size):
+    response = client.post("/api/markets", data=f"industry: SaaS\ncompany_size: {size}\n",
+                           content_type="application/yaml")
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid market definition"
+    [problem] = response.json["problems"]
+    assert problem.startswith("company_size: ") and "two numbers" in problem
+    assert queue("source", redis.Redis.from_url(redis_url)).count == 0
+
+
+def test_without_redis_configured_the_api_answers_a_json_503_not_a_500(settings):
+    app = create_app(redis_url=None, settings=settings)
+    app.testing = False
+    client = authorized(app.test_client(), settings)
+    for response in (client.post("/api/markets", json=MARKET), client.get("/api/runs/anything")):
+        assert response.status_code == 503 and response.is_json

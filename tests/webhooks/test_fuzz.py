@@ -3,9 +3,12 @@ that grows with its input, never a queued event it should not queue.
 
 Hypothesis generates the requests; each example checks the event inbox and
 the stage queues before and after, so "nothing enqueued" is measured, not
-assumed, and the size of every answer (under SMALL bytes). Examples per
-endpoint are kept modest so `make test` stays quick; raise
-HYPOTHESIS_PROFILE=thorough locally for a longer search.
+assumed, the size of every answer (under SMALL bytes), and that no answer
+repeats more than QUOTE_LIMIT consecutive characters of anything sent (a path
+segment, a header, a key or value of the body): the strategies include long
+segments, keys and values for that. Examples per endpoint are kept modest so
+`make test` stays quick; raise HYPOTHESIS_PROFILE=thorough locally for a
+longer search.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import html
 import json
 import os
 import string
@@ -23,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from agents.market import MarketDefinition
+from agents.validation import QUOTE_LIMIT
 from connector.api_keys import ApiKeys
 from connector.queues import STAGES
 from connector.tenants import Tenant, TenantStore
@@ -45,16 +50,24 @@ PORTAL = 62515
 ORG = "00D000000000001AAA"
 FLOW_SECRET = "flow-secret-for-tests"
 SMALL = 4096  # bytes: the most any answer may be, whatever was sent
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children,
-                                                                                      max_size=5),
+# Text longer than an answer may quote: random (a run anywhere in it is found) or one character repeated at sizes
+# up to the bounds of what SalesOS reads (a 5,000-character YAML value, a 4,000-character URL).
+LONG_TEXT = st.text(min_size=QUOTE_LIMIT + 1, max_size=400) | st.builds(
+    lambda char, size: char * size, st.sampled_from("Zq7é-"), st.integers(QUOTE_LIMIT + 1, 4000))
+TEXT = st.text(max_size=20) | LONG_TEXT
+KEYS = st.text(max_size=12) | LONG_TEXT
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+                    lambda children: st.lists(children, max_size=5) | st.dictionaries(KEYS, children, max_size=5),
                     max_leaves=20)
+SEGMENT = st.text(alphabet=string.ascii_letters + string.digits + "-_.", min_size=1, max_size=20) | st.builds(
+    lambda char, size: char * size, st.sampled_from("Sk9_"), st.integers(QUOTE_LIMIT + 1, 3000))
 HEADER_NAMES = st.sampled_from([
     "X-HubSpot-Signature", "X-HubSpot-Signature-v3", "X-HubSpot-Signature-Version", "X-HubSpot-Request-Timestamp",
     "X-SalesOS-Signature", "X-SalesOS-Timestamp", "Content-Type", "Content-Length", "SOAPAction",
 ])
 HEADER_VALUES = st.text(alphabet=st.characters(codec="latin-1", exclude_characters="\r\n\x00"), max_size=60) | \
-    st.text(alphabet="0123456789²³¹", min_size=1, max_size=20)  # digits str.isdigit() accepts and int() refuses
+    st.text(alphabet="0123456789²³¹", min_size=1, max_size=20) | \
+    st.builds(lambda char, size: char * size, st.sampled_from("H5="), st.integers(QUOTE_LIMIT + 1, 4000))
 HEADERS = st.dictionaries(HEADER_NAMES, HEADER_VALUES, max_size=5)
 BODIES = st.one_of(st.binary(max_size=2048), JSON.map(lambda value: json.dumps(value).encode()),
                    st.text(max_size=300).map(lambda text: f"<?xml version='1.0'?><a>{text}</a>".encode("utf-8")))
@@ -103,13 +116,57 @@ def queued(conn) -> int:
     return conn.llen(INBOX) + sum(conn.llen(f"rq:queue:{stage}") for stage in STAGES)
 
 
-def send(client, conn, path: str, body: bytes, headers: dict, method: str = "POST"):
+def send(client, conn, path: str, body: bytes, headers: dict, method: str = "POST", sent: list[str] | None = None):
+    """Send one request; check it did not crash, and that its answer is small and repeats little of what was sent
+    (`sent`: the values to look for; by default the path, the headers and the body, with its JSON keys and values).
+    Returns the response and how many events and jobs it enqueued."""
     before = queued(conn)
     response = client.open(path, method=method, data=body, headers=headers)
-    assert response.status_code < 500 or response.status_code == 503, (path, response.status_code,
-                                                                         response.get_data()[:300])
-    assert len(response.get_data()) < SMALL, (path, response.status_code, response.get_data()[:300])
+    answer = response.get_data()
+    assert response.status_code < 500 or response.status_code == 503, (path, response.status_code, answer[:300])
+    assert len(answer) < SMALL, (path, response.status_code, answer[:300])
+    inputs = sent if sent is not None else [path, *path.split("/"), *map(str, headers.values()), *texts_of(body)]
+    echo = echoed(answer, inputs)
+    assert echo is None, (path, response.status_code, echo, answer[:300])
     return response, queued(conn) - before
+
+
+def texts_of(body: bytes) -> list[str]:
+    """A JSON body's keys and strings (as they were before JSON escaped them), or any other body as text."""
+    try:
+        return strings_in(json.loads(body))
+    except (ValueError, RecursionError):
+        return [body.decode("utf-8", "replace")]
+
+
+def strings_in(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [text for item in value for text in strings_in(item)]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in [key, *strings_in(item)]]
+    return []
+
+
+def echoed(answer: bytes, inputs: list[str]) -> str | None:
+    """A run of more than QUOTE_LIMIT characters of one of `inputs` that the answer repeats (as sent, or as JSON,
+    HTML or repr escaping wrote it back), or None. The run may take in the two characters around a quote of
+    QUOTE_LIMIT characters (a key's quotes in a JSON body, a YAML key's ": ") which are not more of the input."""
+    text = answer.decode("utf-8", "replace")
+    shown = [text, html.unescape(text)]
+    try:
+        shown += strings_in(json.loads(answer))
+    except (ValueError, RecursionError):
+        pass
+    width = QUOTE_LIMIT + 3
+    windows = {part[at:at + width] for part in shown for at in range(len(part) - width + 1)}
+    for value in inputs:
+        for form in {value, repr(value)[1:-1]}:
+            for at in range(len(form) - width + 1):
+                if form[at:at + width] in windows:
+                    return form[at:at + width]
+    return None
 
 
 @given(body=BODIES, headers=HEADERS)
@@ -139,7 +196,7 @@ def test_hubspot_webhooks_signed_but_malformed_queue_only_what_they_report(clien
     assert added == reported
 
 
-@given(name=st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=20) | st.sampled_from(
+@given(name=st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=20) | SEGMENT | st.sampled_from(
     ["prospect_company", "find_buying_team", "score_contact"]), value=JSON, sign=st.booleans())
 def test_workflow_actions_never_fail_and_queue_only_what_they_hold(client, conn, name, value, sign):
     body = json.dumps(value).encode()
@@ -150,10 +207,12 @@ def test_workflow_actions_never_fail_and_queue_only_what_they_hold(client, conn,
     assert added == (1 if held else 0)
 
 
-@given(portal=st.sampled_from([PORTAL, 999]), value=JSON, sign=st.booleans())
-def test_send_a_webhook_actions_never_fail_and_queue_at_most_their_record(client, conn, portal, value, sign):
+@given(portal=st.sampled_from([PORTAL, 999]), value=JSON, sign=st.booleans(),
+       name=st.just("prospect_company") | SEGMENT, token=st.none() | SEGMENT)
+def test_send_a_webhook_actions_never_fail_and_queue_at_most_their_record(client, conn, portal, value, sign, name,
+                                                                           token):
     body = json.dumps(value).encode()
-    path = f"/webhooks/hubspot/workflow/{portal}/{portal_token(SECRET, portal)}/prospect_company"
+    path = f"/webhooks/hubspot/workflow/{portal}/{token or portal_token(SECRET, portal)}/{name}"
     headers = {"X-HubSpot-Signature-Version": "v2",
                "X-HubSpot-Signature": v2_signature(SECRET if sign else "wrong", "POST", f"{PUBLIC}{path}", body)}
     response, added = send(client, conn, path, body, headers)
@@ -180,7 +239,8 @@ def test_salesforce_flow_callouts_refuse_what_is_not_signed_with_the_tenants_sec
 # --- the JSON API ------------------------------------------------------------------------------------------------
 
 API_PATHS = st.sampled_from(["/api/markets", "/api/runs/20261102T000000-abc123", "/api/runs/", "/api/", "/api"]) | \
-    st.text(alphabet=string.ascii_letters + string.digits + "/-_.%", max_size=40).map(lambda tail: f"/api/{tail}")
+    st.text(alphabet=string.ascii_letters + string.digits + "/-_.%", max_size=40).map(lambda tail: f"/api/{tail}") | \
+    SEGMENT.map(lambda tail: f"/api/runs/{tail}") | SEGMENT.map(lambda tail: f"/api/{tail}")
 METHODS = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
 CREDENTIALS = st.one_of(
     st.none(), st.sampled_from(["local", "hubspot", "operator", "revoked"]),
@@ -223,12 +283,17 @@ def laughs(levels: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-HOSTILE_SCALARS = st.sampled_from([
+HOSTILE_YAML = [  # scalars (and a few flow lists) as a hostile YAML body spells them; test_hostile_input tries them all
     "1" * 25, "1" * 4400, "-" + "9" * 30, "0x" + "f" * 40, "1.0e+999", "-1.0e+999", ".inf", "-.Inf", ".nan", "1e999",
     "2026-13-45", "2026-02-30", "!!int x", "!!float y", "!!binary aGk=", "!!python/object:os.system x", "&a x", "*a",
     "'" + "x" * 6000 + "'", '"' + "\\u0000" * 10 + '"', "~", "null", "yes", "=", "<<", "? x", "|", "%YAML 1.1",
-]) | st.text(max_size=40) | st.integers() | st.floats()
-MARKET_FIELDS = st.sampled_from(sorted(MarketDefinition.model_fields) + ["weights.fit", "market", "as_of", "x" * 200])
+    "$1" + ".5" * 2000, "'" + "1-" * 2000 + "'", "0001-01-01", "9999-12-31", "2026-11-02T10:00:00", "Q" * 4999,
+    "[10, abc]", "[10, 1e999]", "[nan, nan]", "[10, " + "a" * 3000 + "]", "[" + "b" * 4000 + ", 1]", "[1, 2, 3]",
+    "{min: abc, max: " + "c" * 3000 + "}", '"a\\x00b\\x1bc"',
+]
+HOSTILE_SCALARS = st.sampled_from(HOSTILE_YAML) | st.text(max_size=40) | LONG_TEXT | st.integers() | st.floats()
+MARKET_FIELDS = st.sampled_from(sorted(MarketDefinition.model_fields) + ["weights.fit", "market", "as_of", "x" * 200,
+                                                                          "K" * 1024])
 HOSTILE_MARKETS = st.one_of(
     st.dictionaries(MARKET_FIELDS, st.recursive(HOSTILE_SCALARS, lambda children: st.lists(children, max_size=4)
                                                 | st.dictionaries(MARKET_FIELDS, children, max_size=3),
@@ -237,6 +302,13 @@ HOSTILE_MARKETS = st.one_of(
                               + "[" * depth + "]" * depth),
     st.integers(2, 9).map(laughs),
     st.integers(10_001, 40_000).map(lambda n: "[" + "1," * n + "1]"),
+    # one hostile value in an otherwise valid market, or as the run's date: each field's own rule must refuse it
+    st.builds(lambda field, value: {"industry": "SaaS", "company_size": "10-50", field: value},
+              st.sampled_from(["company_size", "annual_revenue", "budget_size", "location", "industry", "name",
+                               "exclude", "weights"]),
+              HOSTILE_SCALARS | st.lists(HOSTILE_SCALARS, min_size=2, max_size=2)).map(flow_yaml),
+    HOSTILE_SCALARS.map(lambda value: flow_yaml({"market": {"industry": "SaaS", "company_size": "10-50"},
+                                                 "as_of": value})),
 )
 
 
@@ -251,7 +323,8 @@ def test_the_market_api_answers_hostile_markets_with_a_small_400_not_500(client,
     assert added == (1 if response.status_code == 202 else 0)
 
 
-@given(run_id=st.text(max_size=300).filter(lambda text: "/" not in text and "?" not in text and "#" not in text),
+@given(run_id=(st.text(max_size=300) | LONG_TEXT).filter(lambda text: "/" not in text and "?" not in text
+                                                         and "#" not in text),
        key=st.sampled_from(["local", "hubspot"]))
 def test_reading_any_run_id_is_a_small_answer_never_a_500(client, conn, keys, run_id, key):
     response, _ = send(client, conn, f"/api/runs/{run_id}", b"", authorization(key, keys), method="GET")
@@ -287,7 +360,9 @@ def test_salesforce_outbound_messages_to_the_orgs_url_answer_small_and_never_fai
                                                                                  headers):
     body = outbound_message(*notifications, org=org)
     token = outbound_token if right_token else outbound_token[:-2] + "xx"
-    response, added = send(client, conn, f"/webhooks/salesforce/outbound/{token}", body, headers)
+    sent = [org, *map(str, headers.values())] + [text for _, _, fields in notifications
+                                                 for text in [*fields, *fields.values()]]
+    response, added = send(client, conn, f"/webhooks/salesforce/outbound/{token}", body, headers, sent=sent)
     assert response.status_code in (200, 400, 401, 413)
     assert added <= (len(notifications) if response.status_code == 200 else 0)
 
@@ -316,17 +391,18 @@ FLOW_BODIES = st.one_of(
 def test_salesforce_flow_callouts_signed_with_the_tenants_secret_never_fail(client, conn, body):
     response, added = send(client, conn, f"/webhooks/salesforce/flow/salesforce-{ORG}", body, flow_signed(body))
     assert response.status_code in (202, 400, 413)
-    assert added == (1 if response.status_code == 202 else 0)
+    assert added == (1 if response.status_code == 202 and response.json["queued"] else 0)  # examples share Redis
 
 
-@given(crm=st.sampled_from(["hubspot", "salesforce"]) | st.text(alphabet=string.ascii_lowercase, max_size=10),
-       query=st.dictionaries(st.sampled_from(["code", "state", "error", "error_description"]),
-                             st.text(max_size=40), max_size=4))
+@given(crm=st.sampled_from(["hubspot", "salesforce"]) | st.text(alphabet=string.ascii_lowercase, max_size=10)
+       | SEGMENT, query=st.dictionaries(st.sampled_from(["code", "state", "error", "error_description"]),
+                                        st.text(max_size=40) | LONG_TEXT, max_size=4))
 def test_oauth_callbacks_with_forged_parameters_never_fail(client, conn, crm, query):
     before = queued(conn)
     response = client.get(f"/oauth/{crm or 'x'}/callback", query_string=query)
     assert response.status_code < 500 or response.status_code == 503
     assert len(response.get_data()) < SMALL
+    assert echoed(response.get_data(), [crm, *query.values()]) is None
     assert queued(conn) == before
 
 

@@ -10,12 +10,14 @@ import datetime as dt
 
 import pytest
 
+from agents.market import MarketDefinition
+
 from connector.queues import queue
 from connector.settings import Settings
 from connector.tenants import Tenant, TenantStore
 from connector.vault import Vault
 from tests.webhooks.test_api import authorized
-from tests.webhooks.test_fuzz import FLOW_SECRET, ORG, flow_signed
+from tests.webhooks.test_fuzz import FLOW_SECRET, HOSTILE_YAML, ORG, echoed, flow_signed, flow_yaml
 from tests.webhooks.test_hubspot_events import make_settings
 from webhooks.app import create_app
 from webhooks.intake import INBOX
@@ -134,10 +136,47 @@ def test_a_bad_value_is_quoted_clipped(client):
     assert problem.startswith("company_size: '1-1-") and problem.count("1-") <= 50
 
 
+def test_a_number_float_cannot_read_is_quoted_clipped_not_whole(client):
+    response = post_market(client, '{"industry": "SaaS", "company_size": "10-50", "annual_revenue": "$1'
+                           + ".5" * 2000 + '"}', "application/json")
+    [problem] = response.json["problems"]
+    assert problem.startswith("annual_revenue: '$1.5.5") and ".5" * 51 not in problem and len(response.data) < 400
+
+
 def test_a_yaml_syntax_error_quotes_little_of_the_input(client):
     response = post_market(client, "industry: '" + "z" * 4000)
     assert response.status_code == 400
     assert response.json["problems"][0].count("z") <= 100
+
+
+@pytest.mark.parametrize("field", sorted(MarketDefinition.model_fields) + ["as_of"])
+def test_every_hostile_value_in_every_field_is_a_small_json_400_or_202_quoting_little(client, conn, field):
+    """Each hostile value of the fuzz suite, in each field: where hypothesis samples, this tries every pair."""
+    for value in HOSTILE_YAML:
+        market = {"industry": "SaaS", "company_size": "10-50"}
+        body = flow_yaml({"market": market, "as_of": value} if field == "as_of" else market | {field: value})
+        before = queue("source", conn).count
+        response = post_market(client, body)
+        assert response.status_code in (202, 400) and response.is_json, (field, value[:80], response.data[:300])
+        assert echoed(response.data, [value]) is None, (field, value[:80], response.data[:300])
+        assert queue("source", conn).count - before == (1 if response.status_code == 202 else 0)
+
+
+def test_a_body_that_is_not_utf8_is_a_400_naming_the_rule_not_replacement_characters(client, conn):
+    response = post_market(client, b"industry: \xff\xfe\xfd\ncompany_size: 10-500\n")
+    assert response.status_code == 400
+    assert response.json["problems"] == ["(document): not UTF-8 text (byte 0xff at position 10); send the market "
+                                         "as UTF-8"]
+    assert queue("source", conn).count == 0
+
+
+def test_control_characters_in_market_strings_are_stripped_at_ingestion(client, conn):
+    body = 'name: "Q4\\0 push\\x1b[2J"\nindustry: "B2B\\x7f SaaS\\x85"\ncompany_size: 10-500\npain_points: ["a\\tb\\x07"]\n'
+    response = post_market(client, body)
+    assert response.status_code == 202
+    [job] = queue("source", conn).jobs
+    market = job.args[0]["run"]["market"]
+    assert (market["name"], market["industry"], market["pain_points"]) == ("Q4 push[2J", "B2B SaaS", ["a\tb"])
 
 
 def test_a_body_over_the_limit_is_a_json_413(client):

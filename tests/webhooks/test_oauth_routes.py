@@ -262,6 +262,13 @@ def test_a_crm_error_description_is_escaped_on_the_page(client):
     assert "&lt;script&gt;" in response.text
 
 
+def test_a_crm_error_and_its_description_are_quoted_at_most_100_characters(client):
+    start(client, "hubspot")
+    response = client.get("/oauth/hubspot/callback", query_string={"error": "E" * 1000, "error_description": "D" * 300})
+    assert response.status_code == 400
+    assert "D" * 90 in response.text and "D" * 101 not in response.text and "E" * 101 not in response.text
+
+
 def test_an_expired_code_says_to_start_again(client, store, crm):
     crm.post(HUBSPOT_TOKEN_URL).respond(400, json=fixture("hubspot_oauth_error_invalid_grant.json"))
     response = finish(client, "hubspot", start(client, "hubspot")["state"])

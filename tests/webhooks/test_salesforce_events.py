@@ -438,12 +438,12 @@ def test_a_callout_signed_with_another_tenants_secret_is_401_for_this_tenant(cli
 
 @pytest.mark.parametrize(("body", "problem"), [
     (callout(action="delete_everything"), "action: Input should be 'prospect_company', 'find_buying_team', "
-                                          "'score_contact' or 'stop_sequence'"),
-    (callout(record_id="not-an-id"), "record_id: Value error, must be a 15 or 18 character Salesforce record id"),
-    (callout(action="prospect_company"), "record_id: Value error, must be the id of what prospect_company works "
-                                         "on: Account (001...)"),
+                                          "'score_contact' or 'stop_sequence' (got 'delete_everything')"),
+    (callout(record_id="not-an-id"), "record_id: must be a 15 or 18 character Salesforce record id (got 'not-an-id')"),
+    (callout(action="prospect_company"), "record_id: must be the id of what prospect_company works on: Account "
+                                         "(001...) (got '0031I0000081tbP')"),
     (callout(fields={"nested": {"a": 1}}), "fields.nested.str: Input should be a valid string"),
-    (callout(surprise=True), "surprise: Extra inputs are not permitted"),
+    (callout(surprise=True), "surprise: unknown field (value True)"),
     (b'{"action": ', "body: not JSON (Expecting value: line 1 column 12 (char 11))"),
     (b"[1, 2]", "body: Input should be a valid dictionary or instance of FlowCallout"),
 ])

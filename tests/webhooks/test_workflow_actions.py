@@ -224,3 +224,10 @@ def test_a_workflow_requests_callback_is_remembered_past_hubspots_retries_so_a_r
     execute(client, "score_contact", documented())
     [key] = conn.keys("salesos:events:seen:*")
     assert conn.ttl(key) > 7 * 24 * 3600
+
+
+def test_an_unknown_action_with_a_3000_character_name_is_a_404_quoting_at_most_100(client):
+    for path in (f"/webhooks/hubspot/actions/{'a' * 3000}",
+                 f"/webhooks/hubspot/workflow/{PORTAL}/{portal_token(SECRET, PORTAL)}/{'a' * 3000}"):
+        response = client.post(path, data=b"{}")
+        assert response.status_code == 404 and len(response.data) < 200 and "a" * 101 not in response.text
