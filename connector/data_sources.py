@@ -13,11 +13,12 @@ become other kinds of source later.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from connector.private_files import connect
 
 LOCAL = "local"
 NO_DATA_SOURCE = ("{tenant} has no data source, and the bundled sample is fictional (for the local CRM only): "
@@ -59,8 +60,7 @@ class TenantDataSources:
     """The data source of each CRM tenant, in SalesOS's state database (shared by every worker)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
 
