@@ -13,6 +13,7 @@ become other kinds of source later.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 from typing import Literal
 
@@ -54,6 +55,12 @@ def refuse_sample(tenant: str, sample_files: list[str]) -> None:
     """Raise NoData when a CRM tenant would read files holding sample rows."""
     if tenant != LOCAL and sample_files:
         raise NoData(SAMPLE_REFUSED.format(files=", ".join(sample_files), tenant=tenant))
+
+
+def forget_data_source(db: sqlite3.Connection, tenant: str) -> None:
+    """Uninstalling a tenant (`TenantStore.remove`) drops its data source, so a re-install reads no old files."""
+    db.execute(_SCHEMA)
+    db.execute("DELETE FROM tenant_data_sources WHERE tenant = ?", (tenant,))
 
 
 class TenantDataSources:
