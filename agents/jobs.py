@@ -243,7 +243,7 @@ def score_job(payload: dict) -> dict:
     crm = runtime.crm_for(run.tenant)
     emails = [plan.email for _, plan in plans]
     existing = {c.email: c for c in crm.get_contacts(emails)}
-    opted_out = _opted_out(run.tenant, existing.values(), emails)
+    opted_out = opted_out_of(run.tenant, existing.values(), emails)
     fresh = [(ctx, plan) for ctx, plan in plans
              if _state(existing.get(plan.email)) not in ACTIVE_SEQUENCE and plan.email.lower() not in opted_out]
     restart = {plan.email for _, plan in fresh}
@@ -270,11 +270,16 @@ def score_job(payload: dict) -> dict:
     }
 
 
-def _opted_out(tenant: str, contacts, emails: list[str]) -> set[str]:
+def opted_out_of(tenant: str, contacts, emails: list[str]) -> set[str]:
     """Emails (lower case) never to sequence: opted out in the CRM, by the person or a rep, or unsubscribed
     through SalesOS's own link (the ledger, which knows before the CRM does)."""
     return ({c.email.lower() for c in contacts if c.email_opt_out}
             | runtime.ledger().unsubscribed(tenant, emails))
+
+
+def consent_stop(email: str) -> ContactWrite:
+    """The write that stops an opted-out contact's sequence, over a rep's edit of it (`ContactWrite.consent_stop`)."""
+    return ContactWrite(email=email, consent_stop=True, fields={"sequence_state": "stopped", "next_touch_at": None})
 
 
 def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWrite:
@@ -294,7 +299,7 @@ def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWri
         }
     elif stop:
         fields |= {"sequence_state": "stopped", "next_touch_at": None}
-    return ContactWrite(email=plan.email, timezone=plan.timezone, fields=fields)
+    return ContactWrite(email=plan.email, timezone=plan.timezone, consent_stop=stop and not restart, fields=fields)
 
 
 # --- outreach ---------------------------------------------------------------
@@ -356,9 +361,7 @@ def outreach_job(payload: dict) -> dict:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
         progressed = crm.upsert_contacts([_progress_write(item) for item in due] +
-                                         [ContactWrite(email=email, fields={"sequence_state": "stopped",
-                                                                            "next_touch_at": None})
-                                          for email in sorted({item["email"] for item in stopped})])
+                                         [consent_stop(email) for email in sorted({item["email"] for item in stopped})])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
