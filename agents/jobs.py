@@ -27,8 +27,9 @@ from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompan
 from agents.scoring import plan_lead
 from connector import runtime
 from connector.channels.email import EmailDraft, Rendered, render, write_eml
-from connector.data_sources import NoData, refuse_sample
+from connector.data_sources import NoData, file_names_only, refuse_sample
 from connector.ledger import effect_key
+from connector.providers.base import ProviderError
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
@@ -75,7 +76,9 @@ def source_job(payload: dict) -> dict:
 
     A run started without files reads its tenant's data source. A CRM tenant
     never reads fictional sample rows: its run stops here, with the reason,
-    whatever named the files.
+    whatever named the files. So does a run whose files cannot be read. The
+    reason, which the API and a CRM workflow show, names files by file name;
+    the log has their paths.
     """
     run = RunContext.model_validate(payload["run"])
     try:
@@ -83,9 +86,9 @@ def source_job(payload: dict) -> dict:
             run = run.model_copy(update={"data_files": runtime.data_files(run.tenant)})
         data = runtime.dataset(run.data_files)
         refuse_sample(run.tenant, data.sample_files)
-    except NoData as exc:
-        log.error("source job of run %s stopped: %s", run.run_id, exc)
-        return {"stopped": [{"stage": "source", "reason": str(exc)}]}
+    except (NoData, ProviderError) as exc:
+        log.error("source job of run %s stopped: %s (files: %s)", run.run_id, exc, ", ".join(run.data_files or []))
+        return {"stopped": [{"stage": "source", "reason": file_names_only(str(exc), run.data_files or [])}]}
     result = source_companies(data.companies, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
     current = _stages(crm, [scored.company.domain for scored in result.qualified])
