@@ -156,7 +156,8 @@ class Ledger:
 
     def unsynced_unsubscribes(self) -> list[tuple[str, str]]:
         """(tenant, email) of every unsubscribe waiting to be written into its CRM, oldest first."""
-        return self._db.execute(f"SELECT tenant, email FROM unsubscribes WHERE {_WAITING} ORDER BY at, rowid").fetchall()
+        return self._db.execute(
+            f"SELECT tenant, email FROM unsubscribes WHERE {_WAITING} ORDER BY at, rowid").fetchall()
 
     def due_unsubscribes(self, queued_before: dt.datetime, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` waiting unsubscribes, oldest first, whose CRM write was never queued or last queued

@@ -46,7 +46,8 @@ def enqueue_sync(conn: redis.Redis, ledger: Ledger, tenant: str, emails: list[st
     ledger; False when that job already exists. The key defaults to the click's (one email)."""
     emails = sorted({email.lower() for email in emails})
     key = key or sync_job_id(tenant, emails[0])
-    if enqueue_once(conn, "engagement", sync_unsubscribe_job, {"tenant": tenant, "emails": emails}, job_key=key) is None:
+    job = enqueue_once(conn, "engagement", sync_unsubscribe_job, {"tenant": tenant, "emails": emails}, job_key=key)
+    if job is None:
         return False
     ledger.unsubscribes_queued(tenant, emails, now)
     return True

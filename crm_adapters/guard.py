@@ -20,7 +20,7 @@ writes (`RecordIndex.is_echo`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 from pydantic import BaseModel
@@ -74,21 +74,22 @@ class RepEditGuard(CRMAdapter):
                 write: Callable[[list], WriteResult], read: Callable[[list[str]], dict[str, BaseModel]]) -> WriteResult:
         wanted: dict[str, tuple[Any, dict[str, Any]]] = {}
         passthrough = []  # malformed keys: the adapter reports them
-        consent: set[str] = set()  # keys of consent stops
+        consent: dict[str, dict[str, Any]] = {}  # the stop of each key a consent stop names: it wins in the batch
         for record in records:
             key = key_of(record)
             if not key:
                 passthrough.append(record)
                 continue
             earlier = wanted.get(key, (None, {}))[1]
-            wanted[key] = (record, {**earlier, **written_values(record, attrs)})
+            wanted[key] = (record, {**earlier, **written_values(record, attrs), **consent.get(key, {})})
             if getattr(record, "consent_stop", False):
-                consent.add(key)
+                consent[key] = {name: value for name, value in record.fields.items() if name in CONSENT_FIELDS}
+                wanted[key][1].update(consent[key])
         known = self.index.ids(kind, wanted)
         stamps = self.index.stamps(kind, wanted)
         changes = {key: _changed(values, stamps.get(key, {})) if key in known else values
                    for key, (_, values) in wanted.items()}
-        for key in consent & set(known):  # checked against the CRM even when SalesOS last wrote the same
+        for key in consent.keys() & known.keys():  # checked against the CRM even when SalesOS last wrote the same
             changes[key].update({name: value for name, value in wanted[key][1].items() if name in CONSENT_FIELDS})
         kept = self._keep_rep_edits(kind, wanted, changes, stamps, read, consent)
         unchanged = {key for key in known if key in changes and not changes[key]}
@@ -107,7 +108,8 @@ class RepEditGuard(CRMAdapter):
 
     def _keep_rep_edits(self, kind: str, wanted: dict[str, tuple[Any, dict[str, Any]]],
                         changes: dict[str, dict[str, Any]], stamps: dict[str, dict[str, str]],
-                        read: Callable[[list[str]], dict[str, BaseModel]], consent: set[str]) -> dict[str, list[str]]:
+                        read: Callable[[list[str]], dict[str, BaseModel]],
+                        consent: Container[str]) -> dict[str, list[str]]:
         """Drop from `changes` every field a person edited after SalesOS wrote it; one batched read.
 
         A consent stop's own fields are dropped only when the CRM already holds them. A record gone from the

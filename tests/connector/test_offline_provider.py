@@ -159,8 +159,8 @@ def test_http_and_https_links_are_kept_and_a_blank_one_counts_as_none(tmp_path):
     assert [p.linkedin_url for p in data.people_for(["acme.io"])["acme.io"]] == ["http://linkedin.com/in/jane", None]
 
 
-@pytest.mark.parametrize("link", ["linkedin.com/in/jane-roe", "www.linkedin.com/in/jane-roe", "  LinkedIn.com/in/jane-roe ",
-                                  "uk.linkedin.com/in/jane-roe?trk=x"])
+@pytest.mark.parametrize("link", ["linkedin.com/in/jane-roe", "www.linkedin.com/in/jane-roe",
+                                  "  LinkedIn.com/in/jane-roe ", "uk.linkedin.com/in/jane-roe?trk=x"])
 def test_a_scheme_less_link_on_a_real_domain_is_read_as_https_and_its_row_kept(tmp_path, link):
     data = load(jsonl(tmp_path, PERSON | {"linkedin_url": link}, SIGNAL | {"url": "news.example.com/acme-raises"}))
     assert data.quarantined == []

@@ -155,3 +155,10 @@ def test_an_ordinary_stop_still_leaves_a_reps_pause_alone(hubspot):
 def test_a_consent_stop_can_only_stop_a_sequence():
     with pytest.raises(ValueError, match="consent_stop"):
         ContactWrite(email="jane@acme.io", consent_stop=True, fields={"sequence_state": "in_progress"})
+
+
+def test_a_consent_stop_wins_over_another_write_of_the_same_contact_in_one_batch(hubspot):
+    hubspot.crm.upsert_contacts([jane(sequence_state="paused")])
+    hubspot.crm.upsert_contacts([consent_stop(),
+                                 ContactWrite(email="jane@acme.io", fields={"sequence_state": "in_progress"})])
+    assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "stopped"
