@@ -87,7 +87,8 @@ def source_job(payload: dict) -> dict:
         data = runtime.dataset(run.data_files)
         refuse_sample(run.tenant, data.sample_files)
     except (NoData, ProviderError) as exc:
-        log.error("source job of run %s stopped: %s (files: %s)", run.run_id, exc, ", ".join(run.data_files or []))
+        paths = f" (files: {', '.join(run.data_files)})" if run.data_files else ""
+        log.error("source job of run %s stopped: %s%s", run.run_id, exc, paths)
         return {"stopped": [{"stage": "source", "reason": file_names_only(str(exc), run.data_files or [])}]}
     result = source_companies(data.companies, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
