@@ -13,7 +13,7 @@ import json
 from rq import get_current_job
 
 from agents.domains import registered_domain
-from agents.jobs import enqueue_steps
+from agents.jobs import consent_stop, enqueue_steps, opted_out_of
 from agents.sequences import TEMPLATES, schedule
 from agents.validation import quote
 from connector import actions, runtime
@@ -108,7 +108,9 @@ def override_tier_job(payload: dict) -> dict:
     """A rep set the contact's tier: its sequence is planned again from today with that tier's touches.
 
     The rep's tier stays (SalesOS never writes over it, see `crm_adapters.guard`);
-    steps of the old plan still queued are dropped when they fall due.
+    steps of the old plan still queued are dropped when they fall due. A person
+    who opted out (unsubscribed, or opted out in the CRM) gets no new plan: the
+    CRM shows the sequence stopped.
     """
     event = CrmEvent.model_validate(payload["event"])
     lead_tier = (event.property_value or "").upper()
@@ -118,6 +120,9 @@ def override_tier_job(payload: dict) -> dict:
     email = _email(event)
     crm = runtime.crm_for(event.tenant)
     contacts = crm.get_contacts([email])
+    if contacts and opted_out_of(event.tenant, contacts, [email]):
+        crm.upsert_contacts([consent_stop(email)])  # no new plan: the rep's tier stays, the sequence stopped
+        return {"overrides_opted_out": 1}
     if not contacts or contacts[0].fields.get("sequence_state") == "stopped":
         return {"overrides_without_sequence": 1}  # nothing SalesOS sequences (or a sequence a person stopped)
     contact = contacts[0]
@@ -153,10 +158,18 @@ def pause_sequence_job(payload: dict) -> dict:
 
 
 def resume_sequence_job(payload: dict) -> dict:
-    """The rep set the sequence back in progress: the steps that fell due meanwhile run now, the rest on time."""
+    """The rep set the sequence back in progress: the steps that fell due meanwhile run now, the rest on time.
+
+    Not for a person who opted out (unsubscribed, or opted out in the CRM): the hold stays, and the CRM shows
+    the sequence stopped again."""
     event = CrmEvent.model_validate(payload["event"])
+    email = _email(event)
+    crm = runtime.crm_for(event.tenant)
+    if opted_out_of(event.tenant, crm.get_contacts([email]), [email]):
+        crm.upsert_contacts([consent_stop(email)])
+        return {"sequences_not_resumed_opted_out": 1}
     ledger = runtime.ledger()
-    parked = ledger.release(event.tenant, _email(event), event.occurred_at)
+    parked = ledger.release(event.tenant, email, event.occurred_at)
     if parked is None:
         return {"older_changes_skipped": 1}
     resumed = enqueue_steps(event.tenant, [json.loads(item) for item in parked.values()],

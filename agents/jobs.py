@@ -27,8 +27,9 @@ from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompan
 from agents.scoring import plan_lead
 from connector import runtime
 from connector.channels.email import EmailDraft, Rendered, render, write_eml
-from connector.data_sources import NoData, refuse_sample
+from connector.data_sources import NoData, file_names_only, refuse_sample
 from connector.ledger import effect_key
+from connector.providers.base import ProviderError
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
@@ -75,7 +76,9 @@ def source_job(payload: dict) -> dict:
 
     A run started without files reads its tenant's data source. A CRM tenant
     never reads fictional sample rows: its run stops here, with the reason,
-    whatever named the files.
+    whatever named the files. So does a run whose files cannot be read. The
+    reason, which the API and a CRM workflow show, names files by file name;
+    the log has their paths.
     """
     run = RunContext.model_validate(payload["run"])
     try:
@@ -83,9 +86,10 @@ def source_job(payload: dict) -> dict:
             run = run.model_copy(update={"data_files": runtime.data_files(run.tenant)})
         data = runtime.dataset(run.data_files)
         refuse_sample(run.tenant, data.sample_files)
-    except NoData as exc:
-        log.error("source job of run %s stopped: %s", run.run_id, exc)
-        return {"stopped": [{"stage": "source", "reason": str(exc)}]}
+    except (NoData, ProviderError) as exc:
+        paths = f" (files: {', '.join(run.data_files)})" if run.data_files else ""
+        log.error("source job of run %s stopped: %s%s", run.run_id, exc, paths)
+        return {"stopped": [{"stage": "source", "reason": file_names_only(str(exc), run.data_files or [])}]}
     result = source_companies(data.companies, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
     current = _stages(crm, [scored.company.domain for scored in result.qualified])
@@ -243,7 +247,7 @@ def score_job(payload: dict) -> dict:
     crm = runtime.crm_for(run.tenant)
     emails = [plan.email for _, plan in plans]
     existing = {c.email: c for c in crm.get_contacts(emails)}
-    opted_out = _opted_out(run.tenant, existing.values(), emails)
+    opted_out = opted_out_of(run.tenant, existing.values(), emails)
     fresh = [(ctx, plan) for ctx, plan in plans
              if _state(existing.get(plan.email)) not in ACTIVE_SEQUENCE and plan.email.lower() not in opted_out]
     restart = {plan.email for _, plan in fresh}
@@ -270,11 +274,16 @@ def score_job(payload: dict) -> dict:
     }
 
 
-def _opted_out(tenant: str, contacts, emails: list[str]) -> set[str]:
+def opted_out_of(tenant: str, contacts, emails: list[str]) -> set[str]:
     """Emails (lower case) never to sequence: opted out in the CRM, by the person or a rep, or unsubscribed
     through SalesOS's own link (the ledger, which knows before the CRM does)."""
     return ({c.email.lower() for c in contacts if c.email_opt_out}
             | runtime.ledger().unsubscribed(tenant, emails))
+
+
+def consent_stop(email: str) -> ContactWrite:
+    """The write that stops an opted-out contact's sequence, over a rep's edit of it (`ContactWrite.consent_stop`)."""
+    return ContactWrite(email=email, consent_stop=True, fields={"sequence_state": "stopped", "next_touch_at": None})
 
 
 def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWrite:
@@ -294,7 +303,7 @@ def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWri
         }
     elif stop:
         fields |= {"sequence_state": "stopped", "next_touch_at": None}
-    return ContactWrite(email=plan.email, timezone=plan.timezone, fields=fields)
+    return ContactWrite(email=plan.email, timezone=plan.timezone, consent_stop=stop and not restart, fields=fields)
 
 
 # --- outreach ---------------------------------------------------------------
@@ -356,9 +365,7 @@ def outreach_job(payload: dict) -> dict:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
         progressed = crm.upsert_contacts([_progress_write(item) for item in due] +
-                                         [ContactWrite(email=email, fields={"sequence_state": "stopped",
-                                                                            "next_touch_at": None})
-                                          for email in sorted({item["email"] for item in stopped})])
+                                         [consent_stop(email) for email in sorted({item["email"] for item in stopped})])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy

@@ -11,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from agents.domains import registered_domain
 from agents.geo import country_code
-from agents.urls import http_url_or_none
+from agents.urls import http_url_or_none, with_https
 
 Confidence = Annotated[float, Field(ge=0, le=1)]
-# Every link that can reach a report or a CRM field: a row with any other URL is quarantined at the edge.
-HttpLink = Annotated[str | None, AfterValidator(http_url_or_none)]
+# Every link that can reach a report or a CRM field: a row with any other URL is quarantined at the edge
+# (a scheme-less one on a real domain, as exports write them, is read as https first).
+HttpLink = Annotated[str | None, BeforeValidator(with_https), AfterValidator(http_url_or_none)]
 Channel = Literal["email", "linkedin", "phone"]
 Tier = Literal["TIER_1", "TIER_2", "TIER_3", "TIER_4"]
 

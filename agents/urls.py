@@ -5,14 +5,22 @@ rendered as a link, one click runs it. Browsers ignore a URL's leading spaces,
 its case and any tab or newline inside it (`java\\tscript:` is `javascript:`), so
 the check refuses whitespace and control characters anywhere instead of trying
 to read the URL the way each browser would.
+
+Exports often leave the scheme out (`linkedin.com/in/jane`,
+`www.linkedin.com/in/jane`): such a link whose host is a real domain is read
+as https, so its row is kept. Any other scheme is judged as written.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
+
+from agents.domains import registered_domain
 
 HTTP_SCHEMES = frozenset({"http", "https"})
 RULE = "must be an http(s) URL with a host, like https://example.com/page"
+_DOTTED_HOST = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")  # no scheme, port, user or IPv6 before the path
 
 
 def is_http_url(value: object) -> bool:
@@ -33,3 +41,21 @@ def http_url_or_none(value: str | None) -> str | None:
     if not is_http_url(value):
         raise ValueError(RULE)
     return value
+
+
+def with_https(value: object) -> object:
+    """A scheme-less link whose host is a registrable domain, with `https://` in front; anything else unchanged.
+
+    `in/jane`, `localhost/x` and `//host/x` have no such host, and `mailto:` or `javascript:` have a scheme:
+    they are left for `http_url_or_none` to refuse."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    host = re.split(r"[/?#]", text, maxsplit=1)[0]
+    if not _DOTTED_HOST.fullmatch(host):
+        return value
+    try:
+        registered_domain(host)
+    except ValueError:
+        return value
+    return f"https://{text}"

@@ -469,7 +469,7 @@ def tenants_list() -> None:
 
 @tenants_app.command("remove")
 def tenants_remove(tenant: Annotated[str, typer.Argument(help="tenant id, e.g. hubspot-62515")]) -> None:
-    """Uninstall a tenant: its record and its tokens are deleted."""
+    """Uninstall a tenant: its record, tokens, data files and market are forgotten."""
     if not _tenant_store().remove(tenant):
         err.print(f"no tenant {tenant!r}")
         raise typer.Exit(1)

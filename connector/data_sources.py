@@ -4,7 +4,10 @@ The bundled sample (`data/`) is fictional, so it is the local CRM's data and
 never a customer's: a HubSpot or Salesforce tenant reads only the source an
 admin gave it (`tenants data-files`), and with none its runs stop and say so.
 Sample rows carry a mark (`"sample": true`, a CSV `Sample` column), so a copy
-or an excerpt of the sample is refused like the bundled files themselves.
+or an excerpt of the sample is refused like the bundled files themselves; one
+whose marks were stripped is known by its made-up company domains
+(`connector.providers.sample_check`). What crosses to a tenant (an API run's
+reasons, a workflow action's result) names files, never their server paths.
 
 Today a source is a list of offline files; data providers with per-tenant keys
 become other kinds of source later.
@@ -19,12 +22,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from connector.private_files import connect
+
 LOCAL = "local"
 NO_DATA_SOURCE = ("{tenant} has no data source, and the bundled sample is fictional (for the local CRM only): "
                   "give it its data with `python -m connector tenants data-files {tenant} FILE...`")
-SAMPLE_REFUSED = ("{files}: fictional sample data (rows marked \"sample\"), which SalesOS writes into the local "
-                  "CRM only, never into {tenant}'s CRM; give it real data with `python -m connector tenants "
-                  "data-files {tenant} FILE...`")
+SAMPLE_REFUSED = ("{files}: fictional sample data (rows marked \"sample\", or mostly the sample's made-up companies), "
+                  "which SalesOS writes into the local CRM only, never into {tenant}'s CRM; give it real data with "
+                  "`python -m connector tenants data-files {tenant} FILE...`")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenant_data_sources (tenant TEXT PRIMARY KEY, source TEXT NOT NULL, updated_at TEXT NOT NULL)
@@ -50,17 +55,29 @@ def files_for(tenant: str, configured: list[Path], source: DataSource | None) ->
 
 
 def refuse_sample(tenant: str, sample_files: list[str]) -> None:
-    """Raise NoData when a CRM tenant would read files holding sample rows."""
+    """Raise NoData when a CRM tenant would read files holding sample data; the reason names them by file name."""
     if tenant != LOCAL and sample_files:
-        raise NoData(SAMPLE_REFUSED.format(files=", ".join(sample_files), tenant=tenant))
+        raise NoData(SAMPLE_REFUSED.format(files=", ".join(Path(path).name for path in sample_files), tenant=tenant))
+
+
+def forget_data_source(db: sqlite3.Connection, tenant: str) -> None:
+    """Uninstalling a tenant (`TenantStore.remove`) drops its data source, so a re-install reads no old files."""
+    db.execute(_SCHEMA)
+    db.execute("DELETE FROM tenant_data_sources WHERE tenant = ?", (tenant,))
+
+
+def file_names_only(text: str, paths: list[str]) -> str:
+    """`text` with each of these paths replaced by its file name: what a tenant is shown of the server's files."""
+    for path in sorted(paths, key=len, reverse=True):
+        text = text.replace(path, Path(path).name)
+    return text
 
 
 class TenantDataSources:
     """The data source of each CRM tenant, in SalesOS's state database (shared by every worker)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
 

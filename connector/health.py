@@ -95,6 +95,15 @@ class Check(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class UnsubscribeBacklog(BaseModel):
+    """A tenant's unsubscribes that are not in its CRM (the ledger stops every send to them all the same)."""
+
+    tenant: str
+    waiting: int = Field(description="not written into the CRM yet; queued again every 30 minutes until they are")
+    abandoned: int = Field(description="never to be written: the tenant was uninstalled")
+    reason: str | None = Field(description="the newest reason among them")
+
+
 class HealthReport(BaseModel):
     generated_at: dt.datetime
     status: Literal["healthy", "warning", "unavailable"]
@@ -106,6 +115,7 @@ class HealthReport(BaseModel):
     runs: list[str] = Field(default_factory=list, description="run ids the checks were computed from")
     newest_run_age_seconds: float | None = None
     checks: list[Check] = Field(default_factory=list)
+    unsubscribes: list[UnsubscribeBacklog] = Field(default_factory=list, description="per tenant, those not in its CRM")
 
     @property
     def warnings(self) -> list[Check]:
@@ -340,11 +350,25 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
         report.newest_run_age_seconds = round((now - started).total_seconds(), 1)
     scores, note = local_fit_scores(settings, runs)
     report.checks = agent_checks(runs, scores, note)
+    report.unsubscribes = unsubscribe_backlog(settings)
     if report.redis != "ok":
         report.status = "unavailable"
     elif report.warnings or report.failed_total:
         report.status = "warning"
     return report
+
+
+def unsubscribe_backlog(settings: Settings) -> list[UnsubscribeBacklog]:
+    if not settings.state_path.is_file():
+        return []
+    from connector.ledger import Ledger
+
+    ledger = Ledger(settings.state_path)
+    try:
+        return [UnsubscribeBacklog(tenant=tenant, waiting=waiting, abandoned=abandoned, reason=reason)
+                for tenant, waiting, abandoned, reason in ledger.unsubscribe_backlog()]
+    finally:
+        ledger.close()
 
 
 def exit_code(report: HealthReport) -> int:
@@ -375,6 +399,10 @@ def render(report: HealthReport) -> str:
         for job in report.failed_jobs:
             when = f"{job.ended_at:%Y-%m-%d %H:%M}" if job.ended_at else "?"
             lines.append(f"  {job.queue:<10} {job.job_id}  {when}  {job.error}")
+    if report.unsubscribes:
+        lines += ["", "Unsubscribes not in their CRM (SalesOS sends these people nothing all the same):"]
+        lines += [f"  {row.tenant}: {row.waiting} waiting, {row.abandoned} abandoned"
+                  + (f"  ({row.reason[:300]})" if row.reason else "") for row in report.unsubscribes]
     lines.append("")
     if report.runs:
         runs = f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"

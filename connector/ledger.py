@@ -15,7 +15,11 @@ The ledger also holds unsubscribe tokens: random, opaque, one per contact,
 so an unsubscribe link reveals nothing and cannot be forged. An unsubscribe
 takes effect here at once (every send checks it) and stays unsynced until a
 job has written it into the tenant's CRM (`synced_at`), so a CRM write that
-could not be queued or did not land is done later, never lost.
+could not be queued or did not land is done later, never lost. `queued_at`
+says when its CRM write was last queued (retries wait for it to age), and
+`note` why it has not landed, or what syncing it found. One whose tenant was
+uninstalled has no CRM left to write to: it is `abandoned_at`, with the
+reason, and stays in force here.
 """
 
 from __future__ import annotations
@@ -73,9 +77,15 @@ CREATE TABLE IF NOT EXISTS unsubscribes (
     email TEXT NOT NULL COLLATE NOCASE,
     at TEXT NOT NULL,
     synced_at TEXT,
+    queued_at TEXT,
+    abandoned_at TEXT,
+    note TEXT,
     PRIMARY KEY (tenant, email)
 );
 """
+# Columns a ledger made by an older SalesOS lacks; every unsubscribe it holds starts unsynced.
+_ADDED_UNSUBSCRIBE_COLUMNS = ("synced_at", "queued_at", "abandoned_at", "note")
+_WAITING = "synced_at IS NULL AND abandoned_at IS NULL"  # an unsubscribe not yet in its CRM, to be written there
 
 
 def effect_key(stage: str, tenant: str, record: str, step: int | str) -> str:
@@ -88,8 +98,11 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
-        if "synced_at" not in {row[1] for row in self._db.execute("PRAGMA table_info(unsubscribes)")}:
-            self._db.execute("ALTER TABLE unsubscribes ADD COLUMN synced_at TEXT")  # a ledger from before syncing
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(unsubscribes)")}
+        for column in _ADDED_UNSUBSCRIBE_COLUMNS:
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE unsubscribes ADD COLUMN {column} TEXT")
+        self._db.execute(f"CREATE INDEX IF NOT EXISTS unsubscribes_waiting ON unsubscribes (at) WHERE {_WAITING}")
 
     def claim(self, keys: Iterable[str]) -> list[str]:
         """Claim keys; return those whose effect must still happen."""
@@ -142,13 +155,51 @@ class Ledger:
         return row
 
     def unsynced_unsubscribes(self) -> list[tuple[str, str]]:
-        """(tenant, email) of every unsubscribe not yet written into its CRM, oldest first."""
-        return self._db.execute("SELECT tenant, email FROM unsubscribes WHERE synced_at IS NULL ORDER BY at").fetchall()
+        """(tenant, email) of every unsubscribe waiting to be written into its CRM, oldest first."""
+        return self._db.execute(
+            f"SELECT tenant, email FROM unsubscribes WHERE {_WAITING} ORDER BY at, rowid").fetchall()
 
-    def unsubscribe_synced(self, tenant: str, email: str) -> None:
+    def due_unsubscribes(self, queued_before: dt.datetime, limit: int) -> list[tuple[str, str]]:
+        """Up to `limit` waiting unsubscribes, oldest first, whose CRM write was never queued or last queued
+        before `queued_before` (it failed, or its job was lost)."""
+        return self._db.execute(
+            f"SELECT tenant, email FROM unsubscribes WHERE {_WAITING} AND (queued_at IS NULL OR queued_at < ?) "
+            "ORDER BY at, rowid LIMIT ?", (queued_before.astimezone(dt.UTC).isoformat(), limit)).fetchall()
+
+    def waiting_unsubscribes(self, tenant: str, emails: Iterable[str]) -> list[str]:
+        """Which of these emails (lower case) have an unsubscribe still waiting for its CRM write."""
+        rows = self._select_in(f"SELECT email FROM unsubscribes WHERE tenant = ? AND {_WAITING} AND email IN ({{}})",
+                               [tenant], [email.lower() for email in emails])
+        return sorted({email.lower() for (email,) in rows})
+
+    def unsubscribes_queued(self, tenant: str, emails: Iterable[str], at: dt.datetime | None = None) -> None:
+        self._mark(tenant, emails, "queued_at = ?", ((at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(),))
+
+    def unsubscribes_synced(self, tenant: str, emails: Iterable[str], note: str | None = None) -> None:
+        self._mark(tenant, emails, "synced_at = ?, note = ?", (_now(), note))
+
+    def unsubscribes_failed(self, tenant: str, reasons: dict[str, str]) -> None:
+        """Why each CRM write did not land; the unsubscribe keeps waiting (the next pass queues it again)."""
         with self._write():
-            self._db.execute("UPDATE unsubscribes SET synced_at = ? WHERE tenant = ? AND email = ?",
-                             (_now(), tenant, email))
+            self._db.executemany("UPDATE unsubscribes SET note = ? WHERE tenant = ? AND email = ?",
+                                 [(reason, tenant, email) for email, reason in reasons.items()])
+
+    def abandon_unsubscribes(self, tenant: str, emails: Iterable[str], reason: str) -> None:
+        """No CRM is left to write these into (the tenant was uninstalled): never queued again, kept with why."""
+        self._mark(tenant, emails, "abandoned_at = ?, note = ?", (_now(), reason))
+
+    def unsubscribe_backlog(self) -> list[tuple[str, int, int, str | None]]:
+        """Per tenant with any: (tenant, waiting, abandoned, the newest note among them)."""
+        return self._db.execute(
+            "SELECT tenant, SUM(abandoned_at IS NULL), SUM(abandoned_at IS NOT NULL), "
+            "(SELECT note FROM unsubscribes AS newest WHERE newest.tenant = unsubscribes.tenant AND "
+            "newest.synced_at IS NULL AND newest.note IS NOT NULL ORDER BY newest.at DESC LIMIT 1) "
+            "FROM unsubscribes WHERE synced_at IS NULL GROUP BY tenant ORDER BY tenant").fetchall()
+
+    def _mark(self, tenant: str, emails: Iterable[str], assignments: str, values: tuple) -> None:
+        with self._write():
+            self._db.executemany(f"UPDATE unsubscribes SET {assignments} WHERE tenant = ? AND email = ?",
+                                 [(*values, tenant, email) for email in dict.fromkeys(emails)])
 
     def unsubscribed(self, tenant: str, emails: Iterable[str]) -> set[str]:
         rows = self._select_in(

@@ -39,6 +39,12 @@ def crm_for(tenant: str, redis_url: str | None = None) -> CRMAdapter:
     return _tenant_crm(tenant, redis_url or settings().redis_url)
 
 
+def installed(tenant: str) -> bool:
+    """Whether `tenant` is the local CRM or an installed tenant now (a worker's cached adapter outlives an
+    uninstall)."""
+    return tenant == "local" or tenant_store().get(tenant) is not None
+
+
 @lru_cache(maxsize=4)
 def _local_crm(path: Path) -> LocalCRM:
     return LocalCRM(path)

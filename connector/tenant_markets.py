@@ -7,6 +7,7 @@ asking to "prospect this company" scores it against this market.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from pathlib import Path
 
 from agents.market import MarketDefinition
@@ -17,6 +18,12 @@ CREATE TABLE IF NOT EXISTS tenant_markets (
     tenant TEXT PRIMARY KEY, market TEXT NOT NULL, origin TEXT NOT NULL, updated_at TEXT NOT NULL
 )
 """
+
+
+def forget_market(db: sqlite3.Connection, tenant: str) -> None:
+    """Uninstalling a tenant (`TenantStore.remove`) drops its market: a re-install starts with none."""
+    db.execute(_SCHEMA)
+    db.execute("DELETE FROM tenant_markets WHERE tenant = ?", (tenant,))
 
 
 class TenantMarkets:

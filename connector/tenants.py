@@ -14,8 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, field_validator
 
 from connector.api_keys import revoke_tenant_keys
+from connector.data_sources import forget_data_source
 from connector.outbound_urls import OutboundTokens
 from connector.private_files import connect
+from connector.tenant_markets import forget_market
 from connector.vault import Vault
 
 Crm = Literal["hubspot", "salesforce"]
@@ -111,10 +113,12 @@ class TenantStore:
                          (reason, tenant_id))
 
     def remove(self, tenant_id: str) -> bool:
-        """Uninstall: the tokens are deleted with the record, and the tenant's API keys are revoked."""
+        """Uninstall: the tokens, data source and market are deleted with the record, the API keys revoked."""
         self._vault.delete_tenant(tenant_id)
         self.outbound.forget(tenant_id)
         revoke_tenant_keys(self._db, tenant_id)
+        forget_data_source(self._db, tenant_id)
+        forget_market(self._db, tenant_id)
         return self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,)).rowcount > 0
 
     def _select(self, where: str, params: tuple) -> list[Tenant]:

@@ -3,19 +3,25 @@
 The web request that records an unsubscribe queues its job at once; when Redis
 is down then, the person is unsubscribed all the same (the ledger stops every
 send) and the dispatcher's idle pass (`requeue_unsynced`) queues it when Redis
-is back. A job that failed (a CRM refusing, a tenant needing re-installing) is
-queued afresh every RETRY_AFTER, until the ledger says it is synced.
+is back. An unsubscribe whose write failed (a CRM refusing, a tenant needing
+re-installing) is queued afresh RETRY_AFTER after it was last queued, until
+the ledger says it is synced; one whose tenant was uninstalled is abandoned
+by its job and never queued again.
+
+The ledger, not Redis, says what is due, so a pass costs one query however
+many unsubscribes wait (a ledger upgraded from before syncing holds every
+earlier one). A pass takes at most PASS_LIMIT of them, oldest first, and
+queues one job per tenant and JOB_SIZE contacts, which the CRM adapters write
+with their batch upserts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 
 import redis
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
-from rq.serializers import JSONSerializer
 
 from agents.consent_jobs import sync_unsubscribe_job
 from connector.ledger import Ledger
@@ -24,41 +30,47 @@ from connector.queues import enqueue_once, job_id
 RETRY_AFTER = dt.timedelta(minutes=30)
 PASS_EVERY = 60  # seconds: one dispatcher's idle pass looks at the unsynced unsubscribes this often
 PASS_LOCK = "salesos:unsubscribes:pass"
+PASS_LIMIT = 500  # unsubscribes one pass queues at most: a backlog drains over passes, never in one
+JOB_SIZE = 200  # contacts per job: one Salesforce collection, two HubSpot batches
 log = logging.getLogger(__name__)
 
 
 def sync_job_id(tenant: str, email: str) -> str:
+    """The job an unsubscribe click queues: a second click finds it and queues nothing."""
     return job_id("unsubscribe", tenant, email.lower())
 
 
-def enqueue_sync(conn: redis.Redis, tenant: str, email: str) -> bool:
-    """Queue the CRM write of one unsubscribe on the engagement queue; False when that job already exists."""
-    key = sync_job_id(tenant, email)
-    return enqueue_once(conn, "engagement", sync_unsubscribe_job, {"tenant": tenant, "email": email.lower()},
-                        job_key=key) is not None
+def enqueue_sync(conn: redis.Redis, ledger: Ledger, tenant: str, emails: list[str], *, key: str | None = None,
+                 now: dt.datetime | None = None) -> bool:
+    """Queue one engagement job writing these unsubscribes of `tenant` into its CRM, and note them queued in the
+    ledger; False when that job already exists. The key defaults to the click's (one email)."""
+    emails = sorted({email.lower() for email in emails})
+    key = key or sync_job_id(tenant, emails[0])
+    job = enqueue_once(conn, "engagement", sync_unsubscribe_job, {"tenant": tenant, "emails": emails}, job_key=key)
+    if job is None:
+        return False
+    ledger.unsubscribes_queued(tenant, emails, now)
+    return True
 
 
 def requeue_unsynced(conn: redis.Redis, ledger: Ledger, now: dt.datetime | None = None) -> int:
-    """Queue every unsynced unsubscribe whose job is missing, or ended over RETRY_AFTER ago; returns how many.
-
-    Dispatchers call it on every idle pass; one of them does the work each PASS_EVERY seconds."""
+    """Queue the unsubscribes due (never queued, or queued over RETRY_AFTER ago and still not synced), at most
+    PASS_LIMIT; returns how many. Dispatchers call it on every idle pass; one of them does the work each
+    PASS_EVERY seconds."""
     if not conn.set(PASS_LOCK, 1, nx=True, ex=PASS_EVERY):
         return 0
     now = now or dt.datetime.now(dt.UTC)
+    by_tenant: dict[str, list[str]] = defaultdict(list)
+    for tenant, email in ledger.due_unsubscribes(now - RETRY_AFTER, PASS_LIMIT):
+        by_tenant[tenant].append(email.lower())
     queued = 0
-    for tenant, email in ledger.unsynced_unsubscribes():
-        if enqueue_sync(conn, tenant, email):
-            queued += 1
-            continue
-        try:
-            job = Job.fetch(sync_job_id(tenant, email), connection=conn, serializer=JSONSerializer)
-        except NoSuchJobError:  # expired between the two calls: the next pass queues it
-            continue
-        ended = job.ended_at and (job.ended_at if job.ended_at.tzinfo else job.ended_at.replace(tzinfo=dt.UTC))
-        if job.get_status() in (JobStatus.FAILED, JobStatus.FINISHED, JobStatus.STOPPED, JobStatus.CANCELED) \
-                and ended and now - ended >= RETRY_AFTER:
-            log.warning("an unsubscribe is not in %s's CRM yet (its job %s %s); queueing it again", tenant,
-                        job.id, job.get_status())
-            job.delete()
-            queued += enqueue_sync(conn, tenant, email)
+    for tenant, emails in by_tenant.items():
+        for start in range(0, len(emails), JOB_SIZE):
+            batch = emails[start:start + JOB_SIZE]
+            key = job_id("unsubscribe", tenant, f"{now.isoformat()}|{'|'.join(batch)}")
+            if enqueue_sync(conn, ledger, tenant, batch, key=key, now=now):
+                queued += len(batch)
+    if queued:
+        log.info("queued the CRM write of %d unsubscribe(s) of %d tenant(s)", queued, len(by_tenant))
     return queued
+

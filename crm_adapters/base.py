@@ -12,7 +12,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class AccountWrite(BaseModel):
@@ -37,7 +37,16 @@ class ContactWrite(BaseModel):
     email_opt_out: Literal[True] | None = Field(default=None, description=(
         "True opts the person out of all email in the CRM (HubSpot's unsubscribe from all, Salesforce's "
         "HasOptedOutOfEmail); None leaves it alone. SalesOS never opts anyone back in."))
+    consent_stop: bool = Field(default=False, description=(
+        "A stop for consent (an unsubscribe, an opt-out): its `sequence_state: stopped` and `next_touch_at` are "
+        "written over a rep's edit (`crm_adapters.guard`), so nobody who opted out shows as paused or in progress."))
     fields: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consent_only_stops(self) -> ContactWrite:
+        if self.consent_stop and self.fields.get("sequence_state") != "stopped":
+            raise ValueError("consent_stop: a consent write stops the sequence (sequence_state 'stopped')")
+        return self
 
 
 class Association(BaseModel):

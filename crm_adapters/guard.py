@@ -8,13 +8,19 @@ Every value SalesOS writes is stamped (a hash, per record and field) in the
   CRM's current value first: if that no longer matches the stamp, a person
   changed it after SalesOS did, and their value stays;
 - a field SalesOS never wrote is written.
+A consent stop (`ContactWrite.consent_stop`: an unsubscribe or an opt-out) is
+the one write that wins over a person: its `sequence_state` and
+`next_touch_at` are compared with the CRM's current values and written
+whenever they differ, so a contact who opted out never shows as paused or in
+progress because a rep had touched the sequence before. Its other fields are
+guarded as usual.
 The stamps also let the webhook layer recognise the echo of SalesOS's own
 writes (`RecordIndex.is_echo`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,6 +38,7 @@ ACCOUNT_ATTRS = ("name", "industry", "employee_count", "annual_revenue", "countr
 CONTACT_ATTRS = ("name", "title", "phone", "linkedin_url", "country", "timezone", "company_domain", "email_opt_out")
 assert not {f.name for f in fields_for("company")} & set(ACCOUNT_ATTRS)
 assert not {f.name for f in fields_for("contact")} & set(CONTACT_ATTRS)
+CONSENT_FIELDS = frozenset({"sequence_state", "next_touch_at"})  # what a consent stop writes over a person's edit
 
 
 def written_values(record: BaseModel, attrs: tuple[str, ...]) -> dict[str, Any]:
@@ -67,18 +74,24 @@ class RepEditGuard(CRMAdapter):
                 write: Callable[[list], WriteResult], read: Callable[[list[str]], dict[str, BaseModel]]) -> WriteResult:
         wanted: dict[str, tuple[Any, dict[str, Any]]] = {}
         passthrough = []  # malformed keys: the adapter reports them
+        consent: dict[str, dict[str, Any]] = {}  # the stop of each key a consent stop names: it wins in the batch
         for record in records:
             key = key_of(record)
             if not key:
                 passthrough.append(record)
                 continue
             earlier = wanted.get(key, (None, {}))[1]
-            wanted[key] = (record, {**earlier, **written_values(record, attrs)})
+            wanted[key] = (record, {**earlier, **written_values(record, attrs), **consent.get(key, {})})
+            if getattr(record, "consent_stop", False):
+                consent[key] = {name: value for name, value in record.fields.items() if name in CONSENT_FIELDS}
+                wanted[key][1].update(consent[key])
         known = self.index.ids(kind, wanted)
         stamps = self.index.stamps(kind, wanted)
         changes = {key: _changed(values, stamps.get(key, {})) if key in known else values
                    for key, (_, values) in wanted.items()}
-        kept = self._keep_rep_edits(kind, wanted, changes, stamps, read)
+        for key in consent.keys() & known.keys():  # checked against the CRM even when SalesOS last wrote the same
+            changes[key].update({name: value for name, value in wanted[key][1].items() if name in CONSENT_FIELDS})
+        kept = self._keep_rep_edits(kind, wanted, changes, stamps, read, consent)
         unchanged = {key for key in known if key in changes and not changes[key]}
         outgoing = [_reduced(wanted[key][0], values, attrs) for key, values in changes.items() if key not in unchanged]
         try:
@@ -95,10 +108,12 @@ class RepEditGuard(CRMAdapter):
 
     def _keep_rep_edits(self, kind: str, wanted: dict[str, tuple[Any, dict[str, Any]]],
                         changes: dict[str, dict[str, Any]], stamps: dict[str, dict[str, str]],
-                        read: Callable[[list[str]], dict[str, BaseModel]]) -> dict[str, list[str]]:
+                        read: Callable[[list[str]], dict[str, BaseModel]],
+                        consent: Container[str]) -> dict[str, list[str]]:
         """Drop from `changes` every field a person edited after SalesOS wrote it; one batched read.
 
-        A record gone from the CRM is written whole again, as on its first write."""
+        A consent stop's own fields are dropped only when the CRM already holds them. A record gone from the
+        CRM is written whole again, as on its first write."""
         suspects = {key: [name for name in values if name in stamps.get(key, {})] for key, values in changes.items()}
         suspects = {key: names for key, names in suspects.items() if names}
         if not suspects:
@@ -111,7 +126,11 @@ class RepEditGuard(CRMAdapter):
                 changes[key] = dict(wanted[key][1])
                 continue
             for name in names:
-                if value_hash(current[key].get(name)) != stamps[key][name]:
+                now = value_hash(current[key].get(name))
+                if key in consent and name in CONSENT_FIELDS:
+                    if now == value_hash(changes[key][name]):
+                        del changes[key][name]
+                elif now != stamps[key][name]:
                     del changes[key][name]
                     kept.setdefault(key, []).append(name)
         return kept

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _TRANSIENT_CATEGORIES = {"RATE_LIMITS", "LOCKED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"}
 _PER_RECORD_RETRIES = 3
+_MISSING_OPT_OUT_SCOPE = (
+    ". The app lacks the communication_preferences.write scope, which opting a contact out of email needs: "
+    "re-install the SalesOS app in this portal to grant it (a private-app token: add that scope to the private "
+    "app). Until then the contact's sequence shows stopped, SalesOS sends nothing, and the opt-out is retried")
 
 
 class HubSpotCRM(CRMAdapter):
@@ -64,12 +68,17 @@ class HubSpotCRM(CRMAdapter):
         return self._upsert(COMPANIES, {a.domain: self._company_properties(a) for a in accounts}, check_domain)
 
     def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult:
-        """An opt-out goes first, through the communication preferences API (`hs_email_optout` is read-only);
-        a contact HubSpot did not opt out is not written at all, so nothing records it as done."""
+        """An opt-out goes first, through the communication preferences API (`hs_email_optout` is read-only).
+
+        A contact HubSpot did not opt out is written all the same (a stopped sequence shows at once), and
+        reported with why the opt-out was refused, not as written: so nothing records the opt-out as done,
+        and it is tried again."""
         refused = self._unsubscribe_from_all({normal_email(c.email) for c in contacts if c.email_opt_out})
-        result = self._upsert(CONTACTS, {c.email: self._contact_properties(c) for c in contacts
-                                         if normal_email(c.email) not in refused}, check_email)
-        result.errors.update(refused)
+        result = self._upsert(CONTACTS, {c.email: self._contact_properties(c) for c in contacts}, check_email)
+        for email, reason in refused.items():
+            result.ids.pop(email, None)
+            written = result.errors.get(email)
+            result.errors[email] = reason if written in (None, reason) else f"{reason}; {written}"
         return result
 
     def associate(self, links: list[Association]) -> WriteResult:
@@ -278,9 +287,7 @@ class HubSpotCRM(CRMAdapter):
             except ValueError as exc:
                 refused[email] = str(exc)
             except RequestRejected as exc:
-                hint = (" (grant the app the communication_preferences.write scope: re-install it)"
-                        if exc.status == 403 else "")
-                refused[email] = f"email_opt_out: {exc}{hint}"
+                refused[email] = f"email_opt_out: {exc}" + (_MISSING_OPT_OUT_SCOPE if exc.status == 403 else "")
         return refused
 
     # --- created-once objects (tasks, emails, notes) --------------------------

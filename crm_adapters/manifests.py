@@ -16,6 +16,7 @@ from crm_adapters.market_object import (
     HUBSPOT_DEFINITION, HUBSPOT_MARKET_OBJECT, SALESFORCE_DEFINITION, SALESFORCE_MARKET_OBJECT, market_files,
 )
 from crm_adapters.outbound_messages import org_files, template_files
+from crm_adapters.salesforce_map import EMAIL_OPT_OUT, LEAD_OBJECT
 from crm_adapters.workflow_actions import ACTIONS, hubspot_definition
 
 DEFAULT_PUBLIC_URL = "https://salesos.example.com"
@@ -34,8 +35,17 @@ SALESFORCE_OBJECTS = {"company": ("Account",), "contact": ("Contact", "Lead")}
 SALESFORCE_API_VERSION = "59.0"
 SALESFORCE_PERMISSION_SET = {
     "name": "SalesOS_Integration", "label": "SalesOS Integration",
-    "description": "Lets the SalesOS integration user read and write the SalesOS fields.",
+    "description": "Lets the SalesOS integration user read and write the SalesOS fields, and opt people out of email.",
 }
+# Standard fields SalesOS uses beyond its own, by whether it writes them: an opt-out ticks HasOptedOutOfEmail on
+# the Contact and on every Lead it finds by Email (crm_adapters.salesforce).
+SALESFORCE_STANDARD_FIELDS = {f"Contact.{EMAIL_OPT_OUT}": True, f"{LEAD_OBJECT}.{EMAIL_OPT_OUT}": True,
+                              f"{LEAD_OBJECT}.Email": False}
+# Object access beyond the profile's: an opt-out must find and update every Lead with the address, whoever owns
+# it (a reps' Lead; never created or deleted). Names as in ObjectPermissions, without their `Permissions` prefix.
+SALESFORCE_OBJECT_ACCESS = {LEAD_OBJECT: ("Read", "Edit", "ViewAllRecords")}
+_OBJECT_PERMISSION_XML = {"Create": "allowCreate", "Delete": "allowDelete", "Edit": "allowEdit", "Read": "allowRead",
+                          "ModifyAllRecords": "modifyAllRecords", "ViewAllRecords": "viewAllRecords"}
 _METADATA_NS = "http://soap.sforce.com/2006/04/metadata"
 
 _HUBSPOT_TYPES = {
@@ -186,24 +196,31 @@ def salesforce_field_grants() -> list[str]:
 
 
 def salesforce_permission_set() -> str:
-    """Field-level security: fields are invisible to the integration user until granted.
+    """Field-level security and object access: fields are invisible to the integration user until granted.
 
     The market object comes with the deployed metadata (not with `provision`), and so does its grant.
     """
+    fields = {**{name: True for name in salesforce_field_grants()}, **SALESFORCE_STANDARD_FIELDS,
+              f"{SALESFORCE_MARKET_OBJECT}.{SALESFORCE_DEFINITION}": True}
     grants = "\n".join(
-        f"    <fieldPermissions>\n        <editable>true</editable>\n"
+        f"    <fieldPermissions>\n        <editable>{'true' if editable else 'false'}</editable>\n"
         f"        <field>{name}</field>\n        <readable>true</readable>\n"
         f"    </fieldPermissions>"
-        for name in [*salesforce_field_grants(), f"{SALESFORCE_MARKET_OBJECT}.{SALESFORCE_DEFINITION}"]
+        for name, editable in fields.items()
     )
-    market = ("    <objectPermissions>\n        <allowCreate>false</allowCreate>\n        <allowDelete>false</allowDelete>\n"
-              "        <allowEdit>false</allowEdit>\n        <allowRead>true</allowRead>\n"
-              "        <modifyAllRecords>false</modifyAllRecords>\n"
-              f"        <object>{SALESFORCE_MARKET_OBJECT}</object>\n"
-              "        <viewAllRecords>true</viewAllRecords>\n    </objectPermissions>\n")
+    objects = {**SALESFORCE_OBJECT_ACCESS, SALESFORCE_MARKET_OBJECT: ("Read", "ViewAllRecords")}
+    access = "".join(_object_permission(name, allowed) for name, allowed in sorted(objects.items()))
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<PermissionSet xmlns="{_METADATA_NS}">\n'
             f"    <description>{escape(SALESFORCE_PERMISSION_SET['description'])}</description>\n"
-            f"{grants}\n    <label>{escape(SALESFORCE_PERMISSION_SET['label'])}</label>\n{market}</PermissionSet>\n")
+            f"{grants}\n    <label>{escape(SALESFORCE_PERMISSION_SET['label'])}</label>\n{access}</PermissionSet>\n")
+
+
+def _object_permission(sobject: str, allowed: tuple[str, ...]) -> str:
+    """One objectPermissions element, its children in the Metadata API's order."""
+    children = {_OBJECT_PERMISSION_XML[name]: name in allowed for name in _OBJECT_PERMISSION_XML} | {"object": sobject}
+    body = "".join(f"        <{tag}>{value if isinstance(value, str) else str(value).lower()}</{tag}>\n"
+                   for tag, value in sorted(children.items()))
+    return f"    <objectPermissions>\n{body}    </objectPermissions>\n"
 
 
 def salesforce_connected_app(public_url: str = DEFAULT_PUBLIC_URL) -> str:

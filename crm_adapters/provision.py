@@ -31,8 +31,8 @@ from crm_adapters.fields import CustomField
 from crm_adapters.hubspot import classify as classify_hubspot
 from crm_adapters.hubspot_client import shared_connection_client
 from crm_adapters.manifests import (
-    HUBSPOT_GROUP, SALESFORCE_API_VERSION, SALESFORCE_PERMISSION_SET, hubspot_properties, salesforce_field_metadata,
-    salesforce_fields,
+    HUBSPOT_GROUP, SALESFORCE_API_VERSION, SALESFORCE_OBJECT_ACCESS, SALESFORCE_PERMISSION_SET,
+    SALESFORCE_STANDARD_FIELDS, hubspot_properties, salesforce_field_metadata, salesforce_fields,
 )
 from crm_adapters.salesforce import classify as classify_salesforce, describe
 
@@ -60,7 +60,7 @@ class ProvisionReport(BaseModel):
     existing: list[str] = Field(default_factory=list)
     conflicts: list[Conflict] = Field(default_factory=list)
     errors: dict[str, str] = Field(default_factory=dict)
-    granted: list[str] = Field(default_factory=list)  # Salesforce fields granted read/edit in this run
+    granted: list[str] = Field(default_factory=list)  # Salesforce fields granted access in this run
     changes: list[str] = Field(default_factory=list)  # groups, permission set, assignment created in this run
 
     @property
@@ -74,7 +74,7 @@ class ProvisionReport(BaseModel):
                  f"{len(self.conflicts)} conflicts, {len(self.errors)} errors"]
         lines += [f"  created {change}" for change in self.changes]
         if self.granted:
-            lines.append(f"  granted read and edit on {len(self.granted)} fields "
+            lines.append(f"  granted access to {len(self.granted)} fields "
                          f"(permission set {SALESFORCE_PERMISSION_SET['name']})")
         lines += [f"  conflict {c.object}.{c.field}: has {c.has}; SalesOS needs {c.needs}. Left as it is."
                   for c in self.conflicts]
@@ -231,8 +231,9 @@ def provision_salesforce(tokens: TokenSource, *, instance_url: str, version: str
     the Tooling API has no bulk create, and one request per field keeps an error
     attached to its field while the others proceed. Fields are invisible to
     every user until granted, so the `SalesOS_Integration` permission set is
-    created if needed, given read and edit on every usable field, and assigned
-    to `assign_to` (a user Id; `SELF`, the token's user; None, nobody).
+    created if needed, given read and edit on every usable field, the standard
+    fields and Lead access an opt-out needs (as the committed permission set),
+    and assigned to `assign_to` (a user Id; `SELF`, the token's user; None, nobody).
     """
     if assign_to not in (None, SELF) and not _SALESFORCE_ID.match(assign_to):
         raise ValueError(f"assign_to {assign_to!r} is not a Salesforce user Id")
@@ -259,7 +260,7 @@ def provision_salesforce(tokens: TokenSource, *, instance_url: str, version: str
                 report.existing.append(key)
             usable.append(key)
     try:
-        _grant(org, usable, report, assign_to)
+        _grant(org, {name: True for name in usable} | SALESFORCE_STANDARD_FIELDS, report, assign_to)
     except (RequestRejected, Transient) as exc:
         report.errors[f"permission set {SALESFORCE_PERMISSION_SET['name']}"] = str(exc)
     return report
@@ -313,8 +314,9 @@ def salesforce_conflict(data_type: str, metadata: dict) -> str | None:
     return needs + (" (External ID)" if metadata.get("externalId") else "")
 
 
-def _grant(org: _Org, fields: list[str], report: ProvisionReport, assign_to: str | None) -> None:
-    """Permission set, read+edit FieldPermissions on `fields` (`Object.Field`), and its assignment."""
+def _grant(org: _Org, fields: dict[str, bool], report: ProvisionReport, assign_to: str | None) -> None:
+    """Permission set, FieldPermissions on `fields` (`Object.Field`: read, and edit when True), the object
+    access SalesOS needs, and its assignment."""
     spec = SALESFORCE_PERMISSION_SET
     found = org.query(f"SELECT Id FROM PermissionSet WHERE Name = '{spec['name']}'", "find the permission set")
     if found:
@@ -328,13 +330,15 @@ def _grant(org: _Org, fields: list[str], report: ProvisionReport, assign_to: str
     current = {row["Field"]: row for row in org.query(
         f"SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions "
         f"WHERE ParentId = '{parent}' AND SobjectType IN ({objects})", "read field permissions")}
-    grant = {"PermissionsRead": True, "PermissionsEdit": True}
+    def grant(name: str) -> dict[str, bool]:
+        return {"PermissionsRead": True, "PermissionsEdit": fields[name]}
+
     new = [(name, {"attributes": {"type": "FieldPermissions"}, "ParentId": parent,
-                   "SobjectType": name.split(".")[0], "Field": name, **grant})
+                   "SobjectType": name.split(".")[0], "Field": name, **grant(name)})
            for name in fields if name not in current]
-    fix = [(name, {"attributes": {"type": "FieldPermissions"}, "Id": current[name]["Id"], **grant})
+    fix = [(name, {"attributes": {"type": "FieldPermissions"}, "Id": current[name]["Id"], **grant(name)})
            for name in fields if name in current and not (current[name]["PermissionsRead"]
-                                                          and current[name]["PermissionsEdit"])]
+                                                          and current[name]["PermissionsEdit"] >= fields[name])]
     for method, pairs in (("POST", new), ("PATCH", fix)):
         for start in range(0, len(pairs), COLLECTION):
             chunk = pairs[start:start + COLLECTION]
@@ -347,6 +351,7 @@ def _grant(org: _Org, fields: list[str], report: ProvisionReport, assign_to: str
                     report.granted.append(name)
                 else:
                     report.errors[f"{name} (field permission)"] = describe(result.get("errors") or [])
+    _grant_objects(org, parent, report)
     if assign_to is None:
         return
     user = org.user_id() if assign_to == SELF else assign_to
@@ -356,6 +361,29 @@ def _grant(org: _Org, fields: list[str], report: ProvisionReport, assign_to: str
         org.rest("sobjects/PermissionSetAssignment", "POST", {"PermissionSetId": parent, "AssigneeId": user},
                  f"assign permission set {spec['name']}")
         report.changes.append(f"assignment of {spec['name']} to user {user}")
+
+
+def _grant_objects(org: _Org, parent: str, report: ProvisionReport) -> None:
+    """ObjectPermissions of the permission set: SALESFORCE_OBJECT_ACCESS, added to whatever it grants already."""
+    objects = ", ".join(f"'{name}'" for name in SALESFORCE_OBJECT_ACCESS)
+    current = {row["SobjectType"]: row for row in org.query(
+        f"SELECT Id, SobjectType, {', '.join(_OBJECT_PERMISSIONS)} FROM ObjectPermissions "
+        f"WHERE ParentId = '{parent}' AND SobjectType IN ({objects})", "read object permissions")}
+    for sobject, allowed in SALESFORCE_OBJECT_ACCESS.items():
+        wanted = {f"Permissions{name}": True for name in allowed}
+        have = current.get(sobject)
+        if have is None:
+            org.rest("sobjects/ObjectPermissions", "POST", {"ParentId": parent, "SobjectType": sobject, **wanted},
+                     f"grant {sobject} access")
+        elif not all(have.get(name) for name in wanted):
+            org.rest(f"sobjects/ObjectPermissions/{have['Id']}", "PATCH", wanted, f"grant {sobject} access")
+        else:
+            continue
+        report.changes.append(f"{sobject} access ({', '.join(allowed)}) in {SALESFORCE_PERMISSION_SET['name']}")
+
+
+_OBJECT_PERMISSIONS = ("PermissionsRead", "PermissionsEdit", "PermissionsCreate", "PermissionsDelete",
+                       "PermissionsViewAllRecords", "PermissionsModifyAllRecords")
 
 
 class _Org:

@@ -38,6 +38,7 @@ JANE = "jane@acme.io"
 class CRM:
     tenant: str
     opt_out: Callable[[str], None]  # what a rep does in the CRM
+    set_state: Callable[[str, str], None]  # a rep changes the contact's sequence_state in the CRM
 
     def state(self, email: str) -> tuple[bool, str | None]:
         [contact] = runtime.crm_for(self.tenant).get_contacts([email])
@@ -56,7 +57,11 @@ def crm(request, tmp_path, redis_url, monkeypatch):
         def opt_out(email: str) -> None:
             with sqlite3.connect(runtime.settings().crm_path) as db:
                 db.execute("UPDATE contacts SET email_opt_out = 1 WHERE email = ?", (email,))
-        yield CRM("local", opt_out)
+
+        def set_state(email: str, state: str) -> None:
+            with sqlite3.connect(runtime.settings().crm_path) as db:
+                db.execute("UPDATE contacts SET sequence_state = ? WHERE email = ?", (state, email))
+        yield CRM("local", opt_out, set_state)
     elif request.param == "hubspot":
         fake = FakeHubSpot()
         server = Server(fake)
@@ -65,7 +70,8 @@ def crm(request, tmp_path, redis_url, monkeypatch):
         runtime.tenant_store().add(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515",
                                           installed_at=dt.datetime.now(dt.UTC)), {"access_token": fake.token})
         yield CRM("hubspot-62515", lambda email: fake.find("contacts", "email", email)[1].update(
-            hs_email_optout="true"))
+            hs_email_optout="true"), lambda email, state: fake.find("contacts", "email", email)[1].update(
+            salesos_sequence_state=state))
         server.stop()
     else:
         fake = SalesforceFake()
@@ -74,7 +80,8 @@ def crm(request, tmp_path, redis_url, monkeypatch):
                                           installed_at=dt.datetime.now(dt.UTC)), {"access_token": "00D!session"})
         with fake.active():
             yield CRM("salesforce-00D000000000001AAA", lambda email: fake.contact(email).update(
-                HasOptedOutOfEmail=True))
+                HasOptedOutOfEmail=True), lambda email, state: fake.contact(email).update(
+                SalesOS_Sequence_State__c=state))
     for cached in caches:
         cached.cache_clear()
 
@@ -156,3 +163,11 @@ def test_a_contact_unsubscribed_through_salesos_is_not_enrolled_by_a_later_run_e
     again = run_funnel(conn, workspace, crm.tenant, "run-2")
     assert again["sequences_not_started_opted_out"] == 1
     assert crm.state(JANE)[1] == "stopped"
+
+
+def test_a_contact_who_opted_out_shows_stopped_even_where_a_rep_had_paused_the_sequence(crm, conn, workspace):
+    run_funnel(conn, workspace, crm.tenant, "run-1")
+    crm.set_state(JANE, "paused")
+    crm.opt_out(JANE)
+    run_funnel(conn, workspace, crm.tenant, "run-2")
+    assert crm.state(JANE) == (True, "stopped")

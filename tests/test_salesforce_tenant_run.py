@@ -111,6 +111,7 @@ def test_the_source_job_of_a_tenant_run_stops_on_sample_rows_or_no_data_source_a
                      serializer=JSONSerializer).work(burst=True)
     assert fake.calls == 0 and queue("source", environment).failed_job_registry.count == 0
     [named] = summarise(run_stats(environment, "named"))["stopped"]
-    assert str(excerpt) in named["reason"] and "fictional sample data" in named["reason"]
+    assert named["reason"].startswith("companies.jsonl: fictional sample data")  # its name: the path is the server's
+    assert str(tmp_path) not in named["reason"]
     [unset] = summarise(run_stats(environment, "unset"))["stopped"]
     assert f"{TENANT} has no data source" in unset["reason"]

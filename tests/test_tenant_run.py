@@ -170,6 +170,17 @@ def test_the_bundled_sample_is_refused_for_a_tenant_even_when_named_or_copied(wo
     assert hubspot.total_calls == 0
 
 
+def test_a_copy_of_the_sample_stripped_of_its_marks_is_refused_as_a_tenants_data(redis_url, tenant_env, tmp_path):
+    from tests.connector.test_data_sources import without_marks
+
+    home = tmp_path / "tenant-home"
+    for data in without_marks(tmp_path):
+        stored = cli(home, "tenants", "data-files", TENANT, str(data), redis_url=redis_url, env=tenant_env)
+        assert stored.returncode == 2, stored.stderr
+        assert f"{data.name}: fictional sample data" in " ".join(stored.stderr.split())
+    assert cli(home, "tenants", "data-files", TENANT, redis_url=redis_url, env=tenant_env).returncode == 1
+
+
 def test_a_tenants_data_files_are_what_its_runs_read_without_data(workspace, redis_url, tenant_env, tmp_path):
     _, market, data = workspace
     home = tmp_path / "tenant-home"

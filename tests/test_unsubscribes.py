@@ -17,10 +17,14 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from agents.consent_jobs import sync_unsubscribe_job
 from connector import runtime
+from connector.health import health_report, render
 from connector.queues import queue
 from connector.tenants import Tenant
-from connector.unsubscribes import PASS_LOCK, RETRY_AFTER, enqueue_sync, requeue_unsynced, sync_job_id
+from connector.unsubscribes import (
+    JOB_SIZE, PASS_LIMIT, PASS_LOCK, RETRY_AFTER, enqueue_sync, requeue_unsynced, sync_job_id,
+)
 from connector.vault import new_key
 from crm_adapters.base import ContactWrite
 from tests.crm_adapters.salesforce_fake import SalesforceFake
@@ -115,7 +119,7 @@ def test_an_unsubscribe_opts_the_contact_out_in_hubspot_and_stops_its_sequence_i
     assert hubspot.unsubscribed_from_all == [JANE]
     calls = {path: count - before.get(path, 0) for path, count in hubspot.calls.items() if count != before.get(path)}
     assert calls == {f"/communication-preferences/v4/statuses/{JANE}/unsubscribe-all": 1,
-                     "/crm/v3/objects/contacts/batch/read": 1,  # the rep-edit guard's one read
+                     "/crm/v3/objects/contacts/batch/read": 2,  # is the contact there; the rep-edit guard's read
                      "/crm/v3/objects/contacts/batch/upsert": 1}
     assert runtime.ledger().unsynced_unsubscribes() == []
 
@@ -126,7 +130,7 @@ def test_the_same_unsubscribe_job_run_again_costs_no_crm_call(home, redis_url, c
     work(conn)
     queue("engagement", conn).fetch_job(sync_job_id(HUBSPOT, JANE)).delete()
     before = hubspot.total_calls
-    assert enqueue_sync(conn, HUBSPOT, JANE)
+    assert enqueue_sync(conn, runtime.ledger(), HUBSPOT, [JANE])
     work(conn)
     assert hubspot.total_calls == before and hubspot.unsubscribed_from_all == [JANE]
 
@@ -159,7 +163,8 @@ def test_with_redis_down_the_person_is_unsubscribed_and_the_dispatchers_idle_pas
     assert runtime.ledger().unsynced_unsubscribes() == []
 
 
-def test_a_crm_write_that_failed_stays_unsynced_and_is_queued_again_until_it_lands(home, redis_url, conn, hubspot):
+def test_a_refused_opt_out_still_stops_the_sequence_and_is_queued_again_with_the_scope_to_grant_until_it_lands(
+        home, redis_url, conn, hubspot):
     in_sequence(HUBSPOT)
     hubspot.scopes.clear()  # a portal installed before SalesOS asked for communication_preferences.write
     click(app(redis_url), HUBSPOT)
@@ -168,7 +173,11 @@ def test_a_crm_write_that_failed_stays_unsynced_and_is_queued_again_until_it_lan
     assert engagement.failed_job_registry.get_job_ids() == [sync_job_id(HUBSPOT, JANE)]
     assert runtime.ledger().unsynced_unsubscribes() == [(HUBSPOT, JANE)]
     [jane] = [p for p in hubspot.objects["contacts"].values() if p["email"] == JANE]
-    assert jane["salesos_sequence_state"] == "in_progress"  # nothing half-written
+    assert (jane["salesos_sequence_state"], jane["salesos_next_touch_at"], jane.get("hs_email_optout")) == (
+        "stopped", "", None)  # the rep sees at once that no touch comes; the opt-out itself waits
+    [backlog] = health_report(runtime.settings(), conn).unsubscribes
+    assert (backlog.tenant, backlog.waiting, backlog.abandoned) == (HUBSPOT, 1, 0)
+    assert "communication_preferences.write" in backlog.reason and "re-install" in backlog.reason
     hubspot.scopes.add("communication_preferences.write")  # the admin re-installed the app
     conn.delete(PASS_LOCK)
     assert requeue_unsynced(conn, runtime.ledger()) == 0  # failed just now: not yet
@@ -176,7 +185,7 @@ def test_a_crm_write_that_failed_stays_unsynced_and_is_queued_again_until_it_lan
     assert requeue_unsynced(conn, runtime.ledger(), now=dt.datetime.now(dt.UTC) + RETRY_AFTER) == 1
     work(conn)
     assert (jane["hs_email_optout"], jane["salesos_sequence_state"]) == ("true", "stopped")
-    assert runtime.ledger().unsynced_unsubscribes() == [] and engagement.failed_job_registry.count == 0
+    assert runtime.ledger().unsynced_unsubscribes() == [] and health_report(runtime.settings(), conn).unsubscribes == []
 
 
 def test_a_forged_token_unsubscribes_nobody_and_queues_nothing(home, redis_url, conn):
@@ -189,10 +198,11 @@ def test_the_idle_pass_looks_once_a_minute_whichever_dispatcher_calls_it(home, r
     ledger.unsubscribe(ledger.unsubscribe_tokens("local", [JANE])[JANE])
     other_dispatcher = redis.Redis.from_url(redis_url)
     assert requeue_unsynced(conn, ledger) == 1
-    queue("engagement", conn).fetch_job(sync_job_id("local", JANE)).delete()
-    assert requeue_unsynced(other_dispatcher, ledger) == 0
+    queue("engagement", conn).empty()  # the job was lost
+    later = dt.datetime.now(dt.UTC) + RETRY_AFTER
+    assert requeue_unsynced(other_dispatcher, ledger, now=later) == 0
     conn.delete(PASS_LOCK)  # a minute later
-    assert requeue_unsynced(other_dispatcher, ledger) == 1
+    assert requeue_unsynced(other_dispatcher, ledger, now=later) == 1
     other_dispatcher.close()
 
 
@@ -203,4 +213,94 @@ def test_dispatch_queues_the_crm_write_of_an_unsubscribe_made_while_redis_was_do
                             env={**os.environ, "SALESOS_HOME": str(home), "REDIS_URL": redis_url},
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert queue("engagement", conn).job_ids == [sync_job_id("local", JANE)]
+    assert [job.args for job in queue("engagement", conn).jobs] == [[{"tenant": "local", "emails": [JANE]}]]
+
+
+def test_an_unsubscribe_stops_a_sequence_a_rep_had_paused_and_clears_its_next_touch(home, redis_url, conn, hubspot):
+    in_sequence(HUBSPOT)
+    [jane] = [p for p in hubspot.objects["contacts"].values() if p["email"] == JANE]
+    jane["salesos_sequence_state"] = "paused"  # a rep paused it in HubSpot, before the person unsubscribed
+    click(app(redis_url), HUBSPOT)
+    work(conn)
+    assert (jane["salesos_sequence_state"], jane["salesos_next_touch_at"], jane["hs_email_optout"]) == (
+        "stopped", "", "true")
+    assert runtime.ledger().unsynced_unsubscribes() == []
+
+
+def test_an_unsubscribe_of_an_uninstalled_tenant_is_abandoned_with_the_reason_shown_by_health_and_never_retried(
+        home, redis_url, conn, hubspot):
+    in_sequence(HUBSPOT)
+    click(app(redis_url), HUBSPOT)
+    runtime.tenant_store().remove(HUBSPOT)
+    work(conn)
+    assert queue("engagement", conn).failed_job_registry.count == 0
+    assert runtime.ledger().unsynced_unsubscribes() == []
+    assert runtime.ledger().unsubscribed(HUBSPOT, [JANE]) == {JANE}  # SalesOS still sends it nothing
+    [backlog] = health_report(runtime.settings(), conn).unsubscribes
+    assert (backlog.tenant, backlog.waiting, backlog.abandoned) == (HUBSPOT, 0, 1)
+    assert f"{HUBSPOT!r} is not installed" in backlog.reason
+    assert "abandoned" in render(health_report(runtime.settings(), conn))
+    for days in (1, 30):
+        conn.delete(PASS_LOCK)
+        assert requeue_unsynced(conn, runtime.ledger(), now=dt.datetime.now(dt.UTC) + dt.timedelta(days=days)) == 0
+
+
+@pytest.mark.parametrize("tenant", ["local", HUBSPOT])
+def test_an_unsubscribe_of_a_contact_gone_from_the_crm_creates_nothing_and_counts_as_synced_with_a_note(
+        home, redis_url, conn, hubspot, tenant):
+    if tenant == HUBSPOT:
+        in_sequence(HUBSPOT)
+        [contact_id] = [i for i, p in hubspot.objects["contacts"].items() if p["email"] == JANE]
+        del hubspot.objects["contacts"][contact_id]  # a rep deleted it, perhaps on the person's request
+    click(app(redis_url), tenant)
+    work(conn)
+    assert runtime.crm_for(tenant).get_contacts([JANE]) == []
+    assert hubspot.unsubscribed_from_all == []
+    assert runtime.ledger().unsynced_unsubscribes() == []
+    result = queue("engagement", conn).fetch_job(sync_job_id(tenant, JANE)).return_value()
+    assert result["unsubscribes_not_in_crm"] == 1 and result["unsubscribes_synced"] == 0
+
+
+def test_after_an_upgrade_each_idle_pass_queues_a_bounded_batch_per_tenant_written_with_batch_upserts(
+        home, redis_url, conn, hubspot):
+    ledger = runtime.ledger()
+    emails = {HUBSPOT: [f"person{n}@acme.io" for n in range(3)],
+              "local": [f"person{n}@northwind.ca" for n in range(PASS_LIMIT + 20)]}
+    for tenant, batch in emails.items():  # unsubscribes recorded before syncing existed: none was ever queued
+        runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "in_progress"})
+                                                 for email in batch])
+        for token in ledger.unsubscribe_tokens(tenant, batch).values():
+            ledger.unsubscribe(token)
+    engagement = queue("engagement", conn)
+    before = dict(hubspot.calls)
+
+    assert requeue_unsynced(conn, ledger) == PASS_LIMIT  # the oldest first, the HubSpot ones among them
+    sizes = sorted((job.args[0]["tenant"], len(job.args[0]["emails"])) for job in engagement.jobs)
+    local_first = PASS_LIMIT - 3
+    assert sizes == [(HUBSPOT, 3)] + sorted(("local", size) for size in
+                                            [JOB_SIZE] * (local_first // JOB_SIZE) + [local_first % JOB_SIZE])
+    conn.delete(PASS_LOCK)  # a minute later: the rest
+    assert requeue_unsynced(conn, ledger) == 23
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, ledger) == 0
+    work(conn)
+
+    assert ledger.unsynced_unsubscribes() == []
+    local = runtime.crm_for("local").get_contacts(emails["local"])
+    assert len(local) == PASS_LIMIT + 20 and all(c.email_opt_out and c.fields["sequence_state"] == "stopped"
+                                                 for c in local)
+    calls = {path: count - before.get(path, 0) for path, count in hubspot.calls.items() if count != before.get(path)}
+    assert calls == {**{f"/communication-preferences/v4/statuses/{email}/unsubscribe-all": 1
+                        for email in emails[HUBSPOT]},  # one call per contact: HubSpot has no batch form
+                     "/crm/v3/objects/contacts/batch/read": 2,  # which contacts exist; the rep-edit guard's read
+                     "/crm/v3/objects/contacts/batch/upsert": 1}
+
+
+def test_a_job_queued_by_an_older_salesos_with_one_email_still_syncs_it(home, conn):
+    in_sequence("local")
+    ledger = runtime.ledger()
+    ledger.unsubscribe(ledger.unsubscribe_tokens("local", [JANE])[JANE])
+    queue("engagement", conn).enqueue(sync_unsubscribe_job, {"tenant": "local", "email": JANE.upper()})
+    work(conn)
+    assert runtime.crm_for("local").get_contacts([JANE])[0].email_opt_out is True
+    assert ledger.unsynced_unsubscribes() == []

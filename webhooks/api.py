@@ -12,6 +12,7 @@ over the app's MAX_CONTENT_LENGTH 413, a crash 500), see `answer_errors_as_json`
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import redis
 from flask import Blueprint, Flask, current_app, g, jsonify, request
@@ -84,6 +85,7 @@ def run_status(run_id: str):
     if not pending and not stats and not failures:
         return _no_run(run_id)
     summary = summarise(stats)
+    summary["quarantined"] = [{**row, "file": Path(row["file"]).name} for row in summary["quarantined"]]  # no paths
     reasons = sorted({stop["reason"] for stop in summary["stopped"]})
     state = "running" if pending else "failed" if failures else "stopped" if reasons else "finished"
     return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=failures, summary=summary,

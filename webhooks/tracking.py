@@ -32,21 +32,22 @@ def unsubscribe(token: str):
     ledger = Ledger(current_app.config["SALESOS_SETTINGS"].state_path)
     try:
         found = ledger.unsubscribe(token)
+        if found is not None:
+            _queue_crm_write(ledger, *found)
     finally:
         ledger.close()
     if found is None:
         return _PAGE.format(title="Unknown link", body="<h1>This link is not valid.</h1>"), 404
-    _queue_crm_write(*found)
     return _PAGE.format(title="Unsubscribed", body="<h1>You will not get further emails.</h1>")
 
 
-def _queue_crm_write(tenant: str, email: str) -> None:
+def _queue_crm_write(ledger: Ledger, tenant: str, email: str) -> None:
     """Best effort: with Redis down, the ledger keeps the unsubscribe unsynced and the dispatcher queues it later."""
     conn = current_app.extensions.get("salesos_redis")
     if conn is None:
         log.warning("REDIS_URL is not set: an unsubscribe of a %s contact waits for the dispatcher", tenant)
         return
     try:
-        enqueue_sync(conn, tenant, email)
+        enqueue_sync(conn, ledger, tenant, [email])
     except redis.RedisError as exc:
         log.warning("Redis unavailable (%s): an unsubscribe of a %s contact waits for the dispatcher", exc, tenant)

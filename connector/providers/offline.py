@@ -3,7 +3,9 @@
 A bad row never stops a run: it is quarantined with its file, line number
 and the rule it broke. A file that cannot be read at all is a ProviderError.
 Rows marked as fictional sample data (`"sample": true`, or `true` in a CSV
-`Sample` column) are read like any other, and the dataset names their files.
+`Sample` column) are read like any other, and the dataset names their files,
+as it names an unmarked file that is mostly the sample's made-up companies
+(`sample_check`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from agents.market import parse_range
 from agents.models import CompanyRecord, PersonRecord, Signal
 from agents.validation import describe, quote
 from connector.providers.base import DataProvider, Dataset, ProviderError, Quarantined
+from connector.providers.sample_check import DOMAIN_HEADERS, company_domains, looks_like_sample
 
 _SIGNAL = TypeAdapter(Signal)
 _JSONL = {".jsonl", ".ndjson"}
@@ -26,7 +29,7 @@ _JSONL = {".jsonl", ".ndjson"}
 # Header spellings seen in CRM and data-vendor exports, by the field they mean.
 _CSV_HEADERS = {
     "name": ("name", "company", "company name", "account name", "organization", "organisation"),
-    "domain": ("domain", "website", "company domain", "url", "web site", "company website"),
+    "domain": DOMAIN_HEADERS,
     "industry": ("industry", "sector", "vertical"),
     "employee_count": ("employees", "employee count", "employee_count", "headcount", "company size",
                        "number of employees", "# employees"),
@@ -49,6 +52,8 @@ class OfflineProvider(DataProvider):
                 _read_csv(path, dataset)
             else:
                 _read_jsonl(path, dataset)
+            if str(path) not in dataset.sample_files and looks_like_sample(company_domains(path)):
+                dataset.mark_sample(str(path))
         return dataset
 
 
@@ -118,8 +123,12 @@ def _read_csv(path: Path, dataset: Dataset) -> None:
 
 
 def is_sample(path: Path) -> bool:
-    """Whether the file's first row is marked as sample data: a quick look before a run (its source job checks
-    every row)."""
+    """Whether the file is sample data before a run reads it: its first row is marked, or its company domains are
+    mostly the sample's (its source job checks every row)."""
+    return _first_row_marked(path) or looks_like_sample(company_domains(path))
+
+
+def _first_row_marked(path: Path) -> bool:
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         if path.suffix.lower() == ".csv":
             reader = csv.DictReader(handle)

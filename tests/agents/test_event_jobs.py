@@ -422,3 +422,42 @@ def test_an_unknown_tier_is_quoted_at_most_100_characters(home, conn):
     run(conn, "engagement", override_tier_job, tier_override("T" * 5000), "override")
     reason = queue("engagement", conn).fetch_job("override").return_value()["stopped"][0]["reason"]
     assert reason.startswith("priority_tier 'TTT") and "T" * 101 not in reason
+
+
+def opt_out_jane(home, how: str) -> None:
+    """The person unsubscribed through SalesOS's link (not in the CRM yet), or was opted out in the CRM."""
+    if how == "unsubscribed":
+        ledger = runtime.ledger()
+        ledger.unsubscribe(ledger.unsubscribe_tokens("local", ["jane@acme.io"])["jane@acme.io"])
+    else:
+        import sqlite3
+
+        with sqlite3.connect(home / "crm.sqlite3") as db:
+            db.execute("UPDATE contacts SET email_opt_out = 1 WHERE email = 'jane@acme.io'")
+
+
+@pytest.mark.parametrize("how", ["unsubscribed", "opted out in the CRM"])
+def test_a_tier_override_of_a_contact_who_opted_out_plans_nothing_and_leaves_the_sequence_stopped(home, conn, how):
+    crm = sequenced_jane(home)
+    opt_out_jane(home, how)
+    run(conn, "engagement", override_tier_job, tier_override("TIER_1"), "override")
+    assert queue("engagement", conn).fetch_job("override").return_value() == {"overrides_opted_out": 1}
+    [jane] = crm.get_contacts(["jane@acme.io"])
+    assert (jane.fields["sequence_state"], jane.fields.get("next_touch_at")) == ("stopped", None)
+    assert jane.fields["sequencing"] == item()["sequence"]  # the old plan, not replaced
+    assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0
+    assert runtime.ledger().versions("local", ["jane@acme.io"]) == {}
+
+
+@pytest.mark.parametrize("how", ["unsubscribed", "opted out in the CRM"])
+def test_resuming_the_sequence_of_a_contact_who_opted_out_runs_nothing_and_leaves_it_stopped(home, conn, how):
+    crm = sequenced_jane(home)
+    run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "pause")
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")  # parked while paused
+    opt_out_jane(home, how)
+    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "resume")
+    assert queue("engagement", conn).fetch_job("resume").return_value() == {"sequences_not_resumed_opted_out": 1}
+    assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0
+    [jane] = crm.get_contacts(["jane@acme.io"])
+    assert (jane.fields["sequence_state"], jane.fields.get("next_touch_at")) == ("stopped", None)
+    assert list((home / "outbox").glob("*.eml")) == []

@@ -10,6 +10,7 @@ import pytest
 
 from connector.data_sources import DataSource, NoData, TenantDataSources, files_for, refuse_sample
 from connector.providers.offline import OfflineProvider, is_sample
+from connector.providers.sample_check import SAMPLE_MIN_DOMAINS, sample_domains
 from connector.settings import SAMPLE_DATA
 from scripts.make_sample_data import MALFORMED
 from tests.test_end_to_end import ROWS
@@ -64,7 +65,7 @@ def test_sample_files_are_refused_for_a_crm_tenant_and_allowed_for_the_local_crm
     refuse_sample("local", [str(SAMPLE_JSONL)])
     with pytest.raises(NoData) as refused:
         refuse_sample("salesforce-00D000000000001AAA", [str(SAMPLE_JSONL)])
-    assert "fictional sample data" in str(refused.value) and str(SAMPLE_JSONL) in str(refused.value)
+    assert "fictional sample data" in str(refused.value) and SAMPLE_JSONL.name in str(refused.value)
 
 
 def test_a_tenants_data_source_is_kept_and_replaced_in_salesos_state(tmp_path, own_data):
@@ -76,3 +77,45 @@ def test_a_tenants_data_source_is_kept_and_replaced_in_salesos_state(tmp_path, o
     again = TenantDataSources(tmp_path / "salesos.sqlite3")
     assert again.get("hubspot-62515") == DataSource(kind="files", files=[str(own_data)])
     assert again.get("hubspot-1") is None
+
+
+def without_marks(tmp_path) -> tuple[Path, Path]:
+    """The sample as `sed 's/"sample":true,//'` leaves it, and its CSV without the Sample column."""
+    jsonl = tmp_path / "accounts.jsonl"
+    jsonl.write_text(SAMPLE_JSONL.read_text(encoding="utf-8").replace('"sample":true,', ""), encoding="utf-8")
+    csv = tmp_path / "targets.csv"
+    csv.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in SAMPLE_CSV.read_text().splitlines()))
+    assert '"sample"' not in jsonl.read_text(encoding="utf-8") and "Sample" not in csv.read_text()
+    return jsonl, csv
+
+
+def test_a_copy_of_the_sample_without_its_marks_is_still_known_by_its_made_up_company_domains(tmp_path):
+    jsonl, csv = without_marks(tmp_path)
+    excerpt = tmp_path / "excerpt.jsonl"  # a few hundred rows from the middle
+    excerpt.write_text("".join(jsonl.read_text(encoding="utf-8").splitlines(keepends=True)[9000:9300]),
+                       encoding="utf-8")
+    for path in (jsonl, csv, excerpt):
+        assert is_sample(path), path
+        assert OfflineProvider([path]).load().sample_files == [str(path)]
+    with pytest.raises(NoData):
+        refuse_sample("hubspot-62515", OfflineProvider([excerpt]).load().sample_files)
+
+
+def test_real_companies_that_share_a_domain_with_the_sample_are_not_refused(tmp_path):
+    shared = sorted(sample_domains())[:3]  # real companies may own a domain the generator made up
+    rows = [{"type": "company", "name": f"Real {n}", "domain": f"real-company-{n}.com"} for n in range(40)]
+    rows += [{"type": "company", "name": f"Also real {n}", "domain": domain} for n, domain in enumerate(shared)]
+    mostly_real = tmp_path / "accounts.jsonl"
+    mostly_real.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    few = tmp_path / "few.jsonl"  # too few companies to judge by share: a handful of rows is never refused
+    few.write_text("\n".join(json.dumps({"type": "company", "name": d, "domain": d})
+                             for d in sorted(sample_domains())[:SAMPLE_MIN_DOMAINS - 1]) + "\n")
+    for path in (mostly_real, few):
+        assert not is_sample(path) and OfflineProvider([path]).load().sample_files == [], path
+
+
+def test_the_sample_is_refused_naming_its_files_not_their_server_paths():
+    with pytest.raises(NoData) as refused:
+        refuse_sample("salesforce-00D000000000001AAA", [str(SAMPLE_JSONL), str(SAMPLE_CSV)])
+    assert "sample_market.jsonl, target_accounts.csv: fictional sample data" in str(refused.value)
+    assert str(SAMPLE_JSONL.parent) not in str(refused.value)

@@ -53,7 +53,7 @@ def test_an_unsubscribe_stays_unsynced_until_its_crm_write_is_done(tmp_path):
     ledger.unsubscribe(tokens["c@d.io"])
     ledger.unsubscribe(tokens["a@b.io"])  # a second click changes nothing
     assert ledger.unsynced_unsubscribes() == [("hubspot-1", "a@b.io"), ("hubspot-1", "c@d.io")]
-    ledger.unsubscribe_synced("hubspot-1", "A@B.io")
+    ledger.unsubscribes_synced("hubspot-1", ["A@B.io"])
     assert ledger.unsynced_unsubscribes() == [("hubspot-1", "c@d.io")]
     assert ledger.unsubscribed("hubspot-1", ["a@b.io", "c@d.io"]) == {"a@b.io", "c@d.io"}
 

@@ -166,3 +166,19 @@ def test_http_and_https_links_are_kept_and_a_blank_one_counts_as_none(tmp_path):
     assert data.quarantined == []
     assert [s.url for s in data.signals_for(["acme.io"])["acme.io"]] == ["HTTPS://News.Example.com/acme?a=1"]
     assert [p.linkedin_url for p in data.people_for(["acme.io"])["acme.io"]] == ["http://linkedin.com/in/jane", None]
+
+
+@pytest.mark.parametrize("link", ["linkedin.com/in/jane-roe", "www.linkedin.com/in/jane-roe",
+                                  "  LinkedIn.com/in/jane-roe ", "uk.linkedin.com/in/jane-roe?trk=x"])
+def test_a_scheme_less_link_on_a_real_domain_is_read_as_https_and_its_row_kept(tmp_path, link):
+    data = load(jsonl(tmp_path, PERSON | {"linkedin_url": link}, SIGNAL | {"url": "news.example.com/acme-raises"}))
+    assert data.quarantined == []
+    assert [p.linkedin_url for p in data.people_for(["acme.io"])["acme.io"]] == [f"https://{link.strip()}"]
+    assert [s.url for s in data.signals_for(["acme.io"])["acme.io"]] == ["https://news.example.com/acme-raises"]
+
+
+@pytest.mark.parametrize("link", ["in/jane-roe", "linkedin/in/jane-roe", "localhost/in/jane", "mailto:jane@acme.io",
+                                  "linkedin.com:evil/in/x", "linkedin.com/in/jane roe"])
+def test_a_scheme_less_link_without_a_real_domain_or_with_another_scheme_is_still_quarantined(tmp_path, link):
+    [(_, reason)] = reasons(load(jsonl(tmp_path, PERSON | {"linkedin_url": link})))
+    assert reason.startswith("person.linkedin_url: must be an http(s) URL")

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from connector.api_keys import ApiKeys
 from connector.channels.email import write_eml
+from connector.data_sources import TenantDataSources
 from connector.deal_events import DealEvents
 from connector.ledger import Ledger
 from connector.runner import save_summary
@@ -45,6 +47,8 @@ STORES = {
     "deal events": lambda home: DealEvents(home / "salesos.sqlite3"),
     "record index": lambda home: RecordIndex(home / "salesos.sqlite3", "hubspot-1"),
     "local crm": lambda home: LocalCRM(home / "crm.sqlite3"),
+    "tenant data sources": lambda home: TenantDataSources(home / "salesos.sqlite3"),
+    "api keys": lambda home: ApiKeys(home / "salesos.sqlite3"),
 }
 
 

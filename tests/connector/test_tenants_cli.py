@@ -119,3 +119,21 @@ def test_an_orgs_manifest_needs_an_installed_salesforce_tenant_and_its_integrati
     assert result.returncode == 2
     assert message in " ".join(result.stderr.replace("│", " ").split())
     assert not (tmp_path / "out").exists()
+
+
+def test_a_removed_tenant_installed_again_reads_no_old_data_files_and_has_no_old_market(env, tmp_path):
+    from connector.markets import market_from_text
+    from connector.tenant_markets import TenantMarkets
+
+    data = tmp_path / "accounts.csv"
+    data.write_text("name,domain\nAcme,acme.io\n")
+    cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
+    assert cli(env, "tenants", "data-files", "hubspot-62515", str(data)).returncode == 0
+    markets = TenantMarkets(tmp_path / "salesos.sqlite3")
+    markets.set("hubspot-62515", market_from_text("industry: Retail\ncompany_size: 10-50", "old"), "old.yaml")
+    assert cli(env, "tenants", "remove", "hubspot-62515").returncode == 0
+    cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
+    shown = cli(env, "tenants", "data-files", "hubspot-62515")
+    assert (shown.returncode, shown.stdout.strip()) == (1, "hubspot-62515 has no data source")
+    assert markets.get("hubspot-62515") is None
+    markets.close()

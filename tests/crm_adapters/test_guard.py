@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from crm_adapters.base import AccountWrite, ContactWrite
@@ -115,3 +117,48 @@ def test_what_landed_before_a_budget_stop_is_stamped_and_a_persons_later_edit_su
     person_edits(hubspot, "p0@acme.io", salesos_priority_tier="TIER_1")
     result = hubspot.crm.upsert_contacts([ContactWrite(email="p0@acme.io", fields={"priority_tier": "TIER_3"})])
     assert result.kept_edits == {"p0@acme.io": ["priority_tier"]}
+
+
+def consent_stop() -> ContactWrite:
+    """What an unsubscribe or an opt-out writes: the CRM's opt-out and a stopped sequence."""
+    return ContactWrite(email="jane@acme.io", email_opt_out=True, consent_stop=True,
+                        fields={"sequence_state": "stopped", "next_touch_at": None})
+
+
+def test_a_consent_stop_is_written_over_a_reps_pause_of_the_sequence(hubspot):
+    hubspot.crm.upsert_contacts([jane(sequence_state="in_progress",
+                                      next_touch_at=dt.datetime(2026, 12, 7, 14, tzinfo=dt.UTC))])
+    person_edits(hubspot, "jane@acme.io", salesos_sequence_state="paused", salesos_priority_tier="TIER_1")
+    result = hubspot.crm.upsert_contacts([consent_stop()])
+    assert list(result.ids) == ["jane@acme.io"] and result.kept_edits == {}
+    [stored] = hubspot.crm.get_contacts(["jane@acme.io"])
+    assert (stored.fields["sequence_state"], stored.fields.get("next_touch_at"), stored.email_opt_out) == (
+        "stopped", None, True)
+    assert stored.fields["priority_tier"] == "TIER_1"  # the rep's other edits stay
+
+
+def test_a_consent_stop_is_written_again_when_a_rep_restarted_what_salesos_had_stopped(hubspot):
+    hubspot.crm.upsert_contacts([jane(sequence_state="stopped")])
+    person_edits(hubspot, "jane@acme.io", salesos_sequence_state="in_progress")
+    hubspot.crm.upsert_contacts([consent_stop()])
+    assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "stopped"
+
+
+def test_an_ordinary_stop_still_leaves_a_reps_pause_alone(hubspot):
+    hubspot.crm.upsert_contacts([jane(sequence_state="in_progress")])
+    person_edits(hubspot, "jane@acme.io", salesos_sequence_state="paused")
+    result = hubspot.crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "stopped"})])
+    assert result.kept_edits == {"jane@acme.io": ["sequence_state"]}
+    assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "paused"
+
+
+def test_a_consent_stop_can_only_stop_a_sequence():
+    with pytest.raises(ValueError, match="consent_stop"):
+        ContactWrite(email="jane@acme.io", consent_stop=True, fields={"sequence_state": "in_progress"})
+
+
+def test_a_consent_stop_wins_over_another_write_of_the_same_contact_in_one_batch(hubspot):
+    hubspot.crm.upsert_contacts([jane(sequence_state="paused")])
+    hubspot.crm.upsert_contacts([consent_stop(),
+                                 ContactWrite(email="jane@acme.io", fields={"sequence_state": "in_progress"})])
+    assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "stopped"

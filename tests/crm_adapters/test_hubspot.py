@@ -255,17 +255,19 @@ def test_an_opt_out_is_one_unsubscribe_all_call_per_contact_then_the_usual_batch
     assert optouts == {"person0@company0.com": "true", "person1@company0.com": "true", "person2@company0.com": None}
 
 
-def test_a_portal_that_never_granted_the_opt_out_scope_fails_that_contact_naming_the_scope_and_writes_nothing_of_it(
+def test_a_portal_that_never_granted_the_opt_out_scope_still_shows_the_stopped_sequence_and_is_told_how_to_grant_it(
         hubspot):
     hubspot.fake.scopes.clear()
     hubspot.crm.upsert_contacts(contacts(2))
     written = hubspot.crm.upsert_contacts([
         ContactWrite(email="person0@company0.com", email_opt_out=True, fields={"sequence_state": "stopped"}),
         ContactWrite(email="person1@company0.com", fields={"sequence_state": "paused"})])
-    assert list(written.ids) == ["person1@company0.com"]
-    assert "communication_preferences.write" in written.errors["person0@company0.com"]
-    states = {p["email"]: p.get("salesos_sequence_state") for p in hubspot.fake.objects["contacts"].values()}
-    assert states == {"person0@company0.com": None, "person1@company0.com": "paused"}
+    assert list(written.ids) == ["person1@company0.com"]  # the opt-out did not land: not done, so it is retried
+    reason = written.errors["person0@company0.com"]
+    assert "communication_preferences.write" in reason and "re-install" in reason
+    stored = {p["email"]: (p.get("salesos_sequence_state"), p.get("hs_email_optout"))
+              for p in hubspot.fake.objects["contacts"].values()}
+    assert stored == {"person0@company0.com": ("stopped", None), "person1@company0.com": ("paused", None)}
 
 
 def test_a_contact_a_rep_unsubscribed_in_hubspot_reads_as_opted_out(hubspot):

@@ -6,6 +6,7 @@ from xml.etree import ElementTree
 
 from crm_adapters.fields import FIELDS, fields_for, identity_fields
 from crm_adapters.manifests import hubspot_properties, manifest_files, salesforce_fields
+from crm_adapters.salesforce_map import EMAIL_OPT_OUT, LEAD_FIELDS, LEAD_OBJECT
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest"
 NS = {"md": "http://soap.sforce.com/2006/04/metadata"}
@@ -59,14 +60,35 @@ def test_contact_fields_exist_on_contact_and_lead_and_company_fields_on_account(
     assert objects["Lead"] == objects["Contact"]
 
 
-def test_the_permission_set_grants_every_field_it_deploys():
+def permission_set() -> tuple[dict[str, tuple[str, str]], dict[str, dict[str, str]]]:
+    """The committed permission set: (readable, editable) by field, and each object's permissions."""
+    xml = ElementTree.fromstring((MANIFEST / "salesforce/force-app/main/default/permissionsets/"
+                                  "SalesOS_Integration.permissionset-meta.xml").read_bytes())
+    fields = {p.find("md:field", NS).text: (p.find("md:readable", NS).text, p.find("md:editable", NS).text)
+              for p in xml.findall("md:fieldPermissions", NS)}
+    objects = {o.find("md:object", NS).text: {child.tag.split("}")[1]: child.text for child in o}
+               for o in xml.findall("md:objectPermissions", NS)}
+    return fields, objects
+
+
+def test_the_permission_set_grants_read_and_edit_on_every_field_it_deploys():
     files = manifest_files()
-    xml = ElementTree.fromstring(files[
-        "salesforce/force-app/main/default/permissionsets/SalesOS_Integration.permissionset-meta.xml"].encode())
-    granted = {p.find("md:field", NS).text for p in xml.findall("md:fieldPermissions", NS)}
     deployed = {f"{path.split('/')[-3]}.{path.split('/')[-1].removesuffix('.field-meta.xml')}"
                 for path in files if path.endswith(".field-meta.xml")}
-    assert granted == deployed
+    fields, _ = permission_set()
+    assert {name: fields.get(name) for name in deployed} == {name: ("true", "true") for name in deployed}
+
+
+def test_the_permission_set_lets_an_opt_out_reach_the_contact_and_every_lead_with_the_address():
+    """What `SalesforceCRM` reads and writes for an opt-out, beyond SalesOS's own fields."""
+    fields, objects = permission_set()
+    assert fields[f"Contact.{EMAIL_OPT_OUT}"] == fields[f"{LEAD_OBJECT}.{EMAIL_OPT_OUT}"] == ("true", "true")
+    assert fields[f"{LEAD_OBJECT}.Email"] == ("true", "false")  # found by address, never changed
+    lead = objects[LEAD_OBJECT]
+    assert {name for name, value in lead.items() if value == "true"} == {"allowRead", "allowEdit", "viewAllRecords"}
+    readable = {name for name, (read, _) in fields.items() if read == "true"}
+    queried = {f"{LEAD_OBJECT}.{name}" for name in LEAD_FIELDS if name not in ("Id", "IsConverted")}  # no FLS
+    assert queried <= readable
 
 
 def test_the_hubspot_app_asks_for_the_scopes_provisioning_needs():

@@ -155,12 +155,14 @@ class FakeOrg:
 
     def __init__(self, rsps: responses.RequestsMock) -> None:
         self.rsps = rsps
-        self.fields = {"Account": {"Name": "Name", "Industry": "Picklist"}, "Contact": {"LastName": "Text(80)"},
-                       "Lead": {"LastName": "Text(80)", "Email": "Email"}}
+        self.fields = {"Account": {"Name": "Name", "Industry": "Picklist"},
+                       "Contact": {"LastName": "Text(80)", "HasOptedOutOfEmail": "Checkbox"},
+                       "Lead": {"LastName": "Text(80)", "Email": "Email", "HasOptedOutOfEmail": "Checkbox"}}
         self.refuse: dict[str, str] = {}  # FullName -> message of a 400
         self.created_fields: list[dict] = []
         self.permission_sets: dict[str, dict] = {}
         self.field_permissions: dict[str, dict] = {}
+        self.object_permissions: dict[str, dict] = {}
         self.assignments: set[tuple[str, str]] = set()
         self._ids = itertools.count(1)
         routes = {
@@ -171,10 +173,13 @@ class FakeOrg:
             ("POST", f"{API}/sobjects/PermissionSetAssignment"): self._assign,
             ("POST", f"{API}/composite/sobjects"): self._create_field_permissions,
             ("PATCH", f"{API}/composite/sobjects"): self._update_field_permissions,
+            ("POST", f"{API}/sobjects/ObjectPermissions"): self._create_object_permission,
             ("GET", f"{INSTANCE}/services/oauth2/userinfo"): lambda request: {"user_id": USER},
         }
         for (method, url), handler in routes.items():
             rsps.add_callback(method, url, callback=self._answer(handler), content_type="application/json")
+        rsps.add_callback("PATCH", re.compile(rf"{re.escape(API)}/sobjects/ObjectPermissions/\w+"),
+                          callback=self._update_object_permission)
 
     def calls_since(self, start: int) -> list[tuple[str, str]]:
         return [(c.request.method, urlparse(c.request.url).path) for c in self.rsps.calls[start:]]
@@ -221,6 +226,9 @@ class FakeOrg:
         elif "FROM FieldPermissions" in soql:
             parent = re.search(r"ParentId = '(\w+)'", soql).group(1)
             records = [dict(fp) for fp in self.field_permissions.values() if fp["ParentId"] == parent]
+        elif "FROM ObjectPermissions" in soql:
+            parent = re.search(r"ParentId = '(\w+)'", soql).group(1)
+            records = [dict(op) for op in self.object_permissions.values() if op["ParentId"] == parent]
         else:
             raise AssertionError(f"unexpected query {soql}")
         return {"totalSize": len(records), "done": True, "records": records}
@@ -247,6 +255,15 @@ class FakeOrg:
             self.field_permissions[id_] = {"Id": id_, **{k: v for k, v in record.items() if k != "attributes"}}
             results.append({"id": id_, "success": True, "errors": []})
         return results
+
+    def _create_object_permission(self, request):
+        id_ = self._new_id("110")
+        self.object_permissions[id_] = {"Id": id_, **json.loads(request.body)}
+        return 201, {"id": id_, "success": True, "errors": []}
+
+    def _update_object_permission(self, request):
+        self.object_permissions[request.url.rsplit("/", 1)[1]].update(json.loads(request.body))
+        return 204, {}, ""
 
     def _update_field_permissions(self, request):
         results = []
@@ -318,13 +335,32 @@ def test_a_fresh_org_gets_the_permission_set_granting_every_field_to_the_token_u
     committed = ElementTree.fromstring((MANIFEST / "salesforce/force-app/main/default/permissionsets/"
                                         "SalesOS_Integration.permissionset-meta.xml").read_bytes())
     assert permission_set["Label"] == committed.find(f"{NS}label").text
-    granted = {fp["Field"] for fp in org.field_permissions.values()
-               if fp["ParentId"] == parent and fp["PermissionsRead"] and fp["PermissionsEdit"]}
-    committed_fields = {p.find(f"{NS}field").text for p in committed.findall(f"{NS}fieldPermissions")}
+    granted = {fp["Field"]: (fp["PermissionsRead"], fp["PermissionsEdit"]) for fp in org.field_permissions.values()
+               if fp["ParentId"] == parent}
+    committed_fields = {p.find(f"{NS}field").text: (p.find(f"{NS}readable").text == "true",
+                                                    p.find(f"{NS}editable").text == "true")
+                        for p in committed.findall(f"{NS}fieldPermissions")}
     # the market object is deployed with the metadata (`sf project deploy`), not created by `provision`
-    assert granted == {name for name in committed_fields if not name.startswith(f"{SALESFORCE_MARKET_OBJECT}.")}
+    assert granted == {name: access for name, access in committed_fields.items()
+                       if not name.startswith(f"{SALESFORCE_MARKET_OBJECT}.")}
     assert sorted(report.granted) == sorted(granted)
     assert org.assignments == {(parent, USER)}
+
+
+def test_a_fresh_org_gets_the_lead_access_an_opt_out_needs_as_the_committed_permission_set_grants_it(org):
+    provision_org()
+
+    [(parent, _)] = org.permission_sets.items()
+    [lead] = [op for op in org.object_permissions.values() if op["ParentId"] == parent]
+    committed = ElementTree.fromstring((MANIFEST / "salesforce/force-app/main/default/permissionsets/"
+                                        "SalesOS_Integration.permissionset-meta.xml").read_bytes())
+    [xml] = [o for o in committed.findall(f"{NS}objectPermissions") if o.find(f"{NS}object").text == "Lead"]
+    names = {"allowRead": "PermissionsRead", "allowEdit": "PermissionsEdit", "allowCreate": "PermissionsCreate",
+             "allowDelete": "PermissionsDelete", "viewAllRecords": "PermissionsViewAllRecords",
+             "modifyAllRecords": "PermissionsModifyAllRecords"}
+    assert lead["SobjectType"] == "Lead"
+    assert {names[child.tag.removeprefix(NS)] for child in xml if child.text == "true"} == {
+        name for name, value in lead.items() if name.startswith("Permissions") and value is True}
 
 
 def test_a_second_salesforce_run_creates_nothing_and_only_reads(org):
@@ -394,3 +430,14 @@ def test_the_summary_names_each_conflict_and_error():
     assert text.startswith("Salesforce: 1 fields created, 0 already there, 1 conflicts, 1 errors")
     assert "Account.SalesOS_Fit_Score__c: has Text(255); SalesOS needs Number with 4 decimal places" in text
     assert "Lead.SalesOS_Sequencing__c: refused" in text
+
+
+def test_a_permission_set_that_only_reads_leads_is_given_the_edit_an_opt_out_needs(org):
+    provision_org()
+    [lead] = org.object_permissions.values()
+    lead.update(PermissionsEdit=False)  # an admin narrowed it
+
+    report = provision_org()
+
+    assert lead["PermissionsEdit"] is True and lead["PermissionsViewAllRecords"] is True
+    assert report.changes == ["Lead access (Read, Edit, ViewAllRecords) in SalesOS_Integration"] and report.ok
