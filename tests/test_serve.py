@@ -2,24 +2,18 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import psutil
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.live_server import ROOT, start_server, stop
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+SERVE = [sys.executable, "-m", "connector", "serve", "--port", "0"]
 
 
 def env(home, redis_url):
@@ -37,19 +31,10 @@ def get(url, data=None, key=None):
 
 
 def test_serve_then_worker_runs_a_market_posted_to_the_api(tmp_path, redis_url):
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--port", str(port)], cwd=ROOT,
-                              env=env(tmp_path, redis_url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = start_server(SERVE, env(tmp_path, redis_url), tmp_path / "serve.log")
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                assert get(f"{base}/health") == (200, {"status": "ok", "redis": "ok"})
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
+        assert get(f"{base}/health") == (200, {"status": "ok", "redis": "ok"})
         market = {"market": {"industry": "B2B SaaS", "company_size": "10-500", "location": "US, UK, Canada"},
                   "as_of": "2026-11-02"}
         assert get(f"{base}/api/markets", json.dumps(market).encode())[0] == 401
@@ -67,29 +52,18 @@ def test_serve_then_worker_runs_a_market_posted_to_the_api(tmp_path, redis_url):
         assert run["state"] == "finished"
         assert run["summary"]["qualified"] > 0 and run["summary"]["contacts"] > 0
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
 
 
 def test_serve_stopped_with_sigterm_stops_its_embedded_redis(tmp_path):
-    port = free_port()
     home_env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     home_env["SALESOS_HOME"] = str(tmp_path)
-    server = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--port", str(port)], cwd=ROOT,
-                              env=home_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = start_server(SERVE, home_env, tmp_path.parent / f"{tmp_path.name}-serve.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                assert get(f"http://127.0.0.1:{port}/health")[0] == 200
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
+        assert get(f"http://127.0.0.1:{port}/health")[0] == 200
         assert embedded_servers(tmp_path)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
     assert embedded_servers(tmp_path) == set()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import subprocess
 import sys
 
 import pytest
@@ -18,8 +17,8 @@ import pytest
 from connector.api_keys import ApiKeys
 from connector.queues import queue
 from connector.settings import Settings
-from tests.test_log_redaction import GUNICORN, server_env, wait_until_serving
-from tests.test_serve import ROOT, free_port
+from tests.live_server import start_server, stop
+from tests.test_log_redaction import GUNICORN, server_env
 from tests.webhooks.test_api import authorized
 from webhooks.app import create_app
 
@@ -74,19 +73,15 @@ def send_chunked(port: int, path: str, body: bytes, headers: dict) -> tuple[int,
 def test_a_chunked_market_over_the_limit_is_a_json_413_from_the_real_servers(tmp_path, redis_url, conn, server):
     home = tmp_path / "home"
     _, key = ApiKeys(Settings(salesos_home=home).state_path).create("tenant", "local")
-    port = free_port()
-    command = ([sys.executable, "-m", "connector", "serve", "--port", str(port)] if server == "serve" else
-               [GUNICORN, "-w", "1", "-b", f"127.0.0.1:{port}", "--no-control-socket", "wsgi:app"])
-    process = subprocess.Popen(command, cwd=ROOT, env=server_env(home, redis_url), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    command = ([sys.executable, "-m", "connector", "serve", "--port", "0"] if server == "serve" else
+               [GUNICORN, "-w", "1", "-b", "127.0.0.1:0", "--no-control-socket", "wsgi:app"])
+    process, port = start_server(command, server_env(home, redis_url), tmp_path / f"{server}.log")
     try:
-        wait_until_serving(f"http://127.0.0.1:{port}", process)
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/yaml"}
         status, answer = send_chunked(port, "/api/markets", CUT_MARKET, headers)
         assert status == 413 and json.loads(answer)["error"] == f"the body is larger than {LIMIT} bytes"
         assert send_chunked(port, "/api/markets", SMALL_MARKET, headers)[0] == 202  # chunked bodies are read
         assert queue("source", conn).count == 1
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process)
 

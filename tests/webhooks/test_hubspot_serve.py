@@ -6,13 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import redis
 
-from tests.test_serve import ROOT, free_port
+from tests.live_server import ROOT, start_server, stop
 from tests.webhooks.hubspot_helpers import SECRET, hubspot_event, signed_headers
 from webhooks.intake import INBOX
 
@@ -36,22 +35,12 @@ def test_a_tenant_added_offline_receives_webhooks_through_serve(tmp_path, redis_
                             "--access-token", "-"], input="pat-token\n", cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=60)
     assert added.returncode == 0, added.stderr
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "connector", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port = start_server([sys.executable, "-m", "connector", "serve", "--host", "127.0.0.1", "--port", "0"],
+                                env, tmp_path / "serve.log")
     try:
         url = f"http://127.0.0.1:{port}/webhooks/hubspot"
         body = json.dumps([hubspot_event()]).encode()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status = post(url, body, signed_headers(body, uri=url))
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.2)
-        assert status == 200
+        assert post(url, body, signed_headers(body, uri=url)) == 200
         assert redis.Redis.from_url(redis_url).llen(INBOX) == 1
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
