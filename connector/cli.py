@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -506,17 +507,17 @@ def tenants_data_files(
 
 
 @tenants_app.command("flow-secret")
-def tenants_flow_secret(tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")]) -> None:
-    """Create (or rotate) the secret a Salesforce Flow signs its SalesOS callouts with; printed once."""
-    from connector.vault import VaultError
-    from webhooks.salesforce_flow import set_flow_secret
-
-    try:
-        secret = set_flow_secret(load_settings(), tenant)
-    except (LookupError, VaultError) as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(2) from None
-    err.print("Store it in the org's External Credential; it is not shown again. Sign each callout with\n"
+def tenants_flow_secret(
+    tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")],
+    rotate: Annotated[bool, typer.Option(help="replace the secret; the org's Flow is refused until it has the new one")] = False,
+) -> None:
+    """Print the secret a Salesforce Flow signs its SalesOS callouts with (made if the tenant has none yet)."""
+    store = _tenant_store()
+    _installed(store, tenant, "salesforce")
+    secret = _credential(lambda: store.flow.rotate(tenant) if rotate else store.flow.ensure(tenant))
+    if rotate:
+        err.print("The org's previous Flow secret is refused from now on.", highlight=False)
+    err.print("Store it in the org's External Credential and keep it private. Sign each callout with\n"
               "X-SalesOS-Timestamp: <unix seconds> and X-SalesOS-Signature: sha256=<hex HMAC-SHA256 of "
               "timestamp + '.' + body>.", highlight=False)
     typer.echo(secret)
@@ -528,26 +529,37 @@ def tenants_outbound_url(
     rotate: Annotated[bool, typer.Option(help="replace the token; the org's current URL is refused from then on")] = False,
 ) -> None:
     """Print the org's Outbound Message URL (made if the tenant has none yet); only that URL is accepted for it."""
-    from connector.vault import VaultError
-
     store = _tenant_store()
-    record = store.get(tenant)
-    if record is None or record.crm != "salesforce":
-        err.print(f"[red]{tenant!r} is not an installed Salesforce tenant[/red]", highlight=False)
-        raise typer.Exit(2)
-    try:
-        token = store.outbound.rotate(tenant) if rotate else store.outbound.ensure(tenant)
-    except VaultError as exc:
-        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    _installed(store, tenant, "salesforce")
+    token = _credential(lambda: store.outbound.rotate(tenant) if rotate else store.outbound.ensure(tenant))
     if rotate:
         err.print("The org's previous Outbound Message URL is refused from now on.", highlight=False)
     _print_outbound_url(token)
 
 
+def _installed(store, tenant: str, crm: str) -> None:
+    record = store.get(tenant)
+    if record is None or record.crm != crm:
+        name = "Salesforce" if crm == "salesforce" else "HubSpot"
+        err.print(f"[red]{tenant[:100]!r} is not an installed {name} tenant[/red] (`tenants list` shows those that "
+                  "are)", highlight=False)
+        raise typer.Exit(2)
+
+
+def _credential(make: Callable[[], str]) -> str:
+    """A tenant's token or secret, shown or replaced; a vault that cannot open it is exit code 2."""
+    from connector.vault import VaultError
+
+    try:
+        return make()
+    except VaultError as exc:
+        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _print_outbound_url(token: str) -> None:
     """The URL on stdout, what to do with it on stderr."""
-    from connector.outbound_urls import outbound_url
+    from connector.tenant_credentials import outbound_url
 
     err.print("Paste this URL into the Endpoint URL of each SalesOS Outbound Message of the org (or deploy the "
               "metadata of `manifests --tenant ID`). Keep it private: it is the only credential of the org's "
@@ -579,12 +591,12 @@ def tenants_workflow_url(tenant: Annotated[str, typer.Argument(help="HubSpot ten
 @app.command("rotate-keys")
 def rotate_keys() -> None:
     """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS, bound to its tenant."""
+    from connector.tenants import vault_keys
     from connector.vault import Vault, VaultError
 
     settings = load_settings()
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
     try:
-        count = Vault(settings.state_path, keys).rotate()
+        count = Vault(settings.state_path, vault_keys(settings)).rotate()
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from connector.outbound_urls import outbound_url
+from connector.tenant_credentials import outbound_url
 from connector.tenants import TenantStore
 from crm_adapters.manifests import org_manifest_files
 

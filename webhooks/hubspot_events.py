@@ -52,7 +52,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from connector.settings import Settings
-from connector.tenants import TenantStore
+from connector.tenants import TenantRecords, open_tenant_records
 from webhooks.echoes import EchoFilter
 from webhooks.hubspot_payload import BadDelivery, HubSpotEvent, parse_delivery
 from webhooks.intake import STALE_AFTER_SECONDS, Intake, app_intake
@@ -195,36 +195,34 @@ class EndpointState:
         self._public_url = settings.salesos_public_url if "salesos_public_url" in settings.model_fields_set else None
         self.intake: Intake | None = app_intake(app)
         self.echoes = EchoFilter(settings.state_path, settings.hubspot_app_id)
-        self._state_path = settings.state_path
+        self._settings = settings
         self._local = threading.local()
         self._tenants: dict[int, tuple[float, str | None]] = {}
 
     def signed_uri(self, request: Request) -> str:
         return public_uri(self._public_url or request.root_url, request.path, request.query_string)
 
+    def records(self) -> TenantRecords:
+        """This thread's connection to the tenant records (SQLite connections stay in their thread); the
+        endpoints read records only, and never hold the vault key."""
+        records = getattr(self._local, "records", None)
+        if records is None:
+            records = self._local.records = open_tenant_records(self._settings)
+        return records
+
     def tenant_of(self, portal: int) -> str | None:
         """The tenant id of a portal, remembered for TENANT_TTL seconds (a removed tenant stops receiving
-        within that time); a tenant store per thread, since SQLite connections stay in their thread."""
+        within that time)."""
         now = time.monotonic()
         known = self._tenants.get(portal)
         if known is not None and known[0] > now:
             return known[1]
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = TenantStore(self._state_path, _NoTokens())
-        tenant = store.find("hubspot", str(portal))
+        tenant = self.records().find("hubspot", str(portal))
         found = tenant.id if tenant else None
         if len(self._tenants) > 10_000:
             self._tenants.clear()
         self._tenants[portal] = (now + TENANT_TTL, found)
         return found
-
-
-class _NoTokens:
-    """The endpoint reads tenant records only; it never holds the vault key or a token."""
-
-    def __getattr__(self, name: str):
-        raise RuntimeError("the webhook endpoint has no access to tenant tokens")
 
 
 _STATE_LOCK = threading.Lock()

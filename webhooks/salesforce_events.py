@@ -29,8 +29,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from agents.validation import clip
 from connector.oauth.flows import INTEGRATION_USER
 from connector.settings import Settings
-from connector.tenants import Tenant, TenantStore, check_external_id
-from connector.vault import Vault, VaultError
+from connector.tenant_credentials import OUTBOUND
+from connector.tenants import Tenant, TenantRecords, check_external_id, open_tenant_records, open_tenant_store
+from connector.vault import VaultError
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import parse_datetime
 from webhooks import salesforce_flow as flow
@@ -60,7 +61,7 @@ REFUSED = fault("SalesOS accepts this org's Outbound Messages only at the URL it
 def outbound(token: str | None = None):
     """An Outbound Message: up to 100 notifications of one org, acknowledged once all are queued.
 
-    The tenant is the one whose URL token this is (see `connector.outbound_urls`), and the message must
+    The tenant is the one whose URL token this is (see `connector.tenant_credentials`), and the message must
     name that tenant's org; the org the body names is never looked up on its own.
     """
     request.max_content_length = OUTBOUND_MAX_BYTES
@@ -68,9 +69,14 @@ def outbound(token: str | None = None):
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
         return _soap(fault(f"the message is larger than {OUTBOUND_MAX_BYTES} bytes"), 413)
-    lookup = TenantStore(_settings().state_path, _NoVault())
-    tenant_id = lookup.outbound.tenant_of(token)
-    tenant = lookup.get(tenant_id) if tenant_id else None
+    records = open_tenant_records(_settings())
+    try:
+        return _outbound(records, records.by_url_token(OUTBOUND, token), token, body)
+    finally:
+        records.close()
+
+
+def _outbound(records: TenantRecords, tenant: Tenant | None, token: str | None, body: bytes) -> Response:
     try:
         message = parse(body)
     except MalformedMessage as exc:
@@ -84,7 +90,7 @@ def outbound(token: str | None = None):
     if not same_org(tenant.external_id, message.organization_id):
         return _refused(message, f"the URL is {tenant.id}'s", len(message.notifications))
     try:
-        integration_user = _store().secret(tenant.id, INTEGRATION_USER)
+        integration_user = open_tenant_store(_settings(), records).secret(tenant.id, INTEGRATION_USER)
     except VaultError as exc:
         log.error("salesforce outbound message not accepted: %s", exc)
         return _soap(fault("SalesOS cannot open its tenant vault; Salesforce will deliver this message again",
@@ -121,9 +127,9 @@ def flow_callout(tenant_id: str):
     except RequestEntityTooLarge:
         return jsonify(error=f"body larger than {flow.MAX_BYTES} bytes"), 413
     try:
-        store = _store()
+        store = open_tenant_store(_settings())
         tenant = store.get(tenant_id)
-        secret = store.secret(tenant.id, flow.SECRET_NAME) if tenant and tenant.crm == "salesforce" else None
+        secret = store.flow.current(tenant.id) if tenant and tenant.crm == "salesforce" else None
     except VaultError as exc:
         log.error("salesforce flow callout not accepted: %s", exc)
         return jsonify(error="SalesOS cannot open its tenant vault; retry later"), 503
@@ -212,19 +218,6 @@ def _soap(body: bytes, status: int) -> Response:
 
 def _settings() -> Settings:
     return current_app.config["SALESOS_SETTINGS"]
-
-
-class _NoVault:
-    """Finding a tenant by its URL token needs no vault key, so a refusal never depends on the vault."""
-
-    def __getattr__(self, name: str):
-        raise RuntimeError("the Outbound Message lookup has no access to tenant secrets")
-
-
-def _store() -> TenantStore:
-    settings = _settings()
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
-    return TenantStore(settings.state_path, Vault(settings.state_path, keys))
 
 
 def _intake() -> Intake:

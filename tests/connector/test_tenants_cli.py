@@ -76,7 +76,8 @@ def test_rotate_keys_leaves_tokens_readable_with_the_new_key_alone(env):
     cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
     old, new = env["SALESOS_VAULT_KEYS"], new_key()
     rotated = cli(env | {"SALESOS_VAULT_KEYS": f"{new},{old}"}, "rotate-keys")
-    assert rotated.returncode == 0 and rotated.stdout.startswith("1 secret(s) re-encrypted")
+    # its access token and its "Send a webhook" URL token
+    assert rotated.returncode == 0 and rotated.stdout.startswith("2 secret(s) re-encrypted")
     assert cli(env | {"SALESOS_VAULT_KEYS": new}, "tenants", "list").returncode == 0
 
 

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from xml.etree import ElementTree
@@ -19,7 +20,7 @@ import respx
 from connector.oauth.config import oauth_app
 from connector.oauth.flows import INTEGRATION_USER, exchange_salesforce_code
 from connector.settings import Settings
-from connector.outbound_urls import OUTBOUND_TOKEN
+from connector.tenant_credentials import OUTBOUND_TOKEN
 from connector.tenants import Tenant, TenantStore, tenant_id
 from connector.vault import Vault, new_key
 from crm_adapters.record_index import RecordIndex
@@ -27,7 +28,6 @@ from webhooks.app import create_app
 from webhooks.intake import INBOX, CrmEvent
 from webhooks.salesforce_events import OUTBOUND_MAX_BYTES
 from webhooks.salesforce_flow import MAX_BYTES as FLOW_MAX_BYTES
-from webhooks.salesforce_flow import set_flow_secret
 from webhooks.salesforce_soap import fault
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -388,9 +388,9 @@ def call(client, secret: str, body: bytes, tenant: str = TENANT, at: float | Non
 
 
 @pytest.fixture
-def secret(store, settings) -> str:
+def secret(store) -> str:
     install(store)
-    return set_flow_secret(settings, TENANT)
+    return store.flow.ensure(TENANT)
 
 
 def test_a_signed_callout_is_queued_and_answered_202_with_its_identity(client, secret, conn):
@@ -429,7 +429,7 @@ def test_a_callout_signed_more_than_5_minutes_ago_is_401(client, secret, conn):
 
 def test_a_callout_signed_with_another_tenants_secret_is_401_for_this_tenant(client, store, settings, secret, conn):
     install(store, OTHER_ORG)
-    other_secret = set_flow_secret(settings, OTHER_TENANT)
+    other_secret = store.flow.ensure(OTHER_TENANT)
     assert call(client, other_secret, callout(), tenant=TENANT).status_code == 401
     assert conn.llen(INBOX) == 0
     assert call(client, other_secret, callout(), tenant=OTHER_TENANT).status_code == 202
@@ -496,8 +496,9 @@ def test_a_callout_while_redis_is_down_is_503(down, secret):
     assert call(down, secret, callout()).status_code == 503
 
 
-def test_rotating_the_flow_secret_retires_the_old_one_at_once(client, settings, secret, conn):
-    rotated = set_flow_secret(settings, TENANT)
+def test_rotating_the_flow_secret_retires_the_old_one_at_once(client, store, secret, conn):
+    assert store.flow.ensure(TENANT) == secret  # shown again, unchanged
+    rotated = store.flow.rotate(TENANT)
     assert rotated != secret
     assert call(client, secret, callout()).status_code == 401
     assert call(client, rotated, callout()).status_code == 202
@@ -511,12 +512,8 @@ def test_the_flow_secret_is_stored_encrypted_and_never_logged(client, settings, 
     assert secret not in caplog.text
 
 
-def test_a_flow_secret_is_only_for_an_installed_salesforce_tenant(settings):
-    with pytest.raises(LookupError, match="not an installed Salesforce tenant"):
-        set_flow_secret(settings, TENANT)
-
-
-def test_the_flow_secret_command_prints_a_new_secret_once_and_refuses_an_unknown_tenant(tmp_path):
+def test_the_flow_secret_command_shows_the_current_secret_and_replaces_it_only_when_asked(tmp_path):
+    """Running it to read the secret again must not break the org's Flow: only --rotate replaces it."""
     import os
     import subprocess
     import sys
@@ -536,8 +533,12 @@ def test_the_flow_secret_command_prints_a_new_secret_once_and_refuses_an_unknown
     first, second = cli("tenants", "flow-secret", "salesforce-00D000000000001AAA"), cli(
         "tenants", "flow-secret", "salesforce-00D000000000001AAA")
     assert first.returncode == second.returncode == 0
-    assert len(first.stdout.strip()) >= 32 and first.stdout != second.stdout  # rotated
+    assert len(first.stdout.strip()) >= 32 and first.stdout == second.stdout  # shown again, not rotated
     assert "X-SalesOS-Signature" in first.stderr
+    rotated = cli("tenants", "flow-secret", "salesforce-00D000000000001AAA", "--rotate")
+    assert rotated.returncode == 0 and rotated.stdout.strip() not in ("", first.stdout.strip())
+    assert "refused from now on" in rotated.stderr
+    assert cli("tenants", "flow-secret", "salesforce-00D000000000001AAA").stdout == rotated.stdout
     assert cli("tenants", "flow-secret", "salesforce-00D999999999999AAA").returncode == 2
 
 
@@ -674,3 +675,42 @@ def test_forged_outbound_message_for_unknown_org_and_wrong_token_get_the_same_an
     assert {(answer.status_code, answer.data) for answer in answers} == {(answers[0].status_code, answers[0].data)}
     assert answers[0].status_code == 401
     assert queued(conn) == []
+
+
+# --- one source of truth for the org's URL (review round 2) -----------------------------------------------------
+
+
+def test_an_outbound_url_the_vault_holds_but_the_index_does_not_is_accepted_once_shown(client, store, settings,
+                                                                                       conn):
+    """The vault is the source of truth: a token that reached the vault but not the index (a rotation that died
+    between its two writes) is indexed when it is shown, so the URL printed is the URL accepted."""
+    install(store)
+    Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value()).put(TENANT, OUTBOUND_TOKEN, "in-vault")
+    printed = store.outbound.ensure(TENANT)
+    assert printed == "in-vault"
+    assert post(client, f"{OUTBOUND}/{printed}", documented_message()).status_code == 200
+
+
+def test_a_rotation_that_fails_half_way_changes_nothing(client, store, conn):
+    install(store)
+    before = store.outbound.ensure(TENANT)
+    store._db.execute("CREATE TRIGGER index_full BEFORE UPDATE ON outbound_tokens "
+                      "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")  # the index write fails
+    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+        store.outbound.rotate(TENANT)
+    store._db.execute("DROP TRIGGER index_full")
+    assert store.outbound.ensure(TENANT) == before
+    assert post(client, f"{OUTBOUND}/{before}", documented_message()).status_code == 200
+
+
+def test_an_outbound_message_costs_one_database_connection(client, store, monkeypatch, conn):
+    install(store, user=INTEGRATION_USER_ID)
+    path = url(store)
+    opened = []
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: opened.append(args) or real_connect(*args,
+                                                                                                            **kwargs))
+    assert post(client, path, forged_market_message()).status_code == 200  # not a record SalesOS indexes
+    assert len(opened) == 1
+    assert post(client, f"{OUTBOUND}/wrong", forged_market_message()).status_code == 401
+    assert len(opened) == 2
