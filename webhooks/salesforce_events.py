@@ -61,34 +61,32 @@ REFUSED = fault("SalesOS accepts this org's Outbound Messages only at the URL it
 def outbound(token: str | None = None):
     """An Outbound Message: up to 100 notifications of one org, acknowledged once all are queued.
 
-    The tenant is the one whose URL token this is (see `connector.tenant_credentials`), and the message must
-    name that tenant's org; the org the body names is never looked up on its own.
+    The tenant is the one whose URL token this is (see `connector.tenant_credentials`), found before a byte of
+    the body is read: a URL that is no org's is refused at the cost of one query, whatever the body holds. Then
+    the message must name that tenant's org; the org the body names is never looked up on its own.
     """
-    request.max_content_length = OUTBOUND_MAX_BYTES
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        return _soap(fault(f"the message is larger than {OUTBOUND_MAX_BYTES} bytes"), 413)
     records = open_tenant_records(_settings())
     try:
-        return _outbound(records, records.by_url_token(OUTBOUND, token), token, body)
+        tenant = records.by_url_token(OUTBOUND, token)
+        if tenant is None or tenant.crm != "salesforce":
+            return _refused("no token in the URL" if not token else "the URL's token is no org's")
+        return _outbound(records, tenant)
     finally:
         records.close()
 
 
-def _outbound(records: TenantRecords, tenant: Tenant | None, token: str | None, body: bytes) -> Response:
+def _outbound(records: TenantRecords, tenant: Tenant) -> Response:
+    request.max_content_length = OUTBOUND_MAX_BYTES
     try:
-        message = parse(body)
+        message = parse(request.get_data(cache=False))
+    except RequestEntityTooLarge:
+        return _soap(fault(f"the message is larger than {OUTBOUND_MAX_BYTES} bytes"), 413)
     except MalformedMessage as exc:
-        if tenant is None:
-            return _refused(None, "no Outbound Message URL of an org", 0)
         log.info("salesforce outbound message for %s refused (400): %s", tenant.id, exc)
         return _soap(fault(str(exc)), 400)
-    if tenant is None:
-        return _refused(message, "no token in the URL" if not token else "the URL's token is no org's",
-                        len(message.notifications))
     if not same_org(tenant.external_id, message.organization_id):
-        return _refused(message, f"the URL is {tenant.id}'s", len(message.notifications))
+        return _refused(f"it names org {message.organization_id[:32]!r} but the URL is {tenant.id}'s; "
+                        f"{len(message.notifications)} notifications not queued")
     try:
         integration_user = open_tenant_store(_settings(), records).secret(tenant.id, INTEGRATION_USER)
     except VaultError as exc:
@@ -108,13 +106,11 @@ def _outbound(records: TenantRecords, tenant: Tenant | None, token: str | None, 
     return _soap(ACK, 200)
 
 
-def _refused(message: OutboundMessage | None, why: str, notifications: int) -> Response:
+def _refused(why: str) -> Response:
     """The one answer to a message not sent to its org's URL; the log tells the operator what to run."""
-    org = message.organization_id[:32] if message else "?"
-    log.warning("salesforce outbound message naming org %r refused (401): %s; %d notifications not queued. If that "
-                "org has installed SalesOS, run `python -m connector tenants outbound-url <its tenant id>` (see "
-                "`tenants list`) and paste the URL it prints into the org's SalesOS Outbound Messages",
-                org, why, notifications)
+    log.warning("salesforce outbound message refused (401): %s. If the org has installed SalesOS, run "
+                "`python -m connector tenants outbound-url <its tenant id>` (see `tenants list`) and paste the URL "
+                "it prints into the org's SalesOS Outbound Messages", why)
     return _soap(REFUSED, 401)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import io
 import json
 import logging
 import sqlite3
@@ -26,7 +27,7 @@ from connector.vault import Vault, new_key
 from crm_adapters.record_index import RecordIndex
 from webhooks.app import create_app
 from webhooks.intake import INBOX, CrmEvent
-from webhooks.salesforce_events import OUTBOUND_MAX_BYTES
+from webhooks.salesforce_events import OUTBOUND_MAX_BYTES, REFUSED
 from webhooks.salesforce_flow import MAX_BYTES as FLOW_MAX_BYTES
 from webhooks.salesforce_soap import fault
 
@@ -245,9 +246,9 @@ def test_a_body_over_the_size_limit_is_413_and_queues_nothing(client, store, con
 
 def test_a_message_over_the_apps_default_body_limit_but_under_the_outbound_limit_is_accepted(client, store, conn):
     install(store)
-    padding = b"<!--" + b"x" * (2 * 1024 * 1024) + b"-->"
-    assert post(client, url(store), padding + documented_message()).status_code == 200
-    assert conn.llen(INBOX) == 2
+    long_text = {"Id": CONTACT_ID, "Description": "x" * (2 * 1024 * 1024)}
+    assert post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", long_text))).status_code == 200
+    assert conn.llen(INBOX) == 1
 
 
 def test_a_message_while_redis_is_down_is_503_and_its_retry_queues_every_notification_once(down, client, store,
@@ -714,3 +715,54 @@ def test_an_outbound_message_costs_one_database_connection(client, store, monkey
     assert len(opened) == 1
     assert post(client, f"{OUTBOUND}/wrong", forged_market_message()).status_code == 401
     assert len(opened) == 2
+
+
+# --- a refusal costs nothing (review round 2) -------------------------------------------------------------------
+
+
+def test_an_outbound_message_without_an_orgs_token_is_refused_before_its_body_is_read(client, store, conn):
+    """4 MiB of XML would cost seconds and hundreds of MB to parse; a URL that is no org's costs one lookup."""
+    install(store)
+    bodies = [documented_message(), documented_message("00D9g000001AbCdEAK"), b"<a>" * 100_000]
+    for path in (OUTBOUND, f"{OUTBOUND}/guessed-token"):
+        for body in bodies:
+            stream = io.BytesIO(body)
+            response = client.post(path, input_stream=stream, content_length=len(body),
+                                   content_type="text/xml; charset=utf-8")
+            assert (response.status_code, response.data) == (401, REFUSED)
+            assert stream.tell() == 0  # not a byte of it was read
+    assert queued(conn) == []
+
+
+def nested_field(depth: int) -> bytes:
+    return message(("04l1I000000fztEQAQ", "Contact", {"Id": CONTACT_ID, "Title": "CTO"})).replace(
+        b"<sf:Title>CTO</sf:Title>", b"<sf:Title>" + b"<x>" * depth + b"CTO" + b"</x>" * depth + b"</sf:Title>")
+
+
+def test_a_message_nested_deeper_than_an_outbound_message_is_refused_unbuilt(client, store, conn):
+    install(store)
+    assert post(client, url(store), nested_field(2)).status_code == 200  # a field is 6 levels down
+    response = post(client, url(store), nested_field(100_000))
+    assert response.status_code == 400
+    assert faultstring(response).startswith("refused: elements nested deeper than 12 levels")
+    assert conn.llen(INBOX) == 1
+
+
+def test_a_message_of_more_elements_than_100_notifications_hold_is_refused_unbuilt(client, store, conn):
+    install(store)
+    body = message(("04l1I000000fztEQAQ", "Contact", {"Id": CONTACT_ID, "Title": "CTO"})).replace(
+        b"<sf:Title>CTO</sf:Title>", b"<sf:Title>CTO</sf:Title>" + b"<sf:A/>" * 200_000)
+    response = post(client, url(store), body)
+    assert response.status_code == 400
+    assert faultstring(response).startswith("refused: more than 100000 elements")
+    assert conn.llen(INBOX) == 0
+
+
+def test_a_message_with_a_tag_longer_than_any_salesforce_writes_is_refused_unparsed(client, store, conn):
+    install(store)
+    attributes = b" ".join(b'a%d="1"' % n for n in range(100_000))
+    body = documented_message().replace(b"<sf:Title>", b"<sf:Title " + attributes + b">")
+    response = post(client, url(store), body)
+    assert response.status_code == 400
+    assert faultstring(response).startswith("refused: a tag, comment or CDATA section longer than 4096 bytes")
+    assert conn.llen(INBOX) == 0
