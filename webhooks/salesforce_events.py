@@ -10,7 +10,7 @@ Redis round trip; stage jobs do the work. What each answer makes Salesforce do:
   to the org's own URL, 400 malformed, 413 too big) and 503 when SalesOS
   cannot queue it (Redis down, vault unreadable): the Lua intake queues all of
   a message's events or none, so the retry queues each exactly once.
-- Flow callout: the Flow gets the status (202, or 400/401/404/413/503 with a
+- Flow callout: the Flow gets the status (202, or 400/401/413/503 with a
   JSON reason) and its fault path decides whether to retry.
 """
 
@@ -20,6 +20,7 @@ import datetime as dt
 import hmac
 import json
 import logging
+import secrets
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -116,7 +117,12 @@ def _refused(why: str) -> Response:
 
 @salesforce_events.post("/flow/<tenant_id>")
 def flow_callout(tenant_id: str):
-    """A Flow's HTTP callout asking SalesOS to act on one record: 202 with the event's identity once queued."""
+    """A Flow's HTTP callout asking SalesOS to act on one record: 202 with the event's identity once queued.
+
+    A tenant id is an org id, no secret: every way of not holding the tenant's Flow secret (no such tenant,
+    not a Salesforce one, no secret made yet, a wrong or stale signature) gets `FLOW_REFUSED`, after the same
+    signature check (against a throwaway secret when there is none); the reason goes to the log only.
+    """
     request.max_content_length = flow.MAX_BYTES
     try:
         body = request.get_data(cache=False)
@@ -130,18 +136,19 @@ def flow_callout(tenant_id: str):
         log.error("salesforce flow callout not accepted: %s", exc)
         return jsonify(error="SalesOS cannot open its tenant vault; retry later"), 503
     if tenant is None or tenant.crm != "salesforce":
-        log.warning("salesforce flow callout for %r refused (404): no such Salesforce tenant", tenant_id[:64])
-        return jsonify(error=f"no Salesforce tenant {tenant_id!r} is installed"), 404
-    if not secret:
-        log.warning("salesforce flow callout for %s refused (401): the tenant has no Flow secret yet", tenant.id)
-        return jsonify(error="no Flow secret is set for this tenant; an operator creates one for the "
-                             "Named Credential"), 401
+        why = "no such Salesforce tenant"
+    elif secret is None:
+        why = f"the tenant has no Flow secret yet (`tenants flow-secret {tenant.id}` makes it)"
+    else:
+        why = None
     try:
-        signed_at = flow.verify(secret, request.headers.get(flow.TIMESTAMP_HEADER),
+        signed_at = flow.verify(secret or _NO_SECRET, request.headers.get(flow.TIMESTAMP_HEADER),
                                 request.headers.get(flow.SIGNATURE_HEADER), body)
     except flow.BadSignature as exc:
-        log.warning("salesforce flow callout for %s refused (401): %s", tenant.id, exc)
-        return jsonify(error=str(exc)), 401
+        why = why or str(exc)
+    if why:
+        log.warning("salesforce flow callout for %r refused (401): %s", clip(tenant_id), why)
+        return Response(FLOW_REFUSED, 401, mimetype="application/json")
     try:
         callout = flow.FlowCallout.model_validate(json.loads(body))
     except ValidationError as exc:
@@ -155,6 +162,14 @@ def flow_callout(tenant_id: str):
         log.warning("salesforce flow callout of %s not queued (503): %s", tenant.id, exc)
         return jsonify(error="queue unavailable; retry later"), 503
     return jsonify(identity=event.identity, queued=bool(added)), 202
+
+
+# What every refused Flow callout gets, byte for byte; what was wrong is logged for the operator.
+FLOW_REFUSED = json.dumps({"error": (
+    f"not signed with this tenant's Flow secret: send {flow.TIMESTAMP_HEADER}: <unix seconds, within "
+    f"{flow.WINDOW_SECONDS // 60} minutes> and {flow.SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of timestamp + "
+    "'.' + body, keyed with the secret `python -m connector tenants flow-secret <tenant id>` prints>")}).encode()
+_NO_SECRET = secrets.token_urlsafe(32)  # what a callout is checked against when its tenant has no secret
 
 
 def same_org(installed: str, named: str) -> bool:
