@@ -25,6 +25,7 @@ import secrets
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
+from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from agents.validation import clip
@@ -150,10 +151,10 @@ def flow_callout(tenant_id: str):
         log.warning("salesforce flow callout for %r refused (401): %s", clip(tenant_id), why)
         return Response(FLOW_REFUSED, 401, mimetype="application/json")
     try:
-        callout = flow.FlowCallout.model_validate(json.loads(body))
+        callout = flow.FlowCallout.model_validate(from_json(body, allow_inf_nan=False))
     except ValidationError as exc:
         return jsonify(error="invalid request body", problems=flow.problems(exc)), 400
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; nesting past the stack
+    except ValueError as exc:  # not JSON, too deep, or text no string can hold (a lone surrogate)
         return jsonify(error="invalid request body", problems=[f"body: not JSON ({clip(str(exc))})"]), 400
     event = flow.to_event(tenant.id, callout, signed_at, body)
     try:

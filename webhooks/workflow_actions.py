@@ -26,14 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 
 import redis
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import from_json
 
-from agents.validation import describe
+from agents.validation import clip, describe
 from agents.domains import registered_domain
 from crm_adapters.values import normal_email
 from crm_adapters.workflow_actions import BY_NAME, RESULT_FIELD
@@ -78,11 +78,12 @@ def execute(name: str):
     if refused is not None:
         return refused
     try:
-        execution = ActionRequest.model_validate(json.loads(body))
+        execution = ActionRequest.model_validate(from_json(body, allow_inf_nan=False))
     except ValidationError as exc:
         return jsonify(error="malformed workflow action request", problems=describe(exc)), 400
-    except (ValueError, RecursionError):
-        return jsonify(error="malformed workflow action request", problems=["body: not valid JSON"]), 400
+    except ValueError as exc:  # not JSON, too deep, or text no string can hold (a lone surrogate)
+        return jsonify(error="malformed workflow action request",
+                       problems=[f"body: not valid JSON ({clip(str(exc))})"]), 400
     tenant = state.tenant_of(execution.origin.portalId)
     if tenant is None:
         log.warning("HubSpot workflow action: no tenant for portal %s", execution.origin.portalId)
@@ -127,9 +128,9 @@ def send_a_webhook(portal: int, token: str, name: str):
         log.warning("HubSpot workflow webhook refused: the URL's token is not portal %s's", portal)
         return jsonify(error="this URL is not the one SalesOS gave this portal (`tenants workflow-url`)"), 401
     try:
-        record = SentRecord.from_body(json.loads(body))
-    except (ValueError, RecursionError, ValidationError) as exc:
-        problems = describe(exc) if isinstance(exc, ValidationError) else [str(exc)[:200]]
+        record = SentRecord.from_body(from_json(body, allow_inf_nan=False))
+    except (ValueError, ValidationError) as exc:  # ValueError: also no JSON, or a lone surrogate in it
+        problems = describe(exc) if isinstance(exc, ValidationError) else [clip(str(exc))]
         return jsonify(error="malformed workflow webhook", problems=problems), 400
     tenant = state.tenant_of(portal)
     if tenant is None:

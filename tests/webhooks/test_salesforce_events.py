@@ -445,13 +445,20 @@ def test_a_callout_signed_with_another_tenants_secret_is_401_for_this_tenant(cli
                                          "on: Account (001...)"),
     (callout(fields={"nested": {"a": 1}}), "fields.nested.str: Input should be a valid string"),
     (callout(surprise=True), "surprise: Extra inputs are not permitted"),
-    (b'{"action": ', "body: not JSON (Expecting value: line 1 column 12 (char 11))"),
+    (b'{"action": ', "body: not JSON (EOF while parsing a value at line 1 column 11)"),
     (b"[1, 2]", "body: Input should be a valid dictionary or instance of FlowCallout"),
 ])
 def test_a_signed_callout_with_a_bad_body_is_400_naming_the_field_and_rule(client, secret, conn, body, problem):
     response = call(client, secret, body)
     assert response.status_code == 400
     assert problem in response.json["problems"]
+    assert conn.llen(INBOX) == 0
+
+
+def test_a_signed_callout_carrying_a_lone_surrogate_is_400_not_500(client, secret, conn):
+    response = call(client, secret, callout().replace(b'"event_id"', b'"fields": {"a": "\\ud800"}, "event_id"'))
+    assert response.status_code == 400
+    assert response.json["problems"][0].startswith("body: not JSON")
     assert conn.llen(INBOX) == 0
 
 

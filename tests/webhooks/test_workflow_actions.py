@@ -224,3 +224,33 @@ def test_a_workflow_requests_callback_is_remembered_past_hubspots_retries_so_a_r
     execute(client, "score_contact", documented())
     [key] = conn.keys("salesos:events:seen:*")
     assert conn.ttl(key) > 7 * 24 * 3600
+
+
+# --- text JSON can carry but no text can be (review round 2) ------------------------------------------------------
+
+LONE = "\\ud800"  # a JSON escape of half a UTF-16 pair: valid JSON syntax, but no Unicode text
+
+
+@pytest.mark.parametrize("body", [
+    f'{{"callbackId":"cb1","origin":{{"portalId":{PORTAL}}},"object":{{"objectId":"{LONE}","objectType":"COMPANY",'
+    f'"properties":{{"domain":"acme.io"}}}}}}',
+    f'{{"callbackId":"cb2","origin":{{"portalId":{PORTAL}}},"object":{{"objectId":"1","objectType":"{LONE}",'
+    f'"properties":{{"domain":"acme.io"}}}}}}',
+    f'{{"callbackId":"cb3","origin":{{"portalId":{PORTAL}}},"object":{{"objectId":"1","objectType":"COMPANY",'
+    f'"properties":{{"domain":"{LONE}.io"}}}}}}',
+    f'{{"callbackId":"{LONE}","origin":{{"portalId":{PORTAL}}},"object":{{"objectId":"1","objectType":"COMPANY",'
+    f'"properties":{{"domain":"acme.io"}}}}}}',
+], ids=["objectId", "objectType", "domain", "callbackId"])
+def test_a_workflow_action_carrying_a_lone_surrogate_is_400_not_500(client, conn, body):
+    response = execute(client, "prospect_company", body.encode())
+    assert response.status_code == 400 and response.is_json
+    assert "malformed" in response.get_json()["error"]
+    assert queued(conn) == []
+
+
+@pytest.mark.parametrize("body", [f'{{"objectId":"{LONE}","domain":"acme.io"}}',
+                                  f'{{"objectId":"5","domain":"{LONE}.io"}}'], ids=["objectId", "domain"])
+def test_a_send_a_webhook_carrying_a_lone_surrogate_is_400_not_500(client, conn, body):
+    response = send_webhook(client, PORTAL, "prospect_company", body.encode())
+    assert response.status_code == 400 and response.is_json
+    assert queued(conn) == []
