@@ -568,24 +568,25 @@ def _print_outbound_url(token: str) -> None:
 
 
 @tenants_app.command("workflow-url")
-def tenants_workflow_url(tenant: Annotated[str, typer.Argument(help="HubSpot tenant id, e.g. hubspot-62515")]) -> None:
+def tenants_workflow_url(
+    tenant: Annotated[str, typer.Argument(help="HubSpot tenant id, e.g. hubspot-62515")],
+    rotate: Annotated[bool, typer.Option(help="replace the token; the portal's current URLs are refused from then on")] = False,
+) -> None:
     """Print the URLs a HubSpot "Send a webhook" workflow action posts to, one per SalesOS action."""
+    from connector.tenant_credentials import workflow_url
     from crm_adapters.workflow_actions import ACTIONS
-    from webhooks.workflow_actions import send_a_webhook_url
 
-    settings = load_settings()
-    record = _tenant_store().get(tenant)
-    if record is None or record.crm != "hubspot":
-        err.print(f"[red]{tenant!r} is not an installed HubSpot tenant[/red]", highlight=False)
-        raise typer.Exit(2)
-    if not settings.hubspot_client_secret:
-        err.print("[red]HUBSPOT_CLIENT_SECRET is not set: the URLs are made with it[/red]", highlight=False)
-        raise typer.Exit(2)
-    secret = settings.hubspot_client_secret.get_secret_value()
+    store = _tenant_store()
+    _installed(store, tenant, "hubspot")
+    token = _credential(lambda: store.workflow.rotate(tenant) if rotate else store.workflow.ensure(tenant))
+    if rotate:
+        err.print("The portal's previous Send a webhook URLs are refused from now on.", highlight=False)
     err.print("In the workflow's Send a webhook action: method POST, authentication \"Include request signature "
-              "in header\" with the SalesOS app id.", highlight=False)
+              "in header\" with the SalesOS app id. Keep the URL private: its token tells this portal's requests "
+              "from any other's.", highlight=False)
+    public_url, portal = load_settings().salesos_public_url, store.get(tenant).external_id
     for action in ACTIONS:
-        typer.echo(f"{action.name}: {send_a_webhook_url(settings.salesos_public_url, secret, int(record.external_id), action.name)}")
+        typer.echo(f"{action.name}: {workflow_url(public_url, portal, token, action.name)}")
 
 
 @app.command("rotate-keys")
