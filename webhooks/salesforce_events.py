@@ -29,6 +29,7 @@ from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from agents.validation import clip
+from connector.change_order import CLOCK_SKEW, beyond_skew
 from connector.oauth.flows import INTEGRATION_USER
 from connector.settings import Settings
 from connector.tenant_credentials import OUTBOUND
@@ -97,6 +98,12 @@ def _outbound(records: TenantRecords, tenant: Tenant) -> Response:
                            server=True), 503)
     echoes = _echoes(tenant, message.notifications, integration_user)
     events = [to_event(tenant, message, note) for note in message.notifications if note.id not in echoes]
+    future = sum(beyond_skew(event.occurred_at) for event in events)
+    if future:  # a retry would carry the same dates: acked, so Salesforce does not resend them for 24 h
+        log.warning("salesforce outbound message of %s: %d notification(s) refused as dated in the future "
+                    "(LastModifiedDate more than %s ahead of SalesOS's clock: check the server's clock); not queued",
+                    tenant.id, future, CLOCK_SKEW)
+        events = [event for event in events if not beyond_skew(event.occurred_at)]
     try:
         added = _intake().accept(events)
     except redis.RedisError as exc:

@@ -160,6 +160,19 @@ def test_a_redelivered_message_is_acked_again_and_queued_once(client, store, con
     assert conn.llen(INBOX) == 2
 
 
+def test_a_notification_dated_more_than_an_hour_ahead_is_acked_logged_and_not_queued(client, store, conn, caplog):
+    install(store)
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(days=300)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    response = post(client, url(store), message(
+        ("04l1I000000fztEQAQ", "Contact", {"Id": CONTACT_ID, "LastModifiedDate": ahead}),
+        ("04l1I000000fzt9QAA", "Contact", {"Id": CONTACT_ID, "LastModifiedDate": soon})))
+    assert response.status_code == 200
+    assert response.data == (FIXTURES / "salesforce_outbound_message_ack.xml").read_bytes()
+    assert [event.identity for event in queued(conn)] == ["04l1I000000fzt9QAA"]  # minutes ahead: a clock's skew
+    assert "1 notification(s) refused as dated in the future" in caplog.text
+
+
 def test_a_message_naming_another_org_than_its_urls_is_refused_logged_and_queues_nothing(client, store, conn,
                                                                                           caplog):
     other = install(store, OTHER_ORG)
