@@ -381,12 +381,13 @@ def _org_manifest(tenant: str, public_url: str, integration_user: str, out: Opti
 
     settings = load_settings()
     target = out or settings.home / "manifests" / tenant
+    public_url = public_url or settings.salesos_public_url
     try:
-        count = write_org_manifest(_tenant_store(), tenant, public_url or settings.salesos_public_url,
-                                   integration_user, target)
+        count = write_org_manifest(_tenant_store(), tenant, public_url, integration_user, target)
     except (LookupError, ValueError, VaultError) as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    _warn_if_unreachable(public_url)
     err.print("It holds the org's Outbound Message URL, its messages' only credential: readable by you only, "
               "keep it out of the repository. Deploy it with "
               f"`cd {target / 'salesforce'} && sf project deploy start --target-org <alias>`.", highlight=False)
@@ -561,10 +562,21 @@ def _print_outbound_url(token: str) -> None:
     """The URL on stdout, what to do with it on stderr."""
     from connector.tenant_credentials import outbound_url
 
+    public_url = load_settings().salesos_public_url
+    _warn_if_unreachable(public_url)
     err.print("Paste this URL into the Endpoint URL of each SalesOS Outbound Message of the org (or deploy the "
               "metadata of `manifests --tenant ID`). Keep it private: it is the only credential of the org's "
               "messages.", highlight=False)
-    typer.echo(outbound_url(load_settings().salesos_public_url, token))
+    typer.echo(outbound_url(public_url, token))
+
+
+def _warn_if_unreachable(public_url: str) -> None:
+    """A URL for a CRM to call, built on an address it cannot reach, is printed with a warning saying so."""
+    from connector.tenant_credentials import unreachable
+
+    problem = unreachable(public_url)
+    if problem:
+        err.print(f"[yellow]Warning:[/yellow] {problem}.", highlight=False)
 
 
 @tenants_app.command("workflow-url")
@@ -585,6 +597,7 @@ def tenants_workflow_url(
               "in header\" with the SalesOS app id. Keep the URL private: its token tells this portal's requests "
               "from any other's.", highlight=False)
     public_url, portal = load_settings().salesos_public_url, store.get(tenant).external_id
+    _warn_if_unreachable(public_url)
     for action in ACTIONS:
         typer.echo(f"{action.name}: {workflow_url(public_url, portal, token, action.name)}")
 

@@ -27,11 +27,13 @@ index never refuses the URL that was printed.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from connector.vault import Vault
 
@@ -57,6 +59,22 @@ def outbound_url(public_url: str, token: str) -> str:
 def workflow_url(public_url: str, portal: str, token: str, action: str) -> str:
     """The URL of one SalesOS action, for a "Send a webhook" action of the portal's workflows."""
     return f"{public_url.rstrip('/')}{WORKFLOW.path}/{portal}/{token}/{action}"
+
+
+def unreachable(public_url: str) -> str | None:
+    """Why a CRM cannot call URLs built on `public_url`, or None: HubSpot calls only https, and neither CRM can
+    reach a loopback address (the default, `http://127.0.0.1:5000`, is for the local demo)."""
+    parts = urlsplit(public_url)
+    host = (parts.hostname or "").lower()
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme.lower() == "https" and not loopback:
+        return None
+    return (f"SALESOS_PUBLIC_URL is {public_url[:100]!r}, which Salesforce and HubSpot cannot call: set it to the "
+            "public https address SalesOS is served at (e.g. https://salesos.example.com), restart SalesOS and "
+            "show the URL again")
 
 
 def index_schema(kind: UrlKind) -> str:

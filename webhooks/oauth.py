@@ -22,7 +22,7 @@ from connector.oauth.flows import (exchange_hubspot_code, exchange_salesforce_co
                                    salesforce_authorize_url)
 from connector.oauth.pkce import new_state, new_verifier, same
 from connector.settings import Settings
-from connector.tenant_credentials import outbound_url
+from connector.tenant_credentials import outbound_url, unreachable
 from connector.tenants import Tenant, TenantStore, open_tenant_store, vault_keys
 from connector.vault import VaultError, parse_keys
 from crm_adapters.errors import CRMError, Retryable
@@ -140,7 +140,8 @@ def installed(crm: str, tenant: str):
         return _problem(503, "SalesOS cannot open its token vault", str(exc),
                         "ask whoever runs SalesOS to fix this, then reload this page.")
     return render_template("oauth/installed.html", account=account, csrf=csrf, tenant=tenant,
-                           outbound_url=outbound, uninstall_url=url_for(".uninstall", crm=crm, tenant=tenant))
+                           outbound_url=outbound, unreachable=unreachable(_settings().salesos_public_url),
+                           uninstall_url=url_for(".uninstall", crm=crm, tenant=tenant))
 
 
 def _outbound_url(tenant: str) -> str | None:

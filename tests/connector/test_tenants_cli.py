@@ -120,3 +120,22 @@ def test_an_orgs_manifest_needs_an_installed_salesforce_tenant_and_its_integrati
     assert result.returncode == 2
     assert message in " ".join(result.stderr.replace("│", " ").split())
     assert not (tmp_path / "out").exists()
+
+
+WARNING = "SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', which Salesforce and HubSpot cannot call"
+
+
+def test_a_url_for_a_crm_built_on_the_loopback_default_comes_with_a_warning(env, tmp_path):
+    """The admin must not paste a URL the CRM can never reach without being told."""
+    org = "salesforce-00D5g000004XyZzEAK"
+    added = cli(env, "tenants", "add", "salesforce", "--org-id", "00D5g000004XyZzEAK", "--instance-url",
+                "https://acme.my.salesforce.com", "--access-token", TOKEN)
+    cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
+    shown = [added, cli(env, "tenants", "outbound-url", org), cli(env, "tenants", "workflow-url", "hubspot-62515"),
+             cli(env, "manifests", "--tenant", org, "--integration-user", "i@acme.io", "--out", str(tmp_path / "m"))]
+    for result in shown:
+        assert result.returncode == 0, result.stderr
+        assert WARNING in " ".join(result.stderr.split())
+    public = env | {"SALESOS_PUBLIC_URL": "https://salesos.acme.io"}
+    for args in (("tenants", "outbound-url", org), ("tenants", "workflow-url", "hubspot-62515")):
+        assert "SALESOS_PUBLIC_URL" not in cli(public, *args).stderr
