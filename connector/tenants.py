@@ -142,11 +142,7 @@ class TenantStore(TenantRecords):
             (tenant.id, tenant.crm, tenant.external_id, tenant.instance_url, tenant.auth, tenant.status,
              tenant.status_reason, tenant.installed_at.isoformat()),
         )
-        self.url_tokens(tenant).ensure(tenant.id)
-
-    def url_tokens(self, tenant: Tenant) -> UrlTokens:
-        """The tokens of the URL the tenant's CRM calls SalesOS at: Outbound Messages, or "Send a webhook"."""
-        return self.outbound if tenant.crm == "salesforce" else self.workflow
+        (self.outbound if tenant.crm == "salesforce" else self.workflow).ensure(tenant.id)
 
     def secret(self, tenant_id: str, name: str) -> str | None:
         return self._vault.get(tenant_id, name)

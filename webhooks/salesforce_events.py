@@ -59,6 +59,14 @@ REFUSED = fault("SalesOS accepts this org's Outbound Messages only at the URL it
                 "page) into each SalesOS Outbound Message's Endpoint URL")
 
 
+# What every refused Flow callout gets, byte for byte; what was wrong is logged for the operator.
+FLOW_REFUSED = json.dumps({"error": (
+    f"not signed with this tenant's Flow secret: send {flow.TIMESTAMP_HEADER}: <unix seconds, within "
+    f"{flow.WINDOW_SECONDS // 60} minutes> and {flow.SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of timestamp + "
+    "'.' + body, keyed with the secret `python -m connector tenants flow-secret <tenant id>` prints>")}).encode()
+_NO_SECRET = secrets.token_urlsafe(32)  # what a callout is checked against when its tenant has no secret
+
+
 @salesforce_events.post("/outbound")
 @salesforce_events.post("/outbound/<token>")
 def outbound(token: str | None = None):
@@ -138,8 +146,11 @@ def flow_callout(tenant_id: str):
         return jsonify(error=f"body larger than {flow.MAX_BYTES} bytes"), 413
     try:
         store = open_tenant_store(_settings())
-        tenant = store.get(tenant_id)
-        secret = store.flow.current(tenant.id) if tenant and tenant.crm == "salesforce" else None
+        try:
+            tenant = store.get(tenant_id)
+            secret = store.flow.current(tenant.id) if tenant and tenant.crm == "salesforce" else None
+        finally:
+            store.close()
     except VaultError as exc:
         log.error("salesforce flow callout not accepted: %s", exc)
         return jsonify(error="SalesOS cannot open its tenant vault; retry later"), 503
@@ -170,14 +181,6 @@ def flow_callout(tenant_id: str):
         log.warning("salesforce flow callout of %s not queued (503): %s", tenant.id, exc)
         return jsonify(error="queue unavailable; retry later"), 503
     return jsonify(identity=event.identity, queued=bool(added)), 202
-
-
-# What every refused Flow callout gets, byte for byte; what was wrong is logged for the operator.
-FLOW_REFUSED = json.dumps({"error": (
-    f"not signed with this tenant's Flow secret: send {flow.TIMESTAMP_HEADER}: <unix seconds, within "
-    f"{flow.WINDOW_SECONDS // 60} minutes> and {flow.SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of timestamp + "
-    "'.' + body, keyed with the secret `python -m connector tenants flow-secret <tenant id>` prints>")}).encode()
-_NO_SECRET = secrets.token_urlsafe(32)  # what a callout is checked against when its tenant has no secret
 
 
 def same_org(installed: str, named: str) -> bool:
