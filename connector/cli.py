@@ -538,13 +538,15 @@ def tenants_outbound_url(
     _print_outbound_url(token)
 
 
-def _installed(store, tenant: str, crm: str) -> None:
+def _installed(store, tenant: str, crm: str):
+    """The tenant's record; exit code 2 unless it is an installed tenant of that CRM."""
     record = store.get(tenant)
     if record is None or record.crm != crm:
         name = "Salesforce" if crm == "salesforce" else "HubSpot"
         err.print(f"[red]{tenant[:100]!r} is not an installed {name} tenant[/red] (`tenants list` shows those that "
                   "are)", highlight=False)
         raise typer.Exit(2)
+    return record
 
 
 def _credential(make: Callable[[], str]) -> str:
@@ -589,14 +591,14 @@ def tenants_workflow_url(
     from crm_adapters.workflow_actions import ACTIONS
 
     store = _tenant_store()
-    _installed(store, tenant, "hubspot")
+    portal = _installed(store, tenant, "hubspot").external_id
     token = _credential(lambda: store.workflow.rotate(tenant) if rotate else store.workflow.ensure(tenant))
     if rotate:
         err.print("The portal's previous Send a webhook URLs are refused from now on.", highlight=False)
     err.print("In the workflow's Send a webhook action: method POST, authentication \"Include request signature "
               "in header\" with the SalesOS app id. Keep the URL private: its token tells this portal's requests "
               "from any other's.", highlight=False)
-    public_url, portal = load_settings().salesos_public_url, store.get(tenant).external_id
+    public_url = load_settings().salesos_public_url
     _warn_if_unreachable(public_url)
     for action in ACTIONS:
         typer.echo(f"{action.name}: {workflow_url(public_url, portal, token, action.name)}")
