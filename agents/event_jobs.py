@@ -64,10 +64,12 @@ def prospect_job(payload: dict) -> dict:
 def market_defined_job(payload: dict) -> dict:
     """A market record written in the CRM becomes the tenant's market, and a run of it starts.
 
-    A notification of the record whose definition did not change (a rename, a
-    Salesforce Outbound Message re-sent on any edit) starts nothing. With no
-    data source the market is kept and its run waits for the record's next
-    notification (the origin says so, and differs from a run's).
+    The record's changes apply in the order they happened: a late retry of an
+    older one changes nothing. A notification of the record whose definition
+    did not change (a rename, a Salesforce Outbound Message re-sent on any
+    edit) starts nothing. With no data source the market is kept and its run
+    waits for the record's next notification (the origin says so, and differs
+    from a run's).
     """
     event = CrmEvent.model_validate(payload["event"])
     origin = f"CRM market record {event.object_id}"
@@ -75,17 +77,19 @@ def market_defined_job(payload: dict) -> dict:
         market = market_from_text(event.property_value or "", origin)
     except MarketError as exc:
         return {"stopped": [{"stage": "market", "reason": str(exc)}]}
-    markets = runtime.tenant_markets()
-    current = markets.get(event.tenant)
-    if current is not None and current == (market, origin):
-        return {"market_unchanged": 1}
     try:
-        files = runtime.data_files(event.tenant)
+        files, no_data = runtime.data_files(event.tenant), None
     except NoData as exc:
-        markets.set(event.tenant, market, f"{origin}, not run: no data source")
-        return {"stopped": [{"stage": "market", "reason": f"{exc}; the market is kept and runs when the record "
+        files, no_data = [], exc
+    outcome = runtime.tenant_markets().define(event.tenant, event.object_id, event.occurred_at, market, origin,
+                                              kept_as=f"{origin}, not run: no data source" if no_data else None)
+    if outcome == "older":
+        return {"older_changes_skipped": 1}
+    if outcome == "unchanged":
+        return {"market_unchanged": 1}
+    if no_data:
+        return {"stopped": [{"stage": "market", "reason": f"{no_data}; the market is kept and runs when the record "
                                                           "is next changed"}]}
-    markets.set(event.tenant, market, origin)
     run = RunContext(run_id=_run_id(event), tenant=event.tenant, market=market, data_files=files,
                      as_of=dt.date.today())
     enqueue_unattended(get_current_job().connection, run, "crm event")

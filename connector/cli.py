@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -382,12 +383,13 @@ def _org_manifest(tenant: str, public_url: str, integration_user: str, out: Opti
 
     settings = load_settings()
     target = out or settings.home / "manifests" / tenant
+    public_url = public_url or settings.salesos_public_url
     try:
-        count = write_org_manifest(_tenant_store(), tenant, public_url or settings.salesos_public_url,
-                                   integration_user, target)
+        count = write_org_manifest(_tenant_store(), tenant, public_url, integration_user, target)
     except (LookupError, ValueError, VaultError) as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
+    _warn_if_unreachable(public_url)
     err.print("It holds the org's Outbound Message URL, its messages' only credential: readable by you only, "
               "keep it out of the repository. Deploy it with "
               f"`cd {target / 'salesforce'} && sf project deploy start --target-org <alias>`.", highlight=False)
@@ -508,17 +510,17 @@ def tenants_data_files(
 
 
 @tenants_app.command("flow-secret")
-def tenants_flow_secret(tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")]) -> None:
-    """Create (or rotate) the secret a Salesforce Flow signs its SalesOS callouts with; printed once."""
-    from connector.vault import VaultError
-    from webhooks.salesforce_flow import set_flow_secret
-
-    try:
-        secret = set_flow_secret(load_settings(), tenant)
-    except (LookupError, VaultError) as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(2) from None
-    err.print("Store it in the org's External Credential; it is not shown again. Sign each callout with\n"
+def tenants_flow_secret(
+    tenant: Annotated[str, typer.Argument(help="Salesforce tenant id, e.g. salesforce-00D...")],
+    rotate: Annotated[bool, typer.Option(help="replace the secret; the org's Flow is refused until it has the new one")] = False,
+) -> None:
+    """Print the secret a Salesforce Flow signs its SalesOS callouts with (made if the tenant has none yet)."""
+    store = _tenant_store()
+    _installed(store, tenant, "salesforce")
+    secret = _credential(lambda: store.flow.rotate(tenant) if rotate else store.flow.ensure(tenant))
+    if rotate:
+        err.print("The org's previous Flow secret is refused from now on.", highlight=False)
+    err.print("Store it in the org's External Credential and keep it private. Sign each callout with\n"
               "X-SalesOS-Timestamp: <unix seconds> and X-SalesOS-Signature: sha256=<hex HMAC-SHA256 of "
               "timestamp + '.' + body>.", highlight=False)
     typer.echo(secret)
@@ -530,52 +532,78 @@ def tenants_outbound_url(
     rotate: Annotated[bool, typer.Option(help="replace the token; the org's current URL is refused from then on")] = False,
 ) -> None:
     """Print the org's Outbound Message URL (made if the tenant has none yet); only that URL is accepted for it."""
-    from connector.vault import VaultError
-
     store = _tenant_store()
-    record = store.get(tenant)
-    if record is None or record.crm != "salesforce":
-        err.print(f"[red]{tenant!r} is not an installed Salesforce tenant[/red]", highlight=False)
-        raise typer.Exit(2)
-    try:
-        token = store.outbound.rotate(tenant) if rotate else store.outbound.ensure(tenant)
-    except VaultError as exc:
-        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    _installed(store, tenant, "salesforce")
+    token = _credential(lambda: store.outbound.rotate(tenant) if rotate else store.outbound.ensure(tenant))
     if rotate:
         err.print("The org's previous Outbound Message URL is refused from now on.", highlight=False)
     _print_outbound_url(token)
 
 
+def _installed(store, tenant: str, crm: str):
+    """The tenant's record; exit code 2 unless it is an installed tenant of that CRM."""
+    record = store.get(tenant)
+    if record is None or record.crm != crm:
+        name = "Salesforce" if crm == "salesforce" else "HubSpot"
+        err.print(f"[red]{tenant[:100]!r} is not an installed {name} tenant[/red] (`tenants list` shows those that "
+                  "are)", highlight=False)
+        raise typer.Exit(2)
+    return record
+
+
+def _credential(make: Callable[[], str]) -> str:
+    """A tenant's token or secret, shown or replaced; a vault that cannot open it is exit code 2."""
+    from connector.vault import VaultError
+
+    try:
+        return make()
+    except VaultError as exc:
+        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _print_outbound_url(token: str) -> None:
     """The URL on stdout, what to do with it on stderr."""
-    from connector.outbound_urls import outbound_url
+    from connector.tenant_credentials import outbound_url
 
+    public_url = load_settings().salesos_public_url
+    _warn_if_unreachable(public_url)
     err.print("Paste this URL into the Endpoint URL of each SalesOS Outbound Message of the org (or deploy the "
               "metadata of `manifests --tenant ID`). Keep it private: it is the only credential of the org's "
               "messages.", highlight=False)
-    typer.echo(outbound_url(load_settings().salesos_public_url, token))
+    typer.echo(outbound_url(public_url, token))
+
+
+def _warn_if_unreachable(public_url: str) -> None:
+    """A URL for a CRM to call, built on an address it cannot reach, is printed with a warning saying so."""
+    from connector.tenant_credentials import unreachable
+
+    problem = unreachable(public_url)
+    if problem:
+        err.print(f"[yellow]Warning:[/yellow] {problem}.", highlight=False)
 
 
 @tenants_app.command("workflow-url")
-def tenants_workflow_url(tenant: Annotated[str, typer.Argument(help="HubSpot tenant id, e.g. hubspot-62515")]) -> None:
+def tenants_workflow_url(
+    tenant: Annotated[str, typer.Argument(help="HubSpot tenant id, e.g. hubspot-62515")],
+    rotate: Annotated[bool, typer.Option(help="replace the token; the portal's current URLs are refused from then on")] = False,
+) -> None:
     """Print the URLs a HubSpot "Send a webhook" workflow action posts to, one per SalesOS action."""
+    from connector.tenant_credentials import workflow_url
     from crm_adapters.workflow_actions import ACTIONS
-    from webhooks.workflow_actions import send_a_webhook_url
 
-    settings = load_settings()
-    record = _tenant_store().get(tenant)
-    if record is None or record.crm != "hubspot":
-        err.print(f"[red]{tenant!r} is not an installed HubSpot tenant[/red]", highlight=False)
-        raise typer.Exit(2)
-    if not settings.hubspot_client_secret:
-        err.print("[red]HUBSPOT_CLIENT_SECRET is not set: the URLs are made with it[/red]", highlight=False)
-        raise typer.Exit(2)
-    secret = settings.hubspot_client_secret.get_secret_value()
+    store = _tenant_store()
+    portal = _installed(store, tenant, "hubspot").external_id
+    token = _credential(lambda: store.workflow.rotate(tenant) if rotate else store.workflow.ensure(tenant))
+    if rotate:
+        err.print("The portal's previous Send a webhook URLs are refused from now on.", highlight=False)
     err.print("In the workflow's Send a webhook action: method POST, authentication \"Include request signature "
-              "in header\" with the SalesOS app id.", highlight=False)
+              "in header\" with the SalesOS app id. Keep the URL private: its token tells this portal's requests "
+              "from any other's.", highlight=False)
+    public_url = load_settings().salesos_public_url
+    _warn_if_unreachable(public_url)
     for action in ACTIONS:
-        typer.echo(f"{action.name}: {send_a_webhook_url(settings.salesos_public_url, secret, int(record.external_id), action.name)}")
+        typer.echo(f"{action.name}: {workflow_url(public_url, portal, token, action.name)}")
 
 
 @app.command("rotate-keys")
@@ -584,12 +612,12 @@ def rotate_keys(
                                                    "stored unbound to the tenant they are stored for")] = False,
 ) -> None:
     """Re-encrypt every stored token under the first key of SALESOS_VAULT_KEYS, bound to its tenant."""
+    from connector.tenants import vault_keys
     from connector.vault import Vault, VaultError
 
     settings = load_settings()
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
     try:
-        count = Vault(settings.state_path, keys).rotate(bind_legacy=bind_legacy)
+        count = Vault(settings.state_path, vault_keys(settings)).rotate(bind_legacy=bind_legacy)
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -7,9 +7,9 @@ marked done (a worker died mid-effect) is handed out again: the local
 effects are themselves idempotent by key (file name, task key, activity key).
 
 A rep's changes to one record reach SalesOS in any order (CRMs retry late,
-workers run jobs in parallel), so the ledger remembers when the last change
-applied to each (tenant, record, property) happened, and applies an older one
-not at all: the check and the effect are one transaction.
+workers run jobs in parallel), so a change older than the last one applied
+to its (tenant, record, property) is not applied at all
+(`connector.change_order`): the check and the effect are one transaction.
 
 The ledger also holds unsubscribe tokens: random, opaque, one per contact,
 so an unsubscribe link reveals nothing and cannot be forged. An unsubscribe
@@ -30,6 +30,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from connector import change_order
 from connector.private_files import connect
 
 _SCHEMA = """
@@ -65,13 +66,6 @@ CREATE TABLE IF NOT EXISTS sequence_versions (
     version INTEGER NOT NULL,
     PRIMARY KEY (tenant, email)
 );
-CREATE TABLE IF NOT EXISTS applied_changes (
-    tenant TEXT NOT NULL,
-    record TEXT NOT NULL COLLATE NOCASE,
-    property TEXT NOT NULL,
-    occurred_at INTEGER NOT NULL,
-    PRIMARY KEY (tenant, record, property)
-);
 CREATE TABLE IF NOT EXISTS unsubscribes (
     tenant TEXT NOT NULL,
     email TEXT NOT NULL COLLATE NOCASE,
@@ -97,7 +91,7 @@ class Ledger:
         self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + change_order.SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(unsubscribes)")}
         for column in _ADDED_UNSUBSCRIBE_COLUMNS:
             if column not in columns:
@@ -266,13 +260,7 @@ class Ledger:
         self._db.close()
 
     def _newest(self, tenant: str, record: str, prop: str, changed_at: dt.datetime) -> bool:
-        """Inside a write: remember `changed_at` as the time of the record's last change of `prop`, unless a newer
-        change was applied. The same time again is no older (a retried job applies its change again)."""
-        micros = round(changed_at.timestamp() * 1_000_000)
-        return self._db.execute(
-            "INSERT INTO applied_changes (tenant, record, property, occurred_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (tenant, record, property) DO UPDATE SET occurred_at = excluded.occurred_at "
-            "WHERE excluded.occurred_at >= applied_changes.occurred_at", (tenant, record, prop, micros)).rowcount > 0
+        return change_order.newest(self._db, tenant, record, prop, changed_at)
 
     def _done(self, keys: list[str]) -> set[str]:
         rows = self._select_in("SELECT key FROM effects WHERE status = 'done' AND key IN ({})", [], keys)

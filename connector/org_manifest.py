@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 from agents.validation import quote
-from connector.outbound_urls import outbound_url
 from connector.private_files import write_private
+from connector.tenant_credentials import outbound_url
 from connector.tenants import TenantStore
 from crm_adapters.manifests import org_manifest_files
 

@@ -116,12 +116,9 @@ def tokens_for(tenant_id: str, conn):
 
 
 def tenant_store():
-    from connector.tenants import TenantStore
-    from connector.vault import Vault
+    from connector.tenants import open_tenant_store
 
-    s = settings()
-    keys = s.salesos_vault_keys.get_secret_value() if s.salesos_vault_keys else None
-    return TenantStore(s.state_path, Vault(s.state_path, keys))
+    return open_tenant_store(settings())
 
 
 @lru_cache(maxsize=4)

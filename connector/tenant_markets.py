@@ -1,7 +1,8 @@
 """Each tenant's active market: the one its CRM events and workflow actions prospect against.
 
 Set by the last `run --tenant` or by a market record defined in the CRM; a rep
-asking to "prospect this company" scores it against this market.
+asking to "prospect this company" scores it against this market. A market
+record's changes apply in the order they happened (`define`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from pathlib import Path
+from typing import Literal
 
 from agents.market import MarketDefinition
+from connector import change_order
 from connector.private_files import connect
 
 _SCHEMA = """
@@ -31,6 +34,7 @@ class TenantMarkets:
         self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
+        self._db.execute(change_order.SCHEMA)
 
     def set(self, tenant: str, market: MarketDefinition, origin: str) -> None:
         """`origin` says where it came from, for the admin: a file path or a CRM record."""
@@ -38,6 +42,27 @@ class TenantMarkets:
             "INSERT INTO tenant_markets (tenant, market, origin, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant) "
             "DO UPDATE SET market = excluded.market, origin = excluded.origin, updated_at = excluded.updated_at",
             (tenant, market.model_dump_json(), origin, dt.datetime.now(dt.UTC).isoformat()))
+
+    def define(self, tenant: str, record: str, changed_at: dt.datetime, market: MarketDefinition, origin: str,
+               kept_as: str | None = None) -> Literal["older", "unchanged", "set"]:
+        """A market record's definition, changed at `changed_at`, becomes the tenant's market, unless a newer change
+        of that record was applied ("older": nothing changes) or the market is this one from `origin` already
+        ("unchanged"). It is kept with `kept_as` as its origin when given. One transaction, so two workers
+        applying two changes of one record leave the newer."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if not change_order.newest(self._db, tenant, record, "definition", changed_at):
+                outcome = "older"
+            elif self.get(tenant) == (market, origin):
+                outcome = "unchanged"
+            else:
+                self.set(tenant, market, kept_as or origin)
+                outcome = "set"
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return outcome
 
     def get(self, tenant: str) -> tuple[MarketDefinition, str] | None:
         row = self._db.execute("SELECT market, origin FROM tenant_markets WHERE tenant = ?", (tenant,)).fetchone()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -66,11 +67,20 @@ def parse_keys(value: str | None) -> MultiFernet:
 
 
 class Vault:
-    def __init__(self, path: Path, keys: str | None) -> None:
+    def __init__(self, path: Path, keys: str | None, db: sqlite3.Connection | None = None) -> None:
+        """`db`: a connection to `path` to work on (the tenant store's), instead of one of the vault's own."""
         self._fernet = parse_keys(keys)
-        self._db = connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=30000")
+        if db is None:
+            db = connect(path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=30000")
+        self._db = db
         self._db.execute(_SCHEMA)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The vault's connection: the tenant store shares it, so a tenant's secrets and the rows that refer to
+        them change in one transaction."""
+        return self._db
 
     def put(self, tenant: str, name: str, secret: str) -> None:
         ciphertext = self._fernet.encrypt(_seal(tenant, name, secret))
@@ -79,23 +89,6 @@ class Vault:
             "ON CONFLICT (tenant, name) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
             (tenant, name, ciphertext, _now()),
         )
-
-    def put_new(self, tenant: str, name: str, secret: str) -> str:
-        """Store `secret` unless the tenant already has a secret of that name; returns the one kept.
-
-        Read and write happen in one transaction, so two concurrent callers keep the same secret.
-        """
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            kept = self.get(tenant, name)
-            if kept is None:
-                self.put(tenant, name, secret)
-                kept = secret
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return kept
 
     def get(self, tenant: str, name: str) -> str | None:
         ciphertext = self._ciphertext(tenant, name)

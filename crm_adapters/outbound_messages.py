@@ -6,7 +6,7 @@ the endpoint needs (who changed the record, and when). What sends them is the
 org's own choice: a record-triggered Flow's "Outbound Message" action.
 
 The endpoint URL is each org's own and it is the messages' only credential
-(`connector.outbound_urls`), so it is never in the committed manifest: there
+(`connector.tenant_credentials`), so it is never in the committed manifest: there
 these files are templates outside the deployed package, saying where the URL
 comes from, and `manifests --tenant ID` writes the org's deployable copy with
 its exact URL, outside the repository.

@@ -12,8 +12,11 @@ reaches a queue:
 3. a JSON array of at most 100 well-formed events: 400 naming the problem;
 4. events whose `occurredAt` is older than the dedupe window (25 h) are
    refused as stale: logged, counted, never queued (a redelivery of one could
-   not be told from the first). They are answered 2xx all the same: they can
-   never be accepted, and a 4xx would only make HubSpot send them for a day;
+   not be told from the first); so are events dated more than an hour ahead
+   (`connector.change_order.CLOCK_SKEW`), which would make every later real
+   change of their record look older. They are answered 2xx all the same:
+   they can never be accepted, and a 4xx would only make HubSpot send them
+   for a day;
 5. tenants: each event goes to the tenant of its own `portalId`, looked up in
    the tenant store and nowhere else (not a header, not the URL). Events of a
    portal with no tenant are logged and skipped; a request with only such
@@ -51,8 +54,9 @@ from pydantic_core import from_json, to_json
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from connector.change_order import CLOCK_SKEW
 from connector.settings import Settings
-from connector.tenants import TenantStore
+from connector.tenants import TenantRecords, open_tenant_records
 from webhooks.echoes import EchoFilter
 from webhooks.hubspot_payload import BadDelivery, HubSpotEvent, parse_delivery
 from webhooks.intake import STALE_AFTER_SECONDS, Intake, app_intake
@@ -111,17 +115,23 @@ def receive(request: Request, state: EndpointState) -> Response:
 
 
 def _queue(state: EndpointState, events: list[HubSpotEvent], raw: list[dict]) -> Response:
-    cutoff_ms = int((time.time() - STALE_AFTER_SECONDS) * 1000)
+    now = time.time()
+    cutoff_ms, ahead_ms = int((now - STALE_AFTER_SECONDS) * 1000), int((now + CLOCK_SKEW.total_seconds()) * 1000)
     by_portal: dict[int, list[int]] = {}
-    stale = 0
+    stale = future = 0
     for position, event in enumerate(events):
         if event.occurredAt < cutoff_ms:
             stale += 1
+        elif event.occurredAt > ahead_ms:
+            future += 1
         else:
             by_portal.setdefault(event.portalId, []).append(position)
     if stale:
         log.warning("HubSpot webhook: %d event(s) refused as stale (occurredAt more than %d h ago, beyond the dedupe "
                     "window); not queued", stale, STALE_AFTER_SECONDS // 3600)
+    if future:
+        log.warning("HubSpot webhook: %d event(s) refused as dated in the future (occurredAt more than %s ahead of "
+                    "SalesOS's clock: check the server's clock); not queued", future, CLOCK_SKEW)
     accepted, ignored, unknown = [], 0, []
     for portal, positions in by_portal.items():
         tenant = state.tenant_of(portal)
@@ -143,7 +153,7 @@ def _queue(state: EndpointState, events: list[HubSpotEvent], raw: list[dict]) ->
         log.warning("HubSpot webhook: queue unavailable (%s); answered 503 so HubSpot retries", type(exc).__name__)
         return json_response(503, error="queue unavailable; HubSpot will retry")
     return json_response(200, queued=queued, duplicates=len(accepted) - queued, ignored=ignored,
-                         unknown_portals=unknown, stale=stale)
+                         unknown_portals=unknown, stale=stale, future=future)
 
 
 def signed_body(request: Request, state: EndpointState, allow_v2: bool = False) -> tuple[bytes, None] | tuple[
@@ -195,36 +205,34 @@ class EndpointState:
         self._public_url = settings.salesos_public_url if "salesos_public_url" in settings.model_fields_set else None
         self.intake: Intake | None = app_intake(app)
         self.echoes = EchoFilter(settings.state_path, settings.hubspot_app_id)
-        self._state_path = settings.state_path
+        self._settings = settings
         self._local = threading.local()
         self._tenants: dict[int, tuple[float, str | None]] = {}
 
     def signed_uri(self, request: Request) -> str:
         return public_uri(self._public_url or request.root_url, request.path, request.query_string)
 
+    def records(self) -> TenantRecords:
+        """This thread's connection to the tenant records (SQLite connections stay in their thread); the
+        endpoints read records only, and never hold the vault key."""
+        records = getattr(self._local, "records", None)
+        if records is None:
+            records = self._local.records = open_tenant_records(self._settings)
+        return records
+
     def tenant_of(self, portal: int) -> str | None:
         """The tenant id of a portal, remembered for TENANT_TTL seconds (a removed tenant stops receiving
-        within that time); a tenant store per thread, since SQLite connections stay in their thread."""
+        within that time)."""
         now = time.monotonic()
         known = self._tenants.get(portal)
         if known is not None and known[0] > now:
             return known[1]
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = self._local.store = TenantStore(self._state_path, _NoTokens())
-        tenant = store.find("hubspot", str(portal))
+        tenant = self.records().find("hubspot", str(portal))
         found = tenant.id if tenant else None
         if len(self._tenants) > 10_000:
             self._tenants.clear()
         self._tenants[portal] = (now + TENANT_TTL, found)
         return found
-
-
-class _NoTokens:
-    """The endpoint reads tenant records only; it never holds the vault key or a token."""
-
-    def __getattr__(self, name: str):
-        raise RuntimeError("the webhook endpoint has no access to tenant tokens")
 
 
 _STATE_LOCK = threading.Lock()

@@ -22,10 +22,10 @@ from connector.oauth.endpoint import InvalidGrant
 from connector.oauth.flows import (exchange_hubspot_code, exchange_salesforce_code, hubspot_authorize_url, revoke,
                                    salesforce_authorize_url)
 from connector.oauth.pkce import new_state, new_verifier, same
-from connector.outbound_urls import outbound_url
 from connector.settings import Settings
-from connector.tenants import Tenant, TenantStore
-from connector.vault import Vault, VaultError, parse_keys
+from connector.tenant_credentials import outbound_url, unreachable
+from connector.tenants import Tenant, TenantStore, open_tenant_store, vault_keys
+from connector.vault import VaultError, parse_keys
 from crm_adapters.errors import CRMError, Retryable
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def callback(crm: str):
     settings = _settings()
     try:
         app = oauth_app(settings, crm)
-        store = _store(settings)
+        store = open_tenant_store(settings)
         with httpx.Client() as http:
             if crm == "hubspot":
                 installation = exchange_hubspot_code(app, http, code)
@@ -135,13 +135,14 @@ def installed(crm: str, tenant: str):
         return _problem(503, "SalesOS cannot open its token vault", str(exc),
                         "ask whoever runs SalesOS to fix this, then reload this page.")
     return render_template("oauth/installed.html", account=account, csrf=csrf, tenant=tenant,
-                           outbound_url=outbound, uninstall_url=url_for(".uninstall", crm=crm, tenant=tenant))
+                           outbound_url=outbound, unreachable=unreachable(_settings().salesos_public_url),
+                           uninstall_url=url_for(".uninstall", crm=crm, tenant=tenant))
 
 
 def _outbound_url(tenant: str) -> str | None:
     """The org's Outbound Message URL, for the admin who installed it (this page is theirs alone, never cached)."""
     settings = _settings()
-    store = _store(settings)
+    store = open_tenant_store(settings)
     if store.get(tenant) is None:  # uninstalled from the command line since
         return None
     return outbound_url(settings.salesos_public_url, store.outbound.ensure(tenant))
@@ -160,7 +161,7 @@ def uninstall(crm: str, tenant: str):
                         "`python -m connector tenants remove <tenant id>` to uninstall it.")
     settings = _settings()
     try:
-        store = _store(settings)
+        store = open_tenant_store(settings)
     except VaultError as exc:
         return _problem(503, "SalesOS cannot open its token vault", str(exc),
                         "ask whoever runs SalesOS to fix this, then try again.")
@@ -202,7 +203,7 @@ def _not_ready(settings: Settings, crm: str) -> str | None:
         return _SESSION_SECRET_MISSING
     try:
         oauth_app(settings, crm)
-        parse_keys(settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None)
+        parse_keys(vault_keys(settings))
     except (OAuthNotConfigured, VaultError) as exc:
         return str(exc)
     return None
@@ -239,8 +240,3 @@ def _flow_key(crm: str) -> str:
 
 def _settings() -> Settings:
     return current_app.config["SALESOS_SETTINGS"]
-
-
-def _store(settings: Settings) -> TenantStore:
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
-    return TenantStore(settings.state_path, Vault(settings.state_path, keys))

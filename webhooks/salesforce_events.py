@@ -10,7 +10,7 @@ Redis round trip; stage jobs do the work. What each answer makes Salesforce do:
   to the org's own URL, 400 malformed, 413 too big) and 503 when SalesOS
   cannot queue it (Redis down, vault unreadable): the Lua intake queues all of
   a message's events or none, so the retry queues each exactly once.
-- Flow callout: the Flow gets the status (202, or 400/401/404/413/503 with a
+- Flow callout: the Flow gets the status (202, or 400/401/413/503 with a
   JSON reason) and its fault path decides whether to retry.
 """
 
@@ -20,17 +20,21 @@ import datetime as dt
 import hmac
 import json
 import logging
+import secrets
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
+from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from agents.validation import clip
+from connector.change_order import CLOCK_SKEW, beyond_skew
 from connector.oauth.flows import INTEGRATION_USER
 from connector.settings import Settings
-from connector.tenants import Tenant, TenantStore, check_external_id
-from connector.vault import Vault, VaultError
+from connector.tenant_credentials import OUTBOUND
+from connector.tenants import Tenant, TenantRecords, check_external_id, open_tenant_records, open_tenant_store
+from connector.vault import VaultError
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import parse_datetime
 from webhooks import salesforce_flow as flow
@@ -55,42 +59,59 @@ REFUSED = fault("SalesOS accepts this org's Outbound Messages only at the URL it
                 "page) into each SalesOS Outbound Message's Endpoint URL")
 
 
+# What every refused Flow callout gets, byte for byte; what was wrong is logged for the operator.
+FLOW_REFUSED = json.dumps({"error": (
+    f"not signed with this tenant's Flow secret: send {flow.TIMESTAMP_HEADER}: <unix seconds, within "
+    f"{flow.WINDOW_SECONDS // 60} minutes> and {flow.SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of timestamp + "
+    "'.' + body, keyed with the secret `python -m connector tenants flow-secret <tenant id>` prints>")}).encode()
+_NO_SECRET = secrets.token_urlsafe(32)  # what a callout is checked against when its tenant has no secret
+
+
 @salesforce_events.post("/outbound")
 @salesforce_events.post("/outbound/<token>")
 def outbound(token: str | None = None):
     """An Outbound Message: up to 100 notifications of one org, acknowledged once all are queued.
 
-    The tenant is the one whose URL token this is (see `connector.outbound_urls`), and the message must
-    name that tenant's org; the org the body names is never looked up on its own.
+    The tenant is the one whose URL token this is (see `connector.tenant_credentials`), found before a byte of
+    the body is read: a URL that is no org's is refused at the cost of one query, whatever the body holds. Then
+    the message must name that tenant's org; the org the body names is never looked up on its own.
     """
+    records = open_tenant_records(_settings())
+    try:
+        tenant = records.by_url_token(OUTBOUND, token)
+        if tenant is None or tenant.crm != "salesforce":
+            return _refused("no token in the URL" if not token else "the URL's token is no org's")
+        return _outbound(records, tenant)
+    finally:
+        records.close()
+
+
+def _outbound(records: TenantRecords, tenant: Tenant) -> Response:
     request.max_content_length = OUTBOUND_MAX_BYTES
     try:
-        body = request.get_data(cache=False)
+        message = parse(request.get_data(cache=False))
     except RequestEntityTooLarge:
         return _soap(fault(f"the message is larger than {OUTBOUND_MAX_BYTES} bytes"), 413)
-    lookup = TenantStore(_settings().state_path, _NoVault())
-    tenant_id = lookup.outbound.tenant_of(token)
-    tenant = lookup.get(tenant_id) if tenant_id else None
-    try:
-        message = parse(body)
     except MalformedMessage as exc:
-        if tenant is None:
-            return _refused(None, "no Outbound Message URL of an org", 0)
         log.info("salesforce outbound message for %s refused (400): %s", tenant.id, exc)
         return _soap(fault(str(exc)), 400)
-    if tenant is None:
-        return _refused(message, "no token in the URL" if not token else "the URL's token is no org's",
-                        len(message.notifications))
     if not same_org(tenant.external_id, message.organization_id):
-        return _refused(message, f"the URL is {tenant.id}'s", len(message.notifications))
+        return _refused(f"it names org {message.organization_id[:32]!r} but the URL is {tenant.id}'s; "
+                        f"{len(message.notifications)} notifications not queued")
     try:
-        integration_user = _store().secret(tenant.id, INTEGRATION_USER)
+        integration_user = open_tenant_store(_settings(), records).secret(tenant.id, INTEGRATION_USER)
     except VaultError as exc:
         log.error("salesforce outbound message not accepted: %s", exc)
         return _soap(fault("SalesOS cannot open its tenant vault; Salesforce will deliver this message again",
                            server=True), 503)
     echoes = _echoes(tenant, message.notifications, integration_user)
     events = [to_event(tenant, message, note) for note in message.notifications if note.id not in echoes]
+    future = sum(beyond_skew(event.occurred_at) for event in events)
+    if future:  # a retry would carry the same dates: acked, so Salesforce does not resend them for 24 h
+        log.warning("salesforce outbound message of %s: %d notification(s) refused as dated in the future "
+                    "(LastModifiedDate more than %s ahead of SalesOS's clock: check the server's clock); not queued",
+                    tenant.id, future, CLOCK_SKEW)
+        events = [event for event in events if not beyond_skew(event.occurred_at)]
     try:
         added = _intake().accept(events)
     except redis.RedisError as exc:
@@ -102,49 +123,56 @@ def outbound(token: str | None = None):
     return _soap(ACK, 200)
 
 
-def _refused(message: OutboundMessage | None, why: str, notifications: int) -> Response:
+def _refused(why: str) -> Response:
     """The one answer to a message not sent to its org's URL; the log tells the operator what to run."""
-    org = message.organization_id[:32] if message else "?"
-    log.warning("salesforce outbound message naming org %r refused (401): %s; %d notifications not queued. If that "
-                "org has installed SalesOS, run `python -m connector tenants outbound-url <its tenant id>` (see "
-                "`tenants list`) and paste the URL it prints into the org's SalesOS Outbound Messages",
-                org, why, notifications)
+    log.warning("salesforce outbound message refused (401): %s. If the org has installed SalesOS, run "
+                "`python -m connector tenants outbound-url <its tenant id>` (see `tenants list`) and paste the URL "
+                "it prints into the org's SalesOS Outbound Messages", why)
     return _soap(REFUSED, 401)
 
 
 @salesforce_events.post("/flow/<tenant_id>")
 def flow_callout(tenant_id: str):
-    """A Flow's HTTP callout asking SalesOS to act on one record: 202 with the event's identity once queued."""
+    """A Flow's HTTP callout asking SalesOS to act on one record: 202 with the event's identity once queued.
+
+    A tenant id is an org id, no secret: every way of not holding the tenant's Flow secret (no such tenant,
+    not a Salesforce one, no secret made yet, a wrong or stale signature) gets `FLOW_REFUSED`, after the same
+    signature check (against a throwaway secret when there is none); the reason goes to the log only.
+    """
     request.max_content_length = flow.MAX_BYTES
     try:
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
         return jsonify(error=f"body larger than {flow.MAX_BYTES} bytes"), 413
     try:
-        store = _store()
-        tenant = store.get(tenant_id)
-        secret = store.secret(tenant.id, flow.SECRET_NAME) if tenant and tenant.crm == "salesforce" else None
+        store = open_tenant_store(_settings())
+        try:
+            tenant = store.get(tenant_id)
+            secret = store.flow.current(tenant.id) if tenant and tenant.crm == "salesforce" else None
+        finally:
+            store.close()
     except VaultError as exc:
         log.error("salesforce flow callout not accepted: %s", exc)
         return jsonify(error="SalesOS cannot open its tenant vault; retry later"), 503
     if tenant is None or tenant.crm != "salesforce":
-        log.warning("salesforce flow callout for %r refused (404): no such Salesforce tenant", tenant_id[:64])
-        return jsonify(error=f"no Salesforce tenant {tenant_id!r} is installed"), 404
-    if not secret:
-        log.warning("salesforce flow callout for %s refused (401): the tenant has no Flow secret yet", tenant.id)
-        return jsonify(error="no Flow secret is set for this tenant; an operator creates one for the "
-                             "Named Credential"), 401
+        why = "no such Salesforce tenant"
+    elif secret is None:
+        why = f"the tenant has no Flow secret yet (`tenants flow-secret {tenant.id}` makes it)"
+    else:
+        why = None
     try:
-        signed_at = flow.verify(secret, request.headers.get(flow.TIMESTAMP_HEADER),
+        signed_at = flow.verify(secret or _NO_SECRET, request.headers.get(flow.TIMESTAMP_HEADER),
                                 request.headers.get(flow.SIGNATURE_HEADER), body)
     except flow.BadSignature as exc:
-        log.warning("salesforce flow callout for %s refused (401): %s", tenant.id, exc)
-        return jsonify(error=str(exc)), 401
+        why = why or str(exc)
+    if why:
+        log.warning("salesforce flow callout for %r refused (401): %s", clip(tenant_id), why)
+        return Response(FLOW_REFUSED, 401, mimetype="application/json")
     try:
-        callout = flow.FlowCallout.model_validate(json.loads(body))
+        callout = flow.FlowCallout.model_validate(from_json(body, allow_inf_nan=False))
     except ValidationError as exc:
         return jsonify(error="invalid request body", problems=flow.problems(exc)), 400
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; nesting past the stack
+    except ValueError as exc:  # not JSON, too deep, or text no string can hold (a lone surrogate)
         return jsonify(error="invalid request body", problems=[f"body: not JSON ({clip(str(exc))})"]), 400
     event = flow.to_event(tenant.id, callout, signed_at, body)
     try:
@@ -212,19 +240,6 @@ def _soap(body: bytes, status: int) -> Response:
 
 def _settings() -> Settings:
     return current_app.config["SALESOS_SETTINGS"]
-
-
-class _NoVault:
-    """Finding a tenant by its URL token needs no vault key, so a refusal never depends on the vault."""
-
-    def __getattr__(self, name: str):
-        raise RuntimeError("the Outbound Message lookup has no access to tenant secrets")
-
-
-def _store() -> TenantStore:
-    settings = _settings()
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
-    return TenantStore(settings.state_path, Vault(settings.state_path, keys))
 
 
 def _intake() -> Intake:

@@ -1,6 +1,6 @@
 """Flow HTTP callouts: what a Salesforce Flow sends SalesOS, and how SalesOS knows the Flow is the tenant's.
 
-Each Salesforce tenant has its own random `flow_secret` (in the vault). The
+Each Salesforce tenant has its own random Flow secret (`tenants flow-secret`, kept in the vault). The
 Flow's callout (through a Named Credential; the signature is computed by a
 small Apex invocable with `Crypto.generateMac('hmacSHA256', ...)`, since
 External Credential header formulas have HMAC but no clock for the timestamp)
@@ -21,20 +21,15 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-import secrets
 import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from agents.validation import describe
-from connector.settings import Settings
-from connector.tenants import TenantStore
-from connector.vault import Vault
 from webhooks.intake import CrmEvent, identity_of
 from webhooks.salesforce_soap import long_id
 
-SECRET_NAME = "flow_secret"
 SIGNATURE_HEADER = "X-SalesOS-Signature"
 TIMESTAMP_HEADER = "X-SalesOS-Timestamp"
 WINDOW_SECONDS = 300
@@ -108,24 +103,3 @@ def to_event(tenant: str, callout: FlowCallout, signed_at: int, body: bytes) -> 
                     occurred_at=dt.datetime.fromtimestamp(signed_at, dt.UTC),
                     identity=identity_of("salesforce-flow", callout.action, callout.record_id, seen_as),
                     payload={"action": callout.action, "fields": callout.fields, "event_id": callout.event_id})
-
-
-def set_flow_secret(settings: Settings, tenant_id: str) -> str:
-    """Create or replace a Salesforce tenant's Flow secret; returns it this once (the vault keeps it encrypted).
-
-    The admin pastes it into the External Credential the Flow's Named Credential
-    uses. Replacing it makes the old one fail at once, so rotate when the Flow
-    side is ready to switch. Raises LookupError for an unknown or non-Salesforce tenant.
-    """
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
-    vault = Vault(settings.state_path, keys)
-    try:
-        tenant = TenantStore(settings.state_path, vault).get(tenant_id)
-        if tenant is None or tenant.crm != "salesforce":
-            raise LookupError(f"{tenant_id!r} is not an installed Salesforce tenant; "
-                              f"`python -m connector tenants list` shows those that are")
-        secret = secrets.token_urlsafe(32)
-        vault.put(tenant_id, SECRET_NAME, secret)
-    finally:
-        vault.close()
-    return secret

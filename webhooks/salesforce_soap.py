@@ -4,7 +4,11 @@ An Outbound Message carries no signature, so the body is untrusted until its
 `OrganizationId` matches an installed org; it is parsed with defusedxml and
 with DTDs refused outright (SOAP 1.1 forbids a document type declaration, so
 no genuine message has one), which stops entity expansion (billion laughs) and
-external entities before anything is expanded or fetched.
+external entities before anything is expanded or fetched. Only a body sent to
+an org's own URL is parsed at all, and its shape is bounded before anything
+big is built: no tag (with its attributes) longer than 4 KiB, no element
+deeper than 12 levels (a field is 6 down), no more than 100,000 elements (100
+notifications of up to 1,000 fields). A genuine message is far inside each.
 
 `SessionId` is a live Salesforce session token when the admin ticks "Send
 Session ID": it is never read into a `Notification`, so it cannot reach the
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as SafeXML
@@ -25,6 +29,10 @@ SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 MAX_NOTIFICATIONS = 100  # the WSDL's maxOccurs: Salesforce never sends more in one message
+MAX_DEPTH = 12
+MAX_ELEMENTS = 100_000
+MAX_MARKUP = 4096  # bytes of one tag, comment or CDATA section
+_LONG_MARKUP = re.compile(rb"<[^<>]{%d}" % MAX_MARKUP)  # linear: each try stops at the next < or >
 
 # The documented acknowledgement, byte for byte (tests compare it with the published sample).
 ACK = (
@@ -97,8 +105,14 @@ def same_id(a: str, b: str) -> bool:
 
 def parse(body: bytes) -> OutboundMessage:
     """Read an Outbound Message; raises MalformedMessage naming the first problem."""
+    if _LONG_MARKUP.search(body):
+        raise MalformedMessage(f"refused: a tag, comment or CDATA section longer than {MAX_MARKUP} bytes; "
+                               "Salesforce writes none")
+    parser = SafeXML.DefusedXMLParser(target=_BoundedTree(), forbid_dtd=True, forbid_entities=True,
+                                      forbid_external=True)
     try:
-        root = SafeXML.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser.feed(body)
+        root = parser.close()
     except DefusedXmlException:
         raise MalformedMessage("refused: the XML carries a document type declaration or entities; SOAP 1.1 "
                                "messages must not, and SalesOS never expands or fetches them") from None
@@ -119,6 +133,29 @@ def parse(body: bytes) -> OutboundMessage:
         raise MalformedMessage(f"{len(items)} Notification elements; Salesforce sends at most {MAX_NOTIFICATIONS}")
     return OutboundMessage(organization_id, _text(notifications, "ActionId"),
                            [_notification(item, n) for n, item in enumerate(items, 1)])
+
+
+class _BoundedTree(TreeBuilder):
+    """Builds the tree, refusing (as the parser reads them) elements past MAX_DEPTH or MAX_ELEMENTS."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = self._elements = 0
+
+    def start(self, tag: str, attrs: dict[str, str]) -> Element:
+        self._depth += 1
+        self._elements += 1
+        if self._depth > MAX_DEPTH:
+            raise MalformedMessage(f"refused: elements nested deeper than {MAX_DEPTH} levels; an Outbound Message's "
+                                   "fields are 6 levels down")
+        if self._elements > MAX_ELEMENTS:
+            raise MalformedMessage(f"refused: more than {MAX_ELEMENTS} elements; {MAX_NOTIFICATIONS} notifications "
+                                   "of an Outbound Message hold fewer")
+        return super().start(tag, attrs)
+
+    def end(self, tag: str) -> Element:
+        self._depth -= 1
+        return super().end(tag)
 
 
 def _notification(item: Element, n: int) -> Notification:

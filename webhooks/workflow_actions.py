@@ -13,9 +13,13 @@ POST /webhooks/hubspot/workflow/<portal id>/<token>/<action>, HubSpot's own
 "Send a webhook" action (Data Hub Professional): for portals that build the
 workflow themselves. Its body is the enrolled record as the object API returns
 it ("include all properties") or the key/value body the admin chose; it
-carries no portal id, so the portal is in the URL with a token only SalesOS can
-make for it (`portal_token`), and the signature must cover the URL: v3, or v2
-(what the docs say HubSpot signs this action with; v1 covers only the body).
+carries no portal id, and HubSpot signs every portal's request with SalesOS's
+one app secret, so the URL carries the portal's own random token
+(`connector.tenant_credentials`; `tenants workflow-url` prints the URLs), and
+the signature must cover the URL: v3, or v2 (what the docs say HubSpot signs
+this action with; v1 covers only the body). A v2 signature has no timestamp,
+so each request is remembered for CALLBACK_KEPT: a captured one replayed
+within that time starts nothing.
 The custom actions are signed with v3 like the app webhooks, and only v3 is
 accepted there.
 It has no callback: the request is queued and answered 200.
@@ -25,16 +29,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
-import json
 import logging
 
 import redis
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import from_json
 
 from agents.validation import clip, describe, quote
 from agents.domains import registered_domain
+from connector.tenant_credentials import WORKFLOW
 from crm_adapters.values import normal_email
 from crm_adapters.workflow_actions import BY_NAME, RESULT_FIELD
 from webhooks.hubspot_events import endpoint_state, signed_body
@@ -43,8 +47,8 @@ from webhooks.intake import CrmEvent, identity_of
 log = logging.getLogger(__name__)
 workflow_actions = Blueprint("workflow_actions", __name__)
 HOLD_FOR = "P1D"  # ISO 8601: how long HubSpot keeps the workflow waiting before it gives up on the callback
-# A callback id is remembered for longer than HubSpot holds the workflow and retries the request (3 days), so a
-# delivery HubSpot repeats late starts nothing.
+# A callback id (and a "Send a webhook" request) is remembered for longer than HubSpot holds the workflow and
+# retries the request (3 days), so a delivery HubSpot repeats late, or a replay of a v2-signed one, starts nothing.
 CALLBACK_KEPT = 8 * 24 * 3600
 
 
@@ -78,11 +82,12 @@ def execute(name: str):
     if refused is not None:
         return refused
     try:
-        execution = ActionRequest.model_validate(json.loads(body))
+        execution = ActionRequest.model_validate(from_json(body, allow_inf_nan=False))
     except ValidationError as exc:
         return jsonify(error="malformed workflow action request", problems=describe(exc)), 400
-    except (ValueError, RecursionError):
-        return jsonify(error="malformed workflow action request", problems=["body: not valid JSON"]), 400
+    except ValueError as exc:  # not JSON, too deep, or text no string can hold (a lone surrogate)
+        return jsonify(error="malformed workflow action request",
+                       problems=[f"body: not valid JSON ({clip(str(exc))})"]), 400
     tenant = state.tenant_of(execution.origin.portalId)
     if tenant is None:
         log.warning("HubSpot workflow action: no tenant for portal %s", execution.origin.portalId)
@@ -100,20 +105,6 @@ def execute(name: str):
     return jsonify(outputFields={"hs_execution_state": "BLOCK", "hs_expiration_duration": HOLD_FOR})
 
 
-def portal_token(secret: str, portal: int) -> str:
-    """The part of a portal's "Send a webhook" URL only SalesOS can make (`tenants workflow-url` prints it).
-
-    HubSpot signs these requests with SalesOS's app secret whichever portal
-    sends them, so the signature alone cannot tell portal A's workflow from one
-    an admin of portal A points at portal B's URL; this token can.
-    """
-    return hmac.new(secret.encode(), f"send-a-webhook:{portal}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def send_a_webhook_url(public_url: str, secret: str, portal: int, name: str) -> str:
-    return f"{public_url.rstrip('/')}/webhooks/hubspot/workflow/{portal}/{portal_token(secret, portal)}/{name}"
-
-
 @workflow_actions.post("/webhooks/hubspot/workflow/<int:portal>/<token>/<name>")
 def send_a_webhook(portal: int, token: str, name: str):
     action = BY_NAME.get(name)
@@ -123,29 +114,26 @@ def send_a_webhook(portal: int, token: str, name: str):
     body, refused = signed_body(request, state, allow_v2=True)
     if refused is not None:
         return refused
-    if not hmac.compare_digest(token.encode(), portal_token(state.secret, portal).encode()):
+    tenant = state.records().by_url_token(WORKFLOW, token)
+    if tenant is None or tenant.crm != "hubspot" or tenant.external_id != str(portal):
         log.warning("HubSpot workflow webhook refused: the URL's token is not portal %s's", portal)
-        return jsonify(error="this URL is not the one SalesOS gave this portal (`tenants workflow-url`)"), 401
+        return jsonify(error="this URL is not one SalesOS gave this portal (`tenants workflow-url`)"), 401
     try:
-        record = SentRecord.from_body(json.loads(body))
-    except (ValueError, RecursionError, ValidationError) as exc:
+        record = SentRecord.from_body(from_json(body, allow_inf_nan=False))
+    except (ValueError, ValidationError) as exc:  # ValueError: also no JSON, or a lone surrogate in it
         problems = describe(exc) if isinstance(exc, ValidationError) else [clip(str(exc))]
         return jsonify(error="malformed workflow webhook", problems=problems), 400
-    tenant = state.tenant_of(portal)
-    if tenant is None:
-        log.warning("HubSpot workflow webhook: no tenant for portal %s", portal)
-        return jsonify(error="no SalesOS tenant for this HubSpot portal"), 404
     execution = ActionRequest(callbackId=hashlib.sha256(body).hexdigest(), origin=Origin(portalId=portal),
                               object=EnrolledObject(objectId=record.object_id, objectType=action.object_type,
                                                     properties=record.properties))
-    event, missing = _event(tenant, name, action.object_type, execution)
+    event, missing = _event(tenant.id, name, action.object_type, execution)
     if event is None:
         return jsonify(error=missing, problems=[f"body: {missing}"]), 400
     event.payload.pop("callbackId")  # nothing waits for this one
     if state.intake is None:
         return jsonify(error="queue not configured; HubSpot will retry"), 503
     try:
-        queued = state.intake.accept([event])
+        queued = state.intake.accept([event], remember_for=CALLBACK_KEPT)
     except redis.RedisError as exc:
         log.warning("HubSpot workflow webhook: queue unavailable (%s); answered 503", type(exc).__name__)
         return jsonify(error="queue unavailable; HubSpot will retry"), 503

@@ -332,6 +332,27 @@ def test_a_market_record_notified_again_with_the_same_definition_starts_no_secon
     assert queue("source", conn).fetch_job("renamed").return_value()["market_unchanged"] == 1
 
 
+def market_record(definition: str, identity: str, at: dt.datetime, record: str = "a01") -> dict:
+    return {"event": CrmEvent(tenant="local", source="salesforce-outbound", kind="salesos_market__c.updated",
+                              object_type="salesos_market__c", object_id=record, property_name="Definition__c",
+                              property_value=definition, occurred_at=at, identity=identity).model_dump(mode="json")}
+
+
+def test_a_late_retry_of_an_older_market_record_change_never_replaces_the_newer_market(home, conn, market_data):
+    from agents.event_jobs import market_defined_job
+    from connector.tenant_markets import TenantMarkets
+
+    newer = market_data.replace("name: Test market", "name: Newer market")
+    run(conn, "source", market_defined_job, market_record(newer, "n2", T2), "newer")
+    run(conn, "source", market_defined_job, market_record(market_data, "n1", T1), "late-retry")
+    assert queue("source", conn).fetch_job("newer").return_value()["market_runs_started"] == 1
+    assert queue("source", conn).fetch_job("late-retry").return_value() == {"older_changes_skipped": 1}
+    market, origin = TenantMarkets(home / "salesos.sqlite3").get("local")
+    assert (market.name, origin) == ("Newer market", "CRM market record a01")
+    run(conn, "source", market_defined_job, market_record(market_data, "n3", T2), "same-time-again")
+    assert queue("source", conn).fetch_job("same-time-again").return_value()["market_runs_started"] == 1
+
+
 def test_a_workflow_hubspot_no_longer_waits_for_is_dropped_not_retried_forever(home, conn):
     import json as jsonlib
     import time as clock

@@ -66,3 +66,23 @@ def test_unsubscribes_recorded_before_syncing_existed_are_synced_after_an_upgrad
                    "at TEXT NOT NULL, PRIMARY KEY (tenant, email))")
         db.execute("INSERT INTO unsubscribes VALUES ('salesforce-00D1', 'a@b.io', '2026-11-01T00:00:00+00:00')")
     assert Ledger(tmp_path / "state.sqlite3").unsynced_unsubscribes() == [("salesforce-00D1", "a@b.io")]
+
+
+def test_a_change_dated_far_ahead_cannot_make_every_later_change_look_older(tmp_path):
+    """A wrong clock or a forged date counts as now: the next real change still applies."""
+    import datetime as dt
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    now = dt.datetime.now(dt.UTC)
+    assert ledger.hold("hubspot-1", "ada@acme.io", "paused in the CRM", now + dt.timedelta(days=300))
+    assert ledger.release("hubspot-1", "ada@acme.io", now + dt.timedelta(seconds=1)) is not None
+
+
+def test_an_order_poisoned_by_an_older_salesos_heals(tmp_path):
+    """A far-future time stored before dates were bounded no longer outranks what really happens next."""
+    import datetime as dt
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ahead = round((dt.datetime.now(dt.UTC) + dt.timedelta(days=300)).timestamp() * 1_000_000)
+    ledger._db.execute("INSERT INTO applied_changes VALUES ('hubspot-1', 'ada@acme.io', 'sequence_state', ?)", (ahead,))
+    assert ledger.hold("hubspot-1", "ada@acme.io", "paused in the CRM", dt.datetime.now(dt.UTC))

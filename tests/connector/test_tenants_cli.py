@@ -76,7 +76,8 @@ def test_rotate_keys_leaves_tokens_readable_with_the_new_key_alone(env):
     cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
     old, new = env["SALESOS_VAULT_KEYS"], new_key()
     rotated = cli(env | {"SALESOS_VAULT_KEYS": f"{new},{old}"}, "rotate-keys")
-    assert rotated.returncode == 0 and rotated.stdout.startswith("1 secret(s) re-encrypted")
+    # its access token and its "Send a webhook" URL token
+    assert rotated.returncode == 0 and rotated.stdout.startswith("2 secret(s) re-encrypted")
     assert cli(env | {"SALESOS_VAULT_KEYS": new}, "tenants", "list").returncode == 0
 
 
@@ -137,3 +138,22 @@ def test_a_removed_tenant_installed_again_reads_no_old_data_files_and_has_no_old
     assert (shown.returncode, shown.stdout.strip()) == (1, "hubspot-62515 has no data source")
     assert markets.get("hubspot-62515") is None
     markets.close()
+
+
+WARNING = "SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', which Salesforce and HubSpot cannot call"
+
+
+def test_a_url_for_a_crm_built_on_the_loopback_default_comes_with_a_warning(env, tmp_path):
+    """The admin must not paste a URL the CRM can never reach without being told."""
+    org = "salesforce-00D5g000004XyZzEAK"
+    added = cli(env, "tenants", "add", "salesforce", "--org-id", "00D5g000004XyZzEAK", "--instance-url",
+                "https://acme.my.salesforce.com", "--access-token", TOKEN)
+    cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", TOKEN)
+    shown = [added, cli(env, "tenants", "outbound-url", org), cli(env, "tenants", "workflow-url", "hubspot-62515"),
+             cli(env, "manifests", "--tenant", org, "--integration-user", "i@acme.io", "--out", str(tmp_path / "m"))]
+    for result in shown:
+        assert result.returncode == 0, result.stderr
+        assert WARNING in " ".join(result.stderr.split())
+    public = env | {"SALESOS_PUBLIC_URL": "https://salesos.acme.io"}
+    for args in (("tenants", "outbound-url", org), ("tenants", "workflow-url", "hubspot-62515")):
+        assert "SALESOS_PUBLIC_URL" not in cli(public, *args).stderr

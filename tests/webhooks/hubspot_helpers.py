@@ -8,7 +8,7 @@ import time
 from itertools import count
 
 from connector.settings import Settings
-from connector.tenants import Tenant, TenantStore
+from connector.tenants import Tenant, TenantStore, open_tenant_store
 from connector.vault import Vault
 from webhooks.signatures import v3_signature
 
@@ -53,3 +53,8 @@ def register(settings: Settings, *portals: int) -> None:
     for portal in portals:
         store.add(Tenant(id=f"hubspot-{portal}", crm="hubspot", external_id=str(portal),
                          installed_at=dt.datetime.now(dt.UTC)), {"access_token": f"token-{portal}"})
+
+
+def workflow_token(settings: Settings, portal: int) -> str:
+    """The portal's "Send a webhook" URL token, as `tenants workflow-url` puts it in the portal's URLs."""
+    return open_tenant_store(settings).workflow.ensure(f"hubspot-{portal}")

@@ -32,13 +32,12 @@ from connector.api_keys import ApiKeys
 from connector.queues import STAGES
 from connector.tenants import Tenant, TenantStore
 from connector.vault import Vault
-from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, hubspot_event, register, signed_headers
+from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, hubspot_event, register, signed_headers, workflow_token
 from tests.webhooks.test_hubspot_events import make_settings
 from tests.webhooks.test_salesforce_events import message as outbound_message
 from webhooks.app import create_app
 from webhooks.intake import INBOX
 from webhooks.signatures import v2_signature
-from webhooks.workflow_actions import portal_token
 
 settings.register_profile("suite", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -209,10 +208,10 @@ def test_workflow_actions_never_fail_and_queue_only_what_they_hold(client, conn,
 
 @given(portal=st.sampled_from([PORTAL, 999]), value=JSON, sign=st.booleans(),
        name=st.just("prospect_company") | SEGMENT, token=st.none() | SEGMENT)
-def test_send_a_webhook_actions_never_fail_and_queue_at_most_their_record(client, conn, portal, value, sign, name,
-                                                                           token):
+def test_send_a_webhook_actions_never_fail_and_queue_at_most_their_record(client, app_settings, conn, portal, value,
+                                                                          sign, name, token):
     body = json.dumps(value).encode()
-    path = f"/webhooks/hubspot/workflow/{portal}/{token or portal_token(SECRET, portal)}/{name}"
+    path = f"/webhooks/hubspot/workflow/{portal}/{token or workflow_token(app_settings, PORTAL)}/{name}"
     headers = {"X-HubSpot-Signature-Version": "v2",
                "X-HubSpot-Signature": v2_signature(SECRET if sign else "wrong", "POST", f"{PUBLIC}{path}", body)}
     response, added = send(client, conn, path, body, headers)

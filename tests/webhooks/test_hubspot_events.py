@@ -234,7 +234,8 @@ def test_without_the_app_secret_configured_nothing_is_accepted(tmp_path, redis_u
 def test_the_same_event_twice_in_one_delivery_is_queued_once(client, conn):
     event = hubspot_event()
     response = deliver(client, [event, event])
-    assert response.json == {"queued": 1, "duplicates": 1, "ignored": 0, "unknown_portals": [], "stale": 0}
+    assert response.json == {"queued": 1, "duplicates": 1, "ignored": 0, "unknown_portals": [], "stale": 0,
+                             "future": 0}
     assert conn.llen(INBOX) == 1
 
 
@@ -262,7 +263,8 @@ def test_an_event_older_than_the_dedupe_window_is_refused_as_stale_logged_and_co
     with caplog.at_level(logging.WARNING, logger="webhooks.hubspot_events"):
         response = deliver(client, [stale, hubspot_event(object_id=102)])
     assert response.status_code == 200
-    assert response.json == {"queued": 1, "duplicates": 0, "ignored": 0, "unknown_portals": [], "stale": 1}
+    assert response.json == {"queued": 1, "duplicates": 0, "ignored": 0, "unknown_portals": [], "stale": 1,
+                             "future": 0}
     assert [event.object_id for event in queued(conn)] == ["102"]
     assert "1 event(s) refused as stale" in caplog.text
 
@@ -272,6 +274,18 @@ def test_a_delivery_of_only_stale_events_is_answered_2xx_so_hubspot_stops_retryi
     response = deliver(client, [hubspot_event(portal=99999, occurredAt=old), hubspot_event(occurredAt=old)])
     assert response.status_code == 200 and response.json["stale"] == 2
     assert conn.llen(INBOX) == 0
+
+
+def test_an_event_dated_more_than_an_hour_ahead_is_refused_logged_and_counted(client, conn, caplog):
+    """Changes apply in occurredAt order: one dated next year would make every real change look older."""
+    now = int(time.time() * 1000)
+    ahead = hubspot_event(occurredAt=now + 300 * 24 * 3600 * 1000)
+    with caplog.at_level(logging.WARNING, logger="webhooks.hubspot_events"):
+        response = deliver(client, [ahead, hubspot_event(object_id=102, occurredAt=now + 10 * 60 * 1000)])
+    assert response.status_code == 200
+    assert (response.json["queued"], response.json["future"]) == (1, 1)  # a few minutes ahead is a clock's skew
+    assert [event.object_id for event in queued(conn)] == ["102"]
+    assert "1 event(s) refused as dated in the future" in caplog.text
 
 
 # --- no loops, no leaks ----------------------------------------------------------------------------------------------

@@ -233,6 +233,20 @@ def test_a_salesforce_install_page_shows_the_orgs_outbound_url_and_a_reinstall_k
     assert token not in stranger.get(f"/oauth/salesforce/installed/salesforce-{ORG}").text
 
 
+def test_an_install_page_warns_when_the_outbound_url_is_built_on_a_url_salesforce_cannot_call(tmp_path, crm):
+    client = create_app(settings=make_settings(tmp_path, salesos_public_url="http://127.0.0.1:5000")).test_client()
+    crm.post(SALESFORCE_TOKEN_URL).respond(200, json=SALESFORCE_TOKENS)
+    page = client.get(finish(client, "salesforce", start(client, "salesforce")["state"]).headers["Location"])
+    assert "/webhooks/salesforce/outbound/" in page.text
+    assert "SALESOS_PUBLIC_URL is &#39;http://127.0.0.1:5000&#39;, which Salesforce and HubSpot cannot call" in page.text
+
+
+def test_an_install_page_on_the_public_https_url_has_no_such_warning(client, crm):
+    crm.post(SALESFORCE_TOKEN_URL).respond(200, json=SALESFORCE_TOKENS)
+    page = client.get(finish(client, "salesforce", start(client, "salesforce")["state"]).headers["Location"])
+    assert "/webhooks/salesforce/outbound/" in page.text and "SALESOS_PUBLIC_URL" not in page.text
+
+
 def test_a_hubspot_install_page_has_no_outbound_url(client, crm):
     install_hubspot(client, crm)
     assert "/webhooks/salesforce/outbound" not in client.get("/oauth/hubspot/installed/hubspot-62515").text

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import io
 import json
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from xml.etree import ElementTree
@@ -19,15 +21,14 @@ import respx
 from connector.oauth.config import oauth_app
 from connector.oauth.flows import INTEGRATION_USER, exchange_salesforce_code
 from connector.settings import Settings
-from connector.outbound_urls import OUTBOUND_TOKEN
+from connector.tenant_credentials import OUTBOUND_TOKEN
 from connector.tenants import Tenant, TenantStore, tenant_id
 from connector.vault import Vault, new_key
 from crm_adapters.record_index import RecordIndex
 from webhooks.app import create_app
 from webhooks.intake import INBOX, CrmEvent
-from webhooks.salesforce_events import OUTBOUND_MAX_BYTES
+from webhooks.salesforce_events import OUTBOUND_MAX_BYTES, REFUSED
 from webhooks.salesforce_flow import MAX_BYTES as FLOW_MAX_BYTES
-from webhooks.salesforce_flow import set_flow_secret
 from webhooks.salesforce_soap import fault
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,6 +160,19 @@ def test_a_redelivered_message_is_acked_again_and_queued_once(client, store, con
     assert conn.llen(INBOX) == 2
 
 
+def test_a_notification_dated_more_than_an_hour_ahead_is_acked_logged_and_not_queued(client, store, conn, caplog):
+    install(store)
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(days=300)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    response = post(client, url(store), message(
+        ("04l1I000000fztEQAQ", "Contact", {"Id": CONTACT_ID, "LastModifiedDate": ahead}),
+        ("04l1I000000fzt9QAA", "Contact", {"Id": CONTACT_ID, "LastModifiedDate": soon})))
+    assert response.status_code == 200
+    assert response.data == (FIXTURES / "salesforce_outbound_message_ack.xml").read_bytes()
+    assert [event.identity for event in queued(conn)] == ["04l1I000000fzt9QAA"]  # minutes ahead: a clock's skew
+    assert "1 notification(s) refused as dated in the future" in caplog.text
+
+
 def test_a_message_naming_another_org_than_its_urls_is_refused_logged_and_queues_nothing(client, store, conn,
                                                                                           caplog):
     other = install(store, OTHER_ORG)
@@ -245,9 +259,9 @@ def test_a_body_over_the_size_limit_is_413_and_queues_nothing(client, store, con
 
 def test_a_message_over_the_apps_default_body_limit_but_under_the_outbound_limit_is_accepted(client, store, conn):
     install(store)
-    padding = b"<!--" + b"x" * (2 * 1024 * 1024) + b"-->"
-    assert post(client, url(store), padding + documented_message()).status_code == 200
-    assert conn.llen(INBOX) == 2
+    long_text = {"Id": CONTACT_ID, "Description": "x" * (2 * 1024 * 1024)}
+    assert post(client, url(store), message(("04l1I000000fztEQAQ", "Contact", long_text))).status_code == 200
+    assert conn.llen(INBOX) == 1
 
 
 def test_a_message_while_redis_is_down_is_503_and_its_retry_queues_every_notification_once(down, client, store,
@@ -388,9 +402,9 @@ def call(client, secret: str, body: bytes, tenant: str = TENANT, at: float | Non
 
 
 @pytest.fixture
-def secret(store, settings) -> str:
+def secret(store) -> str:
     install(store)
-    return set_flow_secret(settings, TENANT)
+    return store.flow.ensure(TENANT)
 
 
 def test_a_signed_callout_is_queued_and_answered_202_with_its_identity(client, secret, conn):
@@ -403,12 +417,12 @@ def test_a_signed_callout_is_queued_and_answered_202_with_its_identity(client, s
     assert event.payload["fields"] == {"Email": ADA}
 
 
-def test_a_callout_with_a_wrong_signature_is_401_and_queues_nothing(client, secret, conn):
+def test_a_callout_with_a_wrong_signature_is_401_and_queues_nothing(client, secret, conn, caplog):
     body = callout()
     headers = signed(secret, body) | {"X-SalesOS-Signature": "sha256=" + "0" * 64}
     response = client.post(flow_url(), data=body, content_type="application/json", headers=headers)
     assert response.status_code == 401
-    assert "does not match" in response.json["error"]
+    assert "does not match" in caplog.text  # the detail is for the operator
     assert conn.llen(INBOX) == 0
 
 
@@ -420,16 +434,16 @@ def test_a_callout_whose_body_changed_after_signing_is_401(client, secret, conn)
     assert conn.llen(INBOX) == 0
 
 
-def test_a_callout_signed_more_than_5_minutes_ago_is_401(client, secret, conn):
+def test_a_callout_signed_more_than_5_minutes_ago_is_401(client, secret, conn, caplog):
     response = call(client, secret, callout(), at=time.time() - 301)
     assert response.status_code == 401
-    assert "more than 5 minutes" in response.json["error"]
+    assert "more than 5 minutes" in caplog.text
     assert conn.llen(INBOX) == 0
 
 
 def test_a_callout_signed_with_another_tenants_secret_is_401_for_this_tenant(client, store, settings, secret, conn):
     install(store, OTHER_ORG)
-    other_secret = set_flow_secret(settings, OTHER_TENANT)
+    other_secret = store.flow.ensure(OTHER_TENANT)
     assert call(client, other_secret, callout(), tenant=TENANT).status_code == 401
     assert conn.llen(INBOX) == 0
     assert call(client, other_secret, callout(), tenant=OTHER_TENANT).status_code == 202
@@ -444,7 +458,7 @@ def test_a_callout_signed_with_another_tenants_secret_is_401_for_this_tenant(cli
                                          "(001...) (got '0031I0000081tbP')"),
     (callout(fields={"nested": {"a": 1}}), "fields.nested.str: Input should be a valid string"),
     (callout(surprise=True), "surprise: unknown field (value True)"),
-    (b'{"action": ', "body: not JSON (Expecting value: line 1 column 12 (char 11))"),
+    (b'{"action": ', "body: not JSON (EOF while parsing a value at line 1 column 11)"),
     (b"[1, 2]", "body: Input should be a valid dictionary or instance of FlowCallout"),
 ])
 def test_a_signed_callout_with_a_bad_body_is_400_naming_the_field_and_rule(client, secret, conn, body, problem):
@@ -454,25 +468,44 @@ def test_a_signed_callout_with_a_bad_body_is_400_naming_the_field_and_rule(clien
     assert conn.llen(INBOX) == 0
 
 
-def test_a_callout_for_an_unknown_tenant_is_404_and_logged(client, secret, conn, caplog):
-    response = call(client, secret, callout(), tenant="salesforce-00D000000000001AAA")
-    assert response.status_code == 404
-    assert "salesforce-00D000000000001AAA" in caplog.text
+def test_a_signed_callout_carrying_a_lone_surrogate_is_400_not_500(client, secret, conn):
+    response = call(client, secret, callout().replace(b'"event_id"', b'"fields": {"a": "\\ud800"}, "event_id"'))
+    assert response.status_code == 400
+    assert response.json["problems"][0].startswith("body: not JSON")
     assert conn.llen(INBOX) == 0
 
 
-def test_a_callout_for_a_hubspot_tenant_is_404(client, store, secret, conn):
+def test_a_callout_for_an_unknown_tenant_is_refused_like_a_wrong_signature_and_logged(client, secret, conn, caplog):
+    wrong = client.post(flow_url(), data=callout(), content_type="application/json",
+                        headers=signed(secret, callout()) | {"X-SalesOS-Signature": "sha256=" + "0" * 64})
+    response = call(client, secret, callout(), tenant="salesforce-00D000000000001AAA")
+    assert (response.status_code, response.data) == (401, wrong.data)
+    assert "'salesforce-00D000000000001AAA'" in caplog.text and "no such Salesforce tenant" in caplog.text
+    assert conn.llen(INBOX) == 0
+
+
+def test_every_way_of_not_holding_a_tenants_flow_secret_gets_one_byte_identical_401(client, store, secret, conn,
+                                                                                     caplog):
+    """A tenant id is an org id: no answer may tell an installed org from an unknown one."""
     store.add(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515", installed_at=dt.datetime.now(dt.UTC)),
               {"access_token": "hs-token"})
-    assert call(client, secret, callout(), tenant="hubspot-62515").status_code == 404
-    assert conn.llen(INBOX) == 0
-
-
-def test_a_callout_for_a_tenant_without_a_flow_secret_is_401(client, store, conn):
-    install(store)
-    response = call(client, "guessed", callout())
-    assert response.status_code == 401
-    assert "no Flow secret" in response.json["error"]
+    no_secret = install(store, OTHER_ORG)
+    huge = "salesforce-" + "0" * 60_000
+    body = callout()
+    answers = [
+        call(client, secret, body, tenant="salesforce-00D000000000001AAA"),  # no such tenant
+        call(client, secret, body, tenant=huge),
+        call(client, secret, body, tenant="hubspot-62515"),  # not a Salesforce tenant
+        call(client, secret, body, tenant=no_secret),  # no Flow secret yet
+        call(client, "guessed", body),  # a wrong secret
+        call(client, secret, body, at=time.time() - 3600),  # too old
+        client.post(flow_url(), data=body, content_type="application/json"),  # not signed at all
+        client.post(flow_url(), data=body, content_type="application/json",
+                    headers=signed(secret, body) | {"X-SalesOS-Timestamp": "soon"}),
+    ]
+    assert {(answer.status_code, answer.data) for answer in answers} == {(401, answers[0].data)}
+    assert len(answers[0].data) < 400 and b"salesforce-" not in answers[0].data
+    assert "0" * 101 not in caplog.text  # the log names the id, clipped
     assert conn.llen(INBOX) == 0
 
 
@@ -496,8 +529,9 @@ def test_a_callout_while_redis_is_down_is_503(down, secret):
     assert call(down, secret, callout()).status_code == 503
 
 
-def test_rotating_the_flow_secret_retires_the_old_one_at_once(client, settings, secret, conn):
-    rotated = set_flow_secret(settings, TENANT)
+def test_rotating_the_flow_secret_retires_the_old_one_at_once(client, store, secret, conn):
+    assert store.flow.ensure(TENANT) == secret  # shown again, unchanged
+    rotated = store.flow.rotate(TENANT)
     assert rotated != secret
     assert call(client, secret, callout()).status_code == 401
     assert call(client, rotated, callout()).status_code == 202
@@ -511,12 +545,8 @@ def test_the_flow_secret_is_stored_encrypted_and_never_logged(client, settings, 
     assert secret not in caplog.text
 
 
-def test_a_flow_secret_is_only_for_an_installed_salesforce_tenant(settings):
-    with pytest.raises(LookupError, match="not an installed Salesforce tenant"):
-        set_flow_secret(settings, TENANT)
-
-
-def test_the_flow_secret_command_prints_a_new_secret_once_and_refuses_an_unknown_tenant(tmp_path):
+def test_the_flow_secret_command_shows_the_current_secret_and_replaces_it_only_when_asked(tmp_path):
+    """Running it to read the secret again must not break the org's Flow: only --rotate replaces it."""
     import os
     import subprocess
     import sys
@@ -536,8 +566,12 @@ def test_the_flow_secret_command_prints_a_new_secret_once_and_refuses_an_unknown
     first, second = cli("tenants", "flow-secret", "salesforce-00D000000000001AAA"), cli(
         "tenants", "flow-secret", "salesforce-00D000000000001AAA")
     assert first.returncode == second.returncode == 0
-    assert len(first.stdout.strip()) >= 32 and first.stdout != second.stdout  # rotated
+    assert len(first.stdout.strip()) >= 32 and first.stdout == second.stdout  # shown again, not rotated
     assert "X-SalesOS-Signature" in first.stderr
+    rotated = cli("tenants", "flow-secret", "salesforce-00D000000000001AAA", "--rotate")
+    assert rotated.returncode == 0 and rotated.stdout.strip() not in ("", first.stdout.strip())
+    assert "refused from now on" in rotated.stderr
+    assert cli("tenants", "flow-secret", "salesforce-00D000000000001AAA").stdout == rotated.stdout
     assert cli("tenants", "flow-secret", "salesforce-00D999999999999AAA").returncode == 2
 
 
@@ -674,3 +708,93 @@ def test_forged_outbound_message_for_unknown_org_and_wrong_token_get_the_same_an
     assert {(answer.status_code, answer.data) for answer in answers} == {(answers[0].status_code, answers[0].data)}
     assert answers[0].status_code == 401
     assert queued(conn) == []
+
+
+# --- one source of truth for the org's URL (review round 2) -----------------------------------------------------
+
+
+def test_an_outbound_url_the_vault_holds_but_the_index_does_not_is_accepted_once_shown(client, store, settings,
+                                                                                       conn):
+    """The vault is the source of truth: a token that reached the vault but not the index (a rotation that died
+    between its two writes) is indexed when it is shown, so the URL printed is the URL accepted."""
+    install(store)
+    Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value()).put(TENANT, OUTBOUND_TOKEN, "in-vault")
+    printed = store.outbound.ensure(TENANT)
+    assert printed == "in-vault"
+    assert post(client, f"{OUTBOUND}/{printed}", documented_message()).status_code == 200
+
+
+def test_a_rotation_that_fails_half_way_changes_nothing(client, store, conn):
+    install(store)
+    before = store.outbound.ensure(TENANT)
+    store._db.execute("CREATE TRIGGER index_full BEFORE UPDATE ON outbound_tokens "
+                      "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")  # the index write fails
+    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+        store.outbound.rotate(TENANT)
+    store._db.execute("DROP TRIGGER index_full")
+    assert store.outbound.ensure(TENANT) == before
+    assert post(client, f"{OUTBOUND}/{before}", documented_message()).status_code == 200
+
+
+def test_an_outbound_message_costs_one_database_connection(client, store, monkeypatch, conn):
+    install(store, user=INTEGRATION_USER_ID)
+    path = url(store)
+    opened = []
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: opened.append(args) or real_connect(*args,
+                                                                                                            **kwargs))
+    assert post(client, path, forged_market_message()).status_code == 200  # not a record SalesOS indexes
+    assert len(opened) == 1
+    assert post(client, f"{OUTBOUND}/wrong", forged_market_message()).status_code == 401
+    assert len(opened) == 2
+
+
+# --- a refusal costs nothing (review round 2) -------------------------------------------------------------------
+
+
+def test_an_outbound_message_without_an_orgs_token_is_refused_before_its_body_is_read(client, store, conn):
+    """4 MiB of XML would cost seconds and hundreds of MB to parse; a URL that is no org's costs one lookup."""
+    install(store)
+    bodies = [documented_message(), documented_message("00D9g000001AbCdEAK"), b"<a>" * 100_000]
+    for path in (OUTBOUND, f"{OUTBOUND}/guessed-token"):
+        for body in bodies:
+            stream = io.BytesIO(body)
+            response = client.post(path, input_stream=stream, content_length=len(body),
+                                   content_type="text/xml; charset=utf-8")
+            assert (response.status_code, response.data) == (401, REFUSED)
+            assert stream.tell() == 0  # not a byte of it was read
+    assert queued(conn) == []
+
+
+def nested_field(depth: int) -> bytes:
+    return message(("04l1I000000fztEQAQ", "Contact", {"Id": CONTACT_ID, "Title": "CTO"})).replace(
+        b"<sf:Title>CTO</sf:Title>", b"<sf:Title>" + b"<x>" * depth + b"CTO" + b"</x>" * depth + b"</sf:Title>")
+
+
+def test_a_message_nested_deeper_than_an_outbound_message_is_refused_unbuilt(client, store, conn):
+    install(store)
+    assert post(client, url(store), nested_field(2)).status_code == 200  # a field is 6 levels down
+    response = post(client, url(store), nested_field(100_000))
+    assert response.status_code == 400
+    assert faultstring(response).startswith("refused: elements nested deeper than 12 levels")
+    assert conn.llen(INBOX) == 1
+
+
+def test_a_message_of_more_elements_than_100_notifications_hold_is_refused_unbuilt(client, store, conn):
+    install(store)
+    body = message(("04l1I000000fztEQAQ", "Contact", {"Id": CONTACT_ID, "Title": "CTO"})).replace(
+        b"<sf:Title>CTO</sf:Title>", b"<sf:Title>CTO</sf:Title>" + b"<sf:A/>" * 200_000)
+    response = post(client, url(store), body)
+    assert response.status_code == 400
+    assert faultstring(response).startswith("refused: more than 100000 elements")
+    assert conn.llen(INBOX) == 0
+
+
+def test_a_message_with_a_tag_longer_than_any_salesforce_writes_is_refused_unparsed(client, store, conn):
+    install(store)
+    attributes = b" ".join(b'a%d="1"' % n for n in range(100_000))
+    body = documented_message().replace(b"<sf:Title>", b"<sf:Title " + attributes + b">")
+    response = post(client, url(store), body)
+    assert response.status_code == 400
+    assert faultstring(response).startswith("refused: a tag, comment or CDATA section longer than 4096 bytes")
+    assert conn.llen(INBOX) == 0

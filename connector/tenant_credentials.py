@@ -1,0 +1,143 @@
+"""Each tenant's credentials for SalesOS's inbound doors: its URL tokens and its Flow secret.
+
+- A Salesforce org's Outbound Message URL, `/webhooks/salesforce/outbound/<token>`:
+  an Outbound Message carries no signature and an org id is no secret, so the
+  token is the message's only credential.
+- A HubSpot portal's "Send a webhook" URLs,
+  `/webhooks/hubspot/workflow/<portal>/<token>/<action>`: HubSpot signs every
+  portal's request with SalesOS's one app secret, so only the token tells a
+  portal's workflow from one pointed at another portal's URL.
+- A Salesforce org's Flow secret, the HMAC key its Flow callouts are signed with.
+
+Each is random and the tenant's own. A URL token is made when its tenant is
+registered, a Flow secret when an admin first asks for it; registering again
+(a re-install, a token refresh) keeps them, since a new one would break what
+the admin configured in the CRM. Showing one again never changes it; only an
+admin replaces one (`--rotate`), and the old one is refused at once. Removing
+the tenant deletes them, so a tenant added again gets new ones.
+
+The vault holds each, encrypted, and is the source of truth. A URL token also
+has a SHA-256 digest in an index the endpoint reads, so it finds the tenant
+with one query and no vault key before it reads a request's body. The vault
+and the index are written in one transaction (the tenant store and its vault
+share a connection), and showing a token writes its digest again, so the
+index never refuses the URL that was printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from connector.vault import Vault
+
+
+@dataclass(frozen=True)
+class UrlKind:
+    name: str  # the vault secret's name
+    table: str  # the digest index
+    path: str  # the route the token extends
+
+
+OUTBOUND = UrlKind("outbound_token", "outbound_tokens", "/webhooks/salesforce/outbound")
+WORKFLOW = UrlKind("workflow_token", "workflow_tokens", "/webhooks/hubspot/workflow")
+OUTBOUND_TOKEN = OUTBOUND.name
+FLOW_SECRET = "flow_secret"
+
+
+def outbound_url(public_url: str, token: str) -> str:
+    """The URL an admin pastes into the org's SalesOS Outbound Messages."""
+    return f"{public_url.rstrip('/')}{OUTBOUND.path}/{token}"
+
+
+def workflow_url(public_url: str, portal: str, token: str, action: str) -> str:
+    """The URL of one SalesOS action, for a "Send a webhook" action of the portal's workflows."""
+    return f"{public_url.rstrip('/')}{WORKFLOW.path}/{portal}/{token}/{action}"
+
+
+def unreachable(public_url: str) -> str | None:
+    """Why a CRM cannot call URLs built on `public_url`, or None: HubSpot calls only https, and neither CRM can
+    reach a loopback address (the default, `http://127.0.0.1:5000`, is for the local demo)."""
+    parts = urlsplit(public_url)
+    host = (parts.hostname or "").lower()
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme.lower() == "https" and not loopback:
+        return None
+    return (f"SALESOS_PUBLIC_URL is {public_url[:100]!r}, which Salesforce and HubSpot cannot call: set it to the "
+            "public https address SalesOS is served at (e.g. https://salesos.example.com), restart SalesOS and "
+            "show the URL again")
+
+
+def index_schema(kind: UrlKind) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {kind.table} (tenant TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE)"
+
+
+def digest(token: str) -> str:
+    """A token is 192 random bits, so a plain SHA-256 cannot be reversed by guessing."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+class TenantSecret:
+    """One random secret per tenant, in the vault, on the connection the vault shares with the tenant store."""
+
+    def __init__(self, vault: Vault, name: str, size: int = 32) -> None:
+        self._vault, self.name, self._size = vault, name, size
+        self._db = vault.connection
+
+    def ensure(self, tenant_id: str) -> str:
+        """The tenant's secret, made on first use and never replaced here."""
+        with self._transaction():
+            secret = self._vault.get(tenant_id, self.name)
+            if secret is None:
+                secret = secrets.token_urlsafe(self._size)
+                self._vault.put(tenant_id, self.name, secret)
+            self._written(tenant_id, secret)
+        return secret
+
+    def rotate(self, tenant_id: str) -> str:
+        """A new secret for the tenant; the old one is refused from the moment this returns."""
+        secret = secrets.token_urlsafe(self._size)
+        with self._transaction():
+            self._vault.put(tenant_id, self.name, secret)
+            self._written(tenant_id, secret)
+        return secret
+
+    def current(self, tenant_id: str) -> str | None:
+        return self._vault.get(tenant_id, self.name)
+
+    def _written(self, tenant_id: str, secret: str) -> None:
+        """What else must change in the same transaction (nothing, for a secret no index refers to)."""
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+class UrlTokens(TenantSecret):
+    """The tokens of one kind of URL, each tenant's indexed by its digest."""
+
+    def __init__(self, vault: Vault, kind: UrlKind) -> None:
+        super().__init__(vault, kind.name, size=24)
+        self._table = kind.table
+
+    def forget(self, tenant_id: str) -> None:
+        self._db.execute(f"DELETE FROM {self._table} WHERE tenant = ?", (tenant_id,))
+
+    def _written(self, tenant_id: str, secret: str) -> None:
+        """The index follows the vault, whatever it held before (a token an older SalesOS never indexed)."""
+        self._db.execute(f"INSERT INTO {self._table} (tenant, digest) VALUES (?, ?) "
+                         "ON CONFLICT (tenant) DO UPDATE SET digest = excluded.digest", (tenant_id, digest(secret)))
