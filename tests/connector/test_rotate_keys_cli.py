@@ -37,7 +37,7 @@ def test_rotate_keys_binds_legacy_secrets_only_with_bind_legacy_and_only_once(tm
 
     bound = cli(env, "rotate-keys", "--bind-legacy")
     assert bound.returncode == 0, bound.stderr
-    assert bound.stdout.startswith("2 secret(s) re-encrypted")
+    assert bound.stdout.startswith("3 secret(s) re-encrypted")  # the access token, the workflow URL's token, the legacy one
 
     again = cli(env, "rotate-keys", "--bind-legacy")
     assert again.returncode == 2
