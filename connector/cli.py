@@ -330,7 +330,7 @@ def dispatch(
 
 @app.command()
 def health(json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False) -> None:
-    """Queues, failed jobs and the agents' health checks; exit 0 healthy, 1 warning, 2 Redis unavailable."""
+    """Queues, failed jobs, what admins must still do and the agents' checks; exit 0 healthy, 1 warning, 2 Redis unavailable."""
     from connector.health import exit_code, health_report, render
     from connector.redis_conn import RedisUnavailable, redis_connection
 

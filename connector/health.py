@@ -5,7 +5,8 @@ state fast, so `queue_states` reads every stage queue in one pipeline (plus a
 second one for the enqueue times of the jobs at the head of the non-empty
 queues) and never writes: no registry clean-up, nothing a probe should do.
 `python -m connector health` calls `health_report`, which adds the failed
-jobs with their error line and the agent checks.
+jobs with their error line, what an admin must still do per tenant
+(`connector/admin_actions.py`) and the agent checks.
 
 The agent checks are the seed's "Agent Health Monitoring" (its thresholds
 stand: DESIGN.md does not change them), computed from the run summaries that
@@ -44,6 +45,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from connector.admin_actions import AdminAction, admin_actions
 from connector.queues import STAGES, queue
 from connector.settings import Settings
 from connector.dispatch import FAILED as FAILED_EVENTS
@@ -112,6 +114,8 @@ class HealthReport(BaseModel):
     events_inbox: int | None = None
     events_failed: int | None = None
     failed_jobs: list[FailedJob] = Field(default_factory=list, description=f"the {FAILED_JOBS_SHOWN} most recent")
+    admin_actions: list[AdminAction] = Field(default_factory=list, description="what an admin must still do, "
+                                             "per tenant, each with what to run")
     runs: list[str] = Field(default_factory=list, description="run ids the checks were computed from")
     newest_run_age_seconds: float | None = None
     checks: list[Check] = Field(default_factory=list)
@@ -121,6 +125,11 @@ class HealthReport(BaseModel):
     def warnings(self) -> list[Check]:
         """The checks that crossed their threshold (severity warning or info)."""
         return [check for check in self.checks if check.status in ("warning", "info")]
+
+    @property
+    def admin_todo(self) -> list[AdminAction]:
+        """The admin actions that are open (not those that could not be checked)."""
+        return [action for action in self.admin_actions if action.status == "warning"]
 
     @property
     def failed_total(self) -> int:
@@ -344,6 +353,7 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
             report.failed_jobs = failed_jobs(conn) if report.failed_total else []
         except redis.RedisError as exc:
             report.redis = f"unreachable: {type(exc).__name__}: {exc}"
+    report.admin_actions = admin_actions(settings, conn if report.redis == "ok" else None, now)
     runs = recent_runs(settings.home, now, window)
     report.runs = [run["run_id"] for run in runs]
     if runs and (started := run_started(runs[0]["run_id"])):
@@ -353,7 +363,7 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
     report.unsubscribes = unsubscribe_backlog(settings)
     if report.redis != "ok":
         report.status = "unavailable"
-    elif report.warnings or report.failed_total:
+    elif report.warnings or report.failed_total or report.admin_todo:
         report.status = "warning"
     return report
 
@@ -372,7 +382,7 @@ def unsubscribe_backlog(settings: Settings) -> list[UnsubscribeBacklog]:
 
 
 def exit_code(report: HealthReport) -> int:
-    """For the CLI: 0 healthy, 1 warnings or failed jobs, 2 Redis unavailable."""
+    """For the CLI: 0 healthy, 1 warnings, failed jobs or admin actions to do, 2 Redis unavailable."""
     return {"healthy": 0, "warning": 1, "unavailable": 2}[report.status]
 
 
@@ -403,6 +413,16 @@ def render(report: HealthReport) -> str:
         lines += ["", "Unsubscribes not in their CRM (SalesOS sends these people nothing all the same):"]
         lines += [f"  {row.tenant}: {row.waiting} waiting, {row.abandoned} abandoned"
                   + (f"  ({row.reason[:300]})" if row.reason else "") for row in report.unsubscribes]
+    lines.append("")
+    if report.admin_actions:
+        lines.append(f"Admin actions ({len(report.admin_todo)} to do):")
+        for action in report.admin_actions:
+            where = f"{action.tenant}: " if action.tenant else ""
+            lines.append(f"  {action.status.upper():<8} {where}{action.message}")
+            if action.run:
+                lines.append(f"           -> {action.run}")
+    else:
+        lines.append("Admin actions: none")
     lines.append("")
     if report.runs:
         runs = f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"

@@ -13,6 +13,7 @@ from rq.serializers import JSONSerializer
 from connector.health import (
     exit_code, failed_jobs, health_report, queue_states, recent_runs, render,
 )
+from connector.private_files import write_private
 from connector.queues import enqueue_once, queue
 from connector.runner import summarise
 from connector.settings import Settings
@@ -39,9 +40,8 @@ def write_run(settings, hours_ago=1.0, *, market="SaaS", tenant="local", rows_re
                           "duplicates_merged": duplicates_merged}])
     summary |= {"run_id": run_id, "tenant": tenant, "market": market}
     runs = settings.home / "runs"
-    runs.mkdir(exist_ok=True)
-    (runs / f"{run_id}.json").write_text(json.dumps(summary))
-    (settings.home / "last_run.json").write_text(json.dumps(summary))
+    write_private(runs / f"{run_id}.json", json.dumps(summary))  # as the runner writes them: owner only
+    write_private(settings.home / "last_run.json", json.dumps(summary))
     return run_id
 
 

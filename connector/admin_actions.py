@@ -1,0 +1,314 @@
+"""What an admin must still do, tenant by tenant, each with the command that does it.
+
+An upgrade leaves steps that nothing can take for the admin (pasting a URL into
+a Salesforce org, choosing a tenant's data, vouching for old ciphertexts), and
+a revoked grant or a refused scope leaves others later. Until each is done,
+something fails closed: `python -m connector health` lists them so they are
+found before a customer finds them.
+
+Health may run in an on-call engineer's shell, without the vault key and
+without the right to write SalesOS's files, and must stay fast. So everything
+here reads the state database through one read-only connection (the stores'
+constructors create files and tables, so they are not used; each query names
+the module that owns its table, and the tests fill the database through those
+stores). Only one check decrypts, whether stored secrets are bound to their
+rows, since a Fernet ciphertext shows nothing of its plaintext: it runs when
+SALESOS_VAULT_KEYS is set and says that it was skipped when it is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import stat
+from collections import defaultdict
+from contextlib import closing
+from pathlib import Path
+from typing import Literal
+
+import redis
+from cryptography.fernet import InvalidToken
+from pydantic import BaseModel, Field
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from agents.validation import clip
+from connector.settings import Settings
+from connector.vault import VaultError, parse_keys
+
+UNSYNCED_AFTER = dt.timedelta(hours=1)
+JOBS_LOOKED_UP = 20  # per tenant: the newest unsynced unsubscribes whose jobs are read for the last error
+CLI = "python -m connector"
+
+Kind = Literal["reinstall", "outbound_url", "data_source", "vault_unbound", "vault_unreadable", "vault_unchecked",
+               "unsynced_unsubscribes", "file_modes", "state_unreadable"]
+
+
+class AdminAction(BaseModel):
+    tenant: str | None = Field(description="the tenant it concerns; None for the whole deployment")
+    kind: Kind
+    status: Literal["warning", "unknown"] = Field(description="unknown: it could not be checked, and says why")
+    message: str = Field(description="what is wrong, and what fails until it is done")
+    run: str | None = Field(default=None, description="what to run (or do) to fix it")
+
+
+def admin_actions(settings: Settings, conn: redis.Redis | None, now: dt.datetime) -> list[AdminAction]:
+    """Every open step, tenants' first (by tenant id), then the deployment's. `conn` None: Redis not read."""
+    actions: list[AdminAction] = []
+    path = settings.state_path
+    if path.is_file():
+        keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
+        try:
+            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+                actions += tenant_actions(db, settings.salesos_public_url)
+                actions += vault_actions(db, keys)
+                actions += unsubscribe_actions(db, conn, now)
+        except sqlite3.DatabaseError as exc:
+            actions.append(AdminAction(tenant=None, kind="state_unreadable", status="unknown",
+                                       message=f"could not read {path}: {exc}; nothing in it was checked"))
+    actions += file_mode_actions(settings.home)
+    return sorted(actions, key=lambda action: (action.tenant is None, action.tenant or ""))
+
+
+# --- installed tenants --------------------------------------------------------------------------
+
+
+def tenant_actions(db: sqlite3.Connection, public_url: str) -> list[AdminAction]:
+    """Re-installs, Salesforce orgs without a working Outbound Message URL, CRM tenants without data."""
+    tenants = _rows(db, "SELECT id, crm, external_id, instance_url, auth, status, status_reason FROM tenants "
+                        "ORDER BY id")  # connector/tenants.py
+    indexed = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM outbound_tokens")}  # connector/outbound_urls.py
+    stored = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM secrets WHERE name = 'outbound_token'")}  # vault
+    with_data = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM tenant_data_sources")}  # data_sources.py
+    actions = []
+    for tenant, crm, external_id, instance_url, auth, status, reason in tenants:
+        if status == "needs_reinstall":
+            actions.append(AdminAction(
+                tenant=tenant, kind="reinstall", status="warning",
+                message=f"needs re-installing ({clip(reason or 'no reason recorded')}): its jobs stop until then",
+                run=_reinstall(crm, external_id, instance_url, auth, public_url)))
+        if crm == "salesforce" and tenant not in indexed:
+            actions.append(_outbound_url(tenant, already_made=tenant in stored))
+        if tenant not in with_data:
+            actions.append(AdminAction(
+                tenant=tenant, kind="data_source", status="warning",
+                message="has no data source: every run of it stops at once (the bundled sample is fictional, for "
+                        "the local CRM only)",
+                run=f"{CLI} tenants data-files {tenant} FILE..."))
+    return actions
+
+
+def _reinstall(crm: str, external_id: str, instance_url: str | None, auth: str, public_url: str) -> str:
+    if auth == "oauth":
+        who = "portal" if crm == "hubspot" else "org"
+        return f"an admin of the {who} opens {public_url.rstrip('/')}/oauth/{crm}/install"
+    if crm == "hubspot":
+        return f"{CLI} tenants add hubspot --portal-id {external_id} --access-token - (a valid private-app token)"
+    return (f"{CLI} tenants add salesforce --org-id {external_id} --instance-url {instance_url or 'URL'} "
+            f"--access-token - (a valid token)")
+
+
+def _outbound_url(tenant: str, already_made: bool) -> AdminAction:
+    refused = "every Outbound Message of the org is refused, and Salesforce drops each after retrying for 24 h"
+    if already_made:
+        return AdminAction(
+            tenant=tenant, kind="outbound_url", status="warning",
+            message=f"its Outbound Message URL was made by an older SalesOS and is not indexed yet: {refused}",
+            run=f"{CLI} tenants outbound-url {tenant} (it makes the URL the org has work; nothing changes in the org)")
+    return AdminAction(
+        tenant=tenant, kind="outbound_url", status="warning",
+        message=f"has no Outbound Message URL: {refused}",
+        run=f"{CLI} tenants outbound-url {tenant}, and paste the URL it prints into the org's SalesOS Outbound "
+            f"Messages (`{CLI} manifests --tenant {tenant} --integration-user USERNAME` writes them with it)")
+
+
+# --- the vault ------------------------------------------------------------------------------------
+
+
+def vault_actions(db: sqlite3.Connection, keys: str | None) -> list[AdminAction]:
+    """Secrets no job can use: stored unbound by an older SalesOS, opened by no key, or moved to another row.
+
+    Without SALESOS_VAULT_KEYS nothing is decrypted, and the check says it was skipped.
+    """
+    rows = _rows(db, "SELECT tenant, name, ciphertext FROM secrets ORDER BY tenant, name")  # connector/vault.py
+    if not rows:
+        return []
+    if not keys:
+        return [AdminAction(
+            tenant=None, kind="vault_unchecked", status="unknown",
+            message=f"{len(rows)} stored secret(s) not checked for ciphertexts an older SalesOS left unbound: "
+                    "SALESOS_VAULT_KEYS is not set here (health never needs it; set it to include this check)")]
+    try:
+        fernet = parse_keys(keys)
+    except VaultError as exc:
+        return [AdminAction(tenant=None, kind="vault_unchecked", status="unknown", message=f"stored secrets not "
+                            f"checked: {exc}")]
+    unbound, unopened, moved = defaultdict(list), defaultdict(list), defaultdict(list)
+    for tenant, name, ciphertext in rows:
+        try:
+            sealed_for = _sealed_for(fernet.decrypt(ciphertext))
+        except InvalidToken:
+            unopened[tenant].append(name)
+            continue
+        if sealed_for is None:
+            unbound[tenant].append(name)
+        elif sealed_for != (tenant, name):
+            moved[tenant].append(name)
+    actions = []
+    for tenant, names in unbound.items():
+        actions.append(AdminAction(
+            tenant=tenant, kind="vault_unbound", status="warning",
+            message=f"{_names(names)} stored by an older SalesOS, not bound to the tenant: its CRM jobs (and the "
+                    "webhooks that read its secrets) fail until bound",
+            run=f"{CLI} rotate-keys --bind-legacy"))
+    for tenant, names in unopened.items():
+        actions.append(AdminAction(
+            tenant=tenant, kind="vault_unreadable", status="warning",
+            message=f"{_names(names)} opened by no key in SALESOS_VAULT_KEYS: its CRM jobs fail",
+            run=f"put the key they were encrypted with back into SALESOS_VAULT_KEYS (after the newest), then "
+                f"{CLI} rotate-keys"))
+    for tenant, names in moved.items():
+        actions.append(AdminAction(
+            tenant=tenant, kind="vault_unreadable", status="warning",
+            message=f"{_names(names)} encrypted for another tenant or secret and copied into this row: refused",
+            run=f"{CLI} tenants remove {tenant}, then install it again (a copied ciphertext is never trusted)"))
+    return actions
+
+
+def _sealed_for(plaintext: bytes) -> tuple[str, str] | None:
+    """The (tenant, name) a secret was sealed for, None for a bare secret stored before sealing.
+
+    This reads the vault's envelope (connector/vault.py `_seal`), a format on disk that stays readable.
+    """
+    try:
+        envelope = json.loads(plaintext)
+    except ValueError:
+        return None
+    if isinstance(envelope, dict) and envelope.get("v") == 1:
+        return str(envelope.get("tenant")), str(envelope.get("name"))
+    return None
+
+
+def _names(names: list[str]) -> str:
+    return f"{'secret' if len(names) == 1 else 'secrets'} {', '.join(names)} {'was' if len(names) == 1 else 'were'}"
+
+
+# --- unsubscribes -------------------------------------------------------------------------------
+
+
+def unsubscribe_actions(db: sqlite3.Connection, conn: redis.Redis | None, now: dt.datetime) -> list[AdminAction]:
+    """Tenants with unsubscribes that have not reached their CRM for over UNSYNCED_AFTER, with the last error."""
+    columns = {row[1] for row in _rows(db, "PRAGMA table_info(unsubscribes)")}
+    if not columns:
+        return []
+    synced = "synced_at IS NULL AND " if "synced_at" in columns else ""  # a ledger from before syncing: none is
+    cutoff = (now - UNSYNCED_AFTER).isoformat()
+    waiting: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for tenant, email, at in _rows(db, f"SELECT tenant, email, at FROM unsubscribes WHERE {synced}at < ? "
+                                       "ORDER BY at", (cutoff,)):  # connector/ledger.py
+        waiting[tenant].append((email, at))
+    actions = []
+    for tenant, rows in waiting.items():
+        oldest = _age(now - dt.datetime.fromisoformat(rows[0][1]))
+        error = _last_error(conn, tenant, [email for email, _ in rows[-JOBS_LOOKED_UP:]])
+        actions.append(AdminAction(
+            tenant=tenant, kind="unsynced_unsubscribes", status="warning",
+            message=f"{len(rows)} unsubscribe(s) not in the CRM for over an hour (the oldest {oldest}): SalesOS "
+                    f"sends them nothing, but the CRM still shows them subscribed; last error: {error}",
+            run=_unsynced_remedy(error)))
+    return actions
+
+
+def _last_error(conn: redis.Redis | None, tenant: str, emails: list[str]) -> str:
+    """The error line of the most recent failed CRM write among these unsubscribes' jobs."""
+    if conn is None:
+        return "unknown (Redis not read)"
+    from connector.unsubscribes import sync_job_id  # only when there is something to look up
+
+    try:
+        jobs = Job.fetch_many([sync_job_id(tenant, email) for email in emails], connection=conn,
+                              serializer=JSONSerializer)
+        failed = [job for job in jobs if job is not None and job.get_status(refresh=False) == JobStatus.FAILED]
+        if not failed:
+            return "none recorded (no failed job)"
+        newest = max(failed, key=lambda job: _utc(job.ended_at))
+        result = newest.latest_result()
+    except redis.RedisError as exc:
+        return f"unknown (Redis: {type(exc).__name__})"
+    lines = [line.strip() for line in (result.exc_string if result else "").splitlines() if line.strip()]
+    return clip(lines[-1], 300) if lines else "unknown (the failed job kept no error)"
+
+
+def _unsynced_remedy(error: str) -> str:
+    if "communication_preferences.write" in error:
+        return ("re-install the HubSpot app (or give the private app's token the communication_preferences.write "
+                "scope); the dispatcher retries every 30 minutes")
+    if "needs re-installing" in error or "needs_reinstall" in error:
+        return "re-install the tenant (see its re-install step); the dispatcher retries every 30 minutes"
+    if error.startswith(("none recorded", "unknown")):
+        return (f"keep `{CLI} dispatch` and a worker on the engagement queue running: the dispatcher queues the "
+                "CRM write of every unsubscribe that has not landed")
+    return "fix the cause the error names; the dispatcher retries every 30 minutes"
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime:
+    if moment is None:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _age(delta: dt.timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:.0f} days ago" if hours >= 48 else f"{hours:.0f} h ago"
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def file_mode_actions(home: Path) -> list[AdminAction]:
+    """SALESOS_HOME must be its owner's alone; an older SalesOS created files readable by others.
+
+    Stops at the first such file: one is enough to say what to run. Entries this user cannot read are skipped.
+    """
+    found = _first_shared(home)
+    if found is None:
+        return []
+    return [AdminAction(
+        tenant=None, kind="file_modes", status="warning",
+        message=f"{found} (and perhaps more) can be read by others: SALESOS_HOME holds people's emails, unsubscribe "
+                "tokens and encrypted CRM tokens, and files an older SalesOS made keep their modes",
+        run=f"chmod -R go= {home}")]
+
+
+def _first_shared(path: Path) -> Path | None:
+    try:
+        if stat.S_IMODE(path.lstat().st_mode) & 0o077:
+            return path
+        entries = list(os.scandir(path))
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                found = _first_shared(Path(entry.path))
+            else:
+                found = Path(entry.path) if stat.S_IMODE(entry.stat().st_mode) & 0o077 else None
+        except OSError:
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def _rows(db: sqlite3.Connection, sql: str, params: tuple = ()) -> list[tuple]:
+    """The rows, or none when the table is missing: a database an older SalesOS made, before that table."""
+    try:
+        return db.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if str(exc).startswith("no such table"):
+            return []
+        raise

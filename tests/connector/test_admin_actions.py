@@ -1,0 +1,328 @@
+"""`python -m connector health` lists, per tenant, what an admin must still do, and what to run for it.
+
+The state database is filled through the real stores, then brought to what an older SalesOS left (rows
+deleted, a ciphertext written the way the vault wrote it before binding), as an upgraded deployment has it.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from connector.data_sources import DataSource, TenantDataSources
+from connector.health import exit_code, health_report, render
+from connector.ledger import Ledger
+from connector.private_files import write_private
+from connector.queues import enqueue_once, queue
+from connector.settings import Settings
+from connector.tenants import Tenant, TenantStore
+from connector.unsubscribes import sync_job_id
+from connector.vault import Vault, new_key
+from tests.connector.jobs_for_tests import refuse
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = new_key()
+ORG = "00D5g000004XyZzEAK"
+SALESFORCE = f"salesforce-{ORG}"
+HUBSPOT = "hubspot-62515"
+INSTALLED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def settings_with(home, keys):
+    return Settings(salesos_home=home, salesos_vault_keys=keys, salesos_public_url="https://salesos.example.com")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return settings_with(tmp_path, KEY)
+
+
+def store(settings, keys=KEY):
+    return TenantStore(settings.state_path, Vault(settings.state_path, keys))
+
+
+def install(settings, tenant_id, *, auth="oauth", data=True):
+    crm, external_id = tenant_id.split("-", 1)
+    store(settings).add(Tenant(id=tenant_id, crm=crm, external_id=external_id, auth=auth, installed_at=INSTALLED,
+                               instance_url="https://acme.my.salesforce.com" if crm == "salesforce" else None),
+                        {"access_token": f"token-of-{tenant_id}"})
+    if data:
+        data_file = write_private(settings.home / "data" / f"{tenant_id}.jsonl", "")
+        sources = TenantDataSources(settings.state_path)
+        sources.set(tenant_id, DataSource(files=[str(data_file)]))
+        sources.close()
+
+
+def sql(settings, statement, *params):
+    with sqlite3.connect(settings.state_path) as db:
+        db.execute(statement, params)
+
+
+def report(settings, conn=None, now=None):
+    return health_report(settings, conn, now=now or dt.datetime.now(dt.UTC))
+
+
+def actions(result, tenant=None):
+    return [(action.kind, action.status) for action in result.admin_actions if tenant is None or action.tenant == tenant]
+
+
+def the_action(result, kind):
+    [action] = [action for action in result.admin_actions if action.kind == kind]
+    return action
+
+
+def test_a_fully_set_up_deployment_has_nothing_to_do(settings, conn):
+    install(settings, SALESFORCE)
+    install(settings, HUBSPOT)
+    result = report(settings, conn)
+    assert result.admin_actions == []
+    assert (result.status, exit_code(result)) == ("healthy", 0)
+    assert "Admin actions: none" in render(result)
+
+
+# --- Salesforce Outbound Message URLs -------------------------------------------------------------------------
+
+
+def test_a_salesforce_org_registered_before_outbound_urls_is_told_to_get_one_and_paste_it(settings):
+    install(settings, SALESFORCE)
+    sql(settings, "DELETE FROM outbound_tokens")  # what an older SalesOS left: no token at all
+    sql(settings, "DELETE FROM secrets WHERE name = 'outbound_token'")
+    action = the_action(report(settings), "outbound_url")
+    assert (action.tenant, action.status) == (SALESFORCE, "warning")
+    assert "every Outbound Message of the org is refused" in action.message
+    assert action.run.startswith(f"python -m connector tenants outbound-url {SALESFORCE}, and paste the URL")
+
+
+def test_an_org_whose_url_was_made_but_not_indexed_is_told_the_command_makes_its_url_work(settings):
+    install(settings, SALESFORCE)
+    store(settings).outbound.forget(SALESFORCE)
+    action = the_action(report(settings), "outbound_url")
+    assert "not indexed yet" in action.message
+    assert "nothing changes in the org" in action.run
+
+
+def test_running_outbound_url_clears_the_flag(settings):
+    install(settings, SALESFORCE)
+    sql(settings, "DELETE FROM outbound_tokens")
+    store(settings).outbound.ensure(SALESFORCE)  # what `tenants outbound-url` does
+    assert actions(report(settings)) == []
+
+
+def test_a_hubspot_portal_needs_no_outbound_url(settings):
+    install(settings, HUBSPOT)
+    assert "outbound_url" not in [kind for kind, _ in actions(report(settings))]
+
+
+# --- data sources -----------------------------------------------------------------------------------------------
+
+
+def test_a_crm_tenant_without_a_data_source_is_told_to_set_one(settings):
+    install(settings, HUBSPOT, data=False)
+    action = the_action(report(settings), "data_source")
+    assert (action.tenant, action.status) == (HUBSPOT, "warning")
+    assert "every run of it stops at once" in action.message
+    assert action.run == f"python -m connector tenants data-files {HUBSPOT} FILE..."
+
+
+# --- re-installs --------------------------------------------------------------------------------------------------
+
+
+def test_a_tenant_that_needs_reinstalling_is_told_where_to_reinstall_with_the_reason(settings):
+    install(settings, HUBSPOT)
+    store(settings).mark_needs_reinstall(HUBSPOT, "the refresh token was revoked (invalid_grant)")
+    action = the_action(report(settings), "reinstall")
+    assert "the refresh token was revoked (invalid_grant)" in action.message
+    assert action.run == "an admin of the portal opens https://salesos.example.com/oauth/hubspot/install"
+
+
+def test_a_private_app_tenant_is_told_to_register_a_new_token(settings):
+    install(settings, HUBSPOT, auth="private_app")
+    store(settings).mark_needs_reinstall(HUBSPOT, "HubSpot refused the private-app token")
+    assert the_action(report(settings), "reinstall").run.startswith(
+        "python -m connector tenants add hubspot --portal-id 62515 --access-token -")
+
+
+# --- the vault ---------------------------------------------------------------------------------------------------------
+
+
+def store_unbound(settings, tenant, name="refresh_token", key=KEY):
+    """What the vault wrote before ciphertexts named their tenant."""
+    sql(settings, "INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
+        tenant, name, Fernet(key.encode()).encrypt(b"token-stored-by-an-older-salesos"))
+
+
+def test_secrets_stored_unbound_by_an_older_salesos_are_flagged_with_rotate_keys_bind_legacy(settings):
+    install(settings, HUBSPOT)
+    store_unbound(settings, HUBSPOT, "access_token")
+    store_unbound(settings, HUBSPOT, "refresh_token")
+    action = the_action(report(settings), "vault_unbound")
+    assert (action.tenant, action.status) == (HUBSPOT, "warning")
+    assert action.message.startswith("secrets access_token, refresh_token were stored by an older SalesOS")
+    assert action.run == "python -m connector rotate-keys --bind-legacy"
+
+
+def test_a_secret_stored_bound_again_clears_the_flag(settings):
+    install(settings, HUBSPOT)
+    store_unbound(settings, HUBSPOT, "access_token")
+    Vault(settings.state_path, KEY).put(HUBSPOT, "access_token", "token-stored-by-an-older-salesos")  # as binding does
+    assert actions(report(settings)) == []
+
+
+def test_a_secret_no_key_opens_and_one_moved_from_another_row_are_flagged(settings):
+    install(settings, HUBSPOT)
+    install(settings, SALESFORCE)
+    Vault(settings.state_path, new_key()).put(HUBSPOT, "refresh_token", "encrypted with a key since dropped")
+    sql(settings, "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE tenant = ? AND "
+                  "name = 'access_token') WHERE tenant = ? AND name = 'access_token'", HUBSPOT, SALESFORCE)
+    result = report(settings)
+    [unopened] = [a for a in result.admin_actions if a.kind == "vault_unreadable" and a.tenant == HUBSPOT]
+    assert "opened by no key in SALESOS_VAULT_KEYS" in unopened.message
+    [moved] = [a for a in result.admin_actions if a.kind == "vault_unreadable" and a.tenant == SALESFORCE]
+    assert "encrypted for another tenant or secret" in moved.message
+
+
+def test_without_the_vault_key_health_runs_and_says_the_vault_check_was_skipped(settings, conn):
+    install(settings, HUBSPOT)
+    store_unbound(settings, HUBSPOT)
+    result = report(settings_with(settings.home, None), conn)
+    action = the_action(result, "vault_unchecked")
+    assert (action.tenant, action.status) == (None, "unknown")
+    assert "SALESOS_VAULT_KEYS is not set here" in action.message
+    assert (result.status, exit_code(result)) == ("healthy", 0)  # not checked is not a warning
+
+
+def test_a_malformed_vault_key_skips_the_vault_check_and_says_why(settings):
+    install(settings, HUBSPOT)
+    action = the_action(report(settings_with(settings.home, "not-a-key")), "vault_unchecked")
+    assert "malformed key" in action.message
+
+
+# --- unsubscribes -------------------------------------------------------------------------------------------------
+
+
+def unsubscribe(settings, tenant, email):
+    ledger = Ledger(settings.state_path)
+    token = ledger.unsubscribe_tokens(tenant, [email])[email]
+    ledger.unsubscribe(token)
+    ledger.close()
+
+
+def fail_sync(conn, tenant, email, error):
+    """The CRM write of the unsubscribe, failed with `error` (its real job id, on the engagement queue)."""
+    enqueue_once(conn, "engagement", refuse, {"error": error}, job_key=sync_job_id(tenant, email))
+    SimpleWorker([queue("engagement", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+
+
+LATER = dt.timedelta(hours=2)
+
+
+def test_unsubscribes_not_in_the_crm_for_over_an_hour_are_flagged_with_the_last_error(settings, conn):
+    install(settings, HUBSPOT)
+    unsubscribe(settings, HUBSPOT, "ada@acme.io")
+    unsubscribe(settings, HUBSPOT, "bob@acme.io")
+    fail_sync(conn, HUBSPOT, "bob@acme.io", "email_opt_out: 403 Forbidden (grant the app the "
+                                            "communication_preferences.write scope: re-install it)")
+    action = the_action(report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER), "unsynced_unsubscribes")
+    assert (action.tenant, action.status) == (HUBSPOT, "warning")
+    assert action.message.startswith("2 unsubscribe(s) not in the CRM for over an hour (the oldest 2 h ago)")
+    assert action.message.endswith("last error: RuntimeError: email_opt_out: 403 Forbidden (grant the app the "
+                                   "communication_preferences.write scope: re-install it)")
+    assert action.run.startswith("re-install the HubSpot app (or give the private app's token the "
+                                 "communication_preferences.write scope)")
+
+
+def test_an_unsubscribe_without_a_failed_job_points_at_the_dispatcher(settings, conn):
+    unsubscribe(settings, "local", "ada@acme.io")
+    action = the_action(report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER), "unsynced_unsubscribes")
+    assert "last error: none recorded (no failed job)" in action.message
+    assert "`python -m connector dispatch`" in action.run
+
+
+def test_without_redis_the_last_error_is_unknown(settings):
+    unsubscribe(settings, "local", "ada@acme.io")
+    action = the_action(report(settings, None, now=dt.datetime.now(dt.UTC) + LATER), "unsynced_unsubscribes")
+    assert action.message.endswith("last error: unknown (Redis not read)")
+
+
+def test_an_unsubscribe_of_the_last_hour_or_one_synced_is_not_flagged(settings, conn):
+    unsubscribe(settings, "local", "ada@acme.io")
+    unsubscribe(settings, "local", "bob@acme.io")
+    ledger = Ledger(settings.state_path)
+    ledger.unsubscribe_synced("local", "bob@acme.io")
+    ledger.close()
+    assert actions(report(settings, conn, now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=50))) == []
+    assert "1 unsubscribe(s)" in the_action(report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER),
+                                            "unsynced_unsubscribes").message
+
+
+# --- files ------------------------------------------------------------------------------------------------------------
+
+
+def test_state_files_an_older_salesos_left_readable_by_others_are_flagged_until_chmod(settings):
+    install(settings, HUBSPOT)
+    summary = settings.home / "runs" / "20260101T000000-000001.json"
+    write_private(summary, "{}")
+    summary.chmod(0o644)
+    action = the_action(report(settings), "file_modes")
+    assert action.message.startswith(f"{summary} (and perhaps more) can be read by others")
+    assert action.run == f"chmod -R go= {settings.home}"
+    subprocess.run(["chmod", "-R", "go=", str(settings.home)], check=True)
+    assert actions(report(settings)) == []
+
+
+# --- read-only, exit code, text, JSON ------------------------------------------------------------------------------
+
+
+def test_health_reads_an_older_state_database_without_changing_it(settings):
+    with sqlite3.connect(settings.state_path) as db:  # an older SalesOS: tenants only, no newer table
+        db.execute("CREATE TABLE tenants (id TEXT PRIMARY KEY, crm TEXT NOT NULL, external_id TEXT NOT NULL, "
+                   "instance_url TEXT, auth TEXT NOT NULL, status TEXT NOT NULL, status_reason TEXT, "
+                   "installed_at TEXT NOT NULL)")
+        db.execute("INSERT INTO tenants VALUES (?, 'salesforce', ?, 'https://acme.my.salesforce.com', 'oauth', "
+                   "'active', NULL, '2026-01-01T00:00:00+00:00')", (SALESFORCE, ORG))
+    db.close()
+    settings.state_path.chmod(0o600)
+    before = hashlib.sha256(settings.state_path.read_bytes()).hexdigest()
+    assert actions(report(settings)) == [("outbound_url", "warning"), ("data_source", "warning")]
+    assert hashlib.sha256(settings.state_path.read_bytes()).hexdigest() == before
+
+
+def test_health_creates_no_state_database(settings):
+    report(settings)
+    assert not settings.state_path.exists()
+
+
+def test_an_action_to_do_makes_the_report_a_warning_and_exit_1(settings, conn):
+    install(settings, HUBSPOT, data=False)
+    result = report(settings, conn)
+    assert (result.status, exit_code(result)) == ("warning", 1)
+
+
+def test_render_lists_each_action_with_its_tenant_and_what_to_run(settings):
+    install(settings, HUBSPOT, data=False)
+    text = render(report(settings))
+    assert "Admin actions (1 to do):" in text
+    assert f"  WARNING  {HUBSPOT}: has no data source" in text
+    assert f"           -> python -m connector tenants data-files {HUBSPOT} FILE..." in text
+
+
+def test_the_health_command_lists_the_actions_without_the_vault_key_and_exits_1(settings, tmp_path):
+    install(settings, SALESFORCE, data=False)
+    store_unbound(settings, SALESFORCE)
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SALESOS_VAULT_KEYS")}
+    result = subprocess.run([sys.executable, "-m", "connector", "health", "--json"], cwd=ROOT,
+                            env=env | {"SALESOS_HOME": str(tmp_path)}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    data = json.loads(result.stdout)
+    assert data["status"] == "warning"
+    assert [(a["tenant"], a["kind"], a["status"]) for a in data["admin_actions"]] == [
+        (SALESFORCE, "data_source", "warning"), (None, "vault_unchecked", "unknown")]
