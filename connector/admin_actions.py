@@ -130,16 +130,23 @@ def _outbound_url(tenant: str, already_made: bool) -> AdminAction:
 def vault_actions(db: sqlite3.Connection, keys: str | None) -> list[AdminAction]:
     """Secrets no job can use: stored unbound by an older SalesOS, opened by no key, or moved to another row.
 
-    Without SALESOS_VAULT_KEYS nothing is decrypted, and the check says it was skipped.
+    The vault records when the one-time binding of an older SalesOS's secrets was done, and reading that needs
+    no key: once it is recorded nothing is left to bind, so without SALESOS_VAULT_KEYS there is nothing to say.
+    Otherwise only decrypting tells, and without the key the check says it was skipped.
     """
     rows = _rows(db, "SELECT tenant, name, ciphertext FROM secrets ORDER BY tenant, name")  # connector/vault.py
     if not rows:
         return []
+    bound_on = _legacy_bound_on(db)
     if not keys:
+        if bound_on:
+            return []
         return [AdminAction(
             tenant=None, kind="vault_unchecked", status="unknown",
-            message=f"{len(rows)} stored secret(s) not checked for ciphertexts an older SalesOS left unbound: "
-                    "SALESOS_VAULT_KEYS is not set here (health never needs it; set it to include this check)")]
+            message=f"{len(rows)} stored secret(s) not checked for ciphertexts an older SalesOS left unbound, and "
+                    "binding them is not recorded as done: SALESOS_VAULT_KEYS is not set here (health never needs "
+                    "it; with it, this is checked)",
+            run=f"after upgrading from an older SalesOS: {CLI} rotate-keys --bind-legacy")]
     try:
         fernet = parse_keys(keys)
     except VaultError as exc:
@@ -158,11 +165,18 @@ def vault_actions(db: sqlite3.Connection, keys: str | None) -> list[AdminAction]
             moved[tenant].append(name)
     actions = []
     for tenant, names in unbound.items():
-        actions.append(AdminAction(
-            tenant=tenant, kind="vault_unbound", status="warning",
-            message=f"{_names(names)} stored by an older SalesOS, not bound to the tenant: its CRM jobs (and the "
-                    "webhooks that read its secrets) fail until bound",
-            run=f"{CLI} rotate-keys --bind-legacy"))
+        if bound_on is None:
+            actions.append(AdminAction(
+                tenant=tenant, kind="vault_unbound", status="warning",
+                message=f"{_names(names)} stored by an older SalesOS, not bound to the tenant: its CRM jobs (and "
+                        "the webhooks that read its secrets) fail until bound",
+                run=f"{CLI} rotate-keys --bind-legacy"))
+        else:
+            actions.append(AdminAction(
+                tenant=tenant, kind="vault_unreadable", status="warning",
+                message=f"{_names(names)} not bound to the tenant, but the legacy secrets were bound on "
+                        f"{bound_on[:10]}: written since, not by SalesOS (copied from an old backup?), so refused",
+                run=_register_again(tenant)))
     for tenant, names in unopened.items():
         actions.append(AdminAction(
             tenant=tenant, kind="vault_unreadable", status="warning",
@@ -173,8 +187,20 @@ def vault_actions(db: sqlite3.Connection, keys: str | None) -> list[AdminAction]
         actions.append(AdminAction(
             tenant=tenant, kind="vault_unreadable", status="warning",
             message=f"{_names(names)} encrypted for another tenant or secret and copied into this row: refused",
-            run=f"{CLI} tenants remove {tenant}, then install it again (a copied ciphertext is never trusted)"))
+            run=_register_again(tenant)))
     return actions
+
+
+def _legacy_bound_on(db: sqlite3.Connection) -> str | None:
+    """When `rotate-keys` closed the binding of legacy secrets (connector/vault.py's vault_state), if it has."""
+    row = next(iter(_rows(db, "SELECT value FROM vault_state WHERE name = 'legacy_bound_at'")), None)
+    return row[0] if row else None
+
+
+def _register_again(tenant: str) -> str:
+    """Registering stores the tenant's tokens anew; a refused secret it does not replace needs the tenant removed."""
+    return (f"register {tenant} again (its OAuth install, or `{CLI} tenants add`); if that is refused too, "
+            f"`{CLI} tenants remove {tenant}` first")
 
 
 def _sealed_for(plaintext: bytes) -> tuple[str, str] | None:

@@ -170,11 +170,21 @@ def test_secrets_stored_unbound_by_an_older_salesos_are_flagged_with_rotate_keys
     assert action.run == "python -m connector rotate-keys --bind-legacy"
 
 
-def test_a_secret_stored_bound_again_clears_the_flag(settings):
+def test_rotate_keys_bind_legacy_clears_the_flag_and_then_health_needs_no_key_to_know(settings, conn):
     install(settings, HUBSPOT)
     store_unbound(settings, HUBSPOT, "access_token")
-    Vault(settings.state_path, KEY).put(HUBSPOT, "access_token", "token-stored-by-an-older-salesos")  # as binding does
+    Vault(settings.state_path, KEY).rotate(bind_legacy=True)
     assert actions(report(settings)) == []
+    assert actions(report(settings_with(settings.home, None), conn)) == []  # the binding is recorded as done
+
+
+def test_an_unbound_secret_written_after_the_binding_is_refused_and_the_tenant_registered_again(settings):
+    install(settings, HUBSPOT)
+    Vault(settings.state_path, KEY).rotate(bind_legacy=True)
+    store_unbound(settings, HUBSPOT, "refresh_token")  # copied from an old backup
+    action = the_action(report(settings), "vault_unreadable")
+    assert "the legacy secrets were bound on" in action.message and "not by SalesOS" in action.message
+    assert action.run.startswith(f"register {HUBSPOT} again (its OAuth install, or `python -m connector tenants add`)")
 
 
 def test_a_secret_no_key_opens_and_one_moved_from_another_row_are_flagged(settings):
@@ -197,6 +207,7 @@ def test_without_the_vault_key_health_runs_and_says_the_vault_check_was_skipped(
     action = the_action(result, "vault_unchecked")
     assert (action.tenant, action.status) == (None, "unknown")
     assert "SALESOS_VAULT_KEYS is not set here" in action.message
+    assert action.run == "after upgrading from an older SalesOS: python -m connector rotate-keys --bind-legacy"
     assert (result.status, exit_code(result)) == ("healthy", 0)  # not checked is not a warning
 
 
