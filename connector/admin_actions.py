@@ -13,7 +13,8 @@ constructors create files and tables, so they are not used; each query names
 the module that owns its table, and the tests fill the database through those
 stores). Only one check decrypts, whether stored secrets are bound to their
 rows, since a Fernet ciphertext shows nothing of its plaintext: it runs when
-SALESOS_VAULT_KEYS is set and says that it was skipped when it is not.
+SALESOS_VAULT_KEYS is set; without it, the binding `rotate-keys` records
+tells whether anything is left to bind, and else the check says it was skipped.
 """
 
 from __future__ import annotations
