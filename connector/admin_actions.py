@@ -25,22 +25,20 @@ import os
 import sqlite3
 import stat
 from collections import defaultdict
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Literal
 
-import redis
 from cryptography.fernet import InvalidToken
 from pydantic import BaseModel, Field
-from rq.job import Job, JobStatus
-from rq.serializers import JSONSerializer
 
 from agents.validation import clip
+from connector.ledger import unsubscribe_backlog
 from connector.settings import Settings
 from connector.vault import VaultError, parse_keys
 
 UNSYNCED_AFTER = dt.timedelta(hours=1)
-JOBS_LOOKED_UP = 20  # per tenant: the newest unsynced unsubscribes whose jobs are read for the last error
 CLI = "python -m connector"
 
 Kind = Literal["reinstall", "outbound_url", "data_source", "vault_unbound", "vault_unreadable", "vault_unchecked",
@@ -55,22 +53,31 @@ class AdminAction(BaseModel):
     run: str | None = Field(default=None, description="what to run (or do) to fix it")
 
 
-def admin_actions(settings: Settings, conn: redis.Redis | None, now: dt.datetime) -> list[AdminAction]:
-    """Every open step, tenants' first (by tenant id), then the deployment's. `conn` None: Redis not read."""
+def admin_actions(settings: Settings, now: dt.datetime) -> list[AdminAction]:
+    """Every open step, tenants' first (by tenant id), then the deployment's."""
     actions: list[AdminAction] = []
-    path = settings.state_path
-    if path.is_file():
-        keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
-        try:
-            with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
+    try:
+        with read_only(settings.state_path) as db:
+            if db is not None:
                 actions += tenant_actions(db, settings.salesos_public_url)
                 actions += vault_actions(db, keys)
-                actions += unsubscribe_actions(db, conn, now)
-        except sqlite3.DatabaseError as exc:
-            actions.append(AdminAction(tenant=None, kind="state_unreadable", status="unknown",
-                                       message=f"could not read {path}: {exc}; nothing in it was checked"))
+                actions += unsubscribe_actions(db, now)
+    except sqlite3.DatabaseError as exc:
+        actions.append(AdminAction(tenant=None, kind="state_unreadable", status="unknown",
+                                   message=f"could not read {settings.state_path}: {exc}; nothing in it was checked"))
     actions += file_mode_actions(settings.home)
     return sorted(actions, key=lambda action: (action.tenant is None, action.tenant or ""))
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection | None]:
+    """A read-only connection to SalesOS's state database; None when there is none yet (nothing is created)."""
+    if not path.is_file():
+        yield None
+        return
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+        yield db
 
 
 # --- installed tenants --------------------------------------------------------------------------
@@ -225,70 +232,49 @@ def _names(names: list[str]) -> str:
 # --- unsubscribes -------------------------------------------------------------------------------
 
 
-def unsubscribe_actions(db: sqlite3.Connection, conn: redis.Redis | None, now: dt.datetime) -> list[AdminAction]:
-    """Tenants with unsubscribes that have not reached their CRM for over UNSYNCED_AFTER, with the last error."""
-    columns = {row[1] for row in _rows(db, "PRAGMA table_info(unsubscribes)")}
-    if not columns:
-        return []
-    synced = "synced_at IS NULL AND " if "synced_at" in columns else ""  # a ledger from before syncing: none is
-    cutoff = (now - UNSYNCED_AFTER).isoformat()
-    waiting: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for tenant, email, at in _rows(db, f"SELECT tenant, email, at FROM unsubscribes WHERE {synced}at < ? "
-                                       "ORDER BY at", (cutoff,)):  # connector/ledger.py
-        waiting[tenant].append((email, at))
+def unsubscribe_actions(db: sqlite3.Connection, now: dt.datetime) -> list[AdminAction]:
+    """Tenants whose oldest unsubscribe waiting for its CRM write is over UNSYNCED_AFTER old, with the last error."""
+    try:
+        backlog = unsubscribe_backlog(db)  # connector/ledger.py
+    except sqlite3.OperationalError as exc:
+        if not str(exc).startswith(("no such table", "no such column")):
+            raise
+        if not _rows(db, "SELECT 1 FROM unsubscribes LIMIT 1"):
+            return []
+        return [AdminAction(  # the columns are added when a dispatcher or worker first opens the ledger
+            tenant=None, kind="unsynced_unsubscribes", status="unknown",
+            message="the send ledger was made by an older SalesOS: whether its unsubscribes reached the CRMs is "
+                    "known once this release's dispatcher has opened it",
+            run=f"start `{CLI} dispatch`: it queues the CRM write of every unsubscribe that has not landed")]
     actions = []
-    for tenant, rows in waiting.items():
-        oldest = _age(now - dt.datetime.fromisoformat(rows[0][1]))
-        error = _last_error(conn, tenant, [email for email, _ in rows[-JOBS_LOOKED_UP:]])
+    for tenant, waiting, _, note, oldest in backlog:
+        waited = now - dt.datetime.fromisoformat(oldest) if waiting else dt.timedelta(0)
+        if waited <= UNSYNCED_AFTER:
+            continue
         actions.append(AdminAction(
             tenant=tenant, kind="unsynced_unsubscribes", status="warning",
-            message=f"{len(rows)} unsubscribe(s) not in the CRM for over an hour (the oldest {oldest}): SalesOS "
-                    f"sends them nothing, but the CRM still shows them subscribed; last error: {error}",
-            run=_unsynced_remedy(error)))
+            message=f"{waiting} unsubscribe(s) not in the CRM, the oldest for {_age(waited)}: SalesOS sends them "
+                    f"nothing, but the CRM still shows them subscribed; last error: "
+                    f"{clip(note, 300) if note else 'none recorded'}",
+            run=_unsynced_remedy(note or "")))
     return actions
-
-
-def _last_error(conn: redis.Redis | None, tenant: str, emails: list[str]) -> str:
-    """The error line of the most recent failed CRM write among these unsubscribes' jobs."""
-    if conn is None:
-        return "unknown (Redis not read)"
-    from connector.unsubscribes import sync_job_id  # only when there is something to look up
-
-    try:
-        jobs = Job.fetch_many([sync_job_id(tenant, email) for email in emails], connection=conn,
-                              serializer=JSONSerializer)
-        failed = [job for job in jobs if job is not None and job.get_status(refresh=False) == JobStatus.FAILED]
-        if not failed:
-            return "none recorded (no failed job)"
-        newest = max(failed, key=lambda job: _utc(job.ended_at))
-        result = newest.latest_result()
-    except redis.RedisError as exc:
-        return f"unknown (Redis: {type(exc).__name__})"
-    lines = [line.strip() for line in (result.exc_string if result else "").splitlines() if line.strip()]
-    return clip(lines[-1], 300) if lines else "unknown (the failed job kept no error)"
 
 
 def _unsynced_remedy(error: str) -> str:
     if "communication_preferences.write" in error:
-        return ("re-install the HubSpot app (or give the private app's token the communication_preferences.write "
-                "scope); the dispatcher retries every 30 minutes")
-    if "needs re-installing" in error or "needs_reinstall" in error:
+        return ("re-install the HubSpot app in the portal (or give the private app's token the "
+                "communication_preferences.write scope); the dispatcher retries every 30 minutes")
+    if "needs re-installing" in error:
         return "re-install the tenant (see its re-install step); the dispatcher retries every 30 minutes"
-    if error.startswith(("none recorded", "unknown")):
+    if not error:
         return (f"keep `{CLI} dispatch` and a worker on the engagement queue running: the dispatcher queues the "
                 "CRM write of every unsubscribe that has not landed")
     return "fix the cause the error names; the dispatcher retries every 30 minutes"
 
 
-def _utc(moment: dt.datetime | None) -> dt.datetime:
-    if moment is None:
-        return dt.datetime.min.replace(tzinfo=dt.UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def _age(delta: dt.timedelta) -> str:
     hours = delta.total_seconds() / 3600
-    return f"{hours / 24:.0f} days ago" if hours >= 48 else f"{hours:.0f} h ago"
+    return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} h"
 
 
 # --- files ----------------------------------------------------------------------------------------

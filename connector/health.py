@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +46,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
-from connector.admin_actions import AdminAction, admin_actions
+from connector import ledger
+from connector.admin_actions import AdminAction, admin_actions, read_only
 from connector.queues import STAGES, queue
 from connector.settings import Settings
 from connector.dispatch import FAILED as FAILED_EVENTS
@@ -353,7 +355,7 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
             report.failed_jobs = failed_jobs(conn) if report.failed_total else []
         except redis.RedisError as exc:
             report.redis = f"unreachable: {type(exc).__name__}: {exc}"
-    report.admin_actions = admin_actions(settings, conn if report.redis == "ok" else None, now)
+    report.admin_actions = admin_actions(settings, now)
     runs = recent_runs(settings.home, now, window)
     report.runs = [run["run_id"] for run in runs]
     if runs and (started := run_started(runs[0]["run_id"])):
@@ -369,16 +371,15 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
 
 
 def unsubscribe_backlog(settings: Settings) -> list[UnsubscribeBacklog]:
-    if not settings.state_path.is_file():
-        return []
-    from connector.ledger import Ledger
-
-    ledger = Ledger(settings.state_path)
+    """Read through a read-only connection. A ledger an older SalesOS made, still without the columns this
+    needs (a dispatcher adds them), or a database that cannot be read, shows none here: the admin actions say so."""
     try:
-        return [UnsubscribeBacklog(tenant=tenant, waiting=waiting, abandoned=abandoned, reason=reason)
-                for tenant, waiting, abandoned, reason in ledger.unsubscribe_backlog()]
-    finally:
-        ledger.close()
+        with read_only(settings.state_path) as db:
+            rows = ledger.unsubscribe_backlog(db) if db is not None else []
+    except sqlite3.DatabaseError:
+        return []
+    return [UnsubscribeBacklog(tenant=tenant, waiting=waiting, abandoned=abandoned, reason=reason)
+            for tenant, waiting, abandoned, reason, _ in rows]
 
 
 def exit_code(report: HealthReport) -> int:

@@ -182,13 +182,8 @@ class Ledger:
         """No CRM is left to write these into (the tenant was uninstalled): never queued again, kept with why."""
         self._mark(tenant, emails, "abandoned_at = ?, note = ?", (_now(), reason))
 
-    def unsubscribe_backlog(self) -> list[tuple[str, int, int, str | None]]:
-        """Per tenant with any: (tenant, waiting, abandoned, the newest note among them)."""
-        return self._db.execute(
-            "SELECT tenant, SUM(abandoned_at IS NULL), SUM(abandoned_at IS NOT NULL), "
-            "(SELECT note FROM unsubscribes AS newest WHERE newest.tenant = unsubscribes.tenant AND "
-            "newest.synced_at IS NULL AND newest.note IS NOT NULL ORDER BY newest.at DESC LIMIT 1) "
-            "FROM unsubscribes WHERE synced_at IS NULL GROUP BY tenant ORDER BY tenant").fetchall()
+    def unsubscribe_backlog(self) -> list[tuple[str, int, int, str | None, str | None]]:
+        return unsubscribe_backlog(self._db)
 
     def _mark(self, tenant: str, emails: Iterable[str], assignments: str, values: tuple) -> None:
         with self._write():
@@ -276,6 +271,17 @@ class Ledger:
 
     def _write(self):
         return _Transaction(self._db)
+
+
+def unsubscribe_backlog(db: sqlite3.Connection) -> list[tuple[str, int, int, str | None, str | None]]:
+    """Per tenant with any: (tenant, waiting, abandoned, the newest note among them, when the oldest waiting one
+    was made). On any connection to the ledger's database: `health` reads it read-only."""
+    return db.execute(
+        "SELECT tenant, SUM(abandoned_at IS NULL), SUM(abandoned_at IS NOT NULL), "
+        "(SELECT note FROM unsubscribes AS newest WHERE newest.tenant = unsubscribes.tenant AND "
+        "newest.synced_at IS NULL AND newest.note IS NOT NULL ORDER BY newest.at DESC LIMIT 1), "
+        "MIN(CASE WHEN abandoned_at IS NULL THEN at END) "
+        "FROM unsubscribes WHERE synced_at IS NULL GROUP BY tenant ORDER BY tenant").fetchall()
 
 
 class _Transaction:

@@ -7,7 +7,3 @@ def record(payload: dict) -> dict:
 
 def explode(payload: dict) -> dict:
     raise RuntimeError(f"boom {payload['n']}")
-
-
-def refuse(payload: dict) -> dict:
-    raise RuntimeError(payload["error"])

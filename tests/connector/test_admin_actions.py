@@ -15,19 +15,14 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
 from connector.data_sources import DataSource, TenantDataSources
 from connector.health import exit_code, health_report, render
 from connector.ledger import Ledger
 from connector.private_files import write_private
-from connector.queues import enqueue_once, queue
 from connector.settings import Settings
 from connector.tenants import Tenant, TenantStore
-from connector.unsubscribes import sync_job_id
 from connector.vault import Vault, new_key
-from tests.connector.jobs_for_tests import refuse
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = new_key()
@@ -220,59 +215,72 @@ def test_a_malformed_vault_key_skips_the_vault_check_and_says_why(settings):
 # --- unsubscribes -------------------------------------------------------------------------------------------------
 
 
-def unsubscribe(settings, tenant, email):
+def unsubscribe(settings, tenant, email, *, failed=None, synced=False):
     ledger = Ledger(settings.state_path)
     token = ledger.unsubscribe_tokens(tenant, [email])[email]
     ledger.unsubscribe(token)
+    if failed:
+        ledger.unsubscribes_failed(tenant, {email: failed})  # what the sync job records when the CRM refuses
+    if synced:
+        ledger.unsubscribes_synced(tenant, [email])
     ledger.close()
-
-
-def fail_sync(conn, tenant, email, error):
-    """The CRM write of the unsubscribe, failed with `error` (its real job id, on the engagement queue)."""
-    enqueue_once(conn, "engagement", refuse, {"error": error}, job_key=sync_job_id(tenant, email))
-    SimpleWorker([queue("engagement", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
 
 
 LATER = dt.timedelta(hours=2)
+SCOPE_REFUSED = ("email_opt_out: 403 Forbidden. The app lacks the communication_preferences.write scope, which "
+                 "opting a contact out of email needs: re-install the SalesOS app in this portal")
 
 
-def test_unsubscribes_not_in_the_crm_for_over_an_hour_are_flagged_with_the_last_error(settings, conn):
+def test_unsubscribes_not_in_the_crm_for_over_an_hour_are_flagged_with_the_last_error(settings):
     install(settings, HUBSPOT)
     unsubscribe(settings, HUBSPOT, "ada@acme.io")
-    unsubscribe(settings, HUBSPOT, "bob@acme.io")
-    fail_sync(conn, HUBSPOT, "bob@acme.io", "email_opt_out: 403 Forbidden (grant the app the "
-                                            "communication_preferences.write scope: re-install it)")
-    action = the_action(report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER), "unsynced_unsubscribes")
+    unsubscribe(settings, HUBSPOT, "bob@acme.io", failed=SCOPE_REFUSED)
+    action = the_action(report(settings, now=dt.datetime.now(dt.UTC) + LATER), "unsynced_unsubscribes")
     assert (action.tenant, action.status) == (HUBSPOT, "warning")
-    assert action.message.startswith("2 unsubscribe(s) not in the CRM for over an hour (the oldest 2 h ago)")
-    assert action.message.endswith("last error: RuntimeError: email_opt_out: 403 Forbidden (grant the app the "
-                                   "communication_preferences.write scope: re-install it)")
-    assert action.run.startswith("re-install the HubSpot app (or give the private app's token the "
+    assert action.message.startswith("2 unsubscribe(s) not in the CRM, the oldest for 2 h")
+    assert action.message.endswith(f"last error: {SCOPE_REFUSED}")
+    assert action.run.startswith("re-install the HubSpot app in the portal (or give the private app's token the "
                                  "communication_preferences.write scope)")
 
 
-def test_an_unsubscribe_without_a_failed_job_points_at_the_dispatcher(settings, conn):
+def test_an_unsubscribe_without_an_error_points_at_the_dispatcher(settings):
     unsubscribe(settings, "local", "ada@acme.io")
-    action = the_action(report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER), "unsynced_unsubscribes")
-    assert "last error: none recorded (no failed job)" in action.message
+    action = the_action(report(settings, now=dt.datetime.now(dt.UTC) + LATER), "unsynced_unsubscribes")
+    assert action.message.endswith("last error: none recorded")
     assert "`python -m connector dispatch`" in action.run
 
 
-def test_without_redis_the_last_error_is_unknown(settings):
+def test_an_unsubscribe_of_the_last_hour_or_one_synced_is_not_flagged(settings):
     unsubscribe(settings, "local", "ada@acme.io")
-    action = the_action(report(settings, None, now=dt.datetime.now(dt.UTC) + LATER), "unsynced_unsubscribes")
-    assert action.message.endswith("last error: unknown (Redis not read)")
-
-
-def test_an_unsubscribe_of_the_last_hour_or_one_synced_is_not_flagged(settings, conn):
-    unsubscribe(settings, "local", "ada@acme.io")
-    unsubscribe(settings, "local", "bob@acme.io")
-    ledger = Ledger(settings.state_path)
-    ledger.unsubscribe_synced("local", "bob@acme.io")
-    ledger.close()
-    assert actions(report(settings, conn, now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=50))) == []
-    assert "1 unsubscribe(s)" in the_action(report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER),
+    unsubscribe(settings, "local", "bob@acme.io", synced=True)
+    assert actions(report(settings, now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=50))) == []
+    assert "1 unsubscribe(s)" in the_action(report(settings, now=dt.datetime.now(dt.UTC) + LATER),
                                             "unsynced_unsubscribes").message
+
+
+def test_an_abandoned_unsubscribe_of_an_uninstalled_tenant_is_nothing_to_do(settings):
+    unsubscribe(settings, HUBSPOT, "ada@acme.io")
+    ledger = Ledger(settings.state_path)
+    ledger.abandon_unsubscribes(HUBSPOT, ["ada@acme.io"], "tenant 'hubspot-62515' is not installed")
+    ledger.close()
+    result = report(settings, now=dt.datetime.now(dt.UTC) + LATER)
+    assert actions(result) == []
+    assert [(row.tenant, row.waiting, row.abandoned) for row in result.unsubscribes] == [(HUBSPOT, 0, 1)]
+
+
+def test_a_ledger_from_before_unsubscribe_syncing_is_said_to_be_checked_once_dispatch_opened_it(settings):
+    with sqlite3.connect(settings.state_path) as db:  # what an older SalesOS's ledger holds
+        db.execute("CREATE TABLE unsubscribes (tenant TEXT NOT NULL, email TEXT NOT NULL COLLATE NOCASE, "
+                   "at TEXT NOT NULL, PRIMARY KEY (tenant, email))")
+        db.execute("INSERT INTO unsubscribes VALUES ('local', 'ada@acme.io', '2026-01-01T00:00:00+00:00')")
+    db.close()
+    settings.state_path.chmod(0o600)
+    result = report(settings)
+    action = the_action(result, "unsynced_unsubscribes")
+    assert (action.tenant, action.status) == (None, "unknown")
+    assert result.unsubscribes == []
+    Ledger(settings.state_path).close()  # this release's dispatcher opens it
+    assert the_action(report(settings), "unsynced_unsubscribes").message.startswith("1 unsubscribe(s) not in the CRM")
 
 
 # --- files ------------------------------------------------------------------------------------------------------------
