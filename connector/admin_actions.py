@@ -36,12 +36,13 @@ from pydantic import BaseModel, Field
 from agents.validation import clip
 from connector.ledger import unsubscribe_backlog
 from connector.settings import Settings
+from connector.tenant_credentials import OUTBOUND, WORKFLOW
 from connector.vault import VaultError, parse_keys
 
 UNSYNCED_AFTER = dt.timedelta(hours=1)
 CLI = "python -m connector"
 
-Kind = Literal["reinstall", "outbound_url", "data_source", "vault_unbound", "vault_unreadable", "vault_unchecked",
+Kind = Literal["reinstall", "outbound_url", "workflow_url", "data_source", "vault_unbound", "vault_unreadable", "vault_unchecked",
                "unsynced_unsubscribes", "file_modes", "state_unreadable"]
 
 
@@ -84,11 +85,15 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection | None]:
 
 
 def tenant_actions(db: sqlite3.Connection, public_url: str) -> list[AdminAction]:
-    """Re-installs, Salesforce orgs without a working Outbound Message URL, CRM tenants without data."""
+    """Re-installs, tenants without a working URL for their CRM to call (a Salesforce org's Outbound Messages,
+    a HubSpot portal's "Send a webhook" actions), CRM tenants without data."""
     tenants = _rows(db, "SELECT id, crm, external_id, instance_url, auth, status, status_reason FROM tenants "
                         "ORDER BY id")  # connector/tenants.py
-    indexed = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM outbound_tokens")}  # connector/outbound_urls.py
-    stored = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM secrets WHERE name = 'outbound_token'")}  # vault
+    indexed, stored = {}, {}
+    for kind in (OUTBOUND, WORKFLOW):  # connector/tenant_credentials.py: the vault holds a token, the index finds it
+        indexed[kind.name] = {tenant for (tenant,) in _rows(db, f"SELECT tenant FROM {kind.table}")}
+        stored[kind.name] = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM secrets WHERE name = ?",
+                                                            (kind.name,))}
     with_data = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM tenant_data_sources")}  # data_sources.py
     actions = []
     for tenant, crm, external_id, instance_url, auth, status, reason in tenants:
@@ -97,8 +102,10 @@ def tenant_actions(db: sqlite3.Connection, public_url: str) -> list[AdminAction]
                 tenant=tenant, kind="reinstall", status="warning",
                 message=f"needs re-installing ({clip(reason or 'no reason recorded')}): its jobs stop until then",
                 run=_reinstall(crm, external_id, instance_url, auth, public_url)))
-        if crm == "salesforce" and tenant not in indexed:
-            actions.append(_outbound_url(tenant, already_made=tenant in stored))
+        url_kind = OUTBOUND if crm == "salesforce" else WORKFLOW
+        if tenant not in indexed[url_kind.name]:
+            made = tenant in stored[url_kind.name]
+            actions.append(_outbound_url(tenant, made) if url_kind is OUTBOUND else _workflow_url(tenant, made))
         if tenant not in with_data:
             actions.append(AdminAction(
                 tenant=tenant, kind="data_source", status="warning",
@@ -116,6 +123,23 @@ def _reinstall(crm: str, external_id: str, instance_url: str | None, auth: str, 
         return f"{CLI} tenants add hubspot --portal-id {external_id} --access-token - (a valid private-app token)"
     return (f"{CLI} tenants add salesforce --org-id {external_id} --instance-url {instance_url or 'URL'} "
             f"--access-token - (a valid token)")
+
+
+def _workflow_url(tenant: str, already_made: bool) -> AdminAction:
+    refused = ("every \"Send a webhook\" workflow action of the portal that calls SalesOS is refused (HubSpot "
+               "retries one for 3 days)")
+    if already_made:
+        return AdminAction(
+            tenant=tenant, kind="workflow_url", status="warning",
+            message=f"its \"Send a webhook\" URLs are not indexed yet: {refused}",
+            run=f"{CLI} tenants workflow-url {tenant} (it makes the URLs the portal has work; nothing changes in "
+                f"HubSpot)")
+    return AdminAction(
+        tenant=tenant, kind="workflow_url", status="warning",
+        message=f"has no \"Send a webhook\" URLs of its own (an older SalesOS made them from the app secret, and "
+                f"those are refused now): {refused}",
+        run=f"{CLI} tenants workflow-url {tenant}, and put the URLs it prints into the portal's \"Send a "
+            f"webhook\" actions that call SalesOS")
 
 
 def _outbound_url(tenant: str, already_made: bool) -> AdminAction:

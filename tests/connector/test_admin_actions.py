@@ -112,9 +112,27 @@ def test_running_outbound_url_clears_the_flag(settings):
     assert actions(report(settings)) == []
 
 
-def test_a_hubspot_portal_needs_no_outbound_url(settings):
+def test_a_hubspot_portal_needs_no_outbound_url_nor_an_org_a_workflow_url(settings):
     install(settings, HUBSPOT)
-    assert "outbound_url" not in [kind for kind, _ in actions(report(settings))]
+    install(settings, SALESFORCE)
+    sql(settings, "DELETE FROM outbound_tokens WHERE tenant = ?", HUBSPOT)
+    sql(settings, "DELETE FROM workflow_tokens WHERE tenant = ?", SALESFORCE)
+    assert actions(report(settings)) == []
+
+
+# --- HubSpot "Send a webhook" URLs ---------------------------------------------------------------------------
+
+
+def test_a_hubspot_portal_registered_before_its_own_workflow_urls_is_told_to_get_them_and_put_them_in(settings):
+    install(settings, HUBSPOT)
+    sql(settings, "DELETE FROM workflow_tokens")  # an older SalesOS derived the URLs from the app secret
+    sql(settings, "DELETE FROM secrets WHERE name = 'workflow_token'")
+    action = the_action(report(settings), "workflow_url")
+    assert (action.tenant, action.status) == (HUBSPOT, "warning")
+    assert "action of the portal that calls SalesOS is refused" in action.message
+    assert action.run.startswith(f"python -m connector tenants workflow-url {HUBSPOT}, and put the URLs")
+    store(settings).workflow.ensure(HUBSPOT)  # what `tenants workflow-url` does
+    assert actions(report(settings)) == []
 
 
 # --- data sources -----------------------------------------------------------------------------------------------
