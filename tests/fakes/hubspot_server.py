@@ -410,12 +410,16 @@ class Server:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.task_dispatcher.shutdown()  # first: a request still being answered pulls the trigger
+        # First the request threads: one still answering pulls the trigger when it is done. waitress gives up
+        # waiting after 5 s by default, which a loaded machine can exceed; a request here takes milliseconds.
+        self._server.task_dispatcher.shutdown(timeout=120)
         self._server.trigger.pull_trigger(self._close_all)
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=120)
 
     def _close_all(self) -> None:
         """In the server's own loop thread (a socket closed under its select() breaks it): the listener, the
-        kept-alive connections and the trigger; with none left the loop ends."""
+        kept-alive connections and the trigger; with none left the loop ends. A thread that still pulls the
+        trigger afterwards must not write to its closed pipe (EBADF), or into whatever reused that descriptor."""
+        self._server.trigger._physical_pull = lambda: None
         for channel in list(self._server._map.values()):
             channel.close()
