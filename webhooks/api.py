@@ -16,9 +16,10 @@ from pathlib import Path
 
 import redis
 from flask import Blueprint, Flask, current_app, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from agents.validation import quote
+from agents.validation import describe, quote
 from connector.bounded_yaml import DocumentRefused, load_bounded
 from connector.markets import MarketError, parse_market
 from connector.queues import run_failures, run_pending, run_stats, run_tenant
@@ -49,6 +50,11 @@ def create_market_run():
     if problem:
         return jsonify(error="invalid request body", problems=[problem]), 400
     wrapped = isinstance(body, dict) and "market" in body
+    if wrapped:
+        try:
+            _Wrapped.model_validate(body)
+        except ValidationError as exc:
+            return jsonify(error="invalid request body", problems=describe(exc)), 400
     try:
         market = parse_market(body["market"] if wrapped else body, "market")
     except MarketError as exc:
@@ -67,6 +73,16 @@ def create_market_run():
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
     return jsonify(run_id=run.run_id, status_url=f"/api/runs/{run.run_id}"), 202
+
+
+class _Wrapped(BaseModel):
+    """The wrapped form of a body: a key beside these two is refused like an unknown field of a market, so a
+    field meant for the market but written beside it is never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    market: object
+    as_of: object = None
 
 
 @api.get("/runs/<run_id>")

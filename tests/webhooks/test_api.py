@@ -78,6 +78,22 @@ def test_a_wrapped_market_with_a_bad_date_is_400(client):
     assert problem.startswith("as_of: expected a date like 2026-11-02") and problem.endswith("(got 'yesterday')")
 
 
+@pytest.mark.parametrize("body", [{"market": MARKET, "industry": "y"}, {"market": MARKET, "as_of": "2026-11-02",
+                                                                         "industry": "y"}])
+def test_a_wrapped_market_with_another_key_beside_it_is_a_400_naming_the_key(client, redis_url, body):
+    response = client.post("/api/markets", json=body)
+    assert response.status_code == 400
+    assert response.json == {"error": "invalid request body", "problems": ["industry: unknown field (value 'y')"]}
+    assert queue("source", redis.Redis.from_url(redis_url)).count == 0
+
+
+def test_an_unknown_key_beside_a_wrapped_market_is_quoted_clipped(client):
+    response = client.post("/api/markets", json={"market": MARKET, "k" * 1000: "v" * 4000})
+    [problem] = response.json["problems"]
+    assert response.status_code == 400 and "unknown field" in problem
+    assert problem.count("k") <= 100 and problem.count("v") <= 100
+
+
 def test_a_wrapped_yaml_market_may_give_as_of_as_a_plain_date(client):
     body = "market:\n  industry: B2B SaaS\n  company_size: 10-500\nas_of: 2026-11-02\n"
     assert client.post("/api/markets", data=body, content_type="application/yaml").status_code == 202
