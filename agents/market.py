@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -37,6 +39,10 @@ _RANGE_FORMS = (
 
 
 _LIST_RULE = "a range given as a list must be two numbers (or null for an open end), like [10, 500]"
+# No real company comes near these, and a bound past them is a typo or an attack ("1e299" read as a number):
+# the largest employers have about 2 million people, the world's yearly output is about $100 trillion.
+MAX_EMPLOYEES = 10_000_000
+MAX_MONEY = 100 * 10**12
 
 
 class _NotANumber(ValueError):
@@ -56,13 +62,15 @@ def _amount(digits: str, suffix: str | None) -> float:
 class Range(BaseModel):
     """An inclusive numeric range; an open end is None."""
 
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="forbid")
 
     min: float | None = None
     max: float | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
+        if self.min is None and self.max is None:
+            raise ValueError("a range needs a minimum, a maximum or both, like '10-500', '500+' or 'up to 50'")
         for end in (self.min, self.max):
             if end is not None and end < 0:
                 raise ValueError(f"a range cannot be negative (got {end:g})")
@@ -74,6 +82,18 @@ class Range(BaseModel):
         if value is None:
             return False
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+def _at_most(cap: float, cap_text: str) -> Callable[[Range], Range]:
+    """A check that neither end of a range is above `cap`."""
+
+    def check(bounds: Range) -> Range:
+        for end in (bounds.min, bounds.max):
+            if end is not None and end > cap:
+                raise ValueError(f"{end:g} is more than any company has: a range may name at most {cap_text}")
+        return bounds
+
+    return check
 
 
 def parse_range(value: object) -> object:
@@ -138,7 +158,9 @@ def _list_end(end: object) -> float | None:
         if not bounds or bounds["min"] != bounds["max"]:
             raise _NotANumber
         end = bounds["min"]
-    if end is None or (isinstance(end, (int, float)) and not isinstance(end, bool) and math.isfinite(end)):
+    # An int is passed on as it is: one too big for a float (10**400) is refused by the model, naming the field.
+    if end is None or (isinstance(end, int) and not isinstance(end, bool)) or (
+            isinstance(end, float) and math.isfinite(end)):
         return end
     raise _NotANumber
 
@@ -172,7 +194,9 @@ def _countries(value: object) -> object:
     return [country_code(item) if isinstance(item, str) else item for item in value]
 
 
-HumanRange = Annotated[Range, BeforeValidator(parse_range)]
+EmployeeRange = Annotated[Range, BeforeValidator(parse_range),
+                          AfterValidator(_at_most(MAX_EMPLOYEES, "10,000,000 employees"))]
+MoneyRange = Annotated[Range, BeforeValidator(parse_range), AfterValidator(_at_most(MAX_MONEY, "$100 trillion"))]
 Countries = Annotated[list[str], BeforeValidator(_countries)]
 Phrases = Annotated[list[str], BeforeValidator(_as_list)]
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -258,10 +282,10 @@ class MarketDefinition(BaseModel):
     name: str = Field(default="market", min_length=1, max_length=100)
     industry: str = Field(min_length=1)
     related_industries: Phrases = Field(default_factory=list)
-    company_size: HumanRange
-    annual_revenue: HumanRange | None = None
+    company_size: EmployeeRange
+    annual_revenue: MoneyRange | None = None
     location: Countries = Field(default_factory=list)
-    budget_size: HumanRange | None = None
+    budget_size: MoneyRange | None = None
     growth_signals: Phrases = Field(default_factory=list)
     pain_points: Phrases = Field(default_factory=list)
     tech_stack_using: Phrases = Field(default_factory=list)

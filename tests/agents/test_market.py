@@ -44,7 +44,41 @@ def test_a_range_includes_both_ends():
 
 
 def test_an_unknown_value_is_outside_every_range():
-    assert not Range(min=None, max=None).contains(None)
+    assert not Range(min=0, max=None).contains(None)
+
+
+@pytest.mark.parametrize("size", [{}, {"min": None, "max": None}, [None, None]])
+def test_a_range_without_either_end_is_refused_naming_the_field(size):
+    [problem] = problems(company_size=size)
+    assert problem.startswith("company_size: ") and "a range needs a minimum, a maximum or both" in problem
+
+
+def test_a_range_mapping_with_another_key_is_refused_naming_it():
+    assert problems(company_size={"min": 10, "most": 500}) == ["company_size.most: unknown field (value 500)"]
+
+
+@pytest.mark.parametrize(("field", "value", "rule"), [
+    ("company_size", "9" * 300, "at most 10,000,000 employees"),
+    ("company_size", "10-20000000", "at most 10,000,000 employees"),
+    ("company_size", {"min": "1e299"}, "at most 10,000,000 employees"),
+    ("company_size", 10**19, "at most 10,000,000 employees"),
+    ("annual_revenue", "$1-200000B", "at most $100 trillion"),
+    ("annual_revenue", "$" + "9" * 300, "at most $100 trillion"),
+    ("budget_size", [10, "1" + "0" * 20], "at most $100 trillion"),
+])
+def test_a_range_bound_past_any_real_company_is_refused_naming_the_field_and_the_cap(field, value, rule):
+    [problem] = problems(**{field: value})
+    assert problem.startswith(f"{field}: ") and rule in problem and len(problem) < 300
+
+
+@pytest.mark.parametrize("size", [10**400, [0, 10**400], {"min": 10**400}])
+def test_an_integer_too_big_for_a_number_is_refused_naming_the_field_not_a_crash(size):
+    assert all(problem.startswith("company_size") and "valid number" in problem and len(problem) < 300
+               for problem in problems(company_size=size))
+
+
+def test_the_caps_themselves_are_accepted():
+    assert market(company_size="1-10000000", annual_revenue="$100000B+").annual_revenue == Range(min=1e14)
 
 
 def test_an_unparseable_range_names_the_field_and_the_value():

@@ -121,6 +121,15 @@ def test_a_range_whose_digits_overflow_is_refused(client):
     assert response.json["problems"][0].startswith("company_size")
 
 
+@pytest.mark.parametrize("size", ["9" * 300, "10-" + "9" * 300, "{min: 1.0e+299}", "{}"])
+def test_a_range_of_huge_numbers_or_none_at_all_is_a_400_naming_the_field(client, conn, size):
+    response = post_market(client, f"industry: SaaS\ncompany_size: {size}\n")
+    assert response.status_code == 400
+    [problem] = response.json["problems"]
+    assert problem.startswith("company_size: ") and problem.count("9") <= 100
+    assert queue("source", conn).count == 0
+
+
 def test_an_unknown_field_quotes_at_most_100_characters_of_its_key_and_value(client):
     key, value = "k" * 1000, "v" * 4000  # YAML (and so SalesOS) takes keys up to 1024 characters
     response = post_market(client, f'{{"industry": "SaaS", "company_size": "10-50", "{key}": "{value}"}}',
