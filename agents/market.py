@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from agents.geo import country_code
-from agents.validation import quote
+from agents.validation import quote, without_invisible
 
 _MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000, "mm": 1_000_000, "b": 1_000_000_000, "bn": 1_000_000_000}
 _NUMBER = r"\$?\s*(\d+(?:[.,]\d+)*)\s*(k|mm|m|bn|b)?"
@@ -165,21 +165,6 @@ def _list_end(end: object) -> float | None:
     raise _NotANumber
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # control characters but tab and line breaks
-
-
-def _without_controls(value: object) -> object:
-    """`value` with control characters removed from every string in it (keys aside: an unknown key is refused and
-    quoted escaped). Invisible in a CRM field or an email, they only hide what a value says."""
-    if isinstance(value, str):
-        return _CONTROL.sub("", value)
-    if isinstance(value, list):
-        return [_without_controls(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _without_controls(item) for key, item in value.items()}
-    return value
-
-
 def _as_list(value: object) -> object:
     """Accept "US, UK, Canada" as well as a YAML list."""
     if isinstance(value, str):
@@ -300,9 +285,10 @@ class MarketDefinition(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _strip_control_characters(cls, data: object) -> object:
-        """At ingestion, whichever door a market comes through (API, file, CRM record)."""
-        return _without_controls(data)
+    def _strip_invisible_characters(cls, data: object) -> object:
+        """At ingestion, whichever door a market comes through (API, file, CRM record): in a CRM field or an email,
+        control and format characters only hide or reorder what a value says."""
+        return without_invisible(data)
 
     @field_validator("buying_team_roles")
     @classmethod

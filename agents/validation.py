@@ -4,11 +4,19 @@ Input can be hostile: a field path built from a 4,000-character key, a value
 that is a nested list of millions of items. Every error message quotes input
 through `clip` or `quote`, which keep at most QUOTE_LIMIT characters and cost
 no more than that to build, so an error answer never grows with its input.
+
+Input can also hide what it says: control characters (an escape sequence that
+clears a terminal, a newline that starts a forged log line) and Unicode format
+characters (U+202E turns the rest of a line right to left, U+200B is a space
+that takes no room) are invisible where a value is shown. They are removed from
+values at ingestion (`without_invisible`) and shown escaped in every message
+(`clip`, `quote`).
 """
 
 from __future__ import annotations
 
 import reprlib
+import unicodedata
 
 from pydantic import ValidationError
 
@@ -16,11 +24,42 @@ _PREFIX = "Value error, "
 QUOTE_LIMIT = 100  # characters of any input value an error message may quote
 MESSAGE_LIMIT = 2 * QUOTE_LIMIT  # a rule and one quoted value, whatever a validator did to the value before quoting
 MAX_PROBLEMS = 20  # lines of one error answer; the rest are counted
+_INVISIBLE = frozenset({"Cc", "Cf"})  # Unicode categories: control and format characters
+_LINE_CHARACTERS = frozenset("\t\n\r")  # controls a multi-line value may keep
 
 
 def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """`text` cut to at most `limit` characters, marked with "..." when cut: the one clipping rule."""
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    """`text` cut to at most `limit` characters, marked with "..." when cut: the one clipping rule.
+
+    Control and format characters, line breaks included, are shown escaped (`\\x1b`, `\\u202e`), as repr() shows
+    them: a message stays one line and says what it shows."""
+    shown = _escaped(text[:limit + 1])
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
+def _escaped(text: str) -> str:
+    if text.isprintable():  # the common case, at C speed: no control or format character
+        return text
+    return "".join(repr(char)[1:-1] if unicodedata.category(char) in _INVISIBLE else char for char in text)
+
+
+def visible(text: str) -> str:
+    """`text` without its control characters (tab and line breaks aside) and format characters."""
+    if text.isprintable():
+        return text
+    return "".join(char for char in text
+                   if char in _LINE_CHARACTERS or unicodedata.category(char) not in _INVISIBLE)
+
+
+def without_invisible(value: object) -> object:
+    """`value` with every string in it `visible` (keys aside: an unknown key is refused and shown escaped)."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, list):
+        return [without_invisible(item) for item in value]
+    if isinstance(value, dict):
+        return {key: without_invisible(item) for key, item in value.items()}
+    return value
 
 
 class _BoundedRepr(reprlib.Repr):

@@ -2,12 +2,23 @@
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from agents.validation import MAX_PROBLEMS, MESSAGE_LIMIT, QUOTE_LIMIT, clip, describe, quote
+from agents.validation import MAX_PROBLEMS, MESSAGE_LIMIT, QUOTE_LIMIT, clip, describe, quote, visible
 
 
 def test_clip_keeps_short_text_and_cuts_long_text_with_a_mark():
     assert clip("abc") == "abc"
     assert clip("x" * 500) == "x" * (QUOTE_LIMIT - 3) + "..."
+
+
+def test_clip_shows_control_and_format_characters_escaped_so_a_message_hides_nothing_and_stays_one_line():
+    assert clip("a\x1b[2Jb\nc\u202ed\u200be") == "a\\x1b[2Jb\\nc\\u202ed\\u200be"
+    long = clip("\u202e" * 500)  # escaped, then cut to the limit
+    assert len(long) == QUOTE_LIMIT and long.startswith("\\u202e\\u202e") and long.endswith("...")
+
+
+def test_visible_strips_control_and_format_characters_but_keeps_tabs_line_breaks_and_letters():
+    assert visible("Q4\x00 \u202epush\u200b\ufeff\x1b[2J\x85\ta\r\nb") == "Q4 push[2J\ta\r\nb"
+    assert visible("Café 東京 ß") == "Café 東京 ß"
 
 
 def test_quote_is_repr_for_small_values():
@@ -42,6 +53,11 @@ def errors_of(data: dict) -> ValidationError:
 def test_describe_clips_field_paths_and_values():
     [line] = describe(errors_of({"k" * 500: "v" * 500}))
     assert len(line) < 2 * QUOTE_LIMIT + 40 and "unknown field" in line
+
+
+def test_describe_shows_an_unknown_key_with_its_hidden_characters_escaped():
+    [line] = describe(errors_of({"admin\u202e\x1b[2J\nlevel": 1}))
+    assert line == "admin\\u202e\\x1b[2J\\nlevel: unknown field (value 1)"
 
 
 def test_describe_lists_a_bounded_number_of_problems():

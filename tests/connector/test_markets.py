@@ -87,7 +87,7 @@ def test_a_market_file_that_is_not_utf8_is_a_market_error_naming_the_rule(tmp_pa
     assert caught.value.problems == ["(document): not UTF-8 text (byte 0xff at position 10); save the file as UTF-8"]
 
 
-def test_control_characters_in_a_crm_market_record_are_stripped():
-    market = market_from_text('industry: "SaaS\\0"\ncompany_size: 10-500\nexclude: {companies: ["a\\x1bb.io"]}\n',
-                              "CRM market record 7")
+def test_control_and_format_characters_in_a_crm_market_record_are_stripped():
+    record = 'industry: "SaaS\\0\\u2066"\ncompany_size: 10-500\nexclude: {companies: ["a\\x1bb\\u200d.io"]}\n'
+    market = market_from_text(record, "CRM market record 7")
     assert (market.industry, market.exclude.companies) == ("SaaS", ["ab.io"])

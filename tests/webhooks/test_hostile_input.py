@@ -179,13 +179,15 @@ def test_a_body_that_is_not_utf8_is_a_400_naming_the_rule_not_replacement_charac
     assert queue("source", conn).count == 0
 
 
-def test_control_characters_in_market_strings_are_stripped_at_ingestion(client, conn):
-    body = 'name: "Q4\\0 push\\x1b[2J"\nindustry: "B2B\\x7f SaaS\\x85"\ncompany_size: 10-500\npain_points: ["a\\tb\\x07"]\n'
+def test_control_and_format_characters_in_market_strings_are_stripped_at_ingestion(client, conn):
+    body = ('name: "Q4\\0 push\\x1b[2J"\nindustry: "B2B\\x7f SaaS\\x85\\u200b"\ncompany_size: 10-500\n'
+            'pain_points: ["a\\tb\\x07", "\\u202eylno ecivni"]\n')
     response = post_market(client, body)
     assert response.status_code == 202
     [job] = queue("source", conn).jobs
     market = job.args[0]["run"]["market"]
-    assert (market["name"], market["industry"], market["pain_points"]) == ("Q4 push[2J", "B2B SaaS", ["a\tb"])
+    assert (market["name"], market["industry"], market["pain_points"]) == ("Q4 push[2J", "B2B SaaS",
+                                                                           ["a\tb", "ylno ecivni"])
 
 
 def test_a_body_over_the_limit_is_a_json_413(client):
