@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agents.validation import quote
 from connector.key_commands import api_key_app, operator_key_app
 from connector.markets import MarketError, load_market
 from connector.settings import load_settings
@@ -545,7 +546,7 @@ def _installed(store, tenant: str, crm: str):
     record = store.get(tenant)
     if record is None or record.crm != crm:
         name = "Salesforce" if crm == "salesforce" else "HubSpot"
-        err.print(f"[red]{tenant[:100]!r} is not an installed {name} tenant[/red] (`tenants list` shows those that "
+        err.print(f"[red]{quote(tenant)} is not an installed {name} tenant[/red] (`tenants list` shows those that "
                   "are)", highlight=False)
         raise typer.Exit(2)
     return record

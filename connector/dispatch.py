@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import redis
 from rq.job import JOB_ID_PATTERN
 
+from agents.validation import clip
 from connector.queues import enqueue_once, job_id
 from webhooks.intake import INBOX, CrmEvent
 
@@ -239,8 +240,9 @@ class Dispatcher:
         return enqueued, 0
 
     def _fail(self, raw: bytes, exc: Exception) -> None:
-        log.error("dispatcher %s: event not routable (%s: %s); kept in %s", self.name, type(exc).__name__, exc, FAILED)
-        entry = json.dumps({"event": raw.decode(errors="replace"), "error": f"{type(exc).__name__}: {exc}"[:500],
+        error = clip(f"{type(exc).__name__}: {exc}", 500)  # an exception may quote the whole event
+        log.error("dispatcher %s: event not routable (%s); kept in %s", self.name, error, FAILED)
+        entry = json.dumps({"event": raw.decode(errors="replace"), "error": error,
                             "at": time.time()})
         pipe = self.conn.pipeline()
         pipe.rpush(FAILED, entry)

@@ -153,7 +153,7 @@ class Vault:
     def _unbound(self, unbound: list[tuple[str, str]]) -> VaultError:
         """The error for secrets whose ciphertext names no row: what to run, or why nothing will bind them."""
         tenant, name = unbound[0]
-        which = f"the {name[:64]} of tenant {tenant[:64]!r}"
+        which = f"the {clip(name)} of tenant {quote(tenant)}"
         if len(unbound) > 1:
             which += f" (and {len(unbound) - 1} more)"
         closed = self._legacy_bound_at()

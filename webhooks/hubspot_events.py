@@ -54,6 +54,7 @@ from pydantic_core import from_json, to_json
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from agents.validation import clip
 from connector.change_order import CLOCK_SKEW
 from connector.settings import Settings
 from connector.tenants import TenantRecords, open_tenant_records
@@ -109,7 +110,7 @@ def receive(request: Request, state: EndpointState) -> Response:
         raw = from_json(body, allow_inf_nan=False)  # no NaN, no lone surrogates, big integers exact
         events = parse_delivery(raw)
     except ValueError as exc:
-        problems = exc.problems if isinstance(exc, BadDelivery) else [f"body: not valid JSON ({str(exc)[:120]})"]
+        problems = exc.problems if isinstance(exc, BadDelivery) else [f"body: not valid JSON ({clip(str(exc))})"]
         return json_response(400, error="malformed HubSpot delivery", problems=problems)
     return _queue(state, events, raw)
 

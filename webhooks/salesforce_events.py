@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from agents.validation import clip
+from agents.validation import clip, quote
 from connector.change_order import CLOCK_SKEW, beyond_skew
 from connector.oauth.flows import INTEGRATION_USER
 from connector.settings import Settings
@@ -96,7 +96,7 @@ def _outbound(records: TenantRecords, tenant: Tenant) -> Response:
         log.info("salesforce outbound message for %s refused (400): %s", tenant.id, exc)
         return _soap(fault(str(exc)), 400)
     if not same_org(tenant.external_id, message.organization_id):
-        return _refused(f"it names org {message.organization_id[:32]!r} but the URL is {tenant.id}'s; "
+        return _refused(f"it names org {quote(message.organization_id)} but the URL is {tenant.id}'s; "
                         f"{len(message.notifications)} notifications not queued")
     try:
         integration_user = open_tenant_store(_settings(), records).secret(tenant.id, INTEGRATION_USER)

@@ -33,6 +33,8 @@ import hmac
 import re
 import time
 
+from agents.validation import quote
+
 _EPOCH_MS = re.compile(r"[0-9]{1,15}")  # ASCII digits only: str.isdigit() also takes "²"
 MAX_AGE_MS = 5 * 60 * 1000  # HubSpot: "Reject the request if the timestamp is older than 5 minutes"
 
@@ -93,7 +95,7 @@ def check_v2(secret: str, version: str | None, method: str, uri: str, body: byte
     if version == "v1":
         raise BadSignature("a v1 signature covers the body only, not the URL: sign with v2 or v3")
     if version != "v2":
-        raise BadSignature(f"X-HubSpot-Signature-Version {version[:8]!r} is not v2")
+        raise BadSignature(f"X-HubSpot-Signature-Version {quote(version)} is not v2")
     if not _same(signature, v2_signature(secret, method, uri, body)):
         raise BadSignature("X-HubSpot-Signature (v2) does not match the request")
 

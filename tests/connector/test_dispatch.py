@@ -124,6 +124,17 @@ def test_an_unroutable_event_is_kept_aside_and_the_others_dispatched(conn):
     assert conn.llen(INBOX) == 0
 
 
+def test_an_unroutable_events_error_is_kept_clipped_to_one_line(conn):
+    queue_events(conn, 1)
+
+    def route(e: CrmEvent):
+        raise LookupError("no route\nforged log line" + "x" * 5000)
+    Dispatcher(conn, route, name="d1").run(burst=True)
+    [failure] = [json.loads(raw) for raw in conn.lrange(FAILED, 0, -1)]
+    assert failure["error"].startswith("LookupError: no route\\nforged") and len(failure["error"]) == 500
+    assert "\n" not in failure["error"]
+
+
 def test_a_job_key_rq_would_refuse_is_turned_into_a_valid_one(conn):
     queue_events(conn, 1)
     route = lambda e: [Job("engagement", "tests.webhooks.jobs_for_events.count_event",  # noqa: E731

@@ -85,6 +85,14 @@ def test_v2_is_checked_and_v1_is_refused_by_the_version_header():
         check_v2(SECRET, "v2", "POST", uri, b"{}", "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900")
 
 
+def test_an_unknown_signature_version_is_quoted_clipped_and_escaped():
+    with pytest.raises(BadSignature) as caught:
+        check_v2(SECRET, "v9\x1b[2J" + "x" * 5000, "POST", "https://www.example.com/h", b"{}", "0" * 64)
+    message = str(caught.value)
+    assert message.startswith("X-HubSpot-Signature-Version 'v9\\x1b[2jxxx") and message.endswith("is not v2")
+    assert message.count("x") <= 100
+
+
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_without_v3_a_valid_v1_or_v2_signature_is_refused_unless_v2_is_allowed(version):
     body = b'{"example_field":"example_value"}'
