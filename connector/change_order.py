@@ -30,11 +30,11 @@ CREATE TABLE IF NOT EXISTS applied_changes (
 CLOCK_SKEW = dt.timedelta(hours=1)  # how far ahead of SalesOS's clock a CRM's event may be dated
 
 
-def newest(db: sqlite3.Connection, tenant: str, record: str, prop: str, changed_at: dt.datetime) -> bool:
+def newest(db: sqlite3.Connection, tenant: str, record: str, prop: str, changed_at: dt.datetime,
+           now: dt.datetime) -> bool:
     """Inside a write transaction on `db`: remember `changed_at` as the time of the record's last change of
     `prop`, unless a newer change was applied (then False). The same time again is no older (a retried job
-    applies its change again)."""
-    now = dt.datetime.now(dt.UTC)
+    applies its change again). `now` is SalesOS's clock, which bounds how far ahead a change may be dated."""
     micros = _micros(now if changed_at > now + CLOCK_SKEW else changed_at)
     return db.execute(
         "INSERT INTO applied_changes (tenant, record, property, occurred_at) VALUES (?, ?, ?, ?) "

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from connector import change_order
@@ -87,7 +87,9 @@ def effect_key(stage: str, tenant: str, record: str, step: int | str) -> str:
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        """`clock` is what a change's time is judged against (`connector.change_order`)."""
+        self._clock = clock
         self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
@@ -255,7 +257,7 @@ class Ledger:
         self._db.close()
 
     def _newest(self, tenant: str, record: str, prop: str, changed_at: dt.datetime) -> bool:
-        return change_order.newest(self._db, tenant, record, prop, changed_at)
+        return change_order.newest(self._db, tenant, record, prop, changed_at, self._clock())
 
     def _done(self, keys: list[str]) -> set[str]:
         rows = self._select_in("SELECT key FROM effects WHERE status = 'done' AND key IN ({})", [], keys)

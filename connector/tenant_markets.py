@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +31,9 @@ def forget_market(db: sqlite3.Connection, tenant: str) -> None:
 
 
 class TenantMarkets:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        """`clock` is what a market record change's time is judged against (`connector.change_order`)."""
+        self._clock = clock
         self._db = connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.execute(_SCHEMA)
@@ -51,7 +54,7 @@ class TenantMarkets:
         applying two changes of one record leave the newer."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            if not change_order.newest(self._db, tenant, record, "definition", changed_at):
+            if not change_order.newest(self._db, tenant, record, "definition", changed_at, self._clock()):
                 outcome = "older"
             elif self.get(tenant) == (market, origin):
                 outcome = "unchanged"

@@ -18,12 +18,26 @@ from tests.agents.test_outreach_job import item
 from webhooks.intake import CrmEvent
 
 
+T1, T2 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
+NOW = T2 + dt.timedelta(days=1)  # SalesOS's clock in these tests, whatever the date really is
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
+    """The jobs' SALESOS_HOME, with a ledger and tenant markets that judge changes' times against NOW."""
+    from connector.ledger import Ledger
+    from connector.tenant_markets import TenantMarkets
+
     monkeypatch.setenv("SALESOS_HOME", str(tmp_path))
     runtime.settings.cache_clear()
     runtime.record_index.cache_clear()
+    ledger = Ledger(runtime.settings().state_path, clock=lambda: NOW)
+    markets = TenantMarkets(runtime.settings().state_path, clock=lambda: NOW)
+    monkeypatch.setattr(runtime, "ledger", lambda: ledger)
+    monkeypatch.setattr(runtime, "tenant_markets", lambda: markets)
     yield tmp_path
+    ledger.close()
+    markets.close()
     runtime.settings.cache_clear()
     runtime.record_index.cache_clear()
 
@@ -33,8 +47,6 @@ def run(conn, stage: str, func, payload: dict, key: str) -> None:
     SimpleWorker([queue(stage, conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
     assert queue(stage, conn).failed_job_registry.count == 0
 
-
-T1, T2 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
 
 
 def state_change(value: str, identity: str, at: dt.datetime = T1) -> dict:
@@ -104,7 +116,7 @@ def test_two_changes_of_one_record_on_two_workers_apply_in_occurred_at_order(hom
     """The check and the effect are one transaction: whichever worker commits first, the newer change wins."""
     from connector.ledger import Ledger
 
-    first, second = Ledger(home / "salesos.sqlite3"), Ledger(home / "salesos.sqlite3")
+    first, second = (Ledger(home / "salesos.sqlite3", clock=lambda: NOW) for _ in range(2))
     assert first.hold("local", "jane@acme.io", "paused in the CRM", T2) is True
     assert second.release("local", "jane@acme.io", T1) is None  # older than what is applied: not released
     assert first.held("local", ["jane@acme.io"]) == {"jane@acme.io"}
