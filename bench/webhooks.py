@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ SECRET = "bench-hubspot-app-secret"
 PORTAL = 62515
 BARE = "/bench/bare"
 REAL = "/webhooks/hubspot"
+PUBLIC_URL = "https://salesos.example.com"  # what HubSpot calls and signs, a proxy's address in front of gunicorn
 
 
 def bench_app():
@@ -66,12 +66,6 @@ def bench_app():
 
 
 # --- set-up ----------------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def start_redis(directory: Path, aof: str) -> tuple[subprocess.Popen, str]:
     import redis
@@ -101,21 +95,16 @@ def register_tenant(home: Path, vault_key: str) -> None:
                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": "bench"})
 
 
-def start_gunicorn(port: int, env: dict, workers: int, worker_class: str, threads: int) -> subprocess.Popen:
+def start_gunicorn(env: dict, workers: int, worker_class: str, threads: int, log: Path) -> tuple[subprocess.Popen, int]:
+    """gunicorn on a port it picks itself (one picked here and bound later could be taken meanwhile), and that
+    port, once it answers."""
+    from tests.live_server import start_server
+
     command = [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-k", worker_class,
-               "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+               "--threads", str(threads), "-b", "127.0.0.1:0", "--log-level", "info",  # info: the port it bound
                "--no-control-socket",  # else it shares ~/.gunicorn/gunicorn.ctl with every other gunicorn here
                "bench.webhooks:bench_app()"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit("gunicorn did not start")
-            time.sleep(0.05)
-    raise SystemExit("gunicorn did not start")
+    return start_server(command, env, log)
 
 
 # --- requests --------------------------------------------------------------------------------------------------------
@@ -308,21 +297,21 @@ def main() -> None:
     import redis
 
     from connector.vault import new_key
+    from tests.live_server import stop
     from webhooks.intake import INBOX
 
     use_wrk = shutil.which("wrk") is not None and not args.python_client
     directory = Path(tempfile.mkdtemp(prefix="salesos-bench-"))
     redis_process, redis_url = start_redis(directory, args.aof)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     vault_key = new_key()
     register_tenant(directory, vault_key)
     env = {**os.environ, "REDIS_URL": redis_url, "SALESOS_HOME": str(directory), "HUBSPOT_CLIENT_SECRET": SECRET,
-           "SALESOS_PUBLIC_URL": base, "SALESOS_VAULT_KEYS": vault_key,
+           "SALESOS_PUBLIC_URL": PUBLIC_URL, "SALESOS_VAULT_KEYS": vault_key,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    gunicorn = start_gunicorn(port, env, args.workers, args.worker_class, args.threads)
+    gunicorn, port = start_gunicorn(env, args.workers, args.worker_class, args.threads, directory / "gunicorn.log")
+    base = f"http://127.0.0.1:{port}"
     conn = redis.Redis.from_url(redis_url)
-    deliveries = Deliveries(base, 1)
+    deliveries = Deliveries(PUBLIC_URL, 1)
     rows: list[tuple[str, dict]] = []
     try:
         warm = deliveries.make(50)
@@ -357,8 +346,7 @@ def main() -> None:
         bare_steady = fixed_rate(port, BARE, deliveries.make(args.rate * args.rate_seconds), args.rate,
                                  args.rate_seconds)
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=20)
+        stop(gunicorn)
         redis_process.terminate()
         redis_process.wait(timeout=20)
         shutil.rmtree(directory, ignore_errors=True)

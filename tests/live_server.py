@@ -8,7 +8,9 @@ by another process meanwhile; one the server already holds cannot.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import time
 import urllib.request
@@ -21,7 +23,8 @@ _LISTENING = re.compile(r"(?:Running on|Listening at:) http://127\.0\.0\.1:(\d+)
 def start_server(command: list[str], env: dict, output: Path) -> tuple[subprocess.Popen, int]:
     """Start `command` with its output in `output`; return it and its port once it answers /healthz."""
     with output.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # its own process group, for `stop` to kill if need be
     try:
         port = _wait_for_port(server, output)
         _wait_until_serving(f"http://127.0.0.1:{port}", server, output)
@@ -31,9 +34,15 @@ def start_server(command: list[str], env: dict, output: Path) -> tuple[subproces
     return server, port
 
 
-def stop(server: subprocess.Popen) -> None:
+def stop(server: subprocess.Popen, grace: float = 30) -> None:
+    """SIGTERM, as systemd or docker stop would; SIGKILL to its whole process group (gunicorn's workers, serve's
+    embedded Redis) if it has not exited within `grace` seconds, so a server that hangs never outlives its test."""
     server.terminate()
-    server.wait(timeout=30)
+    try:
+        server.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def _wait_for_port(server: subprocess.Popen, output: Path) -> int:
