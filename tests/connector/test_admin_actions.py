@@ -108,6 +108,7 @@ def test_an_org_whose_url_was_made_but_not_indexed_is_told_the_command_makes_its
 def test_running_outbound_url_clears_the_flag(settings):
     install(settings, SALESFORCE)
     sql(settings, "DELETE FROM outbound_tokens")
+    assert actions(report(settings)) == [("outbound_url", "warning")]
     store(settings).outbound.ensure(SALESFORCE)  # what `tenants outbound-url` does
     assert actions(report(settings)) == []
 
@@ -186,6 +187,7 @@ def test_secrets_stored_unbound_by_an_older_salesos_are_flagged_with_rotate_keys
 def test_rotate_keys_bind_legacy_clears_the_flag_and_then_health_needs_no_key_to_know(settings, conn):
     install(settings, HUBSPOT)
     store_unbound(settings, HUBSPOT, "access_token")
+    assert actions(report(settings)) == [("vault_unbound", "warning")]
     Vault(settings.state_path, KEY).rotate(bind_legacy=True)
     assert actions(report(settings)) == []
     assert actions(report(settings_with(settings.home, None), conn)) == []  # the binding is recorded as done
