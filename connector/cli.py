@@ -516,11 +516,8 @@ def tenants_flow_secret(
     rotate: Annotated[bool, typer.Option(help="replace the secret; the org's Flow is refused until it has the new one")] = False,
 ) -> None:
     """Print the secret a Salesforce Flow signs its SalesOS callouts with (made if the tenant has none yet)."""
-    store = _tenant_store()
-    _installed(store, tenant, "salesforce")
-    secret = _credential(lambda: store.flow.rotate(tenant) if rotate else store.flow.ensure(tenant))
-    if rotate:
-        err.print("The org's previous Flow secret is refused from now on.", highlight=False)
+    _, secret = _tenant_credential(tenant, "salesforce", lambda store: store.flow, rotate,
+                                   "The org's previous Flow secret is refused from now on.")
     err.print("Store it in the org's External Credential and keep it private. Sign each callout with\n"
               "X-SalesOS-Timestamp: <unix seconds> and X-SalesOS-Signature: sha256=<hex HMAC-SHA256 of "
               "timestamp + '.' + body>.", highlight=False)
@@ -533,34 +530,33 @@ def tenants_outbound_url(
     rotate: Annotated[bool, typer.Option(help="replace the token; the org's current URL is refused from then on")] = False,
 ) -> None:
     """Print the org's Outbound Message URL (made if the tenant has none yet); only that URL is accepted for it."""
-    store = _tenant_store()
-    _installed(store, tenant, "salesforce")
-    token = _credential(lambda: store.outbound.rotate(tenant) if rotate else store.outbound.ensure(tenant))
-    if rotate:
-        err.print("The org's previous Outbound Message URL is refused from now on.", highlight=False)
+    _, token = _tenant_credential(tenant, "salesforce", lambda store: store.outbound, rotate,
+                                  "The org's previous Outbound Message URL is refused from now on.")
     _print_outbound_url(token)
 
 
-def _installed(store, tenant: str, crm: str):
-    """The tenant's record; exit code 2 unless it is an installed tenant of that CRM."""
+def _tenant_credential(tenant: str, crm: str, kept_in: Callable, rotate: bool, replaced: str):
+    """An installed `crm` tenant's record and its token or secret (kept in `kept_in(store)`: its flow secret,
+    outbound or workflow URL token), made if it has none yet, or replaced with `rotate` (saying `replaced`).
+    Exit code 2 when it is no such tenant, or the vault cannot open the credential."""
+    from connector.vault import VaultError
+
+    store = _tenant_store()
     record = store.get(tenant)
     if record is None or record.crm != crm:
         name = "Salesforce" if crm == "salesforce" else "HubSpot"
         err.print(f"[red]{quote(tenant)} is not an installed {name} tenant[/red] (`tenants list` shows those that "
                   "are)", highlight=False)
         raise typer.Exit(2)
-    return record
-
-
-def _credential(make: Callable[[], str]) -> str:
-    """A tenant's token or secret, shown or replaced; a vault that cannot open it is exit code 2."""
-    from connector.vault import VaultError
-
+    credentials = kept_in(store)
     try:
-        return make()
+        credential = credentials.rotate(tenant) if rotate else credentials.ensure(tenant)
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    if rotate:
+        err.print(replaced, highlight=False)
+    return record, credential
 
 
 def _print_outbound_url(token: str) -> None:
@@ -593,18 +589,15 @@ def tenants_workflow_url(
     from connector.tenant_credentials import workflow_url
     from crm_adapters.workflow_actions import ACTIONS
 
-    store = _tenant_store()
-    portal = _installed(store, tenant, "hubspot").external_id
-    token = _credential(lambda: store.workflow.rotate(tenant) if rotate else store.workflow.ensure(tenant))
-    if rotate:
-        err.print("The portal's previous Send a webhook URLs are refused from now on.", highlight=False)
+    record, token = _tenant_credential(tenant, "hubspot", lambda store: store.workflow, rotate,
+                                       "The portal's previous Send a webhook URLs are refused from now on.")
     err.print("In the workflow's Send a webhook action: method POST, authentication \"Include request signature "
               "in header\" with the SalesOS app id. Keep the URL private: its token tells this portal's requests "
               "from any other's.", highlight=False)
     public_url = load_settings().salesos_public_url
     _warn_if_unreachable(public_url)
     for action in ACTIONS:
-        typer.echo(f"{action.name}: {workflow_url(public_url, portal, token, action.name)}")
+        typer.echo(f"{action.name}: {workflow_url(public_url, record.external_id, token, action.name)}")
 
 
 @app.command("rotate-keys")
