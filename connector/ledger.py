@@ -32,6 +32,7 @@ from pathlib import Path
 
 from connector import change_order
 from connector.private_files import connect
+from connector.transactions import transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS effects (
@@ -272,7 +273,7 @@ class Ledger:
         return rows
 
     def _write(self):
-        return _Transaction(self._db)
+        return transaction(self._db)
 
 
 def unsubscribe_backlog(db: sqlite3.Connection) -> list[tuple[str, int, int, str | None, str | None]]:
@@ -284,19 +285,6 @@ def unsubscribe_backlog(db: sqlite3.Connection) -> list[tuple[str, int, int, str
         "newest.synced_at IS NULL AND newest.note IS NOT NULL ORDER BY newest.at DESC LIMIT 1), "
         "MIN(CASE WHEN abandoned_at IS NULL THEN at END) "
         "FROM unsubscribes WHERE synced_at IS NULL GROUP BY tenant ORDER BY tenant").fetchall()
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT: concurrent workers queue up instead of failing."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, *_) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _now() -> str:

@@ -29,11 +29,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from connector.transactions import transaction
 from connector.vault import Vault
 
 
@@ -94,7 +93,7 @@ class TenantSecret:
 
     def ensure(self, tenant_id: str) -> str:
         """The tenant's secret, made on first use and never replaced here."""
-        with self._transaction():
+        with transaction(self._db):
             secret = self._vault.get(tenant_id, self.name)
             if secret is None:
                 secret = secrets.token_urlsafe(self._size)
@@ -105,7 +104,7 @@ class TenantSecret:
     def rotate(self, tenant_id: str) -> str:
         """A new secret for the tenant; the old one is refused from the moment this returns."""
         secret = secrets.token_urlsafe(self._size)
-        with self._transaction():
+        with transaction(self._db):
             self._vault.put(tenant_id, self.name, secret)
             self._written(tenant_id, secret)
         return secret
@@ -115,16 +114,6 @@ class TenantSecret:
 
     def _written(self, tenant_id: str, secret: str) -> None:
         """What else must change in the same transaction (nothing, for a secret no index refers to)."""
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
 
 class UrlTokens(TenantSecret):

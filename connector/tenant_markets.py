@@ -16,6 +16,7 @@ from typing import Literal
 from agents.market import MarketDefinition
 from connector import change_order
 from connector.private_files import connect
+from connector.transactions import transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenant_markets (
@@ -52,20 +53,13 @@ class TenantMarkets:
         of that record was applied ("older": nothing changes) or the market is this one from `origin` already
         ("unchanged"). It is kept with `kept_as` as its origin when given. One transaction, so two workers
         applying two changes of one record leave the newer."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._db):
             if not change_order.newest(self._db, tenant, record, "definition", changed_at, self._clock()):
-                outcome = "older"
-            elif self.get(tenant) == (market, origin):
-                outcome = "unchanged"
-            else:
-                self.set(tenant, market, kept_as or origin)
-                outcome = "set"
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return outcome
+                return "older"
+            if self.get(tenant) == (market, origin):
+                return "unchanged"
+            self.set(tenant, market, kept_as or origin)
+            return "set"
 
     def get(self, tenant: str) -> tuple[MarketDefinition, str] | None:
         row = self._db.execute("SELECT market, origin FROM tenant_markets WHERE tenant = ?", (tenant,)).fetchone()

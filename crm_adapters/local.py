@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from connector.private_files import connect
+from connector.transactions import transaction
 from crm_adapters.base import (
     Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
     TaskWrite, WriteResult,
@@ -293,16 +294,10 @@ class LocalCRM(CRMAdapter):
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE takes the write lock up front: concurrent writers wait their turn (busy timeout)
-        instead of failing with 'database is locked' when a read transaction tries to become a write."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        """One write transaction (`connector.transactions`), one thread at a time: the threads share the
+        connection."""
+        with self._lock, transaction(self._db):
+            yield
 
     @contextmanager
     def _read(self) -> Iterator[None]:

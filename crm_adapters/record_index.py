@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.private_files import connect
+from connector.transactions import transaction
 from crm_adapters.values import JSON
 
 _SCHEMA = """
@@ -149,14 +150,8 @@ class RecordIndex:
     def _write(self, sql: str, rows: list[tuple]) -> None:
         if not rows:
             return
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(sql, rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, transaction(self._db):
+            self._db.executemany(sql, rows)
 
 
 def _chunks(values: list[str]) -> Iterable[list[str]]:
