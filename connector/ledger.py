@@ -151,11 +151,6 @@ class Ledger:
             )
         return row
 
-    def unsynced_unsubscribes(self) -> list[tuple[str, str]]:
-        """(tenant, email) of every unsubscribe waiting to be written into its CRM, oldest first."""
-        return self._db.execute(
-            f"SELECT tenant, email FROM unsubscribes WHERE {_WAITING} ORDER BY at, rowid").fetchall()
-
     def due_unsubscribes(self, queued_before: dt.datetime, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` waiting unsubscribes, oldest first, whose CRM write was never queued or last queued
         before `queued_before` (it failed, or its job was lost)."""
@@ -184,9 +179,6 @@ class Ledger:
     def abandon_unsubscribes(self, tenant: str, emails: Iterable[str], reason: str) -> None:
         """No CRM is left to write these into (the tenant was uninstalled): never queued again, kept with why."""
         self._mark(tenant, emails, "abandoned_at = ?, note = ?", (_now(), reason))
-
-    def unsubscribe_backlog(self) -> list[tuple[str, int, int, str | None, str | None]]:
-        return unsubscribe_backlog(self._db)
 
     def _mark(self, tenant: str, emails: Iterable[str], assignments: str, values: tuple) -> None:
         with self._write():

@@ -45,7 +45,6 @@ class UrlKind:
 
 OUTBOUND = UrlKind("outbound_token", "outbound_tokens", "/webhooks/salesforce/outbound")
 WORKFLOW = UrlKind("workflow_token", "workflow_tokens", "/webhooks/hubspot/workflow")
-OUTBOUND_TOKEN = OUTBOUND.name
 FLOW_SECRET = "flow_secret"
 
 

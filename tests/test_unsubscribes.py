@@ -27,6 +27,7 @@ from connector.unsubscribes import (
 )
 from connector.vault import new_key
 from crm_adapters.base import ContactWrite
+from tests.connector.test_ledger import waiting
 from tests.crm_adapters.salesforce_fake import SalesforceFake
 from tests.fakes.hubspot_server import FakeHubSpot, Server
 from tests.test_end_to_end import ROOT
@@ -104,7 +105,7 @@ def test_an_unsubscribe_stops_sends_at_once_and_one_job_opts_the_local_contact_o
     [jane] = runtime.crm_for("local").get_contacts([JANE])
     assert jane.email_opt_out is True and jane.fields["sequence_state"] == "stopped"
     assert "next_touch_at" not in jane.fields
-    assert runtime.ledger().unsynced_unsubscribes() == []
+    assert waiting(runtime.ledger()) == []
 
 
 def test_an_unsubscribe_opts_the_contact_out_in_hubspot_and_stops_its_sequence_in_the_same_job(
@@ -121,7 +122,7 @@ def test_an_unsubscribe_opts_the_contact_out_in_hubspot_and_stops_its_sequence_i
     assert calls == {f"/communication-preferences/v4/statuses/{JANE}/unsubscribe-all": 1,
                      "/crm/v3/objects/contacts/batch/read": 2,  # is the contact there; the rep-edit guard's read
                      "/crm/v3/objects/contacts/batch/upsert": 1}
-    assert runtime.ledger().unsynced_unsubscribes() == []
+    assert waiting(runtime.ledger()) == []
 
 
 def test_the_same_unsubscribe_job_run_again_costs_no_crm_call(home, redis_url, conn, hubspot):
@@ -145,7 +146,7 @@ def test_an_unsubscribe_ticks_has_opted_out_of_email_on_the_salesforce_contact_a
     assert (jane["HasOptedOutOfEmail"], jane["SalesOS_Sequence_State__c"], jane["SalesOS_Next_Touch_At__c"]) == (
         True, "stopped", None)
     assert salesforce.leads[lead]["HasOptedOutOfEmail"] is True
-    assert runtime.ledger().unsynced_unsubscribes() == []
+    assert waiting(runtime.ledger()) == []
 
 
 def test_with_redis_down_the_person_is_unsubscribed_and_the_dispatchers_idle_pass_queues_the_crm_write(
@@ -155,12 +156,12 @@ def test_with_redis_down_the_person_is_unsubscribed_and_the_dispatchers_idle_pas
     response = click(down, "local")
     assert response.status_code == 200 and b"You will not get further emails" in response.data
     assert runtime.ledger().unsubscribed("local", [JANE]) == {JANE}
-    assert runtime.ledger().unsynced_unsubscribes() == [("local", JANE)]
+    assert waiting(runtime.ledger()) == [("local", JANE)]
     assert requeue_unsynced(conn, runtime.ledger()) == 1
     work(conn)
     [jane] = runtime.crm_for("local").get_contacts([JANE])
     assert jane.email_opt_out is True and jane.fields["sequence_state"] == "stopped"
-    assert runtime.ledger().unsynced_unsubscribes() == []
+    assert waiting(runtime.ledger()) == []
 
 
 def test_a_refused_opt_out_still_stops_the_sequence_and_is_queued_again_with_the_scope_to_grant_until_it_lands(
@@ -171,7 +172,7 @@ def test_a_refused_opt_out_still_stops_the_sequence_and_is_queued_again_with_the
     work(conn)
     engagement = queue("engagement", conn)
     assert engagement.failed_job_registry.get_job_ids() == [sync_job_id(HUBSPOT, JANE)]
-    assert runtime.ledger().unsynced_unsubscribes() == [(HUBSPOT, JANE)]
+    assert waiting(runtime.ledger()) == [(HUBSPOT, JANE)]
     [jane] = [p for p in hubspot.objects["contacts"].values() if p["email"] == JANE]
     assert (jane["salesos_sequence_state"], jane["salesos_next_touch_at"], jane.get("hs_email_optout")) == (
         "stopped", "", None)  # the rep sees at once that no touch comes; the opt-out itself waits
@@ -185,12 +186,12 @@ def test_a_refused_opt_out_still_stops_the_sequence_and_is_queued_again_with_the
     assert requeue_unsynced(conn, runtime.ledger(), now=dt.datetime.now(dt.UTC) + RETRY_AFTER) == 1
     work(conn)
     assert (jane["hs_email_optout"], jane["salesos_sequence_state"]) == ("true", "stopped")
-    assert runtime.ledger().unsynced_unsubscribes() == [] and health_report(runtime.settings(), conn).unsubscribes == []
+    assert waiting(runtime.ledger()) == [] and health_report(runtime.settings(), conn).unsubscribes == []
 
 
 def test_a_forged_token_unsubscribes_nobody_and_queues_nothing(home, redis_url, conn):
     assert app(redis_url).post("/unsubscribe/forged-token").status_code == 404
-    assert queue("engagement", conn).count == 0 and runtime.ledger().unsynced_unsubscribes() == []
+    assert queue("engagement", conn).count == 0 and waiting(runtime.ledger()) == []
 
 
 def test_the_idle_pass_looks_once_a_minute_whichever_dispatcher_calls_it(home, redis_url, conn):
@@ -224,7 +225,7 @@ def test_an_unsubscribe_stops_a_sequence_a_rep_had_paused_and_clears_its_next_to
     work(conn)
     assert (jane["salesos_sequence_state"], jane["salesos_next_touch_at"], jane["hs_email_optout"]) == (
         "stopped", "", "true")
-    assert runtime.ledger().unsynced_unsubscribes() == []
+    assert waiting(runtime.ledger()) == []
 
 
 def test_an_unsubscribe_of_an_uninstalled_tenant_is_abandoned_with_the_reason_shown_by_health_and_never_retried(
@@ -234,7 +235,7 @@ def test_an_unsubscribe_of_an_uninstalled_tenant_is_abandoned_with_the_reason_sh
     runtime.tenant_store().remove(HUBSPOT)
     work(conn)
     assert queue("engagement", conn).failed_job_registry.count == 0
-    assert runtime.ledger().unsynced_unsubscribes() == []
+    assert waiting(runtime.ledger()) == []
     assert runtime.ledger().unsubscribed(HUBSPOT, [JANE]) == {JANE}  # SalesOS still sends it nothing
     [backlog] = health_report(runtime.settings(), conn).unsubscribes
     assert (backlog.tenant, backlog.waiting, backlog.abandoned) == (HUBSPOT, 0, 1)
@@ -256,7 +257,7 @@ def test_an_unsubscribe_of_a_contact_gone_from_the_crm_creates_nothing_and_count
     work(conn)
     assert runtime.crm_for(tenant).get_contacts([JANE]) == []
     assert hubspot.unsubscribed_from_all == []
-    assert runtime.ledger().unsynced_unsubscribes() == []
+    assert waiting(runtime.ledger()) == []
     result = queue("engagement", conn).fetch_job(sync_job_id(tenant, JANE)).return_value()
     assert result["unsubscribes_not_in_crm"] == 1 and result["unsubscribes_synced"] == 0
 
@@ -285,7 +286,7 @@ def test_after_an_upgrade_each_idle_pass_queues_a_bounded_batch_per_tenant_writt
     assert requeue_unsynced(conn, ledger) == 0
     work(conn)
 
-    assert ledger.unsynced_unsubscribes() == []
+    assert waiting(ledger) == []
     local = runtime.crm_for("local").get_contacts(emails["local"])
     assert len(local) == PASS_LIMIT + 20 and all(c.email_opt_out and c.fields["sequence_state"] == "stopped"
                                                  for c in local)
@@ -303,4 +304,4 @@ def test_a_job_queued_by_an_older_salesos_with_one_email_still_syncs_it(home, co
     queue("engagement", conn).enqueue(sync_unsubscribe_job, {"tenant": "local", "email": JANE.upper()})
     work(conn)
     assert runtime.crm_for("local").get_contacts([JANE])[0].email_opt_out is True
-    assert ledger.unsynced_unsubscribes() == []
+    assert waiting(ledger) == []

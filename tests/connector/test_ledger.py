@@ -1,6 +1,14 @@
 """The send ledger: each effect once, unsubscribe tokens stable and opaque."""
 
+import datetime as dt
+
 from connector.ledger import Ledger, effect_key
+
+
+def waiting(ledger: Ledger) -> list[tuple[str, str]]:
+    """(tenant, email) of every unsubscribe still waiting for its CRM write, oldest first, however recently its
+    write was queued."""
+    return ledger.due_unsubscribes(queued_before=dt.datetime.max.replace(tzinfo=dt.UTC), limit=10_000)
 
 
 def test_a_claimed_key_is_handed_out_until_it_is_done(tmp_path):
@@ -52,9 +60,9 @@ def test_an_unsubscribe_stays_unsynced_until_its_crm_write_is_done(tmp_path):
     ledger.unsubscribe(tokens["a@b.io"])
     ledger.unsubscribe(tokens["c@d.io"])
     ledger.unsubscribe(tokens["a@b.io"])  # a second click changes nothing
-    assert ledger.unsynced_unsubscribes() == [("hubspot-1", "a@b.io"), ("hubspot-1", "c@d.io")]
+    assert waiting(ledger) == [("hubspot-1", "a@b.io"), ("hubspot-1", "c@d.io")]
     ledger.unsubscribes_synced("hubspot-1", ["A@B.io"])
-    assert ledger.unsynced_unsubscribes() == [("hubspot-1", "c@d.io")]
+    assert waiting(ledger) == [("hubspot-1", "c@d.io")]
     assert ledger.unsubscribed("hubspot-1", ["a@b.io", "c@d.io"]) == {"a@b.io", "c@d.io"}
 
 
@@ -65,13 +73,11 @@ def test_unsubscribes_recorded_before_syncing_existed_are_synced_after_an_upgrad
         db.execute("CREATE TABLE unsubscribes (tenant TEXT NOT NULL, email TEXT NOT NULL COLLATE NOCASE, "
                    "at TEXT NOT NULL, PRIMARY KEY (tenant, email))")
         db.execute("INSERT INTO unsubscribes VALUES ('salesforce-00D1', 'a@b.io', '2026-11-01T00:00:00+00:00')")
-    assert Ledger(tmp_path / "state.sqlite3").unsynced_unsubscribes() == [("salesforce-00D1", "a@b.io")]
+    assert waiting(Ledger(tmp_path / "state.sqlite3")) == [("salesforce-00D1", "a@b.io")]
 
 
 def test_a_change_dated_far_ahead_cannot_make_every_later_change_look_older(tmp_path):
     """A wrong clock or a forged date counts as now: the next real change still applies."""
-    import datetime as dt
-
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     now = dt.datetime.now(dt.UTC)
     assert ledger.hold("hubspot-1", "ada@acme.io", "paused in the CRM", now + dt.timedelta(days=300))
@@ -80,8 +86,6 @@ def test_a_change_dated_far_ahead_cannot_make_every_later_change_look_older(tmp_
 
 def test_an_order_poisoned_by_an_older_salesos_heals(tmp_path):
     """A far-future time stored before dates were bounded no longer outranks what really happens next."""
-    import datetime as dt
-
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     ahead = round((dt.datetime.now(dt.UTC) + dt.timedelta(days=300)).timestamp() * 1_000_000)
     ledger._db.execute("INSERT INTO applied_changes VALUES ('hubspot-1', 'ada@acme.io', 'sequence_state', ?)", (ahead,))

@@ -21,7 +21,7 @@ import respx
 from connector.oauth.config import oauth_app
 from connector.oauth.flows import INTEGRATION_USER, exchange_salesforce_code
 from connector.settings import Settings
-from connector.tenant_credentials import OUTBOUND_TOKEN
+from connector.tenant_credentials import OUTBOUND as OUTBOUND_URLS
 from connector.tenants import Tenant, TenantStore, tenant_id
 from connector.vault import Vault, new_key
 from crm_adapters.record_index import RecordIndex
@@ -581,10 +581,10 @@ def test_the_flow_secret_command_shows_the_current_secret_and_replaces_it_only_w
 def test_every_salesforce_tenant_gets_its_outbound_url_when_registered_and_keeps_it_when_registered_again(
         client, store, conn):
     tenant = install(store)
-    token = store.secret(tenant, OUTBOUND_TOKEN)
+    token = store.secret(tenant, OUTBOUND_URLS.name)
     assert token and len(token) >= 32
     install(store, user=INTEGRATION_USER_ID)  # a re-install, or a token refresh: TenantStore.add again
-    assert store.secret(tenant, OUTBOUND_TOKEN) == token == store.outbound.ensure(tenant)
+    assert store.secret(tenant, OUTBOUND_URLS.name) == token == store.outbound.ensure(tenant)
     assert post(client, f"{OUTBOUND}/{token}", documented_message()).status_code == 200
     assert len(queued(conn)) == 2
 
@@ -622,7 +622,7 @@ def test_a_tenant_registered_before_outbound_urls_existed_is_refused_and_the_log
 def test_an_outbound_url_made_by_an_older_salesos_keeps_working_once_shown_again(client, store, settings, conn):
     install(store)
     store._db.execute("DELETE FROM outbound_tokens")  # an older SalesOS kept the token in the vault only
-    Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value()).put(TENANT, OUTBOUND_TOKEN, "older")
+    Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value()).put(TENANT, OUTBOUND_URLS.name, "older")
     assert store.outbound.ensure(TENANT) == "older"  # `tenants outbound-url` shows it, and indexes it
     assert post(client, f"{OUTBOUND}/older", documented_message()).status_code == 200
 
@@ -718,7 +718,8 @@ def test_an_outbound_url_the_vault_holds_but_the_index_does_not_is_accepted_once
     """The vault is the source of truth: a token that reached the vault but not the index (a rotation that died
     between its two writes) is indexed when it is shown, so the URL printed is the URL accepted."""
     install(store)
-    Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value()).put(TENANT, OUTBOUND_TOKEN, "in-vault")
+    vault = Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value())
+    vault.put(TENANT, OUTBOUND_URLS.name, "in-vault")
     printed = store.outbound.ensure(TENANT)
     assert printed == "in-vault"
     assert post(client, f"{OUTBOUND}/{printed}", documented_message()).status_code == 200
