@@ -30,6 +30,7 @@ import hashlib
 import ipaddress
 import secrets
 import socket
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -111,6 +112,22 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error), or, inside a transaction already open on `db`, a part
+    of it: the tenant store registers and removes a tenant in one transaction that holds these writes too."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class TenantSecret:
     """One random secret per tenant, in the vault, on the connection the vault shares with the tenant store."""
 
@@ -120,7 +137,7 @@ class TenantSecret:
 
     def ensure(self, tenant_id: str) -> str:
         """The tenant's secret, made on first use and never replaced here."""
-        with self._transaction():
+        with write_transaction(self._db):
             secret = self._vault.get(tenant_id, self.name)
             if secret is None:
                 secret = secrets.token_urlsafe(self._size)
@@ -131,7 +148,7 @@ class TenantSecret:
     def rotate(self, tenant_id: str) -> str:
         """A new secret for the tenant; the old one is refused from the moment this returns."""
         secret = secrets.token_urlsafe(self._size)
-        with self._transaction():
+        with write_transaction(self._db):
             self._vault.put(tenant_id, self.name, secret)
             self._written(tenant_id, secret)
         return secret
@@ -141,16 +158,6 @@ class TenantSecret:
 
     def _written(self, tenant_id: str, secret: str) -> None:
         """What else must change in the same transaction (nothing, for a secret no index refers to)."""
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
 
 class UrlTokens(TenantSecret):
