@@ -14,8 +14,9 @@ there. Ciphertexts written before they were bound are refused until the
 admin runs `rotate-keys --bind-legacy`, once, after upgrading, which binds
 each to the row it is in; plain `rotate-keys` refuses them. The first
 rotation that leaves every secret bound closes that door for good (recorded
-in the database), so an unbound ciphertext written later, say one copied
-from an old backup, is never bound.
+in the database; a vault still without secrets records it when opened, as
+nothing in it can be legacy), so an unbound ciphertext written later, say
+one copied from an old backup, is never bound.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Vault:
             db.execute("PRAGMA busy_timeout=30000")
         self._db = db
         self._db.execute(_SCHEMA)
+        self._record_new_vault_bound()
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -145,6 +147,13 @@ class Vault:
         self._db.execute(_STATE_SCHEMA)
         row = self._db.execute("SELECT value FROM vault_state WHERE name = ?", (_LEGACY_BOUND_AT,)).fetchone()
         return None if row is None else row[0]
+
+    def _record_new_vault_bound(self) -> None:
+        """A vault without a secret holds nothing an older SalesOS left unbound, and this one seals whatever it
+        stores: recorded as bound, so it never passes for an upgraded one (health reads this without the key)."""
+        if self._db.execute("SELECT 1 FROM secrets LIMIT 1").fetchone() is None and self._legacy_bound_at() is None:
+            self._db.execute("INSERT OR IGNORE INTO vault_state (name, value) SELECT ?, ? WHERE NOT EXISTS "
+                             "(SELECT 1 FROM secrets)", (_LEGACY_BOUND_AT, _now()))
 
     def _close_legacy_binding(self) -> None:
         self._db.execute(_STATE_SCHEMA)
