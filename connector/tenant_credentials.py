@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import secrets
 import socket
 import sqlite3
@@ -78,6 +79,9 @@ def unreachable(public_url: str) -> str | None:
 _INTRANET_SUFFIXES = ("localhost", "local", "internal", "home.arpa", "lan", "test", "invalid", "example")
 
 
+_NUMBER = re.compile(r"^(?:[0-9]+|0x[0-9a-f]*)$")  # a part of an IPv4 address in any form inet_aton reads
+
+
 def _internal_host(host: str) -> bool:
     """Whether `host` (no DNS lookup) is an address or name only this machine or its network can reach."""
     host = host.lower().rstrip(".")
@@ -88,11 +92,12 @@ def _internal_host(host: str) -> bool:
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The IP address `host` spells, including the short IPv4 forms HTTP clients accept (`10.1`, `167772161`)."""
+    """The IP address `host` spells, including the other IPv4 forms HTTP clients accept (`10.1`, `167772161`,
+    octal `0177.0.0.1`, hex `0x7f.0.0.1`)."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        if not host or not all(label.isdigit() for label in host.split(".")):
+        if not host or not all(_NUMBER.match(label) for label in host.split(".")):
             return None
         try:
             address = ipaddress.IPv4Address(socket.inet_aton(host))

@@ -42,7 +42,8 @@ def test_the_cli_refuses_to_start_with_a_bad_public_url_and_says_why(tmp_path):
 @pytest.mark.parametrize("url", [
     "https://10.0.0.5", "https://172.16.0.1:8443", "https://172.31.255.254", "https://192.168.1.20/salesos",
     "https://169.254.169.254", "https://[fe80::1]", "https://[fd00::5]", "https://100.64.0.1", "https://0.0.0.0",
-    "https://[::ffff:10.0.0.5]", "https://10.1", "https://167772161", "https://localhost",
+    "https://[::ffff:10.0.0.5]", "https://10.1", "https://167772161", "https://0x7f.0.0.1", "https://0xA.0x1",
+    "https://0300.0250.0.1", "https://localhost",
     "https://salesos.localhost", "https://salesos.internal", "https://build.corp.internal", "https://salesos.local",
     "https://salesos", "https://SalesOS.Local.", "https://salesos.home.arpa", "http://salesos.example.com",
 ])
