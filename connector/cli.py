@@ -280,11 +280,15 @@ def worker(
     scheduler: Annotated[bool, typer.Option(help="also move due scheduled steps onto their queues")] = True,
 ) -> None:
     """Process stage jobs from REDIS_URL (or the embedded Redis)."""
+    import signal
+
     from connector.hang_up import hang_up_like_terminate
     from connector.redis_conn import redis_url
     from connector.worker import work
 
-    hang_up_like_terminate()  # rq handles SIGTERM
+    # As in serve, until `work` hands SIGTERM to rq: the embedded Redis must stop with the worker.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    hang_up_like_terminate()
     settings = load_settings()
     with redis_url(settings) as url:
         work(url, [name.strip() for name in queues.split(",") if name.strip()], burst=burst, with_scheduler=scheduler)

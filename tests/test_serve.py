@@ -109,6 +109,21 @@ def test_a_worker_stopped_by_a_signal_stops_its_embedded_redis(tmp_path, stop_si
 
 
 @STOP_SIGNALS
+def test_a_worker_stopped_while_starting_up_stops_its_embedded_redis(tmp_path, stop_signal):
+    """Before rq's own handler is in: the embedded Redis is running, the worker not yet registered."""
+    worker = subprocess.Popen([sys.executable, "-m", "connector", "worker", "--no-scheduler"], cwd=ROOT,
+                              env=embedded_home(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: embedded_servers(tmp_path), worker, "the worker started no Redis")
+        worker.send_signal(stop_signal)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+    assert embedded_servers(tmp_path) == set()
+
+
+@STOP_SIGNALS
 def test_a_dispatcher_stopped_by_a_signal_stops_its_embedded_redis(tmp_path, stop_signal):
     output = tmp_path.parent / f"{tmp_path.name}-dispatch.log"
     with output.open("wb") as sink:
