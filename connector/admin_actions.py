@@ -54,27 +54,33 @@ class AdminAction(BaseModel):
     run: str | None = Field(default=None, description="what to run (or do) to fix it")
 
 
-def admin_actions(settings: Settings, now: dt.datetime) -> list[AdminAction]:
-    """Every open step, tenants' first (by tenant id), then the deployment's."""
+def admin_actions(settings: Settings, db: sqlite3.Connection | None, now: dt.datetime) -> list[AdminAction]:
+    """Every open step, tenants' first (by tenant id), then the deployment's. `db`: a `read_only` connection to the
+    state database, None when there is none yet; sqlite3.DatabaseError when it cannot be read (`state_unreadable`)."""
     actions: list[AdminAction] = []
-    keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
-    try:
-        with read_only(settings.state_path) as db:
-            if db is not None:
-                actions += tenant_actions(db, settings.salesos_public_url)
-                actions += vault_actions(db, keys)
-                actions += unsubscribe_actions(db, now)
-    except sqlite3.DatabaseError as exc:
-        actions.append(AdminAction(tenant=None, kind="state_unreadable", status="unknown",
-                                   message=f"could not read {settings.state_path}: {exc}; nothing in it was checked"))
+    if db is not None:
+        keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
+        actions += tenant_actions(db, settings.salesos_public_url)
+        actions += vault_actions(db, keys)
+        actions += unsubscribe_actions(db, now)
     actions += file_mode_actions(settings.home)
     return sorted(actions, key=lambda action: (action.tenant is None, action.tenant or ""))
 
 
+def state_unreadable(path: Path, error: sqlite3.DatabaseError) -> AdminAction:
+    return AdminAction(tenant=None, kind="state_unreadable", status="unknown",
+                       message=f"could not read {path}: {clip(str(error), 300)}; nothing in it was checked",
+                       run=f"make {path} a SalesOS state database readable by this user (or point SALESOS_HOME at "
+                           f"the right one)")
+
+
 @contextmanager
 def read_only(path: Path) -> Iterator[sqlite3.Connection | None]:
-    """A read-only connection to SalesOS's state database; None when there is none yet (nothing is created)."""
-    if not path.is_file():
+    """A read-only connection to SalesOS's state database; None when there is none yet (nothing is created).
+
+    Anything else at `path` (a directory, a file that is no database or that this user cannot read) raises
+    sqlite3.DatabaseError, here or at the first query: never taken for "no database"."""
+    if not os.path.lexists(path):
         yield None
         return
     with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as db:

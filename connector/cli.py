@@ -258,11 +258,13 @@ def serve(
     """Start the web app: health, the JSON API, the CRM webhooks and the OAuth install routes."""
     import signal
 
+    from connector.hang_up import hang_up_like_terminate
     from connector.redis_conn import redis_url
     from webhooks.app import close_app, create_app
 
     # SIGTERM (systemd, docker stop, kill) must unwind like Ctrl+C, or the embedded Redis is left running.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    hang_up_like_terminate()
     settings = load_settings()
     with redis_url(settings) as url:
         web = create_app(redis_url=url)
@@ -279,9 +281,15 @@ def worker(
     scheduler: Annotated[bool, typer.Option(help="also move due scheduled steps onto their queues")] = True,
 ) -> None:
     """Process stage jobs from REDIS_URL (or the embedded Redis)."""
+    import signal
+
+    from connector.hang_up import hang_up_like_terminate
     from connector.redis_conn import redis_url
     from connector.worker import work
 
+    # As in serve, until `work` hands SIGTERM to rq: the embedded Redis must stop with the worker.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    hang_up_like_terminate()
     settings = load_settings()
     with redis_url(settings) as url:
         work(url, [name.strip() for name in queues.split(",") if name.strip()], burst=burst, with_scheduler=scheduler)
@@ -304,6 +312,7 @@ def dispatch(
 
     from connector.actions import complete_finished
     from connector.dispatch import Dispatcher, DispatcherBusy, default_router
+    from connector.hang_up import hang_up_like_terminate
     from connector.redis_conn import RedisUnavailable, redis_connection
     from connector.run_summaries import save_finished
     from connector.runtime import complete_action, ledger
@@ -312,6 +321,7 @@ def dispatch(
     stopping: list[int] = []
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda signum, frame: stopping.append(signum))
+    hang_up_like_terminate()
     settings = load_settings()
     try:
         with redis_connection(settings) as conn:

@@ -46,8 +46,9 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from agents.validation import clip
 from connector import ledger
-from connector.admin_actions import AdminAction, admin_actions, read_only
+from connector.admin_actions import AdminAction, admin_actions, read_only, state_unreadable
 from connector.queues import STAGES, queue
 from connector.settings import Settings
 from connector.dispatch import FAILED as FAILED_EVENTS
@@ -132,6 +133,11 @@ class HealthReport(BaseModel):
     def admin_todo(self) -> list[AdminAction]:
         """The admin actions that are open (not those that could not be checked)."""
         return [action for action in self.admin_actions if action.status == "warning"]
+
+    @property
+    def admin_unchecked(self) -> list[AdminAction]:
+        """What could not be checked, and says why: not healthy either, since nothing says it is done."""
+        return [action for action in self.admin_actions if action.status == "unknown"]
 
     @property
     def failed_total(self) -> int:
@@ -355,35 +361,45 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
             report.failed_jobs = failed_jobs(conn) if report.failed_total else []
         except redis.RedisError as exc:
             report.redis = f"unreachable: {type(exc).__name__}: {exc}"
-    report.admin_actions = admin_actions(settings, now)
+    report.admin_actions, report.unsubscribes = state_checks(settings, now)
     runs = recent_runs(settings.home, now, window)
     report.runs = [run["run_id"] for run in runs]
     if runs and (started := run_started(runs[0]["run_id"])):
         report.newest_run_age_seconds = round((now - started).total_seconds(), 1)
     scores, note = local_fit_scores(settings, runs)
     report.checks = agent_checks(runs, scores, note)
-    report.unsubscribes = unsubscribe_backlog(settings)
     if report.redis != "ok":
         report.status = "unavailable"
-    elif report.warnings or report.failed_total or report.admin_todo:
+    elif report.warnings or report.failed_total or report.admin_actions:
         report.status = "warning"
     return report
 
 
-def unsubscribe_backlog(settings: Settings) -> list[UnsubscribeBacklog]:
-    """Read through a read-only connection. A ledger an older SalesOS made, still without the columns this
-    needs (a dispatcher adds them), or a database that cannot be read, shows none here: the admin actions say so."""
+def state_checks(settings: Settings, now: dt.datetime) -> tuple[list[AdminAction], list[UnsubscribeBacklog]]:
+    """The admin actions and the unsubscribe backlog, over one read-only connection to the state database. One
+    that cannot be read is an action of its own (and a warning), never an empty, healthy list."""
     try:
         with read_only(settings.state_path) as db:
-            rows = ledger.unsubscribe_backlog(db) if db is not None else []
-    except sqlite3.DatabaseError:
+            return admin_actions(settings, db, now), unsubscribe_backlog(db) if db is not None else []
+    except sqlite3.DatabaseError as exc:
+        return admin_actions(settings, None, now) + [state_unreadable(settings.state_path, exc)], []
+
+
+def unsubscribe_backlog(db: sqlite3.Connection) -> list[UnsubscribeBacklog]:
+    """None from a ledger an older SalesOS made, still without the columns this needs (a dispatcher adds them):
+    the admin actions say so."""
+    try:
+        rows = ledger.unsubscribe_backlog(db)
+    except sqlite3.OperationalError as exc:
+        if not str(exc).startswith(("no such table", "no such column")):
+            raise
         return []
     return [UnsubscribeBacklog(tenant=tenant, waiting=waiting, abandoned=abandoned, reason=reason)
             for tenant, waiting, abandoned, reason, _ in rows]
 
 
 def exit_code(report: HealthReport) -> int:
-    """For the CLI: 0 healthy, 1 warnings, failed jobs or admin actions to do, 2 Redis unavailable."""
+    """For the CLI: 0 healthy, 1 warnings, failed jobs or admin actions (to do, or not checked), 2 Redis unavailable."""
     return {"healthy": 0, "warning": 1, "unavailable": 2}[report.status]
 
 
@@ -411,12 +427,15 @@ def render(report: HealthReport) -> str:
             when = f"{job.ended_at:%Y-%m-%d %H:%M}" if job.ended_at else "?"
             lines.append(f"  {job.queue:<10} {job.job_id}  {when}  {job.error}")
     if report.unsubscribes:
+        flagged = {action.tenant for action in report.admin_actions if action.kind == "unsynced_unsubscribes"}
         lines += ["", "Unsubscribes not in their CRM (SalesOS sends these people nothing all the same):"]
         lines += [f"  {row.tenant}: {row.waiting} waiting, {row.abandoned} abandoned"
-                  + (f"  ({row.reason[:300]})" if row.reason else "") for row in report.unsubscribes]
+                  + ("  (see the admin actions)" if row.tenant in flagged else f"  ({clip(row.reason, 300)})"
+                     if row.reason else "") for row in report.unsubscribes]
     lines.append("")
     if report.admin_actions:
-        lines.append(f"Admin actions ({len(report.admin_todo)} to do):")
+        unchecked = f", {len(report.admin_unchecked)} not checked" if report.admin_unchecked else ""
+        lines.append(f"Admin actions ({len(report.admin_todo)} to do{unchecked}):")
         for action in report.admin_actions:
             where = f"{action.tenant}: " if action.tenant else ""
             lines.append(f"  {action.status.upper():<8} {where}{action.message}")

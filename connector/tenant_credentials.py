@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import secrets
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -59,19 +61,48 @@ def workflow_url(public_url: str, portal: str, token: str, action: str) -> str:
 
 
 def unreachable(public_url: str) -> str | None:
-    """Why a CRM cannot call URLs built on `public_url`, or None: HubSpot calls only https, and neither CRM can
-    reach a loopback address (the default, `http://127.0.0.1:5000`, is for the local demo)."""
+    """Why a CRM cannot call URLs built on `public_url`, or None: HubSpot calls only https, and neither CRM calls
+    from inside the network SalesOS runs in, so a loopback, private or link-local address, or a name only an
+    intranet resolves, is no place to send them (the default, `http://127.0.0.1:5000`, is for the local demo)."""
     parts = urlsplit(public_url)
-    host = (parts.hostname or "").lower()
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if parts.scheme.lower() == "https" and not loopback:
+    if parts.scheme.lower() == "https" and not _internal_host(parts.hostname or ""):
         return None
     return (f"SALESOS_PUBLIC_URL is {public_url[:100]!r}, which Salesforce and HubSpot cannot call: set it to the "
             "public https address SalesOS is served at (e.g. https://salesos.example.com), restart SalesOS and "
             "show the URL again")
+
+
+# Names no public DNS answers for the internet: special-use (RFC 6761, 6762, 8375, 2606) and ICANN's `.internal`.
+_INTRANET_SUFFIXES = ("localhost", "local", "internal", "home.arpa", "lan", "test", "invalid", "example")
+
+
+_NUMBER = re.compile(r"^(?:[0-9]+|0x[0-9a-f]*)$")  # a part of an IPv4 address in any form inet_aton reads
+
+
+def _internal_host(host: str) -> bool:
+    """Whether `host` (no DNS lookup) is an address or name only this machine or its network can reach."""
+    host = host.lower().rstrip(".")
+    address = _address(host)
+    if address is not None:
+        return not address.is_global
+    return "." not in host or any(host == suffix or host.endswith(f".{suffix}") for suffix in _INTRANET_SUFFIXES)
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` spells, including the other IPv4 forms HTTP clients accept (`10.1`, `167772161`,
+    octal `0177.0.0.1`, hex `0x7f.0.0.1`)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not host or not all(_NUMBER.match(label) for label in host.split(".")):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def index_schema(kind: UrlKind) -> str:
@@ -110,6 +141,10 @@ class TenantSecret:
 
     def current(self, tenant_id: str) -> str | None:
         return self._vault.get(tenant_id, self.name)
+
+    def current_evenly(self, tenant_id: str) -> str | None:
+        """`current`, at the cost of opening a secret whether the tenant has one or not (`Vault.get_evenly`)."""
+        return self._vault.get_evenly(tenant_id, self.name)
 
     def _written(self, tenant_id: str, secret: str) -> None:
         """What else must change in the same transaction (nothing, for a secret no index refers to)."""

@@ -25,6 +25,7 @@ from connector.private_files import connect
 from connector.settings import Settings
 from connector.tenant_credentials import FLOW_SECRET, OUTBOUND, WORKFLOW, TenantSecret, UrlKind, UrlTokens, digest
 from connector.tenant_credentials import index_schema
+from connector.transactions import transaction
 from connector.tenant_markets import forget_market
 from connector.vault import Vault
 
@@ -135,16 +136,18 @@ class TenantStore(TenantRecords):
         A tenant gets its URL token here, once (a Salesforce org its Outbound Message URL, a HubSpot portal its
         "Send a webhook" URL): registering it again keeps the token.
         """
-        for name, value in secrets.items():
-            self._vault.put(tenant.id, name, value)
-        self._db.execute(
-            "INSERT INTO tenants (id, crm, external_id, instance_url, auth, status, status_reason, installed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET instance_url = excluded.instance_url, "
-            "auth = excluded.auth, status = excluded.status, status_reason = NULL, installed_at = excluded.installed_at",
-            (tenant.id, tenant.crm, tenant.external_id, tenant.instance_url, tenant.auth, tenant.status,
-             tenant.status_reason, tenant.installed_at.isoformat()),
-        )
-        (self.outbound if tenant.crm == "salesforce" else self.workflow).ensure(tenant.id)
+        with transaction(self._db):  # all of it or, if any step fails, what was there before
+            for name, value in secrets.items():
+                self._vault.put(tenant.id, name, value)
+            self._db.execute(
+                "INSERT INTO tenants (id, crm, external_id, instance_url, auth, status, status_reason, installed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET instance_url = excluded.instance_url, "
+                "auth = excluded.auth, status = excluded.status, status_reason = NULL, "
+                "installed_at = excluded.installed_at",
+                (tenant.id, tenant.crm, tenant.external_id, tenant.instance_url, tenant.auth, tenant.status,
+                 tenant.status_reason, tenant.installed_at.isoformat()),
+            )
+            (self.outbound if tenant.crm == "salesforce" else self.workflow).ensure(tenant.id)
 
     def secret(self, tenant_id: str, name: str) -> str | None:
         return self._vault.get(tenant_id, name)
@@ -155,14 +158,15 @@ class TenantStore(TenantRecords):
 
     def remove(self, tenant_id: str) -> bool:
         """Uninstall: the tokens, secrets, URL tokens, data source and market are deleted with the record, and its
-        API keys revoked."""
-        self._vault.delete_tenant(tenant_id)
-        self.outbound.forget(tenant_id)
-        self.workflow.forget(tenant_id)
-        revoke_tenant_keys(self._db, tenant_id)
-        forget_data_source(self._db, tenant_id)
-        forget_market(self._db, tenant_id)
-        return self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,)).rowcount > 0
+        API keys revoked, in one transaction (a failure half-way leaves the tenant whole)."""
+        with transaction(self._db):
+            self._vault.delete_tenant(tenant_id)
+            self.outbound.forget(tenant_id)
+            self.workflow.forget(tenant_id)
+            revoke_tenant_keys(self._db, tenant_id)
+            forget_data_source(self._db, tenant_id)
+            forget_market(self._db, tenant_id)
+            return self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,)).rowcount > 0
 
 
 def vault_keys(settings: Settings) -> str | None:

@@ -9,10 +9,15 @@ from contextlib import contextmanager
 
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if anything is raised (KeyboardInterrupt too).
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if anything is raised (KeyboardInterrupt too); inside a
+    transaction already open on `db`, a part of it (the tenant store registers and removes a tenant in one
+    transaction that holds the vault's and the credentials' writes too).
 
     IMMEDIATE takes the write lock up front: concurrent writers (workers, the web app, the CLI) wait their turn
     for the busy timeout instead of failing with "database is locked" when a read would turn into a write."""
+    if db.in_transaction:
+        yield
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
         yield

@@ -14,13 +14,15 @@ there. Ciphertexts written before they were bound are refused until the
 admin runs `rotate-keys --bind-legacy`, once, after upgrading, which binds
 each to the row it is in; plain `rotate-keys` refuses them. The first
 rotation that leaves every secret bound closes that door for good (recorded
-in the database), so an unbound ciphertext written later, say one copied
-from an old backup, is never bound.
+in the database; a vault still without secrets records it when opened, as
+nothing in it can be legacy), so an unbound ciphertext written later, say
+one copied from an old backup, is never bound.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
 from pathlib import Path
@@ -69,12 +71,14 @@ def parse_keys(value: str | None) -> MultiFernet:
 class Vault:
     def __init__(self, path: Path, keys: str | None, db: sqlite3.Connection | None = None) -> None:
         """`db`: a connection to `path` to work on (the tenant store's), instead of one of the vault's own."""
+        self._keys = keys or ""
         self._fernet = parse_keys(keys)
         if db is None:
             db = connect(path, timeout=30, isolation_level=None)
             db.execute("PRAGMA busy_timeout=30000")
         self._db = db
         self._db.execute(_SCHEMA)
+        self._record_new_vault_bound()
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -94,6 +98,18 @@ class Vault:
         ciphertext = self._ciphertext(tenant, name)
         if ciphertext is None:
             return None
+        return self._open(tenant, name, ciphertext)
+
+    def get_evenly(self, tenant: str, name: str) -> str | None:
+        """`get`, opening a decoy ciphertext when there is no secret: an endpoint checking a caller against a
+        tenant's secret takes as long for a tenant that has none (or does not exist) as for one that has."""
+        ciphertext = self._ciphertext(tenant, name)
+        if ciphertext is None:
+            _envelope(self._fernet.decrypt(_decoy(self._keys)))
+            return None
+        return self._open(tenant, name, ciphertext)
+
+    def _open(self, tenant: str, name: str, ciphertext: bytes) -> str:
         envelope = _envelope(self._decrypt(tenant, name, ciphertext))
         if envelope is None:
             raise self._unbound([(tenant, name)])
@@ -146,6 +162,13 @@ class Vault:
         row = self._db.execute("SELECT value FROM vault_state WHERE name = ?", (_LEGACY_BOUND_AT,)).fetchone()
         return None if row is None else row[0]
 
+    def _record_new_vault_bound(self) -> None:
+        """A vault without a secret holds nothing an older SalesOS left unbound, and this one seals whatever it
+        stores: recorded as bound, so it never passes for an upgraded one (health reads this without the key)."""
+        if self._db.execute("SELECT 1 FROM secrets LIMIT 1").fetchone() is None and self._legacy_bound_at() is None:
+            self._db.execute("INSERT OR IGNORE INTO vault_state (name, value) SELECT ?, ? WHERE NOT EXISTS "
+                             "(SELECT 1 FROM secrets)", (_LEGACY_BOUND_AT, _now()))
+
     def _close_legacy_binding(self) -> None:
         self._db.execute(_STATE_SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO vault_state (name, value) VALUES (?, ?)", (_LEGACY_BOUND_AT, _now()))
@@ -178,6 +201,12 @@ class Vault:
 
     def close(self) -> None:
         self._db.close()
+
+
+@functools.cache
+def _decoy(keys: str) -> bytes:
+    """A ciphertext under the newest key, of the size of a tenant's 32-byte secret, made once per key set."""
+    return parse_keys(keys).encrypt(_seal("salesforce-" + "0" * 18, "flow_secret", "0" * 43))
 
 
 def _seal(tenant: str, name: str, secret: str) -> bytes:

@@ -8,7 +8,10 @@ running more worker processes, on this machine or others sharing the Redis.
 
 from __future__ import annotations
 
+import signal
+
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from connector.queues import STAGES, queue
@@ -23,7 +26,13 @@ def work(url: str, queues: list[str] | None = None, burst: bool = False, with_sc
     names = queues or list(STAGES)
     configure_logging(log_level)
     worker = SimpleWorker([queue(name, conn) for name in names], connection=conn, serializer=JSONSerializer)
+    # rq installs its SIGINT/SIGTERM handler only after registering the worker: a signal in between would kill the
+    # process where it stands, leaving an embedded Redis running. Its handler, then, from the start.
     try:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, worker.request_stop)
         worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=log_level)
+    except StopRequested:  # stopped before rq's loop, which handles it from then on, began
+        worker.teardown()
     finally:
         conn.close()  # an open client would keep an embedded Redis running after the worker stops

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -9,8 +10,10 @@ import urllib.error
 import urllib.request
 
 import psutil
+import pytest
 import redis
 
+from connector.dispatch import lease_key
 from tests.live_server import ROOT, start_server, stop
 
 SERVE = [sys.executable, "-m", "connector", "serve", "--port", "0"]
@@ -55,13 +58,31 @@ def test_serve_then_worker_runs_a_market_posted_to_the_api(tmp_path, redis_url):
         stop(server)
 
 
-def test_serve_stopped_with_sigterm_stops_its_embedded_redis(tmp_path):
-    home_env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    home_env["SALESOS_HOME"] = str(tmp_path)
-    server, port = start_server(SERVE, home_env, tmp_path.parent / f"{tmp_path.name}-serve.log")
+def embedded_home(home) -> dict:
+    """The environment of a command that runs its own embedded Redis under `home`."""
+    return {key: value for key, value in os.environ.items() if key != "REDIS_URL"} | {"SALESOS_HOME": str(home)}
+
+
+@pytest.fixture(autouse=True)
+def no_redis_left_behind(tmp_path):
+    """A test that fails because a command left its embedded Redis running does not leave it to the machine."""
+    yield
+    for pid in embedded_servers(tmp_path):
+        psutil.Process(pid).terminate()
+
+
+# SIGTERM: systemd, docker stop, kill. SIGHUP: the terminal it was started from closed (or kill -HUP).
+STOP_SIGNALS = pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+
+
+@STOP_SIGNALS
+def test_serve_stopped_by_a_signal_stops_its_embedded_redis(tmp_path, stop_signal):
+    server, port = start_server(SERVE, embedded_home(tmp_path), tmp_path.parent / f"{tmp_path.name}-serve.log")
     try:
         assert get(f"http://127.0.0.1:{port}/health")[0] == 200
         assert embedded_servers(tmp_path)
+        server.send_signal(stop_signal)
+        assert server.wait(timeout=30) == 0
     finally:
         stop(server)
     assert embedded_servers(tmp_path) == set()
@@ -73,20 +94,57 @@ def embedded_servers(home) -> set[int]:
             and p.info["cwd"] == str(home / "redis")}
 
 
-def test_a_worker_stopped_with_sigterm_stops_its_embedded_redis(tmp_path):
-    home_env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    home_env["SALESOS_HOME"] = str(tmp_path)
-    worker = subprocess.Popen([sys.executable, "-m", "connector", "worker", "--no-scheduler"], cwd=ROOT, env=home_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@STOP_SIGNALS
+def test_a_worker_stopped_by_a_signal_stops_its_embedded_redis(tmp_path, stop_signal):
+    worker = subprocess.Popen([sys.executable, "-m", "connector", "worker", "--no-scheduler"], cwd=ROOT,
+                              env=embedded_home(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not registered_workers(tmp_path):  # SIGTERM before rq's handler is installed would just kill it
-            assert time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.2)
+        wait_for(lambda: registered_workers(tmp_path), worker, "the worker did not start")  # rq's handlers are in
+        worker.send_signal(stop_signal)
+        assert worker.wait(timeout=30) == 0
     finally:
-        worker.terminate()
+        worker.kill()
         worker.wait(timeout=30)
     assert embedded_servers(tmp_path) == set()
+
+
+@STOP_SIGNALS
+def test_a_worker_stopped_while_starting_up_stops_its_embedded_redis(tmp_path, stop_signal):
+    """Before rq's own handler is in: the embedded Redis is running, the worker not yet registered."""
+    worker = subprocess.Popen([sys.executable, "-m", "connector", "worker", "--no-scheduler"], cwd=ROOT,
+                              env=embedded_home(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: embedded_servers(tmp_path), worker, "the worker started no Redis")
+        worker.send_signal(stop_signal)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+    assert embedded_servers(tmp_path) == set()
+
+
+@STOP_SIGNALS
+def test_a_dispatcher_stopped_by_a_signal_stops_its_embedded_redis(tmp_path, stop_signal):
+    output = tmp_path.parent / f"{tmp_path.name}-dispatch.log"
+    with output.open("wb") as sink:
+        dispatcher = subprocess.Popen([sys.executable, "-m", "connector", "dispatch", "--name", "signal-test"],
+                                      cwd=ROOT, env=embedded_home(tmp_path), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: dispatcher_registered(tmp_path), dispatcher, "the dispatcher did not start")
+        dispatcher.send_signal(stop_signal)
+        assert dispatcher.wait(timeout=30) == 0, output.read_text()
+    finally:
+        dispatcher.kill()
+        dispatcher.wait(timeout=30)
+    assert "event(s) dispatched" in output.read_text()  # it unwound, and said so
+    assert embedded_servers(tmp_path) == set()
+
+
+def wait_for(condition, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert process.poll() is None and time.monotonic() < deadline, what
+        time.sleep(0.2)
 
 
 def registered_workers(home) -> int:
@@ -96,3 +154,12 @@ def registered_workers(home) -> int:
         with redis.Redis(unix_socket_path=socket_path) as client:
             return client.scard("rq:workers")
     return 0
+
+
+def dispatcher_registered(home) -> bool:
+    for pid in embedded_servers(home):
+        [socket_path] = [arg.split(":", 1)[1] for arg in psutil.Process(pid).cmdline()
+                         if arg.startswith("unixsocket:")]
+        with redis.Redis(unix_socket_path=socket_path) as client:
+            return bool(client.exists(lease_key("signal-test")))
+    return False

@@ -19,8 +19,8 @@ reaches a queue:
    for a day;
 5. tenants: each event goes to the tenant of its own `portalId`, looked up in
    the tenant store and nowhere else (not a header, not the URL). Events of a
-   portal with no tenant are logged and skipped; a request with only such
-   events gets 404, so HubSpot keeps retrying (an install may still be on its
+   portal with no tenant are logged (one line) and skipped; a request with only
+   such events gets 404 naming at most PORTALS_SHOWN of them, so HubSpot keeps retrying (an install may still be on its
    way), while a mixed batch is answered 2xx for the events that are known:
    answering 404 would make HubSpot redeliver events already queued.
 6. events SalesOS caused itself are dropped (`webhooks.echoes`);
@@ -54,7 +54,7 @@ from pydantic_core import from_json, to_json
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from agents.validation import clip
+from agents.validation import clip, quote
 from connector.change_order import CLOCK_SKEW
 from connector.settings import Settings
 from connector.tenants import TenantRecords, open_tenant_records
@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 PATH = "/webhooks/hubspot"
 MAX_BODY = 256 * 1024  # 100 events are ~30 KiB; anything near this is not HubSpot
 TENANT_TTL = 5.0  # seconds a portal's tenant (or its absence) is remembered by a worker
+PORTALS_SHOWN = 5  # unknown portals an answer or a log line names; the rest are counted
 
 
 class HubSpotWebhooks:
@@ -133,18 +134,23 @@ def _queue(state: EndpointState, events: list[HubSpotEvent], raw: list[dict]) ->
     if future:
         log.warning("HubSpot webhook: %d event(s) refused as dated in the future (occurredAt more than %s ahead of "
                     "SalesOS's clock: check the server's clock); not queued", future, CLOCK_SKEW)
-    accepted, ignored, unknown = [], 0, []
+    accepted, ignored, unknown, skipped = [], 0, [], 0
     for portal, positions in by_portal.items():
         tenant = state.tenant_of(portal)
         if tenant is None:
             unknown.append(portal)
-            log.warning("HubSpot webhook: no tenant for portal %s; %d event(s) skipped", portal, len(positions))
+            skipped += len(positions)
             continue
         own = state.echoes.own(tenant, [events[p] for p in positions])
         ignored += len(own)
         accepted.extend(events[p].entry(tenant, raw[p]) for i, p in enumerate(positions) if i not in own)
+    shown = [_portal_shown(portal) for portal in unknown[:PORTALS_SHOWN]]
+    if unknown:
+        log.warning("HubSpot webhook: no tenant for %d portal(s) (%s%s); %d event(s) skipped", len(unknown),
+                    ", ".join(map(str, shown)), ", ..." if len(unknown) > len(shown) else "", skipped)
     if unknown and len(unknown) == len(by_portal):
-        return json_response(404, error="no SalesOS tenant for this HubSpot portal", portals=unknown)
+        return json_response(404, error="no SalesOS tenant for this HubSpot portal", portals=shown,
+                             portals_total=len(unknown))
     if state.intake is None:
         log.error("HubSpot webhook refused: REDIS_URL is not set, so events cannot be queued")
         return json_response(503, error="queue not configured; HubSpot will retry")
@@ -154,7 +160,12 @@ def _queue(state: EndpointState, events: list[HubSpotEvent], raw: list[dict]) ->
         log.warning("HubSpot webhook: queue unavailable (%s); answered 503 so HubSpot retries", type(exc).__name__)
         return json_response(503, error="queue unavailable; HubSpot will retry")
     return json_response(200, queued=queued, duplicates=len(accepted) - queued, ignored=ignored,
-                         unknown_portals=unknown, stale=stale, future=future)
+                         unknown_portals=shown, stale=stale, future=future)
+
+
+def _portal_shown(portal: int) -> int | str:
+    """A portal id as answers and logs show it: HubSpot's fit in 64 bits; Python reads integers of 4,300 digits."""
+    return portal if portal.bit_length() <= 64 else quote(portal)
 
 
 def signed_body(request: Request, state: EndpointState, allow_v2: bool = False) -> tuple[bytes, None] | tuple[

@@ -4,11 +4,16 @@ The install keeps a random `state` (and, for Salesforce, the PKCE verifier) in
 the signed session cookie, so only the browser that started an install can
 finish it; each is used once. Codes, tokens and verifiers never reach a page
 or a log line. The success page is reached by a redirect, so the code leaves
-the address bar and a reload does not replay it.
+the address bar and a reload does not replay it. It shows a Salesforce org's
+Outbound Message URL (its only credential) for a few minutes after the
+install, to the browser that made it while that install is the org's latest:
+a session cookie replayed later, or after another admin re-installed the org,
+gets the page without it. A GET never makes, nor replaces, a URL.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 oauth = Blueprint("oauth", __name__, template_folder="templates")
 _CRM = "<any(hubspot, salesforce):crm>"
 _REMEMBERED_INSTALLS = 10  # tenants a browser may uninstall from its confirmation page
+OUTBOUND_URL_SHOWN_FOR = dt.timedelta(minutes=5)  # time to paste it into Salesforce; `tenants outbound-url` after
 
 
 @oauth.record_once
@@ -117,7 +123,8 @@ def callback(crm: str):
                         "fix what the message says, or send it to SalesOS support, then start again.", crm)
     tenant = installation.tenant
     installed = [pair for pair in session.get("installed", []) if pair[0] != tenant.id]
-    session["installed"] = (installed + [[tenant.id, installation.account]])[-_REMEMBERED_INSTALLS:]
+    session["installed"] = (installed + [[tenant.id, installation.account, tenant.installed_at.isoformat()]]
+                            )[-_REMEMBERED_INSTALLS:]
     log.info("tenant %s installed through OAuth", tenant.id)
     return redirect(url_for(".installed", crm=crm, tenant=tenant.id), 302)
 
@@ -136,16 +143,23 @@ def installed(crm: str, tenant: str):
                         "ask whoever runs SalesOS to fix this, then reload this page.")
     return render_template("oauth/installed.html", account=account, csrf=csrf, tenant=tenant,
                            outbound_url=outbound, unreachable=unreachable(_settings().salesos_public_url),
+                           shown_for=int(OUTBOUND_URL_SHOWN_FOR.total_seconds() // 60),
                            uninstall_url=url_for(".uninstall", crm=crm, tenant=tenant))
 
 
 def _outbound_url(tenant: str) -> str | None:
-    """The org's Outbound Message URL, for the admin who installed it (this page is theirs alone, never cached)."""
+    """The org's Outbound Message URL, read only, for the browser that made the org's latest install, within
+    OUTBOUND_URL_SHOWN_FOR of it (this page is theirs alone, never cached); None otherwise."""
+    installed_at = _install_times().get(tenant)
+    if installed_at is None or dt.datetime.now(dt.UTC) - installed_at > OUTBOUND_URL_SHOWN_FOR:
+        return None
     settings = _settings()
     store = open_tenant_store(settings)
-    if store.get(tenant) is None:  # uninstalled from the command line since
+    record = store.get(tenant)
+    if record is None or record.installed_at != installed_at:  # uninstalled, or installed again by someone since
         return None
-    return outbound_url(settings.salesos_public_url, store.outbound.ensure(tenant))
+    token = store.outbound.current(tenant)
+    return outbound_url(settings.salesos_public_url, token) if token else None
 
 
 @oauth.post(f"/oauth/{_CRM}/uninstall/<tenant>")
@@ -231,7 +245,12 @@ def _problem(status: int, title: str, what: str, todo: str, crm: str | None = No
 
 def _installed() -> dict[str, str]:
     """Tenants this browser installed, by id, with the account name its pages show (oldest first)."""
-    return {tenant: account for tenant, account in session.get("installed", [])}
+    return {tenant: account for tenant, account, *_ in session.get("installed", [])}
+
+
+def _install_times() -> dict[str, dt.datetime]:
+    """When this browser installed each tenant (a session from before this was kept has none)."""
+    return {tenant: dt.datetime.fromisoformat(at[0]) for tenant, _, *at in session.get("installed", []) if at}
 
 
 def _flow_key(crm: str) -> str:

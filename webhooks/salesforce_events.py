@@ -136,8 +136,10 @@ def flow_callout(tenant_id: str):
     """A Flow's HTTP callout asking SalesOS to act on one record: 202 with the event's identity once queued.
 
     A tenant id is an org id, no secret: every way of not holding the tenant's Flow secret (no such tenant,
-    not a Salesforce one, no secret made yet, a wrong or stale signature) gets `FLOW_REFUSED`, after the same
-    signature check (against a throwaway secret when there is none); the reason goes to the log only.
+    not a Salesforce one, no secret made yet, one the vault cannot open, a wrong or stale signature) gets
+    `FLOW_REFUSED`, after the same work (a ciphertext opened, a decoy when there is none, and the signature
+    checked, against a throwaway secret when there is none); the reason goes to the log only. A vault that no
+    key opens at all answers 503, alike for every tenant.
     """
     request.max_content_length = flow.MAX_BYTES
     try:
@@ -146,18 +148,24 @@ def flow_callout(tenant_id: str):
         return jsonify(error=f"body larger than {flow.MAX_BYTES} bytes"), 413
     try:
         store = open_tenant_store(_settings())
-        try:
-            tenant = store.get(tenant_id)
-            secret = store.flow.current(tenant.id) if tenant and tenant.crm == "salesforce" else None
-        finally:
-            store.close()
-    except VaultError as exc:
+    except VaultError as exc:  # no key, or a malformed one: every tenant alike
         log.error("salesforce flow callout not accepted: %s", exc)
         return jsonify(error="SalesOS cannot open its tenant vault; retry later"), 503
+    try:
+        tenant = store.get(tenant_id)
+        try:
+            secret = store.flow.current_evenly(tenant_id)  # the same work for a tenant without a secret, or none
+        except VaultError as exc:  # a secret no key opens, or one copied from another row: as good as none
+            log.error("salesforce flow callout for %r refused (401): its Flow secret cannot be used: %s "
+                      "(`python -m connector tenants flow-secret <tenant id> --rotate` makes a new one)",
+                      clip(tenant_id), exc)
+            secret = None
+    finally:
+        store.close()
     if tenant is None or tenant.crm != "salesforce":
-        why = "no such Salesforce tenant"
+        why, secret = "no such Salesforce tenant", None
     elif secret is None:
-        why = f"the tenant has no Flow secret yet (`tenants flow-secret {tenant.id}` makes it)"
+        why = f"the tenant has no usable Flow secret (`tenants flow-secret {tenant.id}` makes it)"
     else:
         why = None
     try:

@@ -169,13 +169,26 @@ def test_a_private_app_tenant_is_told_to_register_a_new_token(settings):
 
 
 def store_unbound(settings, tenant, name="refresh_token", key=KEY):
-    """What the vault wrote before ciphertexts named their tenant."""
+    """What the vault wrote before ciphertexts named their tenant (or a copy of it from an old backup)."""
     sql(settings, "INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
         tenant, name, Fernet(key.encode()).encrypt(b"token-stored-by-an-older-salesos"))
 
 
+def made_by_an_older_salesos(settings):
+    """An older SalesOS recorded no binding: its vault holds secrets and no word of them being bound."""
+    sql(settings, "DELETE FROM vault_state")
+
+
+def test_a_new_vault_is_recorded_bound_so_health_without_the_key_knows_nothing_is_left_to_bind(settings, conn):
+    install(settings, HUBSPOT)
+    result = report(settings_with(settings.home, None), conn)
+    assert actions(result) == []
+    assert (result.status, exit_code(result)) == ("healthy", 0)
+
+
 def test_secrets_stored_unbound_by_an_older_salesos_are_flagged_with_rotate_keys_bind_legacy(settings):
     install(settings, HUBSPOT)
+    made_by_an_older_salesos(settings)
     store_unbound(settings, HUBSPOT, "access_token")
     store_unbound(settings, HUBSPOT, "refresh_token")
     action = the_action(report(settings), "vault_unbound")
@@ -186,6 +199,7 @@ def test_secrets_stored_unbound_by_an_older_salesos_are_flagged_with_rotate_keys
 
 def test_rotate_keys_bind_legacy_clears_the_flag_and_then_health_needs_no_key_to_know(settings, conn):
     install(settings, HUBSPOT)
+    made_by_an_older_salesos(settings)
     store_unbound(settings, HUBSPOT, "access_token")
     assert actions(report(settings)) == [("vault_unbound", "warning")]
     Vault(settings.state_path, KEY).rotate(bind_legacy=True)
@@ -195,6 +209,7 @@ def test_rotate_keys_bind_legacy_clears_the_flag_and_then_health_needs_no_key_to
 
 def test_an_unbound_secret_written_after_the_binding_is_refused_and_the_tenant_registered_again(settings):
     install(settings, HUBSPOT)
+    made_by_an_older_salesos(settings)
     Vault(settings.state_path, KEY).rotate(bind_legacy=True)
     store_unbound(settings, HUBSPOT, "refresh_token")  # copied from an old backup
     action = the_action(report(settings), "vault_unreadable")
@@ -215,15 +230,18 @@ def test_a_secret_no_key_opens_and_one_moved_from_another_row_are_flagged(settin
     assert "encrypted for another tenant or secret" in moved.message
 
 
-def test_without_the_vault_key_health_runs_and_says_the_vault_check_was_skipped(settings, conn):
+def test_without_the_vault_key_a_vault_not_recorded_bound_is_a_warning_that_says_the_check_was_skipped(settings,
+                                                                                                         conn):
     install(settings, HUBSPOT)
+    made_by_an_older_salesos(settings)
     store_unbound(settings, HUBSPOT)
     result = report(settings_with(settings.home, None), conn)
     action = the_action(result, "vault_unchecked")
     assert (action.tenant, action.status) == (None, "unknown")
     assert "SALESOS_VAULT_KEYS is not set here" in action.message
     assert action.run == "after upgrading from an older SalesOS: python -m connector rotate-keys --bind-legacy"
-    assert (result.status, exit_code(result)) == ("healthy", 0)  # not checked is not a warning
+    assert (result.status, exit_code(result)) == ("warning", 1)  # what could not be checked is not healthy
+    assert "Admin actions (0 to do, 1 not checked):" in render(result)
 
 
 def test_a_malformed_vault_key_skips_the_vault_check_and_says_why(settings):
@@ -335,6 +353,47 @@ def test_health_reads_an_older_state_database_without_changing_it(settings):
     assert hashlib.sha256(settings.state_path.read_bytes()).hexdigest() == before
 
 
+@pytest.mark.parametrize("damage", ["not a database", "a directory"])
+def test_a_state_database_that_cannot_be_read_makes_the_report_a_warning_not_healthy(settings, conn, damage):
+    if damage == "not a database":
+        write_private(settings.state_path, "this is not an SQLite database, it is a line of text" * 100)
+    else:
+        settings.state_path.mkdir(parents=True)
+    result = report(settings, conn)
+    action = the_action(result, "state_unreadable")
+    assert action.message.startswith(f"could not read {settings.state_path}: ")
+    assert "nothing in it was checked" in action.message
+    assert result.unsubscribes == []
+    assert (result.status, exit_code(result)) == ("warning", 1)
+
+
+def test_health_reads_the_state_database_through_one_connection(settings, conn, monkeypatch):
+    install(settings, HUBSPOT)
+    unsubscribe(settings, HUBSPOT, "ada@acme.io")
+    opened = []
+    real_connect = sqlite3.connect
+
+    def counted(database, *args, **kwargs):
+        opened.append(str(database))
+        return real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counted)
+    result = report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER)
+    monkeypatch.undo()
+    assert [row.tenant for row in result.unsubscribes] == [HUBSPOT] and actions(result, HUBSPOT)
+    assert [database for database in opened if settings.state_path.name in database] == [
+        f"{settings.state_path.as_uri()}?mode=ro"]
+
+
+def test_render_shows_an_unsubscribe_backlog_and_its_error_once(settings):
+    install(settings, HUBSPOT)
+    unsubscribe(settings, HUBSPOT, "bob@acme.io", failed=SCOPE_REFUSED)
+    text = render(report(settings, now=dt.datetime.now(dt.UTC) + LATER))
+    assert text.count(SCOPE_REFUSED) == 1
+    assert text.count("1 unsubscribe(s) not in the CRM") == 1
+    assert f"  {HUBSPOT}: 1 waiting, 0 abandoned  (see the admin actions)" in text
+
+
 def test_health_creates_no_state_database(settings):
     report(settings)
     assert not settings.state_path.exists()
@@ -356,6 +415,7 @@ def test_render_lists_each_action_with_its_tenant_and_what_to_run(settings):
 
 def test_the_health_command_lists_the_actions_without_the_vault_key_and_exits_1(settings, tmp_path):
     install(settings, SALESFORCE, data=False)
+    made_by_an_older_salesos(settings)
     store_unbound(settings, SALESFORCE)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SALESOS_VAULT_KEYS")}
     result = subprocess.run([sys.executable, "-m", "connector", "health", "--json"], cwd=ROOT,

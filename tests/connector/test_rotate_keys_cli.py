@@ -27,6 +27,7 @@ def test_rotate_keys_binds_legacy_secrets_only_with_bind_legacy_and_only_once(tm
     env = {**os.environ, "SALESOS_HOME": str(tmp_path), "SALESOS_VAULT_KEYS": key}
     assert cli(env, "tenants", "add", "hubspot", "--portal-id", "62515", "--access-token", "pat-1").returncode == 0
     with sqlite3.connect(tmp_path / "salesos.sqlite3") as db:  # a refresh token an older SalesOS stored unbound
+        db.execute("DELETE FROM vault_state")  # and its vault recorded no binding
         db.execute("INSERT INTO secrets VALUES ('hubspot-62515', 'refresh_token', ?, '2026-01-01T00:00:00+00:00')",
                    (Fernet(key.encode()).encrypt(b"legacy-refresh-token"),))
 

@@ -99,9 +99,35 @@ def plant_unbound(path, key: str, tenant: str = "hubspot-1", secret: str = TOKEN
                    (tenant, Fernet(key.encode()).encrypt(secret.encode())))
 
 
+def made_by_an_older_salesos(path) -> None:
+    """An older SalesOS recorded no binding: its vault holds no word of its secrets being bound."""
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM vault_state")
+
+
+def test_a_new_vault_is_recorded_bound_so_an_unbound_ciphertext_planted_in_it_is_never_bound(tmp_path):
+    path, key = tmp_path / "s.sqlite3", new_key()
+    vault = Vault(path, key)
+    plant_unbound(path, key)
+    with pytest.raises(VaultError, match="legacy secrets were bound on .*: it was written there since"):
+        vault.get("hubspot-1", "access_token")
+    with pytest.raises(VaultError, match="binding them is a one-time step"):
+        vault.rotate(bind_legacy=True)
+
+
+def test_a_vault_an_older_salesos_filled_is_not_recorded_bound_by_opening_it(tmp_path):
+    path, key = tmp_path / "s.sqlite3", new_key()
+    Vault(path, key)
+    made_by_an_older_salesos(path)
+    plant_unbound(path, key)
+    Vault(path, key)
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM vault_state").fetchone() == (0,)
+
+
 def test_a_secret_stored_unbound_by_an_older_salesos_is_refused_until_rotate_keys_bind_legacy_binds_it(tmp_path):
     path, key = tmp_path / "s.sqlite3", new_key()
     vault = Vault(path, key)
+    made_by_an_older_salesos(path)
     plant_unbound(path, key)
     with pytest.raises(VaultError, match=r"not bound to its tenant.*`python -m connector rotate-keys --bind-legacy`"):
         vault.get("hubspot-1", "access_token")
@@ -112,6 +138,7 @@ def test_a_secret_stored_unbound_by_an_older_salesos_is_refused_until_rotate_key
 def test_plain_rotation_refuses_an_unbound_ciphertext_and_rewrites_nothing(tmp_path):
     path, key = tmp_path / "s.sqlite3", new_key()
     vault = Vault(path, key)
+    made_by_an_older_salesos(path)
     vault.put("hubspot-2", "access_token", "pat-of-tenant-2")
     plant_unbound(path, key)
     before = sqlite3.connect(path).execute("SELECT * FROM secrets ORDER BY tenant").fetchall()
@@ -124,6 +151,7 @@ def test_plain_rotation_refuses_an_unbound_ciphertext_and_rewrites_nothing(tmp_p
 def test_binding_legacy_ciphertexts_is_a_one_time_step(tmp_path):
     path, key = tmp_path / "s.sqlite3", new_key()
     vault = Vault(path, key)
+    made_by_an_older_salesos(path)
     plant_unbound(path, key, secret="legacy-token")
     assert vault.rotate(bind_legacy=True) == 1
     plant_unbound(path, key, secret="token-from-an-old-backup")  # someone who can write the database, later

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import logging
 import re
+import sqlite3
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -231,6 +233,52 @@ def test_a_salesforce_install_page_shows_the_orgs_outbound_url_and_a_reinstall_k
     assert f"{PUBLIC}/webhooks/salesforce/outbound/{token}" in again.text  # a re-install keeps the org's URL
     stranger = create_app(settings=settings).test_client()
     assert token not in stranger.get(f"/oauth/salesforce/installed/salesforce-{ORG}").text
+
+
+def minutes_later(client, settings, minutes: int) -> None:
+    """What the browser and the state database hold `minutes` after the install: both say it happened that long ago."""
+    earlier = lambda stamp: (dt.datetime.fromisoformat(stamp) - dt.timedelta(minutes=minutes)).isoformat()
+    with client.session_transaction() as session:
+        session["installed"] = [[tenant, account, earlier(at)] for tenant, account, at in session["installed"]]
+    with sqlite3.connect(settings.state_path) as db:
+        [(at,)] = db.execute("SELECT installed_at FROM tenants WHERE id = ?", (f"salesforce-{ORG}",)).fetchall()
+        db.execute("UPDATE tenants SET installed_at = ? WHERE id = ?", (earlier(at), f"salesforce-{ORG}"))
+
+
+def test_the_outbound_url_is_shown_in_the_minutes_after_the_install_and_never_to_a_later_replay_of_the_page(
+        client, store, settings, crm):
+    crm.post(SALESFORCE_TOKEN_URL).respond(200, json=SALESFORCE_TOKENS)
+    page_url = finish(client, "salesforce", start(client, "salesforce")["state"]).headers["Location"]
+    token = store.outbound.current(f"salesforce-{ORG}")
+    minutes_later(client, settings, 4)
+    assert token in client.get(page_url).text
+    minutes_later(client, settings, 2)
+    replayed = client.get(page_url)
+    assert replayed.status_code == 200 and "SalesOS is installed" in replayed.text
+    assert token not in replayed.text and "/webhooks/salesforce/outbound/" not in replayed.text
+    assert f"python -m connector tenants outbound-url salesforce-{ORG}" in replayed.text
+    assert store.outbound.current(f"salesforce-{ORG}") == token  # shown or not, never replaced
+
+
+def test_a_page_replayed_after_another_admin_installed_the_org_again_shows_no_outbound_url(client, store, settings,
+                                                                                            crm):
+    crm.post(SALESFORCE_TOKEN_URL).respond(200, json=SALESFORCE_TOKENS)
+    page_url = finish(client, "salesforce", start(client, "salesforce")["state"]).headers["Location"]
+    other_admin = create_app(settings=settings).test_client()
+    finish(other_admin, "salesforce", start(other_admin, "salesforce")["state"])
+    token = store.outbound.current(f"salesforce-{ORG}")
+    assert token in other_admin.get(page_url).text
+    assert token not in client.get(page_url).text
+
+
+def test_the_install_page_makes_no_outbound_url_when_the_org_has_none(client, store, crm):
+    crm.post(SALESFORCE_TOKEN_URL).respond(200, json=SALESFORCE_TOKENS)
+    page_url = finish(client, "salesforce", start(client, "salesforce")["state"]).headers["Location"]
+    store.outbound.forget(f"salesforce-{ORG}")  # an org as an older SalesOS registered it: no URL token
+    store.connection.execute("DELETE FROM secrets WHERE tenant = ? AND name = 'outbound_token'", (f"salesforce-{ORG}",))
+    page = client.get(page_url)
+    assert page.status_code == 200 and "/webhooks/salesforce/outbound/" not in page.text
+    assert store.outbound.current(f"salesforce-{ORG}") is None  # a GET writes nothing
 
 
 def test_an_install_page_warns_when_the_outbound_url_is_built_on_a_url_salesforce_cannot_call(tmp_path, crm):

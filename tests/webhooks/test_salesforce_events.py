@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 import httpx
 import pytest
 import respx
+from cryptography.fernet import MultiFernet
 
 from connector.oauth.config import oauth_app
 from connector.oauth.flows import INTEGRATION_USER, exchange_salesforce_code
@@ -506,6 +507,58 @@ def test_every_way_of_not_holding_a_tenants_flow_secret_gets_one_byte_identical_
     assert {(answer.status_code, answer.data) for answer in answers} == {(401, answers[0].data)}
     assert len(answers[0].data) < 400 and b"salesforce-" not in answers[0].data
     assert "0" * 101 not in caplog.text  # the log names the id, clipped
+    assert conn.llen(INBOX) == 0
+
+
+@pytest.fixture
+def decryptions(monkeypatch) -> list[bytes]:
+    """Every ciphertext the vault opens (or tries to), counted on the way through to the real Fernet."""
+    opened = []
+    real_decrypt = MultiFernet.decrypt
+
+    def counted(self, token, *args, **kwargs):
+        opened.append(token)
+        return real_decrypt(self, token, *args, **kwargs)
+
+    monkeypatch.setattr(MultiFernet, "decrypt", counted)
+    return opened
+
+
+def test_a_callout_for_an_unknown_org_costs_the_vault_what_one_with_a_wrong_secret_does(client, store, secret, conn,
+                                                                                       decryptions):
+    """An answer that comes sooner for an org that is not installed tells which are: each opens one ciphertext."""
+    store.add(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515", installed_at=dt.datetime.now(dt.UTC)),
+              {"access_token": "hs-token"})
+    no_secret = install(store, OTHER_ORG)
+    body = callout()
+    opened = {}
+    for name, tenant in [("wrong secret", TENANT), ("unknown org", "salesforce-00D000000000001AAA"),
+                         ("not a Salesforce tenant", "hubspot-62515"), ("no Flow secret yet", no_secret)]:
+        decryptions.clear()
+        assert call(client, "guessed", body, tenant=tenant).status_code == 401
+        opened[name] = len(decryptions)
+    assert opened == dict.fromkeys(opened, 1)
+    assert conn.llen(INBOX) == 0
+
+
+@pytest.mark.parametrize("damage", ["encrypted with a key since dropped", "copied from another org's row"])
+def test_a_flow_secret_the_vault_cannot_open_is_refused_like_a_wrong_secret_and_logged(client, store, settings, secret,
+                                                                                       conn, caplog, damage):
+    wrong = call(client, "guessed", callout())
+    if damage == "encrypted with a key since dropped":
+        Vault(settings.state_path, new_key()).put(TENANT, "flow_secret", secret)
+    else:
+        install(store, OTHER_ORG)
+        store.flow.ensure(OTHER_TENANT)
+        store.connection.execute("UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE tenant = ? "
+                                 "AND name = 'flow_secret') WHERE tenant = ? AND name = 'flow_secret'",
+                                 (OTHER_TENANT, TENANT))
+    with caplog.at_level(logging.ERROR):
+        response = call(client, secret, callout())
+    assert (response.status_code, response.data) == (401, wrong.data)
+    [logged] = [record for record in caplog.records if record.levelno == logging.ERROR]
+    assert TENANT in logged.getMessage() and "Flow secret" in logged.getMessage()
+    assert secret not in caplog.text
     assert conn.llen(INBOX) == 0
 
 
