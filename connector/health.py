@@ -229,7 +229,7 @@ def failed_jobs(conn: redis.Redis, limit: int = FAILED_JOBS_SHOWN) -> list[Faile
 
 def _last_line(text: str | None) -> str:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
+    return clip(lines[-1], 300) if lines else ""
 
 
 # --- runs and agent checks -----------------------------------------------------

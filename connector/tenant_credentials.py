@@ -34,6 +34,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from agents.validation import quote
 from connector.transactions import transaction
 from connector.vault import Vault
 
@@ -67,7 +68,7 @@ def unreachable(public_url: str) -> str | None:
     parts = urlsplit(public_url)
     if parts.scheme.lower() == "https" and not _internal_host(parts.hostname or ""):
         return None
-    return (f"SALESOS_PUBLIC_URL is {public_url[:100]!r}, which Salesforce and HubSpot cannot call: set it to the "
+    return (f"SALESOS_PUBLIC_URL is {quote(public_url)}, which Salesforce and HubSpot cannot call: set it to the "
             "public https address SalesOS is served at (e.g. https://salesos.example.com), restart SalesOS and "
             "show the URL again")
 
