@@ -11,7 +11,8 @@ One job carries any number of one tenant's unsubscribes, written with the adapte
 batch upserts. It writes only contacts the CRM has: one a rep deleted (perhaps on
 the person's request) is not created again, and counts as synced with a note. A
 tenant uninstalled since has no CRM to write to: its unsubscribes are abandoned,
-with the reason, and stay in force in the ledger. Running the job twice writes
+with the reason, and stay in force in the ledger; registering the tenant again
+makes them wait for this job once more. Running the job twice writes
 nothing new: it takes only what the ledger says is still waiting.
 """
 

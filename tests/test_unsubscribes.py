@@ -304,3 +304,21 @@ def test_a_job_queued_by_an_older_salesos_with_one_email_still_syncs_it(home, co
     work(conn)
     assert runtime.crm_for("local").get_contacts([JANE])[0].email_opt_out is True
     assert ledger.unsynced_unsubscribes() == []
+
+
+def test_an_unsubscribe_abandoned_while_its_tenant_was_uninstalled_reaches_its_crm_once_it_is_installed_again(
+        home, redis_url, conn, hubspot):
+    in_sequence(HUBSPOT)
+    click(app(redis_url), HUBSPOT)
+    runtime.tenant_store().remove(HUBSPOT)
+    work(conn)
+    assert health_report(runtime.settings(), conn).unsubscribes[0].abandoned == 1
+    runtime.tenant_store().add(Tenant(id=HUBSPOT, crm="hubspot", external_id="62515",
+                                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": hubspot.token})
+    [backlog] = health_report(runtime.settings(), conn).unsubscribes
+    assert (backlog.waiting, backlog.abandoned) == (1, 0)
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, runtime.ledger()) == 1  # at once: it was never queued to this installation
+    work(conn)
+    assert hubspot.unsubscribed_from_all == [JANE]
+    assert runtime.ledger().unsynced_unsubscribes() == [] and health_report(runtime.settings(), conn).unsubscribes == []
