@@ -153,6 +153,9 @@ class RepEditGuard(CRMAdapter):
     def associate(self, links: list[Association]) -> WriteResult:
         return self.inner.associate(links)
 
+    def opt_out(self, emails: list[str]) -> dict[str, str]:
+        return self.inner.opt_out(emails)
+
     def create_tasks(self, tasks: list[TaskWrite]) -> WriteResult:
         return self.inner.create_tasks(tasks)
 

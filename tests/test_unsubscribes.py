@@ -253,12 +253,33 @@ def test_an_unsubscribe_of_a_contact_gone_from_the_crm_creates_nothing_and_count
         [contact_id] = [i for i, p in hubspot.objects["contacts"].items() if p["email"] == JANE]
         del hubspot.objects["contacts"][contact_id]  # a rep deleted it, perhaps on the person's request
     click(app(redis_url), tenant)
+    before = dict(hubspot.calls)
     work(conn)
+    calls = {path: n - before.get(path, 0) for path, n in hubspot.calls.items() if n != before.get(path)}
     assert runtime.crm_for(tenant).get_contacts([JANE]) == []
-    assert hubspot.unsubscribed_from_all == []
     assert runtime.ledger().unsynced_unsubscribes() == []
     result = queue("engagement", conn).fetch_job(sync_job_id(tenant, JANE)).return_value()
     assert result["unsubscribes_not_in_crm"] == 1 and result["unsubscribes_synced"] == 0
+    if tenant == HUBSPOT:  # HubSpot keeps the address's own opt-out, contact or not: a contact made later has it
+        assert calls == {"/crm/v3/objects/contacts/batch/read": 1,
+                         f"/communication-preferences/v4/statuses/{JANE}/unsubscribe-all": 1}
+        assert hubspot.unsubscribed_from_all == [JANE] and hubspot.objects["contacts"] == {}
+
+
+def test_an_unsubscribe_of_a_contact_gone_from_salesforce_still_opts_out_the_reps_leads_and_contacts_with_that_email(
+        home, redis_url, conn, salesforce):
+    in_sequence(SALESFORCE)
+    del salesforce.contacts[salesforce.contact(JANE)["Id"]]  # SalesOS's contact, deleted by a rep
+    lead, reps_contact = salesforce.add_lead(JANE), salesforce.add_contact(JANE.upper())
+    click(app(redis_url), SALESFORCE)
+    before = salesforce.calls
+    work(conn)
+    assert salesforce.leads[lead]["HasOptedOutOfEmail"] is True
+    assert salesforce.contacts[reps_contact]["HasOptedOutOfEmail"] is True
+    assert list(salesforce.contacts) == [reps_contact]  # nothing created
+    assert salesforce.calls - before == 4  # SalesOS's contact, the Contacts and Leads with the address, one update
+    result = queue("engagement", conn).fetch_job(sync_job_id(SALESFORCE, JANE)).return_value()
+    assert result["unsubscribes_not_in_crm"] == 1 and runtime.ledger().unsynced_unsubscribes() == []
 
 
 def test_after_an_upgrade_each_idle_pass_queues_a_bounded_batch_per_tenant_written_with_batch_upserts(
@@ -322,3 +343,15 @@ def test_an_unsubscribe_abandoned_while_its_tenant_was_uninstalled_reaches_its_c
     work(conn)
     assert hubspot.unsubscribed_from_all == [JANE]
     assert runtime.ledger().unsynced_unsubscribes() == [] and health_report(runtime.settings(), conn).unsubscribes == []
+
+
+@pytest.mark.parametrize("failing", ["/crm/v3/objects/contacts/batch/read", "/unsubscribe-all"])
+def test_a_crm_refusal_with_a_huge_message_is_kept_as_a_clipped_note(home, redis_url, conn, hubspot, failing):
+    """Health shows the note: a CRM (or a proxy before it) answering megabytes must not fill the ledger with them."""
+    in_sequence(HUBSPOT)
+    hubspot.fail(failing, 400, {"status": "error", "message": "refused " + "x" * 20_000}, times=50)
+    click(app(redis_url), HUBSPOT)
+    work(conn)
+    assert runtime.ledger().unsynced_unsubscribes() == [(HUBSPOT, JANE)]
+    [backlog] = health_report(runtime.settings(), conn).unsubscribes
+    assert "refused" in backlog.reason and len(backlog.reason) <= 500
