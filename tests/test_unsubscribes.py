@@ -130,7 +130,8 @@ def test_the_same_unsubscribe_job_run_again_costs_no_crm_call(home, redis_url, c
     work(conn)
     queue("engagement", conn).fetch_job(sync_job_id(HUBSPOT, JANE)).delete()
     before = hubspot.total_calls
-    assert enqueue_sync(conn, runtime.ledger(), HUBSPOT, [JANE])
+    assert not enqueue_sync(conn, runtime.ledger(), HUBSPOT, [JANE])  # nothing waits: nothing queued
+    queue("engagement", conn).enqueue(sync_unsubscribe_job, {"tenant": HUBSPOT, "emails": [JANE]})  # a stray one
     work(conn)
     assert hubspot.total_calls == before and hubspot.unsubscribed_from_all == [JANE]
 
@@ -355,3 +356,53 @@ def test_a_crm_refusal_with_a_huge_message_is_kept_as_a_clipped_note(home, redis
     assert runtime.ledger().unsynced_unsubscribes() == [(HUBSPOT, JANE)]
     [backlog] = health_report(runtime.settings(), conn).unsubscribes
     assert "refused" in backlog.reason and len(backlog.reason) <= 500
+
+
+def unsubscribed_before_syncing(tenant: str, emails: list[str]) -> None:
+    """Unsubscribes the ledger holds and no job was ever queued for (as after an upgrade, or with Redis down)."""
+    ledger = runtime.ledger()
+    runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "in_progress"})
+                                             for email in emails])
+    for token in ledger.unsubscribe_tokens(tenant, emails).values():
+        ledger.unsubscribe(token)
+
+
+def test_a_backlog_still_waiting_in_a_stalled_queue_is_not_queued_again_by_later_passes(home, redis_url, conn):
+    """Workers down for hours: each retry pass used to add one more job for the same backlog."""
+    unsubscribed_before_syncing("local", [f"person{n}@northwind.ca" for n in range(3)])
+    engagement, start = queue("engagement", conn), dt.datetime.now(dt.UTC)
+    assert requeue_unsynced(conn, runtime.ledger(), now=start) == 3
+    for retries in (1, 2, 3):
+        conn.delete(PASS_LOCK)
+        assert requeue_unsynced(conn, runtime.ledger(), now=start + retries * RETRY_AFTER) == 0
+    assert engagement.count == 1
+    work(conn)
+    assert runtime.ledger().unsynced_unsubscribes() == []
+
+
+def test_a_pass_whose_ledger_mark_was_lost_finds_its_job_queued_and_queues_no_second(home, redis_url, conn):
+    import sqlite3
+
+    unsubscribed_before_syncing("local", [f"person{n}@northwind.ca" for n in range(3)])
+    assert requeue_unsynced(conn, runtime.ledger()) == 3
+    with sqlite3.connect(runtime.settings().state_path) as db:  # the dispatcher died between the enqueue and the mark
+        assert db.execute("UPDATE unsubscribes SET queued_at = NULL").rowcount == 3
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, runtime.ledger()) == 0
+    assert queue("engagement", conn).count == 1
+    assert runtime.ledger().due_unsubscribes(dt.datetime.now(dt.UTC) - RETRY_AFTER, PASS_LIMIT) == []  # noted now
+
+
+def test_a_batch_whose_job_failed_is_queued_again_after_the_retry_delay(home, redis_url, conn, hubspot):
+    emails = [f"person{n}@acme.io" for n in range(3)]
+    unsubscribed_before_syncing(HUBSPOT, emails)
+    hubspot.scopes.clear()  # the opt-outs are refused until the admin re-installs the app
+    start = dt.datetime.now(dt.UTC)
+    assert requeue_unsynced(conn, runtime.ledger(), now=start) == 3
+    work(conn)
+    assert queue("engagement", conn).failed_job_registry.count == 1
+    hubspot.scopes.add("communication_preferences.write")
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, runtime.ledger(), now=start + 2 * RETRY_AFTER) == 3
+    work(conn)
+    assert runtime.ledger().unsynced_unsubscribes() == [] and sorted(hubspot.unsubscribed_from_all) == emails
