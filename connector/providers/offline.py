@@ -39,7 +39,8 @@ class OfflineProvider(DataProvider):
                 _read_csv(path, dataset)
             else:
                 _read_jsonl(path, dataset)
-        for name in judged_as_sample({str(path): company_domains(path) for path in self.paths}):
+        unmarked = [path for path in self.paths if str(path) not in dataset.sample_files]  # marked: refused anyway
+        for name in judged_as_sample({str(path): company_domains(path) for path in unmarked}):
             dataset.mark_sample(name)
         return dataset
 
@@ -113,8 +114,9 @@ def sample_files(paths: list[Path]) -> list[str]:
     """Which of a tenant's files are sample data, before a run reads them: those whose first row is marked (its
     source job checks every row), and those the sample's company domains give away, the files judged together
     (`sample_check.judged_as_sample`)."""
-    judged = set(judged_as_sample({str(path): company_domains(path) for path in paths}))
-    return [str(path) for path in paths if str(path) in judged or _first_row_marked(path)]
+    marked = {str(path) for path in paths if _first_row_marked(path)}
+    judged = judged_as_sample({str(path): company_domains(path) for path in paths if str(path) not in marked})
+    return [str(path) for path in paths if str(path) in marked or str(path) in judged]
 
 
 def is_sample(path: Path) -> bool:
