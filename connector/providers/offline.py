@@ -27,6 +27,7 @@ from connector.providers.sample_check import company_domains, judged_as_sample
 _SIGNAL = TypeAdapter(Signal)
 _JSONL = {".jsonl", ".ndjson"}
 
+
 class OfflineProvider(DataProvider):
     def __init__(self, paths: list[Path]) -> None:
         self.paths = list(paths)
@@ -117,10 +118,6 @@ def sample_files(paths: list[Path]) -> list[str]:
     marked = {str(path) for path in paths if _first_row_marked(path)}
     judged = judged_as_sample({str(path): company_domains(path) for path in paths if str(path) not in marked})
     return [str(path) for path in paths if str(path) in marked or str(path) in judged]
-
-
-def is_sample(path: Path) -> bool:
-    return bool(sample_files([path]))
 
 
 def _first_row_marked(path: Path) -> bool:
