@@ -9,9 +9,13 @@ rep's earlier pause (`crm_adapters.guard`).
 
 One job carries any number of one tenant's unsubscribes, written with the adapter's
 batch upserts. It writes only contacts the CRM has: one a rep deleted (perhaps on
-the person's request) is not created again, and counts as synced with a note. A
+the person's request) is not created again. Its address still gets the CRM's own
+opt-out (`CRMAdapter.opt_out`: HubSpot keeps it per address, so a contact made
+later has it; Salesforce's Leads and a rep's own Contacts with the address get
+HasOptedOutOfEmail), and it counts as synced with a note. A
 tenant uninstalled since has no CRM to write to: its unsubscribes are abandoned,
-with the reason, and stay in force in the ledger. Running the job twice writes
+with the reason, and stay in force in the ledger; registering the tenant again
+makes them wait for this job once more. Running the job twice writes
 nothing new: it takes only what the ledger says is still waiting.
 """
 
@@ -19,11 +23,14 @@ from __future__ import annotations
 
 import logging
 
+from agents.validation import clip
 from connector import runtime
 from crm_adapters.base import ContactWrite
 from crm_adapters.values import normal_email
 
-NOT_IN_CRM = "not in the CRM (deleted there, perhaps on the person's request): nothing written, nothing created"
+NOT_IN_CRM = ("no contact in the CRM (deleted there, perhaps on the person's request): the CRM's own opt-out is "
+              "recorded for the address, no contact created")
+NOTE_LIMIT = 500  # characters of a CRM's or an exception's message kept as the ledger's note (health shows it)
 log = logging.getLogger(__name__)
 
 
@@ -51,14 +58,16 @@ def sync_unsubscribe_job(payload: dict) -> dict:
             ContactWrite(email=email, email_opt_out=True, consent_stop=True,
                          fields={"sequence_state": "stopped", "next_touch_at": None})
             for email in emails if email in present])
+        missing = [email for email in emails if email not in present]
+        refused = crm.opt_out(missing) if missing else {}
     except Exception as exc:
-        ledger.unsubscribes_failed(tenant, {email: str(exc) for email in emails})
+        ledger.unsubscribes_failed(tenant, {email: clip(str(exc), NOTE_LIMIT) for email in emails})
         raise
-    missing = [email for email in emails if email not in present]
     ledger.unsubscribes_synced(tenant, [email for email in emails if email in written.ids])
-    ledger.unsubscribes_synced(tenant, missing, note=NOT_IN_CRM)
-    failed = {email: written.errors.get(email, "the CRM returned no result for it")
+    ledger.unsubscribes_synced(tenant, [email for email in missing if email not in refused], note=NOT_IN_CRM)
+    failed = {email: clip(written.errors.get(email, "the CRM returned no result for it"), NOTE_LIMIT)
               for email in emails if email in present and email not in written.ids}
+    failed |= {email: clip(reason, NOTE_LIMIT) for email, reason in refused.items()}
     if failed:
         ledger.unsubscribes_failed(tenant, failed)
         shown = "; ".join(f"{email}: {reason}" for email, reason in list(failed.items())[:3])

@@ -165,12 +165,14 @@ def resume_sequence_job(payload: dict) -> dict:
     """The rep set the sequence back in progress: the steps that fell due meanwhile run now, the rest on time.
 
     Not for a person who opted out (unsubscribed, or opted out in the CRM): the hold stays, and the CRM shows
-    the sequence stopped again."""
+    the sequence stopped again, on a contact it still has (one a rep deleted is not created again)."""
     event = CrmEvent.model_validate(payload["event"])
     email = _email(event)
     crm = runtime.crm_for(event.tenant)
-    if opted_out_of(event.tenant, crm.get_contacts([email]), [email]):
-        crm.upsert_contacts([consent_stop(email)])
+    contacts = crm.get_contacts([email])
+    if opted_out_of(event.tenant, contacts, [email]):
+        if contacts:
+            crm.upsert_contacts([consent_stop(email)])
         return {"sequences_not_resumed_opted_out": 1}
     ledger = runtime.ledger()
     parked = ledger.release(event.tenant, email, event.occurred_at)

@@ -25,6 +25,7 @@ from agents.enrichment import score_intent
 from agents.lead_source import source_companies
 from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany
 from agents.scoring import plan_lead
+from agents.validation import clip
 from connector import runtime
 from connector.channels.email import EmailDraft, Rendered, render, write_eml
 from connector.data_sources import NoData, file_names_only, refuse_sample
@@ -45,8 +46,9 @@ def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dic
     """Add the job's run time to its counts, so a run summary shows where time goes.
 
     A CRM that says "no more today" (SalesOS's API budget spent, the daily
-    limit hit, the grant revoked) ends the job with that reason in its counts
-    instead of failing it: retrying cannot help, and the run summary must say why.
+    limit hit, the grant revoked), or data files gone since the run started,
+    end the job with that reason in its counts instead of failing it: retrying
+    cannot help, and the run summary must say why.
     """
 
     def decorate(job: Callable[[dict], dict]) -> Callable[[dict], dict]:
@@ -55,7 +57,7 @@ def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dic
             started = time.perf_counter()
             try:
                 counts = job(payload)
-            except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
+            except (BudgetExhausted, GrantRevoked, RateLimited, DataGone) as exc:
                 if isinstance(exc, RateLimited) and not exc.daily:
                     raise  # short limits are retried by the job's retry policy
                 log.error("%s job stopped: %s", stage, exc)
@@ -65,6 +67,24 @@ def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dic
         return run
 
     return decorate
+
+
+class DataGone(RuntimeError):
+    """A later stage cannot read the run's data files any more (moved, deleted, made unreadable)."""
+
+
+def _data_again(run: RunContext, stage: str):
+    """The run's data, read again by a later stage (in any worker). Files gone or unreadable since the source
+    stage read them stop the run with a reason naming the data source by file name; the log has the paths."""
+    try:
+        return runtime.dataset(run.data_files)
+    except (ProviderError, OSError) as exc:
+        log.error("%s job of run %s: its data cannot be read any more: %s (files: %s)", stage, run.run_id, exc,
+                  ", ".join(run.data_files or []))
+        names = clip(", ".join(Path(path).name for path in run.data_files or []))
+        raise DataGone(f"the run's data source ({names}) cannot be read any more, so the run stopped at its {stage} "
+                       f"stage: {clip(file_names_only(str(exc), run.data_files or []))}. Put the files back, or "
+                       "give the tenant its data again, and start a new run") from None
 
 
 # --- source -----------------------------------------------------------------
@@ -136,7 +156,7 @@ def enrich_job(payload: dict) -> dict:
     """Score each company's dated intent signals and record the evidence."""
     run = RunContext.model_validate(payload["run"])
     companies = [ScoredCompany.model_validate(item) for item in payload["companies"]]
-    signals = runtime.dataset(run.data_files).signals_for(scored.company.domain for scored in companies)
+    signals = _data_again(run, "enrich").signals_for(scored.company.domain for scored in companies)
     intents = {
         scored.company.domain: score_intent(
             signals.get(scored.company.domain, []), run.as_of, run.market.weights.intent
@@ -174,7 +194,7 @@ def enrich_job(payload: dict) -> dict:
 def contacts_job(payload: dict) -> dict:
     """Find each company's buying team and put it in the CRM."""
     run = RunContext.model_validate(payload["run"])
-    people = runtime.dataset(run.data_files).people_for(
+    people = _data_again(run, "contacts").people_for(
         lead["company"]["company"]["domain"] for lead in payload["leads"])
     leads, dropped, drop_reasons = [], 0, Counter()
     contacts: list[Contact] = []

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import redis
 
+from connector.failure_text import for_tenant
 from connector.queues import run_failures, run_pending, run_stats
 from connector.runner import summarise
 from crm_adapters.errors import RequestRejected
@@ -40,7 +41,7 @@ def outcome(conn: redis.Redis, run_id: str) -> dict[str, str]:
     stopped = [stop["reason"] for stop in summary["stopped"]]
     ok = summary["qualified"] > 0 and not failures and not stopped
     text = (f"{summary['qualified']} qualified, {summary['contacts']} contacts, {summary['steps_scheduled']} steps "
-            f"scheduled" if ok else "; ".join(stopped + list(failures.values())) or "the company did not qualify "
+            f"scheduled" if ok else "; ".join(stopped + [for_tenant(failure) for failure in failures.values()]) or "the company did not qualify "
             "for the tenant's market (or SalesOS has no data on it)")
     return {"hs_execution_state": "SUCCESS" if ok else "FAIL_CONTINUE", "salesos_result": text[:500]}
 

@@ -100,13 +100,13 @@ def _data_files(tenant: str, named: Optional[list[Path]]) -> list[Path]:
     """The files named with --data, else the tenant's data source; never fictional sample data for a CRM tenant."""
     from connector.data_sources import NoData, refuse_sample
     from connector.providers.base import ProviderError
-    from connector.providers.offline import check_files, is_sample
+    from connector.providers.offline import check_files, sample_files
     from connector.runtime import data_files
 
     try:
         files = named or [Path(path) for path in data_files(tenant)]
         check_files(files)
-        refuse_sample(tenant, [str(path) for path in files if is_sample(path)])
+        refuse_sample(tenant, sample_files(files))
     except (NoData, ProviderError) as exc:
         err.print(f"[red]Run stopped:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -497,7 +497,7 @@ def tenants_data_files(
     """Set the data the tenant's runs read (CLI without --data, CRM events, the API); never the fictional sample."""
     from connector.data_sources import DataSource, NoData, refuse_sample
     from connector.providers.base import ProviderError
-    from connector.providers.offline import check_files, is_sample
+    from connector.providers.offline import check_files, sample_files
     from connector.runtime import data_sources
 
     record = _tenant_store().get(tenant)
@@ -511,7 +511,7 @@ def tenants_data_files(
         raise typer.Exit(0 if source else 1)
     try:
         check_files(files)
-        refuse_sample(tenant, [str(path) for path in files if is_sample(path)])
+        refuse_sample(tenant, sample_files(files))
     except (NoData, ProviderError) as exc:
         err.print(f"[red]Refused:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

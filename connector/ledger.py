@@ -19,7 +19,8 @@ could not be queued or did not land is done later, never lost. `queued_at`
 says when its CRM write was last queued (retries wait for it to age), and
 `note` why it has not landed, or what syncing it found. One whose tenant was
 uninstalled has no CRM left to write to: it is `abandoned_at`, with the
-reason, and stays in force here.
+reason, and stays in force here; registering the tenant again
+(`reopen_abandoned_unsubscribes`) makes it wait for its CRM write once more.
 """
 
 from __future__ import annotations
@@ -266,6 +267,18 @@ class Ledger:
 
     def _write(self):
         return transaction(self._db)
+
+
+def reopen_abandoned_unsubscribes(db: sqlite3.Connection, tenant: str) -> int:
+    """The tenant is registered again (`TenantStore.add`): it has a CRM again, so its abandoned unsubscribes wait
+    for their CRM write once more, due at the dispatcher's next pass. Returns how many.
+
+    On the state database's connection, whether or not a ledger was opened on it yet."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(unsubscribes)")}
+    if "abandoned_at" not in columns:
+        return 0  # no ledger yet, or one from before anything could be abandoned
+    return db.execute("UPDATE unsubscribes SET abandoned_at = NULL, queued_at = NULL, note = NULL "
+                      "WHERE tenant = ? AND abandoned_at IS NOT NULL AND synced_at IS NULL", (tenant,)).rowcount
 
 
 def unsubscribe_backlog(db: sqlite3.Connection) -> list[tuple[str, int, int, str | None, str | None]]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, field_validator
 
 from connector.api_keys import revoke_tenant_keys
 from connector.data_sources import forget_data_source
+from connector.ledger import reopen_abandoned_unsubscribes
 from connector.private_files import connect
 from connector.settings import Settings
 from connector.tenant_credentials import FLOW_SECRET, OUTBOUND, WORKFLOW, TenantSecret, UrlKind, UrlTokens, digest
@@ -148,6 +149,7 @@ class TenantStore(TenantRecords):
                  tenant.status_reason, tenant.installed_at.isoformat()),
             )
             (self.outbound if tenant.crm == "salesforce" else self.workflow).ensure(tenant.id)
+            reopen_abandoned_unsubscribes(self._db, tenant.id)  # it has a CRM again to write them into
 
     def secret(self, tenant_id: str, name: str) -> str | None:
         return self._vault.get(tenant_id, name)

@@ -13,6 +13,12 @@ many unsubscribes wait (a ledger upgraded from before syncing holds every
 earlier one). A pass takes at most PASS_LIMIT of them, oldest first, and
 queues one job per tenant and JOB_SIZE contacts, which the CRM adapters write
 with their batch upserts.
+
+A job's id comes from its tenant and emails only, so whichever dispatcher or
+pass queues a backlog queues it once: while its job still waits (workers down
+for hours, or a dispatcher that died before noting it queued), a later pass
+finds it and queues nothing; once it has run and failed, the pass queues it
+afresh under the same id.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ import logging
 from collections import defaultdict
 
 import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 
 from agents.consent_jobs import sync_unsubscribe_job
 from connector.ledger import Ledger
@@ -32,24 +41,46 @@ PASS_EVERY = 60  # seconds: one dispatcher's idle pass looks at the unsynced uns
 PASS_LOCK = "salesos:unsubscribes:pass"
 PASS_LIMIT = 500  # unsubscribes one pass queues at most: a backlog drains over passes, never in one
 JOB_SIZE = 200  # contacts per job: one Salesforce collection, two HubSpot batches
+RAN = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPPED)  # a job that will not run again
 log = logging.getLogger(__name__)
 
 
 def sync_job_id(tenant: str, email: str) -> str:
     """The job an unsubscribe click queues: a second click finds it and queues nothing."""
-    return job_id("unsubscribe", tenant, email.lower())
+    return batch_job_id(tenant, [email])
 
 
-def enqueue_sync(conn: redis.Redis, ledger: Ledger, tenant: str, emails: list[str], *, key: str | None = None,
+def batch_job_id(tenant: str, emails: list[str]) -> str:
+    """The job writing these unsubscribes of `tenant`, whoever queues it and when; one email's is its click's."""
+    return job_id("unsubscribe", tenant, "|".join(sorted({email.lower() for email in emails})))
+
+
+def enqueue_sync(conn: redis.Redis, ledger: Ledger, tenant: str, emails: list[str],
                  now: dt.datetime | None = None) -> bool:
     """Queue one engagement job writing these unsubscribes of `tenant` into its CRM, and note them queued in the
-    ledger; False when that job already exists. The key defaults to the click's (one email)."""
-    emails = sorted({email.lower() for email in emails})
-    key = key or sync_job_id(tenant, emails[0])
-    job = enqueue_once(conn, "engagement", sync_unsubscribe_job, {"tenant": tenant, "emails": emails}, job_key=key)
-    if job is None:
+    ledger; False when none still waits for its CRM write, or when their job is already queued (noted queued
+    all the same). A job of theirs that already ran (and failed) is replaced."""
+    emails = ledger.waiting_unsubscribes(tenant, emails)
+    if not emails:
         return False
+    key = batch_job_id(tenant, emails)
+    job = enqueue_once(conn, "engagement", sync_unsubscribe_job, {"tenant": tenant, "emails": emails}, job_key=key)
+    if job is None and _drop_if_ran(conn, key):
+        job = enqueue_once(conn, "engagement", sync_unsubscribe_job, {"tenant": tenant, "emails": emails},
+                           job_key=key)
     ledger.unsubscribes_queued(tenant, emails, now)
+    return job is not None
+
+
+def _drop_if_ran(conn: redis.Redis, key: str) -> bool:
+    """Delete the job `key` if it has run, so its unsubscribes can be queued again; False while it waits or runs."""
+    try:
+        job = Job.fetch(key, connection=conn, serializer=JSONSerializer)
+    except NoSuchJobError:  # expired since
+        return True
+    if job.get_status() not in RAN:
+        return False
+    job.delete()
     return True
 
 
@@ -67,8 +98,7 @@ def requeue_unsynced(conn: redis.Redis, ledger: Ledger, now: dt.datetime | None 
     for tenant, emails in by_tenant.items():
         for start in range(0, len(emails), JOB_SIZE):
             batch = emails[start:start + JOB_SIZE]
-            key = job_id("unsubscribe", tenant, f"{now.isoformat()}|{'|'.join(batch)}")
-            if enqueue_sync(conn, ledger, tenant, batch, key=key, now=now):
+            if enqueue_sync(conn, ledger, tenant, batch, now=now):
                 queued += len(batch)
     if queued:
         log.info("queued the CRM write of %d unsubscribe(s) of %d tenant(s)", queued, len(by_tenant))

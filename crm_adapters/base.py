@@ -117,6 +117,13 @@ class CRMAdapter(ABC):
     def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult: ...
 
     @abstractmethod
+    def opt_out(self, emails: list[str]) -> dict[str, str]:
+        """Record in the CRM's own consent that these addresses want no email, creating no record: HubSpot's
+        unsubscribe from all (kept per address), Salesforce's HasOptedOutOfEmail on every Contact and unconverted
+        Lead with the address. For an address whose contact is gone, which an upsert would create again.
+        Returns, by email, why the CRM refused it; an address with nothing to opt out is not refused."""
+
+    @abstractmethod
     def associate(self, links: list[Association]) -> WriteResult: ...
 
     @abstractmethod

@@ -13,14 +13,16 @@ the one write that wins over a person: its `sequence_state` and
 `next_touch_at` are compared with the CRM's current values and written
 whenever they differ, so a contact who opted out never shows as paused or in
 progress because a rep had touched the sequence before. Its other fields are
-guarded as usual.
+guarded as usual. It never creates a record: one the CRM does not have (a rep
+may have deleted it on the person's request) is not written, and is reported
+as an error saying so.
 The stamps also let the webhook layer recognise the echo of SalesOS's own
 writes (`RecordIndex.is_echo`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection
 from typing import Any
 
 from pydantic import BaseModel
@@ -39,6 +41,7 @@ CONTACT_ATTRS = ("name", "title", "phone", "linkedin_url", "country", "timezone"
 assert not {f.name for f in fields_for("company")} & set(ACCOUNT_ATTRS)
 assert not {f.name for f in fields_for("contact")} & set(CONTACT_ATTRS)
 CONSENT_FIELDS = frozenset({"sequence_state", "next_touch_at"})  # what a consent stop writes over a person's edit
+NOT_IN_CRM = "not in the CRM (deleted there?): a consent stop creates no record"
 
 
 def written_values(record: BaseModel, attrs: tuple[str, ...]) -> dict[str, Any]:
@@ -91,7 +94,9 @@ class RepEditGuard(CRMAdapter):
                    for key, (_, values) in wanted.items()}
         for key in consent.keys() & known.keys():  # checked against the CRM even when SalesOS last wrote the same
             changes[key].update({name: value for name, value in wanted[key][1].items() if name in CONSENT_FIELDS})
-        kept = self._keep_rep_edits(kind, wanted, changes, stamps, read, consent)
+        kept, gone = self._keep_rep_edits(kind, wanted, changes, stamps, read, consent)
+        for key in gone:
+            del changes[key]
         unchanged = {key for key in known if key in changes and not changes[key]}
         outgoing = [_reduced(wanted[key][0], values, attrs) for key, values in changes.items() if key not in unchanged]
         try:
@@ -104,26 +109,34 @@ class RepEditGuard(CRMAdapter):
         result.unchanged += len(unchanged)
         result.ids.update({key: known[key] for key in unchanged})
         result.kept_edits.update(kept)
+        result.errors.update({key: NOT_IN_CRM for key in gone})
         return result
 
     def _keep_rep_edits(self, kind: str, wanted: dict[str, tuple[Any, dict[str, Any]]],
                         changes: dict[str, dict[str, Any]], stamps: dict[str, dict[str, str]],
                         read: Callable[[list[str]], dict[str, BaseModel]],
-                        consent: Container[str]) -> dict[str, list[str]]:
-        """Drop from `changes` every field a person edited after SalesOS wrote it; one batched read.
+                        consent: Collection[str]) -> tuple[dict[str, list[str]], set[str]]:
+        """Drop from `changes` every field a person edited after SalesOS wrote it; one batched read, which also
+        looks for every record a consent stop names. Returns the fields kept by record, and the consent stops'
+        records the CRM does not have.
 
         A consent stop's own fields are dropped only when the CRM already holds them. A record gone from the
-        CRM is written whole again, as on its first write."""
+        CRM is written whole again, as on its first write, unless its write is a consent stop: that one is
+        returned as gone and never written, since writing it would create the record."""
         suspects = {key: [name for name in values if name in stamps.get(key, {})] for key, values in changes.items()}
-        suspects = {key: names for key, names in suspects.items() if names}
+        suspects = {key: names for key, names in suspects.items() if names or key in consent}
         if not suspects:
-            return {}
+            return {}, set()
         attrs = ACCOUNT_ATTRS if kind == "company" else CONTACT_ATTRS
         current = {key: stored_values(record, attrs) for key, record in read(list(suspects)).items()}
         kept: dict[str, list[str]] = {}
+        gone = set()
         for key, names in suspects.items():
             if key not in current:
-                changes[key] = dict(wanted[key][1])
+                if key in consent:
+                    gone.add(key)
+                else:
+                    changes[key] = dict(wanted[key][1])
                 continue
             for name in names:
                 now = value_hash(current[key].get(name))
@@ -133,12 +146,15 @@ class RepEditGuard(CRMAdapter):
                 elif now != stamps[key][name]:
                     del changes[key][name]
                     kept.setdefault(key, []).append(name)
-        return kept
+        return kept, gone
 
     # --- everything else passes through ---------------------------------------
 
     def associate(self, links: list[Association]) -> WriteResult:
         return self.inner.associate(links)
+
+    def opt_out(self, emails: list[str]) -> dict[str, str]:
+        return self.inner.opt_out(emails)
 
     def create_tasks(self, tasks: list[TaskWrite]) -> WriteResult:
         return self.inner.create_tasks(tasks)

@@ -81,6 +81,11 @@ class HubSpotCRM(CRMAdapter):
             result.errors[email] = reason if written in (None, reason) else f"{reason}; {written}"
         return result
 
+    def opt_out(self, emails: list[str]) -> dict[str, str]:
+        """HubSpot keeps the status per address, contact or not (a contact created later for it is opted out):
+        the same unsubscribe from all as an upsert's, one call per address."""
+        return self._unsubscribe_from_all({normal_email(email) for email in emails})
+
     def associate(self, links: list[Association]) -> WriteResult:
         result = WriteResult()
         pairs = {f"{normal_email(link.contact_email)}->{COMPANIES.normal_key(link.company_domain)}":

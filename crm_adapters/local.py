@@ -130,6 +130,14 @@ class LocalCRM(CRMAdapter):
     def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult:
         return self._upsert(_CONTACTS, _prepare(contacts, lambda contact: _email(contact.email), _contact_values))
 
+    def opt_out(self, emails: list[str]) -> dict[str, str]:
+        """The contacts' opt-out column; an address without a contact has nothing to hold it (the ledger does)."""
+        with self._write():
+            for chunk in _chunks(list(dict.fromkeys(_email(email) for email in emails))):
+                self._db.execute(f"UPDATE {_CONTACTS.name} SET email_opt_out = 1, updated_at = ? WHERE email IN "
+                                 f"({', '.join('?' * len(chunk))}) AND email_opt_out IS NOT 1", [self._now(), *chunk])
+        return {}
+
     def associate(self, links: list[Association]) -> WriteResult:
         """Link contacts to accounts by email and domain; a link to a missing record is an error."""
         pairs = [(_email(link.contact_email), _domain(link.company_domain)) for link in links]

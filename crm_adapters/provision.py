@@ -364,20 +364,31 @@ def _grant(org: _Org, fields: dict[str, bool], report: ProvisionReport, assign_t
 
 
 def _grant_objects(org: _Org, parent: str, report: ProvisionReport) -> None:
-    """ObjectPermissions of the permission set: SALESFORCE_OBJECT_ACCESS, added to whatever it grants already."""
+    """ObjectPermissions of the permission set: SALESFORCE_OBJECT_ACCESS, added to whatever it grants already.
+
+    A refusal is reported by object and stops nothing: the other objects are granted, and the permission set
+    is still assigned (`_grant`), so the field grants made already reach the user."""
     objects = ", ".join(f"'{name}'" for name in SALESFORCE_OBJECT_ACCESS)
-    current = {row["SobjectType"]: row for row in org.query(
-        f"SELECT Id, SobjectType, {', '.join(_OBJECT_PERMISSIONS)} FROM ObjectPermissions "
-        f"WHERE ParentId = '{parent}' AND SobjectType IN ({objects})", "read object permissions")}
+    try:
+        current = {row["SobjectType"]: row for row in org.query(
+            f"SELECT Id, SobjectType, {', '.join(_OBJECT_PERMISSIONS)} FROM ObjectPermissions "
+            f"WHERE ParentId = '{parent}' AND SobjectType IN ({objects})", "read object permissions")}
+    except (RequestRejected, Transient) as exc:
+        report.errors[f"object access in {SALESFORCE_PERMISSION_SET['name']}"] = str(exc)
+        return
     for sobject, allowed in SALESFORCE_OBJECT_ACCESS.items():
         wanted = {f"Permissions{name}": True for name in allowed}
         have = current.get(sobject)
-        if have is None:
-            org.rest("sobjects/ObjectPermissions", "POST", {"ParentId": parent, "SobjectType": sobject, **wanted},
-                     f"grant {sobject} access")
-        elif not all(have.get(name) for name in wanted):
-            org.rest(f"sobjects/ObjectPermissions/{have['Id']}", "PATCH", wanted, f"grant {sobject} access")
-        else:
+        try:
+            if have is None:
+                org.rest("sobjects/ObjectPermissions", "POST",
+                         {"ParentId": parent, "SobjectType": sobject, **wanted}, f"grant {sobject} access")
+            elif not all(have.get(name) for name in wanted):
+                org.rest(f"sobjects/ObjectPermissions/{have['Id']}", "PATCH", wanted, f"grant {sobject} access")
+            else:
+                continue
+        except (RequestRejected, Transient) as exc:
+            report.errors[f"{sobject} access (object permission)"] = str(exc)
             continue
         report.changes.append(f"{sobject} access ({', '.join(allowed)}) in {SALESFORCE_PERMISSION_SET['name']}")
 

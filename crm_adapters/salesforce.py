@@ -67,8 +67,9 @@ class SalesforceCRM(CRMAdapter):
     def upsert_contacts(self, contacts: list[ContactWrite]) -> WriteResult:
         """Each contact whose account SalesOS knows carries it as a reference: upsert and link in one call.
 
-        An opt-out (HasOptedOutOfEmail) rides in the same upsert, and also reaches the Leads a rep keeps for
-        that address; until it has, the contact is reported as an error, so it is written again."""
+        An opt-out (HasOptedOutOfEmail) rides in the same upsert, and also reaches the Leads and other Contacts
+        a rep keeps for that address (`opt_out`); until it has, the contact is reported as an error, so it is
+        written again."""
         domains = {normal_domain(c.company_domain) for c in contacts if c.company_domain}
         accounts = self._index.ids(ACCOUNTS.kind, domains)
         linked = {normal_email(c.email): normal_domain(c.company_domain) for c in contacts
@@ -78,25 +79,39 @@ class SalesforceCRM(CRMAdapter):
         self._remember_links({f"{email}->{domain}": (email, f"{result.ids[email]}-{accounts[domain]}")
                               for email, domain in linked.items() if email in result.ids and domain in accounts})
         opted_out = {normal_email(c.email) for c in contacts if c.email_opt_out} & set(result.ids)
-        for email, reason in self._opt_out_leads(opted_out).items():
+        for email, reason in self.opt_out(sorted(opted_out)).items():
             result.errors[email] = reason
             del result.ids[email]
         return result
 
-    def _opt_out_leads(self, emails: set[str]) -> dict[str, str]:
-        """Tick HasOptedOutOfEmail on the unconverted Leads with these addresses: one query per 200 addresses,
-        one collections update per 200 Leads. Returns, by email, why a Lead could not be updated."""
-        leads = [r for r in self._select(LEAD_OBJECT, LEAD_FIELDS, [], "Email", sorted(emails))
-                 if not r.get(EMAIL_OPT_OUT) and not r.get("IsConverted")]
+    def opt_out(self, emails: list[str]) -> dict[str, str]:
+        """Tick HasOptedOutOfEmail on every Contact (a rep's own too, not only SalesOS's) and unconverted Lead
+        with these addresses, creating nothing: one query per 200 addresses and object, one collections update
+        per 200 records. Returns, by email, why an address or one of its records could not be opted out."""
         failed: dict[str, str] = {}
-        for chunk in chunks(leads, BATCH):
-            body = {"allOrNone": False, "records": [{"attributes": {"type": LEAD_OBJECT}, "Id": r["Id"],
-                                                     EMAIL_OPT_OUT: True} for r in chunk]}
+        valid = set()
+        for email in emails:
+            try:
+                check_email(email)
+            except ValueError as exc:
+                failed[email] = str(exc)
+                continue
+            valid.add(normal_email(email))
+        records = [(CONTACTS.sobject, r) for r in self._select(CONTACTS.sobject, ("Id", "Email", EMAIL_OPT_OUT), [],
+                                                               "Email", sorted(valid)) if not r.get(EMAIL_OPT_OUT)]
+        records += [(LEAD_OBJECT, r) for r in self._select(LEAD_OBJECT, LEAD_FIELDS, [], "Email", sorted(valid))
+                    if not r.get(EMAIL_OPT_OUT) and not r.get("IsConverted")]
+        for chunk in chunks(records, BATCH):
+            body = {"allOrNone": False, "records": [
+                {"attributes": {"type": sobject}, "Id": r["Id"], EMAIL_OPT_OUT: True} for sobject, r in chunk]}
             outcomes = self._call(lambda sf: self._send(sf, "PATCH", "composite/sobjects", json=body),
-                                  f"opt out {len(chunk)} leads")
-            for lead, outcome in zip(chunk, outcomes if isinstance(outcomes, list) else [{}] * len(chunk)):
+                                  f"opt out {len(chunk)} contacts and leads")
+            if not isinstance(outcomes, list) or len(outcomes) != len(chunk):
+                outcomes = [{}] * len(chunk)  # an answer that does not match: nothing is taken as done
+            for (sobject, record), outcome in zip(chunk, outcomes):
                 if not outcome.get("success"):
-                    failed[normal_email(lead["Email"])] = f"Lead {lead['Id']}: {describe(outcome.get('errors') or [])}"
+                    failed[normal_email(record["Email"])] = (f"{sobject} {record['Id']}: "
+                                                             f"{describe(outcome.get('errors') or [])}")
         return failed
 
     def associate(self, links: list[Association]) -> WriteResult:

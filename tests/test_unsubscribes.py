@@ -131,7 +131,8 @@ def test_the_same_unsubscribe_job_run_again_costs_no_crm_call(home, redis_url, c
     work(conn)
     queue("engagement", conn).fetch_job(sync_job_id(HUBSPOT, JANE)).delete()
     before = hubspot.total_calls
-    assert enqueue_sync(conn, runtime.ledger(), HUBSPOT, [JANE])
+    assert not enqueue_sync(conn, runtime.ledger(), HUBSPOT, [JANE])  # nothing waits: nothing queued
+    queue("engagement", conn).enqueue(sync_unsubscribe_job, {"tenant": HUBSPOT, "emails": [JANE]})  # a stray one
     work(conn)
     assert hubspot.total_calls == before and hubspot.unsubscribed_from_all == [JANE]
 
@@ -254,12 +255,33 @@ def test_an_unsubscribe_of_a_contact_gone_from_the_crm_creates_nothing_and_count
         [contact_id] = [i for i, p in hubspot.objects["contacts"].items() if p["email"] == JANE]
         del hubspot.objects["contacts"][contact_id]  # a rep deleted it, perhaps on the person's request
     click(app(redis_url), tenant)
+    before = dict(hubspot.calls)
     work(conn)
+    calls = {path: n - before.get(path, 0) for path, n in hubspot.calls.items() if n != before.get(path)}
     assert runtime.crm_for(tenant).get_contacts([JANE]) == []
-    assert hubspot.unsubscribed_from_all == []
     assert waiting(runtime.ledger()) == []
     result = queue("engagement", conn).fetch_job(sync_job_id(tenant, JANE)).return_value()
     assert result["unsubscribes_not_in_crm"] == 1 and result["unsubscribes_synced"] == 0
+    if tenant == HUBSPOT:  # HubSpot keeps the address's own opt-out, contact or not: a contact made later has it
+        assert calls == {"/crm/v3/objects/contacts/batch/read": 1,
+                         f"/communication-preferences/v4/statuses/{JANE}/unsubscribe-all": 1}
+        assert hubspot.unsubscribed_from_all == [JANE] and hubspot.objects["contacts"] == {}
+
+
+def test_an_unsubscribe_of_a_contact_gone_from_salesforce_still_opts_out_the_reps_leads_and_contacts_with_that_email(
+        home, redis_url, conn, salesforce):
+    in_sequence(SALESFORCE)
+    del salesforce.contacts[salesforce.contact(JANE)["Id"]]  # SalesOS's contact, deleted by a rep
+    lead, reps_contact = salesforce.add_lead(JANE), salesforce.add_contact(JANE.upper())
+    click(app(redis_url), SALESFORCE)
+    before = salesforce.calls
+    work(conn)
+    assert salesforce.leads[lead]["HasOptedOutOfEmail"] is True
+    assert salesforce.contacts[reps_contact]["HasOptedOutOfEmail"] is True
+    assert list(salesforce.contacts) == [reps_contact]  # nothing created
+    assert salesforce.calls - before == 4  # SalesOS's contact, the Contacts and Leads with the address, one update
+    result = queue("engagement", conn).fetch_job(sync_job_id(SALESFORCE, JANE)).return_value()
+    assert result["unsubscribes_not_in_crm"] == 1 and waiting(runtime.ledger()) == []
 
 
 def test_after_an_upgrade_each_idle_pass_queues_a_bounded_batch_per_tenant_written_with_batch_upserts(
@@ -305,3 +327,83 @@ def test_a_job_queued_by_an_older_salesos_with_one_email_still_syncs_it(home, co
     work(conn)
     assert runtime.crm_for("local").get_contacts([JANE])[0].email_opt_out is True
     assert waiting(ledger) == []
+
+
+def test_an_unsubscribe_abandoned_while_its_tenant_was_uninstalled_reaches_its_crm_once_it_is_installed_again(
+        home, redis_url, conn, hubspot):
+    in_sequence(HUBSPOT)
+    click(app(redis_url), HUBSPOT)
+    runtime.tenant_store().remove(HUBSPOT)
+    work(conn)
+    assert health_report(runtime.settings(), conn).unsubscribes[0].abandoned == 1
+    runtime.tenant_store().add(Tenant(id=HUBSPOT, crm="hubspot", external_id="62515",
+                                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": hubspot.token})
+    [backlog] = health_report(runtime.settings(), conn).unsubscribes
+    assert (backlog.waiting, backlog.abandoned) == (1, 0)
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, runtime.ledger()) == 1  # at once: it was never queued to this installation
+    work(conn)
+    assert hubspot.unsubscribed_from_all == [JANE]
+    assert waiting(runtime.ledger()) == [] and health_report(runtime.settings(), conn).unsubscribes == []
+
+
+@pytest.mark.parametrize("failing", ["/crm/v3/objects/contacts/batch/read", "/unsubscribe-all"])
+def test_a_crm_refusal_with_a_huge_message_is_kept_as_a_clipped_note(home, redis_url, conn, hubspot, failing):
+    """Health shows the note: a CRM (or a proxy before it) answering megabytes must not fill the ledger with them."""
+    in_sequence(HUBSPOT)
+    hubspot.fail(failing, 400, {"status": "error", "message": "refused " + "x" * 20_000}, times=50)
+    click(app(redis_url), HUBSPOT)
+    work(conn)
+    assert waiting(runtime.ledger()) == [(HUBSPOT, JANE)]
+    [backlog] = health_report(runtime.settings(), conn).unsubscribes
+    assert "refused" in backlog.reason and len(backlog.reason) <= 500
+
+
+def unsubscribed_before_syncing(tenant: str, emails: list[str]) -> None:
+    """Unsubscribes the ledger holds and no job was ever queued for (as after an upgrade, or with Redis down)."""
+    ledger = runtime.ledger()
+    runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "in_progress"})
+                                             for email in emails])
+    for token in ledger.unsubscribe_tokens(tenant, emails).values():
+        ledger.unsubscribe(token)
+
+
+def test_a_backlog_still_waiting_in_a_stalled_queue_is_not_queued_again_by_later_passes(home, redis_url, conn):
+    """Workers down for hours: each retry pass used to add one more job for the same backlog."""
+    unsubscribed_before_syncing("local", [f"person{n}@northwind.ca" for n in range(3)])
+    engagement, start = queue("engagement", conn), dt.datetime.now(dt.UTC)
+    assert requeue_unsynced(conn, runtime.ledger(), now=start) == 3
+    for retries in (1, 2, 3):
+        conn.delete(PASS_LOCK)
+        assert requeue_unsynced(conn, runtime.ledger(), now=start + retries * RETRY_AFTER) == 0
+    assert engagement.count == 1
+    work(conn)
+    assert waiting(runtime.ledger()) == []
+
+
+def test_a_pass_whose_ledger_mark_was_lost_finds_its_job_queued_and_queues_no_second(home, redis_url, conn):
+    import sqlite3
+
+    unsubscribed_before_syncing("local", [f"person{n}@northwind.ca" for n in range(3)])
+    assert requeue_unsynced(conn, runtime.ledger()) == 3
+    with sqlite3.connect(runtime.settings().state_path) as db:  # the dispatcher died between the enqueue and the mark
+        assert db.execute("UPDATE unsubscribes SET queued_at = NULL").rowcount == 3
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, runtime.ledger()) == 0
+    assert queue("engagement", conn).count == 1
+    assert runtime.ledger().due_unsubscribes(dt.datetime.now(dt.UTC) - RETRY_AFTER, PASS_LIMIT) == []  # noted now
+
+
+def test_a_batch_whose_job_failed_is_queued_again_after_the_retry_delay(home, redis_url, conn, hubspot):
+    emails = [f"person{n}@acme.io" for n in range(3)]
+    unsubscribed_before_syncing(HUBSPOT, emails)
+    hubspot.scopes.clear()  # the opt-outs are refused until the admin re-installs the app
+    start = dt.datetime.now(dt.UTC)
+    assert requeue_unsynced(conn, runtime.ledger(), now=start) == 3
+    work(conn)
+    assert queue("engagement", conn).failed_job_registry.count == 1
+    hubspot.scopes.add("communication_preferences.write")
+    conn.delete(PASS_LOCK)
+    assert requeue_unsynced(conn, runtime.ledger(), now=start + 2 * RETRY_AFTER) == 3
+    work(conn)
+    assert waiting(runtime.ledger()) == [] and sorted(hubspot.unsubscribed_from_all) == emails

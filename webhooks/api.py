@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from agents.validation import describe, quote
 from connector.bounded_yaml import DocumentRefused, load_bounded
+from connector.failure_text import for_tenant
 from connector.markets import MarketError, parse_market
 from connector.queues import run_failures, run_pending, run_stats, run_tenant
 from connector.run_summaries import enqueue_unattended
@@ -104,7 +105,8 @@ def run_status(run_id: str):
     summary["quarantined"] = [{**row, "file": Path(row["file"]).name} for row in summary["quarantined"]]  # no paths
     reasons = sorted({stop["reason"] for stop in summary["stopped"]})
     state = "running" if pending else "failed" if failures else "stopped" if reasons else "finished"
-    return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=failures, summary=summary,
+    shown = {job: for_tenant(failure) for job, failure in failures.items()}  # no server paths, clipped
+    return jsonify(run_id=run_id, state=state, pending_jobs=pending, failures=shown, summary=summary,
                    **({"reasons": reasons} if state == "stopped" else {}))
 
 

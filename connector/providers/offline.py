@@ -19,25 +19,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from agents.market import parse_range
 from agents.models import CompanyRecord, PersonRecord, Signal
-from agents.validation import describe, quote
+from agents.validation import clip, describe, quote
 from connector.providers.base import DataProvider, Dataset, ProviderError, Quarantined
-from connector.providers.sample_check import DOMAIN_HEADERS, company_domains, looks_like_sample
+from connector.providers.csv_columns import csv_columns
+from connector.providers.sample_check import company_domains, judged_as_sample
 
 _SIGNAL = TypeAdapter(Signal)
 _JSONL = {".jsonl", ".ndjson"}
-
-# Header spellings seen in CRM and data-vendor exports, by the field they mean.
-_CSV_HEADERS = {
-    "name": ("name", "company", "company name", "account name", "organization", "organisation"),
-    "domain": DOMAIN_HEADERS,
-    "industry": ("industry", "sector", "vertical"),
-    "employee_count": ("employees", "employee count", "employee_count", "headcount", "company size",
-                       "number of employees", "# employees"),
-    "annual_revenue": ("revenue", "annual revenue", "annual_revenue", "arr", "revenue (usd)"),
-    "country": ("country", "hq country", "billing country", "country/region"),
-    "confidence": ("confidence",),
-    "sample": ("sample",),
-}
 
 
 class OfflineProvider(DataProvider):
@@ -52,8 +40,9 @@ class OfflineProvider(DataProvider):
                 _read_csv(path, dataset)
             else:
                 _read_jsonl(path, dataset)
-            if str(path) not in dataset.sample_files and looks_like_sample(company_domains(path)):
-                dataset.mark_sample(str(path))
+        unmarked = [path for path in self.paths if str(path) not in dataset.sample_files]  # marked: refused anyway
+        for name in judged_as_sample({str(path): company_domains(path) for path in unmarked}):
+            dataset.mark_sample(name)
         return dataset
 
 
@@ -122,17 +111,20 @@ def _read_csv(path: Path, dataset: Dataset) -> None:
                 dataset.quarantined.append(Quarantined(file=str(path), line=reader.line_num, reason=reason))
 
 
-def is_sample(path: Path) -> bool:
-    """Whether the file is sample data before a run reads it: its first row is marked, or its company domains are
-    mostly the sample's (its source job checks every row)."""
-    return _first_row_marked(path) or looks_like_sample(company_domains(path))
+def sample_files(paths: list[Path]) -> list[str]:
+    """Which of a tenant's files are sample data, before a run reads them: those whose first row is marked (its
+    source job checks every row), and those the sample's company domains give away, the files judged together
+    (`sample_check.judged_as_sample`)."""
+    marked = {str(path) for path in paths if _first_row_marked(path)}
+    judged = judged_as_sample({str(path): company_domains(path) for path in paths if str(path) not in marked})
+    return [str(path) for path in paths if str(path) in marked or str(path) in judged]
 
 
 def _first_row_marked(path: Path) -> bool:
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         if path.suffix.lower() == ".csv":
             reader = csv.DictReader(handle)
-            sample = next((h for h in reader.fieldnames or [] if h.strip().lower() == "sample"), None)
+            sample = csv_columns(reader.fieldnames or []).get("sample")
             return sample is not None and _csv_marked((next(reader, None) or {}).get(sample) or "")
         for line in handle:
             if line.strip():
@@ -149,16 +141,10 @@ def _csv_marked(value: str) -> bool:
 
 
 def _map_headers(path: Path, headers: list[str]) -> dict[str, str]:
-    by_spelling = {header.strip().lower(): header for header in headers}
-    columns = {
-        field: by_spelling[spelling]
-        for field, spellings in _CSV_HEADERS.items()
-        for spelling in spellings
-        if spelling in by_spelling
-    }
+    columns = csv_columns(headers)
     missing = [field for field in ("name", "domain") if field not in columns]
     if missing:
-        raise ProviderError(f"{path}: no {' or '.join(missing)} column (headers: {', '.join(headers)})")
+        raise ProviderError(f"{path}: no {' or '.join(missing)} column (headers: {clip(', '.join(headers))})")
     return columns
 
 

@@ -7,6 +7,8 @@ column. Its company domains stay: they are made up by
 distinct company domains, at least SAMPLE_SHARE of them the bundled sample's,
 is sample data. A real company may own a domain the generator made up, so a
 few such rows among real ones, or a file too small to judge, is never refused.
+A tenant's files are judged together as well: a copy split into files too
+small to judge on their own is still known.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from agents.domains import registered_domain
+from connector.providers.csv_columns import csv_columns
 from connector.settings import SAMPLE_DATA
 
 SAMPLE_MIN_DOMAINS = 10
 SAMPLE_SHARE = 0.5
-DOMAIN_HEADERS = ("domain", "website", "company domain", "url", "web site", "company website")  # a CSV's, in order
 
 
 @lru_cache(maxsize=1)
@@ -35,6 +37,15 @@ def looks_like_sample(domains: set[str]) -> bool:
     """Whether a file naming these company domains is mostly the bundled sample's made-up companies."""
     known = domains & sample_domains()
     return len(domains) >= SAMPLE_MIN_DOMAINS and len(known) >= SAMPLE_SHARE * len(domains)
+
+
+def judged_as_sample(domains_by_file: dict[str, set[str]]) -> list[str]:
+    """Which files, named with the company domains each names, are sample data: each mostly the sample's on its
+    own, and, when all of them together are, each whose domains are mostly the sample's however few."""
+    known = sample_domains()
+    together = looks_like_sample(set().union(*domains_by_file.values()))
+    return [name for name, domains in domains_by_file.items() if looks_like_sample(domains)
+            or (together and domains and len(domains & known) >= SAMPLE_SHARE * len(domains))]
 
 
 def company_domains(path: Path) -> set[str]:
@@ -65,7 +76,6 @@ def _jsonl_values(path: Path) -> Iterator[str]:
 def _csv_values(path: Path) -> Iterator[str]:
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.DictReader(handle)
-        by_spelling = {header.strip().lower(): header for header in reader.fieldnames or []}
-        column = next((by_spelling[spelling] for spelling in DOMAIN_HEADERS if spelling in by_spelling), None)
+        column = csv_columns(reader.fieldnames or []).get("domain")  # the column the reader reads
         if column is not None:
             yield from (row.get(column) or "" for row in reader)

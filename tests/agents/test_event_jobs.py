@@ -494,3 +494,18 @@ def test_resuming_the_sequence_of_a_contact_who_opted_out_runs_nothing_and_leave
     [jane] = crm.get_contacts(["jane@acme.io"])
     assert (jane.fields["sequence_state"], jane.fields.get("next_touch_at")) == ("stopped", None)
     assert list((home / "outbox").glob("*.eml")) == []
+
+
+def test_resuming_the_sequence_of_an_unsubscribed_contact_a_rep_deleted_creates_no_contact(home, conn):
+    import sqlite3
+
+    crm = sequenced_jane(home)
+    run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "pause")
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")  # parked while paused
+    opt_out_jane(home, "unsubscribed")
+    with sqlite3.connect(home / "crm.sqlite3") as db:  # deleted by a rep, perhaps on the person's request
+        db.execute("DELETE FROM contacts WHERE email = 'jane@acme.io'")
+    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "resume")
+    assert queue("engagement", conn).fetch_job("resume").return_value() == {"sequences_not_resumed_opted_out": 1}
+    assert crm.get_contacts(["jane@acme.io"]) == []
+    assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0

@@ -9,13 +9,18 @@ from pathlib import Path
 import pytest
 
 from connector.data_sources import DataSource, NoData, TenantDataSources, files_for, refuse_sample
-from connector.providers.offline import OfflineProvider, is_sample
+from connector.providers.offline import OfflineProvider, sample_files
 from connector.providers.sample_check import SAMPLE_MIN_DOMAINS, sample_domains
 from connector.settings import SAMPLE_DATA
 from scripts.make_sample_data import MALFORMED
 from tests.test_end_to_end import ROWS
 
 SAMPLE_JSONL, SAMPLE_CSV = SAMPLE_DATA
+
+
+def is_sample(path: Path) -> bool:
+    """What `tenants data-files` finds of the file on its own, before any run reads it."""
+    return sample_files([path]) == [str(path)]
 
 
 @pytest.fixture
@@ -119,3 +124,34 @@ def test_the_sample_is_refused_naming_its_files_not_their_server_paths():
         refuse_sample("salesforce-00D000000000001AAA", [str(SAMPLE_JSONL), str(SAMPLE_CSV)])
     assert "sample_market.jsonl, target_accounts.csv: fictional sample data" in str(refused.value)
     assert str(SAMPLE_JSONL.parent) not in str(refused.value)
+
+
+@pytest.mark.parametrize("sample_in", ["Domain", "Website"])
+def test_a_csv_with_two_domain_columns_is_judged_by_the_column_the_reader_reads(tmp_path, sample_in):
+    """The reader and the sample check once picked different columns: sample companies got through under the
+    other header."""
+    made_up, real = sorted(sample_domains())[:40], [f"real-company-{n}.com" for n in range(40)]
+    columns = {"Domain": made_up, "Website": real} if sample_in == "Domain" else {"Domain": real, "Website": made_up}
+    path = tmp_path / "accounts.csv"
+    path.write_text("Company Name,Domain,Website\n" + "".join(
+        f"Company {n},{columns['Domain'][n]},{columns['Website'][n]}\n" for n in range(40)))
+    data = OfflineProvider([path]).load()
+    reads_sample = {company.domain for company in data.companies} <= set(made_up)
+    assert data.sample_files == ([str(path)] if reads_sample else [])
+    assert is_sample(path) is reads_sample and sample_files([path]) == data.sample_files
+
+
+def test_the_sample_split_into_files_too_small_to_judge_is_judged_as_a_whole(tmp_path, own_data):
+    made_up = sorted(sample_domains())[:3 * (SAMPLE_MIN_DOMAINS - 1)]
+    parts = []
+    for n in range(3):  # each file alone names too few companies to be judged by share
+        part = tmp_path / f"part{n}.jsonl"
+        part.write_text("".join(json.dumps({"type": "company", "name": domain, "domain": domain}) + "\n"
+                                for domain in made_up[n::3]))
+        parts.append(part)
+    assert not any(is_sample(part) for part in parts)
+    assert OfflineProvider(parts).load().sample_files == [str(part) for part in parts]
+    assert sample_files(parts) == [str(part) for part in parts]
+    assert OfflineProvider([own_data, *parts]).load().sample_files == [str(part) for part in parts]
+    with pytest.raises(NoData):
+        refuse_sample("hubspot-62515", sample_files(parts))

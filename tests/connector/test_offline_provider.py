@@ -119,6 +119,15 @@ def test_a_csv_without_a_name_or_domain_column_is_refused(tmp_path):
         load(path)
 
 
+def test_a_csv_refused_for_its_columns_quotes_at_most_100_characters_of_its_headers(tmp_path):
+    path = tmp_path / "accounts.csv"
+    path.write_text("company," + ",".join(f"column {n} " + "x" * 500 for n in range(200)) + "\nAcme\n")
+    with pytest.raises(ProviderError) as refused:
+        load(path)
+    reason = str(refused.value).removeprefix(f"{path}: ")
+    assert reason.startswith("no domain column (headers: company, column 0 xxx") and len(reason) < 160
+
+
 def test_a_missing_file_is_a_provider_error_naming_it(tmp_path):
     with pytest.raises(ProviderError, match="data file not found: .*nope.jsonl"):
         load(tmp_path / "nope.jsonl")

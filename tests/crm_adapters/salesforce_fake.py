@@ -137,6 +137,13 @@ class SalesforceFake:
                               "HasOptedOutOfEmail": opted_out, "IsConverted": converted}
         return crm_id
 
+    def add_contact(self, email: str, opted_out: bool = False) -> str:
+        """A Contact a rep created, without SalesOS's external id; returns its id."""
+        crm_id = salesforce_id(PREFIXES["Contact"], next(self._numbers))
+        self.contacts[crm_id] = {"Id": crm_id, "LastName": email.partition("@")[0], "Email": email,
+                                 "HasOptedOutOfEmail": opted_out}
+        return crm_id
+
     def links(self) -> set[tuple[str, str]]:
         """(contact email, account domain) for every contact with an account."""
         return {(c[CONTACT_KEY.salesforce_name], self.accounts[c["AccountId"]][COMPANY_KEY.salesforce_name])

@@ -224,3 +224,10 @@ def test_more_records_than_one_batch_are_all_written(backend):
     assert result.created == 250 and not result.errors
     assert len(crm.get_accounts()) == 250
     assert len(crm.get_accounts([f"company{n}.com" for n in range(0, 250, 2)])) == 125
+
+
+def test_opting_out_addresses_opts_out_their_contacts_and_creates_none_for_the_others(backend):
+    backend.crm.upsert_contacts([contact()])
+    assert backend.crm.opt_out(["Jane@Acme.io", "nobody@acme.io"]) == {}
+    assert [c.email_opt_out for c in backend.crm.get_contacts(["jane@acme.io", "nobody@acme.io"])] == [True]
+    assert backend.count("contact") == 1

@@ -162,3 +162,14 @@ def test_a_consent_stop_wins_over_another_write_of_the_same_contact_in_one_batch
     hubspot.crm.upsert_contacts([consent_stop(),
                                  ContactWrite(email="jane@acme.io", fields={"sequence_state": "in_progress"})])
     assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "stopped"
+
+
+@pytest.mark.parametrize("history", ["written by SalesOS, then deleted", "never in the CRM"])
+def test_a_consent_stop_never_creates_a_contact_the_crm_does_not_have(hubspot, history):
+    """A rep may have deleted the contact on the person's request: an unsubscribe must not bring it back."""
+    if history.startswith("written"):
+        hubspot.crm.upsert_contacts([jane(sequence_state="in_progress")])
+        hubspot.fake.objects["contacts"].clear()
+    result = hubspot.crm.upsert_contacts([consent_stop()])
+    assert hubspot.fake.objects["contacts"] == {}
+    assert result.ids == {} and "not in the CRM" in result.errors["jane@acme.io"]

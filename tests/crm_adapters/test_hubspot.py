@@ -279,3 +279,15 @@ def test_a_contact_a_rep_unsubscribed_in_hubspot_reads_as_opted_out(hubspot):
     read = {c.email: c.email_opt_out for c in hubspot.crm.get_contacts([c.email for c in contacts(2)])}
     assert read == {"person0@company0.com": True, "person1@company0.com": False}
     assert hubspot.fake.total_calls - before == 1
+
+
+def test_opting_out_an_address_without_a_contact_records_hubspots_opt_out_and_creates_no_contact(hubspot):
+    """HubSpot keeps email consent per address, contact or not: a contact made later for it is opted out."""
+    before = dict(hubspot.fake.calls)
+    assert hubspot.crm.opt_out(["Gone@Company0.com", "not an address"]) == {
+        "not an address": "email 'not an address' is not an email address"}
+    assert hubspot.fake.objects["contacts"] == {} and hubspot.fake.unsubscribed_from_all == ["gone@company0.com"]
+    calls = {path: n - before.get(path, 0) for path, n in hubspot.fake.calls.items() if n != before.get(path)}
+    assert calls == {"/communication-preferences/v4/statuses/gone@company0.com/unsubscribe-all": 1}
+    hubspot.crm.upsert_contacts([ContactWrite(email="gone@company0.com", name="Back Again")])
+    assert [c.email_opt_out for c in hubspot.crm.get_contacts(["gone@company0.com"])] == [True]

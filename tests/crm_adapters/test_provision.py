@@ -159,6 +159,7 @@ class FakeOrg:
                        "Contact": {"LastName": "Text(80)", "HasOptedOutOfEmail": "Checkbox"},
                        "Lead": {"LastName": "Text(80)", "Email": "Email", "HasOptedOutOfEmail": "Checkbox"}}
         self.refuse: dict[str, str] = {}  # FullName -> message of a 400
+        self.refuse_object_access: dict[str, str] = {}  # SobjectType -> message of a 400 to its ObjectPermissions
         self.created_fields: list[dict] = []
         self.permission_sets: dict[str, dict] = {}
         self.field_permissions: dict[str, dict] = {}
@@ -257,8 +258,11 @@ class FakeOrg:
         return results
 
     def _create_object_permission(self, request):
+        body = json.loads(request.body)
+        if body["SobjectType"] in self.refuse_object_access:
+            return 400, [{"message": self.refuse_object_access[body["SobjectType"]], "errorCode": "INVALID_INPUT"}]
         id_ = self._new_id("110")
-        self.object_permissions[id_] = {"Id": id_, **json.loads(request.body)}
+        self.object_permissions[id_] = {"Id": id_, **body}
         return 201, {"id": id_, "success": True, "errors": []}
 
     def _update_object_permission(self, request):
@@ -441,3 +445,18 @@ def test_a_permission_set_that_only_reads_leads_is_given_the_edit_an_opt_out_nee
 
     assert lead["PermissionsEdit"] is True and lead["PermissionsViewAllRecords"] is True
     assert report.changes == ["Lead access (Read, Edit, ViewAllRecords) in SalesOS_Integration"] and report.ok
+
+
+def test_a_refused_object_access_is_reported_and_the_permission_set_is_still_assigned(org):
+    """The field grants already made are useless to the user until the set is assigned: one refusal must not
+    leave it unassigned."""
+    org.refuse_object_access["Lead"] = "Permission View All Data depends on permission(s): View Setup"
+
+    report = provision_org()
+
+    [(parent, _)] = org.permission_sets.items()
+    assert org.assignments == {(parent, USER)}
+    assert "assignment of SalesOS_Integration to user " + USER in report.changes
+    assert list(report.errors) == ["Lead access (object permission)"] and not report.ok
+    assert "depends on permission(s): View Setup" in report.errors["Lead access (object permission)"]
+    assert set(salesforce_field_grants()) <= set(report.granted)  # the field grants were made all the same

@@ -360,7 +360,7 @@ def test_an_opt_out_ticks_the_contact_in_its_upsert_and_every_unconverted_lead_w
     leads = salesforce_fake.leads
     assert (leads[lead]["HasOptedOutOfEmail"], leads[converted]["HasOptedOutOfEmail"],
             leads[other]["HasOptedOutOfEmail"]) == (True, False, False)
-    assert salesforce_fake.calls - before == 3  # the contact upsert, the Lead query, one Lead update
+    assert salesforce_fake.calls - before == 4  # the contact upsert, the Contact and Lead queries, one Lead update
     assert [c.email_opt_out for c in crm.get_contacts(["jane@company0.com"])] == [True]
 
 
@@ -379,3 +379,45 @@ def test_a_contact_a_rep_opted_out_in_salesforce_reads_as_opted_out(crm, salesfo
     crm.upsert_contacts([jane()])
     salesforce_fake.contact("jane@company0.com")["HasOptedOutOfEmail"] = True
     assert [c.email_opt_out for c in crm.get_contacts(["jane@company0.com"])] == [True]
+
+
+def test_opting_out_an_address_ticks_every_contact_and_unconverted_lead_with_it_and_creates_nothing(
+        crm, salesforce_fake):
+    reps_contact = salesforce_fake.add_contact("Jane@Company0.com")  # a rep's own: no SalesOS key
+    lead = salesforce_fake.add_lead("jane@company0.com")
+    converted = salesforce_fake.add_lead("jane@company0.com", converted=True)
+    other = salesforce_fake.add_lead("joe@company0.com")
+    before = salesforce_fake.calls
+    assert crm.opt_out(["jane@company0.com", "gone@company0.com"]) == {}
+    assert salesforce_fake.contacts[reps_contact]["HasOptedOutOfEmail"] is True
+    leads = salesforce_fake.leads
+    assert (leads[lead]["HasOptedOutOfEmail"], leads[converted]["HasOptedOutOfEmail"],
+            leads[other]["HasOptedOutOfEmail"]) == (True, False, False)
+    assert list(salesforce_fake.contacts) == [reps_contact] and salesforce_fake.contact("gone@company0.com") is None
+    assert salesforce_fake.calls - before == 3  # the Contact query, the Lead query, one update of both
+
+
+def test_opting_out_many_addresses_costs_a_query_per_200_per_object_and_an_update_per_200_records(
+        crm, salesforce_fake):
+    emails = [f"person{n}@company0.com" for n in range(250)]
+    leads = [salesforce_fake.add_lead(email) for email in emails]
+    before = salesforce_fake.calls
+    assert crm.opt_out(emails) == {}
+    assert all(salesforce_fake.leads[lead]["HasOptedOutOfEmail"] for lead in leads)
+    assert salesforce_fake.calls - before == 2 + 2 + 2
+
+
+def test_an_address_whose_lead_cannot_be_opted_out_is_reported_with_salesforces_reason(crm, salesforce_fake):
+    lead = salesforce_fake.add_lead("jane@company0.com")
+    salesforce_fake.fail_record(lead, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights")
+    refused = crm.opt_out(["jane@company0.com"])
+    assert list(refused) == ["jane@company0.com"] and "INSUFFICIENT_ACCESS_OR_READONLY" in refused["jane@company0.com"]
+    assert crm.opt_out(["jane@company0.com"]) == {} and salesforce_fake.leads[lead]["HasOptedOutOfEmail"] is True
+
+
+def test_an_opt_out_written_with_the_contact_also_ticks_a_reps_other_contact_with_that_address(crm, salesforce_fake):
+    crm.upsert_contacts([jane()])
+    duplicate = salesforce_fake.add_contact("jane@company0.com")
+    written = crm.upsert_contacts([ContactWrite(email="jane@company0.com", email_opt_out=True)])
+    assert list(written.ids) == ["jane@company0.com"] and not written.errors
+    assert salesforce_fake.contacts[duplicate]["HasOptedOutOfEmail"] is True

@@ -212,6 +212,9 @@ def create_app(fake: FakeHubSpot) -> Flask:
                 object_id, new = (found[0], False) if found else (fake.new_id(), True)
                 stored = fake.objects[object_type].setdefault(object_id, {})
                 stored.update({name: value for name, value in props.items()})
+                if new and object_type == "contacts" and props.get("email", "").lower() in {
+                        email.lower() for email in fake.unsubscribed_from_all}:
+                    stored["hs_email_optout"] = "true"  # consent is kept per address, contact or not
                 results.append(_record(object_id, stored, trace, new=new))
         return _batch(results, errors)
 
@@ -316,6 +319,9 @@ def create_app(fake: FakeHubSpot) -> Flask:
     @app.post("/communication-preferences/v4/statuses/<subscriber>/unsubscribe-all")
     def unsubscribe_from_all(subscriber: str):
         """Opt an email address out of every email subscription; the contact's hs_email_optout becomes true.
+
+        An address without a contact is opted out all the same, and no contact is created; one created later
+        for it is opted out (HubSpot ties the status to the address, not to a contact).
 
         As documented: the subscriber is the email address, `channel=EMAIL` is required, the scope is
         communication_preferences.write (or .read_write), and without `verbose=true` the results are empty."""

@@ -18,10 +18,12 @@ from rq.serializers import JSONSerializer
 from connector import runtime
 from connector.actions import outcome
 from connector.data_sources import DataSource
-from connector.queues import queue
+from connector.queues import enqueue_once, queue, remember_run_tenant
 from connector.settings import SAMPLE_DATA
 from connector.tenants import Tenant
 from connector.vault import new_key
+from tests.connector.jobs_for_tests import crash_at_length, crash_naming_a_server_path
+from tests.test_end_to_end import ROWS
 from tests.webhooks.test_api import MARKET, authorized
 from webhooks.app import create_app
 
@@ -97,3 +99,43 @@ def test_a_hubspot_workflow_is_told_the_file_name_not_the_server_path(home, redi
     assert result["hs_execution_state"] == "FAIL_CONTINUE"
     assert result["salesos_result"].startswith("accounts.csv: fictional sample data")
     assert str(home) not in result["salesos_result"]
+
+
+@pytest.mark.parametrize("stage", ["enrich", "contacts"])
+def test_a_data_file_gone_before_a_later_stage_stops_the_run_naming_the_data_source_not_a_traceback(
+        home, redis_url, conn, monkeypatch, stage):
+    data = home / "srv" / "crm-exports" / "accounts.jsonl"
+    data.parent.mkdir(parents=True)
+    data.write_text("\n".join(row if isinstance(row, str) else json.dumps(row) for row in ROWS) + "\n")
+    monkeypatch.setenv("SALESOS_DATA_FILES", json.dumps([str(data)]))
+    runtime.settings.cache_clear()
+    client = authorized(create_app(redis_url=redis_url, settings=runtime.settings()).test_client(),
+                        runtime.settings(), "local")
+    run_id = client.post("/api/markets", json=MARKET).json["run_id"]
+    for earlier in ("source", "enrich")[:("enrich", "contacts").index(stage) + 1]:
+        SimpleWorker([queue(earlier, conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    data.unlink()  # moved or deleted on the server while the run went on
+    SimpleWorker([queue(stage, conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    answer = client.get(f"/api/runs/{run_id}").json
+    assert (answer["state"], answer["failures"], answer["pending_jobs"]) == ("stopped", {}, 0)
+    [reason] = answer["reasons"]
+    assert "data source" in reason and "accounts.jsonl" in reason and "Traceback" not in reason
+    assert str(home) not in json.dumps(answer)
+
+
+def test_a_failure_is_shown_to_the_tenant_without_server_paths_and_clipped(home, redis_url, conn):
+    run_id = "run-crashed"
+    remember_run_tenant(conn, run_id, TENANT)
+    path = str(home / "srv" / "salesos" / "state" / "secret-layout.sqlite3")
+    enqueue_once(conn, "enrich", crash_naming_a_server_path, {"path": path}, job_key="named", run_id=run_id)
+    enqueue_once(conn, "enrich", crash_at_length, {"n": 50_000}, job_key="long", run_id=run_id)
+    SimpleWorker([queue("enrich", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    client = authorized(create_app(redis_url=redis_url, settings=runtime.settings()).test_client(),
+                        runtime.settings(), TENANT)
+    answer = client.get(f"/api/runs/{run_id}").json
+    assert answer["state"] == "failed"
+    assert answer["failures"]["named"] == "PermissionError: [Errno 13] Permission denied: 'secret-layout.sqlite3'"
+    assert answer["failures"]["long"].startswith("RuntimeError: the CRM answered: xxx")
+    assert all(len(text) <= 100 for text in answer["failures"].values())
+    result = outcome(conn, run_id)["salesos_result"]
+    assert str(home) not in result and "secret-layout.sqlite3" in result and len(result) <= 250
