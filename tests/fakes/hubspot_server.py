@@ -419,7 +419,13 @@ class Server:
         # First the request threads: one still answering pulls the trigger when it is done. waitress gives up
         # waiting after 5 s by default, which a loaded machine can exceed; a request here takes milliseconds.
         self._server.task_dispatcher.shutdown(timeout=120)
-        self._server.trigger.pull_trigger(self._close_all)
+        # pull_trigger(thunk) queues the thunk, lets go of the lock, then writes to the pipe: a byte already
+        # there (a request thread's last pull) can run the thunk in between, closing the pipe before the write
+        # (EBADF). Holding the lock that running thunks takes keeps the pipe open until the write is done.
+        trigger = self._server.trigger
+        with trigger.lock:
+            trigger.thunks.append(self._close_all)
+            trigger._physical_pull()
         self._thread.join(timeout=120)
 
     def _close_all(self) -> None:
