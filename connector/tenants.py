@@ -26,8 +26,8 @@ from connector.private_files import connect
 from connector.settings import Settings
 from connector.tenant_credentials import FLOW_SECRET, OUTBOUND, WORKFLOW, TenantSecret, UrlKind, UrlTokens, digest
 from connector.tenant_credentials import index_schema
-from connector.transactions import transaction
 from connector.tenant_markets import forget_market
+from connector.transactions import transaction
 from connector.vault import Vault
 
 Crm = Literal["hubspot", "salesforce"]
