@@ -19,6 +19,7 @@ from agents.validation import quote
 from connector import actions, runtime
 from connector.data_sources import NoData
 from connector.markets import MarketError, market_from_text
+from connector.queues import RETRY
 from connector.run_summaries import enqueue_unattended
 from connector.runs import RunContext
 from crm_adapters.base import ContactWrite
@@ -85,7 +86,7 @@ def market_defined_job(payload: dict) -> dict:
                                               kept_as=f"{origin}, not run: no data source" if no_data else None)
     if outcome == "older":
         return {"older_changes_skipped": 1}
-    if outcome == "unchanged":
+    if outcome == "unchanged" and not _retried():
         return {"market_unchanged": 1}
     if no_data:
         return {"stopped": [{"stage": "market", "reason": f"{no_data}; the market is kept and runs when the record "
@@ -94,6 +95,13 @@ def market_defined_job(payload: dict) -> dict:
                      as_of=dt.date.today())
     enqueue_unattended(get_current_job().connection, run, "crm event")
     return {"market_runs_started": 1}
+
+
+def _retried() -> bool:
+    """This job failed before and runs again: the market its first attempt set may have no run queued yet (its
+    run id is the same on every attempt, so queueing it again starts nothing twice)."""
+    job = get_current_job()
+    return job is not None and job.retries_left is not None and job.retries_left < RETRY.max
 
 
 def _run_id(event: CrmEvent) -> str:

@@ -20,7 +20,6 @@ tells whether anything is left to bind, and else the check says it was skipped.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import sqlite3
 import stat
@@ -37,7 +36,7 @@ from agents.validation import clip
 from connector.ledger import unsubscribe_backlog
 from connector.settings import Settings
 from connector.tenant_credentials import OUTBOUND, WORKFLOW
-from connector.vault import VaultError, parse_keys
+from connector.vault import VaultError, parse_keys, sealed_envelope
 
 UNSYNCED_AFTER = dt.timedelta(hours=1)
 CLI = "python -m connector"
@@ -242,17 +241,9 @@ def _register_again(tenant: str) -> str:
 
 
 def _sealed_for(plaintext: bytes) -> tuple[str, str] | None:
-    """The (tenant, name) a secret was sealed for, None for a bare secret stored before sealing.
-
-    This reads the vault's envelope (connector/vault.py `_seal`), a format on disk that stays readable.
-    """
-    try:
-        envelope = json.loads(plaintext)
-    except ValueError:
-        return None
-    if isinstance(envelope, dict) and envelope.get("v") == 1:
-        return str(envelope.get("tenant")), str(envelope.get("name"))
-    return None
+    """The (tenant, name) a secret was sealed for, None for a bare secret stored before sealing."""
+    envelope = sealed_envelope(plaintext)
+    return (str(envelope.get("tenant")), str(envelope.get("name"))) if envelope else None
 
 
 def _names(names: list[str]) -> str:

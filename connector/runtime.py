@@ -42,7 +42,15 @@ def crm_for(tenant: str, redis_url: str | None = None) -> CRMAdapter:
 def installed(tenant: str) -> bool:
     """Whether `tenant` is the local CRM or an installed tenant now (a worker's cached adapter outlives an
     uninstall)."""
-    return tenant == "local" or tenant_store().get(tenant) is not None
+    if tenant == "local":
+        return True
+    from connector.tenants import open_tenant_records
+
+    records = open_tenant_records(settings())  # only the record: no vault, nothing to decrypt
+    try:
+        return records.get(tenant) is not None
+    finally:
+        records.connection.close()
 
 
 @lru_cache(maxsize=4)

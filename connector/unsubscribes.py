@@ -45,11 +45,6 @@ RAN = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPP
 log = logging.getLogger(__name__)
 
 
-def sync_job_id(tenant: str, email: str) -> str:
-    """The job an unsubscribe click queues: a second click finds it and queues nothing."""
-    return batch_job_id(tenant, [email])
-
-
 def batch_job_id(tenant: str, emails: list[str]) -> str:
     """The job writing these unsubscribes of `tenant`, whoever queues it and when; one email's is its click's."""
     return job_id("unsubscribe", tenant, "|".join(sorted({email.lower() for email in emails})))
@@ -68,6 +63,8 @@ def enqueue_sync(conn: redis.Redis, ledger: Ledger, tenant: str, emails: list[st
     if job is None and _drop_if_ran(conn, key):
         job = enqueue_once(conn, "engagement", sync_unsubscribe_job, {"tenant": tenant, "emails": emails},
                            job_key=key)
+    # Noted after: a Redis that refuses the job leaves them due at the next pass, not RETRY_AFTER later. A process
+    # dying in between can queue a second job for them under another batch: the CRM writes are idempotent.
     ledger.unsubscribes_queued(tenant, emails, now)
     return job is not None
 

@@ -105,12 +105,12 @@ class Vault:
         tenant's secret takes as long for a tenant that has none (or does not exist) as for one that has."""
         ciphertext = self._ciphertext(tenant, name)
         if ciphertext is None:
-            _envelope(self._fernet.decrypt(_decoy(self._keys)))
+            sealed_envelope(self._fernet.decrypt(_decoy(self._keys)))
             return None
         return self._open(tenant, name, ciphertext)
 
     def _open(self, tenant: str, name: str, ciphertext: bytes) -> str:
-        envelope = _envelope(self._decrypt(tenant, name, ciphertext))
+        envelope = sealed_envelope(self._decrypt(tenant, name, ciphertext))
         if envelope is None:
             raise self._unbound([(tenant, name)])
         return _unseal(tenant, name, envelope)
@@ -135,14 +135,14 @@ class Vault:
             raise VaultError(f"legacy secrets were bound on {closed[:10]}, and binding them is a one-time step: run "
                              f"`python -m connector rotate-keys` without --bind-legacy")
         unbound = [(tenant, name) for tenant, name, ciphertext in rows
-                   if _envelope(self._decrypt(tenant, name, ciphertext)) is None]
+                   if sealed_envelope(self._decrypt(tenant, name, ciphertext)) is None]
         if unbound and not bind_legacy:
             raise self._unbound(unbound)
         rotated = 0
         for tenant, name, ciphertext in rows:
             while ciphertext is not None:
                 plaintext = self._decrypt(tenant, name, ciphertext)
-                envelope = _envelope(plaintext)
+                envelope = sealed_envelope(plaintext)
                 if envelope is None and not bind_legacy:  # written since the rows were first read
                     raise self._unbound([(tenant, name)])
                 secret = plaintext.decode() if envelope is None else _unseal(tenant, name, envelope)
@@ -221,7 +221,7 @@ def _unseal(tenant: str, name: str, envelope: dict) -> str:
     return envelope["secret"]
 
 
-def _envelope(plaintext: bytes) -> dict | None:
+def sealed_envelope(plaintext: bytes) -> dict | None:
     """The sealed envelope, or None for a bare secret (no token or id SalesOS stores is a JSON object)."""
     try:
         envelope = json.loads(plaintext)

@@ -23,7 +23,7 @@ from connector.health import health_report, render
 from connector.queues import queue
 from connector.tenants import Tenant
 from connector.unsubscribes import (
-    JOB_SIZE, PASS_LIMIT, PASS_LOCK, RETRY_AFTER, enqueue_sync, requeue_unsynced, sync_job_id,
+    JOB_SIZE, PASS_LIMIT, PASS_LOCK, RETRY_AFTER, enqueue_sync, requeue_unsynced, batch_job_id,
 )
 from connector.vault import new_key
 from crm_adapters.base import ContactWrite
@@ -99,7 +99,7 @@ def test_an_unsubscribe_stops_sends_at_once_and_one_job_opts_the_local_contact_o
     in_sequence("local")
     assert click(app(redis_url), "local").status_code == 200
     assert runtime.ledger().unsubscribed("local", [JANE]) == {JANE}  # before any worker ran
-    assert queue("engagement", conn).job_ids == [sync_job_id("local", JANE)]
+    assert queue("engagement", conn).job_ids == [batch_job_id("local", [JANE])]
     assert click(app(redis_url), "local").status_code == 200 and queue("engagement", conn).count == 1
     work(conn)
     [jane] = runtime.crm_for("local").get_contacts([JANE])
@@ -129,7 +129,7 @@ def test_the_same_unsubscribe_job_run_again_costs_no_crm_call(home, redis_url, c
     in_sequence(HUBSPOT)
     click(app(redis_url), HUBSPOT)
     work(conn)
-    queue("engagement", conn).fetch_job(sync_job_id(HUBSPOT, JANE)).delete()
+    queue("engagement", conn).fetch_job(batch_job_id(HUBSPOT, [JANE])).delete()
     before = hubspot.total_calls
     assert not enqueue_sync(conn, runtime.ledger(), HUBSPOT, [JANE])  # nothing waits: nothing queued
     queue("engagement", conn).enqueue(sync_unsubscribe_job, {"tenant": HUBSPOT, "emails": [JANE]})  # a stray one
@@ -172,7 +172,7 @@ def test_a_refused_opt_out_still_stops_the_sequence_and_is_queued_again_with_the
     click(app(redis_url), HUBSPOT)
     work(conn)
     engagement = queue("engagement", conn)
-    assert engagement.failed_job_registry.get_job_ids() == [sync_job_id(HUBSPOT, JANE)]
+    assert engagement.failed_job_registry.get_job_ids() == [batch_job_id(HUBSPOT, [JANE])]
     assert waiting(runtime.ledger()) == [(HUBSPOT, JANE)]
     [jane] = [p for p in hubspot.objects["contacts"].values() if p["email"] == JANE]
     assert (jane["salesos_sequence_state"], jane["salesos_next_touch_at"], jane.get("hs_email_optout")) == (
@@ -260,7 +260,7 @@ def test_an_unsubscribe_of_a_contact_gone_from_the_crm_creates_nothing_and_count
     calls = {path: n - before.get(path, 0) for path, n in hubspot.calls.items() if n != before.get(path)}
     assert runtime.crm_for(tenant).get_contacts([JANE]) == []
     assert waiting(runtime.ledger()) == []
-    result = queue("engagement", conn).fetch_job(sync_job_id(tenant, JANE)).return_value()
+    result = queue("engagement", conn).fetch_job(batch_job_id(tenant, [JANE])).return_value()
     assert result["unsubscribes_not_in_crm"] == 1 and result["unsubscribes_synced"] == 0
     if tenant == HUBSPOT:  # HubSpot keeps the address's own opt-out, contact or not: a contact made later has it
         assert calls == {"/crm/v3/objects/contacts/batch/read": 1,
@@ -280,7 +280,7 @@ def test_an_unsubscribe_of_a_contact_gone_from_salesforce_still_opts_out_the_rep
     assert salesforce.contacts[reps_contact]["HasOptedOutOfEmail"] is True
     assert list(salesforce.contacts) == [reps_contact]  # nothing created
     assert salesforce.calls - before == 4  # SalesOS's contact, the Contacts and Leads with the address, one update
-    result = queue("engagement", conn).fetch_job(sync_job_id(SALESFORCE, JANE)).return_value()
+    result = queue("engagement", conn).fetch_job(batch_job_id(SALESFORCE, [JANE])).return_value()
     assert result["unsubscribes_not_in_crm"] == 1 and waiting(runtime.ledger()) == []
 
 

@@ -509,3 +509,22 @@ def test_resuming_the_sequence_of_an_unsubscribed_contact_a_rep_deleted_creates_
     assert queue("engagement", conn).fetch_job("resume").return_value() == {"sequences_not_resumed_opted_out": 1}
     assert crm.get_contacts(["jane@acme.io"]) == []
     assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0
+
+
+def test_a_market_job_retried_after_setting_the_market_still_starts_its_run(home, conn, market_data, monkeypatch):
+    """The first attempt set the market, then could not queue the run (a Redis blip): the retry finds the market
+    already set, and starts the run all the same instead of calling it unchanged."""
+    from agents import event_jobs
+
+    queue_run, attempts = event_jobs.enqueue_unattended, []
+
+    def blip_once(*args):
+        attempts.append(args)
+        if len(attempts) == 1:
+            raise ConnectionError("Redis went away")
+        queue_run(*args)
+
+    monkeypatch.setattr(event_jobs, "enqueue_unattended", blip_once)
+    run(conn, "source", event_jobs.market_defined_job, market_record(market_data, "m1", T1), "market")
+    assert len(attempts) == 2
+    assert queue("source", conn).fetch_job("market").return_value() == {"market_runs_started": 1}

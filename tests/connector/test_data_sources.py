@@ -137,6 +137,7 @@ def test_a_csv_with_two_domain_columns_is_judged_by_the_column_the_reader_reads(
         f"Company {n},{columns['Domain'][n]},{columns['Website'][n]}\n" for n in range(40)))
     data = OfflineProvider([path]).load()
     reads_sample = {company.domain for company in data.companies} <= set(made_up)
+    assert reads_sample is (sample_in == "Domain")  # "Domain" is listed before "Website": it is the one read
     assert data.sample_files == ([str(path)] if reads_sample else [])
     assert is_sample(path) is reads_sample and sample_files([path]) == data.sample_files
 

@@ -95,7 +95,7 @@ def test_a_removal_that_succeeds_leaves_nothing_of_the_tenant(path):
     assert what_is_stored(path) | {"api_keys": None} == {
         "record": None, "secrets": dict.fromkeys(("access_token", "refresh_token", "flow_secret")),
         "outbound": None, "indexed": 0, "api_keys": None, "data_source": None, "market": None}
-    assert all(revoked is not None for _, revoked in what_is_stored(path)["api_keys"])
+    assert [revoked is not None for _, revoked in what_is_stored(path)["api_keys"]] == [True]
 
 
 def test_a_first_registration_that_fails_half_way_stores_nothing(path):
