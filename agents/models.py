@@ -55,6 +55,9 @@ class CompanyRecord(Record):
     pain_signals: list[str] = Field(default_factory=list)
     source: str = "unknown"
     confidence: Confidence = 0.5
+    fetched_at: dt.datetime | None = Field(default=None, description="when the provider answered (None: a file)")
+    job_board: str | None = Field(default=None, pattern=r"^(greenhouse|lever):[A-Za-z0-9_.-]{1,100}$",
+                                  description="its public job board, e.g. greenhouse:acme or lever:acme")
 
     _normalise_domain = field_validator("domain", mode="before")(_domain)
     _normalise_country = field_validator("country", mode="before")(_country)
@@ -71,6 +74,9 @@ class PersonRecord(Record):
     timezone: str | None = Field(default=None, description="IANA zone")
     source: str = "unknown"
     confidence: Confidence = 0.5
+    fetched_at: dt.datetime | None = Field(default=None, description="when the provider answered (None: a file)")
+    ref: str | None = Field(default=None, max_length=200,
+                            description="the provider's id of the person, to reveal the email later (Apollo)")
 
     _normalise_domain = field_validator("company_domain", mode="before")(_domain)
     _normalise_country = field_validator("country", mode="before")(_country)
