@@ -40,6 +40,30 @@ def find_buying_team(
     return ContactSelection(kept=kept, dropped=dropped)
 
 
+def to_reveal(people: list[PersonRecord], market: MarketDefinition, tried: set[str] = frozenset()) -> list[PersonRecord]:
+    """The people whose email is worth paying for: those without one who would make the top
+    `contacts_per_company` (by the same ranking as `find_buying_team`), skipping refs already tried.
+
+    People search is free and returns no emails; revealing one costs credits,
+    so only the buying team's likely members are revealed. Someone whose email
+    could not be found is `tried`: the next call promotes the next in line.
+    """
+    ranked = []
+    for person in people:
+        if person.email:
+            email, problem = _valid_email(person.email)
+            if problem:
+                continue
+        elif not person.ref or person.ref in tried:
+            continue
+        contact = _rank(person, person.email or f"{person.ref}@reveal.invalid", market, TRUSTED_CONFIDENCE)
+        if contact.role_relevance >= market.min_role_relevance:
+            ranked.append((contact, person))
+    ranked.sort(key=lambda pair: (-pair[0].buying_authority, -pair[0].role_relevance, -pair[0].seniority,
+                                  pair[1].email or "", pair[1].ref or ""))
+    return [person for _, person in ranked[: market.contacts_per_company] if not person.email]
+
+
 def _dedupe(people: list[PersonRecord], dropped: list[Drop]) -> list[PersonRecord]:
     """One record per email: the most confident, with gaps filled from the others."""
     by_email: dict[str, PersonRecord] = {}

@@ -13,11 +13,17 @@ from collections import defaultdict
 
 from agents.domains import registered_domain
 from agents.market import MarketDefinition, Range
-from agents.models import Company, CompanyRecord, Drop, FitFactor, FitResult, ScoredCompany, SourcingResult
+from agents.models import (
+    Company, CompanyRecord, Drop, FieldSource, FitFactor, FitResult, ScoredCompany, SourcingResult,
+)
 from agents.text import company_name, phrase, phrases
 
 _SCALARS = ("name", "industry", "employee_count", "annual_revenue", "country", "founded", "funding_stage")
 _LISTS = ("tech_stack", "growth_signals", "pain_signals")
+# The company field each fit factor judges: its provenance is shown beside the factor.
+_FACTOR_FIELDS = {"industry": "industry", "employees": "employee_count", "revenue": "annual_revenue",
+                  "location": "country", "growth_signals": "growth_signals", "pain_points": "pain_signals",
+                  "tech_stack": "tech_stack"}
 
 
 # --- merge ------------------------------------------------------------------
@@ -36,26 +42,38 @@ def _merge(domain: str, group: list[CompanyRecord]) -> Company:
     """Per field, the most confident source that has a value wins; lists are unioned.
 
     Lists are walked most-confident first, so the best source's spelling is
-    the one kept when two sources differ only in case.
+    the one kept when two sources differ only in case. Each field remembers
+    the record its value came from (for a list, the most confident record
+    adding to it), so a rep can see whose number it is.
     """
     ranked = sorted(group, key=lambda record: -record.confidence)  # stable: ties keep the first seen
-    values: dict[str, object] = {
-        field: next((getattr(r, field) for r in ranked if getattr(r, field) not in (None, "")), None)
-        for field in _SCALARS
-    }
+    values: dict[str, object] = {}
+    provenance: dict[str, FieldSource] = {}
+    for field in _SCALARS:
+        winner = next((r for r in ranked if getattr(r, field) not in (None, "")), None)
+        values[field] = getattr(winner, field) if winner else None
+        if winner:
+            provenance[field] = _source_of(winner)
     for field in _LISTS:
         seen: dict[str, str] = {}
         for record in ranked:
             for item in getattr(record, field):
                 if item.strip():
                     seen.setdefault(item.strip().casefold(), item.strip())
+                    provenance.setdefault(field, _source_of(record))
         values[field] = list(seen.values())
     return Company(
         domain=domain,
         **values,
         sources=sorted({record.source for record in group}),
         confidence=ranked[0].confidence,
+        provenance=provenance,
+        job_board=next((r.job_board for r in ranked if r.job_board), None),
     )
+
+
+def _source_of(record: CompanyRecord) -> FieldSource:
+    return FieldSource(provider=record.source, fetched_at=record.fetched_at, confidence=record.confidence)
 
 
 # --- exclusions -------------------------------------------------------------
@@ -104,7 +122,7 @@ def _tech_matches(company: Company, market: MarketDefinition) -> bool:
 def score_fit(company: Company, market: MarketDefinition) -> FitResult:
     """How well a company matches the market, factor by factor, each with a sentence saying why."""
     weights = market.weights.fit
-    breakdown = {
+    breakdown: dict[str, FitFactor] = {
         "industry": _industry(company, market),
         "employees": _in_range(weights.employees, company.employee_count, market.company_size),
         "revenue": _revenue(company, market),
@@ -114,6 +132,9 @@ def score_fit(company: Company, market: MarketDefinition) -> FitResult:
         "pain_points": _share(weights.pain_points, company.pain_signals, market.pain_points, "pain points"),
         "tech_stack": _share(weights.tech_stack, company.tech_stack, market.tech_stack_using, "tools"),
     }
+    for factor, field in _FACTOR_FIELDS.items():
+        if field in company.provenance:
+            breakdown[factor] = breakdown[factor].model_copy(update={"source": company.provenance[field]})
     # min(): rounding each factor's points could otherwise nudge a perfect fit past 1.
     score = min(1.0, round(sum(factor.points for factor in breakdown.values()) / weights.total(), 4))
     return FitResult(score=score, breakdown=breakdown, qualified=score >= round(market.quality_threshold, 4))

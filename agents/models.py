@@ -133,6 +133,14 @@ Signal = Annotated[
 ]
 
 
+class FieldSource(BaseModel):
+    """Where a merged value came from, so a rep can see whose number it is and how fresh."""
+
+    provider: str
+    fetched_at: dt.datetime | None = Field(default=None, description="None: read from a data file")
+    confidence: Confidence
+
+
 class Company(BaseModel):
     """One company after merging every source's record for its domain."""
 
@@ -149,6 +157,8 @@ class Company(BaseModel):
     pain_signals: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     confidence: Confidence = 0.5
+    provenance: dict[str, FieldSource] = Field(default_factory=dict, description="field name: where its value came from")
+    job_board: str | None = None
 
 
 # --- decisions --------------------------------------------------------------
@@ -168,6 +178,7 @@ class FitFactor(BaseModel):
     points: float
     matched: bool | float = Field(description="True/False, or the share matched")
     detail: str
+    source: FieldSource | None = Field(default=None, description="where the value judged came from")
 
 
 class FitResult(BaseModel):

@@ -1,6 +1,6 @@
 """Contact Finder: who is kept, who is dropped and why, in what order."""
 
-from agents.contact_finder import find_buying_team
+from agents.contact_finder import find_buying_team, to_reveal
 from agents.market import MarketDefinition
 from agents.models import PersonRecord
 
@@ -100,3 +100,22 @@ def test_an_unknown_time_zone_is_dropped_so_the_country_decides():
 def test_an_invalid_email_is_quoted_at_most_100_characters_in_the_reason():
     selection = find_buying_team([person(email="j" * 5000 + "@")], market())
     assert selection.kept == [] and "j" * 101 not in selection.dropped[0].reason
+
+
+def test_only_people_who_would_make_the_team_are_revealed():
+    people = [
+        person("C", "CEO", None, ref="ap-1"), person("V", "VP of Sales", None, ref="ap-2"),
+        person("D", "Director of Sales", "d@acme.io"), person("M", "Sales Manager", None, ref="ap-3"),
+        person("E", "Account Executive", None, ref="ap-4"),
+    ]
+    assert [p.ref for p in to_reveal(people, market())] == ["ap-1", "ap-2"]
+
+
+def test_someone_whose_email_was_not_found_makes_way_for_the_next_in_line():
+    people = [person("C", "CEO", None, ref="ap-1"), person("M", "Sales Manager", None, ref="ap-3")]
+    assert [p.ref for p in to_reveal(people, market(contacts_per_company=1), tried={"ap-1"})] == ["ap-3"]
+
+
+def test_people_outside_the_buying_roles_are_never_revealed():
+    people = [person("S", "Software Engineer", None, ref="ap-9")]
+    assert to_reveal(people, market(buying_team_roles=["VP Sales"], min_role_relevance=0.25)) == []

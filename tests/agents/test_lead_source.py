@@ -1,10 +1,12 @@
 """Lead Source: merging sources, exclusions, fit scoring and the monthly target."""
 
+import datetime as dt
+
 import pytest
 
 from agents.lead_source import merge_records, score_fit, source_companies
 from agents.market import MarketDefinition
-from agents.models import Company, CompanyRecord
+from agents.models import Company, CompanyRecord, FieldSource
 
 FACTORS = {"industry", "employees", "revenue", "location", "growth_signals", "pain_points", "tech_stack"}
 
@@ -114,6 +116,26 @@ def test_a_merged_company_lists_its_sources_once_and_keeps_the_best_confidence()
     ])
     assert companies[0].sources == ["apollo", "zoominfo"]
     assert companies[0].confidence == 0.8
+
+
+def test_each_merged_field_keeps_the_provider_fetch_time_and_confidence_it_came_from():
+    fetched = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+    companies, _ = merge_records([
+        record(source="apollo", employee_count=120, confidence=0.9, fetched_at=fetched),
+        record(source="pdl", employee_count=90, annual_revenue=4e6, confidence=0.7),
+    ])
+    provenance = companies[0].provenance
+    assert provenance["employee_count"] == FieldSource(provider="apollo", fetched_at=fetched, confidence=0.9)
+    assert provenance["annual_revenue"] == FieldSource(provider="pdl", fetched_at=None, confidence=0.7)
+    assert "industry" not in provenance
+
+
+def test_each_fit_factor_shows_where_the_value_it_judged_came_from():
+    companies, _ = merge_records([record(source="pdl", industry="B2B SaaS", employee_count=150, confidence=0.8)])
+    breakdown = score_fit(companies[0], market()).breakdown
+    assert breakdown["employees"].source.provider == "pdl"
+    assert breakdown["industry"].source.confidence == 0.8
+    assert breakdown["location"].source is None  # country unknown: nothing to attribute
 
 
 # --- exclusions -------------------------------------------------------------
