@@ -18,7 +18,8 @@ match, is priced when its answer says how many records it found). The
 answer's `charge` settles the hold with the real cost; a call that ends
 without an answer `release`s it. A worker killed mid-call leaves its hold
 counted: a cap errs towards stopping early. Free calls are never checked and
-always counted.
+always counted. A paid provider without a price (`<NAME>_DOLLARS_PER_CREDIT`
+unset and none in its spec) costs $0 a call: only a cap of 0 stops it.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class CostLedger:
         cap, used = self._check(keys=keys, args=[_micros(dollars), _micros(self.run_cap), _micros(self.monthly_cap),
                                                  RUN_TTL, MONTH_TTL, f"{provider}:capped"])
         if cap:
-            name, limit = ("run cost cap", self.run_cap) if cap == 1 else (f"monthly cost cap ({month})", self.monthly_cap)
+            name = "run cost cap" if cap == 1 else f"monthly cost cap ({month})"
+            limit = self.run_cap if cap == 1 else self.monthly_cap
             raise CapReached(provider, endpoint, f"the {name} of ${limit:,.2f} is reached: ${used / 1e6:,.2f} spent "
                                                  f"or in flight, and the next call costs ${dollars:,.2f}")
 
@@ -110,7 +112,8 @@ class CostLedger:
             pipe.execute()
 
     def _keys(self) -> list[tuple[str, int]]:
-        return [(run_key(self.tenant, self.run_id), RUN_TTL), (month_key(self.tenant, _month(self._clock())), MONTH_TTL)]
+        month = _month(self._clock())
+        return [(run_key(self.tenant, self.run_id), RUN_TTL), (month_key(self.tenant, month), MONTH_TTL)]
 
 
 def run_key(tenant: str, run_id: str) -> str:

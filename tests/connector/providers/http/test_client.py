@@ -213,7 +213,7 @@ def test_hunter_202_that_never_ends_is_unavailable_after_its_polls(http, sleeps)
 
 @pytest.mark.parametrize("status", [222, 451])
 def test_hunter_222_and_451_are_answers_that_are_neither_cached_nor_charged(http, sleeps, conn, status):
-    body = {"data": {"status": "unknown", "email": "a@stripe.com"}} if status == 222 else hunter_errors(451, "restricted")
+    body = {"data": {"status": "unknown"}} if status == 222 else hunter_errors(451, "restricted")
     route = http.get(f"{HUNTER}/email-verifier").respond(status, json=body)
     client = make_client(hunter(), sleeps, meter=ledger(conn), cache=RedisResponseCache(conn))
     replies = [client.call("email_verifier", params={"email": "a@stripe.com"}) for _ in range(2)]
@@ -238,7 +238,8 @@ def test_hunter_403_is_its_rate_limit_and_is_retried(http, sleeps):
 
 
 def test_hunter_429_is_its_spent_monthly_quota_and_is_not_retried(http, sleeps):
-    route = http.get(f"{HUNTER}/domain-search").respond(429, json=hunter_errors(429, "You have reached your usage limit"))
+    body = hunter_errors(429, "You have reached your usage limit")
+    route = http.get(f"{HUNTER}/domain-search").respond(429, json=body)
     with pytest.raises(QuotaExhausted) as caught:
         make_client(hunter(), sleeps).call("domain_search", params={"domain": "stripe.com"})
     assert (route.call_count, sleeps, caught.value.kind, caught.value.status) == (1, [], "quota", 429)
@@ -560,7 +561,7 @@ def test_page_pagination_without_a_page_count_stops_at_the_first_empty_page(http
 
 def test_offset_pagination_reads_hunter_emails_until_a_short_page(http, sleeps):
     route = http.get(f"{HUNTER}/domain-search").mock(side_effect=[
-        httpx.Response(200, json=emails(10)), httpx.Response(200, json=emails(10)), httpx.Response(200, json=emails(3))])
+        httpx.Response(200, json=emails(count)) for count in (10, 10, 3)])
     replies = list(make_client(hunter(), sleeps).pages("domain_search", params={"domain": "intercom.com"}))
     assert sum(len(reply.body["data"]["emails"]) for reply in replies) == 23
     assert [(call.request.url.params["offset"], call.request.url.params["limit"]) for call in route.calls] == [
@@ -598,7 +599,8 @@ def test_cursor_from_the_last_item_in_a_json_body_pages_like_crunchbase_after_id
              for item in reply.body["entities"]]
     assert found == ["a", "b", "c"]
     assert [json.loads(call.request.content) for call in route.calls] == [
-        {"query": [], "limit": 2}, {"query": [], "limit": 2, "after_id": "b"}, {"query": [], "limit": 2, "after_id": "c"}]
+        {"query": [], "limit": 2}, {"query": [], "limit": 2, "after_id": "b"},
+        {"query": [], "limit": 2, "after_id": "c"}]
 
 
 def test_pages_stop_at_max_pages(http, sleeps):
