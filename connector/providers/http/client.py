@@ -141,7 +141,7 @@ class ProviderClient:
                 self._meter.charge(self.spec.name, endpoint, 0, 0, cached=True)
                 return Reply(status=stored["status"], body=stored["body"], cached=True, no_match=stored["no_match"],
                              fetched_at=dt.datetime.fromisoformat(stored["fetched_at"]))
-        held = spec.cost.credits * self.spec.dollars_per_credit  # one unit's price: a call costs at least that
+        held = spec.cost.credits * self.spec.dollars_per_credit  # one unit's price, held until the answer's cost
         if spec.cost.credits:
             self._meter.check(self.spec.name, endpoint, held)
         try:

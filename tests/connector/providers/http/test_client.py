@@ -324,6 +324,13 @@ def test_a_call_charged_per_call_costs_its_credits_at_the_configured_price(http,
                                                       "capped": 0}
 
 
+def test_NAME_DOLLARS_PER_CREDIT_prices_the_tenants_contract(http, sleeps, conn):
+    http.get(f"{HUNTER}/email-verifier").respond(200, json=fixture("hunter_email_verifier_valid"))
+    spec = hunter({"HUNTER_DOLLARS_PER_CREDIT": "0.02"})
+    make_client(spec, sleeps, meter=ledger(conn)).call("email_verifier", params={"email": "patrick@stripe.com"})
+    assert run_costs(conn, "t1", "run-1")["hunter"]["dollars"] == 0.02
+
+
 @pytest.mark.parametrize("found, credits", [(0, 0), (1, 1), (10, 1), (11, 2)])
 def test_hunter_domain_search_costs_one_credit_per_ten_emails_and_none_without_any(http, sleeps, conn, found, credits):
     http.get(f"{HUNTER}/domain-search").respond(200, json=emails(found))
