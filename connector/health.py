@@ -26,6 +26,11 @@ stand: DESIGN.md does not change them), computed from the run summaries that
   tenant are not read back from that CRM here (a health check makes no CRM
   API calls); the check says so instead of guessing.
 
+- API success rate, per data provider called in the last day: the calls
+  it answered / the calls made (`connector/providers/http/stats.py`; a call
+  counts once whatever its retries). Warning below 0.95, the seed's "API
+  success rate" on real calls. No provider called, no check.
+
 A threshold is crossed strictly, as in the seed: a rate of exactly 0.95 is ok.
 The runs considered are those started in the last 24 hours (the seed's
 `get_last_24h`), or the most recent run when none is that recent; the report
@@ -49,6 +54,7 @@ from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 from agents.validation import clip
 from connector import ledger
 from connector.admin_actions import AdminAction, admin_actions, read_only, state_unreadable
+from connector.providers.http.stats import SuccessRate, success_rates
 from connector.queues import STAGES, queue
 from connector.settings import Settings
 from connector.dispatch import FAILED as FAILED_EVENTS
@@ -299,6 +305,17 @@ def agent_checks(runs: list[dict[str, Any]], fit_scores: list[float] | None, fit
     ]
 
 
+def provider_checks(rates: dict[str, SuccessRate]) -> list[Check]:
+    """The seed's API success rate for each provider called in the last day."""
+    return [
+        _check(f"api_success_rate:{name}", f"{name} API success rate", rate.rate, PROVIDER_SUCCESS_MIN, "below",
+               "warning", f"{rate.ok} of {rate.calls} calls succeeded in the last 24 h",
+               f"Check {name}'s key, quota and status page; the run summaries name what it missed",
+               {"ok": rate.ok, "failed": rate.failed})
+        for name, rate in rates.items()
+    ]
+
+
 def _check(name: str, label: str, value: float | None, threshold: float, warn_when: Literal["below", "above"],
            severity: Severity, basis: str, action: str, detail: dict[str, Any]) -> Check:
     title = f"{label[0].upper()}{label[1:]}"
@@ -351,6 +368,7 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
     """Queues, failed jobs and the seed's agent checks. `conn` None means Redis is not configured."""
     now = now or dt.datetime.now(dt.UTC)
     report = HealthReport(generated_at=now, status="healthy", redis="ok")
+    rates: dict[str, SuccessRate] = {}
     if conn is None:
         report.redis = "not configured (REDIS_URL is not set)"
     else:
@@ -359,6 +377,7 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
             report.queues, report.events_inbox = snapshot.queues, snapshot.events_inbox
             report.events_failed = snapshot.events_failed
             report.failed_jobs = failed_jobs(conn) if report.failed_total else []
+            rates = success_rates(conn, now=now)
         except redis.RedisError as exc:
             report.redis = f"unreachable: {type(exc).__name__}: {exc}"
     report.admin_actions, report.unsubscribes = state_checks(settings, now)
@@ -367,7 +386,7 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
     if runs and (started := run_started(runs[0]["run_id"])):
         report.newest_run_age_seconds = round((now - started).total_seconds(), 1)
     scores, note = local_fit_scores(settings, runs)
-    report.checks = agent_checks(runs, scores, note)
+    report.checks = agent_checks(runs, scores, note) + provider_checks(rates)
     if report.redis != "ok":
         report.status = "unavailable"
     elif report.warnings or report.failed_total or report.admin_actions:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -14,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.validation import quote
 from connector.private_files import private_dir
+from connector.providers.http.spec import DataKind
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = (PROJECT_ROOT / "data" / "sample_market.jsonl", PROJECT_ROOT / "data" / "target_accounts.csv")
@@ -34,6 +36,10 @@ class Settings(BaseSettings):
     salesos_job_timeout: int = Field(default=600, ge=10)
     salesos_vault_keys: SecretStr | None = Field(default=None, description="Fernet keys, newest first")
     salesos_session_secret: SecretStr | None = Field(default=None, description="signs the admin's browser session")
+    salesos_cache_ttls: dict[DataKind, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description='JSON seconds per kind of provider data over the defaults, {"jobs": 3600}')
+    salesos_run_cost_cap: float = Field(default=25, ge=0, description="dollars of paid provider calls per run; 0: none")
+    salesos_monthly_cost_cap: float = Field(default=500, ge=0, description="dollars per tenant and month; 0: none")
 
     hubspot_client_id: str | None = None
     hubspot_client_secret: SecretStr | None = None

@@ -14,6 +14,7 @@ from connector.health import (
     exit_code, failed_jobs, health_report, queue_states, recent_runs, render,
 )
 from connector.private_files import write_private
+from connector.providers.http.stats import RedisCallStats
 from connector.queues import enqueue_once, queue
 from connector.runner import summarise
 from connector.settings import Settings
@@ -133,6 +134,33 @@ def test_a_health_check_creates_no_local_crm(settings):
     write_run(settings)
     health_report(settings, None, now=NOW)
     assert not settings.crm_path.exists()
+
+
+# --- API success rate per provider ------------------------------------------------------------
+
+
+def record_calls(conn, provider, ok, failed, hours_ago=0.0):
+    stats = RedisCallStats(conn, clock=lambda: NOW - dt.timedelta(hours=hours_ago))
+    for outcome in [True] * ok + [False] * failed:
+        stats.record(provider, outcome)
+
+
+def test_each_provider_called_in_the_last_day_shows_its_success_rate_and_below_95_percent_warns(settings, conn):
+    record_calls(conn, "apollo", 19, 1)
+    record_calls(conn, "hunter", 18, 2, hours_ago=3)
+    report = health_report(settings, conn, now=NOW)
+    apollo, hunter = check(report, "api_success_rate:apollo"), check(report, "api_success_rate:hunter")
+    assert (apollo.status, apollo.value, hunter.status, hunter.value) == ("ok", 0.95, "warning", 0.9)
+    assert [c.name for c in report.warnings] == ["api_success_rate:hunter"]
+    assert report.status == "warning"
+    assert "WARNING  Hunter API success rate: 90.0% (18 of 20 calls succeeded in the last 24 h)" in render(report)
+
+
+def test_no_provider_called_in_the_last_day_shows_no_api_success_rate(settings, conn):
+    record_calls(conn, "apollo", 0, 10, hours_ago=30)
+    report = health_report(settings, conn, now=NOW)
+    assert not [c for c in report.checks if c.name.startswith("api_success_rate")]
+    assert "API success rate" not in render(report)
 
 
 # --- which runs ---------------------------------------------------------------------------

@@ -52,10 +52,15 @@ class ResponseCache(Protocol):
 
 
 class CostMeter(Protocol):
-    def check(self, provider: str, endpoint: str) -> None:
-        """Raise CapReached when a paid call would pass a cap."""
+    def check(self, provider: str, endpoint: str, dollars: float) -> None:
+        """Raise CapReached when a paid call priced `dollars` would pass a cap; else hold that much for it."""
 
-    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool) -> None: ...
+    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool,
+               held: float = 0.0) -> None:
+        """Count an answer; `held` is what `check` held for it, now settled."""
+
+    def release(self, provider: str, endpoint: str, held: float) -> None:
+        """A checked call ended without an answer: free what `check` held."""
 
 
 class Breaker(Protocol):
@@ -77,10 +82,14 @@ class _Nothing:
     def put(self, key: str, value: bytes, kind: DataKind) -> None:
         pass
 
-    def check(self, provider: str, endpoint: str) -> None:
+    def check(self, provider: str, endpoint: str, dollars: float) -> None:
         pass
 
-    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool) -> None:
+    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool,
+               held: float = 0.0) -> None:
+        pass
+
+    def release(self, provider: str, endpoint: str, held: float) -> None:
         pass
 
     def allow(self, provider: str) -> bool:
@@ -132,14 +141,22 @@ class ProviderClient:
                 self._meter.charge(self.spec.name, endpoint, 0, 0, cached=True)
                 return Reply(status=stored["status"], body=stored["body"], cached=True, no_match=stored["no_match"],
                              fetched_at=dt.datetime.fromisoformat(stored["fetched_at"]))
+        held = spec.cost.credits * self.spec.dollars_per_credit  # one unit's price, held until the answer's cost
         if spec.cost.credits:
-            self._meter.check(self.spec.name, endpoint)
-        if not self._breaker.allow(self.spec.name):
-            raise CircuitOpen(self.spec.name, endpoint, "failing lately: not called until it has cooled down")
-        reply = self._send(endpoint, spec, url, params, json)
-        credits = _credits(spec, reply)
-        self._meter.charge(self.spec.name, endpoint, credits, credits * self.spec.dollars_per_credit, cached=False)
-        if spec.cache and (200 <= reply.status < 300 or reply.no_match):
+            self._meter.check(self.spec.name, endpoint, held)
+        try:
+            if not self._breaker.allow(self.spec.name):
+                raise CircuitOpen(self.spec.name, endpoint, "failing lately: not called until it has cooled down")
+            reply = self._send(endpoint, spec, url, params, json)
+        except BaseException:
+            if spec.cost.credits:
+                self._meter.release(self.spec.name, endpoint, held)
+            raise
+        result = reply.status not in self.spec.statuses.answers  # Hunter's 222 (try later) and 451: free, not kept
+        credits = _credits(spec, reply) if result else 0.0
+        self._meter.charge(self.spec.name, endpoint, credits, credits * self.spec.dollars_per_credit, cached=False,
+                           held=held)
+        if spec.cache and result and (200 <= reply.status < 300 or reply.no_match):
             self._cache.put(key, jsonlib.dumps({"status": reply.status, "body": reply.body, "no_match": reply.no_match,
                                                 "fetched_at": reply.fetched_at.isoformat()}).encode(), spec.cache)
         return reply
@@ -204,7 +221,7 @@ class ProviderClient:
                     self._stats.record(self.spec.name, True)
                     return Reply(status=status, body=_json(response), fetched_at=self._clock(),
                                  no_match=status in statuses.no_match, rate_left=self._rate_left(response))
-                reason = f"HTTP {status}: {_message(response)}"
+                reason = f"HTTP {status}: {_message(response, self._key)}"
                 if status in statuses.quota_exhausted:
                     self._failed()
                     raise QuotaExhausted(self.spec.name, name, f"quota spent ({reason})", status)
@@ -293,18 +310,22 @@ def _json(response: httpx.Response) -> Any:
         return response.text
 
 
-def _message(response: httpx.Response) -> str:
-    """The provider's own words for an error (each nests them differently), clipped; never the request URL."""
+def _message(response: httpx.Response, key: str | None) -> str:
+    """The provider's own words for an error (each nests them differently), clipped; never the request URL, and
+    never the key, which some providers quote back ("invalid api_key ...")."""
     body = _json(response)
+    text = None
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return clip(str(errors[0].get("details") or errors[0].get("message") or errors[0]))
+            text = str(errors[0].get("details") or errors[0].get("message") or errors[0])
         for name in ("message", "error", "error_message", "detail"):
-            if isinstance(body.get(name), (str, dict)):
+            if text is None and isinstance(body.get(name), (str, dict)):
                 value = body[name]
-                return clip(str(value.get("message", value) if isinstance(value, dict) else value))
-    return clip(str(body)) if body else response.reason_phrase or "no message"
+                text = str(value.get("message", value) if isinstance(value, dict) else value)
+    if text is None:
+        text = str(body) if body else response.reason_phrase or "no message"
+    return clip(text.replace(key, "[key]") if key else text)
 
 
 def _retry_after(value: str | None, now: dt.datetime) -> float | None:
