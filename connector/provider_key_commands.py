@@ -17,8 +17,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from agents.validation import quote
 from connector.data_sources import LOCAL
-from connector.providers.keys import MAX_LENGTH, ProviderKeyError, check_name, key_statuses, remove_key, set_key
+from connector.providers.keys import MAX_LENGTH, ProviderKeyError, check_name, env_variable, key_statuses, remove_key
+from connector.providers.keys import set_key
 from connector.settings import load_settings
 from connector.tenants import TenantRecords, vault_keys
 from connector.transactions import transaction
@@ -55,12 +57,13 @@ def _tenant_vault(tenant: str) -> Iterator[Vault]:
 
 def _check_tenant(vault: Vault, tenant: str) -> None:
     if tenant != LOCAL and TenantRecords(vault.connection).get(tenant) is None:
-        raise _refuse(f"{tenant!r} is not `local` or an installed tenant; `python -m connector tenants list` shows "
+        raise _refuse(f"{quote(tenant)} is not `local` or an installed tenant; `python -m connector tenants list` shows "
                       "those that are")
 
 
 def _key_from_stdin() -> str:
-    """The key piped in: one line, its line ending dropped, read no further than a key may be long."""
+    """What is piped in, its final line ending dropped (a second line is refused as whitespace), read no further
+    than a key may be long."""
     key = sys.stdin.read(MAX_LENGTH + 3)
     return key.removesuffix("\n").removesuffix("\r")
 
@@ -112,7 +115,7 @@ def provider_key_remove(tenant: TenantId, provider: Provider) -> None:
     if not removed:
         err.print(f"{tenant} has no stored {provider} key", highlight=False)
         raise typer.Exit(1)
-    fallback = os.environ.get(f"{provider.upper()}_API_KEY", "").strip() if tenant == LOCAL else ""
-    typer.echo(f"{provider} key of {tenant} removed" +
-               (f"; {provider.upper()}_API_KEY from the environment applies again" if fallback else
-                f"; its runs go without {provider} from now on"))
+    variable = env_variable(provider)
+    fallback = tenant == LOCAL and os.environ.get(variable, "").strip()
+    typer.echo(f"{provider} key of {tenant} removed" + (f"; {variable} from the environment applies again" if fallback
+                                                        else f"; its runs go without {provider} from now on"))

@@ -149,7 +149,8 @@ def test_without_a_vault_key_nothing_is_stored(env, tmp_path):
     env.pop("SALESOS_VAULT_KEYS")
     result = cli(env, "tenants", "provider-key", "set", "local", "apollo", "-", stdin=KEY)
     assert result.returncode == 2 and "SALESOS_VAULT_KEYS is not set" in words(result.stderr)
-    assert not (tmp_path / "salesos.sqlite3").exists() or KEY.encode() not in (tmp_path / "salesos.sqlite3").read_bytes()
+    state = tmp_path / "salesos.sqlite3"
+    assert not state.exists() or KEY.encode() not in state.read_bytes()
 
 
 def test_uninstalling_a_tenant_deletes_its_provider_keys_so_a_reinstall_has_none(installed):
