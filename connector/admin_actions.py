@@ -91,7 +91,7 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection | None]:
 
 def tenant_actions(db: sqlite3.Connection, public_url: str) -> list[AdminAction]:
     """Re-installs, tenants without a working URL for their CRM to call (a Salesforce org's Outbound Messages,
-    a HubSpot portal's "Send a webhook" actions), CRM tenants without data."""
+    a HubSpot portal's "Send a webhook" actions), CRM tenants without data (neither files nor provider keys)."""
     tenants = _rows(db, "SELECT id, crm, external_id, instance_url, auth, status, status_reason FROM tenants "
                         "ORDER BY id")  # connector/tenants.py
     indexed, stored = {}, {}
@@ -100,6 +100,8 @@ def tenant_actions(db: sqlite3.Connection, public_url: str) -> list[AdminAction]
         stored[kind.name] = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM secrets WHERE name = ?",
                                                             (kind.name,))}
     with_data = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM tenant_data_sources")}  # data_sources.py
+    with_data |= {tenant for (tenant,) in _rows(db, "SELECT tenant FROM secrets WHERE substr(name, 1, 9) = "
+                                                     "'provider:'")}  # connector/providers/keys.py
     actions = []
     for tenant, crm, external_id, instance_url, auth, status, reason in tenants:
         if status == "needs_reinstall":
@@ -114,9 +116,9 @@ def tenant_actions(db: sqlite3.Connection, public_url: str) -> list[AdminAction]
         if tenant not in with_data:
             actions.append(AdminAction(
                 tenant=tenant, kind="data_source", status="warning",
-                message="has no data source: every run of it stops at once (the bundled sample is fictional, for "
-                        "the local CRM only)",
-                run=f"{CLI} tenants data-files {tenant} FILE..."))
+                message="has no data source (no data files, no provider keys): every run of it stops at once (the "
+                        "bundled sample is fictional, for the local CRM only)",
+                run=f"{CLI} tenants data-files {tenant} FILE..., or {CLI} tenants provider-key set {tenant} NAME -"))
     return actions
 
 

@@ -21,6 +21,7 @@ from rich.table import Table
 from agents.validation import quote
 from connector.key_commands import api_key_app, operator_key_app
 from connector.markets import MarketError, load_market
+from connector.provider_key_commands import provider_key_app
 from connector.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="SalesOS: prospecting inside your CRM.")
@@ -410,6 +411,7 @@ def _org_manifest(tenant: str, public_url: str, integration_user: str, out: Opti
 tenants_app = typer.Typer(no_args_is_help=True, help="Installed CRMs (HubSpot portals, Salesforce orgs).")
 app.add_typer(tenants_app, name="tenants")
 tenants_app.add_typer(api_key_app, name="api-key")
+tenants_app.add_typer(provider_key_app, name="provider-key")
 app.add_typer(operator_key_app, name="operator-key")
 
 

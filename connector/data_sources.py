@@ -2,15 +2,17 @@
 
 The bundled sample (`data/`) is fictional, so it is the local CRM's data and
 never a customer's: a HubSpot or Salesforce tenant reads only the source an
-admin gave it (`tenants data-files`), and with none its runs stop and say so.
+admin gave it (`tenants data-files`, `tenants provider-key`), and with none its
+runs stop and say so.
 Sample rows carry a mark (`"sample": true`, a CSV `Sample` column), so a copy
 or an excerpt of the sample is refused like the bundled files themselves; one
 whose marks were stripped is known by its made-up company domains
 (`connector.providers.sample_check`). What crosses to a tenant (an API run's
 reasons, a workflow action's result) names files, never their server paths.
 
-Today a source is a list of offline files; data providers with per-tenant keys
-become other kinds of source later.
+A tenant's source is its files, its data-provider keys
+(`connector.providers.keys`), or both: with keys and no files its runs read
+no file and search the providers.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from pydantic import BaseModel, Field
 from connector.private_files import connect
 
 LOCAL = "local"
-NO_DATA_SOURCE = ("{tenant} has no data source, and the bundled sample is fictional (for the local CRM only): "
-                  "give it its data with `python -m connector tenants data-files {tenant} FILE...`")
+NO_DATA_SOURCE = ("{tenant} has no data source (no data files, no provider keys), and the bundled sample is fictional "
+                  "(for the local CRM only): give it its data with `python -m connector tenants data-files {tenant} "
+                  "FILE...`, or a data provider's key with `python -m connector tenants provider-key set {tenant} "
+                  "NAME -`")
 SAMPLE_REFUSED = ("{files}: fictional sample data (rows marked \"sample\", or mostly the sample's made-up companies), "
                   "which SalesOS writes into the local CRM only, never into {tenant}'s CRM; give it real data with "
                   "`python -m connector tenants data-files {tenant} FILE...`")
@@ -45,11 +49,15 @@ class NoData(LookupError):
     """The tenant has nothing it may read: no data source, or only fictional sample data."""
 
 
-def files_for(tenant: str, configured: list[Path], source: DataSource | None) -> list[Path]:
-    """The files a run of `tenant` reads: SALESOS_DATA_FILES (`configured`) for the local CRM, else its source."""
+def files_for(tenant: str, configured: list[Path], source: DataSource | None,
+              has_provider_keys: bool = False) -> list[Path]:
+    """The files a run of `tenant` reads: SALESOS_DATA_FILES (`configured`) for the local CRM, else its source;
+    none for a CRM tenant with provider keys and no files (its runs search the providers instead)."""
     if tenant == LOCAL:
         return list(configured)
     if source is None:
+        if has_provider_keys:
+            return []
         raise NoData(NO_DATA_SOURCE.format(tenant=tenant))
     return [Path(path) for path in source.files]
 

@@ -6,6 +6,7 @@ later tenant-aware version only changes this file.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -174,11 +175,31 @@ def data_sources():
 
 
 def data_files(tenant: str) -> list[str]:
-    """The files a run of `tenant` reads now; raises `data_sources.NoData` when it has none it may read."""
+    """The files a run of `tenant` reads now: none for a CRM tenant with provider keys and no files (its run
+    searches the providers); raises `data_sources.NoData` when it has neither files it may read nor keys."""
     from connector.data_sources import files_for
 
     source = None if tenant == "local" else data_sources().get(tenant)
-    return [str(path.resolve()) for path in files_for(tenant, settings().salesos_data_files, source)]
+    searches = tenant != "local" and source is None and bool(provider_keys(tenant))
+    return [str(path.resolve()) for path in files_for(tenant, settings().salesos_data_files, source, searches)]
+
+
+def provider_keys(tenant: str) -> dict[str, str]:
+    """The data-provider keys a run of `tenant` calls with, by provider: its own, never another tenant's, and
+    for the local CRM also `<NAME>_API_KEY` from the environment (`connector.providers.keys`). The local demo
+    without SALESOS_VAULT_KEYS has only the environment's."""
+    from connector.providers.keys import provider_keys as keys_of
+    from connector.tenants import vault_keys
+    from connector.vault import Vault
+
+    s = settings()
+    if tenant == "local" and vault_keys(s) is None:
+        return keys_of(tenant, None, os.environ)
+    vault = Vault(s.state_path, vault_keys(s))
+    try:
+        return keys_of(tenant, vault, os.environ)
+    finally:
+        vault.close()
 
 
 def dataset(paths: list[str]):

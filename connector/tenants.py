@@ -160,15 +160,19 @@ class TenantStore(TenantRecords):
 
     def remove(self, tenant_id: str) -> bool:
         """Uninstall: the tokens, secrets, URL tokens, data source and market are deleted with the record, and its
-        API keys revoked, in one transaction (a failure half-way leaves the tenant whole)."""
+        API keys revoked, in one transaction (a failure half-way leaves the tenant whole). An id that is no
+        installed tenant removes nothing: `local`, the embedded CRM, is none, and keeps its provider keys."""
         with transaction(self._db):
+            if self.get(tenant_id) is None:
+                return False
             self._vault.delete_tenant(tenant_id)
             self.outbound.forget(tenant_id)
             self.workflow.forget(tenant_id)
             revoke_tenant_keys(self._db, tenant_id)
             forget_data_source(self._db, tenant_id)
             forget_market(self._db, tenant_id)
-            return self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,)).rowcount > 0
+            self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
+            return True
 
 
 def vault_keys(settings: Settings) -> str | None:

@@ -115,6 +115,17 @@ class Vault:
             raise self._unbound([(tenant, name)])
         return _unseal(tenant, name, envelope)
 
+    def delete(self, tenant: str, name: str) -> bool:
+        """Forget one secret; True when there was one."""
+        return self._db.execute("DELETE FROM secrets WHERE tenant = ? AND name = ?", (tenant, name)).rowcount > 0
+
+    def written(self, tenant: str, prefix: str) -> dict[str, str]:
+        """When each of the tenant's secrets named `prefix...` was last written, by name: what a listing shows of
+        them, opening none."""
+        rows = self._db.execute("SELECT name, updated_at FROM secrets WHERE tenant = ? AND substr(name, 1, ?) = ? "
+                                "ORDER BY name", (tenant, len(prefix), prefix))
+        return dict(rows.fetchall())
+
     def delete_tenant(self, tenant: str) -> int:
         return self._db.execute("DELETE FROM secrets WHERE tenant = ?", (tenant,)).rowcount
 

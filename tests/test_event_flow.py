@@ -127,6 +127,33 @@ def test_a_market_record_on_a_tenant_without_a_data_source_is_kept_and_runs_once
     assert sorted(p["salesos_domain"] for p in hubspot.objects["companies"].values()) == ["acme.io", "northwind.ca"]
 
 
+def test_a_tenant_with_provider_keys_and_no_files_runs_what_its_crm_asks_for_reading_no_file(
+        world_without_data, hubspot):
+    from connector.providers.keys import set_key
+    from connector.tenants import vault_keys
+    from connector.vault import Vault
+
+    client, conn = world_without_data
+    vault = Vault(runtime.settings().state_path, vault_keys(runtime.settings()))
+    set_key(vault, TENANT, "apollo", "apollo-key-of-the-tenant")
+    vault.close()
+    record = CrmEvent(tenant=TENANT, source="salesforce-outbound", kind="SalesOS_Market__c.updated",
+                      object_type="market", object_id="a01", property_name="Definition__c", property_value=MARKET,
+                      occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC), identity="m1")
+    assert work_on(conn, record) == {"market_runs_started": 1}
+    path = "/webhooks/hubspot/actions/prospect_company"
+    body = json.dumps({"callbackId": "ap-3", "origin": {"portalId": PORTAL, "actionDefinitionId": 7},
+                       "object": {"objectId": 57, "objectType": "COMPANY", "properties": {"domain": "acme.io"}}}
+                      ).encode()
+    client.post(path, data=body, headers=signed_headers(body, uri=PUBLIC + path))
+    dispatch_and_work(conn)
+    assert complete_finished(conn, lambda tenant, callback, outputs: runtime.complete_action(
+        conn, tenant, callback, outputs)) == 1
+    result = hubspot.completed["ap-3"]["salesos_result"]
+    assert "has no data source" not in result and "did not qualify" in result  # run, on no data yet
+    assert hubspot.objects["companies"] == {}
+
+
 def work_on(conn, event: CrmEvent) -> dict:
     """The market job for `event`, and the run it starts, on real workers; returns the market job's counts."""
     job = enqueue_once(conn, "source", market_defined_job, {"event": event.model_dump(mode="json")},

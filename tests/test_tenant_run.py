@@ -32,10 +32,10 @@ def hubspot():
     server.stop()
 
 
-def cli(home: Path, *args: str, redis_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def cli(home: Path, *args: str, redis_url: str, env: dict[str, str], input: str = "") -> subprocess.CompletedProcess:
     environment = {**os.environ, **env, "SALESOS_HOME": str(home), "REDIS_URL": redis_url}
     return subprocess.run([sys.executable, "-m", "connector", *args], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, input=input)
 
 
 @pytest.fixture
@@ -150,6 +150,33 @@ def test_a_tenant_run_without_data_stops_before_any_work_and_says_how_to_give_it
     assert f"{TENANT} has no data source" in result.stderr
     assert f"tenants data-files {TENANT} FILE..." in result.stderr
     assert hubspot.total_calls == 0
+
+
+def test_the_environment_s_provider_key_gives_a_tenant_no_data_source(workspace, redis_url, tenant_env, hubspot,
+                                                                        tmp_path):
+    _, market, _ = workspace
+    result = cli(tmp_path / "tenant-home", "run", "--market", str(market), "--tenant", TENANT, "--json",
+                 redis_url=redis_url, env=tenant_env | {"APOLLO_API_KEY": "apollo-key-of-the-operator"})
+    assert result.returncode == 2 and f"{TENANT} has no data source" in result.stderr
+    assert f"tenants provider-key set {TENANT} NAME -" in " ".join(result.stderr.split())
+    assert hubspot.total_calls == 0
+
+
+def test_a_tenant_run_with_provider_keys_and_no_data_files_runs_reading_no_file(workspace, redis_url, tenant_env,
+                                                                                 hubspot, tmp_path):
+    _, market, _ = workspace
+    home = tmp_path / "tenant-home"
+    key = "apollo-key-of-the-tenant-0123456789"
+    stored = cli(home, "tenants", "provider-key", "set", TENANT, "apollo", "-", redis_url=redis_url, env=tenant_env,
+                 input=key)
+    assert stored.returncode == 0, stored.stderr
+    result = cli(home, "run", "--market", str(market), "--tenant", TENANT, "--as-of", AS_OF, "--json",
+                 redis_url=redis_url, env=tenant_env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["rows_read"], summary["companies_read"], summary["stopped"]) == (0, 0, [])
+    assert key not in result.stdout + result.stderr + stored.stdout + stored.stderr
+    assert hubspot.objects["companies"] == {}
 
 
 def test_the_bundled_sample_is_refused_for_a_tenant_even_when_named_or_copied(workspace, redis_url, tenant_env,

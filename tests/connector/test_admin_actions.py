@@ -143,8 +143,17 @@ def test_a_crm_tenant_without_a_data_source_is_told_to_set_one(settings):
     install(settings, HUBSPOT, data=False)
     action = the_action(report(settings), "data_source")
     assert (action.tenant, action.status) == (HUBSPOT, "warning")
-    assert "every run of it stops at once" in action.message
-    assert action.run == f"python -m connector tenants data-files {HUBSPOT} FILE..."
+    assert "every run of it stops at once" in action.message and "no data files, no provider keys" in action.message
+    assert action.run == (f"python -m connector tenants data-files {HUBSPOT} FILE..., or python -m connector "
+                          f"tenants provider-key set {HUBSPOT} NAME -")
+
+
+def test_a_crm_tenant_with_provider_keys_and_no_data_files_has_a_data_source(settings):
+    from connector.providers.keys import set_key
+
+    install(settings, HUBSPOT, data=False)
+    set_key(Vault(settings.state_path, KEY), HUBSPOT, "apollo", "apollo-key-of-the-tenant")
+    assert actions(report(settings)) == []
 
 
 # --- re-installs --------------------------------------------------------------------------------------------------

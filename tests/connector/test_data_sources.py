@@ -35,6 +35,15 @@ def test_a_crm_tenant_without_a_data_source_has_nothing_to_read_and_is_told_what
         files_for("hubspot-62515", list(SAMPLE_DATA), None)
     assert "hubspot-62515 has no data source" in str(refused.value)
     assert "python -m connector tenants data-files hubspot-62515 FILE..." in str(refused.value)
+    assert "python -m connector tenants provider-key set hubspot-62515 NAME -" in str(refused.value)
+
+
+def test_a_crm_tenant_with_provider_keys_and_no_data_source_reads_no_file():
+    assert files_for("hubspot-62515", list(SAMPLE_DATA), None, has_provider_keys=True) == []
+
+
+def test_the_local_crm_reads_SALESOS_DATA_FILES_whether_or_not_it_has_provider_keys():
+    assert files_for("local", list(SAMPLE_DATA), None, has_provider_keys=True) == list(SAMPLE_DATA)
 
 
 def test_the_local_crm_reads_SALESOS_DATA_FILES_and_a_tenant_only_its_own_source(own_data):
