@@ -137,9 +137,10 @@ class ProviderClient:
         if not self._breaker.allow(self.spec.name):
             raise CircuitOpen(self.spec.name, endpoint, "failing lately: not called until it has cooled down")
         reply = self._send(endpoint, spec, url, params, json)
-        credits = _credits(spec, reply)
+        settled = reply.status not in self.spec.statuses.answers  # Hunter's 222 "try later": neither paid nor kept
+        credits = _credits(spec, reply) if settled else 0.0
         self._meter.charge(self.spec.name, endpoint, credits, credits * self.spec.dollars_per_credit, cached=False)
-        if spec.cache and (200 <= reply.status < 300 or reply.no_match):
+        if spec.cache and settled and (200 <= reply.status < 300 or reply.no_match):
             self._cache.put(key, jsonlib.dumps({"status": reply.status, "body": reply.body, "no_match": reply.no_match,
                                                 "fetched_at": reply.fetched_at.isoformat()}).encode(), spec.cache)
         return reply
