@@ -163,10 +163,10 @@ class _Verifier:
         except ProviderCallError as exc:
             self._gave_up = VerifierResult(provider=provider, reason=_not_checked(provider, exc))
             return self._gave_up
-        return hunter_result(provider, reply)
+        return _hunter_result(provider, reply)
 
 
-def hunter_result(provider: str, reply: Reply) -> VerifierResult:
+def _hunter_result(provider: str, reply: Reply) -> VerifierResult:
     """Hunter's answer: `data.status` of a 200; 222 and 451 answer without a verdict."""
     if reply.status in _HUNTER_NO_VERDICT:
         return VerifierResult(provider=provider, reason=f"{provider} {_HUNTER_NO_VERDICT[reply.status]}")
@@ -178,5 +178,5 @@ def hunter_result(provider: str, reply: Reply) -> VerifierResult:
 
 def _not_checked(provider: str, exc: ProviderCallError) -> str:
     if exc.kind == "skipped":
-        return f"{provider} not asked: {exc.reason}"
-    return f"{provider} not asked ({exc.kind}): {exc.reason}"
+        return f"{provider} skipped: {exc.reason}"
+    return f"no verdict from {provider} ({exc.kind}): {exc.reason}"

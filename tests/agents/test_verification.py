@@ -83,9 +83,9 @@ def test_the_verifiers_unknown_is_unknown():
 
 
 def test_a_verifier_without_a_verdict_leaves_what_dns_said_with_its_reason():
-    result = verdict(check_syntax("jane@acme.io"), TAKES_MAIL, hunter(None, "hunter not asked (unavailable): HTTP 503"))
+    result = verdict(check_syntax("jane@acme.io"), TAKES_MAIL, hunter(None, "no verdict from hunter (unavailable): HTTP 503"))
     assert (result.status, result.checked_by) == ("unknown", ("syntax", "mx"))
-    assert result.reason == "acme.io takes mail (MX mx1.acme.io); hunter not asked (unavailable): HTTP 503"
+    assert result.reason == "acme.io takes mail (MX mx1.acme.io); no verdict from hunter (unavailable): HTTP 503"
 
 
 @pytest.mark.parametrize("status, verified", [("valid", True), ("accept_all", False), ("webmail", False),

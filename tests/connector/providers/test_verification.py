@@ -296,14 +296,14 @@ def test_a_tenant_without_a_hunter_key_is_skipped_not_failed(dns, api, hunter):
     route = api.get(VERIFIER).respond(200, json=VALID)
     result = verify_emails(["jane@acme.io"], hunter(key=None), dns.resolver())["jane@acme.io"]
     assert (result.status, route.call_count) == ("unknown", 0)
-    assert result.reason.endswith("hunter not asked: no API key")
+    assert result.reason.endswith("hunter skipped: no API key")
 
 
 def test_a_hunter_outage_leaves_the_verdict_at_what_dns_said(dns, api, hunter):
     api.get(VERIFIER).respond(503, json={"errors": [{"id": "server_error", "details": "Service unavailable"}]})
     result = verify_emails(["jane@acme.io"], hunter(), dns.resolver())["jane@acme.io"]
     assert (result.status, result.checked_by) == ("unknown", ("syntax", "mx"))
-    assert result.reason.endswith("hunter not asked (unavailable): HTTP 503: Service unavailable")
+    assert result.reason.endswith("no verdict from hunter (unavailable): HTTP 503: Service unavailable")
 
 
 def test_after_a_hunter_outage_the_rest_of_the_batch_is_not_sent_to_hunter(dns, api, hunter):
@@ -312,6 +312,15 @@ def test_after_a_hunter_outage_the_rest_of_the_batch_is_not_sent_to_hunter(dns, 
     verdicts = verify_emails(["a@acme.io", "b@acme.io", "c@globex.com"], client, dns.resolver())
     assert route.call_count == client.spec.retry.attempts
     assert {verdict.status for verdict in verdicts.values()} == {"unknown"}
+
+
+def test_a_refused_key_stops_hunter_for_the_rest_of_the_batch(dns, api, hunter):
+    route = api.get(VERIFIER).respond(401, json={"errors": [{"id": "authentication_failed", "code": 401,
+                                                             "details": "No user found for the API key supplied"}]})
+    verdicts = verify_emails(["a@acme.io", "b@acme.io"], hunter(), dns.resolver())
+    assert route.call_count == 1
+    assert verdicts["b@acme.io"].reason.endswith("no verdict from hunter (refused): the API key was refused "
+                                                 "(HTTP 401: No user found for the API key supplied)")
 
 
 def test_an_open_circuit_leaves_the_verdict_at_what_dns_said(dns, api, hunter):
@@ -324,7 +333,7 @@ def test_a_reached_cost_cap_leaves_the_verdict_at_what_dns_said(dns, api, hunter
     route = api.get(VERIFIER).respond(200, json=VALID)
     result = verify_emails(["jane@acme.io"], hunter(meter=Meter(capped=True)), dns.resolver())["jane@acme.io"]
     assert (result.status, route.call_count) == ("unknown", 0)
-    assert result.reason.endswith("hunter not asked (capped): the run's cap of $5.00 is reached")
+    assert result.reason.endswith("no verdict from hunter (capped): the run's cap of $5.00 is reached")
 
 
 def test_a_request_hunter_refuses_for_one_address_does_not_stop_the_others(dns, api, hunter):
