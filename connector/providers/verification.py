@@ -15,12 +15,16 @@ DNS left them.
 from __future__ import annotations
 
 from collections.abc import Iterable, MutableMapping
+from typing import get_args
 
 import dns.exception
 import dns.name
 import dns.resolver
 
-from agents.verification import MxResult, SyntaxResult, Verdict, VerifierResult, check_syntax, verdict
+from agents.validation import quote
+from agents.verification import (
+    MxResult, SyntaxResult, Verdict, VerifierResult, VerifierStatus, check_syntax, verdict,
+)
 from connector.providers.http.client import ProviderClient, Reply
 from connector.providers.http.errors import ProviderCallError, RequestRefused
 from connector.providers.http.spec import dig
@@ -171,8 +175,8 @@ def _hunter_result(provider: str, reply: Reply) -> VerifierResult:
     if reply.status in _HUNTER_NO_VERDICT:
         return VerifierResult(provider=provider, reason=f"{provider} {_HUNTER_NO_VERDICT[reply.status]}")
     status = dig(reply.body, "data.status")
-    if status not in ("valid", "invalid", "accept_all", "webmail", "disposable", "unknown"):
-        return VerifierResult(provider=provider, reason=f"{provider} gave no known status (got {str(status)[:40]!r})")
+    if status not in get_args(VerifierStatus):
+        return VerifierResult(provider=provider, reason=f"{provider} gave no known status (got {quote(status)})")
     return VerifierResult(provider=provider, status=status, reason=f"{provider}: {status}")
 
 

@@ -235,6 +235,13 @@ def test_hunters_accept_all_makes_the_address_risky(dns, api, hunter):
     assert verify_emails(["jane@acme.io"], hunter(), dns.resolver())["jane@acme.io"].status == "risky"
 
 
+def test_a_hunter_answer_without_a_status_is_unknown(dns, api, hunter):
+    api.get(VERIFIER).respond(200, json={"data": {"email": "jane@acme.io", "score": None}, "meta": {}})
+    result = verify_emails(["jane@acme.io"], hunter(), dns.resolver())["jane@acme.io"]
+    assert (result.status, result.checked_by) == ("unknown", ("syntax", "mx"))
+    assert result.reason.endswith("hunter gave no known status (got None)")
+
+
 def test_hunters_202_is_asked_again_until_it_answers(dns, api, hunter, naps):
     api.get(VERIFIER).mock(side_effect=[httpx.Response(202), httpx.Response(202), httpx.Response(200, json=VALID)])
     result = verify_emails(["jane@acme.io"], hunter(), dns.resolver())["jane@acme.io"]
