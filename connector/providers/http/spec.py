@@ -38,7 +38,8 @@ class Statuses(_Strict):
     """Statuses with a provider-specific meaning; everything else follows HTTP."""
 
     no_match: tuple[int, ...] = Field(default=(), description="an answer meaning 'nothing found' (PDL 404)")
-    answers: tuple[int, ...] = Field(default=(), description="returned to the caller as is (Hunter 222, 451)")
+    answers: tuple[int, ...] = Field(default=(), description="returned to the caller as is, neither charged nor "
+                                                          "cached (Hunter 222, 451)")
     poll: tuple[int, ...] = Field(default=(), description="ask again with the same request (Hunter 202)")
     rate_limited: tuple[int, ...] = (429,)
     quota_exhausted: tuple[int, ...] = Field(default=(), description="the account's quota is spent (Hunter 429)")
