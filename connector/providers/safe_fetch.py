@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
-from agents.validation import quote
+from agents.validation import clip, quote
 
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MAX_BYTES = 2_000_000
@@ -124,7 +124,7 @@ class SafeFetcher:
                 except httpx.InvalidURL as exc:
                     raise FetchRefused("url", str(exc), url) from None
                 except httpx.HTTPError as exc:
-                    raise FetchRefused("network", f"the connection failed ({type(exc).__name__})", url) from None
+                    raise FetchRefused("network", f"{type(exc).__name__}: {clip(str(exc))}", url) from None
         raise FetchRefused("redirects", f"more than {self._max_redirects} redirects", url)
 
     def _page(self, response: httpx.Response, accepted: frozenset[str], deadline: float, url: str) -> Page:

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 from connector.providers.safe_fetch import FetchRefused, SafeFetcher
-from tests.fakes.website import answer, website
+from tests.fakes.website import answer, certificate_for, website
 
 WWW = "www.acme.test"
 
@@ -68,6 +68,20 @@ def test_a_page_on_an_allowed_address_is_fetched_with_the_name_in_the_host_heade
 def test_html_pages_are_fetched_and_decoded_by_their_charset(site, content_type):
     site.page("/", "<p>Café</p>".encode("latin-1" if "8859" in content_type else "utf-8"), content_type)
     assert allowing_the_site().fetch(site.url("/", WWW)).text == "<p>Café</p>"
+
+
+def test_https_verifies_the_certificate_for_the_name_while_connecting_to_the_address_checked(tmp_path):
+    """TLS is given the name (SNI, certificate check), not the address connected to: a certificate for the name
+    passes, and the same server reached under another name fails the check."""
+    server_tls, trusting = certificate_for(WWW, tmp_path)
+    with website("127.0.0.1", tls=server_tls) as secure:
+        secure.page("/", "<p>secure</p>")
+        fetcher = SafeFetcher(resolve=names({WWW: ["127.0.0.1"], "other.acme.test": ["127.0.0.1"]}),
+                              allow=["127.0.0.1"], ssl_context=trusting, time_limit=5.0)
+        assert fetcher.fetch(secure.url("/", WWW)).body == b"<p>secure</p>"
+        refused = refusal(fetcher, secure.url("/", "other.acme.test"))
+        assert refused.rule == "network" and "ConnectError" in str(refused)
+        assert secure.seen == [("/", f"{WWW}:{secure.port}")]
 
 
 # --- urls refused before any connection --------------------------------------------------------------------------
