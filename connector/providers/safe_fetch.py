@@ -28,10 +28,12 @@ loopback is refused like every other non-public address.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -106,7 +108,7 @@ class SafeFetcher:
         headers = {"User-Agent": self._user_agent, "Accept": ", ".join(sorted(accepted)) or "*/*"}
         transport = _GuardedTransport(self._guard, self._ssl_context)
         with httpx.Client(transport=transport, trust_env=False, follow_redirects=False, headers=headers) as client:
-            for hop in range(self._max_redirects + 1):
+            for _ in range(self._max_redirects + 1):
                 target = _checked_url(url)
                 try:
                     with client.stream("GET", target, timeout=self._timeout(deadline, url)) as response:
@@ -188,26 +190,32 @@ class _Guard(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None) -> httpcore.NetworkStream:
-        failure: httpcore.ConnectError | None = None
-        for address in self._addresses(host):
-            try:  # the checked address, never the name: nothing resolves it again
+        *others, last = self._addresses(host, timeout)
+        for address in others:  # the checked addresses, never the name: nothing resolves it again
+            try:
                 return self._tcp.connect_tcp(str(address), port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:
-                failure = exc
-        assert failure is not None  # _addresses never answers an empty list
-        raise failure
+            except httpcore.ConnectError:
+                continue  # the next address, as a browser would
+        return self._tcp.connect_tcp(str(last), port, timeout, local_address, socket_options)
 
     def sleep(self, seconds: float) -> None:
         self._tcp.sleep(seconds)
 
-    def _addresses(self, host: str) -> list[Address]:
+    def _addresses(self, host: str, timeout: float | None) -> list[Address]:
         """Every address `host` stands for, each of them public (or allowed), or _Refused."""
         literal = ip_literal(host)
         if literal is not None:
             addresses, named = [literal], ""
         else:
+            # The system resolver takes no time limit: it answers in a thread of its own that the fetch stops
+            # waiting for (a thread per lookup, not a pool: a pool's threads do not survive an RQ worker's fork).
+            lookup: concurrent.futures.Future[Iterable[str]] = concurrent.futures.Future()
+            threading.Thread(target=_settle, args=(lookup, self._resolve, host), daemon=True,
+                             name="safe-fetch-dns").start()
             try:
-                addresses = [ipaddress.ip_address(answer) for answer in self._resolve(host)]
+                addresses = [ipaddress.ip_address(answer) for answer in lookup.result(timeout)]
+            except concurrent.futures.TimeoutError:
+                raise _Refused("time", f"{quote(host)} did not resolve within the time limit") from None
             except (OSError, ValueError, UnicodeError):
                 raise _Refused("dns", f"{quote(host)} does not resolve") from None
             if not addresses:
@@ -218,6 +226,13 @@ class _Guard(httpcore.NetworkBackend):
             if why:
                 raise _Refused("address", f"{named}{address}, {why}: only public addresses are fetched")
         return addresses
+
+
+def _settle(future: concurrent.futures.Future, resolve: Resolve, host: str) -> None:
+    try:
+        future.set_result(list(resolve(host)))
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting fetch, which says what it means
+        future.set_exception(exc)
 
 
 class _GuardedTransport(httpx.HTTPTransport):

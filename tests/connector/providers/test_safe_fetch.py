@@ -180,6 +180,12 @@ def test_the_name_is_resolved_once_and_the_connection_goes_to_the_address_checke
     assert page.body == b"public page" and internal.seen == []
 
 
+def test_when_one_checked_address_does_not_answer_the_next_is_tried(site):
+    site.page("/", "second address")
+    fetcher = SafeFetcher(resolve=names({WWW: ["127.0.0.3", "127.0.0.1"]}), allow=["127.0.0.0/8"], time_limit=5.0)
+    assert fetcher.fetch(site.url("/", WWW)).body == b"second address"
+
+
 def test_proxy_settings_in_the_environment_are_not_used(site, internal, monkeypatch):
     """A proxy resolves the name itself, after the check: the fetcher always connects directly."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
@@ -301,6 +307,22 @@ def test_a_body_dripped_slowly_is_cut_at_the_total_time_limit(site):
 def test_a_server_that_never_answers_is_cut_at_the_total_time_limit(site):
     site.routes["/"] = lambda handler: site.stop.wait()
     assert refusal(allowing_the_site(time_limit=0.5), site.url("/", WWW)).rule == "time"
+
+
+def test_a_name_that_takes_too_long_to_resolve_is_cut_at_the_total_time_limit(site):
+    site.page("/", "late")
+    released = threading.Event()
+
+    def slow(host: str) -> list[str]:
+        released.wait(10)  # a resolver that does not answer: the fetch must not wait for it
+        return ["127.0.0.1"]
+
+    try:
+        refused = refusal(SafeFetcher(resolve=slow, allow=["127.0.0.1"], time_limit=0.5), site.url("/", WWW))
+    finally:
+        released.set()
+    assert refused.rule == "time" and WWW in str(refused)
+    assert site.seen == []
 
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream", "image/svg+xml", "application/json",
