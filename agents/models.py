@@ -56,7 +56,7 @@ class CompanyRecord(Record):
     source: str = "unknown"
     confidence: Confidence = 0.5
     fetched_at: dt.datetime | None = Field(default=None, description="when the provider answered (None: a file)")
-    job_board: str | None = Field(default=None, pattern=r"^(greenhouse|lever):[A-Za-z0-9_.-]{1,100}$",
+    job_board: str | None = Field(default=None, pattern=r"^(greenhouse|lever):[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
                                   description="its public job board, e.g. greenhouse:acme or lever:acme")
 
     _normalise_domain = field_validator("domain", mode="before")(_domain)
