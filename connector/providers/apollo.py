@@ -124,8 +124,6 @@ def technology_uid(name: str) -> str:
 def location_name(code: str) -> str:
     """Apollo filters locations by name ('united states'); a market holds ISO codes."""
     country = pycountry.countries.get(alpha_2=code)
-    if country is None:
-        return code.casefold()
     return (getattr(country, "common_name", None) or country.name).casefold()
 
 
@@ -316,12 +314,16 @@ def _unrevealed_person(item: Any, domain: str, fetched_at: dt.datetime, tally: T
     if item.get("has_email") is False:
         tally.skipped["no email at Apollo"] += 1
         return None
-    first_name = (item.get("first_name") or "").strip()
-    if not first_name:
+    first_name = item.get("first_name")
+    if not isinstance(first_name, str) or not first_name.strip():
         tally.skipped["no first name"] += 1
         return None
-    return PersonRecord(name=first_name, title=item.get("title") or "", company_domain=domain, source=SOURCE,
-                        fetched_at=fetched_at, ref=str(item["id"]))
+    try:
+        return PersonRecord(name=first_name, title=item.get("title") or "", company_domain=domain, source=SOURCE,
+                            fetched_at=fetched_at, ref=str(item["id"]))
+    except ValidationError:
+        tally.skipped["unreadable person"] += 1
+        return None
 
 
 def awaiting_reveal(person: PersonRecord) -> bool:
@@ -337,7 +339,8 @@ def reveal_emails(client: ProviderClient, people: list[PersonRecord]) -> list[Pe
     `email_status` (verified: 0.95).
     """
     size = client.spec.endpoint("people_bulk_match").batch
-    wanted = list(dict.fromkeys(person.ref for person in people if awaiting_reveal(person)))
+    # Sorted: the same people make the same batches, so a re-run is answered by the cache instead of paid again.
+    wanted = sorted({person.ref for person in people if awaiting_reveal(person)})
     matches: dict[str, tuple[dict[str, Any], dt.datetime]] = {}
     for batch in _batches(wanted, size):
         reply = client.call("people_bulk_match", json={"details": [{"id": ref} for ref in batch],
@@ -351,21 +354,20 @@ def reveal_emails(client: ProviderClient, people: list[PersonRecord]) -> list[Pe
 
 
 def _revealed(person: PersonRecord, match: dict[str, Any], fetched_at: dt.datetime) -> PersonRecord:
-    email = match.get("email")
-    if not isinstance(email, str) or not email.strip() or email.startswith(_LOCKED_EMAIL):
-        email = None
-    full_name = match.get("name") or " ".join(part for part in (match.get("first_name"), match.get("last_name"))
-                                              if part)
-    update = {
-        "name": full_name.strip() if isinstance(full_name, str) and full_name.strip() else person.name,
-        "title": match.get("title") or person.title,
+    email = _text(match.get("email"))
+    full_name = _text(match.get("name")) or " ".join(
+        part for part in (_text(match.get("first_name")), _text(match.get("last_name"))) if part)
+    values = {
+        **person.model_dump(),
+        "name": full_name or person.name,
+        "title": _text(match.get("title")) or person.title,
         "country": _country(match.get("country")) or person.country,
+        "linkedin_url": _text(match.get("linkedin_url")) or person.linkedin_url,
         "fetched_at": fetched_at,
     }
-    if email:
-        update |= {"email": email.strip(), "confidence": EMAIL_CONFIDENCE.get(match.get("email_status"),
-                                                                               UNRATED_EMAIL_CONFIDENCE)}
-    values = {**person.model_dump(), **update, "linkedin_url": match.get("linkedin_url") or person.linkedin_url}
+    if email and not email.startswith(_LOCKED_EMAIL):
+        values |= {"email": email,
+                   "confidence": EMAIL_CONFIDENCE.get(match.get("email_status"), UNRATED_EMAIL_CONFIDENCE)}
     try:
         return PersonRecord.model_validate(values)
     except ValidationError:  # a profile link the model refuses (not http(s)) is left out, the rest kept
@@ -409,6 +411,10 @@ def _country(value: Any) -> str | None:
         return country_code(value)
     except ValueError:
         return None
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _whole(value: Any) -> int | None:

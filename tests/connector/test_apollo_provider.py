@@ -515,6 +515,22 @@ def test_a_match_without_an_email_fills_the_name_but_no_email(router, client):
     assert person.name == "Tim Zheng" and person.email is None
 
 
+def test_the_placeholder_of_a_locked_email_is_not_an_email(router, client):
+    router.post("/people/bulk_match").respond(json={"matches": [matched("p1", email="email_not_unlocked@apollo.io")]})
+
+    (person,) = apollo.reveal_emails(client, [unrevealed("p1")])
+
+    assert person.email is None and person.confidence == unrevealed("p1").confidence
+
+
+def test_a_profile_link_that_is_not_http_is_left_out_and_the_rest_kept(router, client):
+    router.post("/people/bulk_match").respond(json={"matches": [matched("p1", linkedin_url="javascript:alert(1)")]})
+
+    (person,) = apollo.reveal_emails(client, [unrevealed("p1")])
+
+    assert person.linkedin_url is None and person.email == "tim@apollo.io"
+
+
 def test_revealing_nobody_calls_nothing(router, client):
     route = router.post("/people/bulk_match").respond(json={})
 
