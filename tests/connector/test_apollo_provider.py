@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -87,13 +86,13 @@ def documented_search() -> dict:
     return body
 
 
-def organization(domain: str, **extra) -> dict:
+def organization(domain: str) -> dict:
     return {"id": f"id-{domain}", "name": domain.split(".")[0].title(), "website_url": f"http://www.{domain}",
-            "primary_domain": domain, **extra}
+            "primary_domain": domain}
 
 
 def search_page(organizations: list[dict], page: int, total_entries: int, accounts: list[dict] | None = None) -> dict:
-    body = copy.deepcopy(fixture("apollo_organization_search"))
+    body = fixture("apollo_organization_search")
     body["organizations"], body["accounts"] = organizations, accounts or []
     body["pagination"] = {"page": page, "per_page": 100, "total_entries": total_entries,
                           "total_pages": -(-total_entries // 100)}
@@ -453,7 +452,7 @@ def unrevealed(ref: str, domain: str = "apollo.io") -> PersonRecord:
 
 
 def matched(ref: str, **changes) -> dict:
-    match = copy.deepcopy(fixture("apollo_people_bulk_match")["matches"][0])
+    match = fixture("apollo_people_bulk_match")["matches"][0]
     return match | {"id": ref} | changes
 
 
