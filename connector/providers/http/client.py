@@ -185,6 +185,9 @@ class ProviderClient:
                 total = dig(reply.body, pagination.total_pages)
                 if isinstance(total, int) and number >= total:
                     return
+                items_total = dig(reply.body, pagination.total_items)
+                if isinstance(items_total, int) and number * pagination.size >= items_total:
+                    return
                 position += 1
             elif pagination.kind == "offset":
                 if len(items) < pagination.size:
@@ -296,7 +299,9 @@ def _credits(spec: Endpoint, reply: Reply) -> float:
             return 0.0
     if cost.per == "record":
         found = dig(reply.body, cost.records)
-        count = len(found) if isinstance(found, list) else int(found not in (None, "", {}))
+        # A list may hold a null for each miss (Apollo's bulk_match keeps matches aligned with the request).
+        count = (sum(item not in (None, "", {}) for item in found) if isinstance(found, list)
+                 else int(found not in (None, "", {})))
         return cost.credits * math.ceil(count / cost.group)
     return cost.credits
 

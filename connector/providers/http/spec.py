@@ -64,6 +64,7 @@ class Pagination(_Strict):
     size: int = Field(default=100, ge=1)
     items: str = Field(default="", description="dotted path to the page's list ('' for a bare array)")
     total_pages: str | None = Field(default=None, description="dotted path to the page count")
+    total_items: str | None = Field(default=None, description="dotted path to the item count (pages of `size`)")
     cursor: str | None = Field(default=None, description="dotted path to the next cursor (kind cursor)")
     cursor_from_last_item: str | None = Field(default=None, description="the last item's field as the cursor")
     max_pages: int = Field(default=500, ge=1)
