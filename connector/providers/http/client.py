@@ -307,6 +307,8 @@ def _json(response: httpx.Response) -> Any:
 def _message(response: httpx.Response) -> str:
     """The provider's own words for an error (each nests them differently), clipped; never the request URL."""
     body = _json(response)
+    if isinstance(body, list) and body and isinstance(body[0], dict) and body[0].get("message"):
+        return clip(str(body[0]["message"]))  # Crunchbase: [{"code": ..., "message": ...}]
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
