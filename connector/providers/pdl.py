@@ -55,7 +55,7 @@ def company_query(market: MarketDefinition) -> dict[str, Any]:
 
     Industry is PDL's (LinkedIn's) industry or one of the company's tags equal to the market's industry or a
     related one; headcount is `employee_count`; countries are PDL's lower-case names. Revenue is left to the
-    fit score: PDL infers it for few companies, and a filter would drop every company without it. Excluded
+    fit score: a filter on `inferred_revenue` would drop every company PDL has inferred none for. Excluded
     industries and companies are left out here, so they cost no credits.
     """
     phrases = _phrases([market.industry, *market.related_industries])

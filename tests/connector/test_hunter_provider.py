@@ -42,8 +42,8 @@ def _not_found(first: str, last: str) -> dict:
 
 def test_a_domain_search_email_becomes_a_person_with_hunters_confidence():
     with respx.mock(base_url=API) as api:
-        route = api.get("/domain-search").mock(return_value=httpx.Response(200, json=fixture("hunter_domain_search.json")
-                                                                           | {"meta": {"results": 1}}))
+        answer = fixture("hunter_domain_search.json") | {"meta": {"results": 1}}
+        route = api.get("/domain-search").mock(return_value=httpx.Response(200, json=answer))
 
         found = hunter.search_people(client("hunter"), ["intercom.com"], _market())
 
@@ -136,7 +136,8 @@ def test_reveal_asks_the_finder_only_for_people_without_an_email():
     unknown = PersonRecord(name="Alexis Ohanian", title="Cofounder", company_domain="reddit.com", source="apollo",
                            confidence=0.3, ref="apollo-42")
     with respx.mock(base_url=API) as api:
-        route = api.get("/email-finder").mock(return_value=httpx.Response(200, json=fixture("hunter_email_finder.json")))
+        route = api.get("/email-finder").mock(
+            return_value=httpx.Response(200, json=fixture("hunter_email_finder.json")))
 
         same, revealed = hunter.reveal_emails(client("hunter"), [known, unknown])
 
@@ -166,7 +167,8 @@ def test_a_found_email_is_one_credit():
     with respx.mock(base_url=API) as api:
         api.get("/email-finder").mock(return_value=httpx.Response(200, json=fixture("hunter_email_finder.json")))
 
-        hunter.reveal_emails(client("hunter", meter), [PersonRecord(name="Alexis Ohanian", company_domain="reddit.com")])
+        hunter.reveal_emails(client("hunter", meter),
+                             [PersonRecord(name="Alexis Ohanian", company_domain="reddit.com")])
 
     assert meter.charges == [("email_finder", 1, pytest.approx(0.049), False)]
 

@@ -1,4 +1,7 @@
-"""People Data Labs through the real ProviderClient: the market's query, scrolling, mapping, no match, credits."""
+"""People Data Labs through the real ProviderClient: the market's query, scrolling, mapping, no match, credits.
+
+Error messages are the status descriptions of PDL's OpenAPI (github.com/peopledatalabs/openAPI-specifications).
+"""
 
 from __future__ import annotations
 
@@ -26,8 +29,8 @@ def _page(items: list[dict], total: int, token: str | None) -> dict:
 
 
 def _not_found() -> httpx.Response:
-    return httpx.Response(404, json={"status": 404, "error": {"type": "not_found",
-                                                               "message": "No records were found matching your request"}})
+    error = {"type": "not_found", "message": "Request didn't return any records."}
+    return httpx.Response(404, json={"status": 404, "error": error})
 
 
 def test_the_query_asks_for_the_market_industry_or_tags_headcount_countries_and_leaves_out_exclusions():
@@ -146,7 +149,8 @@ def test_a_company_without_a_usable_website_is_skipped_and_the_rest_of_its_page_
 
 def test_enrich_asks_by_website_and_takes_likelihood_as_confidence():
     with respx.mock(base_url=API) as api:
-        route = api.get("/company/enrich").mock(return_value=httpx.Response(200, json=fixture("pdl_company_enrich.json")))
+        route = api.get("/company/enrich").mock(
+            return_value=httpx.Response(200, json=fixture("pdl_company_enrich.json")))
 
         found = pdl.enrich_companies(client("pdl"), ["https://www.PeopleDataLabs.com/about"])
 
@@ -182,21 +186,21 @@ def test_enrich_keeps_the_domain_asked_about_when_pdl_lists_another_website():
 
 def test_spent_credits_402_stop_with_pdls_own_message():
     with respx.mock(base_url=API) as api:
-        api.get("/company/enrich").mock(return_value=httpx.Response(402, json={
-            "status": 402, "error": {"type": "payment_required", "message": "You have hit your account maximum"}}))
+        error = {"type": "payment_required", "message": "You have reached your account maximum (all searches used)"}
+        api.get("/company/enrich").mock(return_value=httpx.Response(402, json={"status": 402, "error": error}))
 
         with pytest.raises(QuotaExhausted) as refused:
             pdl.enrich_companies(client("pdl"), ["peopledatalabs.com"])
 
-    assert "You have hit your account maximum" in refused.value.reason
+    assert "You have reached your account maximum (all searches used)" in refused.value.reason
 
 
 def test_a_refused_key_is_auth_refused_and_never_retried():
     with respx.mock(base_url=API) as api:
-        route = api.post("/company/search").mock(return_value=httpx.Response(401, json={
-            "status": 401, "error": {"type": "authentication_error", "message": "Invalid API key"}}))
+        error = {"type": "authentication_error", "message": "Request contained a missing or invalid key"}
+        route = api.post("/company/search").mock(return_value=httpx.Response(401, json={"status": 401, "error": error}))
 
-        with pytest.raises(AuthRefused, match="Invalid API key"):
+        with pytest.raises(AuthRefused, match="Request contained a missing or invalid key"):
             list(pdl.search_companies(client("pdl"), _market(), limit=10))
 
     assert route.call_count == 1
