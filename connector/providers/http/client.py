@@ -162,24 +162,35 @@ class ProviderClient:
         return reply
 
     def pages(self, endpoint: str, *, params: dict[str, Any] | None = None, json: dict[str, Any] | None = None,
-              path: dict[str, str] | None = None, max_pages: int | None = None) -> Iterator[Reply]:
-        """Every page of a paginated endpoint, to the end (or `max_pages`), as its spec says pages follow."""
+              path: dict[str, str] | None = None, max_pages: int | None = None,
+              max_items: int | None = None) -> Iterator[Reply]:
+        """Every page of a paginated endpoint, to the end (or `max_pages`), as its spec says pages follow.
+
+        `max_items` stops after that many items and asks the last page for no more than remain (where the
+        size is a parameter), so a provider that charges per record returned is not paid for extra ones.
+        """
         pagination = self.spec.endpoint(endpoint).pagination
         if pagination is None:
             raise ValueError(f"{self.spec.name} {endpoint} is not paginated")
         limit = min(max_pages or pagination.max_pages, pagination.max_pages)
         position: Any = 1 if pagination.kind == "page" else 0 if pagination.kind == "offset" else None
+        read = 0
         for number in range(1, limit + 1):
             extra = {} if position is None else {pagination.param: position}
+            size = pagination.size if max_items is None else min(pagination.size, max_items - read)
+            if size <= 0:
+                return
             if pagination.size_param:
-                extra[pagination.size_param] = pagination.size
+                extra[pagination.size_param] = size
             if pagination.location == "json":
                 reply = self.call(endpoint, params=params, json={**(json or {}), **extra}, path=path)
             else:
                 reply = self.call(endpoint, params={**(params or {}), **extra}, json=json, path=path)
             yield reply
             items = dig(reply.body, pagination.items) or []
-            if not items or reply.no_match:
+            read += len(items)
+            matched = dig(reply.body, pagination.total) if pagination.total else None
+            if not items or reply.no_match or isinstance(matched, int) and read >= matched:
                 return
             if pagination.kind == "page":
                 total = dig(reply.body, pagination.total_pages)
@@ -190,7 +201,7 @@ class ProviderClient:
                     return
                 position += 1
             elif pagination.kind == "offset":
-                if len(items) < pagination.size:
+                if len(items) < size:
                     return
                 position += len(items)
             else:
@@ -320,6 +331,8 @@ def _message(response: httpx.Response, key: str | None) -> str:
     never the key, which some providers quote back ("invalid api_key ...")."""
     body = _json(response)
     text = None
+    if isinstance(body, list) and body and isinstance(body[0], dict) and body[0].get("message"):
+        text = str(body[0]["message"])  # Crunchbase: [{"code": ..., "message": ...}]
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):

@@ -67,6 +67,8 @@ class Pagination(_Strict):
     total_items: str | None = Field(default=None, description="dotted path to the item count (pages of `size`)")
     cursor: str | None = Field(default=None, description="dotted path to the next cursor (kind cursor)")
     cursor_from_last_item: str | None = Field(default=None, description="the last item's field as the cursor")
+    total: str | None = Field(default=None, description="dotted path to how many items the query matches: no "
+                                                        "call is made past them (a cursor need not say it is the last)")
     max_pages: int = Field(default=500, ge=1)
     location: Literal["query", "json"] = "query"
 
