@@ -38,8 +38,9 @@ _NAMED_ROUND = re.compile(
 _MONEY = r"(?:US\$|USD\s?|\$|€|£|EUR\s?|GBP\s?)\s?\d[\d,.]*\s?(?:billion|million|thousand|bn|mn|mm|[bmk])?\b"
 _RAISE_VERB = (r"\b(?:rais(?:es|ed|ing)|secur(?:es|ed|ing)|clos(?:es|ed|ing)|land(?:s|ed)|bag(?:s|ged)|nab(?:s|bed)"
                r"|gets|got|receiv(?:es|ed)|picks\s+up|picked\s+up)\b")
+_NOT_CAPITAL = r"(?!\s+(?:[\w-]+\s+)?(?:acquisition|deal|contract|merger|order|settlement|fine)s?\b)"  # money, not a raise
 _FUNDING = re.compile(
-    rf"{_RAISE_VERB}\s+(?:an?\s+|another\s+|new\s+|fresh\s+|additional\s+)*{_MONEY}"
+    rf"{_RAISE_VERB}\s+(?:an?\s+|another\s+|new\s+|fresh\s+|additional\s+)*{_MONEY}{_NOT_CAPITAL}"
     rf"|{_MONEY}\s+(?:\w+\s+){{0,2}}(?:funding|financing|investment|round|raise)\b"
     r"|\bfunding\s+round\b|\bround\s+of\s+funding\b|\brais(?:es|ed)\s+(?:new\s+)?(?:funding|capital)\b", re.I)
 _HEDGE = re.compile(r"\b(?:in\s+talks|seeks?|seeking|looks?\s+to\s+raise|looking\s+to\s+raise|plans?\s+to\s+raise"
@@ -75,21 +76,24 @@ _BAD_NEWS = re.compile(r"\blay(?:s|ing)?\s+off\b|\blayoffs?\b|\bshut(?:s|ting)?\
 def classify_article(title: str, description: str, names: Iterable[str]) -> ArticleClass | None:
     """The article's class when it names the company (one of `names`: its name, its domain), else None.
 
-    Funding wins over everything else (it carries the round); otherwise the
-    earliest kind the headline states (its main verb usually comes first),
-    then the description's.
+    The headline decides, and the description only when the headline says
+    nothing we score (a description often recalls someone else's news). In
+    either, funding wins (it carries the round, read from both); otherwise
+    the earliest kind stated (a headline's main verb usually comes first).
     """
     title, description = title or "", description or ""
-    text = f"{title}\n{description}"
-    if not _names_any(text, names) or _BAD_NEWS.search(title):
+    if not _names_any(f"{title}\n{description}", names) or _BAD_NEWS.search(title):
         return None
-    if _FUNDING.search(text) or _SERIES.search(text) or _NAMED_ROUND.search(text):
-        if _HEDGE.search(title):
-            return None
-        return ArticleClass("funding", round=funding_round(title) or funding_round(description) or ROUND_NOT_STATED,
-                            amount_usd=amount_usd(title) or amount_usd(description))
-    kind = _first_kind(title) or _first_kind(description)
-    return ArticleClass(kind) if kind else None
+    for part in (title, description):
+        if _says_funding(part):
+            if _HEDGE.search(part):
+                return None
+            return ArticleClass("funding", round=funding_round(title) or funding_round(description) or ROUND_NOT_STATED,
+                                amount_usd=amount_usd(title) or amount_usd(description))
+        kind = _first_kind(part)
+        if kind:
+            return ArticleClass(kind)
+    return None
 
 
 def funding_round(text: str) -> str | None:
@@ -131,6 +135,10 @@ def _names_any(text: str, names: Iterable[str]) -> bool:
     """Whole words, case and punctuation aside: 'acme.com' is named in 'visit Acme.com', 'Acme' not in 'Acmes'."""
     haystack = f" {phrase(text)} "
     return any(f" {needle} " in haystack for needle in (phrase(name) for name in names) if needle)
+
+
+def _says_funding(text: str) -> bool:
+    return bool(_FUNDING.search(text) or _SERIES.search(text) or _NAMED_ROUND.search(text))
 
 
 def _first_kind(text: str) -> NewsKind | None:

@@ -56,6 +56,12 @@ def test_raising_prices_or_concerns_is_not_funding():
     assert classify("Acme outage raises concerns about reliability") is None
 
 
+def test_money_won_or_spent_is_not_money_raised():
+    assert classify("Acme lands $12M contract with the US Air Force") is None
+    assert classify("Acme closes $1B acquisition of Foo Analytics") is None
+    assert classify("Acme gets $2M fine from EU regulator") is None
+
+
 @pytest.mark.parametrize("title", [
     "Acme expands into Europe with new London office",
     "Acme opens its first Asia-Pacific office in Singapore",
@@ -124,3 +130,8 @@ def test_the_search_name_drops_the_legal_suffix_and_quotes_but_keeps_the_case():
     assert search_name('The "Best" GmbH') == "The Best"
     assert search_name("Monday.com") == "Monday.com"
     assert search_name("Inc") == "Inc"
+
+
+def test_someone_else_s_funding_recalled_in_the_description_does_not_make_a_partnership_a_raise():
+    assert classify("Acme partners with Stripe on payouts", "Stripe raised $6.5B in a Series I last year.") == \
+        ArticleClass("partnership")
