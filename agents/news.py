@@ -38,7 +38,8 @@ _NAMED_ROUND = re.compile(
 _MONEY = r"(?:US\$|USD\s?|\$|€|£|EUR\s?|GBP\s?)\s?\d[\d,.]*\s?(?:billion|million|thousand|bn|mn|mm|[bmk])?\b"
 _RAISE_VERB = (r"\b(?:rais(?:es|ed|ing)|secur(?:es|ed|ing)|clos(?:es|ed|ing)|land(?:s|ed)|bag(?:s|ged)|nab(?:s|bed)"
                r"|gets|got|receiv(?:es|ed)|picks\s+up|picked\s+up)\b")
-_NOT_CAPITAL = r"(?!\s+(?:[\w-]+\s+)?(?:acquisition|deal|contract|merger|order|settlement|fine)s?\b)"  # money, not a raise
+# Money won or spent, not raised: "$12M contract", "$1B acquisition", "$2M fine".
+_NOT_CAPITAL = r"(?!\s+(?:[\w-]+\s+)?(?:acquisition|deal|contract|merger|order|settlement|fine)s?\b)"
 _FUNDING = re.compile(
     rf"{_RAISE_VERB}\s+(?:an?\s+|another\s+|new\s+|fresh\s+|additional\s+)*{_MONEY}{_NOT_CAPITAL}"
     rf"|{_MONEY}\s+(?:\w+\s+){{0,2}}(?:funding|financing|investment|round|raise)\b"

@@ -40,7 +40,8 @@ def test_each_job_on_the_documented_board_is_a_posting_with_its_department_date_
 
 
 def test_a_job_is_dated_by_its_first_publication_over_its_last_update(router):
-    router.get(JOBS).mock(return_value=httpx.Response(200, json={"jobs": [job("AE", published="2026-10-01T08:00:00Z")]}))
+    board = {"jobs": [job("AE", published="2026-10-01T08:00:00Z")]}
+    router.get(JOBS).mock(return_value=httpx.Response(200, json=board))
     [signal] = greenhouse.signals_for(client("greenhouse"), company("greenhouse:vaulttec"), AS_OF)
     assert signal.date == dt.date(2026, 10, 1)
 
@@ -61,7 +62,8 @@ def test_a_job_without_any_date_is_left_out_and_reported(router, caplog):
 
 
 def test_a_link_that_is_not_http_is_dropped_and_the_posting_kept(router):
-    router.get(JOBS).mock(return_value=httpx.Response(200, json={"jobs": [job("SDR", absolute_url="javascript:alert(1)")]}))
+    board = {"jobs": [job("SDR", absolute_url="javascript:alert(1)")]}
+    router.get(JOBS).mock(return_value=httpx.Response(200, json=board))
     [signal] = greenhouse.signals_for(client("greenhouse"), company("greenhouse:vaulttec"), AS_OF)
     assert (signal.title, signal.url) == ("SDR", None)
 

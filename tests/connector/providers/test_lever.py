@@ -20,8 +20,8 @@ CREATED = 1_793_000_000_000  # 2026-10-26 in epoch milliseconds, as Lever writes
 def posting(number, text="Account Executive", team="Mid-Market", department="Sales", **fields):
     return {"id": f"00000000-0000-0000-0000-{number:012d}", "text": text, "createdAt": CREATED,
             "categories": {"commitment": "Full Time", "location": "Remote", "team": team, "department": department},
-            "hostedUrl": f"https://jobs.lever.co/skava/{number}", "applyUrl": f"https://jobs.lever.co/skava/{number}/apply",
-            **fields}
+            "hostedUrl": f"https://jobs.lever.co/skava/{number}",
+            "applyUrl": f"https://jobs.lever.co/skava/{number}/apply", **fields}
 
 
 @pytest.fixture

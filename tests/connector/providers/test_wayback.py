@@ -119,10 +119,10 @@ def test_captures_missing_fields_are_left_out(router):
 
 
 def test_a_site_without_captures_or_excluded_from_the_archive_has_no_signals(router):
+    blocked = ("org.archive.util.io.RuntimeIOException: "
+               "org.archive.wayback.exception.AdministrativeAccessControlException: Blocked Site Error")
     bodies = {"pricing": httpx.Response(200, content=b""), "demo": httpx.Response(200, json=[]),
-              "features": httpx.Response(403, text="org.archive.util.io.RuntimeIOException: "
-                                                   "org.archive.wayback.exception.AdministrativeAccessControlException: "
-                                                   "Blocked Site Error")}
+              "features": httpx.Response(403, text=blocked)}
     router.get(CDX).mock(side_effect=lambda request: bodies[request.url.params["url"].split("/")[1].rstrip("*")])
     assert wayback.signals_for(client("wayback"), company(), AS_OF) == []
 
