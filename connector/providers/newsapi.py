@@ -14,12 +14,16 @@ kept as evidence.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from agents.models import CompanyRecord, Funding, News, Signal
 from agents.news import classify_article, search_name
 from connector.providers.http.client import ProviderClient
+from connector.providers.http.errors import RequestRefused
 from connector.providers.signal_fields import iso_date, link, report_skipped, text
+
+log = logging.getLogger(__name__)
 
 SOURCE = "newsapi"
 LOOKBACK_DAYS = 90
@@ -27,10 +31,20 @@ REMOVED = "[Removed]"  # NewsAPI's placeholder for an article taken down at the 
 
 
 def signals_for(client: ProviderClient, company: CompanyRecord, as_of: dt.date) -> list[Signal]:
+    """Every page to the total (at most the spec's pages). A later page refused is the plan's cap on how
+    deep a search may page (the developer plan's 100 results, `maximumResultsReached`): what was read counts."""
     signals: list[Signal] = []
     seen: set[str] = set()
-    for reply in client.pages("everything", params=search_params(company, as_of)):
-        signals.extend(signals_from(reply.body, company, seen))
+    pages_read = 0
+    try:
+        for reply in client.pages("everything", params=search_params(company, as_of)):
+            signals.extend(signals_from(reply.body, company, seen))
+            pages_read += 1
+    except RequestRefused as refused:
+        if not pages_read:
+            raise
+        log.warning("newsapi: page %d for %s refused (%s); the %d pages read are kept",
+                    pages_read + 1, company.domain, refused.reason, pages_read)
     return signals
 
 

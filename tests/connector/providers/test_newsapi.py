@@ -101,6 +101,19 @@ def test_pages_are_read_until_the_total_is_reached(router):
     assert [call.request.url.params["page"] for call in route.calls] == ["1", "2"]
 
 
+def test_a_later_page_beyond_the_plan_s_result_cap_keeps_the_pages_read(router, caplog):
+    first = [article(f"Acme partners with Vendor {n}", url=f"https://news.example/{n}") for n in range(100)]
+    route = router.get(EVERYTHING).mock(side_effect=[
+        httpx.Response(200, json=answer(*first, total=240)),
+        httpx.Response(426, json=error("maximumResultsReached", "Developer accounts are limited to a max of "
+                                       "100 results. You are trying to request results 100 to 200.")),
+    ])
+    with caplog.at_level(logging.WARNING):
+        assert len(newsapi.signals_for(client("newsapi", KEY), company(), AS_OF)) == 100
+    assert route.call_count == 2
+    assert "newsapi: page 2 for acme.io refused (HTTP 426: Developer accounts are limited" in caplog.text
+
+
 def test_the_same_story_on_two_pages_counts_once(router):
     story = article("Acme partners with Zoom", url="https://news.example/zoom")
     route = router.get(EVERYTHING).mock(side_effect=lambda request: httpx.Response(
