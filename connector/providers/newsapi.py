@@ -51,8 +51,9 @@ def signals_for(client: ProviderClient, company: CompanyRecord, as_of: dt.date) 
 def search_params(company: CompanyRecord, as_of: dt.date) -> dict[str, str]:
     """The name as a phrase (quotes inside it dropped) or the domain, in headlines and descriptions, English
     (the classifier reads English), up to the end of the as-of day."""
+    name = search_name(company.name)[:200]
     return {
-        "q": f'"{search_name(company.name)[:200]}" OR "{company.domain}"',
+        "q": f'"{name}" OR "{company.domain}"' if name else f'"{company.domain}"',
         "searchIn": "title,description",
         "from": (as_of - dt.timedelta(days=LOOKBACK_DAYS)).isoformat(),
         "to": f"{as_of.isoformat()}T23:59:59",

@@ -54,6 +54,12 @@ def test_the_search_is_the_company_name_or_domain_in_headlines_over_the_last_90_
     assert request.headers["X-Api-Key"] == KEY
 
 
+def test_a_name_that_is_only_quotes_searches_by_the_domain_alone(router):
+    route = router.get(EVERYTHING).mock(return_value=httpx.Response(200, json=answer()))
+    newsapi.signals_for(client("newsapi", KEY), company(name='""'), AS_OF)
+    assert route.calls.last.request.url.params["q"] == '"acme.io"'
+
+
 def test_articles_of_the_documented_answer_that_are_not_about_the_company_give_nothing(router):
     assert signals(httpx.Response(200, json=documented("newsapi_articles")), router) == []
 
