@@ -62,7 +62,8 @@ def captures(client: ProviderClient, url: str, as_of: dt.date) -> list[dict[str,
         if not key or key == params.get("resumeKey"):
             return rows
         params = {**params, "resumeKey": key}
-    log.warning("wayback: %s has more than %d captures; the first %d are read", url, len(rows), len(rows))
+    log.warning("wayback: %s still had more after %d calls; its first %d captures are read", url, MAX_CALLS,
+                len(rows))
     return rows
 
 

@@ -1,6 +1,7 @@
 """Wayback CDX: pricing, demo and features page changes as website signals, resume keys followed to the end."""
 
 import datetime as dt
+import logging
 
 import httpx
 import pytest
@@ -85,6 +86,18 @@ def test_a_resume_key_that_repeats_ends_the_query(router):
     router.get(CDX).mock(return_value=httpx.Response(200, json=[]))
     assert wayback.signals_for(client("wayback"), company(), AS_OF) == []
     assert route.call_count == 2
+
+
+def test_a_query_that_never_ends_stops_after_the_most_calls_with_a_warning(router, caplog):
+    keys = iter(range(1000))
+    route = router.get(CDX, params={"url": "acme.io/pricing*"}).mock(side_effect=lambda request: httpx.Response(
+        200, json=rows(("20260901000000", "https://acme.io/pricing", f"D{next(keys)}", "200"), resume="more")
+        if "resumeKey" not in request.url.params else rows(resume=f"k{next(keys)}")))
+    router.get(CDX).mock(return_value=httpx.Response(200, json=[]))
+    with caplog.at_level(logging.WARNING):
+        assert wayback.signals_for(client("wayback"), company(), AS_OF) == []
+    assert route.call_count == wayback.MAX_CALLS
+    assert f"wayback: acme.io/pricing* still had more after {wayback.MAX_CALLS} calls" in caplog.text
 
 
 def test_each_page_url_has_its_own_baseline_however_it_was_captured(router):
