@@ -196,8 +196,8 @@ class ProviderClient:
                 total = dig(reply.body, pagination.total_pages)
                 if isinstance(total, int) and number >= total:
                     return
-                items_total = dig(reply.body, pagination.total_items)
-                if isinstance(items_total, int) and number * pagination.size >= items_total:
+                count = dig(reply.body, pagination.total_items) if pagination.total_items else None
+                if isinstance(count, int) and number * pagination.size >= count:
                     return
                 position += 1
             elif pagination.kind == "offset":
@@ -236,16 +236,17 @@ class ProviderClient:
                     return Reply(status=status, body=_json(response), fetched_at=self._clock(),
                                  no_match=status in statuses.no_match, rate_left=self._rate_left(response))
                 reason = f"HTTP {status}: {_message(response, self._key)}"
-                if status in statuses.quota_exhausted:
+                meaning = _meaning(self.spec, status, response)
+                if meaning == "quota_exhausted":
                     self._failed()
                     raise QuotaExhausted(self.spec.name, name, f"quota spent ({reason})", status)
-                if status in statuses.auth:
+                if meaning == "auth":
                     self._stats.record(self.spec.name, False)
                     raise AuthRefused(self.spec.name, name, f"the API key was refused ({reason})", status)
                 if status in statuses.poll:
                     reason = f"still in progress after {polls} polls"
                     break
-                if status not in statuses.rate_limited and status not in statuses.retry:
+                if meaning == "refused":
                     self._stats.record(self.spec.name, False)
                     raise RequestRefused(self.spec.name, name, reason, status)
                 retry_after = _retry_after(response.headers.get("Retry-After"), self._clock())
@@ -315,6 +316,19 @@ def _credits(spec: Endpoint, reply: Reply) -> float:
                  else int(found not in (None, "", {})))
         return cost.credits * math.ceil(count / cost.group)
     return cost.credits
+
+
+def _meaning(spec: ProviderSpec, status: int, response: httpx.Response) -> str:
+    """What a failed answer means: its error code when the spec gives that code a meaning, else its status."""
+    statuses = spec.statuses
+    if statuses.error_code:
+        code = dig(_json(response), statuses.error_code)
+        if isinstance(code, str) and code in statuses.codes:
+            return statuses.codes[code]
+    for meaning in ("quota_exhausted", "auth", "rate_limited", "retry"):
+        if status in getattr(statuses, meaning):
+            return meaning
+    return "refused"
 
 
 def _json(response: httpx.Response) -> Any:

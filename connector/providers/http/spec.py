@@ -45,6 +45,10 @@ class Statuses(_Strict):
     quota_exhausted: tuple[int, ...] = Field(default=(), description="the account's quota is spent (Hunter 429)")
     auth: tuple[int, ...] = (401,)
     retry: tuple[int, ...] = (500, 502, 503, 504)
+    error_code: str | None = Field(default=None, description="dotted path to the error code in an error body")
+    codes: dict[str, Literal["rate_limited", "quota_exhausted", "auth", "retry", "refused"]] = Field(
+        default_factory=dict, description="error codes that decide over the status (NewsAPI's 429 is a rate "
+                                          "limit or a spent quota, as its code says)")
 
 
 class Retry(_Strict):
@@ -64,7 +68,8 @@ class Pagination(_Strict):
     size: int = Field(default=100, ge=1)
     items: str = Field(default="", description="dotted path to the page's list ('' for a bare array)")
     total_pages: str | None = Field(default=None, description="dotted path to the page count")
-    total_items: str | None = Field(default=None, description="dotted path to the item count (pages of `size`)")
+    total_items: str | None = Field(default=None, description="dotted path to the count of all items (pages of "
+                                                               "`size`; Apollo, NewsAPI)")
     cursor: str | None = Field(default=None, description="dotted path to the next cursor (kind cursor)")
     cursor_from_last_item: str | None = Field(default=None, description="the last item's field as the cursor")
     total: str | None = Field(default=None, description="dotted path to how many items the query matches: no "
