@@ -40,10 +40,11 @@ def hunter_errors(code: int, details: str) -> dict:
     return {"errors": [{"id": "error", "code": code, "details": details}]}
 
 
-def emails(count: int) -> dict:
+def emails(count: int, results: int | None = None) -> dict:
+    """A domain-search page of `count` emails; `meta.results` is how many the domain has in all (Hunter's docs)."""
     one = fixture("hunter_domain_search")["data"]["emails"][0]
     return {"data": {"domain": "intercom.com", "emails": [dict(one, value=f"p{n}@intercom.com") for n in range(count)]},
-            "meta": {"results": count}}
+            "meta": {"results": count if results is None else results}}
 
 
 # --- auth and where requests go -------------------------------------------------------------
@@ -568,18 +569,24 @@ def test_page_pagination_without_a_page_count_stops_at_the_first_empty_page(http
 
 def test_offset_pagination_reads_hunter_emails_until_a_short_page(http, sleeps):
     route = http.get(f"{HUNTER}/domain-search").mock(side_effect=[
-        httpx.Response(200, json=emails(count)) for count in (10, 10, 3)])
+        httpx.Response(200, json=emails(count, results=23)) for count in (10, 10, 3)])
     replies = list(make_client(hunter(), sleeps).pages("domain_search", params={"domain": "intercom.com"}))
     assert sum(len(reply.body["data"]["emails"]) for reply in replies) == 23
     assert [(call.request.url.params["offset"], call.request.url.params["limit"]) for call in route.calls] == [
         ("0", "10"), ("10", "10"), ("20", "10")]
 
 
-def test_offset_pagination_with_a_full_last_page_stops_at_the_empty_one(http, sleeps):
-    route = http.get(f"{HUNTER}/domain-search").mock(side_effect=[
-        httpx.Response(200, json=emails(10)), httpx.Response(200, json=emails(0))])
+def test_offset_pagination_without_a_total_stops_at_the_empty_page_after_a_full_one(http, sleeps):
+    untold = [{"data": emails(count)["data"]} for count in (10, 0)]
+    route = http.get(f"{HUNTER}/domain-search").mock(side_effect=[httpx.Response(200, json=body) for body in untold])
     assert len(list(make_client(hunter(), sleeps).pages("domain_search", params={"domain": "x.test"}))) == 2
     assert route.call_count == 2
+
+
+def test_offset_pagination_stops_once_the_total_the_provider_gave_is_read(http, sleeps):
+    route = http.get(f"{HUNTER}/domain-search").mock(side_effect=[httpx.Response(200, json=emails(10, results=10))])
+    assert len(list(make_client(hunter(), sleeps).pages("domain_search", params={"domain": "x.test"}))) == 1
+    assert route.call_count == 1
 
 
 def test_cursor_pagination_follows_the_next_cursor_until_there_is_none(http, sleeps):
