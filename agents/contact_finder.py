@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
 from agents.market import MarketDefinition
 from agents.models import Channel, Contact, ContactSelection, Drop, PersonRecord
+from agents.verification import Verdict
 from agents.titles import buying_authority, role_relevance, seniority
 from agents.validation import clip, quote
 
-TRUSTED_CONFIDENCE = 0.90
-
 
 def find_buying_team(
-    people: list[PersonRecord], market: MarketDefinition, trusted_confidence: float = TRUSTED_CONFIDENCE
+    people: list[PersonRecord], market: MarketDefinition, verdicts: Mapping[str, Verdict] | None = None
 ) -> ContactSelection:
-    """Keep the top `contacts_per_company` people; say why each other person was left out."""
+    """Keep the top `contacts_per_company` people; say why each other person was left out.
+
+    `verdicts` (by address) are the email verification's: an invalid address is
+    dropped with its reason, and only a `valid` one is `email_verified`. Without
+    a verdict an address is not verified, whatever its source's confidence.
+    """
     candidates, dropped = [], []
+    verdicts = verdicts or {}
     for person in _dedupe(people, dropped):
         email, problem = _valid_email(person.email)
+        checked = verdicts.get(person.email or "") or verdicts.get(email)
+        if not problem and checked is not None and checked.status == "invalid":
+            problem = checked.reason
         if problem:
             dropped.append(Drop(key=person.email or person.name, reason=problem, kind="invalid email"))
             continue
-        contact = _rank(person, email, market, trusted_confidence)
+        contact = _rank(person, email, market, checked is not None and checked.verified)
         if contact.role_relevance < market.min_role_relevance:
             dropped.append(Drop(key=email, kind="not a buying role",
                                 reason=f"role relevance {contact.role_relevance} below "
@@ -56,7 +65,7 @@ def to_reveal(people: list[PersonRecord], market: MarketDefinition, tried: set[s
                 continue
         elif not person.ref or person.ref in tried:
             continue
-        contact = _rank(person, person.email or f"{person.ref}@reveal.invalid", market, TRUSTED_CONFIDENCE)
+        contact = _rank(person, person.email or f"{person.ref}@reveal.invalid", market, verified=False)
         if contact.role_relevance >= market.min_role_relevance:
             ranked.append((contact, person))
     ranked.sort(key=lambda pair: (-pair[0].buying_authority, -pair[0].role_relevance, -pair[0].seniority,
@@ -93,9 +102,8 @@ def _valid_email(raw: str | None) -> tuple[str, str | None]:
         return "", f"invalid email {quote(raw)}: {clip(str(exc))}"
 
 
-def _rank(person: PersonRecord, email: str, market: MarketDefinition, trusted: float) -> Contact:
+def _rank(person: PersonRecord, email: str, market: MarketDefinition, verified: bool) -> Contact:
     level = seniority(person.title)
-    verified = person.confidence >= trusted
     return Contact(
         name=person.name, title=person.title, email=email, phone=person.phone,
         linkedin_url=person.linkedin_url, company_domain=person.company_domain, country=person.country,

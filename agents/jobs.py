@@ -26,7 +26,7 @@ from agents.lead_source import source_companies
 from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany
 from agents.scoring import plan_lead
 from agents.validation import clip
-from connector import runtime
+from connector import prospecting, runtime
 from connector.channels.email import EmailDraft, Rendered, render, write_eml
 from connector.data_sources import NoData, file_names_only, refuse_sample
 from connector.ledger import effect_key
@@ -110,7 +110,9 @@ def source_job(payload: dict) -> dict:
         paths = f" (files: {', '.join(run.data_files)})" if run.data_files else ""
         log.error("source job of run %s stopped: %s%s", run.run_id, exc, paths)
         return {"stopped": [{"stage": "source", "reason": file_names_only(str(exc), run.data_files or [])}]}
-    result = source_companies(data.companies, run.market, set(run.domains) if run.domains is not None else None)
+    providers, misses = runtime.providers(run, get_current_job().connection), prospecting.Misses("source")
+    records = _provider_companies(run, providers, data.companies, misses) if providers.active else data.companies
+    result = source_companies(records, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
     current = _stages(crm, [scored.company.domain for scored in result.qualified])
     written = crm.upsert_accounts([
@@ -134,7 +136,7 @@ def source_job(payload: dict) -> dict:
     kept = [scored for scored in result.qualified if scored.company.domain not in written.errors]
     for index, batch in enumerate(_batches(kept, run.batch_size)):
         _next(run, "enrich", enrich_job, index, {"companies": _dump(batch)})
-    return {
+    return _provider_counts(providers, misses) | {
         "rows_read": data.rows_read,
         "quarantined": _dump(data.quarantined),
         "companies_read": result.companies_read,
@@ -148,6 +150,27 @@ def source_job(payload: dict) -> dict:
     }
 
 
+def _provider_companies(run: RunContext, providers, records: list, misses) -> list:
+    """The files' companies plus what the providers find: a search of the market (or the requested domains), then
+    the waterfall filling what the market judges."""
+    s = runtime.settings()
+    if run.domains is None:
+        limit = 2 * run.market.monthly_target if run.market.monthly_target else 1000
+        records = records + prospecting.search_companies(providers, run.market, limit, misses)
+    else:
+        records = records + prospecting.requested(run.domains, records)
+    return prospecting.fill_firmographics(providers, records, run.market, s.salesos_waterfall,
+                                          s.salesos_waterfall_confidence, misses,
+                                          set(run.domains) if run.domains is not None else None)
+
+
+def _provider_counts(providers, misses) -> dict:
+    """What the run summary says of the providers: those skipped for want of a key, and what each could not give."""
+    if not providers.active:
+        return {}
+    return {"providers_skipped": providers.skipped(), "provider_misses": misses.counts()}
+
+
 # --- enrich -----------------------------------------------------------------
 
 
@@ -157,6 +180,16 @@ def enrich_job(payload: dict) -> dict:
     run = RunContext.model_validate(payload["run"])
     companies = [ScoredCompany.model_validate(item) for item in payload["companies"]]
     signals = _data_again(run, "enrich").signals_for(scored.company.domain for scored in companies)
+    conn = get_current_job().connection
+    providers, misses = runtime.providers(run, conn), prospecting.Misses("enrich")
+    if providers.active:
+        found = prospecting.intent_signals(providers, [scored.company for scored in companies], run.as_of, misses,
+                                           runtime.board_finder(conn, run.tenant))
+        for domain, more in found.items():
+            signals.setdefault(domain, []).extend(more)
+        held = _hold(run, "enrich", enrich_job, payload, misses, "companies",
+                     lambda item: item["company"]["domain"])
+        companies = [scored for scored in companies if scored.company.domain not in held]
     intents = {
         scored.company.domain: score_intent(
             signals.get(scored.company.domain, []), run.as_of, run.market.weights.intent
@@ -184,7 +217,36 @@ def enrich_job(payload: dict) -> dict:
         if scored.company.domain not in written.errors
     ]
     _next(run, "contacts", contacts_job, _batch_index(), {"leads": leads})
-    return {"enriched": len(leads), "crm_errors": _errors(written.errors), "rep_edits_kept": _kept(written)}
+    return _provider_counts(providers, misses) | {
+        "enriched": len(leads), "crm_errors": _errors(written.errors), "rep_edits_kept": _kept(written)}
+
+
+PROVIDER_WAITS = (60, 300, 900)  # seconds a stage's companies wait for a provider that is down, per attempt
+
+
+def _hold(run: RunContext, stage: str, func, payload: dict, misses, items_key: str, domain_of) -> set[str]:
+    """The domains that wait for a provider that was down (or whose circuit was open) and resume later.
+
+    They go back on the stage's queue, as a job of the run, after the provider's
+    Retry-After or the next wait of PROVIDER_WAITS; the rest of the batch goes
+    on now. After the last wait they go on without it, and the summary names
+    the provider and the companies it missed.
+    """
+    waited = payload.get("waited", 0)
+    resumable = misses.resumable()
+    if not resumable or waited >= len(PROVIDER_WAITS):
+        return set()
+    held = {key for miss in resumable.values() for key in miss.keys}
+    delay = max([PROVIDER_WAITS[waited], *(m.retry_after or 0 for m in resumable.values())])
+    items = [item for item in payload[items_key] if domain_of(item) in held]
+    enqueue_once(get_current_job().connection, stage, func,
+                 {"run": run.model_dump(mode="json"), items_key: items, "waited": waited + 1},
+                 job_key=job_id("run", run.run_id, stage, f"{_batch_index()}w{waited + 1}"), run_id=run.run_id,
+                 at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay),
+                 timeout=runtime.settings().salesos_job_timeout)
+    for miss in resumable.values():
+        miss.kind, miss.reason = "waiting", f"{miss.reason}; {len(miss.keys)} wait and resume in {delay:g} s"
+    return held
 
 
 # --- contacts ---------------------------------------------------------------
@@ -194,13 +256,25 @@ def enrich_job(payload: dict) -> dict:
 def contacts_job(payload: dict) -> dict:
     """Find each company's buying team and put it in the CRM."""
     run = RunContext.model_validate(payload["run"])
-    people = _data_again(run, "contacts").people_for(
-        lead["company"]["company"]["domain"] for lead in payload["leads"])
+    domains = [lead["company"]["company"]["domain"] for lead in payload["leads"]]
+    people = _data_again(run, "contacts").people_for(domains)
+    conn = get_current_job().connection
+    providers, misses = runtime.providers(run, conn), prospecting.Misses("contacts")
+    verdicts, held = None, set()
+    if providers.active:
+        for domain, found in prospecting.search_people(providers, domains, run.market, misses).items():
+            people.setdefault(domain, []).extend(found)
+        people = prospecting.reveal_team(providers, people, run.market, misses)
+        verdicts = prospecting.verify_team(providers, people, run.market, misses, runtime.dns_resolver())
+        held = _hold(run, "contacts", contacts_job, payload, misses, "leads",
+                     lambda lead: lead["company"]["company"]["domain"])
     leads, dropped, drop_reasons = [], 0, Counter()
     contacts: list[Contact] = []
     for lead in payload["leads"]:
         domain = lead["company"]["company"]["domain"]
-        selection = find_buying_team(people.get(domain, []), run.market)
+        if domain in held:
+            continue
+        selection = find_buying_team(people.get(domain, []), run.market, verdicts)
         dropped += len(selection.dropped)
         drop_reasons.update(drop.kind for drop in selection.dropped)
         contacts.extend(selection.kept)
@@ -218,7 +292,7 @@ def contacts_job(payload: dict) -> dict:
     for lead in leads:
         lead["contacts"] = [c for c in lead["contacts"] if c["email"] not in written.errors]
     _next(run, "score", score_job, _batch_index(), {"leads": [lead for lead in leads if lead["contacts"]]})
-    return {
+    return _provider_counts(providers, misses) | {
         "companies_searched": len(leads),
         "contacts": len(contacts) - len(written.errors),
         "contacts_dropped": dropped,

@@ -166,3 +166,22 @@ def run_stats(conn: redis.Redis, run_id: str) -> list[dict]:
 
 def run_failures(conn: redis.Redis, run_id: str) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in conn.hgetall(failures_key(run_id)).items()}
+
+
+def release_due(conn: redis.Redis, run_id: str, stages: list[str]) -> int:
+    """Put the run's scheduled jobs that are due (companies waiting for a provider) on their queues; returns how
+    many. A run the CLI waits for runs its workers without RQ's scheduler, so it releases its own jobs."""
+    from rq.utils import current_timestamp
+
+    pending = {member.decode() for member in conn.smembers(pending_key(run_id))}
+    moved = 0
+    for stage in stages:
+        q = queue(stage, conn)
+        registry = q.scheduled_job_registry
+        due = [key for key in registry.get_jobs_to_schedule(current_timestamp()) if key in pending]
+        for job in Job.fetch_many(due, connection=conn, serializer=JSONSerializer):
+            if job is not None:
+                q._enqueue_job(job)  # what RQ's scheduler does with a due job
+                registry.remove(job.id)
+                moved += 1
+    return moved

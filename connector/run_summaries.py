@@ -20,7 +20,7 @@ from typing import Literal
 import redis
 
 from connector.queues import run_failures, run_pending, run_stats
-from connector.runner import enqueue_run, save_summary, summarise
+from connector.runner import enqueue_run, provider_costs, save_summary, summarise
 from connector.runs import RunContext
 
 OPEN = "salesos:runs:open"
@@ -53,6 +53,7 @@ def save_finished(conn: redis.Redis, home: Path, now: float | None = None) -> in
             "as_of": noted["as_of"], "started_by": noted["started_by"], "elapsed_seconds": round(waited, 2),
             "failures": [{"job": key, "error": error} for key, error in run_failures(conn, run_id).items()],
         }
+        summary |= provider_costs(conn, noted["tenant"], run_id, summary["qualified"])
         if pending:
             reason = f"{pending} job(s) still pending after {GIVE_UP_AFTER // 3600} h; this is what had finished"
             summary["stopped"].append({"stage": "run", "reason": reason})

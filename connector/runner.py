@@ -24,7 +24,10 @@ from agents.jobs import source_job
 from agents.market import MarketDefinition
 from connector.private_files import append_private, write_private
 from connector.providers.offline import check_files
-from connector.queues import enqueue_once, job_id, remember_run_tenant, run_failures, run_pending, run_stats
+from connector.providers.http.costs import run_costs
+from connector.queues import (
+    enqueue_once, job_id, release_due, remember_run_tenant, run_failures, run_pending, run_stats,
+)
 from connector.redis_conn import connect, redis_url
 from connector.runs import RunContext, new_run_id
 from connector.settings import Settings
@@ -65,11 +68,13 @@ def execute_run(
         with worker_pool(url, settings, workers, queues) as pool:
             while run_pending(conn, run.run_id):
                 pool.check()
+                release_due(conn, run.run_id, queues)
                 if on_progress:
                     on_progress(summarise(run_stats(conn, run.run_id)))
                 time.sleep(0.1)
         stats = run_stats(conn, run.run_id)
         summary = summarise(stats) | {"jobs": len(stats)}
+        summary |= provider_costs(conn, tenant, run.run_id, summary["qualified"])
         failures = run_failures(conn, run.run_id)
         conn.close()
     summary |= {
@@ -113,8 +118,30 @@ def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
             elif isinstance(value, list):
                 summary.setdefault(key, []).extend(value)
     summary["quarantined"].sort(key=lambda row: (row["file"], row["line"]))
+    summary["providers_skipped"] = sorted(set(summary.get("providers_skipped", [])))
+    summary["provider_misses"] = _misses(summary.get("provider_misses", []))
     summary["rows_quarantined"] = len(summary["quarantined"])
     return summary
+
+
+def _misses(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per provider, stage and kind of failure: the first reason, and every company missed added up."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        key = (row["provider"], row["stage"], row["kind"])
+        if key in merged:
+            merged[key]["missed"] += row["missed"]
+        else:
+            merged[key] = dict(row)
+    return sorted(merged.values(), key=lambda row: (row["provider"], row["stage"], row["kind"]))
+
+
+def provider_costs(conn, tenant: str, run_id: str, qualified: int) -> dict[str, Any]:
+    """What the run's provider calls cost, per provider, in all, and per qualified lead."""
+    costs = run_costs(conn, tenant, run_id)
+    dollars = round(sum(row["dollars"] for row in costs.values()), 4)
+    return {"provider_costs": costs, "provider_dollars": dollars,
+            "cost_per_qualified_lead": round(dollars / qualified, 4) if qualified else None}
 
 
 def save_summary(home: Path, summary: dict[str, Any], last_run: bool = True) -> None:

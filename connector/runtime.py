@@ -227,3 +227,41 @@ def links_refusal(tenant: str) -> str | None:
     return (f"SALESOS_PUBLIC_URL is {quote(url)}, not https: emails for {tenant} are not rendered, since their "
             "unsubscribe links must be https. Set it to the https address SalesOS is served at and restart the "
             "workers; the email steps are retried every hour")
+
+
+def providers(run, conn):
+    """The data providers `run` may call: its tenant's keys, with the Redis every worker shares."""
+    from connector.providers.registry import RunProviders
+
+    return RunProviders(run.tenant, run.run_id, provider_keys(run.tenant) if run.providers else {}, conn, settings())
+
+
+def board_finder(conn, tenant: str):
+    """`find(record) -> "greenhouse:token" | None`: the company's job board, looked for on its website at most
+    once a week per tenant (the answer, board or none, is kept for the `website` time-to-live)."""
+    from connector.providers.boards import find_board
+    from connector.providers.http.cache import DEFAULT_TTLS
+    from connector.providers.safe_fetch import SafeFetcher
+
+    if not settings().salesos_job_board_discovery:
+        return None
+    fetcher = SafeFetcher()
+    ttl = settings().salesos_cache_ttls.get("website", DEFAULT_TTLS["website"])
+
+    def find(record) -> str | None:
+        key = f"salesos:board:{tenant}:{record.domain}"
+        known = conn.get(key)
+        if known is not None:
+            return known.decode() or None
+        search = find_board(record, fetcher)
+        board = search.board.ref if search.board else ""
+        conn.set(key, board, ex=ttl)
+        return board or None
+
+    return find
+
+
+def dns_resolver():
+    from connector.providers.verification import default_resolver
+
+    return default_resolver()

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     salesos_session_secret: SecretStr | None = Field(default=None, description="signs the admin's browser session")
     salesos_cache_ttls: dict[DataKind, Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict, description='JSON seconds per kind of provider data over the defaults, {"jobs": 3600}')
+    salesos_waterfall: dict[str, list[str]] = Field(
+        default_factory=lambda: {"industry": ["apollo", "pdl"], "employee_count": ["apollo", "pdl"],
+                                 "annual_revenue": ["pdl", "apollo"], "country": ["apollo", "pdl"],
+                                 "tech_stack": ["apollo", "pdl"]},
+        description="JSON: per firmographic field, the providers asked in order until one is confident enough")
+    salesos_waterfall_confidence: float = Field(default=0.8, ge=0, le=1, description="confident enough to stop asking")
+    salesos_job_board_discovery: bool = Field(default=True, description="look for a company's job board on its website")
     salesos_run_cost_cap: float = Field(default=25, ge=0, description="dollars of paid provider calls per run; 0: none")
     salesos_monthly_cost_cap: float = Field(default=500, ge=0, description="dollars per tenant and month; 0: none")
 

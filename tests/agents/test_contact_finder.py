@@ -3,6 +3,7 @@
 from agents.contact_finder import find_buying_team, to_reveal
 from agents.market import MarketDefinition
 from agents.models import PersonRecord
+from agents.verification import Verdict
 
 
 def market(**overrides):
@@ -63,19 +64,35 @@ def test_the_same_email_from_two_sources_is_one_contact_with_gaps_filled():
     assert jane.phone == "+14155550100" and jane.linkedin_url == "https://linkedin.com/in/j"
 
 
-def test_an_email_from_a_trusted_source_counts_as_verified():
-    assert find_buying_team([person(confidence=0.90)], market()).kept[0].email_verified
-    assert not find_buying_team([person(confidence=0.89)], market()).kept[0].email_verified
+def verdict(status, email="jane@acme.io", reason="hunter: valid"):
+    return Verdict(email=email, status=status, reason=reason, checked_by=("syntax", "mx", "hunter"))
+
+
+def test_only_an_address_the_verifier_found_valid_is_verified():
+    assert find_buying_team([person()], market(), {"jane@acme.io": verdict("valid")}).kept[0].email_verified
+    for status in ("risky", "unknown"):
+        assert not find_buying_team([person()], market(), {"jane@acme.io": verdict(status)}).kept[0].email_verified
+
+
+def test_a_source_s_confidence_never_makes_an_address_verified():
+    assert not find_buying_team([person(confidence=0.99)], market()).kept[0].email_verified
+
+
+def test_an_address_found_invalid_is_dropped_with_the_verifier_s_reason():
+    selection = find_buying_team([person()], market(), {"jane@acme.io": verdict("invalid", reason="null MX")})
+    assert (selection.kept, [(d.key, d.reason, d.kind) for d in selection.dropped]) == (
+        [], [("jane@acme.io", "null MX", "invalid email")])
 
 
 def test_preference_is_email_when_verified_then_linkedin_then_phone():
-    def preference(**fields):
-        return find_buying_team([person(**fields)], market()).kept[0].contact_preference
+    def preference(checked=None, **fields):
+        verdicts = {"jane@acme.io": verdict(checked)} if checked else None
+        return find_buying_team([person(**fields)], market(), verdicts).kept[0].contact_preference
 
-    assert preference(confidence=0.95, linkedin_url="https://linkedin.com/in/j") == "email"
-    assert preference(confidence=0.8, linkedin_url="https://linkedin.com/in/j", phone="+1415") == "linkedin"
-    assert preference(confidence=0.8, phone="+14155550100") == "phone"
-    assert preference(confidence=0.8) == "email"
+    assert preference("valid", linkedin_url="https://linkedin.com/in/j") == "email"
+    assert preference("risky", linkedin_url="https://linkedin.com/in/j", phone="+1415") == "linkedin"
+    assert preference(phone="+14155550100") == "phone"
+    assert preference() == "email"
 
 
 def test_scores_come_from_the_title():

@@ -26,11 +26,15 @@ class RecordingMeter:
     def __init__(self) -> None:
         self.charges: list[tuple[str, float, float, bool]] = []
 
-    def check(self, provider: str, endpoint: str) -> None:
+    def check(self, provider: str, endpoint: str, dollars: float) -> None:
         pass
 
-    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool) -> None:
+    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool,
+               held: float = 0.0) -> None:
         self.charges.append((endpoint, credits, dollars, cached))
+
+    def release(self, provider: str, endpoint: str, held: float) -> None:
+        pass
 
     @property
     def credits(self) -> list[float]:

@@ -30,11 +30,15 @@ class Ledger:
     def __init__(self) -> None:
         self.charges: list[tuple[str, float, float, bool]] = []
 
-    def check(self, provider: str, endpoint: str) -> None:
+    def check(self, provider: str, endpoint: str, dollars: float) -> None:
         pass
 
-    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool) -> None:
+    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool,
+               held: float = 0.0) -> None:
         self.charges.append((endpoint, credits, dollars, cached))
+
+    def release(self, provider: str, endpoint: str, held: float) -> None:
+        pass
 
     def credits(self, endpoint: str) -> float:
         return sum(credits for name, credits, _, _ in self.charges if name == endpoint)

@@ -218,7 +218,8 @@ class ProviderClient:
         attempt = 0
         while attempt < retry.attempts:
             try:
-                response = self._http.request(spec.method, url, **self._request(spec, params, body))
+                response = self._http.request(spec.method, url, timeout=self.spec.timeout_seconds,
+                                              **self._request(spec, params, body))
             except httpx.TimeoutException:
                 reason, retry_after = f"no answer within {self.spec.timeout_seconds:g} s", None
             except httpx.TransportError as exc:
