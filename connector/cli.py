@@ -174,6 +174,7 @@ def _print_funnel(summary: dict) -> None:
         err.print(f"  ... and {summary['rows_quarantined'] - 10} more (see --json)")
     for failure in summary["failures"]:
         err.print(f"[red]job failed[/red] {failure['job']}: {failure['error']}", highlight=False)
+    _print_providers(summary)
 
     err.print(f"Done in {summary['elapsed_seconds']} s. Run id {summary['run_id']}.")
 
@@ -235,6 +236,22 @@ def provision(
     else:
         typer.echo(result.summary())
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _print_providers(summary: dict) -> None:
+    """What the data providers cost, who was skipped, and what each could not give (none of it for a files-only run)."""
+    for name, row in summary.get("provider_costs", {}).items():
+        err.print(f"  {name}: {row['calls']} calls, {row['cached']} cached, {row['credits']:g} credits, "
+                  f"${row['dollars']:.2f}", markup=False, highlight=False)
+    if summary.get("provider_costs"):
+        per_lead = summary.get("cost_per_qualified_lead")
+        err.print(f"Data providers: ${summary['provider_dollars']:.2f}"
+                  + (f", ${per_lead:.4f} per qualified lead" if per_lead is not None else ""), highlight=False)
+    if summary.get("providers_skipped"):
+        err.print(f"Skipped, no API key: {', '.join(summary['providers_skipped'])}", markup=False, highlight=False)
+    for miss in summary.get("provider_misses", []):
+        err.print(f"{miss['provider']} ({miss['stage']}, {miss['kind']}): {miss['missed']} missed: {miss['reason']}",
+                  markup=False, highlight=False)
 
 
 @app.command()

@@ -60,7 +60,7 @@ FIELDS: tuple[CustomField, ...] = (
     CustomField("buying_authority", "contact", "number", "Buying authority", "Authority to buy, from the title (0-1)."),
     CustomField("seniority", "contact", "number", "Seniority", "1 (individual contributor) to 10 (C-level)."),
     CustomField("role_relevance", "contact", "number", "Role relevance", "Match with the buying-team roles (0-1)."),
-    CustomField("email_verified", "contact", "bool", "Email verified", "The email was verified or comes from a trusted source."),
+    CustomField("email_verified", "contact", "bool", "Email verified", "A mailbox verifier said the address is valid; risky and unknown addresses are false."),
     CustomField("next_touch_at", "contact", "datetime", "Next touch", "When the next sequence step is due."),
     CustomField("sequence_state", "contact", "enum", "Sequence state", "Where the contact is in its sequence.", SEQUENCE_STATES),
     CustomField("personalization_hooks", "contact", "json", "Personalisation hooks", "Up to 3 hooks with their evidence."),
