@@ -1,4 +1,4 @@
-"""A website on a loopback address, for the safe fetcher's tests: pages, redirects, big and slow bodies.
+"""A website on a loopback address, for the safe fetcher's tests: pages, redirects, big and slow bodies, TLS.
 
 Each route is a function of the request handler that writes the whole
 answer itself, so a test can answer the way a hostile site would (a redirect

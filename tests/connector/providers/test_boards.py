@@ -156,6 +156,7 @@ def test_no_board_is_none_naming_the_pages_looked_at(site):
 def test_an_unreachable_website_is_none_saying_why_and_not_asked_again():
     found = find_board(company(), SafeFetcher(resolve=names({})))
     assert found.board is None and "https://acme.com/" in found.reason and "does not resolve" in found.reason
+    assert "/careers" not in found.reason  # the site's other pages were not tried
 
 
 def test_a_website_on_a_private_address_is_not_fetched_and_is_none_saying_why():
