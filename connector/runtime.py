@@ -262,6 +262,11 @@ def board_finder(conn, tenant: str):
 
 
 def dns_resolver():
+    """The resolver email verification asks: the system's, or SALESOS_DNS_SERVER's (a local one in tests)."""
     from connector.providers.verification import default_resolver
 
-    return default_resolver()
+    resolver = default_resolver()
+    if settings().salesos_dns_server:
+        address, _, port = settings().salesos_dns_server.rpartition(":")
+        resolver.nameservers, resolver.port = [address], int(port)
+    return resolver

@@ -158,7 +158,8 @@ def test_the_local_crm_holds_the_results(workspace, redis_url):
     assert sorted(contacts) == ["carl@northwind.ca", "jane@acme.io", "john@acme.io", "nora@northwind.ca",
                                 "sam@acme.io"]
     jane = contacts["jane@acme.io"].fields
-    assert jane["priority_tier"] == "TIER_1" and jane["seniority"] == 10 and jane["email_verified"] is True
+    assert jane["priority_tier"] == "TIER_1" and jane["seniority"] == 10
+    assert jane["email_verified"] is False  # files only, no verifier: no address is verified, however trusted its source
     assert len(jane["sequencing"]) == 7
     assert jane["sequencing"][0]["scheduled_at"] == "2026-11-02T09:00:00-05:00"
     assert contacts["john@acme.io"].fields["sequencing"][0]["scheduled_at"] == "2026-11-02T09:00:00-08:00"
