@@ -614,7 +614,10 @@ def _apollo_org_matches(company: WorldCompany, params: dict[str, list]) -> bool:
 
 def _in_range(value: int, text: str) -> bool:
     low, _, high = str(text).partition(",")
-    return (not low.strip() or value >= int(low)) and (not high.strip() or value <= int(high))
+    try:
+        return (not low.strip() or value >= int(low)) and (not high.strip() or value <= int(high))
+    except ValueError:
+        raise _Refused(422, f"organization_num_employees_ranges: {str(text)[:100]!r} is not 'min,max'") from None
 
 
 def _country(text: str) -> str | None:
