@@ -105,7 +105,8 @@ def _apollo_search(providers: Providers, market: MarketDefinition) -> Iterator[s
                    (("min", market.annual_revenue.min), ("max", market.annual_revenue.max)) if value is not None]
     page, pages = 1, 1
     while page <= pages:
-        body = providers.request("apollo", "POST", "/mixed_companies/search", params=params + [("page", str(page))]).json()
+        body = providers.request("apollo", "POST", "/mixed_companies/search",
+                                 params=params + [("page", str(page))]).json()
         pages = min(body["pagination"]["total_pages"], 500)
         yield from (org["primary_domain"] for org in body["organizations"])
         page += 1

@@ -195,7 +195,7 @@ def _company(truth: Company, people: list[dict], signals: list[Signal]) -> World
     company = WorldCompany(
         domain=domain, truth=truth,
         in_apollo=presence < 0.92,  # 8 % only elsewhere
-        in_pdl=0.12 <= presence < 0.90 or presence >= 0.92,  # about 10 % of Apollo's are only in Apollo
+        in_pdl=0.12 <= presence < 0.90 or presence >= 0.92,  # one in seven of Apollo's is only in Apollo
         in_crunchbase=0.30 <= presence < 0.80 or presence >= 0.96,
         apollo_revenue=roll("apollo-revenue", domain) < 0.55,
         pdl_revenue=roll("pdl-revenue", domain) < 0.85,

@@ -15,7 +15,8 @@ import pytest
 from agents.models import Funding, JobPosting
 from connector.providers.http.client import ProviderClient
 from connector.providers.http.spec import load_spec
-from tests.fakes.provider_server import PRICES, FakeProviders, ProviderServer, captures
+from tests.fakes.provider_payloads import captures
+from tests.fakes.provider_server import PRICES, FakeProviders, ProviderServer
 from tests.fakes.provider_world import sample_world
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
@@ -247,7 +248,8 @@ def test_crunchbase_search_pages_by_after_id_and_the_lookup_lists_funding_rounds
     assert_shape(fixture("crunchbase_search_entities_item")[0], first["entities"][0], "entity")
     entities, body = list(first["entities"]), first
     while len(body["entities"]) == 50:
-        body = http.post(url, json=query | {"after_id": body["entities"][-1]["uuid"]}, headers=cb_headers(server)).json()
+        after = {"after_id": body["entities"][-1]["uuid"]}
+        body = http.post(url, json=query | after, headers=cb_headers(server)).json()
         entities += body["entities"]
     assert len({e["uuid"] for e in entities}) == len(entities) == first["count"] > 50
     world = server.fake.world
