@@ -79,6 +79,7 @@ class Injected:
     status: int = 500
     retry_after: str | None = None
     seconds: float = 0.0
+    released: threading.Event = field(default_factory=threading.Event)  # set: a slowed call answers now
 
 
 @dataclass
@@ -94,7 +95,6 @@ class FakeProviders:
     verify_polls: Counter = field(default_factory=Counter)  # email -> 202s answered so far
     injected: list[Injected] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _released: threading.Event = field(default_factory=threading.Event)
 
     # --- failures ---------------------------------------------------------
 
@@ -112,18 +112,22 @@ class FakeProviders:
     def slow(self, provider: str, seconds: float, times: int | None = 1, endpoint: str | None = None) -> None:
         """The next `times` calls answer after `seconds` (or as soon as `clear` or the server's stop)."""
         with self._lock:
-            self._released.clear()
             self.injected.append(Injected(provider, "slow", times, endpoint, seconds=seconds))
 
     def clear(self, provider: str | None = None) -> None:
         """No more injected failures (for one provider, or all); slow calls in progress answer now."""
         with self._lock:
-            self.injected = [item for item in self.injected if provider is not None and item.provider != provider]
-            if not any(item.kind == "slow" for item in self.injected):
-                self._released.set()
+            kept = [item for item in self.injected if provider is not None and item.provider != provider]
+            for item in self.injected:
+                if all(item is not other for other in kept):
+                    item.released.set()
+            self.injected = kept
 
     def release(self) -> None:
-        self._released.set()
+        """Slowed calls answer now (the server is stopping)."""
+        with self._lock:
+            for item in self.injected:
+                item.released.set()
 
     def take(self, provider: str, endpoint: str) -> list[Injected]:
         """The failures that apply to this call, each counted down once."""
@@ -135,9 +139,6 @@ class FakeProviders:
                         item.times -= 1
                     taken.append(item)
         return taken
-
-    def wait(self, seconds: float) -> None:
-        self._released.wait(seconds)
 
     # --- accounting -------------------------------------------------------
 
@@ -241,7 +242,7 @@ def create_app(fake: FakeProviders) -> Flask:
                                   else "Invalid access credentials.")
                 for item in fake.take(provider, endpoint):
                     if item.kind == "slow":
-                        fake.wait(item.seconds)
+                        item.released.wait(item.seconds)
                     else:
                         response = _error(provider, item.status, _STATUS_TEXT.get(item.status, "injected failure"))
                         if item.retry_after is not None:
