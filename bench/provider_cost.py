@@ -144,15 +144,19 @@ def _crunchbase_search(providers: Providers, market: MarketDefinition) -> Iterat
 def call_everything(providers: Providers, domains: list[str]) -> None:
     """The seed: every enrichment, every person revealed and found twice, every email verified, every intent
     source, for every company."""
+    names = {}  # the company's name, for the news search
     for batch in _batches(domains, 10):
-        providers.request("apollo", "POST", "/organizations/bulk_enrich", params=[("domains[]", d) for d in batch])
+        answer = providers.request("apollo", "POST", "/organizations/bulk_enrich",
+                                   params=[("domains[]", domain) for domain in batch]).json()
+        names |= {org["primary_domain"]: org["name"] for org in answer["organizations"]}
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda domain: _everything_for(providers, domain), domains))
+        list(pool.map(lambda domain: _everything_for(providers, domain, names.get(domain)), domains))
 
 
-def _everything_for(providers: Providers, domain: str) -> None:
-    providers.request("pdl", "GET", "/company/enrich", params={"website": domain})
-    name = _crunchbase_funding(providers, domain)
+def _everything_for(providers: Providers, domain: str, name: str | None) -> None:
+    pdl = providers.request("pdl", "GET", "/company/enrich", params={"website": domain})
+    pdl_name = pdl.json().get("display_name") if pdl.is_success else None
+    name = _crunchbase_funding(providers, domain) or name or pdl_name
     people = providers.request("apollo", "POST", "/mixed_people/api_search",
                                params={"q_organization_domains_list[]": domain, "per_page": "100"}).json()["people"]
     matched = []
@@ -174,12 +178,12 @@ def _everything_for(providers: Providers, domain: str) -> None:
 
 
 def _crunchbase_funding(providers: Providers, domain: str) -> str | None:
-    """Find the company in Crunchbase by its website, then its funding rounds; its name for the news search."""
+    """Find the company in Crunchbase by its website, then its funding rounds; its name when found."""
     found = providers.request("crunchbase", "POST", "/searches/organizations", json={
         "field_ids": ["identifier"], "limit": 1, "query": [
             {"type": "predicate", "field_id": "website_url", "operator_id": "contains", "values": [domain]}]}).json()
     if not found["entities"]:
-        return sample_world().companies[domain].truth.name if domain in sample_world().companies else None
+        return None
     identifier = found["entities"][0]["properties"]["identifier"]
     providers.request("crunchbase", "GET", f"/entities/organizations/{identifier['permalink']}",
                       params={"card_ids": "raised_funding_rounds"})

@@ -36,7 +36,8 @@ from tests.fakes.provider_world import World
 
 # Dollars per credit, as each provider bills. Every price in one place; set per plan.
 PRICES: dict[str, float] = {
-    # docs.apollo.io/docs/api-pricing; paying accounts' fair use counts a credit as $0.025 ("amount paid / $0.025")
+    # Apollo's fair use counts a paying account's credit as $0.025 ("amount paid / $0.025"; api-evangelist's
+    # reading of apollo.io/pricing, [3rd-party]). Credits: docs.apollo.io/docs/api-pricing + that reading.
     "apollo": 0.025,
     # [assumed] PDL sells credits by plan; about $0.10 a company credit on the Pro plan. Set yours.
     "pdl": 0.10,
@@ -44,7 +45,7 @@ PRICES: dict[str, float] = {
     "crunchbase": 0.0,
     # Hunter Starter: $49 for 1,000 credits (the same price as connector/providers/specs/hunter.yaml)
     "hunter": 0.049,
-    # NewsAPI Business: $449 a month for 250,000 requests; one credit = one request
+    # [assumed] NewsAPI Business: $449 a month for 250,000 requests; one credit = one request
     "newsapi": 449 / 250_000,
     # public, free
     "greenhouse": 0.0,
