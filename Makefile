@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) bench/pipeline.py
 	$(PY) bench/crm_calls.py
 	$(PY) bench/webhooks.py
+	$(PY) bench/provider_cost.py
 
 sample-data: $(STAMP)
 	$(PY) scripts/make_sample_data.py

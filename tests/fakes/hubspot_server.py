@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
-from waitress import create_server
 
 from crm_adapters.manifests import HUBSPOT_GROUP, hubspot_properties
+from tests.fakes.local_server import LocalServer
 
 _STANDARD = {
     "companies": {"name": "string", "domain": "string", "numberofemployees": "number", "annualrevenue": "number",
@@ -403,35 +403,10 @@ def create_app(fake: FakeHubSpot) -> Flask:
     return app
 
 
-class Server:
-    """The fake on a free loopback port, served by waitress in a thread (HTTP/1.1 keep-alive, as HubSpot:
-    werkzeug's server closes every connection); `stop()` shuts it down."""
+class Server(LocalServer):
+    """The fake on a free loopback port (see `LocalServer`); `stop()` shuts it down."""
 
     def __init__(self, fake: FakeHubSpot) -> None:
         self.fake = fake
-        self._server = create_server(create_app(fake), host="127.0.0.1", port=0, threads=8,
-                                     asyncore_loop_timeout=0.05)
-        fake.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        # First the request threads: one still answering pulls the trigger when it is done. waitress gives up
-        # waiting after 5 s by default, which a loaded machine can exceed; a request here takes milliseconds.
-        self._server.task_dispatcher.shutdown(timeout=120)
-        # pull_trigger(thunk) queues the thunk, lets go of the lock, then writes to the pipe: a byte already
-        # there (a request thread's last pull) can run the thunk in between, closing the pipe before the write
-        # (EBADF). Holding the lock that running thunks takes keeps the pipe open until the write is done.
-        trigger = self._server.trigger
-        with trigger.lock:
-            trigger.thunks.append(self._close_all)
-            trigger._physical_pull()
-        self._thread.join(timeout=120)
-
-    def _close_all(self) -> None:
-        """In the server's own loop thread (a socket closed under its select() breaks it): the listener, the
-        kept-alive connections and the trigger; with none left the loop ends. A thread that still pulls the
-        trigger afterwards must not write to its closed pipe (EBADF), or into whatever reused that descriptor."""
-        self._server.trigger._physical_pull = lambda: None
-        for channel in list(self._server._map.values()):
-            channel.close()
+        super().__init__(create_app(fake))
+        fake.url = self.url
