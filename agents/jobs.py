@@ -221,23 +221,21 @@ def enrich_job(payload: dict) -> dict:
         "enriched": len(leads), "crm_errors": _errors(written.errors), "rep_edits_kept": _kept(written)}
 
 
-PROVIDER_WAITS = (60, 300, 900)  # seconds a stage's companies wait for a provider that is down, per attempt
-
-
 def _hold(run: RunContext, stage: str, func, payload: dict, misses, items_key: str, domain_of) -> set[str]:
     """The domains that wait for a provider that was down (or whose circuit was open) and resume later.
 
     They go back on the stage's queue, as a job of the run, after the provider's
-    Retry-After or the next wait of PROVIDER_WAITS; the rest of the batch goes
+    Retry-After or the next of SALESOS_PROVIDER_WAITS; the rest of the batch goes
     on now. After the last wait they go on without it, and the summary names
     the provider and the companies it missed.
     """
+    waits = runtime.settings().salesos_provider_waits
     waited = payload.get("waited", 0)
     resumable = misses.resumable()
-    if not resumable or waited >= len(PROVIDER_WAITS):
+    if not resumable or waited >= len(waits):
         return set()
     held = {key for miss in resumable.values() for key in miss.keys}
-    delay = max([PROVIDER_WAITS[waited], *(m.retry_after or 0 for m in resumable.values())])
+    delay = max([waits[waited], *(m.retry_after or 0 for m in resumable.values())])
     items = [item for item in payload[items_key] if domain_of(item) in held]
     enqueue_once(get_current_job().connection, stage, func,
                  {"run": run.model_dump(mode="json"), items_key: items, "waited": waited + 1},

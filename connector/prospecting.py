@@ -88,6 +88,11 @@ def _call(misses: Misses, provider: str, keys: list[str], call, default):
     except ProviderCallError as exc:
         misses.note(exc, keys)
         return default
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # an answer shaped unlike its documentation
+        log.exception("%s stage: %s gave an answer SalesOS cannot read", misses.stage, provider)
+        misses.note(ProviderCallError(provider, "answer", f"an answer SalesOS cannot read ({type(exc).__name__})"),
+                    keys)
+        return default
 
 
 # --- source -------------------------------------------------------------------------------------------------

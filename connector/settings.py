@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     salesos_waterfall_confidence: float = Field(default=0.8, ge=0, le=1, description="confident enough to stop asking")
     salesos_dns_server: str | None = Field(default=None, pattern=r"^[0-9a-fA-F.:]+:[0-9]{1,5}$",
                                            description="ADDRESS:PORT of the DNS server email checks ask; unset: the system's")
+    salesos_provider_waits: list[float] = Field(
+        default_factory=lambda: [60, 300, 900], max_length=10,
+        description="JSON seconds companies wait, attempt by attempt, for a provider that is down before going on without it")
     salesos_job_board_discovery: bool = Field(default=True, description="look for a company's job board on its website")
     salesos_run_cost_cap: float = Field(default=25, ge=0, description="dollars of paid provider calls per run; 0: none")
     salesos_monthly_cost_cap: float = Field(default=500, ge=0, description="dollars per tenant and month; 0: none")

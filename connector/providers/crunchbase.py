@@ -191,11 +191,17 @@ def _industries(client: ProviderClient, phrases: list[str]) -> dict[str, list[st
     found: dict[str, list[str]] = {"categories": [], "category_groups": []}
     for phrase in dict.fromkeys(phrase.strip() for phrase in phrases if phrase.strip()):
         reply = client.call("autocomplete", params=autocomplete_params(phrase, "categories,category_groups"))
-        match = best_match((reply.body or {}).get("entities") or [], phrase)
+        match = best_match(_entities(reply.body), phrase)
         field = _FIELD_OF.get(str((match or {}).get("entity_def_id")))
         if field and match.get("uuid") and match["uuid"] not in found[field]:
             found[field].append(match["uuid"])
     return found
+
+
+def _entities(body: object) -> list[dict]:
+    """An autocomplete answer's entities; none when the answer is not the documented object (a 404 page)."""
+    entities = body.get("entities") if isinstance(body, dict) else None
+    return [entity for entity in entities if isinstance(entity, dict)] if isinstance(entities, list) else []
 
 
 def _countries(client: ProviderClient, codes: list[str]) -> list[str]:
@@ -205,7 +211,7 @@ def _countries(client: ProviderClient, codes: list[str]) -> list[str]:
         country = pycountry.countries.get(alpha_2=code)
         name = getattr(country, "common_name", None) or getattr(country, "name", code)
         reply = client.call("autocomplete", params=autocomplete_params(name, "location.countries"))
-        match = best_match((reply.body or {}).get("entities") or [], name)
+        match = best_match(_entities(reply.body), name)
         if match and match.get("uuid"):
             uuids.append(match["uuid"])
         else:
