@@ -173,7 +173,7 @@ def _everything_for(providers: Providers, domain: str, name: str | None) -> None
     providers.request("lever", "GET", f"/postings/{stem}", params={"mode": "json"})
     if name:
         providers.request("newsapi", "GET", "/everything", params={"q": f'"{name}"', "sortBy": "publishedAt"})
-    providers.request("wayback", "GET", "/cdx/search/cdx",
+    providers.request("wayback", "GET", "/cdx",
                       params={"url": f"{domain}/*", "output": "json", "collapse": "digest"})
 
 

@@ -168,7 +168,7 @@ def signals_for(client: ProviderClient, company: CompanyRecord, as_of: dt.date) 
     """The company's funding rounds announced by `as_of`; none when Crunchbase has no organization at its domain."""
     suggestions = client.call("autocomplete", params=autocomplete_params(company.name, "organization.companies",
                                                                          CANDIDATES))
-    for entity in (suggestions.body or {}).get("entities") or []:
+    for entity in _entities(suggestions.body):
         permalink = (entity.get("identifier") or {}).get("permalink")
         if not permalink:
             continue

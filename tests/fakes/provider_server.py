@@ -56,7 +56,7 @@ PROVIDERS = tuple(PRICES)
 # Where each provider's API lives on the local server: the part of the real base URL after the host.
 BASE_PATHS = {
     "apollo": "/apollo/api/v1", "pdl": "/pdl/v5", "crunchbase": "/crunchbase/api/v4", "hunter": "/hunter/v2",
-    "greenhouse": "/greenhouse/v1", "lever": "/lever/v0", "newsapi": "/newsapi/v2", "wayback": "/wayback",
+    "greenhouse": "/greenhouse/v1", "lever": "/lever/v0", "newsapi": "/newsapi/v2", "wayback": "/wayback/cdx/search",
 }
 # How a provider takes its key: headers (any one) and query parameters (any one); public APIs take none.
 _KEY_PLACES = {
@@ -365,6 +365,8 @@ def create_app(fake: FakeProviders) -> Flask:
         if "sql" in body:
             raise Refused(400, "this local PDL answers the Elasticsearch `query` only, not `sql`")
         query = body.get("query")
+        if isinstance(query, dict) and set(query) == {"query"}:
+            query = query["query"]  # a whole Elasticsearch request, as PDL's own SDKs and examples send it
         if not isinstance(query, dict):
             raise Refused(400, "query is required (an Elasticsearch query object)")
         size = whole_number(body, "size", 1)
@@ -539,7 +541,7 @@ def create_app(fake: FakeProviders) -> Flask:
 
     # --- Wayback CDX ----------------------------------------------------------------------
 
-    @route("wayback", "cdx", "/cdx/search/cdx")
+    @route("wayback", "cdx", "/cdx")
     def wayback_cdx():
         return _cdx(world, request.args)
 

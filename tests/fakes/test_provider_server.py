@@ -363,7 +363,7 @@ def test_newsapi_finds_a_company_funding_news_and_charges_a_request(server, http
 def test_wayback_captures_change_digest_after_the_website_change(server, http):
     world = server.fake.world
     company = a_company(world, lambda c: any(s.kind == "website_change" and s.page == "pricing" for s in c.signals))
-    rows = http.get(server.base_url("wayback") + "/cdx/search/cdx",
+    rows = http.get(server.base_url("wayback") + "/cdx",
                     params={"url": f"{company.domain}/pricing", "output": "json", "collapse": "digest"}).json()
     assert rows[0] == fixture("wayback_cdx_output_json")[0]
     changes = [s.date for s in company.signals if s.kind == "website_change" and s.page == "pricing"]
@@ -374,7 +374,7 @@ def test_wayback_captures_change_digest_after_the_website_change(server, http):
 def test_wayback_resume_key_pages_through_every_capture(server, http):
     world = server.fake.world
     company = next(iter(world.companies.values()))
-    url, rows, resume = server.base_url("wayback") + "/cdx/search/cdx", [], None
+    url, rows, resume = server.base_url("wayback") + "/cdx", [], None
     while True:
         params = {"url": f"{company.domain}/*", "output": "json", "limit": "25", "showResumeKey": "true"}
         body = http.get(url, params=params | ({"resumeKey": resume} if resume else {})).json()
