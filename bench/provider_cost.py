@@ -9,8 +9,10 @@ server's own ledger:
   search, then for every company sourced call every provider's enrichment,
   search its people and reveal every one, find every person's email with
   Hunter too, verify every email found, and ask every intent source;
-- SalesOS at equal coverage, and an identical re-run: `salesos_cost`, to be
-  wired to the pipeline (it reports "not measured" until then).
+- SalesOS on the same market (`salesos_cost`: `python -m connector run` with
+  the providers' keys and no data file: search, waterfall, intent, people
+  search, reveal and verification of only the kept team), then an identical
+  re-run (answered from the cache).
 
 Cost per qualified lead = dollars / companies the Lead Source agent
 qualifies among those sourced (the market's monthly target applies, as in a
@@ -23,8 +25,12 @@ for the re-run.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,8 +47,11 @@ from connector.markets import load_market  # noqa: E402
 from connector.providers.http.client import ProviderClient  # noqa: E402
 from connector.providers.http.errors import ProviderCallError  # noqa: E402
 from connector.providers.http.spec import load_spec  # noqa: E402
+from tests.fakes.dns_server import LocalDns  # noqa: E402
 from tests.fakes.provider_server import PROVIDERS, FakeProviders, ProviderServer  # noqa: E402
 from tests.fakes.provider_world import country_name, sample_world  # noqa: E402
+
+AS_OF = "2026-11-02"  # the sample world's own date
 
 Ledger = dict[str, dict[str, float]]
 
@@ -232,13 +241,22 @@ def seed_cost(server: ProviderServer, market: MarketDefinition) -> Measured:
         providers.close()
 
 
-def salesos_cost(server: ProviderServer, market: MarketDefinition) -> Measured:
-    """SalesOS's run of the market against these providers, at the seed's coverage (the same qualified
-    companies, their buying teams found and verified, their intent scored), measured from the server's
-    ledger like `seed_cost`. To be wired by the lead once the pipeline calls providers: run the market with
-    `server.environ()` in the environment and the providers' keys (`server.fake.keys`), and return the
-    ledger's difference and the run's qualified count."""
-    raise NotImplementedError("the pipeline does not call providers yet")
+def salesos_cost(server: ProviderServer, market_file: Path, home: Path, dns_port: int) -> Measured:
+    """SalesOS's run of the market (`python -m connector run`, its workers, its embedded Redis under `home`)
+    against these providers, with their keys as the local CRM's and no data file, measured from the server's
+    ledger like `seed_cost`. Runs sharing `home` share the response cache, as re-runs of one deployment do."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.endswith(("_API_KEY", "_API_BASE_URL")) and key != "REDIS_URL"}
+    env |= server.environ() | {f"{name.upper()}_API_KEY": key for name, key in server.fake.keys.items()}
+    env |= {"SALESOS_HOME": str(home), "SALESOS_DATA_FILES": "[]", "SALESOS_DNS_SERVER": f"127.0.0.1:{dns_port}",
+            "SALESOS_JOB_BOARD_DISCOVERY": "false"}
+    before = server.ledger()
+    result = subprocess.run([sys.executable, "-m", "connector", "run", "--market", str(market_file),
+                             "--as-of", AS_OF, "--json"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"the SalesOS run failed: {result.stderr[-2000:]}")
+    summary = json.loads(result.stdout)
+    return Measured(ledger=_spent(before, server.ledger()), qualified=summary["qualified"])
 
 
 def _spent(before: Ledger, after: Ledger) -> Ledger:
@@ -262,17 +280,17 @@ def main() -> None:
     args = parser.parse_args()
     market = load_market(args.market)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # requests queue by design: eight threads call
-    server = ProviderServer(FakeProviders(world=sample_world()))
+    world = sample_world()
+    server = ProviderServer(FakeProviders(world=world))
+    zone = {(domain, "MX"): [f"10 mx.{domain}."] for domain in world.companies}
     try:
-        print(_table(f"Seed, call everything ({market.name}; the seed estimated $1.92 a lead):",
-                     seed_cost(server, market)))
-        try:
-            first, rerun = salesos_cost(server, market), salesos_cost(server, market)
-        except NotImplementedError as missing:
-            print(f"SalesOS: not measured yet ({missing}); target at most $0.60 a lead, $0 for a re-run")
-        else:
-            print(_table("SalesOS (target: at most $0.60 a lead):", first))
-            print(f"SalesOS, identical re-run (target $0): ${rerun.dollars:.2f}")
+        with LocalDns(zone) as dns, tempfile.TemporaryDirectory(prefix="salesos-bench-") as home:
+            print(_table(f"Seed, call everything ({market.name}; the seed estimated $1.92 a lead):",
+                         seed_cost(server, market)))
+            first = salesos_cost(server, args.market, Path(home), dns.port)
+            print(_table("SalesOS, waterfall and cache (target: at most $0.60 a lead):", first))
+            rerun = salesos_cost(server, args.market, Path(home), dns.port)
+            print(f"SalesOS, identical re-run (target $0): ${rerun.dollars:.2f} for {rerun.qualified} qualified leads")
     finally:
         server.stop()
 
