@@ -201,8 +201,8 @@ def reveal_team(providers: RunProviders, people: dict[str, list[PersonRecord]], 
             revealed = _call(misses, name, sorted({r.company_domain for r in pending}),
                              lambda name=name, pending=pending: providers.module(name).reveal_emails(
                                  providers.client(name), pending), pending)
-            by_ref = {id(old): new for old, new in zip(pending, revealed)}
-            asked = [by_ref.get(id(record), record) for record in asked]
+            answered = {id(old): new for old, new in zip(pending, revealed)}  # each provider returns them in order
+            asked = [answered.get(id(record), record) for record in asked]
         replaced = {record.ref: record for record in asked if record.ref}
         people = {domain: [replaced.get(r.ref, r) if r.ref else r for r in records]
                   for domain, records in people.items()}

@@ -25,7 +25,6 @@ class RunContext(BaseModel):
     send_now: bool = False
     batch_size: int = Field(default=250, ge=1)
     domains: list[str] | None = Field(default=None, description="only these companies (a rep's request from the CRM)")
-    providers: bool = Field(default=True, description="call the tenant's data providers (False: its files only)")
 
 
 def new_run_id(clock: dt.datetime | None = None) -> str:

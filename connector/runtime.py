@@ -233,7 +233,7 @@ def providers(run, conn):
     """The data providers `run` may call: its tenant's keys, with the Redis every worker shares."""
     from connector.providers.registry import RunProviders
 
-    return RunProviders(run.tenant, run.run_id, provider_keys(run.tenant) if run.providers else {}, conn, settings())
+    return RunProviders(run.tenant, run.run_id, provider_keys(run.tenant), conn, settings())
 
 
 def board_finder(conn, tenant: str):

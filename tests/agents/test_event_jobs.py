@@ -528,3 +528,40 @@ def test_a_market_job_retried_after_setting_the_market_still_starts_its_run(home
     run(conn, "source", event_jobs.market_defined_job, market_record(market_data, "m1", T1), "market")
     assert len(attempts) == 2
     assert queue("source", conn).fetch_job("market").return_value() == {"market_runs_started": 1}
+
+
+def test_a_rep_asking_for_a_company_no_file_holds_finds_it_through_the_data_providers(home, conn, monkeypatch):
+    """The local CRM with provider keys and no data file: the company is looked up by its domain."""
+    from agents.event_jobs import prospect_job
+    from agents.lead_source import source_companies
+    from connector.markets import market_from_text
+    from connector.tenant_markets import TenantMarkets
+    from tests.fakes.dns_server import LocalDns
+    from tests.fakes.provider_server import ProviderServer
+    from tests.fakes.provider_world import sample_world
+    from tests.test_end_to_end import MARKET
+
+    market = market_from_text(MARKET, "test")
+    world = sample_world()
+    fits = source_companies([c.record() for c in world.companies.values() if c.in_apollo], market).qualified
+    domain = fits[0].company.domain
+    server = ProviderServer()
+    try:
+        with LocalDns({(domain, "MX"): [f"10 mx.{domain}."]}) as dns:
+            for name, value in server.environ().items():
+                monkeypatch.setenv(name, value)
+            for name, key in server.fake.keys.items():
+                monkeypatch.setenv(f"{name.upper()}_API_KEY", key)
+            monkeypatch.setenv("SALESOS_DATA_FILES", "[]")
+            monkeypatch.setenv("SALESOS_DNS_SERVER", f"127.0.0.1:{dns.port}")
+            monkeypatch.setenv("SALESOS_JOB_BOARD_DISCOVERY", "false")
+            runtime.settings.cache_clear()
+            TenantMarkets(home / "salesos.sqlite3").set("local", market, "test")
+            run(conn, "enrich", prospect_job, workflow_action(domain), "prospect")
+            run_funnel(conn)
+    finally:
+        server.stop()
+    [account] = LocalCRM(home / "crm.sqlite3").get_accounts()
+    assert account.domain == domain and account.name == world.companies[domain].truth.name
+    assert account.fields["fit_breakdown"]["industry"]["source"]["provider"] in ("apollo", "pdl")
+    assert server.fake.calls_to("apollo") > 0

@@ -131,8 +131,8 @@ class WorldCompany:
 
     def record(self, source: str = "world") -> CompanyRecord:
         """The truth as a record, e.g. to qualify a set of companies the way the demo does."""
-        return CompanyRecord(**self.truth.model_dump(exclude={"sources", "confidence"}), source=source,
-                             confidence=0.9, job_board=self.job_board)
+        truth = self.truth.model_dump(exclude={"sources", "confidence", "provenance", "job_board"})
+        return CompanyRecord(**truth, source=source, confidence=0.9, job_board=self.job_board)
 
     def signals_of(self, kind: type) -> list:
         return [signal for signal in self.signals if isinstance(signal, kind)]
