@@ -131,7 +131,7 @@ class WorldCompany:
 
     def record(self, source: str = "world") -> CompanyRecord:
         """The truth as a record, e.g. to qualify a set of companies the way the demo does."""
-        return CompanyRecord(**self.truth.model_dump(exclude={"sources", "confidence"}), source=source,
+        return CompanyRecord(**self.truth.model_dump(exclude={"sources", "confidence", "job_board"}), source=source,
                              confidence=0.9, job_board=self.job_board)
 
     def signals_of(self, kind: type) -> list:
