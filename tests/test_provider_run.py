@@ -87,6 +87,8 @@ def test_a_run_with_keys_and_no_file_finds_companies_people_and_signals_through_
     accounts = crm(workspace).get_accounts()
     assert len(accounts) == 8
     assert any(point["evidence"] for account in accounts for point in account.fields["intent_signals"])
+    assert any(item["source"] == "crunchbase" for account in accounts for point in account.fields["intent_signals"]
+               for item in point["evidence"])  # Crunchbase's funding rounds, found through its autocomplete
 
 
 def test_each_fit_factor_in_the_crm_names_the_provider_and_fetch_time_of_its_value(workspace):

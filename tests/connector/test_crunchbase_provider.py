@@ -11,10 +11,14 @@ import pytest
 import respx
 
 from agents.market import MarketDefinition
-from agents.models import CompanyRecord
+from agents.models import CompanyRecord, Funding
 from connector.providers import crunchbase
+from connector.providers.http.client import ProviderClient
 from connector.providers.http.errors import AuthRefused
+from connector.providers.http.spec import load_spec
 from tests.connector.provider_test_kit import ANSWERED_AT, RecordingMeter, client, fixture, sent_json
+from tests.fakes.provider_payloads import held_by
+from tests.fakes.provider_server import ProviderServer
 
 API = "https://api.crunchbase.com/api/v4"
 UNITED_STATES = "f110fca2-1055-99f6-996d-011c198b3928"
@@ -251,3 +255,43 @@ def test_a_funding_round_without_a_date_or_a_type_is_no_signal():
     assert crunchbase.funding_signal({**item, "announced_on": None}, "cedarforge.ca") is None
     assert crunchbase.funding_signal({**item, "investment_type": None}, "cedarforge.ca") is None
     assert json.loads(crunchbase.funding_signal(item, "cedarforge.ca").model_dump_json())["amount_usd"] == 30_000_000
+
+
+# --- against the local Crunchbase (tests/fakes/provider_server.py): the module and the fake agree ----------------
+
+
+@pytest.fixture(scope="module")
+def local_crunchbase():
+    server = ProviderServer()
+    yield server
+    server.stop()
+
+
+def _local_client(server: ProviderServer) -> ProviderClient:
+    spec = load_spec("crunchbase", environ={"CRUNCHBASE_API_BASE_URL": server.base_url("crunchbase")})
+    return ProviderClient(spec, server.fake.keys["crunchbase"], sleep=lambda seconds: None, jitter=lambda: 0.0)
+
+
+def test_the_local_crunchbase_yields_every_company_of_the_market_it_holds(local_crunchbase):
+    market = _market(location=["US", "GB", "CA"])
+
+    records = list(crunchbase.search_companies(_local_client(local_crunchbase), market, limit=10_000))
+
+    held = {company.domain for company in held_by(local_crunchbase.fake.world, "crunchbase")
+            if (company.truth.industry or "").casefold() in {"b2b saas", "software", "saas"}
+            and company.truth.country in ("US", "GB", "CA") and 1 <= (company.truth.employee_count or 0) <= 500}
+    domains = [record.domain for record in records]
+    assert held and len(domains) == len(set(domains)) and set(domains) == held
+
+
+def test_the_local_crunchbase_gives_a_held_company_its_funding_rounds_and_another_none(local_crunchbase):
+    world = local_crunchbase.fake.world
+    funded = next(company for company in held_by(world, "crunchbase") if company.signals_of(Funding))
+    elsewhere = next(company for company in world.companies.values() if not company.in_crunchbase)
+    as_of = world.as_of
+
+    signals = crunchbase.signals_for(_local_client(local_crunchbase), funded.record("apollo"), as_of)
+
+    assert sorted((signal.date, signal.amount_usd) for signal in signals) == sorted(
+        (signal.date, signal.amount_usd) for signal in funded.signals_of(Funding) if signal.date <= as_of)
+    assert crunchbase.signals_for(_local_client(local_crunchbase), elsewhere.record("apollo"), as_of) == []

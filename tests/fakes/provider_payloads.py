@@ -12,6 +12,8 @@ import datetime as dt
 import html
 import re
 
+import pycountry
+
 from agents.domains import registered_domain
 from agents.geo import country_code
 from agents.models import Funding, JobPosting
@@ -344,6 +346,35 @@ def _identifier(kind: str, value: str, permalink: str, uuid: str) -> dict:
     return {"entity_def_id": kind, "permalink": permalink, "uuid": uuid, "value": value}
 
 
+# Crunchbase category groups (its own names) holding the world's industries (casefolded); every industry of the
+# world is a category too, so "Software" is both, as on Crunchbase.
+_CB_CATEGORY_GROUPS = {
+    "Software": {"b2b saas", "saas", "software", "marketing technology", "sales technology"},
+    "Sales and Marketing": {"marketing technology", "sales technology"},
+    "Financial Services": {"finance", "insurance"}, "Health Care": {"healthcare"},
+    "Commerce and Shopping": {"retail"}, "Manufacturing": {"manufacturing"}, "Education": {"education"},
+}
+# What each autocomplete collection id (or facet of one) suggests here: [assumed] a whole collection is the one facet
+# this local Crunchbase has of it (its locations are countries, its organizations companies).
+_CB_COLLECTIONS = {"categories": ("categories",), "category_groups": ("category_groups",),
+                   "locations": ("location.countries",), "location.countries": ("location.countries",),
+                   "organizations": ("organization.companies",), "organization.companies": ("organization.companies",)}
+
+
+def _category(name: str) -> dict:
+    return _identifier("category", name, _uid(name).replace("_", "-"), uuid_for("category", name.lower()))
+
+
+def _category_group(name: str) -> dict:
+    return _identifier("category_group", name, _uid(name).replace("_", "-"), uuid_for("category_group", name.lower()))
+
+
+def _location(code: str) -> dict:
+    name = country_name(code)
+    return _identifier("location", name, name.lower().replace(" ", "-"), uuid_for("location", code)) \
+        | {"location_type": "country"}
+
+
 def _investment_type(round_name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", round_name.lower()).strip("_")
 
@@ -357,11 +388,11 @@ def cb_properties(company: WorldCompany) -> dict:
         "identifier": _identifier("organization", truth.name, company.permalink, company.crunchbase_uuid)
         | {"image_id": None},
         "short_description": f"{truth.name} makes {(truth.industry or 'software').lower()} products.",
-        "categories": [_identifier("category", truth.industry, _uid(truth.industry).replace("_", "-"),
-                                   uuid_for("category", truth.industry.lower()))] if truth.industry else [],
-        "location_identifiers": [_identifier("location", country, country.lower().replace(" ", "-"),
-                                             uuid_for("location", truth.country))
-                                 | {"location_type": "country"}] if country else [],
+        "categories": [_category(truth.industry)] if truth.industry else [],
+        "category_groups": [_category_group(group) for group, members in _CB_CATEGORY_GROUPS.items()
+                            if truth.industry and truth.industry.casefold() in members],
+        "location_identifiers": [_location(truth.country)] if country else [],
+        "website": {"value": f"https://www.{company.domain}"},  # a link field (the lookup fixture)
         "website_url": f"https://www.{company.domain}",
         "num_employees_enum": _bucket(truth.employee_count, _CB_EMPLOYEES, "c_10001_max"),
         "revenue_range": _bucket(truth.annual_revenue, _CB_REVENUES, "r_10000000"),
@@ -412,6 +443,56 @@ def cb_holds(company: WorldCompany, predicate: dict) -> bool:
             return text <= str(wanted[0]).lower()
         return str(wanted[0]).lower() <= text <= str(wanted[1]).lower()
     raise Refused(400, f"this local Crunchbase does not know operator {str(operator)[:50]!r}")
+
+
+def cb_suggestions(world: World) -> dict[str, list[dict]]:
+    """Everything the autocomplete suggests, by collection: the world's industries as categories (one per spelling
+    up to case), the category groups holding them, every country, and the companies Crunchbase holds."""
+    industries: dict[str, str] = {}
+    for name in sorted({company.truth.industry for company in world.companies.values() if company.truth.industry}):
+        industries.setdefault(name.casefold(), name)
+    return {
+        "categories": [{"identifier": _category(name), "short_description": name} for name in industries.values()],
+        "category_groups": [{"identifier": _category_group(name), "short_description": name}
+                            for name in _CB_CATEGORY_GROUPS],
+        "location.countries": [{"facet_ids": ["country"], "identifier": _location(country.alpha_2),
+                                "short_description": country_name(country.alpha_2)}
+                               for country in pycountry.countries],
+        "organization.companies": [{"facet_ids": ["company"], "identifier": properties["identifier"],
+                                    "short_description": properties["short_description"]}
+                                   for properties in map(cb_properties, held_by(world, "crunchbase"))],
+    }
+
+
+def cb_autocomplete(suggestions: dict[str, list[dict]], query: str, collection_ids: str, limit: int) -> dict:
+    """Crunchbase's autocomplete answer: `count` every match, `entities` the best `limit` of them (the name itself,
+    then names starting with the query, then names with a word starting with each of its words; ties in the order
+    of the collections asked, [assumed])."""
+    asked = [name.strip() for name in collection_ids.split(",") if name.strip()] or list(_CB_COLLECTIONS)
+    unknown = [name for name in asked if name not in _CB_COLLECTIONS]
+    if unknown:
+        raise Refused(400, f"collection_ids: this local Crunchbase has no collection {unknown[0][:100]!r}")
+    collections = list(dict.fromkeys(facet for name in asked for facet in _CB_COLLECTIONS[name]))
+    ranked = []
+    for order, collection in enumerate(collections):
+        for position, entity in enumerate(suggestions[collection]):
+            rank = _suggestion_rank(entity["identifier"]["value"], query)
+            if rank is not None:
+                ranked.append((rank, order, position, entity))
+    ranked.sort(key=lambda item: item[:3])
+    return {"count": len(ranked), "entities": [item[3] for item in ranked[:limit]]}
+
+
+def _suggestion_rank(name: str, query: str) -> int | None:
+    name, typed = name.casefold(), query.casefold().strip()
+    if name == typed:
+        return 0
+    if name.startswith(typed):
+        return 1
+    words, typed_words = re.findall(r"\w+", name), re.findall(r"\w+", typed)
+    if typed_words and all(any(word.startswith(part) for word in words) for part in typed_words):
+        return 2
+    return None
 
 
 def cb_round(company: WorldCompany, signal: Funding) -> dict:

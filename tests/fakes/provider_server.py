@@ -232,6 +232,7 @@ def create_app(fake: FakeProviders) -> Flask:
     app = Flask("fake-providers")
     world = fake.world
     news = [article for company in world.companies.values() for article in payloads.articles(company)]
+    suggestions = payloads.cb_suggestions(world)
 
     def route(provider: str, endpoint: str, rule: str, methods: tuple[str, ...] = ("GET",)):
         """Count the call, check the key, inject what the test asked for, then answer."""
@@ -410,6 +411,16 @@ def create_app(fake: FakeProviders) -> Flask:
         entities = [{"uuid": company.crunchbase_uuid, "properties": payloads.cb_fields(company, field_ids)}
                     for company in page]
         return _json({"count": len(found), "entities": entities})
+
+    @route("crunchbase", "autocomplete", "/autocompletes")
+    def crunchbase_autocomplete():
+        query = request.args.get("query", "").strip()
+        if not query:
+            raise Refused(400, "query is required")  # [assumed] the message; the docs make query required
+        limit = whole_number(request.args, "limit", 10)
+        if not 1 <= limit <= 25:
+            raise Refused(400, "limit must be between 1 and 25")  # the documented maximum
+        return _json(payloads.cb_autocomplete(suggestions, query, request.args.get("collection_ids", ""), limit))
 
     @route("crunchbase", "organization", "/entities/organizations/<entity_id>")
     def crunchbase_organization(entity_id: str):

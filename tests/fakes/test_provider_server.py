@@ -261,6 +261,64 @@ def test_crunchbase_search_pages_by_after_id_and_the_lookup_lists_funding_rounds
     assert server.ledger()["crunchbase"]["credits"] == 0  # a licence, not metered
 
 
+def cb_autocomplete(server, http, query: str, collections: str, **params) -> httpx.Response:
+    return http.get(server.base_url("crunchbase") + "/autocompletes", headers=cb_headers(server),
+                    params={"query": query, "collection_ids": collections, **params})
+
+
+def cb_search(server, http, *predicates) -> list[dict]:
+    query = {"field_ids": ["identifier", "categories", "category_groups", "location_identifiers"],
+             "query": [{"type": "predicate", "field_id": field, "operator_id": "includes", "values": values}
+                       for field, values in predicates], "limit": 1000}
+    return http.post(server.base_url("crunchbase") + "/searches/organizations", json=query,
+                     headers=cb_headers(server)).json()["entities"]
+
+
+def test_crunchbase_autocomplete_suggests_industries_and_countries_whose_uuids_the_search_takes(server, http):
+    answer = cb_autocomplete(server, http, "Software", "categories,category_groups").json()
+    assert answer["count"] == len(answer["entities"]) == 2
+    category, group = (entity["identifier"] for entity in answer["entities"])
+    assert (category["value"], category["entity_def_id"], group["value"], group["entity_def_id"]) == (
+        "Software", "category", "Software", "category_group")
+    [country] = cb_autocomplete(server, http, "United Kingdom", "location.countries").json()["entities"]
+    assert (country["facet_ids"], country["identifier"]["entity_def_id"]) == (["country"], "location")
+
+    in_category = cb_search(server, http, ("categories", [category["uuid"]]),
+                            ("location_identifiers", [country["identifier"]["uuid"]]))
+    in_group = cb_search(server, http, ("category_groups", [group["uuid"]]))
+    assert in_category and all(
+        [c["value"] for c in e["properties"]["categories"]] == ["Software"]
+        and [place["value"] for place in e["properties"]["location_identifiers"]] == ["United Kingdom"]
+        for e in in_category)
+    assert {"SaaS", "B2B SaaS", "Software"} <= {c["value"] for e in in_group for c in e["properties"]["categories"]}
+
+
+def test_crunchbase_autocomplete_finds_a_company_by_name_with_the_permalink_its_lookup_takes(server, http):
+    company = a_company(server.fake.world, lambda c: c.in_crunchbase and c.signals_of(Funding))
+    answer = cb_autocomplete(server, http, company.truth.name, "organization.companies", limit=5).json()
+    assert_shape(fixture("crunchbase_autocompletes"), answer, "autocompletes")
+    suggestion = answer["entities"][0]
+    assert suggestion["identifier"]["value"] == company.truth.name and "company" in suggestion["facet_ids"]
+    lookup = http.get(server.base_url("crunchbase") + f"/entities/organizations/{suggestion['identifier']['permalink']}",
+                      params={"field_ids": "identifier,website", "card_ids": "raised_funding_rounds"},
+                      headers=cb_headers(server)).json()
+    assert_shape(fixture("crunchbase_organization_raised_funding_rounds")["properties"], lookup["properties"], "lookup")
+    assert lookup["properties"]["website"] == {"value": f"https://www.{company.domain}"}
+    assert lookup["cards"]["raised_funding_rounds"]
+
+
+def test_crunchbase_autocomplete_counts_every_match_and_lists_at_most_the_limit(server, http):
+    answer = cb_autocomplete(server, http, "united", "location.countries", limit=2).json()
+    assert answer["count"] > 2 and len(answer["entities"]) == 2
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"query": ""}, "query"), ({"collection_ids": "planets"}, "collection_ids"), ({"limit": 26}, "limit")])
+def test_crunchbase_autocomplete_refuses_bad_input_naming_the_parameter(server, http, params, named):
+    answer = cb_autocomplete(server, http, **{"query": "Software", "collections": "categories"} | params)
+    assert answer.status_code == 400 and named in answer.json()[0]["message"]
+
+
 # --- Hunter, through the project's client and spec -------------------------------------------------
 
 
@@ -268,11 +326,14 @@ class Meter:
     def __init__(self):
         self.credits = 0.0
 
-    def check(self, provider, endpoint):
+    def check(self, provider, endpoint, dollars):
         pass
 
-    def charge(self, provider, endpoint, credits, dollars, cached):
+    def charge(self, provider, endpoint, credits, dollars, cached, held=0.0):
         self.credits += credits
+
+    def release(self, provider, endpoint, held):
+        pass
 
 
 def test_hunter_domain_search_pages_by_offset_and_charges_a_search_per_ten_emails(server):
