@@ -151,17 +151,16 @@ def source_job(payload: dict) -> dict:
 
 
 def _provider_companies(run: RunContext, providers, records: list, misses) -> list:
-    """The files' companies plus what the providers find: a search of the market (or the requested domains), then
-    the waterfall filling what the market judges."""
+    """The files' companies plus what the providers find: searches of the market until enough qualify (or the
+    requested domains, looked up), each followed by the waterfall filling what the market judges."""
     s = runtime.settings()
-    if run.domains is None:
-        limit = 2 * run.market.monthly_target if run.market.monthly_target else 1000
-        records = records + prospecting.search_companies(providers, run.market, limit, misses)
-    else:
-        records = records + prospecting.requested(run.domains, records)
-    return prospecting.fill_firmographics(providers, records, run.market, s.salesos_waterfall,
-                                          s.salesos_waterfall_confidence, misses,
-                                          set(run.domains) if run.domains is not None else None)
+    if run.domains is not None:
+        return prospecting.fill_firmographics(providers, records + prospecting.requested(run.domains, records),
+                                              run.market, s.salesos_waterfall, s.salesos_waterfall_confidence,
+                                              misses, set(run.domains))
+    limit = 2 * run.market.monthly_target if run.market.monthly_target else 1000
+    return prospecting.source(providers, run.market, records, limit, s.salesos_waterfall,
+                              s.salesos_waterfall_confidence, misses)
 
 
 def _provider_counts(providers, misses) -> dict:

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agents.contact_finder import find_buying_team, to_reveal
-from agents.lead_source import merge_records
+from agents.lead_source import merge_records, source_companies
 from agents.market import MarketDefinition
 from agents.models import Company, CompanyRecord, PersonRecord, Signal
 from agents.verification import Verdict
@@ -98,14 +98,34 @@ def _call(misses: Misses, provider: str, keys: list[str], call, default):
 # --- source -------------------------------------------------------------------------------------------------
 
 
-def search_companies(providers: RunProviders, market: MarketDefinition, limit: int, misses: Misses) -> list[CompanyRecord]:
-    """Every sourcing provider's matches for the market, up to `limit` each (what was read before a failure is kept)."""
-    records: list[CompanyRecord] = []
+def source(providers: RunProviders, market: MarketDefinition, records: list[CompanyRecord], limit: int,
+           order: dict[str, list[str]], min_confidence: float, misses: Misses) -> list[CompanyRecord]:
+    """The sourcing waterfall: search one provider at a time, fill what the market judges, and stop searching
+    once the companies found qualify for the whole monthly target (a dearer source is asked only for more)."""
+    tried: dict[str, set[str]] = defaultdict(set)
+    records = fill_firmographics(providers, records, market, order, min_confidence, misses, tried=tried)
     for name in providers.for_role("sourcing"):
-        def search(name=name) -> None:
-            for record in providers.module(name).search_companies(providers.client(name), market, limit):
-                records.append(record)
-        _call(misses, name, ["search"], search, None)
+        if _enough(records, market):
+            break
+        records = records + search_companies(providers, name, market, limit, misses)
+        records = fill_firmographics(providers, records, market, order, min_confidence, misses, tried=tried)
+    return records
+
+
+def _enough(records: list[CompanyRecord], market: MarketDefinition) -> bool:
+    result = source_companies(records, market)
+    return bool(market.monthly_target) and len(result.qualified) >= market.monthly_target
+
+
+def search_companies(providers: RunProviders, name: str, market: MarketDefinition, limit: int,
+                     misses: Misses) -> list[CompanyRecord]:
+    """One sourcing provider's matches for the market, up to `limit` (what it gave before it failed is kept)."""
+    records: list[CompanyRecord] = []
+
+    def search() -> None:
+        for record in providers.module(name).search_companies(providers.client(name), market, limit):
+            records.append(record)
+    _call(misses, name, ["search"], search, None)
     return records
 
 
@@ -118,11 +138,12 @@ def requested(domains: Iterable[str], records: list[CompanyRecord]) -> list[Comp
 
 def fill_firmographics(providers: RunProviders, records: list[CompanyRecord], market: MarketDefinition,
                        order: dict[str, list[str]], min_confidence: float, misses: Misses,
-                       only: set[str] | None = None) -> list[CompanyRecord]:
+                       only: set[str] | None = None, tried: dict[str, set[str]] | None = None) -> list[CompanyRecord]:
     """The waterfall: ask providers, field by field in `order`, until each field the market judges is known with
-    `min_confidence`, only for companies that could still qualify, each provider at most once per company."""
-    available = set(providers.for_role("firmographics"))
-    tried: dict[str, set[str]] = defaultdict(set)
+    `min_confidence`, only for companies that could still qualify, each provider at most once per company (`tried`
+    remembers whom it asked across calls)."""
+    available = {name for name in providers.for_role("firmographics") if not misses.stopped(name)}
+    tried = defaultdict(set) if tried is None else tried
     records = list(records)
     while available:
         companies, _ = merge_records(records)

@@ -50,8 +50,8 @@ class Settings(BaseSettings):
         default_factory=lambda: [60, 300, 900], max_length=10,
         description="JSON seconds companies wait, attempt by attempt, for a provider that is down before going on without it")
     salesos_job_board_discovery: bool = Field(default=True, description="look for a company's job board on its website")
-    salesos_run_cost_cap: float = Field(default=25, ge=0, description="dollars of paid provider calls per run; 0: none")
-    salesos_monthly_cost_cap: float = Field(default=500, ge=0, description="dollars per tenant and month; 0: none")
+    salesos_run_cost_cap: float = Field(default=300, ge=0, description="dollars of paid provider calls per run; 0: none")
+    salesos_monthly_cost_cap: float = Field(default=1000, ge=0, description="dollars per tenant and month; 0: none")
 
     hubspot_client_id: str | None = None
     hubspot_client_secret: SecretStr | None = None
