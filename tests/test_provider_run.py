@@ -82,7 +82,7 @@ def crm(workspace) -> LocalCRM:
 def test_a_run_with_keys_and_no_file_finds_companies_people_and_signals_through_the_providers(workspace):
     summary = run(workspace)
     assert summary["qualified"] == 8 and summary["contacts"] > 0 and summary["failures"] == []
-    assert {"apollo", "pdl", "crunchbase", "hunter", "newsapi", "wayback"} <= set(summary["provider_costs"])
+    assert {"apollo", "crunchbase", "hunter", "newsapi", "wayback"} <= set(summary["provider_costs"])
     assert summary["provider_misses"] == [] and summary["providers_skipped"] == []
     accounts = crm(workspace).get_accounts()
     assert len(accounts) == 8
