@@ -93,13 +93,21 @@ def _call(misses: Misses, provider: str, keys: list[str], call, default):
 # --- source -------------------------------------------------------------------------------------------------
 
 
-def search_companies(providers: RunProviders, market: MarketDefinition, limit: int, misses: Misses) -> list[CompanyRecord]:
-    """Every sourcing provider's matches for the market, up to `limit` each (what was read before a failure is kept)."""
+def search_companies(providers: RunProviders, market: MarketDefinition, limit: int, misses: Misses,
+                     skip: frozenset[str] | set[str] = frozenset()) -> list[CompanyRecord]:
+    """Every sourcing provider's matches for the market, up to `limit` each (what was read before a failure is kept).
+    Companies in `skip` (already in the CRM) are passed over and do not count toward `limit`."""
     records: list[CompanyRecord] = []
     for name in providers.for_role("sourcing"):
         def search(name=name) -> None:
-            for record in providers.module(name).search_companies(providers.client(name), market, limit):
+            found = 0
+            for record in providers.module(name).search_companies(providers.client(name), market, limit + len(skip)):
+                if record.domain in skip:
+                    continue
                 records.append(record)
+                found += 1
+                if found == limit:
+                    break
         _call(misses, name, ["search"], search, None)
     return records
 

@@ -65,5 +65,11 @@ class TenantMarkets:
         row = self._db.execute("SELECT market, origin FROM tenant_markets WHERE tenant = ?", (tenant,)).fetchone()
         return (MarketDefinition.model_validate_json(row[0]), row[1]) if row else None
 
+    def scheduled(self) -> list[tuple[str, MarketDefinition]]:
+        """Every tenant's market that has a schedule (`connector.market_ticks` keeps their ticks going)."""
+        rows = self._db.execute("SELECT tenant, market FROM tenant_markets "
+                                "WHERE json_extract(market, '$.schedule') IS NOT NULL ORDER BY tenant").fetchall()
+        return [(tenant, MarketDefinition.model_validate_json(market)) for tenant, market in rows]
+
     def close(self) -> None:
         self._db.close()
