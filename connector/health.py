@@ -115,6 +115,14 @@ class UnsubscribeBacklog(BaseModel):
     reason: str | None = Field(description="the newest reason among them")
 
 
+class ScheduledMarket(BaseModel):
+    tenant: str
+    market: str
+    schedule: dict[str, str] = Field(description='what is scheduled and how often, e.g. {"source": "monthly"}')
+    next_tick: dt.datetime | None = Field(description="when its next tick is due; None: none is armed (a running "
+                                                      "dispatcher arms it within a minute)")
+
+
 class HealthReport(BaseModel):
     generated_at: dt.datetime
     status: Literal["healthy", "warning", "unavailable"]
@@ -129,6 +137,7 @@ class HealthReport(BaseModel):
     newest_run_age_seconds: float | None = None
     checks: list[Check] = Field(default_factory=list)
     unsubscribes: list[UnsubscribeBacklog] = Field(default_factory=list, description="per tenant, those not in its CRM")
+    schedules: list[ScheduledMarket] = Field(default_factory=list, description="each tenant's scheduled market")
 
     @property
     def warnings(self) -> list[Check]:
@@ -381,6 +390,7 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
         except redis.RedisError as exc:
             report.redis = f"unreachable: {type(exc).__name__}: {exc}"
     report.admin_actions, report.unsubscribes = state_checks(settings, now)
+    report.schedules = scheduled_markets(settings, conn if report.redis == "ok" else None)
     runs = recent_runs(settings.home, now, window)
     report.runs = [run["run_id"] for run in runs]
     if runs and (started := run_started(runs[0]["run_id"])):
@@ -402,6 +412,21 @@ def state_checks(settings: Settings, now: dt.datetime) -> tuple[list[AdminAction
             return admin_actions(settings, db, now), unsubscribe_backlog(db) if db is not None else []
     except sqlite3.DatabaseError as exc:
         return admin_actions(settings, None, now) + [state_unreadable(settings.state_path, exc)], []
+
+
+def scheduled_markets(settings: Settings, conn: redis.Redis | None) -> list[ScheduledMarket]:
+    """Each tenant's scheduled market with the due time of its armed tick (unknown without Redis)."""
+    from connector.market_ticks import armed
+    from connector.tenant_markets import scheduled_markets as stored
+
+    try:
+        with read_only(settings.state_path) as db:
+            markets = stored(db) if db is not None else []
+    except sqlite3.DatabaseError:  # no table yet; an unreadable database is an admin action already
+        return []
+    return [ScheduledMarket(tenant=tenant, market=market.name, schedule=market.schedule.kinds(),
+                            next_tick=armed(conn, tenant) if conn is not None else None)
+            for tenant, market in markets]
 
 
 def unsubscribe_backlog(db: sqlite3.Connection) -> list[UnsubscribeBacklog]:
@@ -462,6 +487,11 @@ def render(report: HealthReport) -> str:
                 lines.append(f"           -> {action.run}")
     else:
         lines.append("Admin actions: none")
+    if report.schedules:
+        lines += ["", "Scheduled markets:"]
+        lines += [f"  {row.tenant}: {row.market!r} ({', '.join(f'{k} {v}' for k, v in row.schedule.items())}), next "
+                  f"tick {f'{row.next_tick:%Y-%m-%d %H:%M} UTC' if row.next_tick else 'not armed (is a dispatcher running?)'}"
+                  for row in report.schedules]
     lines.append("")
     if report.runs:
         runs = f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"

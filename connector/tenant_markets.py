@@ -31,6 +31,13 @@ def forget_market(db: sqlite3.Connection, tenant: str) -> None:
     db.execute("DELETE FROM tenant_markets WHERE tenant = ?", (tenant,))
 
 
+def scheduled_markets(db: sqlite3.Connection) -> list[tuple[str, MarketDefinition]]:
+    """The markets with a schedule, by tenant, from the state database (`health` reads it read-only)."""
+    rows = db.execute("SELECT tenant, market FROM tenant_markets WHERE json_extract(market, '$.schedule') IS NOT NULL "
+                      "ORDER BY tenant").fetchall()
+    return [(tenant, MarketDefinition.model_validate_json(market)) for tenant, market in rows]
+
+
 class TenantMarkets:
     def __init__(self, path: Path, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         """`clock` is what a market record change's time is judged against (`connector.change_order`)."""
@@ -67,9 +74,7 @@ class TenantMarkets:
 
     def scheduled(self) -> list[tuple[str, MarketDefinition]]:
         """Every tenant's market that has a schedule (`connector.market_ticks` keeps their ticks going)."""
-        rows = self._db.execute("SELECT tenant, market FROM tenant_markets "
-                                "WHERE json_extract(market, '$.schedule') IS NOT NULL ORDER BY tenant").fetchall()
-        return [(tenant, MarketDefinition.model_validate_json(market)) for tenant, market in rows]
+        return scheduled_markets(self._db)
 
     def close(self) -> None:
         self._db.close()
