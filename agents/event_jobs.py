@@ -63,7 +63,8 @@ def prospect_job(payload: dict) -> dict:
 
 
 def market_defined_job(payload: dict) -> dict:
-    """A market record written in the CRM becomes the tenant's market, and a run of it starts.
+    """A market record written in the CRM becomes the tenant's market, a run of it starts, and its schedule (if it
+    has one) ticks from now on (`agents.market_jobs`).
 
     The record's changes apply in the order they happened: a late retry of an
     older one changes nothing. A notification of the record whose definition

@@ -266,3 +266,26 @@ def test_a_scheduled_market_record_written_in_the_crm_arms_its_first_tick(conn, 
     SimpleWorker([queue("source", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
     assert market_ticks.armed(conn, TENANT) == at("2025-11-01")
     assert market_ticks.tick_key(TENANT, at("2025-11-01")) in scheduled_ticks(conn)
+
+
+def test_the_dispatchers_idle_pass_arms_a_scheduled_market_that_has_no_tick(conn, clock, redis_url):
+    from typer.testing import CliRunner
+
+    from connector.cli import app
+
+    runtime.tenant_markets().set(TENANT, market_from_text(SCHEDULED, "test"), "an older SalesOS")  # never armed
+    result = CliRunner().invoke(app, ["dispatch", "--burst"], env={
+        "REDIS_URL": redis_url, "SALESOS_HOME": str(runtime.settings().home)})
+    assert result.exit_code == 0, result.output
+    due = market_ticks.armed(conn, TENANT)
+    assert due > dt.datetime.now(dt.UTC) and scheduled_ticks(conn) == [market_ticks.tick_key(TENANT, due)]
+
+
+def test_the_idle_pass_checks_the_chains_at_most_once_a_minute(conn, clock):
+    first = schedule(conn, clock)
+    rearming = market_ticks.Rearming(conn, lambda: runtime.tenant_markets().scheduled(), clock)
+    assert rearming() == 0
+    queue("source", conn).fetch_job(market_ticks.tick_key(TENANT, first)).delete()
+    assert rearming() == 0  # checked a moment ago
+    rearming._last -= market_ticks.REARM_EVERY
+    assert rearming() == 1
