@@ -30,6 +30,7 @@ from connector.data_sources import NoData
 from connector.queues import run_tenant
 from connector.run_summaries import enqueue_unattended
 from connector.runs import RunContext
+from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 
 RESCORE_RUN_SIZE = 1000  # companies per re-scoring run: each job of a run carries its list of domains
 
@@ -68,7 +69,12 @@ def _source(conn, tenant: str, market: MarketDefinition, point: dt.datetime, now
 
 
 def _rescore(conn, tenant: str, market: MarketDefinition, point: dt.datetime, now: dt.datetime) -> dict:
-    accounts = runtime.crm_for(tenant).get_accounts()
+    try:
+        accounts = runtime.crm_for(tenant).get_accounts()
+    except (BudgetExhausted, GrantRevoked, RateLimited) as exc:  # not today: the next rescore tick tries again
+        if isinstance(exc, RateLimited) and not exc.daily:
+            raise  # short limits are retried by the job's retry policy
+        return {"stopped": [{"stage": "rescore", "reason": str(exc)}]}
     domains = sorted(account.domain for account in accounts if account.fields.get("salesos_market") == market.name)
     whole = market.model_copy(update={"monthly_target": None})  # the target caps new companies, not known ones
     started = 0

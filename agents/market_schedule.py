@@ -58,7 +58,8 @@ def due_work(schedule: MarketSchedule, tenant: str, due: dt.datetime, now: dt.da
     return work
 
 
-def next_tick(schedule: MarketSchedule, tenant: str, after: dt.datetime, month_full: bool = False) -> dt.datetime | None:
+def next_tick(schedule: MarketSchedule, tenant: str, after: dt.datetime,
+              month_full: bool = False) -> dt.datetime | None:
     """When the tick after `after` is due; None for a schedule with nothing in it. With `month_full` (the
     month's target is met), sourcing skips the rest of `after`'s month."""
     points = []

@@ -489,9 +489,10 @@ def render(report: HealthReport) -> str:
         lines.append("Admin actions: none")
     if report.schedules:
         lines += ["", "Scheduled markets:"]
-        lines += [f"  {row.tenant}: {row.market!r} ({', '.join(f'{k} {v}' for k, v in row.schedule.items())}), next "
-                  f"tick {f'{row.next_tick:%Y-%m-%d %H:%M} UTC' if row.next_tick else 'not armed (is a dispatcher running?)'}"
-                  for row in report.schedules]
+        for row in report.schedules:
+            kinds = ", ".join(f"{kind} {cadence}" for kind, cadence in row.schedule.items())
+            due = f"{row.next_tick:%Y-%m-%d %H:%M} UTC" if row.next_tick else "not armed (is a dispatcher running?)"
+            lines.append(f"  {row.tenant}: {clip(row.market)!r} ({kinds}), next tick {due}")
     lines.append("")
     if report.runs:
         runs = f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"

@@ -289,3 +289,16 @@ def test_the_idle_pass_checks_the_chains_at_most_once_a_minute(conn, clock):
     assert rearming() == 0  # checked a moment ago
     rearming._last -= market_ticks.REARM_EVERY
     assert rearming() == 1
+
+
+def test_a_crm_that_refuses_the_rescore_today_stops_it_with_the_reason_and_the_ticks_go_on(conn, clock, monkeypatch):
+    from crm_adapters.errors import GrantRevoked
+
+    def revoked(tenant):
+        raise GrantRevoked("tenant local needs re-installing: the grant was revoked")
+
+    first = schedule(conn, clock, SCHEDULED.replace("source: monthly, rescore: weekly", "rescore: weekly"))
+    monkeypatch.setattr(runtime, "crm_for", revoked)
+    assert tick(conn, clock, first) == {
+        "stopped": [{"stage": "rescore", "reason": "tenant local needs re-installing: the grant was revoked"}],
+        "next_tick": "2025-11-10T05:06:00+00:00"}
