@@ -36,6 +36,7 @@ RESCORE_RUN_SIZE = 1000  # companies per re-scoring run: each job of a run carri
 
 
 def market_tick_job(payload: dict) -> dict:
+    """Do what fell due for the tenant's scheduled market since `due`, then arm its next tick."""
     tenant, due = payload["tenant"], dt.datetime.fromisoformat(payload["due"])
     conn = get_current_job().connection
     now = max(due, runtime.now())  # released early (the scheduler's clock runs ahead): it acts at its time
