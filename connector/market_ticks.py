@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 
@@ -99,7 +100,11 @@ class Rearming:
         if self._last is not None and time.monotonic() - self._last < REARM_EVERY:
             return 0
         self._last = time.monotonic()
-        return rearm(self.conn, self.markets(), self.clock())
+        try:
+            return rearm(self.conn, self.markets(), self.clock())
+        except sqlite3.Error as exc:  # the dispatcher goes on; the chains are checked again next time
+            log.error("the scheduled markets could not be read: %s", exc)
+            return 0
 
 
 # --- the month's count ---------------------------------------------------------------------------------

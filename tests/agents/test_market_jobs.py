@@ -302,3 +302,11 @@ def test_a_crm_that_refuses_the_rescore_today_stops_it_with_the_reason_and_the_t
     assert tick(conn, clock, first) == {
         "stopped": [{"stage": "rescore", "reason": "tenant local needs re-installing: the grant was revoked"}],
         "next_tick": "2025-11-10T05:06:00+00:00"}
+
+
+def test_a_kept_market_this_salesos_cannot_read_is_left_out_of_the_schedules_not_the_others(conn, clock):
+    schedule(conn, clock)
+    runtime.tenant_markets()._db.execute(
+        "INSERT INTO tenant_markets VALUES ('hubspot-1', ?, 'old', 'x')",
+        ('{"industry": "SaaS", "company_size": {"min": 10}, "colour": "red", "schedule": {"source": "monthly"}}',))
+    assert [tenant for tenant, _ in runtime.tenant_markets().scheduled()] == [TENANT]
