@@ -244,13 +244,16 @@ def test_a_tenant_without_data_keeps_ticking_and_says_why_no_run_started(conn, c
 
 
 def test_health_lists_each_scheduled_market_with_its_next_tick(conn, clock):
-    from connector.health import health_report
+    from connector.health import health_report, render
 
     first = schedule(conn, clock)
     report = health_report(runtime.settings(), conn, now=clock.now)
     [row] = report.schedules
     assert (row.tenant, row.market, row.schedule, row.next_tick) == (
         TENANT, "Test market", {"source": "monthly", "rescore": "weekly"}, first)
+    assert "  local: 'Test market' (source monthly, rescore weekly), next tick 2025-11-01 05:06 UTC\n" in render(report)
+    conn.delete(market_ticks.ARMED)
+    assert "next tick not armed (is a dispatcher running?)" in render(health_report(runtime.settings(), conn))
 
 
 def test_a_scheduled_market_record_written_in_the_crm_arms_its_first_tick(conn, clock):
