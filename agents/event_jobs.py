@@ -16,7 +16,7 @@ from agents.domains import registered_domain
 from agents.jobs import consent_stop, enqueue_steps, opted_out_of
 from agents.sequences import TEMPLATES, schedule
 from agents.validation import quote
-from connector import actions, runtime
+from connector import actions, market_ticks, runtime
 from connector.data_sources import NoData
 from connector.markets import MarketError, market_from_text
 from connector.queues import RETRY
@@ -63,7 +63,8 @@ def prospect_job(payload: dict) -> dict:
 
 
 def market_defined_job(payload: dict) -> dict:
-    """A market record written in the CRM becomes the tenant's market, and a run of it starts.
+    """A market record written in the CRM becomes the tenant's market, a run of it starts, and its schedule (if it
+    has one) ticks from now on (`agents.market_jobs`).
 
     The record's changes apply in the order they happened: a late retry of an
     older one changes nothing. A notification of the record whose definition
@@ -86,6 +87,7 @@ def market_defined_job(payload: dict) -> dict:
                                               kept_as=f"{origin}, not run: no data source" if no_data else None)
     if outcome == "older":
         return {"older_changes_skipped": 1}
+    market_ticks.arm(get_current_job().connection, event.tenant, market, runtime.now())
     if outcome == "unchanged" and not _retried():
         return {"market_unchanged": 1}
     if no_data:

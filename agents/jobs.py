@@ -23,10 +23,11 @@ from rq import get_current_job
 from agents.contact_finder import find_buying_team
 from agents.enrichment import score_intent
 from agents.lead_source import source_companies
+from agents.market_schedule import month_of
 from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany
 from agents.scoring import plan_lead
 from agents.validation import clip
-from connector import prospecting, runtime
+from connector import market_ticks, prospecting, runtime
 from connector.channels.email import EmailDraft, Rendered, render, write_eml
 from connector.data_sources import NoData, file_names_only, refuse_sample
 from connector.ledger import effect_key
@@ -110,8 +111,12 @@ def source_job(payload: dict) -> dict:
         paths = f" (files: {', '.join(run.data_files)})" if run.data_files else ""
         log.error("source job of run %s stopped: %s%s", run.run_id, exc, paths)
         return {"stopped": [{"stage": "source", "reason": file_names_only(str(exc), run.data_files or [])}]}
-    providers, misses = runtime.providers(run, get_current_job().connection), prospecting.Misses("source")
-    records = _provider_companies(run, providers, data.companies, misses) if providers.active else data.companies
+    conn = get_current_job().connection
+    providers, misses = runtime.providers(run, conn), prospecting.Misses("source")
+    known = runtime.known_companies(run.tenant) if run.new_only else set()
+    records = [record for record in data.companies if record.domain not in known]
+    if providers.active:
+        records = _provider_companies(run, providers, records, misses, known)
     result = source_companies(records, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
     current = _stages(crm, [scored.company.domain for scored in result.qualified])
@@ -134,6 +139,9 @@ def source_job(payload: dict) -> dict:
         for scored in result.qualified
     ])
     kept = [scored for scored in result.qualified if scored.company.domain not in written.errors]
+    if run.domains is None:  # the market's search, not a rep's request: what it adds counts toward the month's target
+        market_ticks.note_sourced(conn, run.tenant, run.market.name, month_of(run.as_of),
+                                  [scored.company.domain for scored in kept if scored.company.domain not in current])
     for index, batch in enumerate(_batches(kept, run.batch_size)):
         _next(run, "enrich", enrich_job, index, {"companies": _dump(batch)})
     return _provider_counts(providers, misses) | {
@@ -147,12 +155,14 @@ def source_job(payload: dict) -> dict:
         "qualified": len(kept),
         "crm_errors": _errors(written.errors),
         "rep_edits_kept": _kept(written),
-    }
+    } | ({"known_companies_skipped": len({record.domain for record in data.companies if record.domain in known})}
+         if run.new_only else {})
 
 
-def _provider_companies(run: RunContext, providers, records: list, misses) -> list:
-    """The files' companies plus what the providers find: searches of the market until enough qualify (or the
-    requested domains, looked up), each followed by the waterfall filling what the market judges."""
+def _provider_companies(run: RunContext, providers, records: list, misses, known: set[str]) -> list:
+    """The files' companies plus what the providers find: searches of the market until enough qualify (passing
+    over the `known` companies), or the requested domains looked up, each followed by the waterfall filling what
+    the market judges."""
     s = runtime.settings()
     if run.domains is not None:
         return prospecting.fill_firmographics(providers, records + prospecting.requested(run.domains, records),
@@ -160,7 +170,7 @@ def _provider_companies(run: RunContext, providers, records: list, misses) -> li
                                               misses, set(run.domains))
     limit = 2 * run.market.monthly_target if run.market.monthly_target else 1000
     return prospecting.source(providers, run.market, records, limit, s.salesos_waterfall,
-                              s.salesos_waterfall_confidence, misses)
+                              s.salesos_waterfall_confidence, misses, known)
 
 
 def _provider_counts(providers, misses) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -256,6 +256,31 @@ class Weights(BaseModel):
     priority: PriorityWeights = Field(default_factory=PriorityWeights)
 
 
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+Cadence = Annotated[Literal["weekly", "monthly"], BeforeValidator(_lower)]
+
+
+class MarketSchedule(BaseModel):
+    """When SalesOS prospects the market again by itself (`agents.market_schedule` says when exactly).
+
+    `source` finds new companies, up to what is left of the month's
+    `monthly_target`; `rescore` re-reads the intent of the market's companies
+    already in the CRM and scores them again. Each is optional.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Cadence | None = None
+    rescore: Cadence | None = None
+
+    def kinds(self) -> dict[str, str]:
+        """What is scheduled, and how often: {"source": "monthly", ...}; empty when nothing is."""
+        return {kind: cadence for kind, cadence in (("source", self.source), ("rescore", self.rescore)) if cadence}
+
+
 DEFAULT_BUYING_TEAM = ["VP Sales", "Head of Sales", "VP Revenue Operations", "CEO", "CRO"]
 
 
@@ -282,6 +307,7 @@ class MarketDefinition(BaseModel):
     contacts_per_company: int = Field(default=3, ge=1, le=25)
     min_role_relevance: Share = 0.0
     weights: Weights = Field(default_factory=Weights)
+    schedule: MarketSchedule | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -320,8 +320,9 @@ def dispatch(
     batch: Annotated[int, typer.Option(min=1, max=1000, help="events taken per Redis round trip")] = 100,
 ) -> None:
     """Route queued CRM events (webhooks, workflow actions) to stage jobs, each exactly once; complete the
-    HubSpot workflow actions whose runs have ended, save the summaries of runs started by events or the API, and
-    queue the CRM write of unsubscribes that have not reached their CRM."""
+    HubSpot workflow actions whose runs have ended, save the summaries of runs started by events, the API or a
+    schedule, queue the CRM write of unsubscribes that have not reached their CRM, and arm the next tick of each
+    scheduled market whose ticks stopped."""
     import signal
 
     import redis
@@ -331,9 +332,10 @@ def dispatch(
     from connector.actions import complete_finished
     from connector.dispatch import Dispatcher, DispatcherBusy, default_router
     from connector.hang_up import hang_up_like_terminate
+    from connector.market_ticks import Rearming
     from connector.redis_conn import RedisUnavailable, redis_connection
     from connector.run_summaries import save_finished
-    from connector.runtime import complete_action, ledger
+    from connector.runtime import complete_action, ledger, tenant_markets
     from connector.unsubscribes import requeue_unsynced
 
     stopping: list[int] = []
@@ -343,10 +345,13 @@ def dispatch(
     settings = load_settings()
     try:
         with redis_connection(settings) as conn:
+            rearm_ticks = Rearming(conn, lambda: tenant_markets().scheduled())
+
             def runs_ended() -> None:
                 complete_finished(conn, partial(complete_action, conn))
                 save_finished(conn, settings.home)
                 requeue_unsynced(conn, ledger())  # unsubscribes not yet written into their CRM
+                rearm_ticks()  # scheduled markets whose chain of ticks broke
 
             dispatcher = Dispatcher(conn, default_router(), name=name, batch=batch)
             counts = dispatcher.run(burst=burst, should_stop=lambda: bool(stopping), on_idle=runs_ended)

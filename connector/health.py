@@ -51,6 +51,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from agents.market import MarketDefinition
 from agents.validation import clip
 from connector import ledger
 from connector.admin_actions import AdminAction, admin_actions, read_only, state_unreadable
@@ -115,6 +116,14 @@ class UnsubscribeBacklog(BaseModel):
     reason: str | None = Field(description="the newest reason among them")
 
 
+class ScheduledMarket(BaseModel):
+    tenant: str
+    market: str
+    schedule: dict[str, str] = Field(description='what is scheduled and how often, e.g. {"source": "monthly"}')
+    next_tick: dt.datetime | None = Field(description="when its next tick is due; None: none is armed (a running "
+                                                      "dispatcher arms it within a minute)")
+
+
 class HealthReport(BaseModel):
     generated_at: dt.datetime
     status: Literal["healthy", "warning", "unavailable"]
@@ -129,6 +138,7 @@ class HealthReport(BaseModel):
     newest_run_age_seconds: float | None = None
     checks: list[Check] = Field(default_factory=list)
     unsubscribes: list[UnsubscribeBacklog] = Field(default_factory=list, description="per tenant, those not in its CRM")
+    schedules: list[ScheduledMarket] = Field(default_factory=list, description="each tenant's scheduled market")
 
     @property
     def warnings(self) -> list[Check]:
@@ -380,7 +390,8 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
             rates = success_rates(conn, now=now)
         except redis.RedisError as exc:
             report.redis = f"unreachable: {type(exc).__name__}: {exc}"
-    report.admin_actions, report.unsubscribes = state_checks(settings, now)
+    report.admin_actions, report.unsubscribes, scheduled = state_checks(settings, now)
+    report.schedules = scheduled_markets(scheduled, conn if report.redis == "ok" else None)
     runs = recent_runs(settings.home, now, window)
     report.runs = [run["run_id"] for run in runs]
     if runs and (started := run_started(runs[0]["run_id"])):
@@ -394,14 +405,37 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
     return report
 
 
-def state_checks(settings: Settings, now: dt.datetime) -> tuple[list[AdminAction], list[UnsubscribeBacklog]]:
-    """The admin actions and the unsubscribe backlog, over one read-only connection to the state database. One
-    that cannot be read is an action of its own (and a warning), never an empty, healthy list."""
+def state_checks(settings: Settings, now: dt.datetime) -> tuple[list[AdminAction], list[UnsubscribeBacklog],
+                                                               list[tuple[str, MarketDefinition]]]:
+    """The admin actions, the unsubscribe backlog and the scheduled markets, over one read-only connection to the
+    state database. One that cannot be read is an action of its own (and a warning), never an empty, healthy list."""
     try:
         with read_only(settings.state_path) as db:
-            return admin_actions(settings, db, now), unsubscribe_backlog(db) if db is not None else []
+            if db is None:
+                return admin_actions(settings, db, now), [], []
+            return admin_actions(settings, db, now), unsubscribe_backlog(db), _stored_schedules(db)
     except sqlite3.DatabaseError as exc:
-        return admin_actions(settings, None, now) + [state_unreadable(settings.state_path, exc)], []
+        return admin_actions(settings, None, now) + [state_unreadable(settings.state_path, exc)], [], []
+
+
+def _stored_schedules(db: sqlite3.Connection) -> list[tuple[str, MarketDefinition]]:
+    from connector.tenant_markets import scheduled_markets as stored
+
+    try:
+        return stored(db)
+    except sqlite3.OperationalError as exc:
+        if not str(exc).startswith("no such table"):
+            raise
+        return []  # no market kept yet
+
+
+def scheduled_markets(markets: list[tuple[str, MarketDefinition]], conn: redis.Redis | None) -> list[ScheduledMarket]:
+    """Each scheduled market with the due time of its armed tick (unknown without Redis)."""
+    from connector.market_ticks import armed
+
+    return [ScheduledMarket(tenant=tenant, market=market.name, schedule=market.schedule.kinds(),
+                            next_tick=armed(conn, tenant) if conn is not None else None)
+            for tenant, market in markets]
 
 
 def unsubscribe_backlog(db: sqlite3.Connection) -> list[UnsubscribeBacklog]:
@@ -462,6 +496,12 @@ def render(report: HealthReport) -> str:
                 lines.append(f"           -> {action.run}")
     else:
         lines.append("Admin actions: none")
+    if report.schedules:
+        lines += ["", "Scheduled markets:"]
+        for row in report.schedules:
+            kinds = ", ".join(f"{kind} {cadence}" for kind, cadence in row.schedule.items())
+            due = f"{row.next_tick:%Y-%m-%d %H:%M} UTC" if row.next_tick else "not armed (is a dispatcher running?)"
+            lines.append(f"  {row.tenant}: {clip(row.market)!r} ({kinds}), next tick {due}")
     lines.append("")
     if report.runs:
         runs = f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"

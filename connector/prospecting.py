@@ -99,15 +99,17 @@ def _call(misses: Misses, provider: str, keys: list[str], call, default):
 
 
 def source(providers: RunProviders, market: MarketDefinition, records: list[CompanyRecord], limit: int,
-           order: dict[str, list[str]], min_confidence: float, misses: Misses) -> list[CompanyRecord]:
+           order: dict[str, list[str]], min_confidence: float, misses: Misses,
+           skip: frozenset[str] | set[str] = frozenset()) -> list[CompanyRecord]:
     """The sourcing waterfall: search one provider at a time, fill what the market judges, and stop searching
-    once the companies found qualify for the whole monthly target (a dearer source is asked only for more)."""
+    once the companies found qualify for the whole monthly target (a dearer source is asked only for more).
+    Companies in `skip` (already in the CRM, for a run that wants new ones) are passed over."""
     tried: dict[str, set[str]] = defaultdict(set)
     records = fill_firmographics(providers, records, market, order, min_confidence, misses, tried=tried)
     for name in providers.for_role("sourcing"):
         if _enough(records, market):
             break
-        records = records + search_companies(providers, name, market, limit, misses)
+        records = records + search_companies(providers, name, market, limit, misses, skip)
         records = fill_firmographics(providers, records, market, order, min_confidence, misses, tried=tried)
     return records
 
@@ -117,14 +119,19 @@ def _enough(records: list[CompanyRecord], market: MarketDefinition) -> bool:
     return bool(market.monthly_target) and len(result.qualified) >= market.monthly_target
 
 
-def search_companies(providers: RunProviders, name: str, market: MarketDefinition, limit: int,
-                     misses: Misses) -> list[CompanyRecord]:
-    """One sourcing provider's matches for the market, up to `limit` (what it gave before it failed is kept)."""
+def search_companies(providers: RunProviders, name: str, market: MarketDefinition, limit: int, misses: Misses,
+                     skip: frozenset[str] | set[str] = frozenset()) -> list[CompanyRecord]:
+    """One sourcing provider's matches for the market, up to `limit` (what it gave before it failed is kept);
+    companies in `skip` are passed over and do not count toward `limit`."""
     records: list[CompanyRecord] = []
 
     def search() -> None:
-        for record in providers.module(name).search_companies(providers.client(name), market, limit):
+        for record in providers.module(name).search_companies(providers.client(name), market, limit + len(skip)):
+            if record.domain in skip:
+                continue
             records.append(record)
+            if len(records) == limit:
+                break
     _call(misses, name, ["search"], search, None)
     return records
 

@@ -1,9 +1,9 @@
 """Summaries of the runs nobody waits for: started by a CRM event or the API, saved when they end.
 
 The CLI's `execute_run` waits for its run and saves the summary itself. A run
-that a CRM event (`agents.event_jobs`) or `POST /api/markets` starts has no
-such waiter, so `enqueue_unattended` notes it in OPEN, and the dispatcher's
-idle pass (`save_finished`) saves the summary of each one that has ended into
+that a CRM event (`agents.event_jobs`), `POST /api/markets` or a market's
+schedule (`agents.market_jobs`) starts has no such waiter, so
+`enqueue_unattended` notes it in OPEN, and the dispatcher's idle pass (`save_finished`) saves the summary of each one that has ended into
 SALESOS_HOME/runs, where `connector health` reads the last day's runs. Such a
 summary does not replace `last_run.json`: that is the report of the last run
 a person started.
@@ -27,7 +27,7 @@ OPEN = "salesos:runs:open"
 GIVE_UP_AFTER = 2 * 24 * 3600  # seconds: a run still pending then has lost a job; what finished is saved
 log = logging.getLogger(__name__)
 
-StartedBy = Literal["crm event", "api"]
+StartedBy = Literal["crm event", "api", "schedule"]
 
 
 def enqueue_unattended(conn: redis.Redis, run: RunContext, started_by: StartedBy) -> None:

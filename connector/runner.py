@@ -22,6 +22,7 @@ from typing import Any
 
 from agents.jobs import source_job
 from agents.market import MarketDefinition
+from connector.market_ticks import arm
 from connector.private_files import append_private, write_private
 from connector.providers.offline import check_files
 from connector.providers.http.costs import run_costs
@@ -59,12 +60,12 @@ def execute_run(
     )
     started = time.monotonic()
     queues = [*FUNNEL_STAGES, "outreach"] if send_now else list(FUNNEL_STAGES)
-    if tenant != "local":
-        with closing(TenantMarkets(settings.state_path)) as markets:
-            markets.set(tenant, market, origin=f"run {run.run_id}")
+    with closing(TenantMarkets(settings.state_path)) as markets:
+        markets.set(tenant, market, origin=f"run {run.run_id}")
     with redis_url(settings) as url:
         conn = connect(url)
         enqueue_run(conn, run)
+        arm(conn, tenant, market, dt.datetime.now(dt.UTC))
         with worker_pool(url, settings, workers, queues) as pool:
             while run_pending(conn, run.run_id):
                 pool.check()

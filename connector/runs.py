@@ -25,6 +25,8 @@ class RunContext(BaseModel):
     send_now: bool = False
     batch_size: int = Field(default=250, ge=1)
     domains: list[str] | None = Field(default=None, description="only these companies (a rep's request from the CRM)")
+    new_only: bool = Field(default=False, description="pass over the companies already in the CRM (a scheduled "
+                                                      "sourcing run: only new ones count toward its target)")
 
 
 def new_run_id(clock: dt.datetime | None = None) -> str:

@@ -6,6 +6,7 @@ later tenant-aware version only changes this file.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,11 @@ from crm_adapters.local import LocalCRM
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return load_settings()
+
+
+def now() -> dt.datetime:
+    """SalesOS's clock, in UTC (tests set their own)."""
+    return dt.datetime.now(dt.UTC)
 
 
 class UnknownTenant(LookupError):
@@ -103,6 +109,14 @@ def record_index(tenant_id: str):
     from crm_adapters.record_index import RecordIndex
 
     return RecordIndex(settings().state_path, tenant_id)
+
+
+def known_companies(tenant: str) -> set[str]:
+    """The domains of the companies SalesOS already wrote into the tenant's CRM: the local CRM's accounts, or
+    what a CRM tenant's record index knows (no API call)."""
+    if tenant == "local":
+        return {account.domain for account in crm_for(tenant).get_accounts()}
+    return set(record_index(tenant).children("company", None))
 
 
 def complete_action(conn, tenant_id: str, callback_id: str, outputs: dict[str, str]) -> None:

@@ -296,3 +296,22 @@ def test_everything_a_run_leaves_in_salesos_home_is_readable_by_its_owner_only(w
     open_to_others = {str(path): oct(stat.S_IMODE(path.stat().st_mode))
                       for path in [home / "home", *(home / "home").rglob("*")] if path.stat().st_mode & 0o077}
     assert open_to_others == {}
+
+
+def test_a_run_of_a_scheduled_market_arms_its_first_tick_and_health_lists_it(workspace, redis_url):
+    import redis
+
+    from connector.market_ticks import armed
+    from connector.queues import queue
+
+    home, market, _ = workspace
+    market.write_text(MARKET + "schedule: {rescore: weekly}\n")
+    run(workspace, redis_url)
+    conn = redis.Redis.from_url(redis_url)
+    due = armed(conn, "local")
+    assert due.weekday() == 0 and due > dt.datetime.now(dt.UTC)  # the coming Monday
+    assert len(queue("source", conn).scheduled_job_registry.get_job_ids()) == 1
+    report = json.loads(cli(home / "home", "health", "--json", redis_url=redis_url).stdout)
+    [row] = report["schedules"]
+    assert (row["tenant"], row["market"], row["schedule"]) == ("local", "Test market", {"rescore": "weekly"})
+    assert dt.datetime.fromisoformat(row["next_tick"]) == due

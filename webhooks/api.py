@@ -12,6 +12,8 @@ over the app's MAX_CONTENT_LENGTH 413, a crash 500), see `answer_errors_as_json`
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from contextlib import closing
 from pathlib import Path
 
 import redis
@@ -22,14 +24,17 @@ from werkzeug.exceptions import HTTPException
 from agents.validation import describe, quote
 from connector.bounded_yaml import DocumentRefused, load_bounded
 from connector.failure_text import for_tenant
+from connector.market_ticks import arm
 from connector.markets import MarketError, parse_market
 from connector.queues import run_failures, run_pending, run_stats, run_tenant
 from connector.run_summaries import enqueue_unattended
 from connector.runner import summarise
 from connector.runs import RunContext, as_of_date, new_run_id
+from connector.tenant_markets import TenantMarkets
 from webhooks.auth import API_CHALLENGE, caller, unauthorized
 
 api = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
 
 
 @api.before_request
@@ -44,6 +49,7 @@ def _authenticate():
 @api.post("/markets")
 def create_market_run():
     """Validate a market (JSON or YAML) and enqueue a run of it for the key's tenant: 202 with the run's URL.
+    The market becomes the tenant's market, and its schedule (if it has one) starts ticking.
 
     Body: the market itself, or `{"market": {...}, "as_of": "YYYY-MM-DD"}`.
     """
@@ -73,6 +79,12 @@ def create_market_run():
         enqueue_unattended(_redis(), run, "api")
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
+    with closing(TenantMarkets(settings.state_path)) as markets:  # like `run --tenant`: the tenant's market now
+        markets.set(run.tenant, market, origin=f"API run {run.run_id}")
+    try:
+        arm(_redis(), run.tenant, market, dt.datetime.now(dt.UTC))
+    except redis.RedisError:  # the run is queued; the dispatcher's idle pass arms the schedule's first tick
+        log.warning("the first tick of %s's market is not armed yet: Redis is unavailable", run.tenant)
     return jsonify(run_id=run.run_id, status_url=f"/api/runs/{run.run_id}"), 202
 
 

@@ -228,3 +228,28 @@ def test_without_redis_configured_the_api_answers_a_json_503_not_a_500(settings)
     client = authorized(app.test_client(), settings)
     for response in (client.post("/api/markets", json=MARKET), client.get("/api/runs/anything")):
         assert response.status_code == 503 and response.is_json
+
+
+def test_a_posted_market_becomes_the_tenants_market_and_its_schedule_starts_ticking(client, settings, redis_url):
+    import datetime as dt
+
+    import redis
+
+    from connector.market_ticks import armed, tick_key
+    from connector.queues import queue
+    from connector.tenant_markets import TenantMarkets
+
+    response = client.post("/api/markets", json={**MARKET, "schedule": {"source": "monthly"}, "monthly_target": 20})
+    assert response.status_code == 202
+    market, origin = TenantMarkets(settings.state_path).get("local")
+    assert (market.schedule.kinds(), origin) == ({"source": "monthly"}, f"API run {response.json['run_id']}")
+    conn = redis.Redis.from_url(redis_url)
+    due = armed(conn, "local")
+    assert due.day == 1 and due > dt.datetime.now(dt.UTC)
+    assert queue("source", conn).scheduled_job_registry.get_job_ids() == [tick_key("local", due)]
+
+
+def test_a_schedule_with_an_unknown_cadence_is_a_400_naming_the_field_and_the_cadences(client, redis_url):
+    response = client.post("/api/markets", json={**MARKET, "schedule": {"rescore": "hourly"}})
+    assert response.status_code == 400
+    assert response.json["problems"] == ["schedule.rescore: Input should be 'weekly' or 'monthly' (got 'hourly')"]
