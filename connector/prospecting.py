@@ -104,7 +104,7 @@ def source(providers: RunProviders, market: MarketDefinition, records: list[Comp
     """The sourcing waterfall: search one provider at a time, fill what the market judges, and stop searching
     once the companies found qualify for the whole monthly target (a dearer source is asked only for more).
     Companies in `skip` (already in the CRM, for a run that wants new ones) are passed over."""
-    tried: dict[str, set[str]] = defaultdict(set)
+    tried: dict[str, set[str]] = {}
     records = fill_firmographics(providers, records, market, order, min_confidence, misses, tried=tried)
     for name in providers.for_role("sourcing"):
         if _enough(records, market):
@@ -150,7 +150,7 @@ def fill_firmographics(providers: RunProviders, records: list[CompanyRecord], ma
     `min_confidence`, only for companies that could still qualify, each provider at most once per company (`tried`
     remembers whom it asked across calls)."""
     available = {name for name in providers.for_role("firmographics") if not misses.stopped(name)}
-    tried = defaultdict(set) if tried is None else tried
+    tried = {} if tried is None else tried
     records = list(records)
     while available:
         companies, _ = merge_records(records)
@@ -161,7 +161,7 @@ def fill_firmographics(providers: RunProviders, records: list[CompanyRecord], ma
             break
         for name, domains in asks.items():
             for domain in domains:
-                tried[domain].add(name)
+                tried.setdefault(domain, set()).add(name)
             found = _call(misses, name, domains,
                           lambda name=name, domains=domains: providers.module(name).enrich_companies(
                               providers.client(name), domains), {})

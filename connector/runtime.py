@@ -247,7 +247,16 @@ def providers(run, conn):
     """The data providers `run` may call: its tenant's keys, with the Redis every worker shares."""
     from connector.providers.registry import RunProviders
 
-    return RunProviders(run.tenant, run.run_id, provider_keys(run.tenant), conn, settings())
+    return RunProviders(run.tenant, run.run_id, provider_keys(run.tenant), conn, settings(), _provider_http())
+
+
+@lru_cache(maxsize=1)
+def _provider_http():
+    """One connection pool per worker process for every provider call. A provider's base URL is configuration,
+    not data, so the environment's proxy applies; no redirect is followed."""
+    import httpx
+
+    return httpx.Client(follow_redirects=False)
 
 
 def board_finder(conn, tenant: str):

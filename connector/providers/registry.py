@@ -9,7 +9,6 @@ provider without a key is skipped, and the run summary says so.
 
 from __future__ import annotations
 
-from functools import cached_property
 from types import ModuleType
 
 import httpx
@@ -39,10 +38,10 @@ ROLES: dict[str, tuple[str, ...]] = {
 
 
 class RunProviders:
-    """The providers one run may call. Clients are made once per job and share one HTTP connection pool."""
+    """The providers one run may call. Clients are made once per job; `http` is the worker's connection pool."""
 
     def __init__(self, tenant: str, run_id: str, keys: dict[str, str], conn: redis.Redis, settings: Settings,
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client) -> None:
         self.tenant, self.run_id, self.keys = tenant, run_id, dict(keys)
         self._conn, self._settings = conn, settings
         self._http = http
@@ -72,7 +71,7 @@ class RunProviders:
         if name not in self._clients:
             s = self._settings
             self._clients[name] = ProviderClient(
-                load_spec(name), self.keys.get(name), tenant=self.tenant, http=self._pool,
+                load_spec(name), self.keys.get(name), tenant=self.tenant, http=self._http,
                 cache=RedisResponseCache(self._conn, s.salesos_cache_ttls),
                 meter=CostLedger(self._conn, self.tenant, self.run_id, run_cap=s.salesos_run_cost_cap,
                                  monthly_cap=s.salesos_monthly_cost_cap),
@@ -81,11 +80,3 @@ class RunProviders:
 
     def module(self, name: str) -> ModuleType:
         return MODULES[name]
-
-    @cached_property
-    def _pool(self) -> httpx.Client:
-        return self._http or httpx.Client(timeout=15, follow_redirects=False, trust_env=False)
-
-    def close(self) -> None:
-        if self._http is None and "_pool" in self.__dict__:
-            self._pool.close()

@@ -15,8 +15,8 @@ def test_a_search_reads_past_the_companies_already_in_the_crm_until_it_has_enoug
     known = [f"known{n}.com" for n in range(100)]
     pages = {1: search_page([organization(domain) for domain in known], 1, 150),
              2: search_page([organization(f"new{n}.com") for n in range(50)], 2, 150)}
-    providers = RunProviders("local", "r1", {"apollo": "key"}, conn, Settings(salesos_home=tmp_path))
-    with respx.mock(base_url=BASE) as router:
+    with httpx.Client() as http, respx.mock(base_url=BASE) as router:
+        providers = RunProviders("local", "r1", {"apollo": "key"}, conn, Settings(salesos_home=tmp_path), http)
         route = router.post("/mixed_companies/search").mock(
             side_effect=lambda request: httpx.Response(200, json=pages[int(request.url.params["page"])]))
         found = prospecting.search_companies(providers, "apollo", market(), 3, prospecting.Misses("source"),
