@@ -117,6 +117,9 @@ def source_job(payload: dict) -> dict:
     records = [record for record in data.companies if record.domain not in known]
     if providers.active:
         records = _provider_companies(run, providers, records, misses, known)
+        held = _hold(run, "source", source_job, payload, misses,
+                     lambda held: {"run": run.model_copy(update={"domains": sorted(held)}).model_dump(mode="json")})
+        records = [record for record in records if record.domain not in held]
     result = source_companies(records, run.market, set(run.domains) if run.domains is not None else None)
     crm = runtime.crm_for(run.tenant)
     current = _stages(crm, [scored.company.domain for scored in result.qualified])
@@ -196,8 +199,8 @@ def enrich_job(payload: dict) -> dict:
                                            runtime.board_finder(conn, run.tenant))
         for domain, more in found.items():
             signals.setdefault(domain, []).extend(more)
-        held = _hold(run, "enrich", enrich_job, payload, misses, "companies",
-                     lambda item: item["company"]["domain"])
+        held = _hold(run, "enrich", enrich_job, payload, misses,
+                     _held_items(run, payload, "companies", lambda item: item["company"]["domain"]))
         companies = [scored for scored in companies if scored.company.domain not in held]
     intents = {
         scored.company.domain: score_intent(
@@ -230,30 +233,39 @@ def enrich_job(payload: dict) -> dict:
         "enriched": len(leads), "crm_errors": _errors(written.errors), "rep_edits_kept": _kept(written)}
 
 
-def _hold(run: RunContext, stage: str, func, payload: dict, misses, items_key: str, domain_of) -> set[str]:
+def _hold(run: RunContext, stage: str, func, payload: dict, misses, resumed: Callable[[set[str]], dict]) -> set[str]:
     """The domains that wait for a provider that was down (or whose circuit was open) and resume later.
 
-    They go back on the stage's queue, as a job of the run, after the provider's
-    Retry-After or the next of SALESOS_PROVIDER_WAITS; the rest of the batch goes
-    on now. After the last wait they go on without it, and the summary names
-    the provider and the companies it missed.
+    They go back on the stage's queue, as a job of the run (`resumed(held)` is
+    its payload), after the provider's Retry-After or the next of
+    SALESOS_PROVIDER_WAITS; the rest of the batch goes on now. After the last
+    wait they go on without it, and the summary names the provider and the
+    companies it missed.
     """
     waits = runtime.settings().salesos_provider_waits
     waited = payload.get("waited", 0)
-    resumable = misses.resumable()
+    resumable = {name: miss for name, miss in misses.resumable().items() if set(miss.keys) - {prospecting.SEARCH}}
     if not resumable or waited >= len(waits):
         return set()
-    held = {key for miss in resumable.values() for key in miss.keys}
+    held = {key for miss in resumable.values() for key in miss.keys} - {prospecting.SEARCH}
     delay = max([waits[waited], *(m.retry_after or 0 for m in resumable.values())])
-    items = [item for item in payload[items_key] if domain_of(item) in held]
-    enqueue_once(get_current_job().connection, stage, func,
-                 {"run": run.model_dump(mode="json"), items_key: items, "waited": waited + 1},
+    enqueue_once(get_current_job().connection, stage, func, resumed(held) | {"waited": waited + 1},
                  job_key=job_id("run", run.run_id, stage, f"{_batch_index()}w{waited + 1}"), run_id=run.run_id,
                  at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay),
                  timeout=runtime.settings().salesos_job_timeout)
     for miss in resumable.values():
-        miss.kind, miss.reason = "waiting", f"{miss.reason}; {len(miss.keys)} wait and resume in {delay:g} s"
+        searched = prospecting.SEARCH in miss.keys
+        miss.keys = [key for key in miss.keys if key != prospecting.SEARCH]
+        miss.kind = "waiting"
+        miss.reason = (f"{miss.reason}; {len(miss.keys)} wait and resume in {delay:g} s"
+                       + ("; its search of the market was missed" if searched else ""))
     return held
+
+
+def _held_items(run: RunContext, payload: dict, key: str, domain_of) -> Callable[[set[str]], dict]:
+    """A resumed enrich or contacts job: the same run, with only the held companies of the batch."""
+    return lambda held: {"run": run.model_dump(mode="json"),
+                         key: [item for item in payload[key] if domain_of(item) in held]}
 
 
 # --- contacts ---------------------------------------------------------------
@@ -273,8 +285,8 @@ def contacts_job(payload: dict) -> dict:
             people.setdefault(domain, []).extend(found)
         people = prospecting.reveal_team(providers, people, run.market, misses)
         verdicts = prospecting.verify_team(providers, people, run.market, misses, runtime.dns_resolver())
-        held = _hold(run, "contacts", contacts_job, payload, misses, "leads",
-                     lambda lead: lead["company"]["company"]["domain"])
+        held = _hold(run, "contacts", contacts_job, payload, misses,
+                     _held_items(run, payload, "leads", lambda lead: lead["company"]["company"]["domain"]))
     leads, dropped, drop_reasons = [], 0, Counter()
     contacts: list[Contact] = []
     for lead in payload["leads"]:

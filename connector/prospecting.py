@@ -32,6 +32,7 @@ from connector.providers.registry import RunProviders
 
 log = logging.getLogger(__name__)
 REQUESTED = "crm request"  # the source of the stand-in record of a company a rep asked for by its domain
+SEARCH = "search"  # what a failed search missed: no company yet, so nothing waits for it
 REVEAL_ROUNDS = 2  # a team member whose email is not found makes way for the next in line, once
 
 
@@ -132,7 +133,7 @@ def search_companies(providers: RunProviders, name: str, market: MarketDefinitio
             records.append(record)
             if len(records) == limit:
                 break
-    _call(misses, name, ["search"], search, None)
+    _call(misses, name, [SEARCH], search, None)
     return records
 
 

@@ -131,3 +131,26 @@ def test_a_provider_without_a_key_is_skipped_and_the_summary_says_so(workspace):
     del env["PDL_API_KEY"]
     summary = run((home, market, env))
     assert "pdl" in summary["providers_skipped"] and "pdl" not in summary["provider_costs"]
+
+
+def test_a_sourcing_provider_that_is_down_is_named_and_the_next_one_is_searched_and_asked(workspace, providers):
+    providers.fake.outage("apollo")  # the first searched, and the first asked for industry and headcount
+    summary = run(workspace)
+    [miss] = [m for m in summary["provider_misses"] if m["provider"] == "apollo" and m["stage"] == "source"]
+    assert miss["kind"] == "unavailable" and summary["provider_costs"]["pdl"]["calls"] > 0
+    assert summary["qualified"] == 8 and summary["failures"] == []
+
+
+def test_file_companies_whose_providers_are_all_down_wait_then_go_on_with_what_the_file_says(workspace, providers):
+    home, market, env = workspace
+    domains = sorted(sample_world().companies)[:3]
+    data = home / "accounts.jsonl"
+    data.write_text("".join(json.dumps({"type": "company", "name": domain, "domain": domain}) + "\n"
+                            for domain in domains))
+    providers.fake.outage("apollo")
+    providers.fake.outage("pdl")
+    summary = run((home, market, env | {"SALESOS_DATA_FILES": json.dumps([str(data)])}))
+    misses = {(m["provider"], m["kind"]): m for m in summary["provider_misses"] if m["stage"] == "source"}
+    assert misses[("apollo", "waiting")]["missed"] == 3  # waited once (SALESOS_PROVIDER_WAITS) ...
+    assert ("apollo", "unavailable") in misses  # ... then went on without it
+    assert summary["companies_read"] >= 3 and summary["failures"] == []
