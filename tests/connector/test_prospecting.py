@@ -9,7 +9,6 @@ import pytest
 
 from agents.lead_source import merge_records
 from agents.market import MarketDefinition
-from agents.models import PersonRecord
 from connector import prospecting
 from connector.providers.registry import RunProviders
 from connector.settings import Settings

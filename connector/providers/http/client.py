@@ -29,7 +29,7 @@ import httpx
 
 from agents.validation import clip
 from connector.providers.http.errors import (
-    AuthRefused, CapReached, CircuitOpen, NotConfigured, ProviderUnavailable, QuotaExhausted, RequestRefused,
+    AuthRefused, CircuitOpen, NotConfigured, ProviderUnavailable, QuotaExhausted, RequestRefused,
 )
 from connector.providers.http.spec import DataKind, Endpoint, ProviderSpec, dig
 
