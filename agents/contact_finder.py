@@ -49,7 +49,8 @@ def find_buying_team(
     return ContactSelection(kept=kept, dropped=dropped)
 
 
-def to_reveal(people: list[PersonRecord], market: MarketDefinition, tried: set[str] = frozenset()) -> list[PersonRecord]:
+def to_reveal(people: list[PersonRecord], market: MarketDefinition,
+              tried: set[str] = frozenset()) -> list[PersonRecord]:
     """The people whose email is worth paying for: those without one who would make the top
     `contacts_per_company` (by the same ranking as `find_buying_team`), skipping refs already tried.
 

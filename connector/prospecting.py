@@ -247,8 +247,8 @@ def verify_team(providers: RunProviders, people: dict[str, list[PersonRecord]], 
     hunter = providers.client("hunter") if "hunter" in providers.for_role("verifier") else None
     verdicts: dict[str, Verdict] = {}
     for _ in range(REVEAL_ROUNDS + 1):
-        wanted = sorted({contact.email for group in people.values()
-                         for contact in find_buying_team(group, market, verdicts).kept if contact.email not in verdicts})
+        kept = [contact for group in people.values() for contact in find_buying_team(group, market, verdicts).kept]
+        wanted = sorted({contact.email for contact in kept if contact.email not in verdicts})
         if not wanted:
             break
         try:

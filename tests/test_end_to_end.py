@@ -159,7 +159,7 @@ def test_the_local_crm_holds_the_results(workspace, redis_url):
                                 "sam@acme.io"]
     jane = contacts["jane@acme.io"].fields
     assert jane["priority_tier"] == "TIER_1" and jane["seniority"] == 10
-    assert jane["email_verified"] is False  # files only, no verifier: no address is verified, however trusted its source
+    assert jane["email_verified"] is False  # a files-only run verifies nothing, however trusted the source
     assert len(jane["sequencing"]) == 7
     assert jane["sequencing"][0]["scheduled_at"] == "2026-11-02T09:00:00-05:00"
     assert contacts["john@acme.io"].fields["sequencing"][0]["scheduled_at"] == "2026-11-02T09:00:00-08:00"
