@@ -128,14 +128,18 @@ def test_a_market_record_on_a_tenant_without_a_data_source_is_kept_and_runs_once
 
 
 def test_a_tenant_with_provider_keys_and_no_files_runs_what_its_crm_asks_for_reading_no_file(
-        world_without_data, hubspot):
+        world_without_data, hubspot, monkeypatch):
     from connector.providers.keys import set_key
     from connector.tenants import vault_keys
     from connector.vault import Vault
+    from tests.fakes.provider_server import ProviderServer
 
     client, conn = world_without_data
+    providers = ProviderServer()  # whose world has no acme.io
+    monkeypatch.setenv("APOLLO_API_BASE_URL", providers.base_url("apollo"))
+    runtime.settings.cache_clear()
     vault = Vault(runtime.settings().state_path, vault_keys(runtime.settings()))
-    set_key(vault, TENANT, "apollo", "apollo-key-of-the-tenant")
+    set_key(vault, TENANT, "apollo", providers.fake.keys["apollo"])
     vault.close()
     record = CrmEvent(tenant=TENANT, source="salesforce-outbound", kind="SalesOS_Market__c.updated",
                       object_type="market", object_id="a01", property_name="Definition__c", property_value=MARKET,
@@ -149,9 +153,11 @@ def test_a_tenant_with_provider_keys_and_no_files_runs_what_its_crm_asks_for_rea
     dispatch_and_work(conn)
     assert complete_finished(conn, lambda tenant, callback, outputs: runtime.complete_action(
         conn, tenant, callback, outputs)) == 1
+    providers.stop()
     result = hubspot.completed["ap-3"]["salesos_result"]
-    assert "has no data source" not in result and "did not qualify" in result  # run, on no data yet
-    assert hubspot.objects["companies"] == {}
+    assert "has no data source" not in result and "did not qualify" in result  # looked up, and no provider knows it
+    domains = {company["domain"] for company in hubspot.objects["companies"].values()}
+    assert domains and "acme.io" not in domains  # the market's run found its companies through Apollo
 
 
 def work_on(conn, event: CrmEvent) -> dict:
