@@ -9,12 +9,12 @@ provider without a key is skipped, and the run summary says so.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 import httpx
 import redis
 
-from connector.providers import apollo, crunchbase, greenhouse, hunter, lever, newsapi, pdl, wayback
 from connector.providers.http.breaker import RedisBreaker
 from connector.providers.http.cache import RedisResponseCache
 from connector.providers.http.client import ProviderClient
@@ -23,10 +23,6 @@ from connector.providers.http.spec import ProviderSpec, load_spec
 from connector.providers.http.stats import RedisCallStats
 from connector.settings import Settings
 
-MODULES: dict[str, ModuleType] = {
-    "apollo": apollo, "pdl": pdl, "crunchbase": crunchbase, "hunter": hunter,
-    "greenhouse": greenhouse, "lever": lever, "newsapi": newsapi, "wayback": wayback,
-}
 ROLES: dict[str, tuple[str, ...]] = {
     "sourcing": ("apollo", "pdl", "crunchbase"),
     "firmographics": ("apollo", "pdl"),
@@ -79,4 +75,6 @@ class RunProviders:
         return self._clients[name]
 
     def module(self, name: str) -> ModuleType:
-        return MODULES[name]
+        """The provider's module (`connector/providers/<name>.py`), imported on first use: a worker whose
+        tenants have no provider key never loads them."""
+        return importlib.import_module(f"connector.providers.{name}")
