@@ -19,7 +19,7 @@ from connector.providers.http.breaker import RedisBreaker
 from connector.providers.http.cache import RedisResponseCache
 from connector.providers.http.client import ProviderClient
 from connector.providers.http.costs import CostLedger
-from connector.providers.http.spec import ProviderSpec, load_spec
+from connector.providers.http.spec import load_spec
 from connector.providers.http.stats import RedisCallStats
 from connector.settings import Settings
 
@@ -47,9 +47,6 @@ class RunProviders:
     def active(self) -> bool:
         """Whether this run calls providers at all: the tenant gave at least one key."""
         return bool(self.keys)
-
-    def spec(self, name: str) -> ProviderSpec:
-        return self.client(name).spec
 
     def usable(self, name: str) -> bool:
         return self.active and (name in self.keys or load_spec(name).auth.kind == "none")
