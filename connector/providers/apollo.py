@@ -24,13 +24,12 @@ from typing import Any
 import pycountry
 from pydantic import ValidationError
 
-from agents.domains import registered_domain
-from agents.geo import country_code
 from agents.market import MarketDefinition
 from agents.models import CompanyRecord, PersonRecord
 from agents.titles import normalise_title, seniority
 from connector.providers.http.client import ProviderClient, Reply
 from connector.providers.http.spec import Pagination, dig
+from connector.providers.mapping import country_or_none, domain_or_none, int_or_none, text, year_or_none
 
 SOURCE = "apollo"
 # Apollo gives no per-record confidence for firmographics; its records are curated and keyed by the domain asked for.
@@ -227,7 +226,7 @@ def company_record(item: Any, fetched_at: dt.datetime, tally: Tally) -> CompanyR
     if not isinstance(item, dict):
         tally.skipped["not an organization"] += 1
         return None
-    domain = _domain(item.get("primary_domain") or item.get("domain") or item.get("website_url"))
+    domain = domain_or_none(item.get("primary_domain") or item.get("domain") or item.get("website_url"))
     if domain is None:
         tally.skipped["no domain"] += 1
         return None
@@ -239,10 +238,10 @@ def company_record(item: Any, fetched_at: dt.datetime, tally: Tally) -> CompanyR
             name=item.get("name") or domain,
             domain=domain,
             industry=item.get("industry") or None,
-            employee_count=_whole(item.get("estimated_num_employees")),
+            employee_count=int_or_none(item.get("estimated_num_employees")),
             annual_revenue=revenue if isinstance(revenue, (int, float)) and revenue > 0 else None,
-            country=_country(item.get("country")),
-            founded=_year(item.get("founded_year")),
+            country=country_or_none(item.get("country")),
+            founded=year_or_none(item.get("founded_year")),
             funding_stage=item.get("latest_funding_stage") or None,
             tech_stack=[name for name in technologies if isinstance(name, str) and name.strip()],
             source=SOURCE, confidence=FIRMOGRAPHICS_CONFIDENCE, fetched_at=fetched_at,
@@ -354,15 +353,15 @@ def reveal_emails(client: ProviderClient, people: list[PersonRecord]) -> list[Pe
 
 
 def _revealed(person: PersonRecord, match: dict[str, Any], fetched_at: dt.datetime) -> PersonRecord:
-    email = _text(match.get("email"))
-    full_name = _text(match.get("name")) or " ".join(
-        part for part in (_text(match.get("first_name")), _text(match.get("last_name"))) if part)
+    email = text(match.get("email"))
+    full_name = text(match.get("name")) or " ".join(
+        part for part in (text(match.get("first_name")), text(match.get("last_name"))) if part)
     values = {
         **person.model_dump(),
         "name": full_name or person.name,
-        "title": _text(match.get("title")) or person.title,
-        "country": _country(match.get("country")) or person.country,
-        "linkedin_url": _text(match.get("linkedin_url")) or person.linkedin_url,
+        "title": text(match.get("title")) or person.title,
+        "country": country_or_none(match.get("country")) or person.country,
+        "linkedin_url": text(match.get("linkedin_url")) or person.linkedin_url,
         "fetched_at": fetched_at,
     }
     if email and not email.startswith(_LOCKED_EMAIL):
@@ -381,7 +380,7 @@ def _registered_domains(domains: Iterable[str], tally: Tally) -> list[str]:
     """Each registered domain once, sorted (the same set makes the same batches, so the cache answers a re-run)."""
     unique = set()
     for value in domains:
-        domain = _domain(value)
+        domain = domain_or_none(value)
         if domain is None:
             tally.skipped["not a domain"] += 1
         else:
@@ -393,33 +392,3 @@ def _batches(items: list[str], size: int | None) -> Iterator[list[str]]:
     size = size or 1
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def _domain(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return registered_domain(value)
-    except ValueError:
-        return None
-
-
-def _country(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return country_code(value)
-    except ValueError:
-        return None
-
-
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _whole(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _year(value: Any) -> int | None:
-    return value if isinstance(value, int) and 1800 <= value <= 2100 else None

@@ -15,7 +15,8 @@ from typing import Any
 
 from agents.models import CompanyRecord, JobPosting, Signal
 from connector.providers.http.client import ProviderClient
-from connector.providers.signal_fields import board_token, iso_date, link, report_skipped, text
+from connector.providers.mapping import text
+from connector.providers.signal_fields import board_token, iso_date, link, report_skipped
 
 SOURCE = "greenhouse"
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from agents.models import CompanyRecord, JobPosting, Signal
 from connector.providers.http.client import ProviderClient
-from connector.providers.signal_fields import board_token, epoch_ms_date, link, report_skipped, text
+from connector.providers.mapping import text
+from connector.providers.signal_fields import board_token, epoch_ms_date, link, report_skipped
 
 SOURCE = "lever"
 

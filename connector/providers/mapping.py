@@ -57,3 +57,8 @@ def int_or_none(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         return None
     return int(value)
+
+
+def text(value: object) -> str:
+    """A string value stripped; '' for anything else."""
+    return value.strip() if isinstance(value, str) else ""

@@ -21,7 +21,8 @@ from agents.models import CompanyRecord, Funding, News, Signal
 from agents.news import classify_article, search_name
 from connector.providers.http.client import ProviderClient
 from connector.providers.http.errors import RequestRefused
-from connector.providers.signal_fields import iso_date, link, report_skipped, text
+from connector.providers.mapping import text
+from connector.providers.signal_fields import iso_date, link, report_skipped
 
 log = logging.getLogger(__name__)
 

@@ -46,10 +46,6 @@ def link(value: object) -> str | None:
     return value if is_http_url(value) else None
 
 
-def text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
 def report_skipped(provider: str, domain: str, skipped: int, total: int, why: str) -> None:
     if skipped:
         log.warning("%s: %d of %d items for %s left out: %s", provider, skipped, total, domain, why)

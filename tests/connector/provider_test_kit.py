@@ -40,6 +40,9 @@ class RecordingMeter:
     def credits(self) -> list[float]:
         return [credits for _, credits, _, _ in self.charges]
 
+    def credits_of(self, endpoint: str) -> float:
+        return sum(credits for name, credits, _, _ in self.charges if name == endpoint)
+
 
 def client(provider: str, meter: RecordingMeter | None = None, key: str | None = "test-key") -> ProviderClient:
     """A client on the provider's real spec (its own base URL, no environment overrides), answering at a fixed

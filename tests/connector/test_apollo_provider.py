@@ -15,6 +15,7 @@ from connector.providers import apollo
 from connector.providers.http.client import ProviderClient
 from connector.providers.http.errors import AuthRefused, ProviderUnavailable, RequestRefused
 from connector.providers.http.spec import load_spec
+from tests.connector.provider_test_kit import RecordingMeter
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 BASE = "https://api.apollo.io/api/v1"
@@ -24,26 +25,6 @@ def fixture(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-class Ledger:
-    """The cost meter's side of each call: what the client charged."""
-
-    def __init__(self) -> None:
-        self.charges: list[tuple[str, float, float, bool]] = []
-
-    def check(self, provider: str, endpoint: str, dollars: float) -> None:
-        pass
-
-    def charge(self, provider: str, endpoint: str, credits: float, dollars: float, cached: bool,
-               held: float = 0.0) -> None:
-        self.charges.append((endpoint, credits, dollars, cached))
-
-    def release(self, provider: str, endpoint: str, held: float) -> None:
-        pass
-
-    def credits(self, endpoint: str) -> float:
-        return sum(credits for name, credits, _, _ in self.charges if name == endpoint)
-
-
 @pytest.fixture
 def router():
     with respx.mock(base_url=BASE, assert_all_called=False) as mock:
@@ -51,8 +32,8 @@ def router():
 
 
 @pytest.fixture
-def ledger() -> Ledger:
-    return Ledger()
+def ledger() -> RecordingMeter:
+    return RecordingMeter()
 
 
 @pytest.fixture
@@ -154,7 +135,7 @@ def test_organization_search_reads_every_page_to_the_end_and_pays_a_credit_a_pag
 
     assert [params(call)["page"] for call in route.calls] == ["1", "2", "3"]
     assert len(records) == 240 == len({record.domain for record in records})
-    assert ledger.credits("organization_search") == 3
+    assert ledger.credits_of("organization_search") == 3
 
 
 def test_an_empty_search_answer_is_free_and_ends_the_search(router, client, ledger):
@@ -162,7 +143,7 @@ def test_an_empty_search_answer_is_free_and_ends_the_search(router, client, ledg
 
     assert list(apollo.search_companies(client, market(), limit=100)) == []
     assert route.call_count == 1
-    assert ledger.credits("organization_search") == 0
+    assert ledger.credits_of("organization_search") == 0
 
 
 def test_search_stops_at_the_limit_without_asking_for_more_pages(router, client):
@@ -260,7 +241,7 @@ def test_a_query_past_the_display_cap_is_split_until_every_slice_is_read_whole_e
     }
     assert len(records) == 9 * 120 == len({record.domain for record in records})
     assert len(asked) == 3 + 9 * 2  # three probes split, nine slices of two pages
-    assert ledger.credits("organization_search") == len(asked)
+    assert ledger.credits_of("organization_search") == len(asked)
     assert tally.capped == []
 
 
@@ -354,7 +335,7 @@ def test_bulk_enrichment_asks_ten_domains_a_call_and_pays_per_organization_found
 
     assert [len(params(call).get_list("domains[]")) for call in route.calls] == [10, 10, 2]
     assert sorted(found) == [f"company{i:02}.com" for i in range(20)]
-    assert ledger.credits("organization_bulk_enrich") == 20
+    assert ledger.credits_of("organization_bulk_enrich") == 20
 
 
 def test_bulk_enrichment_maps_the_documented_answer_and_leaves_unknown_domains_out(router, client, ledger):
@@ -371,7 +352,7 @@ def test_bulk_enrichment_maps_the_documented_answer_and_leaves_unknown_domains_o
     patriot = found["salespatriot.com"]
     assert patriot.annual_revenue is None  # organization_revenue 0.0 with no printed value: unknown, not zero
     assert patriot.tech_stack == [] and patriot.employee_count == 15
-    assert ledger.credits("organization_bulk_enrich") == 2
+    assert ledger.credits_of("organization_bulk_enrich") == 2
 
 
 def test_enriching_nothing_calls_nothing(router, client):
@@ -395,7 +376,7 @@ def test_people_search_asks_each_domain_with_the_buying_team_filters_for_free(ro
     sent = params(route.calls[0])
     assert sent.get_list("person_titles[]") == ["VP Sales", "Head of Sales", "CEO"]
     assert sent.get_list("person_seniorities[]") == ["vp", "head", "c_suite"]
-    assert ledger.credits("people_search") == 0
+    assert ledger.credits_of("people_search") == 0
 
 
 def test_a_role_apollo_has_no_seniority_for_drops_the_seniority_filter(router, client):
@@ -506,7 +487,7 @@ def test_reveal_charges_a_credit_per_person_found_and_none_for_a_miss(router, cl
 
     revealed = apollo.reveal_emails(client, [unrevealed("p1"), unrevealed("p2")])
 
-    assert ledger.credits("people_bulk_match") == 1
+    assert ledger.credits_of("people_bulk_match") == 1
     assert revealed[1] == unrevealed("p2")  # not found: unchanged, still awaiting a reveal
 
 

@@ -2,9 +2,6 @@
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,20 +10,10 @@ from typer.testing import CliRunner
 from connector.cli import app
 from connector.providers.keys import provider_keys
 from connector.vault import Vault, new_key
+from tests.connector.test_tenants_cli import cli, env  # noqa: F401 (env is a fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
 TENANT = "hubspot-62515"
 KEY = "apollo-live-3f9c2b7e1d8a4c6b9e0f"
-
-
-@pytest.fixture
-def env(tmp_path):
-    return {**os.environ, "SALESOS_HOME": str(tmp_path), "SALESOS_VAULT_KEYS": new_key()}
-
-
-def cli(env, *args, stdin=""):
-    return subprocess.run([sys.executable, "-m", "connector", *args], cwd=ROOT, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
 
 
 def words(text: str) -> str:

@@ -15,6 +15,7 @@ import pytest
 from agents.models import Funding, JobPosting
 from connector.providers.http.client import ProviderClient
 from connector.providers.http.spec import load_spec
+from tests.connector.provider_test_kit import RecordingMeter
 from tests.fakes.provider_payloads import captures
 from tests.fakes.provider_server import PRICES, FakeProviders, ProviderServer
 from tests.fakes.provider_world import sample_world
@@ -322,29 +323,15 @@ def test_crunchbase_autocomplete_refuses_bad_input_naming_the_parameter(server, 
 # --- Hunter, through the project's client and spec -------------------------------------------------
 
 
-class Meter:
-    def __init__(self):
-        self.credits = 0.0
-
-    def check(self, provider, endpoint, dollars):
-        pass
-
-    def charge(self, provider, endpoint, credits, dollars, cached, held=0.0):
-        self.credits += credits
-
-    def release(self, provider, endpoint, held):
-        pass
-
-
 def test_hunter_domain_search_pages_by_offset_and_charges_a_search_per_ten_emails(server):
     world = server.fake.world
     company = max(world.companies.values(), key=lambda c: sum(p.in_hunter for p in c.people))
-    meter = Meter()
+    meter = RecordingMeter()
     pages = list(hunter_client(server, meter=meter).pages("domain_search", params={"domain": company.domain}))
     assert_shape(fixture("hunter_domain_search"), pages[0].body, "domain_search")
     emails = [email["value"] for page in pages for email in page.body["data"]["emails"]]
     assert sorted(emails) == sorted(p.email for p in company.people if p.in_hunter)
-    assert server.ledger()["hunter"]["credits"] == math.ceil(len(emails) / 10) == meter.credits
+    assert server.ledger()["hunter"]["credits"] == math.ceil(len(emails) / 10) == sum(meter.credits)
 
 
 def test_hunter_email_finder_charges_only_an_email_found(server):
@@ -368,7 +355,7 @@ def test_hunter_verifier_polls_through_202_and_charges_every_verdict_but_unknown
                    and not p.verify_fails and p.email)
     accept_all = next(p for p in world.people.values() if p.verification == "accept_all" and not p.verify_polls
                       and not p.verify_fails and p.email)
-    meter = Meter()
+    meter = RecordingMeter()
     client = hunter_client(server, meter=meter)
     answers = {p.verification: client.call("email_verifier", params={"email": p.email}).body["data"]["status"]
                for p in (polled, unknown, accept_all)}
@@ -378,7 +365,7 @@ def test_hunter_verifier_polls_through_202_and_charges_every_verdict_but_unknown
                  | {"result": None, "_deprecation_notice": None}, "verifier")
     assert server.fake.calls[("hunter", "email_verifier")] == 5  # the 202, its repeat, two more, the shape check
     expected = (polled.verification != "unknown") + 2  # accept_all twice
-    assert server.ledger()["hunter"]["credits"] == expected == meter.credits
+    assert server.ledger()["hunter"]["credits"] == expected == sum(meter.credits)
 
 
 def test_hunter_refuses_a_domain_search_without_a_domain_in_its_error_envelope(server, http):

@@ -218,8 +218,12 @@ class ProviderClient:
         attempt = 0
         while attempt < retry.attempts:
             try:
-                response = self._http.request(spec.method, url, timeout=self.spec.timeout_seconds,
-                                              **self._request(spec, params, body))
+                response = _bounded(self._http, spec.method, url, timeout=self.spec.timeout_seconds,
+                                    **self._request(spec, params, body))
+            except AnswerTooLarge:
+                self._stats.record(self.spec.name, False)
+                raise RequestRefused(self.spec.name, name, f"an answer over {MAX_ANSWER_BYTES // 1_000_000} MB") \
+                    from None
             except httpx.TimeoutException:
                 reason, retry_after = f"no answer within {self.spec.timeout_seconds:g} s", None
             except httpx.TransportError as exc:
@@ -332,12 +336,31 @@ def _meaning(spec: ProviderSpec, status: int, response: httpx.Response) -> str:
     return "refused"
 
 
+MAX_ANSWER_BYTES = 20_000_000  # a provider's answer is read at most this far: a bigger one is refused
+
+
+class AnswerTooLarge(Exception):
+    pass
+
+
+def _bounded(http: httpx.Client, method: str, url: str, **options: Any) -> httpx.Response:
+    """The answer, read to at most MAX_ANSWER_BYTES (a provider is a third party: its answers are bounded too)."""
+    with http.stream(method, url, **options) as streamed:
+        body = bytearray()
+        for chunk in streamed.iter_bytes():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise AnswerTooLarge
+    return httpx.Response(streamed.status_code, headers=streamed.headers, content=bytes(body),
+                          request=streamed.request)
+
+
 def _json(response: httpx.Response) -> Any:
     if not response.content:
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's limit: the text, for the mapper to refuse
         return response.text
 
 

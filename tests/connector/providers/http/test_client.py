@@ -626,3 +626,18 @@ def test_pages_stop_at_max_pages(http, sleeps):
 def test_pages_of_an_endpoint_without_pagination_are_refused(sleeps):
     with pytest.raises(ValueError, match="acme lookup is not paginated"):
         next(make_client(acme(), sleeps).pages("lookup"))
+
+
+def test_an_answer_bigger_than_the_bound_is_refused_not_read_whole(http, sleeps, monkeypatch):
+    import connector.providers.http.client as client_module
+
+    monkeypatch.setattr(client_module, "MAX_ANSWER_BYTES", 1000)
+    http.get(f"{HUNTER}/email-verifier").respond(200, content=b"[" * 5000)
+    with pytest.raises(RequestRefused, match="an answer over"):
+        make_client(hunter(), sleeps).call("email_verifier", params={"email": "a@b.io"})
+
+
+def test_an_answer_nested_past_pythons_limit_is_read_as_text(http, sleeps):
+    http.get(f"{HUNTER}/email-verifier").respond(200, content=b"[" * 100_000 + b"]" * 100_000)
+    reply = make_client(hunter(), sleeps).call("email_verifier", params={"email": "a@b.io"})
+    assert isinstance(reply.body, str)
