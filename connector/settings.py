@@ -18,6 +18,7 @@ from connector.private_files import private_dir
 from connector.providers.http.spec import DataKind
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_DATABASE_SCHEMES = ("postgresql+psycopg://", "postgresql://", "sqlite:///")
 SAMPLE_DATA = (PROJECT_ROOT / "data" / "sample_market.jsonl", PROJECT_ROOT / "data" / "target_accounts.csv")
 
 
@@ -25,6 +26,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     salesos_home: Path = Field(default=Path("var"), description="where local state lives")
+    salesos_database_url: SecretStr | None = Field(
+        default=None, description="SalesOS's state: postgresql+psycopg://... in production; unset: SQLite in SALESOS_HOME")
     redis_url: str | None = Field(default=None, description="unset: start an embedded Redis")
     salesos_batch_size: int = Field(default=250, ge=1, le=5000, description="records per job")
     salesos_send_hour: int = Field(default=9, ge=0, le=23, description="local hour of each touch")
@@ -81,6 +84,15 @@ class Settings(BaseSettings):
                              f"like https://salesos.example.com (got {quote(value)})")
         return value
 
+    @field_validator("salesos_database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """A URL may carry a password: the error names the rule, never the value."""
+        if value is not None and not value.get_secret_value().startswith(_DATABASE_SCHEMES):
+            raise ValueError("SALESOS_DATABASE_URL must start with postgresql+psycopg:// or sqlite:/// "
+                             "(like postgresql+psycopg://salesos:PASSWORD@db.internal:5432/salesos)")
+        return value
+
     @cached_property
     def home(self) -> Path:
         return private_dir(self.salesos_home.expanduser().resolve())
@@ -91,8 +103,15 @@ class Settings(BaseSettings):
 
     @property
     def state_path(self) -> Path:
-        """SalesOS's own state: the send ledger (the CRM holds everything else)."""
+        """The SQLite file that holds SalesOS's own state when SALESOS_DATABASE_URL is unset."""
         return self.home / "salesos.sqlite3"
+
+    @property
+    def database_url(self) -> str:
+        """SalesOS's own state (`connector.store`): tenants, vault, ledger, indexes; the CRM holds the rest."""
+        if self.salesos_database_url is not None:
+            return self.salesos_database_url.get_secret_value()
+        return f"sqlite:///{self.state_path}"
 
     @property
     def outbox(self) -> Path:

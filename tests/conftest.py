@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from connector.store import close_stores
+
 REDIS_SERVER = shutil.which("redis-server", path=str(Path(sys.executable).parent)) or shutil.which("redis-server")
 
 
@@ -59,3 +61,10 @@ def conn(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_state_stores():
+    """Each test's databases are its own: the engines it opened are disposed of when it ends."""
+    yield
+    close_stores()

@@ -1,0 +1,186 @@
+"""Every table of SalesOS's own state, one `MetaData` for both engines.
+
+Portable types only: text for times (ISO 8601 in UTC, which sorts as it reads)
+and for email addresses, which are stored in lower case (SQLite's NOCASE has
+no PostgreSQL twin, so case is folded on the way in, never by a collation).
+Alembic's migrations (`connector/store/migrations`) build exactly these tables;
+a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, CheckConstraint, Column, Index, Integer, LargeBinary, MetaData, Table, Text,
+                        UniqueConstraint, text)
+
+metadata = MetaData()
+
+
+def _text(name: str, nullable: bool = False, **kwargs) -> Column:
+    return Column(name, Text, nullable=nullable, **kwargs)
+
+
+# The send ledger (`connector.ledger`): one row per side effect, leased while it happens.
+effects = Table(
+    "effects", metadata,
+    _text("key", primary_key=True),
+    _text("status"),
+    _text("claimed_at"),
+    _text("done_at", nullable=True),
+    _text("owner", nullable=True),
+    Column("expires_at", BigInteger, nullable=True),  # microseconds since the epoch: when the lease lapses
+    CheckConstraint("status IN ('claimed', 'done')", name="effects_status"),
+)
+Index("effects_claimed", effects.c.expires_at, sqlite_where=text("status = 'claimed'"),
+      postgresql_where=text("status = 'claimed'"))
+
+unsubscribe_tokens = Table(
+    "unsubscribe_tokens", metadata,
+    _text("token", primary_key=True),
+    _text("tenant"),
+    _text("email"),
+    _text("created_at"),
+    UniqueConstraint("tenant", "email", name="unsubscribe_tokens_tenant_email"),
+)
+
+holds = Table(
+    "holds", metadata,
+    _text("tenant", primary_key=True),
+    _text("email", primary_key=True),
+    _text("reason"),
+    _text("at"),
+)
+
+parked = Table(
+    "parked", metadata,
+    _text("key", primary_key=True),
+    _text("tenant"),
+    _text("email"),
+    _text("item"),
+)
+
+sequence_versions = Table(
+    "sequence_versions", metadata,
+    _text("tenant", primary_key=True),
+    _text("email", primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+unsubscribes = Table(
+    "unsubscribes", metadata,
+    _text("tenant", primary_key=True),
+    _text("email", primary_key=True),
+    _text("at"),
+    _text("synced_at", nullable=True),
+    _text("queued_at", nullable=True),
+    _text("abandoned_at", nullable=True),
+    _text("note", nullable=True),
+)
+_WAITING = "synced_at IS NULL AND abandoned_at IS NULL"
+Index("unsubscribes_waiting", unsubscribes.c.at, sqlite_where=text(_WAITING), postgresql_where=text(_WAITING))
+
+# A rep's changes applied per (tenant, record, property), newest wins (`connector.change_order`).
+applied_changes = Table(
+    "applied_changes", metadata,
+    _text("tenant", primary_key=True),
+    _text("record", primary_key=True),  # lower case
+    _text("property", primary_key=True),
+    Column("occurred_at", BigInteger, nullable=False),  # microseconds since the epoch
+)
+
+# Installations (`connector.tenants`) and their secrets (`connector.vault`).
+tenants = Table(
+    "tenants", metadata,
+    _text("id", primary_key=True),
+    _text("crm"),
+    _text("external_id"),
+    _text("instance_url", nullable=True),
+    _text("auth"),
+    _text("status"),
+    _text("status_reason", nullable=True),
+    _text("installed_at"),
+    UniqueConstraint("crm", "external_id", name="tenants_crm_external_id"),
+)
+
+secrets = Table(
+    "secrets", metadata,
+    _text("tenant", primary_key=True),
+    _text("name", primary_key=True),
+    Column("ciphertext", LargeBinary, nullable=False),
+    _text("updated_at"),
+)
+
+vault_state = Table(
+    "vault_state", metadata,
+    _text("name", primary_key=True),
+    _text("value"),
+)
+
+# Digests of the per-tenant tokens in Salesforce outbound-message and HubSpot workflow-action URLs.
+outbound_tokens = Table(
+    "outbound_tokens", metadata,
+    _text("tenant", primary_key=True),
+    _text("digest", unique=True),
+)
+workflow_tokens = Table(
+    "workflow_tokens", metadata,
+    _text("tenant", primary_key=True),
+    _text("digest", unique=True),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    _text("id", primary_key=True),
+    _text("scope"),
+    _text("tenant", nullable=True),
+    _text("label", nullable=True),
+    _text("digest"),
+    _text("created_at"),
+    _text("revoked_at", nullable=True),
+)
+
+tenant_markets = Table(
+    "tenant_markets", metadata,
+    _text("tenant", primary_key=True),
+    _text("market"),  # the market definition as JSON
+    _text("origin"),
+    _text("updated_at"),
+)
+
+tenant_data_sources = Table(
+    "tenant_data_sources", metadata,
+    _text("tenant", primary_key=True),
+    _text("source"),
+    _text("updated_at"),
+)
+
+deal_events = Table(
+    "deal_events", metadata,
+    _text("identity", primary_key=True),
+    _text("tenant"),
+    _text("deal_id"),
+    _text("stage", nullable=True),
+    _text("occurred_at"),
+    _text("change_source", nullable=True),
+)
+
+# Which CRM record SalesOS wrote for which of its keys, and what it last wrote there (`crm_adapters.record_index`).
+crm_records = Table(
+    "crm_records", metadata,
+    _text("tenant", primary_key=True),
+    _text("kind", primary_key=True),
+    _text("key", primary_key=True),
+    _text("crm_id"),
+    _text("parent", nullable=True),
+)
+Index("crm_records_by_id", crm_records.c.tenant, crm_records.c.kind, crm_records.c.crm_id)
+Index("crm_records_by_parent", crm_records.c.tenant, crm_records.c.kind, crm_records.c.parent)
+
+crm_stamps = Table(
+    "crm_stamps", metadata,
+    _text("tenant", primary_key=True),
+    _text("kind", primary_key=True),
+    _text("key", primary_key=True),
+    _text("field", primary_key=True),
+    _text("value_hash"),
+    _text("written_at"),
+)
