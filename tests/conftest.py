@@ -1,4 +1,4 @@
-"""Shared fixtures: a real redis-server on a private unix socket."""
+"""Shared fixtures: a real redis-server on a private unix socket, a real PostgreSQL on loopback."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import redis
+
+from tests.postgres_server import PostgresNotInstalled, PostgresServer
 
 REDIS_SERVER = shutil.which("redis-server", path=str(Path(sys.executable).parent)) or shutil.which("redis-server")
 
@@ -59,3 +62,35 @@ def conn(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL (Debian's binaries) for the whole session, started when a test first asks.
+
+    No binaries fails the test, never skips it: a PostgreSQL test that did not run must not pass.
+    """
+    try:
+        server = PostgresServer()
+    except PostgresNotInstalled as missing:
+        pytest.fail(str(missing), pytrace=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The SQLAlchemy URL of a fresh, empty database on the session's PostgreSQL, dropped after the test."""
+    name = f"salesos_test_{uuid.uuid4().hex[:16]}"
+    postgres_server.create_database(name)
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def state_url(request, tmp_path):
+    """SalesOS's state database on each engine: a SQLite file in tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'salesos.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
