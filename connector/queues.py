@@ -138,13 +138,18 @@ def _job_succeeded(job: Job, connection: redis.Redis, result: Any, *args: Any) -
     pipe.execute()
 
 
+# What an error rq raises without a message means, for the run's list of failures.
+_MEANING = {"AbandonedJobError": "its worker stopped in the middle of its last attempt (killed, or its machine lost)"}
+
+
 def _job_failed(job: Job, connection: redis.Redis, exc_type, exc_value, tb) -> None:
     """A job out of retries ends the run's wait for it, and says why."""
     run_id = job.meta.get("run_id")
     if not run_id or job.retries_left:
         return
     pipe = connection.pipeline()
-    pipe.hset(failures_key(run_id), job.id, f"{exc_type.__name__}: {exc_value}")
+    reason = str(exc_value) or _MEANING.get(exc_type.__name__, "")
+    pipe.hset(failures_key(run_id), job.id, f"{exc_type.__name__}: {reason}")
     pipe.expire(failures_key(run_id), RUN_TTL)
     pipe.expire(tenant_key(run_id), RUN_TTL)
     pipe.srem(pending_key(run_id), job.id)
