@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -26,11 +27,29 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from agents.validation import quote
+
 STAGES = ("source", "enrich", "contacts", "score", "outreach", "engagement")
 RESULT_TTL = 7 * 24 * 3600  # how long a finished job's id keeps blocking a duplicate
 FAILURE_TTL = 30 * 24 * 3600
 RUN_TTL = 30 * 24 * 3600
-RETRY = Retry(max=3)  # immediate: no scheduler needed to finish a run
+
+
+def retry_delays(text: str | None) -> int | list[int]:
+    """SALESOS_RETRY_DELAYS: the seconds before each retry of a failed job, comma-separated (rq's Retry intervals;
+    a soak test shortens them). Unset: the policy's own."""
+    if not text:
+        return 0
+    try:
+        delays = [int(part) for part in text.split(",")]
+    except ValueError:
+        delays = [-1]
+    if min(delays) < 0:
+        raise ValueError(f"SALESOS_RETRY_DELAYS must be whole seconds, comma-separated, like 1,5,30 (got {quote(text)})")
+    return delays
+
+
+RETRY = Retry(max=3, interval=retry_delays(os.environ.get("SALESOS_RETRY_DELAYS")))  # unset: immediate
 
 
 def queue(name: str, conn: redis.Redis) -> Queue:

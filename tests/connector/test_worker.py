@@ -12,7 +12,7 @@ import pytest
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from connector.queues import RETRY, enqueue_once, queue, run_failures, run_pending, run_stats
+from connector.queues import RETRY, enqueue_once, queue, retry_delays, run_failures, run_pending, run_stats
 from connector.worker import _Queue, taken_key
 from tests.connector.jobs_for_tests import attempt
 from tests.connector.test_ledger_leases import wait_until
@@ -127,3 +127,10 @@ def test_a_started_job_is_no_longer_counted_as_taken(conn, workers, tmp_path):
     assert conn.zcard(taken_key("engagement")) == 0
     assert conn.zcard(queue("engagement", conn).started_job_registry.key) == 1
 
+
+def test_retry_delays_come_from_the_environment_in_whole_seconds():
+    assert retry_delays(None) == 0
+    assert retry_delays("1,5,30") == [1, 5, 30]
+    for bad in ("soon", "-1", "1,,2"):
+        with pytest.raises(ValueError, match="SALESOS_RETRY_DELAYS must be whole seconds"):
+            retry_delays(bad)
