@@ -312,7 +312,7 @@ def main() -> None:
     print(f"first steps executed  {len(killed.effects['first steps']):>8,}   (unkilled run: "
           f"{len(unkilled.effects['first steps']):,}; CRM activities and tasks, one per step key)")
     print(f"kills                 {fleet.kills:>8}   ({fleet.kills_mid_job} mid-job; every {soak.every[0]:g}-"
-          f"{soak.every[1]:g} s; {fleet.spared} times a job on its last attempt was spared)")
+          f"{soak.every[1]:g} s; at {fleet.spared} a job on its last attempt was running, and was spared)")
     print(f"restarts              {fleet.restarts:>8}")
     print(f"jobs run again        {killed.retried_jobs:>8}   (finished after a retry)")
     print(f"duplicates            {sum(duplicates.values()):>8}   (must be 0) {_nonzero(duplicates)}")
