@@ -31,8 +31,11 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from sqlalchemy import Connection, update
+
 from connector import change_order
 from connector.private_files import connect
+from connector.store.schema import unsubscribes
 from connector.transactions import transaction
 
 _SCHEMA = """
@@ -269,16 +272,12 @@ class Ledger:
         return transaction(self._db)
 
 
-def reopen_abandoned_unsubscribes(db: sqlite3.Connection, tenant: str) -> int:
+def reopen_abandoned_unsubscribes(conn: Connection, tenant: str) -> int:
     """The tenant is registered again (`TenantStore.add`): it has a CRM again, so its abandoned unsubscribes wait
-    for their CRM write once more, due at the dispatcher's next pass. Returns how many.
-
-    On the state database's connection, whether or not a ledger was opened on it yet."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(unsubscribes)")}
-    if "abandoned_at" not in columns:
-        return 0  # no ledger yet, or one from before anything could be abandoned
-    return db.execute("UPDATE unsubscribes SET abandoned_at = NULL, queued_at = NULL, note = NULL "
-                      "WHERE tenant = ? AND abandoned_at IS NOT NULL AND synced_at IS NULL", (tenant,)).rowcount
+    for their CRM write once more, due at the dispatcher's next pass. Returns how many. Inside the caller's write."""
+    return conn.execute(update(unsubscribes).where(
+        unsubscribes.c.tenant == tenant, unsubscribes.c.abandoned_at.is_not(None), unsubscribes.c.synced_at.is_(None))
+        .values(abandoned_at=None, queued_at=None, note=None)).rowcount
 
 
 def unsubscribe_backlog(db: sqlite3.Connection) -> list[tuple[str, int, int, str | None, str | None]]:
