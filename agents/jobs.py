@@ -472,11 +472,16 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
     activities, tasks, emails = [], [], 0
+    late_unsubscribes: list[dict] = []
     for item in due:
         key = _step_key(tenant, item)
         step = _step(item)
         if step["channel"] == "email":
-            rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
+            with ledger.sending(tenant, item["email"]) as allowed:  # an unsubscribe committed before now is seen
+                if not allowed:
+                    late_unsubscribes.append(item)
+                    continue
+                rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
             emails += 1
             if tenant == "local":
                 activities.append(_outbox_activity(key, item, step, rendered, path, now))
@@ -484,6 +489,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
                 tasks.append(_draft_task(key, item, step, rendered))
         else:
             tasks.append(_rep_task(key, item, step))
+    due = [item for item in due if item not in late_unsubscribes]
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
@@ -506,7 +512,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
         "steps_done": len(done),
         "skipped_already_done": len(keys) - len(todo) - len(busy),
         "steps_busy": len(busy),
-        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed]),
+        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed]) + len(late_unsubscribes),
         "skipped_opted_out": len(stopped),
         "skipped_superseded": len(items) - len(live),
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
