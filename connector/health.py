@@ -422,7 +422,7 @@ def _stored_schedules(db: sqlite3.Connection) -> list[tuple[str, MarketDefinitio
     from connector.tenant_markets import scheduled_markets as stored
 
     try:
-        return stored(db.execute("SELECT tenant, market FROM tenant_markets ORDER BY tenant"))  # tenant_markets.py
+        return stored(db)
     except sqlite3.OperationalError as exc:
         if not str(exc).startswith("no such table"):
             raise

@@ -87,7 +87,6 @@ def test_a_tenants_data_source_is_kept_and_replaced_in_salesos_state(tmp_path, o
     assert store.get("hubspot-62515") is None
     store.set("hubspot-62515", DataSource(files=[str(SAMPLE_JSONL)]))
     store.set("hubspot-62515", DataSource(files=[str(own_data)]))
-    store.close()
     again = TenantDataSources(tmp_path / "salesos.sqlite3")
     assert again.get("hubspot-62515") == DataSource(kind="files", files=[str(own_data)])
     assert again.get("hubspot-1") is None
