@@ -26,7 +26,7 @@ class DealEvents:
             return conn.execute(self._store.insert(deal_events).values(
                 identity=event.identity, tenant=event.tenant, deal_id=event.object_id, stage=event.property_value,
                 occurred_at=event.occurred_at.isoformat(), change_source=event.change_source,
-            ).on_conflict_do_nothing()).rowcount == 1
+            ).on_conflict_do_nothing(), execution_options={"preserve_rowcount": True}).rowcount == 1
 
     def history(self, tenant: str, deal_id: str) -> list[tuple[str, str]]:
         """(stage, occurred_at) in the order they happened."""

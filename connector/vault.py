@@ -74,8 +74,9 @@ class Vault:
     def put_new(self, tenant: str, name: str, secret: str) -> bool:
         """`put`, unless the tenant has a secret of that name already (one stored by a concurrent writer too):
         True when this one was stored."""
-        with self.store.write() as conn:
-            return conn.execute(self._sealed(tenant, name, secret).on_conflict_do_nothing()).rowcount > 0
+        with self.store.write() as conn:  # an INSERT's rowcount is kept only when asked for (as in change_order)
+            return conn.execute(self._sealed(tenant, name, secret).on_conflict_do_nothing(),
+                                execution_options={"preserve_rowcount": True}).rowcount > 0
 
     def _sealed(self, tenant: str, name: str, secret: str):
         """The INSERT of a secret, encrypted under the newest key and sealed for its row."""
