@@ -36,8 +36,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "ledger", lambda: ledger)
     monkeypatch.setattr(runtime, "tenant_markets", lambda: markets)
     yield tmp_path
-    ledger.close()
-    markets.close()
     runtime.settings.cache_clear()
     runtime.record_index.cache_clear()
 

@@ -164,10 +164,12 @@ def test_removing_the_schedule_stops_the_chain_at_its_next_tick(conn, clock):
 
 
 def test_a_tenant_whose_market_is_gone_stops_ticking(conn, clock):
+    from connector.store import open_store
     from connector.tenant_markets import forget_market
 
     first = schedule(conn, clock)
-    forget_market(runtime.tenant_markets()._db, TENANT)  # what uninstalling the tenant does
+    with open_store(runtime.settings().database_url).write() as state:  # what uninstalling the tenant does
+        forget_market(state, TENANT)
     assert tick(conn, clock, first) == {"ticks_stopped": 1}
     assert scheduled_ticks(conn) == []
 
@@ -308,8 +310,11 @@ def test_a_crm_that_refuses_the_rescore_today_stops_it_with_the_reason_and_the_t
 
 
 def test_a_kept_market_this_salesos_cannot_read_is_left_out_of_the_schedules_not_the_others(conn, clock):
+    from connector.store import open_store
+    from connector.store.schema import tenant_markets
+
     schedule(conn, clock)
-    runtime.tenant_markets()._db.execute(
-        "INSERT INTO tenant_markets VALUES ('hubspot-1', ?, 'old', 'x')",
-        ('{"industry": "SaaS", "company_size": {"min": 10}, "colour": "red", "schedule": {"source": "monthly"}}',))
+    with open_store(runtime.settings().database_url).write() as state:
+        state.execute(tenant_markets.insert().values(tenant="hubspot-1", origin="old", updated_at="x", market=(
+            '{"industry": "SaaS", "company_size": {"min": 10}, "colour": "red", "schedule": {"source": "monthly"}}')))
     assert [tenant for tenant, _ in runtime.tenant_markets().scheduled()] == [TENANT]

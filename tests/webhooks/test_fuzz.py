@@ -92,7 +92,6 @@ def keys(app_settings) -> dict[str, str]:
     made["operator"] = store.create("operator")[1]
     revoked, made["revoked"] = store.create("tenant", "local")
     store.revoke(revoked.id, "tenant")
-    store.close()
     return made
 
 
