@@ -13,6 +13,7 @@ from crm_adapters.hubspot import HubSpotCRM
 from crm_adapters.local import LocalCRM
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce import SalesforceCRM
+from crm_adapters.salesforce_map import TASK_DONE
 from tests.crm_adapters.salesforce_fake import SalesforceFake
 from tests.fakes.hubspot_server import FakeHubSpot, Server
 
@@ -30,9 +31,14 @@ class Backend:
         return fields
 
     def count(self, kind: str) -> int:
+        """Records of a kind (company, contact, task, activity) the CRM holds, read past the adapter."""
         raise NotImplementedError
 
     def links(self) -> set[tuple[str, str]]:
+        raise NotImplementedError
+
+    def restarted(self) -> CRMAdapter:
+        """Another adapter on the same CRM, as a worker started after one was killed: it remembers no CRM id."""
         raise NotImplementedError
 
 
@@ -42,12 +48,16 @@ class LocalBackend(Backend):
         self.crm = LocalCRM(path)
 
     def count(self, kind: str) -> int:
-        return self.crm.counts()[{"company": "accounts", "contact": "contacts"}[kind]]
+        return self.crm.counts()[{"company": "accounts", "contact": "contacts", "task": "tasks",
+                                  "activity": "activities"}[kind]]
 
     def links(self) -> set[tuple[str, str]]:
         with sqlite3.connect(self.path) as db:
             return set(db.execute("SELECT c.email, a.domain FROM associations JOIN contacts c ON c.id = contact_id "
                                   "JOIN accounts a ON a.id = account_id").fetchall())
+
+    def restarted(self) -> CRMAdapter:
+        return LocalCRM(self.path)
 
 
 class HubSpotBackend(Backend):
@@ -56,12 +66,17 @@ class HubSpotBackend(Backend):
         self.crm = HubSpotCRM(StaticToken(fake.token), index, host=fake.url, policy=no_wait_policy())
 
     def count(self, kind: str) -> int:
-        return len(self.fake.objects[{"company": "companies", "contact": "contacts"}[kind]])
+        types = {"company": ["companies"], "contact": ["contacts"], "task": ["tasks"], "activity": ["emails", "notes"]}
+        return sum(len(self.fake.objects[object_type]) for object_type in types[kind])
 
     def links(self) -> set[tuple[str, str]]:
         objects = self.fake.objects
         return {(objects["contacts"][c]["email"], objects["companies"][a]["salesos_domain"])
                 for source, c, target, a in self.fake.associations if (source, target) == ("contacts", "companies")}
+
+    def restarted(self) -> CRMAdapter:
+        return HubSpotCRM(StaticToken(self.fake.token), RecordIndex(":memory:", self.index.tenant), host=self.fake.url,
+                          policy=no_wait_policy())
 
 
 class SalesforceBackend(Backend):
@@ -73,10 +88,16 @@ class SalesforceBackend(Backend):
                                  policy=no_wait_policy())
 
     def count(self, kind: str) -> int:
+        if kind in ("task", "activity"):  # both are Tasks; an activity is logged completed
+            return sum((t["Status"] == TASK_DONE) == (kind == "activity") for t in self.fake.tasks.values())
         return len(self.fake.accounts if kind == "company" else self.fake.contacts)
 
     def links(self) -> set[tuple[str, str]]:
         return self.fake.links()
+
+    def restarted(self) -> CRMAdapter:
+        return SalesforceCRM(StaticToken("00D-session-token"), RecordIndex(":memory:", self.index.tenant),
+                             instance_url=self.fake.instance_url, policy=no_wait_policy())
 
 
 class RefreshingToken:
