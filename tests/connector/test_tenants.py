@@ -232,6 +232,36 @@ def test_on_postgresql_a_removal_that_waited_for_a_registration_removes_what_the
     assert what_is_stored(postgres_url)["record"] is None
 
 
+def test_on_postgresql_an_api_key_made_while_its_tenant_is_removed_is_refused_and_no_reinstall_revives_it(
+        postgres_url, other_processes):
+    """The removal revokes the tenant's keys before it deletes the record: a key made in between, against the
+    record still there, would outlive the removal and work again once the tenant is installed again."""
+    fully_installed(postgres_url)
+    removing, watching = Store(postgres_url), Store(postgres_url)
+    other_processes += [removing, watching]
+    made = []
+
+    def create() -> None:
+        try:
+            made.append(ApiKeys(postgres_url).create("tenant", TENANT)[1])
+        except LookupError as refused:
+            made.append(refused)
+
+    creator = threading.Thread(target=create)
+
+    def create_half_way(_conn, _cursor, statement: str, *_args) -> None:
+        if statement.startswith("DELETE FROM tenants") and creator.ident is None:
+            creator.start()
+            wait_until(lambda: not creator.is_alive() or waiting_for_a_lock(watching))
+
+    event.listen(removing.engine, "before_cursor_execute", create_half_way)
+    assert TenantStore(removing, Vault(removing, KEY)).remove(TENANT) is True
+    creator.join()
+    assert isinstance(made[0], LookupError)
+    open_tenants(postgres_url).add(org(), {"access_token": "token-2"})
+    assert [key.revoked_at is not None for key in ApiKeys(postgres_url).all("tenant", TENANT)] == [True]
+
+
 def waiting_for_a_lock(store: Store) -> bool:
     with store.engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
