@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, field_validator
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from connector.api_keys import revoke_tenant_keys
 from connector.data_sources import forget_data_source
@@ -91,7 +91,7 @@ class TenantRecords:
                             .scalar_subquery())
         return rows[0] if rows else None
 
-    def _select(self, where) -> list[Tenant]:
+    def _select(self, where: ColumnElement[bool] | None) -> list[Tenant]:
         query = select(tenants).order_by(tenants.c.id)
         with self._store.read() as conn:
             rows = conn.execute(query if where is None else query.where(where)).mappings().all()
@@ -104,7 +104,7 @@ class TenantStore(TenantRecords):
     def __init__(self, target: Store | Path | str, vault: Vault) -> None:
         super().__init__(target)
         if self._store is not vault.store:
-            raise ValueError(f"the tenant store at {self._store.url} needs a vault on the same database")
+            raise ValueError("the tenant store needs a vault on the same database")  # the URL may hold a password
         self._vault = vault
         self.outbound = UrlTokens(vault, OUTBOUND)
         self.workflow = UrlTokens(vault, WORKFLOW)
