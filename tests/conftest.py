@@ -1,4 +1,4 @@
-"""Shared fixtures: a real redis-server on a private unix socket."""
+"""Shared fixtures: a real redis-server on a private unix socket, a real PostgreSQL on loopback."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import redis
 
 from connector.store import close_stores
+from tests.postgres_server import PostgresNotInstalled, PostgresServer
 
 REDIS_SERVER = shutil.which("redis-server", path=str(Path(sys.executable).parent)) or shutil.which("redis-server")
 
@@ -68,3 +70,35 @@ def _close_state_stores():
     """Each test's databases are its own: the engines it opened are disposed of when it ends."""
     yield
     close_stores()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL (Debian's binaries) for the whole session, started when a test first asks.
+
+    No binaries fails the test, never skips it: a PostgreSQL test that did not run must not pass.
+    """
+    try:
+        server = PostgresServer()
+    except PostgresNotInstalled as missing:
+        pytest.fail(str(missing), pytrace=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The SQLAlchemy URL of a fresh, empty database on the session's PostgreSQL, dropped after the test."""
+    name = f"salesos_test_{uuid.uuid4().hex[:16]}"
+    postgres_server.create_database(name)
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def state_url(request, tmp_path):
+    """SalesOS's state database on each engine: a SQLite file in tmp_path, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'salesos.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
