@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,10 +101,17 @@ def no_wait_policy(**changes) -> CallPolicy:
 
 
 @contextmanager
+def scratch_index(tenant: str) -> Iterator[RecordIndex]:
+    """A record index in a state database of its own, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="salesos-index-") as directory:
+        yield RecordIndex(Path(directory) / "salesos.sqlite3", tenant)
+
+
+@contextmanager
 def salesforce_backend(tenant: str = "salesforce-00D000000000001AAA") -> Iterator[SalesforceBackend]:
     fake = SalesforceFake()
-    with fake.active():
-        yield SalesforceBackend(fake, RecordIndex(":memory:", tenant))
+    with fake.active(), scratch_index(tenant) as index:
+        yield SalesforceBackend(fake, index)
 
 
 @contextmanager
@@ -111,6 +119,7 @@ def hubspot_backend(tenant: str = "hubspot-62515") -> Iterator[HubSpotBackend]:
     fake = FakeHubSpot()
     server = Server(fake)
     try:
-        yield HubSpotBackend(fake, RecordIndex(":memory:", tenant))
+        with scratch_index(tenant) as index:
+            yield HubSpotBackend(fake, index)
     finally:
         server.stop()
