@@ -281,16 +281,5 @@ def reopen_abandoned_unsubscribes(db: sqlite3.Connection, tenant: str) -> int:
                       "WHERE tenant = ? AND abandoned_at IS NOT NULL AND synced_at IS NULL", (tenant,)).rowcount
 
 
-def unsubscribe_backlog(db: sqlite3.Connection) -> list[tuple[str, int, int, str | None, str | None]]:
-    """Per tenant with any: (tenant, waiting, abandoned, the newest note among them, when the oldest waiting one
-    was made). On any connection to the ledger's database: `health` reads it read-only."""
-    return db.execute(
-        "SELECT tenant, SUM(abandoned_at IS NULL), SUM(abandoned_at IS NOT NULL), "
-        "(SELECT note FROM unsubscribes AS newest WHERE newest.tenant = unsubscribes.tenant AND "
-        "newest.synced_at IS NULL AND newest.note IS NOT NULL ORDER BY newest.at DESC LIMIT 1), "
-        "MIN(CASE WHEN abandoned_at IS NULL THEN at END) "
-        "FROM unsubscribes WHERE synced_at IS NULL GROUP BY tenant ORDER BY tenant").fetchall()
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()

@@ -23,6 +23,7 @@ from connector.private_files import write_private
 from connector.settings import Settings
 from connector.tenants import Tenant, TenantStore
 from connector.vault import Vault, new_key
+from tests.connector.engine_connections import connections
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = new_key()
@@ -376,22 +377,13 @@ def test_a_state_database_that_cannot_be_read_makes_the_report_a_warning_not_hea
     assert (result.status, exit_code(result)) == ("warning", 1)
 
 
-def test_health_reads_the_state_database_through_one_connection(settings, conn, monkeypatch):
+def test_health_reads_the_state_database_through_one_read_only_connection(settings, conn):
     install(settings, HUBSPOT)
     unsubscribe(settings, HUBSPOT, "ada@acme.io")
-    opened = []
-    real_connect = sqlite3.connect
-
-    def counted(database, *args, **kwargs):
-        opened.append(str(database))
-        return real_connect(database, *args, **kwargs)
-
-    monkeypatch.setattr(sqlite3, "connect", counted)
-    result = report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER)
-    monkeypatch.undo()
+    with connections() as opened:
+        result = report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER)
     assert [row.tenant for row in result.unsubscribes] == [HUBSPOT] and actions(result, HUBSPOT)
-    assert [database for database in opened if settings.state_path.name in database] == [
-        f"{settings.state_path.as_uri()}?mode=ro"]
+    assert opened == [f"sqlite:///{settings.state_path.as_uri()}?mode=ro&uri=true"]
 
 
 def test_render_shows_an_unsubscribe_backlog_and_its_error_once(settings):
