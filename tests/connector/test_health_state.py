@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, inspect, select, text
@@ -24,6 +28,7 @@ from connector.store.schema import (outbound_tokens, secrets, tenant_data_source
 from tests.connector.engine_connections import connections
 from tests.postgres_server import _free_loopback_port
 
+ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)
 HUBSPOT, SALESFORCE = "hubspot-62515", "salesforce-00D5g000004XyZzEAK"
 PASSWORD = "s3cret-Pa55word"
@@ -154,3 +159,15 @@ def test_a_postgresql_that_cannot_be_read_is_a_warning_naming_it_without_the_pas
     assert action.run.startswith("check SALESOS_DATABASE_URL")
     assert (result.status, exit_code(result)) == ("warning", 1)
     assert PASSWORD not in render(result) + result.model_dump_json()
+
+
+def test_the_health_command_names_an_unreachable_postgresql_without_its_password(tmp_path):
+    url = f"postgresql+psycopg://salesos:{PASSWORD}@127.0.0.1:{_free_loopback_port()}/salesos"
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SALESOS_VAULT_KEYS")}
+    result = subprocess.run([sys.executable, "-m", "connector", "health", "--json"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120,
+                            env=env | {"SALESOS_HOME": str(tmp_path), "SALESOS_DATABASE_URL": url})
+    assert result.returncode == 1, result.stderr
+    [action] = json.loads(result.stdout)["admin_actions"]
+    assert action["kind"] == "state_unreadable" and "salesos:***@127.0.0.1" in action["message"]
+    assert PASSWORD not in result.stdout + result.stderr
