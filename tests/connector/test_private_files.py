@@ -45,7 +45,6 @@ STORES = {
     "ledger": lambda home: Ledger(home / "salesos.sqlite3"),
     "tenant markets": lambda home: TenantMarkets(home / "salesos.sqlite3"),
     "deal events": lambda home: DealEvents(home / "salesos.sqlite3"),
-    "record index": lambda home: RecordIndex(home / "salesos.sqlite3", "hubspot-1"),
     "local crm": lambda home: LocalCRM(home / "crm.sqlite3"),
     "tenant data sources": lambda home: TenantDataSources(home / "salesos.sqlite3"),
     "api keys": lambda home: ApiKeys(home / "salesos.sqlite3"),
@@ -59,6 +58,12 @@ def test_each_store_creates_its_database_and_journals_for_its_owner_only(tmp_pat
     written = sorted(path.name for path in home.iterdir())
     assert written and modes(home) == {}, f"{store} wrote {written}"
     opened._db.close()
+
+
+def test_the_record_index_writes_the_state_database_for_its_owner_only(tmp_path):
+    home = tmp_path / "home"
+    RecordIndex(home / "salesos.sqlite3", "hubspot-1").remember("contact", {"ada@acme.io": "101"})
+    assert "salesos.sqlite3" in {path.name for path in home.iterdir()} and modes(home) == {}
 
 
 def test_a_wal_database_shares_its_owner_only_mode_with_its_wal_and_shm_files(tmp_path):
