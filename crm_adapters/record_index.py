@@ -78,7 +78,7 @@ class RecordIndex:
 
     def remember(self, kind: str, ids: dict[str, str], parents: dict[str, str] | None = None) -> None:
         rows = [{"tenant": self.tenant, "kind": kind, "key": key, "crm_id": crm_id, "parent": (parents or {}).get(key)}
-                for key, crm_id in ids.items()]
+                for key, crm_id in sorted(ids.items())]  # in key order: two writers lock rows alike, never crosswise
         if not rows:
             return
         insert = self._store.insert(crm_records)
@@ -120,7 +120,8 @@ class RecordIndex:
         """Record the values just written: {key: {field: value}}."""
         when = (at or dt.datetime.now(dt.UTC)).isoformat()
         rows = [{"tenant": self.tenant, "kind": kind, "key": key, "field": name, "value_hash": value_hash(value),
-                 "written_at": when} for key, values in written.items() for name, value in values.items()]
+                 "written_at": when}
+                for key, values in sorted(written.items()) for name, value in sorted(values.items())]  # as `remember`
         if not rows:
             return
         insert = self._store.insert(crm_stamps)
