@@ -185,7 +185,7 @@ def resume_sequence_job(payload: dict) -> dict:
             crm.upsert_contacts([consent_stop(email)])
         return {"sequences_not_resumed_opted_out": 1}
     ledger = runtime.ledger()
-    parked = ledger.release(event.tenant, email, event.occurred_at)
+    parked = ledger.release_hold(event.tenant, email, event.occurred_at)
     if parked is None:
         return {"older_changes_skipped": 1}
     resumed = enqueue_steps(event.tenant, [json.loads(item) for item in parked.values()],

@@ -30,7 +30,7 @@ from agents.validation import clip
 from connector import market_ticks, prospecting, runtime
 from connector.channels.email import EmailDraft, Rendered, render, write_eml
 from connector.data_sources import NoData, file_names_only, refuse_sample
-from connector.ledger import effect_key
+from connector.ledger import Lease, effect_key
 from connector.providers.base import ProviderError
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
 ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
 LINKS_RETRY = dt.timedelta(hours=1)  # email steps waiting for an https SALESOS_PUBLIC_URL are tried again after this
+BUSY_RECHECK = dt.timedelta(seconds=5)  # after another worker's lease lapses, its steps are looked at again
 
 
 def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
@@ -440,7 +441,16 @@ def outreach_job(payload: dict) -> dict:
     current = ledger.versions(tenant, [item["email"] for item in items])
     live = [item for item in items if item.get("version", 0) >= current.get(item["email"].lower(), 0)]
     keys = {_step_key(tenant, item): item for item in live}  # steps of a replaced sequence are dropped
-    todo = set(ledger.claim(keys))
+    with ledger.lease(keys) as lease:  # what this job does not complete is released when it ends
+        return _execute_steps(tenant, crm, lease, keys, items, live)
+
+
+def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items: list[dict],
+                   live: list[dict]) -> dict:
+    """The leased steps: skip the unsubscribed, park the held, do the rest, complete what happened."""
+    ledger = runtime.ledger()
+    todo = set(lease.held)
+    busy = [keys[key] for key in lease.busy]  # another worker is on them: looked at again when its lease lapses
     unsubscribed = ledger.unsubscribed(tenant, [item["email"] for item in items])
     held = ledger.held(tenant, [item["email"] for item in items])
     for key, item in keys.items():
@@ -462,11 +472,16 @@ def outreach_job(payload: dict) -> dict:
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
     activities, tasks, emails = [], [], 0
+    late_unsubscribes: list[dict] = []
     for item in due:
         key = _step_key(tenant, item)
         step = _step(item)
         if step["channel"] == "email":
-            rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
+            with ledger.sending(tenant, item["email"]) as allowed:  # an unsubscribe committed before now is seen
+                if not allowed:
+                    late_unsubscribes.append(item)
+                    continue
+                rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
             emails += 1
             if tenant == "local":
                 activities.append(_outbox_activity(key, item, step, rendered, path, now))
@@ -474,6 +489,7 @@ def outreach_job(payload: dict) -> dict:
                 tasks.append(_draft_task(key, item, step, rendered))
         else:
             tasks.append(_rep_task(key, item, step))
+    due = [item for item in due if item not in late_unsubscribes]
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
@@ -482,18 +498,21 @@ def outreach_job(payload: dict) -> dict:
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
-        return _defer(tenant, due + waiting, str(exc))  # claimed, not done: redone later, idempotently by key
+        return _defer(tenant, due + waiting, str(exc))  # released, not done: redone later, idempotently by key
     done = [_step_key(tenant, item) for item in due]
-    ledger.complete(done)
+    lease.complete(done)
     enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
                             if item["step_index"] + 1 < len(item["sequence"])])
     deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
+    if busy:
+        _defer(tenant, busy, "another worker holds these steps", at=max(lease.busy.values()) + BUSY_RECHECK)
     return deferred | {
         "emails_written": emails,
         "tasks_created": len(tasks),
         "steps_done": len(done),
-        "skipped_already_done": len(keys) - len(todo),
-        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed]),
+        "skipped_already_done": len(keys) - len(todo) - len(busy),
+        "steps_busy": len(busy),
+        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed]) + len(late_unsubscribes),
         "skipped_opted_out": len(stopped),
         "skipped_superseded": len(items) - len(live),
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),

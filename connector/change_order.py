@@ -16,31 +16,28 @@ counting the same way.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS applied_changes (
-    tenant TEXT NOT NULL,
-    record TEXT NOT NULL COLLATE NOCASE,
-    property TEXT NOT NULL,
-    occurred_at INTEGER NOT NULL,
-    PRIMARY KEY (tenant, record, property)
-)
-"""
+from sqlalchemy import Connection
+
+from connector.store.engine import insert_for
+from connector.store.schema import applied_changes
+
 CLOCK_SKEW = dt.timedelta(hours=1)  # how far ahead of SalesOS's clock a CRM's event may be dated
 
 
-def newest(db: sqlite3.Connection, tenant: str, record: str, prop: str, changed_at: dt.datetime,
+def newest(conn: Connection, tenant: str, record: str, prop: str, changed_at: dt.datetime,
            now: dt.datetime) -> bool:
-    """Inside a write transaction on `db`: remember `changed_at` as the time of the record's last change of
+    """Inside a write transaction on `conn`: remember `changed_at` as the time of the record's last change of
     `prop`, unless a newer change was applied (then False). The same time again is no older (a retried job
     applies its change again). `now` is SalesOS's clock, which bounds how far ahead a change may be dated."""
     micros = _micros(now if changed_at > now + CLOCK_SKEW else changed_at)
-    return db.execute(
-        "INSERT INTO applied_changes (tenant, record, property, occurred_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (tenant, record, property) DO UPDATE SET occurred_at = excluded.occurred_at "
-        "WHERE excluded.occurred_at >= applied_changes.occurred_at OR applied_changes.occurred_at > ?",
-        (tenant, record, prop, micros, _micros(now + CLOCK_SKEW))).rowcount > 0
+    stored = applied_changes.c.occurred_at
+    statement = insert_for(conn, applied_changes).values(tenant=tenant, record=record.lower(), property=prop, occurred_at=micros)
+    statement = statement.on_conflict_do_update(
+        index_elements=[applied_changes.c.tenant, applied_changes.c.record, applied_changes.c.property],
+        set_={"occurred_at": statement.excluded.occurred_at},
+        where=(statement.excluded.occurred_at >= stored) | (stored > _micros(now + CLOCK_SKEW)))
+    return conn.execute(statement).rowcount > 0
 
 
 def beyond_skew(changed_at: dt.datetime) -> bool:

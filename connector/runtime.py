@@ -145,12 +145,12 @@ def tenant_store():
 
 
 @lru_cache(maxsize=4)
-def _ledger(path: Path) -> Ledger:
-    return Ledger(path)
+def _ledger(database_url: str) -> Ledger:
+    return Ledger(database_url)
 
 
 def ledger() -> Ledger:
-    return _ledger(settings().state_path)
+    return _ledger(settings().database_url)
 
 
 @lru_cache(maxsize=4)

@@ -71,7 +71,7 @@ class Store:
 
     def insert(self, table: Table):
         """INSERT with ON CONFLICT (`on_conflict_do_nothing` / `on_conflict_do_update`) in this engine's dialect."""
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return _insert(self.dialect, table)
 
     def ensure_schema(self) -> None:
         """Create or upgrade the schema the first time this process uses the database."""
@@ -83,6 +83,15 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_for(conn: Connection, table: Table):
+    """`Store.insert` for code handed a connection inside someone else's transaction."""
+    return _insert(conn.dialect.name, table)
+
+
+def _insert(dialect: str, table: Table):
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 _stores: dict[str, Store] = {}

@@ -107,7 +107,7 @@ def test_a_retried_resume_job_still_queues_the_steps_it_released(home, conn):
     """RQ runs a job at least once: the same change again is not older than itself."""
     run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "pause")
     run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")
-    runtime.ledger().release("local", "jane@acme.io", T2)  # a first run of the job died after releasing
+    runtime.ledger().release_hold("local", "jane@acme.io", T2)  # a first run of the job died after releasing
     run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "retry")
     assert queue("engagement", conn).fetch_job("retry").return_value()["steps_resumed"] == 1
 

@@ -3,22 +3,14 @@
 import datetime as dt
 
 from connector.ledger import Ledger, effect_key
+from connector.store import close_stores, open_store
+from connector.store.schema import applied_changes
 
 
 def waiting(ledger: Ledger) -> list[tuple[str, str]]:
     """(tenant, email) of every unsubscribe still waiting for its CRM write, oldest first, however recently its
     write was queued."""
     return ledger.due_unsubscribes(queued_before=dt.datetime.max.replace(tzinfo=dt.UTC), limit=10_000)
-
-
-def test_a_claimed_key_is_handed_out_until_it_is_done(tmp_path):
-    ledger = Ledger(tmp_path / "state.sqlite3")
-    key = effect_key("outreach", "local", "Jane@Acme.io", 0)
-    assert ledger.claim([key]) == [key]
-    assert ledger.claim([key]) == [key]  # claimed, not done: a crashed worker's step is retried
-    ledger.complete([key])
-    assert ledger.claim([key]) == []
-    assert ledger.is_done(key)
 
 
 def test_effect_keys_ignore_email_case():
@@ -28,10 +20,10 @@ def test_effect_keys_ignore_email_case():
 def test_the_ledger_survives_reopening(tmp_path):
     key = effect_key("outreach", "local", "a@b.io", 0)
     first = Ledger(tmp_path / "state.sqlite3")
-    first.claim([key])
-    first.complete([key])
-    first.close()
-    assert Ledger(tmp_path / "state.sqlite3").claim([key]) == []
+    first.claim([key], "worker-1")
+    first.complete([key], "worker-1")
+    close_stores()
+    assert Ledger(tmp_path / "state.sqlite3").claim([key], "worker-2").held == []
 
 
 def test_an_unsubscribe_token_is_stable_per_contact(tmp_path):
@@ -81,12 +73,14 @@ def test_a_change_dated_far_ahead_cannot_make_every_later_change_look_older(tmp_
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     now = dt.datetime.now(dt.UTC)
     assert ledger.hold("hubspot-1", "ada@acme.io", "paused in the CRM", now + dt.timedelta(days=300))
-    assert ledger.release("hubspot-1", "ada@acme.io", now + dt.timedelta(seconds=1)) is not None
+    assert ledger.release_hold("hubspot-1", "ada@acme.io", now + dt.timedelta(seconds=1)) is not None
 
 
 def test_an_order_poisoned_by_an_older_salesos_heals(tmp_path):
     """A far-future time stored before dates were bounded no longer outranks what really happens next."""
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     ahead = round((dt.datetime.now(dt.UTC) + dt.timedelta(days=300)).timestamp() * 1_000_000)
-    ledger._db.execute("INSERT INTO applied_changes VALUES ('hubspot-1', 'ada@acme.io', 'sequence_state', ?)", (ahead,))
+    with open_store(tmp_path / "ledger.sqlite3").write() as conn:
+        conn.execute(applied_changes.insert().values(tenant="hubspot-1", record="ada@acme.io",
+                                                     property="sequence_state", occurred_at=ahead))
     assert ledger.hold("hubspot-1", "ada@acme.io", "paused in the CRM", dt.datetime.now(dt.UTC))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 
 from alembic.config import Config
@@ -28,15 +29,15 @@ def test_head_names_the_newest_migration():
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD
 
 
-def test_a_new_database_is_created_at_head_with_every_table_of_the_schema(tmp_path):
-    store = open_store(tmp_path / "state.sqlite3")
+def test_a_new_database_is_created_at_head_with_every_table_of_the_schema(state_url):
+    store = open_store(state_url)
     with store.read() as conn:
         assert current(conn) == HEAD
         assert set(inspect(conn).get_table_names()) == set(metadata.tables) | {"alembic_version"}
 
 
-def test_every_column_of_the_schema_is_built_by_the_migrations(tmp_path):
-    store = open_store(tmp_path / "state.sqlite3")
+def test_every_column_of_the_schema_is_built_by_the_migrations(state_url):
+    store = open_store(state_url)
     with store.read() as conn:
         inspector = inspect(conn)
         for table in metadata.sorted_tables:
@@ -55,8 +56,8 @@ def test_a_database_made_before_alembic_keeps_its_rows_and_gains_what_is_new(tmp
         assert conn.exec_driver_sql("SELECT email, synced_at FROM unsubscribes").all() == [("ada@example.com", None)]
 
 
-def test_upgrading_a_database_at_head_does_nothing(tmp_path):
-    store = open_store(tmp_path / "state.sqlite3")
+def test_upgrading_a_database_at_head_does_nothing(state_url):
+    store = open_store(state_url)
     store.ensure_schema()
     assert upgrade(store) == HEAD
 
@@ -65,3 +66,22 @@ def test_the_state_file_is_private_to_its_owner(tmp_path):
     path = tmp_path / "state.sqlite3"
     open_store(path).ensure_schema()
     assert path.stat().st_mode & 0o077 == 0
+
+
+def _first_use(url: str, start, revisions) -> None:
+    start.wait()
+    store = open_store(url)
+    revisions.put(upgrade(store))
+
+
+def test_processes_starting_together_on_a_fresh_database_migrate_it_once(state_url):
+    context = multiprocessing.get_context("spawn")
+    start, revisions = context.Event(), context.Queue()
+    starters = [context.Process(target=_first_use, args=(state_url, start, revisions)) for _ in range(4)]
+    for starter in starters:
+        starter.start()
+    start.set()
+    found = sorted(str(revisions.get(timeout=120)) for _ in starters)
+    for starter in starters:
+        starter.join(timeout=60)
+    assert found.count("None") == 1 and found.count(HEAD) == 3  # one migrated, three found it done
