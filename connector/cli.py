@@ -647,7 +647,7 @@ def rotate_keys(
 
     settings = load_settings()
     try:
-        count = Vault(settings.state_path, vault_keys(settings)).rotate(bind_legacy=bind_legacy)
+        count = Vault(settings.database_url, vault_keys(settings)).rotate(bind_legacy=bind_legacy)
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

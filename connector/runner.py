@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,7 @@ def execute_run(
     )
     started = time.monotonic()
     queues = [*FUNNEL_STAGES, "outreach"] if send_now else list(FUNNEL_STAGES)
-    with closing(TenantMarkets(settings.state_path)) as markets:
-        markets.set(tenant, market, origin=f"run {run.run_id}")
+    TenantMarkets(settings.database_url).set(tenant, market, origin=f"run {run.run_id}")
     with redis_url(settings) as url:
         conn = connect(url)
         enqueue_run(conn, run)

@@ -114,7 +114,7 @@ def send_a_webhook(portal: int, token: str, name: str):
     body, refused = signed_body(request, state, allow_v2=True)
     if refused is not None:
         return refused
-    tenant = state.records().by_url_token(WORKFLOW, token)
+    tenant = state.records.by_url_token(WORKFLOW, token)
     if tenant is None or tenant.crm != "hubspot" or tenant.external_id != str(portal):
         log.warning("HubSpot workflow webhook refused: the URL's token is not portal %s's", portal)
         return jsonify(error="this URL is not one SalesOS gave this portal (`tenants workflow-url`)"), 401

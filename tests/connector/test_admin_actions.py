@@ -53,9 +53,7 @@ def install(settings, tenant_id, *, auth="oauth", data=True):
                         {"access_token": f"token-of-{tenant_id}"})
     if data:
         data_file = write_private(settings.home / "data" / f"{tenant_id}.jsonl", "")
-        sources = TenantDataSources(settings.state_path)
-        sources.set(tenant_id, DataSource(files=[str(data_file)]))
-        sources.close()
+        TenantDataSources(settings.state_path).set(tenant_id, DataSource(files=[str(data_file)]))
 
 
 def sql(settings, statement, *params):
