@@ -29,10 +29,11 @@ from typing import Literal
 
 from cryptography.fernet import InvalidToken
 from pydantic import BaseModel, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from agents.validation import clip
+from connector import ledger
 from connector.read_only_state import StateSnapshot, StateUnreadable
 from connector.settings import Settings
 from connector.store.migrate import HEAD
@@ -123,8 +124,7 @@ def tenant_actions(state: StateSnapshot, public_url: str) -> list[AdminAction]:
                            .order_by(tenants.c.id))  # connector/tenants.py
     indexed, stored = {}, {}
     for kind in (OUTBOUND, WORKFLOW):  # connector/tenant_credentials.py: the vault holds a token, the index finds it
-        index = metadata.tables[kind.table]
-        indexed[kind.name] = {tenant for (tenant,) in state.rows(select(index.c.tenant))}
+        indexed[kind.name] = {tenant for (tenant,) in state.rows(select(kind.table.c.tenant))}
         stored[kind.name] = {tenant for (tenant,) in state.rows(select(secrets.c.tenant)
                                                                  .where(secrets.c.name == kind.name))}
     with_data = {tenant for (tenant,) in state.rows(select(tenant_data_sources.c.tenant))}  # data_sources.py
@@ -285,22 +285,13 @@ def _names(names: list[str]) -> str:
 
 
 def unsubscribe_backlog(state: StateSnapshot) -> list[tuple[str, int, int, str | None, str | None]] | None:
-    """Per tenant with any: (tenant, waiting, abandoned, the newest note among them, when the oldest waiting one
-    was made), from connector/ledger.py's unsubscribes. None from a ledger an older SalesOS made, still without
-    the columns this needs (the first process of this release to open the store adds them)."""
+    """connector/ledger.py's `unsubscribe_backlog`, or none without a ledger. None from a ledger an older SalesOS
+    made, still without the columns it needs (the first process of this release to open the store adds them)."""
     if not state.has(unsubscribes):
         return []
     if not state.has(unsubscribes, "synced_at", "abandoned_at", "note"):
         return None
-    newest = unsubscribes.alias("newest")
-    newest_note = (select(newest.c.note).where(newest.c.tenant == unsubscribes.c.tenant, newest.c.synced_at.is_(None),
-                                               newest.c.note.is_not(None))
-                   .order_by(newest.c.at.desc()).limit(1).scalar_subquery())
-    waiting = unsubscribes.c.abandoned_at.is_(None)
-    return state.rows(
-        select(unsubscribes.c.tenant, func.sum(case((waiting, 1), else_=0)), func.sum(case((waiting, 0), else_=1)),
-               newest_note, func.min(case((waiting, unsubscribes.c.at))))
-        .where(unsubscribes.c.synced_at.is_(None)).group_by(unsubscribes.c.tenant).order_by(unsubscribes.c.tenant))
+    return ledger.unsubscribe_backlog(state.conn)
 
 
 def unsubscribe_actions(state: StateSnapshot, now: dt.datetime) -> list[AdminAction]:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,8 +61,6 @@ from connector.settings import Settings
 from connector.store.schema import tenant_markets
 from connector.dispatch import FAILED as FAILED_EVENTS
 from webhooks.intake import INBOX
-
-log = logging.getLogger(__name__)
 WINDOW = dt.timedelta(hours=24)
 FAILED_JOBS_SHOWN = 10
 
@@ -423,17 +420,10 @@ def state_checks(settings: Settings, now: dt.datetime) -> tuple[list[AdminAction
 
 
 def _stored_schedules(state: StateSnapshot) -> list[tuple[str, MarketDefinition]]:
-    """The markets with a schedule, by tenant (connector/tenant_markets.py's table)."""
-    markets = []
-    for tenant, text in state.rows(select(tenant_markets.c.tenant, tenant_markets.c.market)
-                                   .order_by(tenant_markets.c.tenant)):
-        try:
-            stored = json.loads(text)
-            if isinstance(stored, dict) and stored.get("schedule") is not None:
-                markets.append((tenant, MarketDefinition.model_validate_json(text)))
-        except ValueError:  # kept by an older SalesOS, refused by this one: one tenant's, not everyone's problem
-            log.error("the market kept for %s no longer reads as a market; set it again to schedule it", tenant)
-    return markets
+    from connector.tenant_markets import scheduled_markets
+
+    return scheduled_markets(state.rows(select(tenant_markets.c.tenant, tenant_markets.c.market)
+                                        .order_by(tenant_markets.c.tenant)))
 
 
 def scheduled_markets(markets: list[tuple[str, MarketDefinition]], conn: redis.Redis | None) -> list[ScheduledMarket]:
