@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 
 import redis
 
-from crm_adapters.errors import AuthExpired, BudgetExhausted, CRMError, RateLimited, Retryable, Transient
+from crm_adapters.errors import AuthExpired, BudgetExhausted, CRMError, RateLimited, Retryable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,14 +104,14 @@ class CallPolicy:
 
 
 def call(policy: CallPolicy, tokens: TokenSource, request: Callable[[str], T],
-         classify: Callable[[Exception], CRMError | None], what: str, idempotent: bool = True) -> T:
+         classify: Callable[[Exception], CRMError | None], what: str) -> T:
     """Run `request(access_token)` until it succeeds or fails for good.
 
     `classify` maps the client's exception to a CRMError (None: not ours, re-raise).
     A daily rate limit is not waited out: it is raised for the job to report.
-    A request that is not `idempotent` (a create) is not repeated after a failure
-    that may have happened after the CRM acted on it (5xx, a dropped answer):
-    a duplicate task is worse than a reported error.
+    Every request SalesOS sends may be repeated, creates included: what it
+    creates carries its own key, which the CRM finds instead of duplicating it
+    (`fields.ENGAGEMENT_KEY`), so a 5xx or a dropped answer is retried.
     """
     refreshed = False
     attempt = 0
@@ -132,8 +132,7 @@ def call(policy: CallPolicy, tokens: TokenSource, request: Callable[[str], T],
             refreshed = True
             continue
         daily = isinstance(error, RateLimited) and error.daily
-        maybe_done = isinstance(error, Transient) and error.sent and not idempotent
-        if isinstance(error, Retryable) and not daily and not maybe_done and attempt + 1 < policy.max_attempts:
+        if isinstance(error, Retryable) and not daily and attempt + 1 < policy.max_attempts:
             wait = error.retry_after if error.retry_after is not None else policy.backoff(attempt)
             wait = min(wait, policy.max_delay)
             log.warning("%s: %s; retrying in %.1fs (attempt %d of %d)", what, error, wait, attempt + 2,

@@ -16,6 +16,7 @@ from crm_adapters.calls import Budget, CallPolicy, StaticToken
 from crm_adapters.errors import RateLimited, Transient
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce import SalesforceCRM, classify
+from crm_adapters.values import created_key
 from tests.crm_adapters.backends import RefreshingToken
 from tests.crm_adapters.salesforce_fake import SalesforceFake
 
@@ -270,7 +271,8 @@ def test_a_task_for_a_contact_salesos_has_not_seen_finds_it_with_one_query(sales
     fresh = adapter(salesforce_fake, sleeps, RecordIndex(tmp_path / "other.sqlite3", TENANT))  # an empty index
     before = salesforce_fake.calls
     assert fresh.create_tasks([call_task()]).created == 1
-    assert [method for method, _ in salesforce_fake.requests[before:]] == ["GET", "POST"]
+    assert salesforce_fake.requests[before:] == [("GET", "/services/data/v59.0/query/"), (
+        "PATCH", "/services/data/v59.0/composite/sobjects/Task/SalesOS_Key__c")]
 
 
 def test_a_task_for_an_unknown_contact_is_an_error_for_that_task(crm):
@@ -290,14 +292,27 @@ def test_an_activity_is_logged_once_as_a_completed_email_task(crm, salesforce_fa
     assert (logged.kind, logged.subject, logged.occurred_at) == ("email", "Hi", T0)
 
 
-def test_a_task_create_answered_503_is_reported_not_repeated_so_no_duplicate_appears(crm, salesforce_fake):
-    crm.upsert_accounts(accounts(1))
+def test_a_task_created_whose_answer_was_lost_is_sent_again_and_found_by_its_key_not_duplicated(crm, salesforce_fake):
     crm.upsert_contacts([jane()])
-    salesforce_fake.unavailable()
+    salesforce_fake.lose_next_answer()  # Salesforce creates the Task, the 503 comes back instead
     before = salesforce_fake.calls
     result = crm.create_tasks([call_task()])
-    assert "not repeated" in result.errors["outreach:sf:jane@company0.com:1"]
-    assert salesforce_fake.calls - before == 1
+    [(task_id, stored)] = salesforce_fake.tasks.items()
+    assert (result.ids, result.created, result.updated, result.errors) == (
+        {"outreach:sf:jane@company0.com:1": task_id}, 0, 1, {})  # the repeat found the first one
+    assert stored["SalesOS_Key__c"] == created_key("task", "outreach:sf:jane@company0.com:1")
+    assert salesforce_fake.calls - before == 2
+    assert [t.id for t in crm.get_tasks("jane@company0.com")] == [task_id]
+
+
+def test_a_task_and_an_activity_under_the_same_key_are_two_tasks(crm, salesforce_fake):
+    """Both are Tasks in Salesforce; their SalesOS keys differ by kind, so neither upsert finds the other."""
+    crm.upsert_contacts([jane()])
+    key = "outreach:sf:jane@company0.com:1"
+    crm.create_tasks([call_task(key)])
+    crm.log_activities([ActivityWrite(key=key, contact_email="jane@company0.com", kind="email", subject="Hi",
+                                      occurred_at=T0)])
+    assert sorted(t["Status"] for t in salesforce_fake.tasks.values()) == ["Completed", "Not Started"]
 
 
 def test_a_contact_whose_account_was_deleted_in_salesforce_is_still_written_unlinked(crm, salesforce_fake):
