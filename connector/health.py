@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,14 +49,16 @@ from pydantic import BaseModel, Field
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+from sqlalchemy import select
 
 from agents.market import MarketDefinition
 from agents.validation import clip
-from connector import ledger
-from connector.admin_actions import AdminAction, admin_actions, read_only, state_unreadable
+from connector.admin_actions import AdminAction, admin_actions, state_unreadable, unsubscribe_backlog
 from connector.providers.http.stats import SuccessRate, success_rates
 from connector.queues import STAGES, queue
+from connector.read_only_state import StateSnapshot, StateUnreadable, read_only
 from connector.settings import Settings
+from connector.store.schema import tenant_markets
 from connector.dispatch import FAILED as FAILED_EVENTS
 from webhooks.intake import INBOX
 WINDOW = dt.timedelta(hours=24)
@@ -407,26 +408,22 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
 
 def state_checks(settings: Settings, now: dt.datetime) -> tuple[list[AdminAction], list[UnsubscribeBacklog],
                                                                list[tuple[str, MarketDefinition]]]:
-    """The admin actions, the unsubscribe backlog and the scheduled markets, over one read-only connection to the
+    """The admin actions, the unsubscribe backlog and the scheduled markets, over one read-only snapshot of the
     state database. One that cannot be read is an action of its own (and a warning), never an empty, healthy list."""
     try:
-        with read_only(settings.state_path) as db:
-            if db is None:
-                return admin_actions(settings, db, now), [], []
-            return admin_actions(settings, db, now), unsubscribe_backlog(db), _stored_schedules(db)
-    except sqlite3.DatabaseError as exc:
-        return admin_actions(settings, None, now) + [state_unreadable(settings.state_path, exc)], [], []
+        with read_only(settings.database_url) as state:
+            if state is None:
+                return admin_actions(settings, state, now), [], []
+            return admin_actions(settings, state, now), _unsubscribe_backlog(state), _stored_schedules(state)
+    except StateUnreadable as exc:
+        return admin_actions(settings, None, now) + [state_unreadable(settings, exc)], [], []
 
 
-def _stored_schedules(db: sqlite3.Connection) -> list[tuple[str, MarketDefinition]]:
-    from connector.tenant_markets import scheduled_markets as stored
+def _stored_schedules(state: StateSnapshot) -> list[tuple[str, MarketDefinition]]:
+    from connector.tenant_markets import scheduled_markets
 
-    try:
-        return stored(db)
-    except sqlite3.OperationalError as exc:
-        if not str(exc).startswith("no such table"):
-            raise
-        return []  # no market kept yet
+    return scheduled_markets(state.rows(select(tenant_markets.c.tenant, tenant_markets.c.market)
+                                        .order_by(tenant_markets.c.tenant)))
 
 
 def scheduled_markets(markets: list[tuple[str, MarketDefinition]], conn: redis.Redis | None) -> list[ScheduledMarket]:
@@ -438,17 +435,10 @@ def scheduled_markets(markets: list[tuple[str, MarketDefinition]], conn: redis.R
             for tenant, market in markets]
 
 
-def unsubscribe_backlog(db: sqlite3.Connection) -> list[UnsubscribeBacklog]:
-    """None from a ledger an older SalesOS made, still without the columns this needs (a dispatcher adds them):
-    the admin actions say so."""
-    try:
-        rows = ledger.unsubscribe_backlog(db)
-    except sqlite3.OperationalError as exc:
-        if not str(exc).startswith(("no such table", "no such column")):
-            raise
-        return []
+def _unsubscribe_backlog(state: StateSnapshot) -> list[UnsubscribeBacklog]:
+    """None from a ledger an older SalesOS made, still without the columns this needs: the admin actions say so."""
     return [UnsubscribeBacklog(tenant=tenant, waiting=waiting, abandoned=abandoned, reason=reason)
-            for tenant, waiting, abandoned, reason, _ in rows]
+            for tenant, waiting, abandoned, reason, _ in unsubscribe_backlog(state) or []]
 
 
 def exit_code(report: HealthReport) -> int:

@@ -104,7 +104,7 @@ def record_index(tenant_id: str):
     """What SalesOS knows of the records it wrote into the tenant's CRM (ids, write stamps)."""
     from crm_adapters.record_index import RecordIndex
 
-    return RecordIndex(settings().state_path, tenant_id)
+    return RecordIndex(settings().database_url, tenant_id)
 
 
 def known_companies(tenant: str) -> set[str]:

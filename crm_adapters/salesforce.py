@@ -299,11 +299,8 @@ class SalesforceCRM(CRMAdapter):
 
     def _remember_links(self, links: dict[str, tuple[str, str]]) -> None:
         """Link key -> (email, link id). A Salesforce contact has one account, so a new link forgets the old one."""
-        stale = [key for email in {email for email, _ in links.values()}
-                 for key in self._index.children("link", email) if key not in links]
-        self._index.forget("link", stale)
-        self._index.remember("link", {key: link_id for key, (_, link_id) in links.items()},
-                             parents={key: email for key, (email, _) in links.items()})
+        self._index.relink("link", {key: link_id for key, (_, link_id) in links.items()},
+                           parents={key: email for key, (email, _) in links.items()})
 
     # --- created-once records (tasks, activities) -----------------------------
 

@@ -216,7 +216,7 @@ class EndpointState:
         # else the URL each request arrived at (a server reached directly, as in `connector serve`).
         self._public_url = settings.salesos_public_url if "salesos_public_url" in settings.model_fields_set else None
         self.intake: Intake | None = app_intake(app)
-        self.echoes = EchoFilter(settings.state_path, settings.hubspot_app_id)
+        self.echoes = EchoFilter(settings.database_url, settings.hubspot_app_id)
         self.records: TenantRecords = open_tenant_records(settings)  # records only: the endpoints hold no vault key
         self._tenants: dict[int, tuple[float, str | None]] = {}
 

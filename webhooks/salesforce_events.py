@@ -219,11 +219,7 @@ def to_event(tenant: Tenant, message: OutboundMessage, note: Notification) -> Cr
 def _echoes(tenant: Tenant, notes: list[Notification], integration_user: str | None) -> set[str]:
     if not any(note.sobject in MAPS for note in notes):
         return own_writes(notes, None, integration_user)
-    index = RecordIndex(_settings().state_path, tenant.id)
-    try:
-        return own_writes(notes, index, integration_user)
-    finally:
-        index.close()
+    return own_writes(notes, RecordIndex(_settings().database_url, tenant.id), integration_user)
 
 
 def _occurred_at(note: Notification) -> dt.datetime:

@@ -13,10 +13,14 @@ import json
 import pytest
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from sqlalchemy import select
 
 from connector import market_ticks, runtime
 from connector.markets import market_from_text
+from connector.private_files import private_dir
 from connector.queues import queue
+from connector.store import open_store
+from connector.store.schema import tenant_markets
 from crm_adapters.base import ContactWrite
 from crm_adapters.local import LocalCRM
 from tests.test_end_to_end import MARKET, ROWS
@@ -294,6 +298,18 @@ def test_the_idle_pass_checks_the_chains_at_most_once_a_minute(conn, clock):
     assert rearming() == 0  # checked a moment ago
     rearming._last -= market_ticks.REARM_EVERY
     assert rearming() == 1
+
+
+def test_the_idle_pass_goes_on_when_the_state_database_cannot_be_read(conn, clock, tmp_path, caplog):
+    unreadable = open_store(private_dir(tmp_path / "state-is-a-directory"))  # no database can be opened there
+
+    def scheduled():
+        with unreadable.read() as state:
+            return state.execute(select(tenant_markets.c.tenant, tenant_markets.c.market)).all()
+
+    rearming = market_ticks.Rearming(conn, scheduled, clock)
+    assert rearming() == 0
+    assert "the scheduled markets could not be read: " in caplog.text  # checked again on a later pass
 
 
 def test_a_crm_that_refuses_the_rescore_today_stops_it_with_the_reason_and_the_ticks_go_on(conn, clock, monkeypatch):

@@ -45,7 +45,7 @@ STORES = {
     "ledger": lambda home: Ledger(home / "salesos.sqlite3"),
     "tenant markets": lambda home: TenantMarkets(home / "salesos.sqlite3").get("hubspot-1"),
     "deal events": lambda home: DealEvents(home / "salesos.sqlite3").history("hubspot-1", "1"),
-    "record index": lambda home: RecordIndex(home / "salesos.sqlite3", "hubspot-1"),
+    "record index": lambda home: RecordIndex(home / "salesos.sqlite3", "hubspot-1").children("contact", None),
     "local crm": lambda home: LocalCRM(home / "crm.sqlite3"),
     "tenant data sources": lambda home: TenantDataSources(home / "salesos.sqlite3").get("hubspot-1"),
     "api keys": lambda home: ApiKeys(home / "salesos.sqlite3").all("operator"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,9 +63,9 @@ class LocalBackend(Backend):
 
 
 class HubSpotBackend(Backend):
-    def __init__(self, fake: FakeHubSpot, index: RecordIndex) -> None:
-        self.fake, self.index = fake, index
-        self.crm = HubSpotCRM(StaticToken(fake.token), index, host=fake.url, policy=no_wait_policy())
+    def __init__(self, fake: FakeHubSpot, state: Path, tenant: str) -> None:
+        self.fake, self.state, self.index = fake, state, RecordIndex(state / "salesos.sqlite3", tenant)
+        self.crm = HubSpotCRM(StaticToken(fake.token), self.index, host=fake.url, policy=no_wait_policy())
 
     def count(self, kind: str) -> int:
         types = {"company": ["companies"], "contact": ["contacts"], "task": ["tasks"], "activity": ["emails", "notes"]}
@@ -75,16 +77,16 @@ class HubSpotBackend(Backend):
                 for source, c, target, a in self.fake.associations if (source, target) == ("contacts", "companies")}
 
     def restarted(self) -> CRMAdapter:
-        return HubSpotCRM(StaticToken(self.fake.token), RecordIndex(":memory:", self.index.tenant), host=self.fake.url,
-                          policy=no_wait_policy())
+        return HubSpotCRM(StaticToken(self.fake.token), empty_index(self.state, self.index.tenant),
+                          host=self.fake.url, policy=no_wait_policy())
 
 
 class SalesforceBackend(Backend):
     unset_checkbox_reads_false = True
 
-    def __init__(self, fake: SalesforceFake, index: RecordIndex) -> None:
-        self.fake, self.index = fake, index
-        self.crm = SalesforceCRM(StaticToken("00D-session-token"), index, instance_url=fake.instance_url,
+    def __init__(self, fake: SalesforceFake, state: Path, tenant: str) -> None:
+        self.fake, self.state, self.index = fake, state, RecordIndex(state / "salesos.sqlite3", tenant)
+        self.crm = SalesforceCRM(StaticToken("00D-session-token"), self.index, instance_url=fake.instance_url,
                                  policy=no_wait_policy())
 
     def count(self, kind: str) -> int:
@@ -96,7 +98,7 @@ class SalesforceBackend(Backend):
         return self.fake.links()
 
     def restarted(self) -> CRMAdapter:
-        return SalesforceCRM(StaticToken("00D-session-token"), RecordIndex(":memory:", self.index.tenant),
+        return SalesforceCRM(StaticToken("00D-session-token"), empty_index(self.state, self.index.tenant),
                              instance_url=self.fake.instance_url, policy=no_wait_policy())
 
 
@@ -120,11 +122,16 @@ def no_wait_policy(**changes) -> CallPolicy:
     return CallPolicy(sleep=lambda seconds: None, jitter=lambda: 1.0, **changes)
 
 
+def empty_index(state: Path, tenant: str) -> RecordIndex:
+    """A record index that remembers nothing (a new worker's, as if no id was ever written down)."""
+    return RecordIndex(state / f"empty-{uuid.uuid4().hex}.sqlite3", tenant)
+
+
 @contextmanager
 def salesforce_backend(tenant: str = "salesforce-00D000000000001AAA") -> Iterator[SalesforceBackend]:
     fake = SalesforceFake()
-    with fake.active():
-        yield SalesforceBackend(fake, RecordIndex(":memory:", tenant))
+    with fake.active(), tempfile.TemporaryDirectory(prefix="salesos-state-") as state:
+        yield SalesforceBackend(fake, Path(state), tenant)
 
 
 @contextmanager
@@ -132,6 +139,7 @@ def hubspot_backend(tenant: str = "hubspot-62515") -> Iterator[HubSpotBackend]:
     fake = FakeHubSpot()
     server = Server(fake)
     try:
-        yield HubSpotBackend(fake, RecordIndex(":memory:", tenant))
+        with tempfile.TemporaryDirectory(prefix="salesos-state-") as state:
+            yield HubSpotBackend(fake, Path(state), tenant)
     finally:
         server.stop()

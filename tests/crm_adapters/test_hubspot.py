@@ -13,7 +13,6 @@ from crm_adapters.base import AccountWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.calls import Budget, StaticToken
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited, RequestRejected
 from crm_adapters.hubspot import HubSpotCRM
-from crm_adapters.record_index import RecordIndex
 from crm_adapters.values import created_key
 from tests.crm_adapters.backends import RefreshingToken, hubspot_backend, no_wait_policy
 
@@ -130,14 +129,13 @@ def test_a_5xx_is_retried_with_backoff_then_succeeds(hubspot):
 
 def test_an_expired_token_is_refreshed_once_and_the_call_repeated(hubspot):
     tokens = RefreshingToken("expired-token", then=hubspot.fake.token)
-    crm = HubSpotCRM(tokens, RecordIndex(":memory:", "hubspot-1"), host=hubspot.fake.url, policy=no_wait_policy())
+    crm = HubSpotCRM(tokens, hubspot.index, host=hubspot.fake.url, policy=no_wait_policy())
     assert crm.upsert_accounts(accounts(2)).created == 2
     assert tokens.refreshes == 1
 
 
 def test_a_refused_private_app_token_stops_with_the_revoked_grant(hubspot):
-    crm = HubSpotCRM(StaticToken("revoked-token"), RecordIndex(":memory:", "hubspot-1"),
-                     host=hubspot.fake.url, policy=no_wait_policy())
+    crm = HubSpotCRM(StaticToken("revoked-token"), hubspot.index, host=hubspot.fake.url, policy=no_wait_policy())
     with pytest.raises(GrantRevoked):
         crm.upsert_accounts(accounts(1))
 
@@ -145,7 +143,7 @@ def test_a_refused_private_app_token_stops_with_the_revoked_grant(hubspot):
 def test_the_budget_stops_salesos_at_its_share_of_the_daily_allowance(hubspot, redis_url):
     conn = redis.Redis.from_url(redis_url)
     budget = Budget(conn, "hubspot-1", allowance=10, share=0.5)
-    crm = HubSpotCRM(RefreshingToken(hubspot.fake.token, hubspot.fake.token), RecordIndex(":memory:", "hubspot-1"),
+    crm = HubSpotCRM(RefreshingToken(hubspot.fake.token, hubspot.fake.token), hubspot.index,
                      host=hubspot.fake.url, policy=no_wait_policy(budget=budget))
     crm.upsert_accounts(accounts(500))
     with pytest.raises(BudgetExhausted, match=r"50% share .*\(5 of 10 calls\)"):
@@ -171,7 +169,7 @@ def test_the_documented_207_answer_reports_the_failed_record_and_keeps_the_creat
 def test_no_token_reaches_a_log_line_when_one_is_refused_and_refreshed(hubspot, caplog):
     caplog.set_level("DEBUG")
     tokens = RefreshingToken("pat-expired-0123456789", then=hubspot.fake.token)
-    crm = HubSpotCRM(tokens, RecordIndex(":memory:", "hubspot-1"), host=hubspot.fake.url, policy=no_wait_policy())
+    crm = HubSpotCRM(tokens, hubspot.index, host=hubspot.fake.url, policy=no_wait_policy())
     hubspot.fake.fail("/batch/upsert", 503)
     crm.upsert_accounts(accounts(2))
     assert tokens.refreshes == 1 and caplog.records

@@ -31,15 +31,20 @@ def sleeps() -> list[float]:
     return []
 
 
-def adapter(fake, sleeps: list[float], tokens=None, **policy) -> SalesforceCRM:
-    return SalesforceCRM(tokens or StaticToken("token-1"), RecordIndex(":memory:", TENANT),
+@pytest.fixture
+def index(tmp_path) -> RecordIndex:
+    return RecordIndex(tmp_path / "salesos.sqlite3", TENANT)
+
+
+def adapter(fake, sleeps: list[float], index: RecordIndex, tokens=None, **policy) -> SalesforceCRM:
+    return SalesforceCRM(tokens or StaticToken("token-1"), index,
                          instance_url=fake.instance_url,
                          policy=CallPolicy(sleep=sleeps.append, jitter=lambda: 1.0, **policy))
 
 
 @pytest.fixture
-def crm(salesforce_fake, sleeps):
-    crm = adapter(salesforce_fake, sleeps)
+def crm(salesforce_fake, sleeps, index):
+    crm = adapter(salesforce_fake, sleeps, index)
     yield crm
     crm.close()
 
@@ -203,10 +208,10 @@ def test_a_read_larger_than_one_page_follows_the_next_records_url(crm, salesforc
     assert salesforce_fake.calls == before + 3
 
 
-def test_a_refused_token_is_refreshed_once_and_the_call_repeated(salesforce_fake, sleeps):
+def test_a_refused_token_is_refreshed_once_and_the_call_repeated(salesforce_fake, sleeps, index):
     tokens = RefreshingToken("token-1", "token-2")
     salesforce_fake.revoke("token-1")
-    crm = adapter(salesforce_fake, sleeps, tokens)
+    crm = adapter(salesforce_fake, sleeps, index, tokens)
     assert crm.upsert_accounts(accounts(1)).created == 1
     assert crm.upsert_accounts(accounts(2)).created == 1
     assert (tokens.refreshes, salesforce_fake.calls) == (1, 3)
@@ -237,10 +242,10 @@ def test_a_dropped_connection_is_transient():
     assert isinstance(classify(requests.ConnectionError("reset by peer")), Transient)
 
 
-def test_sforce_limit_info_sets_the_budget_allowance_to_the_orgs(salesforce_fake, sleeps, redis_url):
+def test_sforce_limit_info_sets_the_budget_allowance_to_the_orgs(salesforce_fake, sleeps, index, redis_url):
     budget = Budget(redis.Redis.from_url(redis_url), TENANT, allowance=1_000_000, share=0.5)
     salesforce_fake.daily_limit = 15_000
-    crm = adapter(salesforce_fake, sleeps, budget=budget)
+    crm = adapter(salesforce_fake, sleeps, index, budget=budget)
     crm.upsert_accounts(accounts(1))
     assert (budget.allowance, budget.limit, budget.used()) == (15_000, 7_500, 1)
 
@@ -260,9 +265,10 @@ def test_a_task_is_created_once_per_key(crm, salesforce_fake):
         "outreach:sf:jane@company0.com:1", "call", "Call Jane", "Ask about Q1", "open", T0)
 
 
-def test_a_task_for_a_contact_salesos_has_not_seen_finds_it_with_one_query(salesforce_fake, sleeps):
-    adapter(salesforce_fake, sleeps).upsert_contacts([jane()])
-    fresh = adapter(salesforce_fake, sleeps)  # another worker: an empty record index
+def test_a_task_for_a_contact_salesos_has_not_seen_finds_it_with_one_query(salesforce_fake, sleeps, index,
+                                                                           tmp_path):
+    adapter(salesforce_fake, sleeps, index).upsert_contacts([jane()])
+    fresh = adapter(salesforce_fake, sleeps, RecordIndex(tmp_path / "other.sqlite3", TENANT))  # an empty index
     before = salesforce_fake.calls
     assert fresh.create_tasks([call_task()]).created == 1
     assert salesforce_fake.requests[before:] == [("GET", "/services/data/v59.0/query/"), (
@@ -319,7 +325,7 @@ def test_a_contact_whose_account_was_deleted_in_salesforce_is_still_written_unli
     assert "company0.com" in linked.errors["jane@company0.com->company0.com"]
 
 
-def test_a_refreshed_token_reads_the_instance_url_again_so_a_moved_org_is_followed(sleeps):
+def test_a_refreshed_token_reads_the_instance_url_again_so_a_moved_org_is_followed(sleeps, tmp_path):
     first, moved = SalesforceFake(), SalesforceFake("https://moved.my.salesforce.com")
     where = {"url": first.instance_url}
 
@@ -334,8 +340,8 @@ def test_a_refreshed_token_reads_the_instance_url_again_so_a_moved_org_is_follow
             return "moved-token"
 
     first.revoke("first-token")
-    crm = SalesforceCRM(MovingToken(), RecordIndex(":memory:", "sf"), instance_url=lambda: where["url"],
-                        policy=CallPolicy(sleep=sleeps.append))
+    crm = SalesforceCRM(MovingToken(), RecordIndex(tmp_path / "salesos.sqlite3", "sf"),
+                        instance_url=lambda: where["url"], policy=CallPolicy(sleep=sleeps.append))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         first.register(mock)
         moved.register(mock)

@@ -303,7 +303,6 @@ def stamped_contact(settings) -> None:
     index.remember("contact", {ADA: CONTACT_ID})
     index.stamp("contact", {ADA: {"title": "CTO", "priority_tier": "TIER_1", "priority_score": 0.82,
                                   "sequencing": [{"step": 1, "channel": "email"}]}})
-    index.close()
 
 
 def ada(**changes: str) -> dict[str, str]:
