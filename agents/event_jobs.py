@@ -13,6 +13,7 @@ import json
 from rq import get_current_job
 
 from agents.domains import registered_domain
+from agents.events import CrmEvent
 from agents.jobs import consent_stop, enqueue_steps, opted_out_of
 from agents.sequences import TEMPLATES, schedule
 from agents.validation import quote
@@ -24,7 +25,6 @@ from connector.run_summaries import enqueue_unattended
 from connector.runs import RunContext
 from crm_adapters.base import ContactWrite
 from crm_adapters.values import normal_domain
-from webhooks.intake import CrmEvent
 
 PROSPECT_AGAIN_AFTER = 24 * 3600  # seconds: a Salesforce record re-sends its ticked box with every later edit
 NO_MARKET = ("{tenant} has no market yet: run `python -m connector run --tenant {tenant} --market FILE` once, "

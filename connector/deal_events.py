@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agents.events import CrmEvent
 from connector.private_files import connect
-from webhooks.intake import CrmEvent
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deal_events (

@@ -55,11 +55,11 @@ from agents.market import MarketDefinition
 from agents.validation import clip
 from connector import ledger
 from connector.admin_actions import AdminAction, admin_actions, read_only, state_unreadable
+from connector.dispatch import FAILED as FAILED_EVENTS, INBOX
 from connector.providers.http.stats import SuccessRate, success_rates
 from connector.queues import STAGES, queue
 from connector.settings import Settings
-from connector.dispatch import FAILED as FAILED_EVENTS
-from webhooks.intake import INBOX
+
 WINDOW = dt.timedelta(hours=24)
 FAILED_JOBS_SHOWN = 10
 

@@ -9,13 +9,13 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from agents.event_jobs import override_tier_job, pause_sequence_job, record_deal_stage_job, resume_sequence_job
+from agents.events import CrmEvent
 from agents.jobs import outreach_job
 from connector import runtime
 from connector.deal_events import DealEvents
 from connector.queues import enqueue_once, queue
 from crm_adapters.local import LocalCRM
 from tests.agents.test_outreach_job import item
-from webhooks.intake import CrmEvent
 
 
 T1, T2 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)

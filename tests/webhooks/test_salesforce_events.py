@@ -19,6 +19,8 @@ import pytest
 import respx
 from cryptography.fernet import MultiFernet
 
+from agents.events import CrmEvent
+from connector.dispatch import INBOX
 from connector.oauth.config import oauth_app
 from connector.oauth.flows import INTEGRATION_USER, exchange_salesforce_code
 from connector.settings import Settings
@@ -27,7 +29,6 @@ from connector.tenants import Tenant, TenantStore, tenant_id
 from connector.vault import Vault, new_key
 from crm_adapters.record_index import RecordIndex
 from webhooks.app import create_app
-from webhooks.intake import INBOX, CrmEvent
 from webhooks.salesforce_events import OUTBOUND_MAX_BYTES, REFUSED
 from webhooks.salesforce_flow import MAX_BYTES as FLOW_MAX_BYTES
 from webhooks.salesforce_soap import fault
