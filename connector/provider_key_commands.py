@@ -26,7 +26,7 @@ from connector.tenants import TenantRecords, vault_keys
 from connector.transactions import transaction
 from connector.vault import Vault, VaultError
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 provider_key_app = typer.Typer(no_args_is_help=True,
                                help="Data-provider API keys (Apollo, PDL, Hunter, ...), stored encrypted per tenant.")
 
