@@ -344,15 +344,23 @@ def worker(
     import signal
 
     from connector.hang_up import hang_up_like_terminate
-    from connector.redis_conn import redis_url
+    from connector.queues import STAGES
+    from connector.redis_conn import redacted, redis_url
     from connector.worker import work
 
     # As in serve, until `work` hands SIGTERM to rq: the embedded Redis must stop with the worker.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     hang_up_like_terminate()
     settings = load_settings()
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STAGES]
+    if unknown or not names:
+        raise typer.BadParameter(f"{quote(', '.join(unknown))} is not a stage; the stages are {', '.join(STAGES)}"
+                                 if unknown else "names no queue", param_hint="--queues")
     with redis_url(settings) as url:
-        work(url, [name.strip() for name in queues.split(",") if name.strip()], burst=burst, with_scheduler=scheduler)
+        err.print(f"Worker waiting for jobs on {', '.join(names)} (Redis {redacted(url)}); it logs one line per "
+                  "outreach step it executes or moves", markup=False, highlight=False)
+        work(url, names, burst=burst, with_scheduler=scheduler)
 
 
 @app.command()
