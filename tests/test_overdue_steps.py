@@ -38,6 +38,7 @@ def test_a_worker_started_a_month_after_the_demo_moves_each_overdue_step_and_say
     assert sent == summary["emails_written"] > 0
     worker = cli(home / "home", "worker", "--burst", redis_url=redis_url)
     assert worker.returncode == 0, worker.stderr
+    assert worker.stderr.startswith("Worker waiting for jobs on source, enrich, contacts, score, outreach, engagement")
     moved = [line for line in worker.stderr.splitlines() if " moved step 2 of " in line]
     assert len(moved) == summary["contacts"] and all(" overdue; now due " in line for line in moved)
     assert " executed " not in worker.stderr

@@ -177,3 +177,10 @@ def test_only_failures_a_user_can_fix_are_said_in_one_line():
     assert expected_failure(VaultError("no key")) == ("Vault: no key", 2)
     assert expected_failure(Transient("HubSpot could not be reached")) == ("CRM: HubSpot could not be reached", 1)
     assert expected_failure(KeyError("sequence")) is None  # a bug: its traceback is what to report
+
+
+def test_a_worker_on_a_queue_that_is_no_stage_is_refused_naming_it(home):
+    result = cli(home, "worker", "--queues", "enrich,outreach-typo", "--burst")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'outreach-typo' is not a stage; the stages are source, enrich, contacts, score, outreach, engagement" in (
+        result.stderr)
