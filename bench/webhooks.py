@@ -301,7 +301,7 @@ def main() -> None:
 
     from connector.vault import new_key
     from tests.live_server import stop
-    from webhooks.intake import INBOX
+    from connector.dispatch import INBOX
 
     use_wrk = shutil.which("wrk") is not None and not args.python_client
     directory = Path(tempfile.mkdtemp(prefix="salesos-bench-"))

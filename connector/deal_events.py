@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from agents.events import CrmEvent
 from connector.store import Store, open_store
 from connector.store.schema import deal_events
-from webhooks.intake import CrmEvent
 
 
 class DealEvents:

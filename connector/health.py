@@ -54,13 +54,12 @@ from sqlalchemy import select
 from agents.market import MarketDefinition
 from agents.validation import clip
 from connector.admin_actions import AdminAction, admin_actions, state_unreadable, unsubscribe_backlog
+from connector.dispatch import FAILED as FAILED_EVENTS, INBOX
 from connector.providers.http.stats import SuccessRate, success_rates
 from connector.queues import STAGES, queue
 from connector.read_only_state import StateSnapshot, StateUnreadable, read_only
 from connector.settings import Settings
 from connector.store.schema import tenant_markets
-from connector.dispatch import FAILED as FAILED_EVENTS
-from webhooks.intake import INBOX
 WINDOW = dt.timedelta(hours=24)
 FAILED_JOBS_SHOWN = 10
 

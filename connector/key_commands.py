@@ -16,7 +16,7 @@ from rich.console import Console
 from connector.api_keys import ApiKeys, Scope
 from connector.settings import load_settings
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 api_key_app = typer.Typer(no_args_is_help=True, help="API keys: each calls /api/* for one tenant.")
 operator_key_app = typer.Typer(no_args_is_help=True,
                                help="Operator keys: the detailed /readyz?verbose and the /rq dashboard.")

@@ -23,7 +23,7 @@ from connector.settings import load_settings
 from connector.tenants import held, vault_keys
 from connector.vault import Vault, VaultError
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 provider_key_app = typer.Typer(no_args_is_help=True,
                                help="Data-provider API keys (Apollo, PDL, Hunter, ...), stored encrypted per tenant.")
 

@@ -24,18 +24,20 @@ from agents.jobs import source_job
 from agents.market import MarketDefinition
 from connector.market_ticks import arm
 from connector.private_files import append_private, write_private
-from connector.providers.offline import check_files
+from connector.providers.file_check import check_files
 from connector.providers.http.costs import run_costs
 from connector.queues import (
     enqueue_once, job_id, release_due, remember_run_tenant, run_failures, run_pending, run_stats,
 )
 from connector.redis_conn import connect, redis_url
+from connector.run_waits import stage_waits
 from connector.runs import RunContext, new_run_id
 from connector.settings import Settings
 from connector.tenant_markets import TenantMarkets
 
 FUNNEL_STAGES = ("source", "enrich", "contacts", "score")
-ProgressCallback = Callable[[dict[str, Any]], None]
+WAITS_EVERY = 1.0  # seconds between two readings of what the stages wait for (`run_waits.stage_waits`)
+ProgressCallback = Callable[[dict[str, Any]], None]  # the summary so far, and "waiting": a note per stage
 
 
 class RunFailed(RuntimeError):
@@ -66,13 +68,20 @@ def execute_run(
         enqueue_run(conn, run)
         arm(conn, tenant, market, dt.datetime.now(dt.UTC))
         with worker_pool(url, settings, workers, queues) as pool:
+            waits, waits_read = {}, 0.0
             while run_pending(conn, run.run_id):
                 pool.check()
                 release_due(conn, run.run_id, queues)
                 if on_progress:
-                    on_progress(summarise(run_stats(conn, run.run_id)))
+                    progress = summarise(run_stats(conn, run.run_id))
+                    if time.monotonic() - waits_read >= WAITS_EVERY:
+                        waits_read = time.monotonic()
+                        waits = stage_waits(conn, run.run_id, queues, progress["provider_misses"])
+                    on_progress(progress | {"waiting": waits})
                 time.sleep(0.1)
         stats = run_stats(conn, run.run_id)
+        if on_progress:
+            on_progress(summarise(stats) | {"waiting": {}})  # the last jobs' counts: every bar ends where its stage did
         summary = summarise(stats) | {"jobs": len(stats)}
         summary |= provider_costs(conn, tenant, run.run_id, summary["qualified"])
         failures = run_failures(conn, run.run_id)

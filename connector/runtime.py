@@ -72,6 +72,7 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
 
 def tenant_crm(tenant_id: str, conn) -> CRMAdapter:
     """A new adapter on the tenant's CRM (workers keep one per tenant, through `crm_for`)."""
+    from connector.run_waits import note_crm_wait
     from crm_adapters.calls import Budget, CallPolicy
     from crm_adapters.errors import GrantRevoked
     from crm_adapters.guard import RepEditGuard
@@ -87,13 +88,14 @@ def tenant_crm(tenant_id: str, conn) -> CRMAdapter:
     if tenant.crm == "hubspot":
         from crm_adapters.hubspot import HubSpotCRM
 
-        policy = CallPolicy(budget=Budget(conn, tenant_id, s.hubspot_daily_api_limit, s.crm_api_share))
+        policy = CallPolicy(budget=Budget(conn, tenant_id, s.hubspot_daily_api_limit, s.crm_api_share),
+                            on_wait=note_crm_wait)
         inner: CRMAdapter = HubSpotCRM(tokens, index, host=s.hubspot_api_base_url, policy=policy)
     else:
         from crm_adapters.salesforce import SalesforceCRM
 
         allowance = s.salesforce_daily_api_limit or 15_000  # corrected from Sforce-Limit-Info on the first call
-        policy = CallPolicy(budget=Budget(conn, tenant_id, allowance, s.crm_api_share))
+        policy = CallPolicy(budget=Budget(conn, tenant_id, allowance, s.crm_api_share), on_wait=note_crm_wait)
         inner = SalesforceCRM(tokens, index, instance_url=lambda: store.get(tenant_id).instance_url or "",
                               version=s.salesforce_api_version, policy=policy)
     return RepEditGuard(inner, index)

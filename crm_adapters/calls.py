@@ -87,13 +87,15 @@ class Budget:
 
 @dataclass
 class CallPolicy:
-    """How hard to try. `sleep` and `jitter` are injectable so tests never wait or guess."""
+    """How hard to try. `sleep` and `jitter` are injectable so tests never wait or guess; `on_wait(what, seconds)`
+    hears of each wait before it starts, so whoever waits on this call can be told why."""
 
     max_attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 60.0
     budget: Budget | None = None
     sleep: Callable[[float], None] = time.sleep
+    on_wait: Callable[[str, float], None] | None = None
     jitter: Callable[[], float] = random.random
     calls: int = 0
     waits: list[float] = field(default_factory=list)
@@ -137,6 +139,9 @@ def call(policy: CallPolicy, tokens: TokenSource, request: Callable[[str], T],
             wait = min(wait, policy.max_delay)
             log.warning("%s: %s; retrying in %.1fs (attempt %d of %d)", what, error, wait, attempt + 2,
                         policy.max_attempts)
+            if policy.on_wait is not None:
+                policy.on_wait(f"{what}: {error}; retrying in {wait:.0f} s (attempt {attempt + 2} of "
+                               f"{policy.max_attempts})", wait)
             policy.waits.append(wait)
             policy.sleep(wait)
             attempt += 1

@@ -17,6 +17,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from agents.event_jobs import market_defined_job
+from agents.events import CrmEvent
 from connector import runtime
 from connector.actions import complete_finished
 from connector.data_sources import DataSource
@@ -32,7 +33,6 @@ from tests.test_end_to_end import MARKET, ROWS
 from tests.test_tenant_run import hubspot  # noqa: F401 - the fixture is shared
 from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, deliver, hubspot_event, signed_headers
 from webhooks.app import create_app
-from webhooks.intake import CrmEvent
 
 PORTAL = 62515
 TENANT = f"hubspot-{PORTAL}"

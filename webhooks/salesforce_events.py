@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from agents.events import CrmEvent
 from agents.validation import clip, quote
 from connector.change_order import CLOCK_SKEW, beyond_skew
 from connector.oauth.flows import INTEGRATION_USER
@@ -38,7 +39,7 @@ from connector.vault import VaultError
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import parse_datetime
 from webhooks import salesforce_flow as flow
-from webhooks.intake import CrmEvent, Intake, app_intake
+from webhooks.intake import Intake, app_intake
 from webhooks.salesforce_echo import MAPS, natural_key, own_writes
 from webhooks.salesforce_soap import ACK, MalformedMessage, Notification, OutboundMessage, fault, parse
 

@@ -9,13 +9,13 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from agents.event_jobs import override_tier_job, pause_sequence_job, record_deal_stage_job, resume_sequence_job
+from agents.events import CrmEvent
 from agents.jobs import outreach_job
 from connector import runtime
 from connector.deal_events import DealEvents
 from connector.queues import enqueue_once, queue
 from crm_adapters.local import LocalCRM
-from tests.agents.test_outreach_job import item
-from webhooks.intake import CrmEvent
+from tests.agents.test_outreach_job import DUE, item
 
 
 T1, T2 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
@@ -29,6 +29,7 @@ def home(tmp_path, monkeypatch):
     from connector.tenant_markets import TenantMarkets
 
     monkeypatch.setenv("SALESOS_HOME", str(tmp_path))
+    monkeypatch.setattr(runtime, "now", lambda: DUE)  # when the steps of these tests fall due
     runtime.settings.cache_clear()
     runtime.record_index.cache_clear()
     ledger = Ledger(runtime.settings().state_path, clock=lambda: NOW)

@@ -265,7 +265,7 @@ def test_health_lists_each_scheduled_market_with_its_next_tick(conn, clock):
 def test_a_scheduled_market_record_written_in_the_crm_arms_its_first_tick(conn, clock):
     from agents.event_jobs import market_defined_job
     from connector.queues import enqueue_once
-    from webhooks.intake import CrmEvent
+    from agents.events import CrmEvent
 
     change = {"event": CrmEvent(tenant=TENANT, source="salesforce-outbound", kind="salesos_market__c.updated",
                                 object_type="salesos_market__c", object_id="a01", property_name="Definition__c",

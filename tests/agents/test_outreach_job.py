@@ -1,6 +1,8 @@
 """Outreach steps happen exactly once per contact and step, whatever RQ does."""
 
 import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
 
 import pytest
 from rq import SimpleWorker
@@ -22,6 +24,9 @@ CALL = STEP | {"day": 7, "channel": "phone", "action": "make_call", "message_typ
                "scheduled_at": "2026-11-09T09:00:00-05:00"}
 
 
+DUE = dt.datetime(2026, 11, 2, 14, 5, tzinfo=dt.UTC)  # just after STEP's time: SalesOS's clock in these tests
+
+
 def item(email="jane@acme.io", step_index=0, sequence=(STEP, CALL)):
     return {"email": email, "name": "Jane Roe", "title": "CEO", "company_name": "Acme", "company_domain": "acme.io",
             "step_index": step_index, "sequence": list(sequence), "hooks": ["Raised Series B (2026-09-01)"],
@@ -31,6 +36,7 @@ def item(email="jane@acme.io", step_index=0, sequence=(STEP, CALL)):
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("SALESOS_HOME", str(tmp_path))
+    monkeypatch.setattr(runtime, "now", lambda: DUE)
     runtime.settings.cache_clear()
     yield tmp_path
     runtime.settings.cache_clear()
@@ -261,3 +267,79 @@ def test_without_an_https_public_url_a_tenants_email_step_waits_with_the_reason_
     [draft] = [t for t in hubspot.objects["tasks"].values() if t["hs_task_type"] == "EMAIL"]
     assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in draft["hs_task_body"]
     assert runtime.ledger().is_done("outreach:hubspot-62515:jane@acme.io:0")
+
+
+# --- steps that fell due long ago (no worker ran) ---------------------------------------------------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+A_MONTH_LATE = dt.datetime(2026, 12, 2, 15, tzinfo=dt.UTC)  # a Wednesday, 10:00 in New York
+
+
+def in_new_york(step_index=0) -> dict:
+    return item(step_index=step_index) | {"timezone": "America/New_York", "country": "US"}
+
+
+def waiting_steps(conn) -> list[tuple[dt.datetime, dict]]:
+    """The outreach jobs waiting for their time, with that time."""
+    registry = queue("outreach", conn).scheduled_job_registry
+    return sorted((registry.get_scheduled_time(key), queue("outreach", conn).fetch_job(key).args[0])
+                  for key in registry.get_job_ids())
+
+
+def test_a_step_overdue_past_the_grace_moves_to_the_contact_s_next_send_window_with_its_sequence(home, conn,
+                                                                                                  monkeypatch):
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    deliver(conn, "a-month-late", [in_new_york()])
+    assert list((home / "outbox").glob("*.eml")) == [] and LocalCRM(home / "crm.sqlite3").get_activities() == []
+    assert queue("outreach", conn).fetch_job("a-month-late").return_value()["steps_moved"] == 1
+    [(at, payload)] = waiting_steps(conn)
+    assert at == dt.datetime(2026, 12, 3, 9, tzinfo=NEW_YORK)  # Thursday 09:00 where Jane is: 10:00 has passed
+    assert [step["scheduled_at"] for step in payload["items"][0]["sequence"]] == [
+        "2026-12-03T09:00:00-05:00", "2026-12-10T09:00:00-05:00"]  # the call still comes 7 days after the email
+    [jane] = LocalCRM(home / "crm.sqlite3").get_contacts(["jane@acme.io"])
+    assert jane.fields["next_touch_at"] == at  # the rep sees when it happens now
+
+    monkeypatch.setattr(runtime, "now", lambda: at + dt.timedelta(minutes=1))  # the moved step falls due
+    deliver(conn, "moved", payload["items"])
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+    [following] = [at for at, payload in waiting_steps(conn) if payload["items"][0]["step_index"] == 1]
+    assert following == dt.datetime(2026, 12, 10, 9, tzinfo=NEW_YORK)
+
+
+def test_a_step_a_few_hours_late_runs_and_one_a_rep_or_a_demo_asked_for_runs_however_late(home, conn, monkeypatch):
+    monkeypatch.setattr(runtime, "now", lambda: DUE + dt.timedelta(hours=5, minutes=55))
+    deliver(conn, "hours-late", [in_new_york()])
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": "local", "items": [item(email="sam@acme.io")],
+                                                  "on_request": True}, job_key="send-now")
+    SimpleWorker([queue("outreach", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    assert len(list((home / "outbox").glob("*.eml"))) == 2
+
+
+def test_the_grace_is_a_setting(home, conn, monkeypatch):
+    monkeypatch.setenv("SALESOS_OVERDUE_GRACE", str(40 * 24 * 3600))
+    runtime.settings.cache_clear()
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    deliver(conn, "within-40-days", [in_new_york()])
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_step_queued_before_steps_carried_a_zone_moves_in_the_offset_it_was_planned_in(home, conn, monkeypatch):
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    deliver(conn, "old-item", [item()])  # no "timezone": its times say -05:00
+    [(at, _)] = waiting_steps(conn)
+    assert at == dt.datetime(2026, 12, 3, 9, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+
+
+def test_a_worker_logs_one_line_per_step_it_executes_or_moves(home, conn, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="agents.jobs.steps")
+    deliver(conn, "on-time", [in_new_york()])
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    deliver(conn, "late", [in_new_york() | {"email": "sam@acme.io"}])
+    assert [record.getMessage() for record in caplog.records if record.name == "agents.jobs.steps"] == [
+        "executed step 1 of 2 (send_cold_email, email) for jane@acme.io of tenant local, planned for "
+        "2026-11-02T09:00:00-05:00",
+        "moved step 1 of 2 (send_cold_email, email) for sam@acme.io of tenant local, planned for "
+        "2026-11-02T09:00:00-05:00: 30 d 1 h overdue; now due 2026-12-03 09:00:00-05:00",
+    ]

@@ -10,6 +10,7 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from connector.dispatch import INBOX
 from connector.health import (
     exit_code, failed_jobs, health_report, queue_states, recent_runs, render,
 )
@@ -21,7 +22,6 @@ from connector.settings import Settings
 from crm_adapters.base import AccountWrite
 from crm_adapters.local import LocalCRM
 from tests.connector.jobs_for_tests import explode, record
-from webhooks.intake import INBOX
 
 NOW = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 SUFFIX = itertools.count(1)

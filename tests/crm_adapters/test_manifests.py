@@ -132,7 +132,7 @@ def test_the_webhook_subscriptions_are_the_changes_the_routing_table_acts_on():
     import datetime as dt
 
     from connector.routing import route
-    from webhooks.intake import CrmEvent
+    from agents.events import CrmEvent
 
     subscriptions = json.loads(manifest_files()["hubspot/src/app/webhooks/webhooks-hsmeta.json"])["config"][
         "subscriptions"]

@@ -5,11 +5,11 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from connector.api_keys import ApiKeys
+from connector.dispatch import INBOX
 from connector.queues import enqueue_once, queue
 from connector.settings import Settings
 from tests.connector.jobs_for_tests import explode, record
 from webhooks.app import create_app
-from webhooks.intake import INBOX
 
 DOWN = "redis://127.0.0.1:1/0"
 

@@ -20,6 +20,8 @@ from cryptography.fernet import MultiFernet
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from agents.events import CrmEvent
+from connector.dispatch import INBOX
 from connector.oauth.config import oauth_app
 from connector.oauth.flows import INTEGRATION_USER, exchange_salesforce_code
 from connector.settings import Settings
@@ -31,7 +33,6 @@ from connector.vault import Vault, new_key
 from crm_adapters.record_index import RecordIndex
 from tests.connector.engine_connections import connections
 from webhooks.app import create_app
-from webhooks.intake import INBOX, CrmEvent
 from webhooks.salesforce_events import OUTBOUND_MAX_BYTES, REFUSED
 from webhooks.salesforce_flow import MAX_BYTES as FLOW_MAX_BYTES
 from webhooks.salesforce_soap import fault
