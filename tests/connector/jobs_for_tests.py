@@ -1,5 +1,7 @@
 """Importable job functions for queue tests (rq stores functions by name)."""
 
+from rq import get_current_job
+
 
 def record(payload: dict) -> dict:
     return {"seen": payload["n"]}
@@ -16,3 +18,10 @@ def crash_naming_a_server_path(payload: dict) -> dict:
 
 def crash_at_length(payload: dict) -> dict:
     raise RuntimeError("the CRM answered: " + "x" * payload["n"])
+
+
+def fails_while_down(payload: dict) -> dict:
+    """Fails while the Redis key `payload["down"]` exists: an outage the test ends."""
+    if get_current_job().connection.exists(payload["down"]):
+        raise ConnectionError("the CRM is down")
+    return {"seen": payload["n"]}
