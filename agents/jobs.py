@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from email.errors import MessageError
 from pathlib import Path
 from typing import Any
 
@@ -441,6 +442,16 @@ def outreach_job(payload: dict) -> dict:
     live = [item for item in items if item.get("version", 0) >= current.get(item["email"].lower(), 0)]
     keys = {_step_key(tenant, item): item for item in live}  # steps of a replaced sequence are dropped
     todo = set(ledger.claim(keys))
+    try:
+        return _execute_steps(tenant, items, crm, ledger, len(live), keys, todo)
+    finally:
+        ledger.release_claims(todo)  # what did not happen (refused, failed, deferred, skipped) is not left claimed
+
+
+def _execute_steps(tenant: str, items: list[dict], crm, ledger, live: int, keys: dict[str, dict],
+                   todo: set[str]) -> dict:
+    """The claimed steps (`todo`) that are due, each alone: one the CRM refuses, or that cannot be written at
+    all, fails with its key and reason while the others go on; only the steps that happened are marked done."""
     unsubscribed = ledger.unsubscribed(tenant, [item["email"] for item in items])
     held = ledger.held(tenant, [item["email"] for item in items])
     for key, item in keys.items():
@@ -461,43 +472,51 @@ def outreach_job(payload: dict) -> dict:
     due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
-    activities, tasks, emails = [], [], 0
+    activities, tasks, emails, unwritable = [], [], 0, {}
     for item in due:
         key = _step_key(tenant, item)
-        step = _step(item)
-        if step["channel"] == "email":
-            rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
-            emails += 1
-            if tenant == "local":
-                activities.append(_outbox_activity(key, item, step, rendered, path, now))
+        try:
+            step = _step(item)
+            if step["channel"] == "email":
+                rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
+                emails += 1
+                if tenant == "local":
+                    activities.append(_outbox_activity(key, item, step, rendered, path, now))
+                else:
+                    tasks.append(_draft_task(key, item, step, rendered))
             else:
-                tasks.append(_draft_task(key, item, step, rendered))
-        else:
-            tasks.append(_rep_task(key, item, step))
+                tasks.append(_rep_task(key, item, step))
+        except (ValueError, KeyError, TypeError, MessageError) as exc:  # the step's data, not the job's: it fails alone
+            log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
+            unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
-        progressed = crm.upsert_contacts([_progress_write(item) for item in due] +
+        refused = {**unwritable, **logged.errors, **created.errors}
+        happened = [item for item in due if _step_key(tenant, item) not in refused]
+        progressed = crm.upsert_contacts([_progress_write(item) for item in happened] +
                                          [consent_stop(email) for email in sorted({item["email"] for item in stopped})])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
-        return _defer(tenant, due + waiting, str(exc))  # claimed, not done: redone later, idempotently by key
-    done = [_step_key(tenant, item) for item in due]
+        return _defer(tenant, due + waiting, str(exc))  # not done: redone later, idempotently by key
+    done = [_step_key(tenant, item) for item in happened]
     ledger.complete(done)
-    enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
+    enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in happened
                             if item["step_index"] + 1 < len(item["sequence"])])
     deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
     return deferred | {
         "emails_written": emails,
-        "tasks_created": len(tasks),
+        "tasks_created": len([task for task in tasks if task.key not in created.errors]),
         "steps_done": len(done),
+        "steps_failed": len(refused),
         "skipped_already_done": len(keys) - len(todo),
         "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed]),
         "skipped_opted_out": len(stopped),
-        "skipped_superseded": len(items) - len(live),
+        "skipped_superseded": len(items) - live,
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
         "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
+        "record_errors": _errors(unwritable),
         "rep_edits_kept": _kept(progressed),
     }
 

@@ -122,6 +122,21 @@ class Ledger:
                 [(now, key) for key in keys],
             )
 
+    def release_claims(self, keys: Iterable[str]) -> None:
+        """Give up claims whose effect did not happen (a step the CRM refused, a job that failed or deferred): the
+        key is free for the next claim at once. A key already done stays done."""
+        keys = list(dict.fromkeys(keys))
+        with self._write():
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(f"DELETE FROM effects WHERE status = 'claimed' AND key IN ({marks})", chunk)
+
+    def claimed(self, keys: Iterable[str]) -> set[str]:
+        """Which of these keys are claimed and not done: an effect under way, or left behind by a crash."""
+        rows = self._select_in("SELECT key FROM effects WHERE status = 'claimed' AND key IN ({})", [], list(keys))
+        return {key for (key,) in rows}
+
     def is_done(self, key: str) -> bool:
         return key in self._done([key])
 

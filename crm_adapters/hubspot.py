@@ -3,9 +3,9 @@
 Writes are batches of 100 (HubSpot's limit): companies upsert by the unique
 `salesos_domain` property, contacts by email, associations and tasks by the
 ids SalesOS remembers in its `RecordIndex`, so linking 3,000 contacts costs 30
-calls and no lookups. A batch HubSpot refuses as a whole (400) is split in
-halves until the bad records stand alone, so one invalid value never costs the
-other 99; per-record errors of a 207 multi-status are retried when HubSpot
+calls and no lookups. A batch HubSpot refuses as a whole (400), upsert or
+create, is split in halves until the bad records stand alone, so one invalid
+value never costs the other 99; per-record errors of a 207 multi-status are retried when HubSpot
 says they are transient and reported by key otherwise.
 """
 
@@ -324,26 +324,44 @@ class HubSpotCRM(CRMAdapter):
                     types=[task_models.AssociationSpec(association_category="HUBSPOT_DEFINED",
                                                        association_type_id=association_type)])])))
         for chunk in chunks(ready, BATCH):
-            body = task_models.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[entry for _, _, entry in chunk])
-            try:
-                response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.create(body),
-                                      f"create {len(chunk)} {object_type}", idempotent=False)
-            except Transient as exc:
-                result.errors.update({key: f"{exc}; not repeated, as HubSpot may have created it: check the "
-                                           f"contact's timeline" for key, _, _ in chunk})
-                continue
-            failed = _errors_by_key(response, {key for key, _, _ in chunk})
-            result.errors.update(failed)
-            created = [(key, email) for key, email, _ in chunk if key not in failed]
-            ids = _created_ids(created, list(response.results or []))
-            if ids is None:
-                result.errors.update({key: "HubSpot's answer did not say which record is which; not recorded"
-                                      for key, _ in created})
-                continue
-            self._index.remember(kind, ids, parents={key: email for key, email in created if key in ids})
-            result.ids.update(ids)
-            result.created += len(ids)
+            self._create_chunk(kind, object_type, chunk, result)
         return result
+
+    def _create_chunk(self, kind: str, object_type: str, chunk: list[tuple[str, str, Any]],
+                      result: WriteResult) -> None:
+        """One batch create. A batch refused as a whole (400: HubSpot validates every input before it creates any)
+        is split in halves until the bad records stand alone, as upserts are."""
+        body = task_models.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[entry for _, _, entry in chunk])
+        try:
+            response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.create(body),
+                                  f"create {len(chunk)} {object_type}", idempotent=False)
+        except Transient as exc:
+            result.errors.update({key: f"{exc}; not repeated, as HubSpot may have created it: check the "
+                                       f"contact's timeline" for key, _, _ in chunk})
+            return
+        except RequestRejected as exc:
+            if exc.status != 400:  # the request's fault, not a record's (a missing scope): the job fails and retries
+                raise
+            if len(chunk) == 1:
+                result.errors[chunk[0][0]] = str(exc)
+                return
+            log.info("HubSpot refused a batch of %d %s (%s); splitting it to find the bad records",
+                     len(chunk), object_type, exc)
+            half = len(chunk) // 2
+            for part in (chunk[:half], chunk[half:]):
+                self._create_chunk(kind, object_type, part, result)
+            return
+        failed = _errors_by_key(response, {key for key, _, _ in chunk})
+        result.errors.update(failed)
+        created = [(key, email) for key, email, _ in chunk if key not in failed]
+        ids = _created_ids(created, list(response.results or []))
+        if ids is None:
+            result.errors.update({key: "HubSpot's answer did not say which record is which; not recorded"
+                                  for key, _ in created})
+            return
+        self._index.remember(kind, ids, parents={key: email for key, email in created if key in ids})
+        result.ids.update(ids)
+        result.created += len(ids)
 
     def _read_created(self, kind: str, object_type: str, contact_email: str | None,
                       properties: list[str]) -> list[tuple[str, str, str, dict]]:

@@ -21,6 +21,17 @@ def test_a_claimed_key_is_handed_out_until_it_is_done(tmp_path):
     assert ledger.is_done(key)
 
 
+def test_a_released_claim_is_free_at_once_and_a_done_key_stays_done(tmp_path):
+    ledger = Ledger(tmp_path / "state.sqlite3")
+    refused, sent = (effect_key("outreach", "local", email, 0) for email in ("jane@acme.io", "john@acme.io"))
+    assert ledger.claim([refused, sent]) == [refused, sent]
+    ledger.complete([sent])
+    assert ledger.claimed([refused, sent]) == {refused}
+    ledger.release_claims([refused, sent])
+    assert ledger.claimed([refused, sent]) == set() and ledger.is_done(sent) and not ledger.is_done(refused)
+    assert ledger.claim([refused, sent]) == [refused]
+
+
 def test_effect_keys_ignore_email_case():
     assert effect_key("outreach", "t", "Jane@Acme.io", 1) == effect_key("outreach", "t", "jane@acme.io", 1)
 
