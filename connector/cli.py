@@ -80,7 +80,7 @@ def run(
     if summary["emails_written"] and not settings.salesos_public_url.lower().startswith("https://"):
         err.print(f"Note: the emails' unsubscribe links use {settings.salesos_public_url} (plain http, fine for the "
                   "local demo); a CRM tenant needs an https SALESOS_PUBLIC_URL.", markup=False, highlight=False)
-    if summary["failures"] or summary["stopped"]:
+    if summary["failures"] or summary["stopped"] or summary["crm_errors"] or summary["record_errors"]:
         raise typer.Exit(1)
 
 
@@ -128,12 +128,19 @@ class _FunnelProgress:
         self._progress.__enter__()
         for name in ("Sourcing", "Enriching", "Finding contacts", "Scoring"):
             self._tasks[name] = self._progress.add_task(name, total=None)
+        self._waiting = self._progress.add_task("", total=None, visible=False)  # for a job's retry
+        self._waited: str | None = None
         return self
 
     def __exit__(self, *exc) -> None:
         self._progress.__exit__(*exc)
 
     def update(self, summary: dict) -> None:
+        waiting = summary.get("waiting")
+        self._progress.update(self._waiting, description=waiting or "", visible=bool(waiting))
+        if waiting and waiting != self._waited and not err.is_terminal:  # no live display: one line per change
+            err.print(waiting, markup=False, highlight=False)
+        self._waited = waiting
         sourced = summary["companies_read"] > 0
         self._progress.update(self._tasks["Sourcing"], total=1, completed=int(sourced))
         if not sourced:
@@ -174,6 +181,12 @@ def _print_funnel(summary: dict) -> None:
         err.print(f"  ... and {summary['rows_quarantined'] - 10} more (see --json)")
     for failure in summary["failures"]:
         err.print(f"[red]job failed[/red] {failure['job']}: {failure['error']}", highlight=False)
+    refused = [("refused by the CRM", row) for row in summary["crm_errors"]]
+    refused += [("could not be written", row) for row in summary["record_errors"]]
+    for what, row in refused[:10]:
+        err.print(f"  {what}: {row['key']}: {row['reason']}", markup=False, highlight=False)
+    if len(refused) > 10:
+        err.print(f"  ... and {len(refused) - 10} more records (see --json)")
     _print_providers(summary)
 
     err.print(f"Done in {summary['elapsed_seconds']} s. Run id {summary['run_id']}.")
