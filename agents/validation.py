@@ -29,7 +29,9 @@ _PREFIX = "Value error, "
 QUOTE_LIMIT = 100  # characters of any input value an error message may quote
 MESSAGE_LIMIT = 2 * QUOTE_LIMIT  # a rule and one quoted value, whatever a validator did to the value before quoting
 MAX_PROBLEMS = 20  # lines of one error answer; the rest are counted
-_INVISIBLE = frozenset({"Cc", "Cf"})  # Unicode categories: control and format characters
+# Unicode categories: control and format characters, and surrogates (half a character, which JSON's \ud800 escape
+# can give: no text at all, and no UTF-8 encoder takes it)
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs"})
 _LINE_CHARACTERS = frozenset("\t\n\r")  # controls a multi-line value may keep
 _JOINERS = frozenset("\u200c\u200d")  # format characters that are spelling, not hiding
 # Line breaks and tabs (Unicode's too: NEL, the line and paragraph separators, the information separators Python

@@ -25,6 +25,7 @@ def test_visible_strips_control_and_format_characters_but_keeps_tabs_line_breaks
 def test_one_line_strips_control_and_format_characters_and_makes_each_run_of_line_breaks_one_space():
     assert one_line("Jane\x00 \u202eRoe\u200b\ufeff\x1b[2J") == "Jane Roe[2J"
     assert one_line("Acme\r\nCorp\tLtd\x85Inc\u2028Co") == "Acme Corp Ltd Inc Co"
+    assert one_line("Acme\ud800 Corp") == visible("Acme\ud800 Corp") == "Acme Corp"  # a lone surrogate: no text
     assert one_line("Café 東京 ß") == "Café 東京 ß"
 
 

@@ -105,7 +105,7 @@ def test_a_target_account_csv_with_export_headers_is_read(tmp_path):
 
 
 def test_control_and_format_characters_are_stripped_from_every_row_at_ingestion(tmp_path):
-    data = load(jsonl(tmp_path, COMPANY | {"name": "Acme\x1b[2J\u202e Corp", "industry": "B2B\nSaaS"},
+    data = load(jsonl(tmp_path, COMPANY | {"name": "Acme\x1b[2J\u202e Corp\ud800", "industry": "B2B\nSaaS"},
                       PERSON | {"name": "Jane\r\nRoe\x00", "title": "C\u200bEO"},
                       SIGNAL | {"title": "Series B\x85raised\ufeff"}))
     [company] = data.companies
