@@ -11,9 +11,7 @@ characters (U+202E turns the rest of a line right to left, U+200B is a space
 that takes no room) are invisible where a value is shown. They are removed from
 values at ingestion (`without_invisible`: a market's text keeps its tabs and line
 breaks, a data row's one-line fields get a space for them) and shown escaped in
-every message (`clip`, `quote`). The zero-width joiner and non-joiner stay: they
-are part of the spelling of Persian and Indic names (and of emoji), and hide
-nothing.
+every message (`clip`, `quote`).
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ MAX_PROBLEMS = 20  # lines of one error answer; the rest are counted
 # can give: no text at all, and no UTF-8 encoder takes it)
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs"})
 _LINE_CHARACTERS = frozenset("\t\n\r")  # controls a multi-line value may keep
-_JOINERS = frozenset("\u200c\u200d")  # format characters that are spelling, not hiding
 # Line breaks and tabs (Unicode's too: NEL, the line and paragraph separators, the information separators Python
 # splits lines at); in a one-line field a run of them is one space.
 _BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]+")
@@ -55,7 +52,7 @@ def _escaped(text: str) -> str:
 
 
 def visible(text: str) -> str:
-    """`text` without its control characters (tab and line breaks aside) and format characters (joiners aside)."""
+    """`text` without its control characters (tab and line breaks aside) and format characters."""
     if text.isprintable():
         return text
     return "".join(char for char in text if char in _LINE_CHARACTERS or not _hidden(char))
@@ -70,7 +67,7 @@ def one_line(text: str) -> str:
 
 
 def _hidden(char: str) -> bool:
-    return unicodedata.category(char) in _INVISIBLE and char not in _JOINERS
+    return unicodedata.category(char) in _INVISIBLE
 
 
 def without_invisible(value: object, clean: Callable[[str], str] = visible) -> object:

@@ -29,12 +29,6 @@ def test_one_line_strips_control_and_format_characters_and_makes_each_run_of_lin
     assert one_line("Café 東京 ß") == "Café 東京 ß"
 
 
-def test_the_zero_width_joiners_are_spelling_and_stay():
-    persian, emoji = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\U0001f469\u200d\U0001f4bb"
-    assert one_line(persian) == visible(persian) == persian
-    assert one_line(emoji) == visible(emoji) == emoji
-
-
 def test_every_text_of_a_provider_record_is_one_visible_line_whatever_the_provider_sent():
     person = PersonRecord.model_validate({"name": "Jane\nRoe\u202e", "title": "\x1b[31mCEO",
                                           "company_domain": "acme.io", "email": "jane@acme.io\u200b"})
