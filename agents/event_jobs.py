@@ -20,7 +20,7 @@ from agents.validation import quote
 from connector import actions, market_ticks, runtime
 from connector.data_sources import NoData
 from connector.markets import MarketError, market_from_text
-from connector.queues import RETRY
+from connector.queues import is_retry
 from connector.run_summaries import enqueue_unattended
 from connector.runs import RunContext
 from crm_adapters.base import ContactWrite
@@ -103,7 +103,7 @@ def _retried() -> bool:
     """This job failed before and runs again: the market its first attempt set may have no run queued yet (its
     run id is the same on every attempt, so queueing it again starts nothing twice)."""
     job = get_current_job()
-    return job is not None and job.retries_left is not None and job.retries_left < RETRY.max
+    return job is not None and is_retry(job)
 
 
 def _run_id(event: CrmEvent) -> str:

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from email.errors import MessageError
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -451,7 +452,8 @@ def outreach_job(payload: dict) -> dict:
 
 def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items: list[dict],
                    live: list[dict], moved: list[dict]) -> dict:
-    """The leased steps: skip the unsubscribed, park the held, do the rest, complete what happened."""
+    """The leased steps that are due, each alone: one the CRM refuses, or that cannot be written at all, fails
+    with its key and reason while the others go on; only the steps that happened are completed."""
     ledger = runtime.ledger()
     todo = set(lease.held)
     busy = [keys[key] for key in lease.busy]  # another worker is on them: looked at again when its lease lapses
@@ -475,57 +477,66 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
-    activities, tasks, emails = [], [], 0
+    activities, tasks, emails, unwritable = [], [], 0, {}
     late_unsubscribes: list[dict] = []
     for item in due:
         key = _step_key(tenant, item)
-        step = _step(item)
-        if step["channel"] == "email":
-            with ledger.sending(tenant, item["email"]) as allowed:  # an unsubscribe committed before now is seen
-                if not allowed:
-                    late_unsubscribes.append(item)
-                    continue
-                rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
-            emails += 1
-            if tenant == "local":
-                activities.append(_outbox_activity(key, item, step, rendered, path, now))
+        try:
+            step = _step(item)
+            if step["channel"] == "email":
+                with ledger.sending(tenant, item["email"]) as allowed:  # an unsubscribe committed before now is seen
+                    if not allowed:
+                        late_unsubscribes.append(item)
+                        continue
+                    rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
+                emails += 1
+                if tenant == "local":
+                    activities.append(_outbox_activity(key, item, step, rendered, path, now))
+                else:
+                    tasks.append(_draft_task(key, item, step, rendered))
             else:
-                tasks.append(_draft_task(key, item, step, rendered))
-        else:
-            tasks.append(_rep_task(key, item, step))
+                tasks.append(_rep_task(key, item, step))
+        except (ValueError, KeyError, TypeError, MessageError) as exc:  # the step's data, not the job's: it fails alone
+            log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
+            unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
     due = [item for item in due if item not in late_unsubscribes]
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
+        refused = {**unwritable, **logged.errors, **created.errors}
+        happened = [item for item in due if _step_key(tenant, item) not in refused]
         progressed = crm.upsert_contacts(
-            [_progress_write(item) for item in due]
+            [_progress_write(item) for item in happened]
             + [consent_stop(email) for email in sorted({item["email"] for item in stopped})]
             + [_moved_write(item) for item in moved if item["email"].lower() not in unsubscribed | held])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
         return _defer(tenant, due + waiting, str(exc))  # released, not done: redone later, idempotently by key
-    done = [_step_key(tenant, item) for item in due]
+    done = [_step_key(tenant, item) for item in happened]
     lease.complete(done)
-    for item in due:
+    for item in happened:
         steps_log.info("executed %s", _described(tenant, item))
-    enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
+    enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in happened
                             if item["step_index"] + 1 < len(item["sequence"])])
     deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
     if busy:
         _defer(tenant, busy, "another worker holds these steps", at=max(lease.busy.values()) + BUSY_RECHECK)
     return deferred | {
         "emails_written": emails,
-        "tasks_created": len(tasks),
+        "tasks_created": len([task for task in tasks if task.key not in created.errors]),
         "steps_done": len(done),
         "steps_moved": len(moved),
+        "steps_failed": len(refused),
         "skipped_already_done": len(keys) - len(todo) - len(busy),
         "steps_busy": len(busy),
-        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed]) + len(late_unsubscribes),
+        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed])
+        + len(late_unsubscribes),
         "skipped_opted_out": len(stopped),
         "skipped_superseded": len(items) - len(live) - len(moved),
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
         "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
+        "record_errors": _errors(unwritable),
         "rep_edits_kept": _kept(progressed),
     }
 

@@ -99,7 +99,7 @@ def run(
     if summary["emails_written"] and not settings.salesos_public_url.lower().startswith("https://"):
         err.print(f"Note: the emails' unsubscribe links use {settings.salesos_public_url} (plain http, fine for the "
                   "local demo); a CRM tenant needs an https SALESOS_PUBLIC_URL.", markup=False, highlight=False)
-    if summary["failures"] or summary["stopped"]:
+    if summary["failures"] or summary["stopped"] or summary["crm_errors"] or summary["record_errors"]:
         raise typer.Exit(1)
 
 
@@ -163,6 +163,8 @@ class _FunnelProgress:
         self._progress.__enter__()
         for name, _ in self.STAGES:
             self._tasks[name] = self._progress.add_task(name, total=None, note="")
+        self._retrying = self._progress.add_task("", total=None, visible=False, note="")  # a job's retry
+        self._retried: str | None = None
         return self
 
     def __exit__(self, failed, *exc) -> None:
@@ -173,6 +175,11 @@ class _FunnelProgress:
             self._progress.live.stop()
 
     def update(self, summary: dict) -> None:
+        retrying = summary.get("retrying")
+        self._progress.update(self._retrying, description=retrying or "", visible=bool(retrying))
+        if retrying and retrying != self._retried and not err.is_terminal:  # no live display: one line per change
+            err.print(retrying, markup=False, highlight=False, soft_wrap=True)
+        self._retried = retrying
         sourced = "source" in summary["seconds"]  # the source job reported, whatever it found
         qualified = summary["qualified"]
         totals = {"Sourcing": (1, int(sourced))}
@@ -217,6 +224,12 @@ def _print_funnel(summary: dict) -> None:
         err.print(f"  ... and {summary['rows_quarantined'] - 10} more (see --json)")
     for failure in summary["failures"]:
         err.print(f"[red]job failed[/red] {failure['job']}: {failure['error']}", highlight=False)
+    refused = [("refused by the CRM", row) for row in summary["crm_errors"]]
+    refused += [("could not be written", row) for row in summary["record_errors"]]
+    for what, row in refused[:10]:
+        err.print(f"  {what}: {row['key']}: {row['reason']}", markup=False, highlight=False)
+    if len(refused) > 10:
+        err.print(f"  ... and {len(refused) - 10} more records (see --json)")
     _print_providers(summary)
 
     err.print(f"Done in {summary['elapsed_seconds']} s. Run id {summary['run_id']}.")

@@ -92,6 +92,10 @@ class FailedJob(BaseModel):
     job_id: str
     ended_at: dt.datetime | None
     error: str = Field(description="the last line of the traceback")
+    run_id: str | None = Field(default=None, description="the run it was part of, if any")
+    tenant: str | None = None
+    contacts: list[str] = Field(default_factory=list, description="the contacts (emails) it acted on")
+    companies: list[str] = Field(default_factory=list, description="the companies (domains) it acted on")
 
 
 class Check(BaseModel):
@@ -233,13 +237,13 @@ def failed_jobs(conn: redis.Redis, limit: int = FAILED_JOBS_SHOWN) -> list[Faile
     jobs = Job.fetch_many([job_key for _, _, job_key in newest], connection=conn, serializer=JSONSerializer)
     out = []
     for (_, name, job_key), job in zip(newest, jobs):
-        error = "the job's record has expired"
-        ended = None
-        if job is not None:
-            ended = job.ended_at
-            result = job.latest_result()
-            error = _last_line(result.exc_string if result else None) or "no error recorded"
-        out.append(FailedJob(queue=name, job_id=job_key, ended_at=ended, error=error))
+        if job is None:
+            out.append(FailedJob(queue=name, job_id=job_key, ended_at=None, error="the job's record has expired"))
+            continue
+        result = job.latest_result()
+        meta = {key: job.meta[key] for key in ("run_id", "tenant", "contacts", "companies") if key in job.meta}
+        out.append(FailedJob(queue=name, job_id=job_key, ended_at=job.ended_at,
+                             error=_last_line(result.exc_string if result else None) or "no error recorded", **meta))
     return out
 
 
@@ -468,6 +472,8 @@ def render(report: HealthReport) -> str:
         for job in report.failed_jobs:
             when = f"{job.ended_at:%Y-%m-%d %H:%M}" if job.ended_at else "?"
             lines.append(f"  {job.queue:<10} {job.job_id}  {when}  {job.error}")
+            if subject := _subject(job):
+                lines.append(f"  {'':<10} {subject}")
     if report.unsubscribes:
         flagged = {action.tenant for action in report.admin_actions if action.kind == "unsynced_unsubscribes"}
         lines += ["", "Unsubscribes not in their CRM (SalesOS sends these people nothing all the same):"]
@@ -503,6 +509,16 @@ def render(report: HealthReport) -> str:
         if check.action:
             lines.append(f"           -> {check.action}")
     return "\n".join(lines) + "\n"
+
+
+def _subject(job: FailedJob, shown: int = 3) -> str:
+    """Whom a failed job was for: run, tenant, then its first contacts and companies (and how many more)."""
+    parts = [f"run {job.run_id}" if job.run_id else "", f"tenant {job.tenant}" if job.tenant else ""]
+    for label, values in (("contacts", job.contacts), ("companies", job.companies)):
+        if values:
+            more = f" and {len(values) - shown} more" if len(values) > shown else ""
+            parts.append(f"{label} {clip(', '.join(values[:shown]), 300)}{more}")
+    return ", ".join(part for part in parts if part)
 
 
 def _age(seconds: float | None) -> str:

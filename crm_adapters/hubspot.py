@@ -338,17 +338,31 @@ class HubSpotCRM(CRMAdapter):
         worker died or its answer was lost, unknown to the index. Refused records, or a batch refused as a whole
         (400/409), are looked up by their key; those found are remembered, and the rest of the batch is sent again.
         Repeating the request is therefore harmless, so a failure after HubSpot acted is retried like any other.
+        A batch refused as a whole that holds nothing created before has a bad record (HubSpot validates every
+        input before it creates any): it is split in halves until the bad records stand alone, as upserts are.
         """
         body = task_models.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[entry for _, _, entry in chunk])
         try:
             response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.create(body),
                                   f"create {len(chunk)} {object_type}")
         except RequestRejected as exc:
-            if exc.status not in (400, 409) or not self._found(kind, object_type, chunk, result):
+            if exc.status not in (400, 409):  # the request's fault, not a record's (a missing scope): the job retries
                 raise
-            rest = [entry for entry in chunk if entry[0] not in result.ids]
-            if rest:
-                self._create_chunk(kind, object_type, rest, result)
+            if self._found(kind, object_type, chunk, result):
+                rest = [entry for entry in chunk if entry[0] not in result.ids]
+                if rest:
+                    self._create_chunk(kind, object_type, rest, result)
+                return
+            if exc.status == 409:
+                raise
+            if len(chunk) == 1:
+                result.errors[chunk[0][0]] = str(exc)
+                return
+            log.info("HubSpot refused a batch of %d %s (%s); splitting it to find the bad records",
+                     len(chunk), object_type, exc)
+            half = len(chunk) // 2
+            for part in (chunk[:half], chunk[half:]):
+                self._create_chunk(kind, object_type, part, result)
             return
         failed = _errors_by_key(response, {key for key, _, _ in chunk})
         found = self._found(kind, object_type, [entry for entry in chunk if entry[0] in failed], result)

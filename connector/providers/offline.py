@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from agents.market import parse_range
 from agents.models import CompanyRecord, PersonRecord, Signal
-from agents.validation import describe, quote
+from agents.validation import clip, describe, one_line, quote
 from connector.providers.base import DataProvider, Dataset, ProviderError, Quarantined
 from connector.providers.csv_columns import csv_columns
 from connector.providers.file_check import check_files, usable_csv_columns
@@ -92,7 +92,8 @@ def _read_csv(path: Path, dataset: Dataset) -> None:
         columns = usable_csv_columns(path, reader.fieldnames or [])
         for row in reader:
             dataset.rows_read += 1
-            values = {field: (row.get(header) or "").strip() for field, header in columns.items()}
+            # one visible line before an amount is read from it
+            values = {field: one_line(row.get(header) or "").strip() for field, header in columns.items()}
             if _csv_marked(values.pop("sample", "")):
                 dataset.mark_sample(str(path))
             try:

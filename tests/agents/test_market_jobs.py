@@ -23,6 +23,7 @@ from connector.store import open_store
 from connector.store.schema import tenant_markets
 from crm_adapters.base import ContactWrite
 from crm_adapters.local import LocalCRM
+from tests.connector.retries import work_through_retries
 from tests.test_end_to_end import MARKET, ROWS
 
 TENANT = "local"  # ticks at 05:06 UTC
@@ -218,6 +219,7 @@ def test_the_idle_pass_rearms_a_chain_whose_tick_failed_for_good(conn, clock, mo
     clock.now = first
     SimpleWorker([queue("source", conn)], connection=conn, serializer=JSONSerializer).work(
         burst=True, with_scheduler=True)
+    work_through_retries(conn, "source")
     assert queue("source", conn).failed_job_registry.get_job_ids() == [market_ticks.tick_key(TENANT, first)]
     assert scheduled_ticks(conn) == []
     assert market_ticks.rearm(conn, runtime.tenant_markets().scheduled(), clock.now) == 1

@@ -1,5 +1,7 @@
 """Importable job functions for queue tests (rq stores functions by name)."""
 
+from rq import get_current_job
+
 
 def record(payload: dict) -> dict:
     return {"seen": payload["n"]}
@@ -34,3 +36,10 @@ def crm_retried_once(payload: dict) -> dict:
 
     policy = CallPolicy(sleep=lambda seconds: None, on_wait=note_crm_wait)
     return {"answer": call(policy, StaticToken("t"), request, lambda exc: exc, "search companies")}
+
+
+def fails_while_down(payload: dict) -> dict:
+    """Fails while the Redis key `payload["down"]` exists: an outage the test ends."""
+    if get_current_job().connection.exists(payload["down"]):
+        raise ConnectionError("the CRM is down")
+    return {"seen": payload["n"]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from connector.deal_events import DealEvents
-from webhooks.intake import CrmEvent
+from agents.events import CrmEvent
 
 DAY = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
 

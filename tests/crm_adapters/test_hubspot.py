@@ -237,6 +237,19 @@ def test_a_portal_without_the_salesos_key_property_refuses_the_task_by_name(hubs
     assert hubspot.fake.objects["tasks"] == {}
 
 
+def test_a_task_batch_refused_whole_is_split_so_only_the_bad_task_fails_and_the_others_are_created_once(hubspot):
+    hubspot.crm.upsert_contacts(contacts(10))
+    hubspot.fake.whole_batch_validation = True  # HubSpot validates every input of a batch create before any
+    hubspot.fake.reject_values["Call 6"] = 'Property "hs_task_subject" is not valid'
+    tasks = [TaskWrite(key=f"call-{n}", contact_email=f"person{n}@company{n // 3}.com", kind="call",
+                       subject=f"Call {n}", due_at=T0) for n in range(10)]
+    result = hubspot.crm.create_tasks(tasks)
+    assert list(result.errors) == ["call-6"] and '"hs_task_subject"' in result.errors["call-6"]
+    assert result.created == 9 and len(hubspot.fake.objects["tasks"]) == 9
+    assert hubspot.fake.calls["/crm/v3/objects/tasks/batch/create"] <= 1 + 2 * 4
+    assert hubspot.crm.create_tasks(tasks).created == 0 and len(hubspot.fake.objects["tasks"]) == 9
+
+
 def test_a_batch_refused_for_a_reason_no_record_causes_is_not_split(hubspot):
     hubspot.fake.fail("/batch/upsert", 403, {"status": "error", "category": "MISSING_SCOPES",
                                              "message": "This app hasn't been granted all required scopes"})

@@ -272,8 +272,12 @@ def create_app(fake: FakeHubSpot) -> Flask:
     @app.post("/crm/v3/objects/<object_type>/batch/create")
     def batch_create(object_type: str):
         results, errors, taken = [], [], set()
+        inputs = request.get_json()["inputs"]
+        problems = [fake.invalid(object_type, item.get("properties", {})) for item in inputs]
+        if fake.whole_batch_validation and any(problems):
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": f"Property values were not valid: {next(filter(None, problems))}"}, 400)
         with fake._lock:
-            inputs = request.get_json()["inputs"]
             if not fake.conflicts_per_record:
                 for item in inputs:
                     props = item.get("properties", {})
