@@ -118,9 +118,9 @@ def test_two_changes_of_one_record_on_two_workers_apply_in_occurred_at_order(hom
 
     first, second = (Ledger(home / "salesos.sqlite3", clock=lambda: NOW) for _ in range(2))
     assert first.hold("local", "jane@acme.io", "paused in the CRM", T2) is True
-    assert second.release("local", "jane@acme.io", T1) is None  # older than what is applied: not released
+    assert second.release_hold("local", "jane@acme.io", T1) is None  # older than what is applied: not released
     assert first.held("local", ["jane@acme.io"]) == {"jane@acme.io"}
-    assert second.release("local", "jane@acme.io", T2 + dt.timedelta(seconds=1)) == {}
+    assert second.release_hold("local", "jane@acme.io", T2 + dt.timedelta(seconds=1)) == {}
     assert first.hold("local", "jane@acme.io", "paused in the CRM", T2) is False
     assert second.held("local", ["jane@acme.io"]) == set()
 
