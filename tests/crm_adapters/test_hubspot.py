@@ -11,7 +11,7 @@ import redis
 
 from crm_adapters.base import AccountWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.calls import Budget, StaticToken
-from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited, RequestRejected
+from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 from crm_adapters.hubspot import HubSpotCRM
 from crm_adapters.values import created_key
 from tests.crm_adapters.backends import RefreshingToken, hubspot_backend, no_wait_policy
