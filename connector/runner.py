@@ -172,7 +172,8 @@ def worker_pool(url: str, settings: Settings, count: int, queues: list[str]) -> 
     """Start `count` worker processes on `queues` (none: the run waits for workers running elsewhere); stop them
     (gracefully first) on exit."""
     logs = settings.home / "logs"
-    env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(settings.home)}
+    env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(settings.home),
+           "SALESOS_DATABASE_URL": settings.database_url}
     command = [sys.executable, "-m", "connector", "worker", "--queues", ",".join(queues), "--no-scheduler"]
     processes = []
     try:
