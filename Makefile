@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench postgresql sample-data clean
 
 $(STAMP): requirements.txt
+	@echo "Installing SalesOS's pinned dependencies into $(VENV) (a minute or two, once)..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)

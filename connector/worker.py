@@ -8,6 +8,7 @@ running more worker processes, on this machine or others sharing the Redis.
 
 from __future__ import annotations
 
+import logging
 import signal
 
 from rq import SimpleWorker
@@ -25,6 +26,7 @@ def work(url: str, queues: list[str] | None = None, burst: bool = False, with_sc
     conn = connect(url)
     names = queues or list(STAGES)
     configure_logging(log_level)
+    logging.getLogger("agents.jobs.steps").setLevel(logging.INFO)  # one line per outreach step, at any level
     worker = SimpleWorker([queue(name, conn) for name in names], connection=conn, serializer=JSONSerializer)
     # rq installs its SIGINT/SIGTERM handler only after registering the worker: a signal in between would kill the
     # process where it stands, leaving an embedded Redis running. Its handler, then, from the start.

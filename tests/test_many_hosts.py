@@ -12,10 +12,11 @@ SALESOS_DATABASE_URL, the data files at one path, and the same configuration
 While the workers send, the web node takes one-click unsubscribes (RFC 8058)
 for a third of the contacts, each as soon as its token appears in the shared
 ledger (with the contact's first email). The run is judged 40 days back, so
-each contact's second touch (day 30) is already due: the run sends the first
-touches, and the workers' schedulers queue the second ones right after, when
-most of those unsubscribes are in: the send guard is exercised, not just
-raced. Then: every effect happened once, none after the unsubscribe that
+each contact's second touch (day 30) is already due, and the hosts let a
+step run that late (SALESOS_OVERDUE_GRACE): the run sends the first touches,
+and the workers' schedulers queue the second ones right after, when most of
+those unsubscribes are in, so the send guard is exercised, not just raced.
+Then: every effect happened once, none after the unsubscribe that
 stopped it, the tenant installed on the web node is the one the workers wrote
 with, and no host's home holds SalesOS state.
 
@@ -53,6 +54,7 @@ from connector.ledger import effect_key
 from connector.queues import queue
 from connector.store.schema import tenants, unsubscribe_tokens, unsubscribes
 from connector.vault import new_key
+from crm_adapters.values import created_key
 from tests.fakes.hubspot_server import FakeHubSpot, Server
 from tests.live_server import ROOT, start_server, stop
 from tests.test_end_to_end import MARKET
@@ -192,6 +194,7 @@ def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscr
         "SALESOS_SESSION_SECRET": "one-session-secret-for-every-web-node", "SALESOS_PUBLIC_URL": PUBLIC_URL,
         "HUBSPOT_CLIENT_ID": hubspot.client_id, "HUBSPOT_CLIENT_SECRET": hubspot.client_secret,
         "HUBSPOT_API_BASE_URL": hubspot.url, "HUBSPOT_AUTHORIZE_URL": f"{hubspot.url}/oauth/authorize",
+        "SALESOS_OVERDUE_GRACE": "P60D",  # the second touches run now, 10 days late, not at the next send window
     })
     state = create_engine(state_url)
     conn = redis.Redis.from_url(redis_url)
@@ -264,8 +267,8 @@ def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscr
     touches = {effect_key("outreach", TENANT, email, step): email for email in EMAILS for step in (0, 1)}
     assert all(touches.get(message["X-SalesOS-Step"]) == message["To"].addresses[0].addr_spec
                for _, message in messages), "a message to someone else than its touch's contact"
-    drafts = Counter(hubspot.trace_ids[task] for task in hubspot.objects["tasks"])
-    assert drafts == rendered  # one draft task per rendered email, each created once
+    drafts = Counter(props["salesos_key"] for props in hubspot.objects["tasks"].values())
+    assert drafts == Counter({created_key("task", key): 1 for key in rendered})  # a draft per email, each once
     assert hubspot.objects["emails"] == {} and hubspot.objects["notes"] == {}  # nothing logged as sent
 
     # No send after an unsubscribe was committed, on any host. A send is decided and rendered in one transaction
