@@ -246,7 +246,8 @@ def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscr
         state.dispose()
 
     # The run: every contact's first touch, an email, was rendered or skipped for its unsubscribe.
-    assert (summary["tenant"], summary["failures"], summary["crm_errors"], summary["stopped"]) == (TENANT, [], [], [])
+    assert (summary["tenant"], summary["failures"], summary["crm_errors"], summary["record_errors"],
+            summary["stopped"]) == (TENANT, [], [], [], [])
     assert summary["qualified"] == COMPANIES and summary["contacts"] == len(EMAILS)
     assert summary["emails_written"] + summary["skipped_unsubscribed"] == len(EMAILS)
     assert set(committed) == posted == TO_UNSUBSCRIBE
