@@ -62,7 +62,8 @@ def run(
     as_of: Annotated[Optional[str], typer.Option(help="judge signals as of this date (YYYY-MM-DD); default today")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
     send_now: Annotated[bool, typer.Option(help="execute every first step now (demo) instead of at its time")] = False,
-    workers: Annotated[int, typer.Option(min=1, max=32, help="worker processes to start")] = 2,
+    workers: Annotated[int, typer.Option(min=0, max=32, help="worker processes to start; 0: none, the run waits "
+                                          "for the workers of any host sharing REDIS_URL")] = 2,
     tenant: Annotated[str, typer.Option(help="installed tenant to write to (see `tenants list`)")] = "local",
 ) -> None:
     """Run a market through the whole funnel, on the local CRM or an installed tenant's CRM."""
@@ -83,6 +84,12 @@ def run(
                 err.print(f"  - {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     files = _data_files(tenant, data)
+    if workers == 0:
+        if not settings.redis_url:
+            raise typer.BadParameter("0 needs REDIS_URL, the Redis the workers of other hosts share; without it "
+                                     "a run starts its own Redis, which no other worker sees", param_hint="--workers")
+        err.print("Queued for the workers already running (`python -m connector worker`, on any host sharing "
+                  "REDIS_URL); waiting for them.", highlight=False)
     try:
         with _FunnelProgress() as progress:
             summary = execute_run(settings, definition, files, date, send_now=send_now, workers=workers,

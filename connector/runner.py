@@ -1,9 +1,10 @@
-"""Run a market through the funnel to completion, with workers started here.
+"""Run a market through the funnel to completion, with workers started here or already running elsewhere.
 
 The CLI and the benchmark call `execute_run`. It enqueues the source job,
 starts worker processes (real RQ workers, the same ones `connector worker`
-runs), waits until the run's pending set is empty, stops the workers and
-adds up what every job reported.
+runs; none with `workers=0`, when the workers of other hosts sharing the Redis
+do the work), waits until the run's pending set is empty, stops the workers
+it started and adds up what every job reported.
 
 A job that failed waits for its retry (minutes, then hours: `connector.queues`)
 and the run waits with it, saying what it waits for (`retry_wait`): a run ends
@@ -191,14 +192,15 @@ class WorkerPool:
 
 @contextmanager
 def worker_pool(url: str, settings: Settings, count: int, queues: list[str]) -> Iterator[WorkerPool]:
-    """Start `count` worker processes on `queues`; stop them (gracefully first) on exit."""
+    """Start `count` worker processes on `queues` (none: the run waits for workers running elsewhere); stop them
+    (gracefully first) on exit."""
     logs = settings.home / "logs"
     env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(settings.home),
            "SALESOS_DATABASE_URL": settings.database_url}
     command = [sys.executable, "-m", "connector", "worker", "--queues", ",".join(queues), "--no-scheduler"]
     processes = []
     try:
-        for index in range(max(1, count)):
+        for index in range(count):
             with append_private(logs / f"worker-{index}.log") as log:
                 processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
         yield WorkerPool(processes)

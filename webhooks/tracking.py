@@ -29,12 +29,11 @@ def confirm(token: str):
 @tracking.post("/unsubscribe/<token>")
 def unsubscribe(token: str):
     """The ledger stops every send at once; the CRM's opt-out and stopped sequence follow in one queued job."""
-    ledger = Ledger(current_app.config["SALESOS_SETTINGS"].database_url)
+    ledger = Ledger(current_app.config["SALESOS_SETTINGS"].database_url)  # shared by every web node and worker
     found = ledger.unsubscribe(token)
-    if found is not None:
-        _queue_crm_write(ledger, *found)
     if found is None:
         return _PAGE.format(title="Unknown link", body="<h1>This link is not valid.</h1>"), 404
+    _queue_crm_write(ledger, *found)
     return _PAGE.format(title="Unsubscribed", body="<h1>You will not get further emails.</h1>")
 
 

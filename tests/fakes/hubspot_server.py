@@ -15,14 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import secrets
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 
-from crm_adapters.manifests import HUBSPOT_GROUP, hubspot_properties
+from crm_adapters.manifests import HUBSPOT_GROUP, HUBSPOT_SCOPES, hubspot_properties
 from tests.fakes.local_server import LocalServer
 
 _STANDARD = {
@@ -54,8 +55,14 @@ class Failure:
 class FakeHubSpot:
     """State and failure queue; `url` is set once the server runs."""
 
-    token: str = "pat-test-token"
+    token: str = "pat-test-token"  # the token the API accepts: a private app's, until an OAuth install grants one
     provisioned: bool = True
+    portal_id: int = 62515
+    client_id: str = "hs-client"  # the SalesOS app's OAuth credentials, as its Auth page shows them
+    client_secret: str = "hs-client-secret"
+    token_has_hub_id: bool = True  # token responses since 2025-08 carry hub_id; before, only introspection did
+    codes: dict[str, str] = field(default_factory=dict)  # authorization code -> its redirect_uri, until exchanged
+    granted: list[str] = field(default_factory=list)  # access tokens granted through OAuth, oldest first
     url: str = ""
     objects: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     associations: set[tuple[str, str, str, str]] = field(default_factory=set)
@@ -202,6 +209,8 @@ def create_app(fake: FakeHubSpot) -> Flask:
     def _guard():
         fake.calls[request.path] += 1
         fake.clients.add((request.environ.get("REMOTE_ADDR", ""), request.environ.get("REMOTE_PORT", "")))
+        if request.path.startswith("/oauth/"):
+            return None  # the OAuth endpoints authenticate the app by its client id and secret
         if request.headers.get("Authorization") != f"Bearer {fake.token}":
             return _json({"status": "error", "message": "Authentication credentials not found.",
                           "category": "INVALID_AUTHENTICATION"}, 401)
@@ -214,6 +223,50 @@ def create_app(fake: FakeHubSpot) -> Flask:
     def _lose_answer(response: Response) -> Response:
         lost = fake.take_failure(request.path, fake.lost_answers) if response.status_code < 300 else None
         return _json(lost.body, lost.status) if lost else response
+
+    @app.get("/oauth/authorize")
+    def authorize():
+        """The consent page (app.hubspot.com): an admin who approves is sent back with a one-time code."""
+        query = request.args
+        if query.get("client_id") != fake.client_id or not query.get("redirect_uri") or not query.get("scope"):
+            return _json({"status": "error", "message": "client_id, redirect_uri and scope are required"}, 400)
+        if set(query["scope"].split(" ")) - set(HUBSPOT_SCOPES):
+            return _json({"status": "error", "message": "scope names a scope the app does not require"}, 400)
+        code = secrets.token_urlsafe(16)
+        fake.codes[code] = query["redirect_uri"]
+        return redirect(f"{query['redirect_uri']}?code={code}&state={query.get('state', '')}", 302)
+
+    @app.post("/oauth/2026-03/token")
+    def token():
+        """The authorization-code grant: the documented 2025 shape (hub_id and scopes since 2025-08-18)."""
+        form = request.form
+        if (form.get("client_id"), form.get("client_secret")) != (fake.client_id, fake.client_secret):
+            return _json({"error": "invalid_client", "error_description": "unknown client id or wrong secret",
+                          "status": "BAD_CLIENT_ID", "message": "unknown client id or wrong secret"}, 400)
+        with fake._lock:
+            redirect_uri = fake.codes.pop(form.get("code", ""), None)  # a code is good once
+            if form.get("grant_type") != "authorization_code" or redirect_uri != form.get("redirect_uri"):
+                return _json({"error": "invalid_grant", "error_description": "code is invalid, expired or used",
+                              "status": "BAD_AUTH_CODE", "message": "code is invalid, expired or used"}, 400)
+            fake.token = f"CO{secrets.token_urlsafe(24)}"  # the portal's grant: the only token accepted from now
+            fake.granted.append(fake.token)
+        body = {"token_type": "bearer", "refresh_token": f"na1-{secrets.token_hex(12)}", "scopes": list(HUBSPOT_SCOPES),
+                "access_token": fake.token, "expires_in": 1800}
+        return _json(body | ({"hub_id": fake.portal_id} if fake.token_has_hub_id else {}))
+
+    @app.post("/oauth/2026-03/token/introspect")
+    def introspect():
+        """RFC 7662 with HubSpot's metadata (the v1 access-token metadata's names); a token it never granted is
+        inactive."""
+        form = request.form
+        if (form.get("client_id"), form.get("client_secret")) != (fake.client_id, fake.client_secret):
+            return _json({"error": "invalid_client", "status": "BAD_CLIENT_ID",
+                          "message": "unknown client id or wrong secret"}, 400)
+        if form.get("token") not in fake.granted:
+            return _json({"active": False})
+        return _json({"active": True, "token": form["token"], "user": "admin@example.com",
+                      "hub_domain": "example-portal.com", "scopes": list(HUBSPOT_SCOPES), "hub_id": fake.portal_id,
+                      "app_id": 111111, "expires_in": 1754, "user_id": 293199, "token_type": "access"})
 
     @app.post("/crm/v3/objects/<object_type>/batch/upsert")
     def upsert(object_type: str):
