@@ -23,7 +23,7 @@ JSONL = frozenset({".jsonl", ".ndjson"})
 SUFFIXES = JSONL | {".csv"}
 _CHUNK = 1 << 20
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-_TEXT_BYTES = bytes([*b"\t\n\v\f\r", *range(0x20, 0x100)])  # all but the control bytes (NUL, ESC, ...)
+_TEXT_BYTES = bytes(range(1, 0x100))  # a NUL is binary; a stray control character in text is stripped at ingestion
 
 
 def check_files(paths: list[Path]) -> None:
@@ -71,8 +71,8 @@ def usable_csv_columns(path: Path, headers: list[str]) -> dict[str, str]:
 
 
 def _check_text(path: Path) -> None:
-    """UTF-8 text with something in it. A control byte that no text holds means a binary file (or UTF-16,
-    said as such)."""
+    """UTF-8 text with something in it. A NUL byte, which no text holds, means a binary file (or UTF-16, said as
+    such)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line, blank = 1, True
     with path.open("rb") as handle:
