@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench postgresql sample-data clean
 
 $(STAMP): requirements.txt
+	@echo "Installing SalesOS's pinned dependencies into $(VENV) (a minute or two, once)..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
@@ -22,7 +23,7 @@ bench: $(STAMP) postgresql
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		(apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1) || \
 		echo "wrk could not be installed: bench/webhooks.py falls back to its Python load generator"
-	$(PY) bench/pipeline.py
+	$(PY) bench/pipeline.py --database both
 	$(PY) bench/crm_calls.py
 	$(PY) bench/webhooks.py
 	$(PY) bench/provider_cost.py

@@ -13,18 +13,18 @@ import json
 from rq import get_current_job
 
 from agents.domains import registered_domain
+from agents.events import CrmEvent
 from agents.jobs import consent_stop, enqueue_steps, opted_out_of
 from agents.sequences import TEMPLATES, schedule
 from agents.validation import quote
 from connector import actions, market_ticks, runtime
 from connector.data_sources import NoData
 from connector.markets import MarketError, market_from_text
-from connector.queues import RETRY
+from connector.queues import is_retry
 from connector.run_summaries import enqueue_unattended
 from connector.runs import RunContext
 from crm_adapters.base import ContactWrite
 from crm_adapters.values import normal_domain
-from webhooks.intake import CrmEvent
 
 PROSPECT_AGAIN_AFTER = 24 * 3600  # seconds: a Salesforce record re-sends its ticked box with every later edit
 NO_MARKET = ("{tenant} has no market yet: run `python -m connector run --tenant {tenant} --market FILE` once, "
@@ -103,7 +103,7 @@ def _retried() -> bool:
     """This job failed before and runs again: the market its first attempt set may have no run queued yet (its
     run id is the same on every attempt, so queueing it again starts nothing twice)."""
     job = get_current_job()
-    return job is not None and job.retries_left is not None and job.retries_left < RETRY.max
+    return job is not None and is_retry(job)
 
 
 def _run_id(event: CrmEvent) -> str:
@@ -153,7 +153,8 @@ def override_tier_job(payload: dict) -> dict:
              "company_name": accounts[0].name if accounts else contact.company_domain or "",
              "company_domain": contact.company_domain, "step_index": 0, "sequence": sequence, "version": version,
              "hooks": [hook.get("text", "") for hook in contact.fields.get("personalization_hooks") or []],
-             "objections": contact.fields.get("objection_angles") or []}
+             "objections": contact.fields.get("objection_angles") or [],
+             "timezone": contact.timezone or "UTC", "country": contact.country}
     enqueue_steps(event.tenant, [first], label=f"v{version}|")
     return {"sequences_replanned": 1}
 
@@ -189,7 +190,7 @@ def resume_sequence_job(payload: dict) -> dict:
     if parked is None:
         return {"older_changes_skipped": 1}
     resumed = enqueue_steps(event.tenant, [json.loads(item) for item in parked.values()],
-                            label=f"resume-{event.identity}|")
+                            label=f"resume-{event.identity}|", on_request=True)
     ledger.unpark(parked)
     return {"sequences_resumed": 1, "steps_resumed": resumed}
 

@@ -15,8 +15,10 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from email.errors import MessageError
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rq import get_current_job
 
@@ -24,8 +26,9 @@ from agents.contact_finder import find_buying_team
 from agents.enrichment import score_intent
 from agents.lead_source import source_companies
 from agents.market_schedule import month_of
-from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany
+from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany, SequenceStep
 from agents.scoring import plan_lead
+from agents.sequences import move_overdue
 from agents.validation import clip
 from connector import market_ticks, prospecting, runtime
 from connector.channels.email import EmailDraft, Rendered, render, write_eml
@@ -38,6 +41,7 @@ from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactW
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 
 log = logging.getLogger(__name__)
+steps_log = logging.getLogger(f"{__name__}.steps")  # one line per step executed or moved; workers show it (INFO)
 STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
 ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
 LINKS_RETRY = dt.timedelta(hours=1)  # email steps waiting for an https SALESOS_PUBLIC_URL are tried again after this
@@ -440,14 +444,16 @@ def outreach_job(payload: dict) -> dict:
     ledger = runtime.ledger()
     current = ledger.versions(tenant, [item["email"] for item in items])
     live = [item for item in items if item.get("version", 0) >= current.get(item["email"].lower(), 0)]
+    live, moved = (live, []) if payload.get("on_request") else _move_overdue(tenant, live)
     keys = {_step_key(tenant, item): item for item in live}  # steps of a replaced sequence are dropped
     with ledger.lease(keys) as lease:  # what this job does not complete is released when it ends
-        return _execute_steps(tenant, crm, lease, keys, items, live)
+        return _execute_steps(tenant, crm, lease, keys, items, live, moved)
 
 
 def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items: list[dict],
-                   live: list[dict]) -> dict:
-    """The leased steps: skip the unsubscribed, park the held, do the rest, complete what happened."""
+                   live: list[dict], moved: list[dict]) -> dict:
+    """The leased steps that are due, each alone: one the CRM refuses, or that cannot be written at all, fails
+    with its key and reason while the others go on; only the steps that happened are completed."""
     ledger = runtime.ledger()
     todo = set(lease.held)
     busy = [keys[key] for key in lease.busy]  # another worker is on them: looked at again when its lease lapses
@@ -471,48 +477,106 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
-    activities, tasks, emails = [], [], 0
+    activities, tasks, emails, unwritable = [], [], 0, {}
+    late_unsubscribes: list[dict] = []
     for item in due:
         key = _step_key(tenant, item)
-        step = _step(item)
-        if step["channel"] == "email":
-            rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
-            emails += 1
-            if tenant == "local":
-                activities.append(_outbox_activity(key, item, step, rendered, path, now))
+        try:
+            step = _step(item)
+            if step["channel"] == "email":
+                with ledger.sending(tenant, item["email"]) as allowed:  # an unsubscribe committed before now is seen
+                    if not allowed:
+                        late_unsubscribes.append(item)
+                        continue
+                    rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
+                emails += 1
+                if tenant == "local":
+                    activities.append(_outbox_activity(key, item, step, rendered, path, now))
+                else:
+                    tasks.append(_draft_task(key, item, step, rendered))
             else:
-                tasks.append(_draft_task(key, item, step, rendered))
-        else:
-            tasks.append(_rep_task(key, item, step))
+                tasks.append(_rep_task(key, item, step))
+        except (ValueError, KeyError, TypeError, MessageError) as exc:  # the step's data, not the job's: it fails alone
+            log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
+            unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
+    due = [item for item in due if item not in late_unsubscribes]
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
-        progressed = crm.upsert_contacts([_progress_write(item) for item in due] +
-                                         [consent_stop(email) for email in sorted({item["email"] for item in stopped})])
+        refused = {**unwritable, **logged.errors, **created.errors}
+        happened = [item for item in due if _step_key(tenant, item) not in refused]
+        progressed = crm.upsert_contacts(
+            [_progress_write(item) for item in happened]
+            + [consent_stop(email) for email in sorted({item["email"] for item in stopped})]
+            + [_moved_write(item) for item in moved if item["email"].lower() not in unsubscribed | held])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
         return _defer(tenant, due + waiting, str(exc))  # released, not done: redone later, idempotently by key
-    done = [_step_key(tenant, item) for item in due]
+    done = [_step_key(tenant, item) for item in happened]
     lease.complete(done)
-    enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in due
+    for item in happened:
+        steps_log.info("executed %s", _described(tenant, item))
+    enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in happened
                             if item["step_index"] + 1 < len(item["sequence"])])
     deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
     if busy:
         _defer(tenant, busy, "another worker holds these steps", at=max(lease.busy.values()) + BUSY_RECHECK)
     return deferred | {
         "emails_written": emails,
-        "tasks_created": len(tasks),
+        "tasks_created": len([task for task in tasks if task.key not in created.errors]),
         "steps_done": len(done),
+        "steps_moved": len(moved),
+        "steps_failed": len(refused),
         "skipped_already_done": len(keys) - len(todo) - len(busy),
         "steps_busy": len(busy),
-        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed]),
+        "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed])
+        + len(late_unsubscribes),
         "skipped_opted_out": len(stopped),
-        "skipped_superseded": len(items) - len(live),
+        "skipped_superseded": len(items) - len(live) - len(moved),
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
         "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
+        "record_errors": _errors(unwritable),
         "rep_edits_kept": _kept(progressed),
     }
+
+
+def _move_overdue(tenant: str, items: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Split off the steps overdue by more than SALESOS_OVERDUE_GRACE (no worker ran for that long) and queue
+    them again, with the rest of their sequence, at the contact's next send window; the others are due now."""
+    settings, now = runtime.settings(), runtime.now()
+    due, moved = [], []
+    for item in items:
+        sequence = [SequenceStep.model_validate(step) for step in item["sequence"]]
+        step = sequence[item["step_index"]]
+        later = move_overdue(sequence, item["step_index"], now, settings.salesos_overdue_grace, _zone(item, step),
+                             item.get("country"), settings.salesos_send_hour)
+        if later is None:
+            due.append(item)
+            continue
+        moved.append({**item, "sequence": _dump(later)})
+        late = now - step.scheduled_at
+        steps_log.info("moved %s: %d d %d h overdue; now due %s", _described(tenant, item), late.days,
+                       late.seconds // 3600, later[item["step_index"]].scheduled_at)
+    enqueue_steps(tenant, moved)
+    return due, moved
+
+
+def _zone(item: dict, step: SequenceStep) -> dt.tzinfo:
+    """The contact's time zone; for a step queued before items carried it, the offset it was planned in."""
+    return ZoneInfo(item["timezone"]) if item.get("timezone") else step.scheduled_at.tzinfo
+
+
+def _described(tenant: str, item: dict) -> str:
+    step = _step(item)
+    return (f"step {item['step_index'] + 1} of {len(item['sequence'])} ({step['action']}, {step['channel']}) for "
+            f"{item['email']} of tenant {tenant}, planned for {step['scheduled_at']}")
+
+
+def _moved_write(item: dict) -> ContactWrite:
+    """The CRM shows the sequence's new times."""
+    next_touch = dt.datetime.fromisoformat(_step(item)["scheduled_at"])
+    return ContactWrite(email=item["email"], fields={"sequencing": item["sequence"], "next_touch_at": next_touch})
 
 
 def _opted_out_in_crm(crm, items: list[dict]) -> set[str]:
@@ -616,14 +680,18 @@ def _first_step(ctx: dict, plan: LeadPlan) -> dict:
         "sequence": _dump(plan.sequencing),
         "hooks": [hook.text for hook in plan.personalization_hooks],
         "objections": _dump(plan.objection_angles),
+        "timezone": plan.timezone,  # where a step that falls overdue moves to (the next send window)
+        "country": ctx["contact"].get("country") or company.country,
     }
 
 
-def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None, label: str = "") -> int:
+def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None, label: str = "",
+                  on_request: bool = False) -> int:
     """One job per due time; returns how many steps were newly queued (a duplicate job is a no-op).
 
     With `run` (send-now) the steps are due at once and part of the run. `label`
     makes a distinct job of steps queued again (resumed after a rep's pause).
+    Steps sent `on_request` (send-now, a rep's resume) run however late they are.
     """
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in items:
@@ -634,7 +702,8 @@ def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None,
         for chunk in _batches(sorted(group, key=lambda i: i["email"]), 500):
             digest = "|".join(f"{i['email']}#{i['step_index']}" for i in chunk)
             job = enqueue_once(
-                connection, "outreach", outreach_job, {"tenant": tenant, "items": chunk},
+                connection, "outreach", outreach_job,
+                {"tenant": tenant, "items": chunk} | ({"on_request": True} if run or on_request else {}),
                 job_key=job_id("outreach", tenant, f"{label}{when}|{digest}"),
                 run_id=run.run_id if run else None,
                 at=None if run else dt.datetime.fromisoformat(when),

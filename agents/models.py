@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from agents.domains import registered_domain
 from agents.geo import country_code
 from agents.urls import http_url_or_none, with_https
+from agents.validation import one_line, without_invisible
 
 Confidence = Annotated[float, Field(ge=0, le=1)]
 # Every link that can reach a report or a CRM field: a row with any other URL is quarantined at the edge
@@ -26,9 +27,18 @@ Tier = Literal["TIER_1", "TIER_2", "TIER_3", "TIER_4"]
 
 
 class Record(BaseModel):
-    """Base of provider records: strict about types, tolerant of extra keys."""
+    """Base of provider records: strict about types, tolerant of extra keys.
+
+    Every text a record holds is one line, and is read `one_line`: control and format characters never get past
+    ingestion (a file's row or a provider's answer) into a CRM field, an email header or a rep's screen.
+    """
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _visible_text(cls, data: object) -> object:
+        return without_invisible(data, one_line)
 
 
 def _domain(value: object) -> object:

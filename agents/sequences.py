@@ -104,3 +104,31 @@ def schedule(
             scheduled_at=dt.datetime.combine(day, dt.time(send_hour), tzinfo=zone),
         ))
     return steps
+
+
+def next_send_time(after: dt.datetime, zone: dt.tzinfo, country: str | None, send_hour: int) -> dt.datetime:
+    """The contact's next send window after `after`: the send hour of their next business day (today's, when
+    it is a business day and that hour is still to come where they are)."""
+    local = after.astimezone(zone)
+    day = local.date() if local.time() < dt.time(send_hour) else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(next_business_day(day, country), dt.time(send_hour), tzinfo=zone)
+
+
+def move_overdue(sequence: list[SequenceStep], index: int, now: dt.datetime, grace: dt.timedelta,
+                 zone: dt.tzinfo, country: str | None, send_hour: int) -> list[SequenceStep] | None:
+    """The sequence with step `index` moved to the contact's next send window when it is overdue by more than
+    `grace`, and the steps after it moved with it, as many days apart as planned; None when it is not that late.
+
+    A step that late was not executed on time (no worker ran, for days): sending it now, at whatever hour it
+    is where the contact is, and its followers on top of it, is not the sequence anyone planned.
+    """
+    step = sequence[index]
+    if now - step.scheduled_at <= grace:
+        return None
+    start = next_send_time(now, zone, country, send_hour).date()
+    moved = []
+    for later in sequence[index:]:
+        day = next_business_day(start + dt.timedelta(days=later.day - step.day), country)
+        moved.append(later.model_copy(update={"scheduled_at": dt.datetime.combine(day, dt.time(send_hour),
+                                                                                  tzinfo=zone)}))
+    return [*sequence[:index], *moved]

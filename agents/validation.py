@@ -9,14 +9,17 @@ Input can also hide what it says: control characters (an escape sequence that
 clears a terminal, a newline that starts a forged log line) and Unicode format
 characters (U+202E turns the rest of a line right to left, U+200B is a space
 that takes no room) are invisible where a value is shown. They are removed from
-values at ingestion (`without_invisible`) and shown escaped in every message
-(`clip`, `quote`).
+values at ingestion (`without_invisible`: a market's text keeps its tabs and line
+breaks, a data row's one-line fields get a space for them) and shown escaped in
+every message (`clip`, `quote`).
 """
 
 from __future__ import annotations
 
+import re
 import reprlib
 import unicodedata
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -24,8 +27,13 @@ _PREFIX = "Value error, "
 QUOTE_LIMIT = 100  # characters of any input value an error message may quote
 MESSAGE_LIMIT = 2 * QUOTE_LIMIT  # a rule and one quoted value, whatever a validator did to the value before quoting
 MAX_PROBLEMS = 20  # lines of one error answer; the rest are counted
-_INVISIBLE = frozenset({"Cc", "Cf"})  # Unicode categories: control and format characters
+# Unicode categories: control and format characters, and surrogates (half a character, which JSON's \ud800 escape
+# can give: no text at all, and no UTF-8 encoder takes it)
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs"})
 _LINE_CHARACTERS = frozenset("\t\n\r")  # controls a multi-line value may keep
+# Line breaks and tabs (Unicode's too: NEL, the line and paragraph separators, the information separators Python
+# splits lines at); in a one-line field a run of them is one space.
+_BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]+")
 
 
 def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
@@ -47,18 +55,29 @@ def visible(text: str) -> str:
     """`text` without its control characters (tab and line breaks aside) and format characters."""
     if text.isprintable():
         return text
-    return "".join(char for char in text
-                   if char in _LINE_CHARACTERS or unicodedata.category(char) not in _INVISIBLE)
+    return "".join(char for char in text if char in _LINE_CHARACTERS or not _hidden(char))
 
 
-def without_invisible(value: object) -> object:
-    """`value` with every string in it `visible` (keys aside: an unknown key is refused and shown escaped)."""
+def one_line(text: str) -> str:
+    """`text` for a one-line field (a name, a title, a domain): `visible`, with each run of line breaks and tabs
+    one space, so "Acme\\nCorp" stays two words."""
+    if text.isprintable():
+        return text
+    return "".join(char for char in _BREAKS.sub(" ", text) if not _hidden(char))
+
+
+def _hidden(char: str) -> bool:
+    return unicodedata.category(char) in _INVISIBLE
+
+
+def without_invisible(value: object, clean: Callable[[str], str] = visible) -> object:
+    """`value` with every string in it `clean`ed (keys aside: an unknown key is refused and shown escaped)."""
     if isinstance(value, str):
-        return visible(value)
+        return clean(value)
     if isinstance(value, list):
-        return [without_invisible(item) for item in value]
+        return [without_invisible(item, clean) for item in value]
     if isinstance(value, dict):
-        return {key: without_invisible(item) for key, item in value.items()}
+        return {key: without_invisible(item, clean) for key, item in value.items()}
     return value
 
 

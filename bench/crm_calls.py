@@ -7,6 +7,12 @@ upserts and links 100 per call; Salesforce upserts 200 per call and links a
 contact to its account inside the contact upsert. Target: at most 1.05 x the
 minimum. A second, identical run shows what the rep-edit guard saves.
 
+Then one task and one logged email per contact, the way outreach writes them
+(HubSpot creates 100 a call, Salesforce 200), an identical re-run, and a re-run
+after every one of their ids was forgotten, as if each worker had been killed
+between the CRM's answer and remembering it: it must find what was created,
+and the CRM must still hold one of each.
+
     .venv/bin/python bench/crm_calls.py
 """
 
@@ -20,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crm_adapters.base import AccountWrite, Association, ContactWrite  # noqa: E402
+from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite  # noqa: E402
 from crm_adapters.guard import RepEditGuard  # noqa: E402
 
 ACCOUNTS, CONTACTS = 1000, 3000
@@ -49,6 +55,16 @@ def contacts() -> list[ContactWrite]:
             for n in range(CONTACTS)]
 
 
+def tasks() -> list[TaskWrite]:
+    return [TaskWrite(key=f"outreach:bench:{c.email}:1", contact_email=c.email, kind="call", subject="Call",
+                      body="Hook: Series B", due_at=T0) for c in contacts()]
+
+
+def activities() -> list[ActivityWrite]:
+    return [ActivityWrite(key=f"outreach:bench:{c.email}:0", contact_email=c.email, kind="email", subject="Hi",
+                          body="Hello", occurred_at=T0) for c in contacts()]
+
+
 def funnel_write(crm) -> None:
     """What the sourcing, contact and scoring jobs write, in their order."""
     people = contacts()
@@ -71,12 +87,37 @@ def measure(name: str, minimum: int, backend, count, connections=None) -> None:
           f"(target <= 1.05)  {seconds:5.1f} s   identical re-run: {second} calls{opened}")
 
 
+def outreach_write(crm) -> None:
+    for result in (crm.create_tasks(tasks()), crm.log_activities(activities())):
+        if result.errors:
+            raise SystemExit(f"write errors: {list(result.errors.items())[:3]}")
+
+
+def measure_created(minimum: int, backend, count, stored) -> None:
+    """Tasks and emails: a first run, an identical re-run, and a re-run that remembers none of their ids."""
+    crm = RepEditGuard(backend.crm, backend.index)
+    before = count()
+    outreach_write(crm)
+    first = count() - before
+    outreach_write(crm)
+    again = count() - before - first
+    backend.index.forget("task", [t.key for t in tasks()])
+    backend.index.forget("activity", [a.key for a in activities()])
+    outreach_write(crm)
+    recovered = count() - before - first - again
+    print(f"{'':<11} {first:>6} calls  minimum {minimum:>4}  for {len(tasks()):,} tasks and {len(activities()):,} "
+          f"emails   identical re-run: {again} calls   ids forgotten: {recovered} calls, "
+          f"{stored() - len(tasks()) - len(activities())} duplicates")
+
+
 def hubspot() -> None:
     from tests.crm_adapters.backends import hubspot_backend
 
     minimum = math.ceil(ACCOUNTS / 100) + 2 * math.ceil(CONTACTS / 100)
     with hubspot_backend() as backend:
         measure("HubSpot", minimum, backend, lambda: backend.fake.total_calls, lambda: len(backend.fake.clients))
+        measure_created(2 * math.ceil(CONTACTS / 100), backend, lambda: backend.fake.total_calls,
+                        lambda: len(backend.fake.objects["tasks"]) + len(backend.fake.objects["emails"]))
 
 
 def salesforce() -> None:
@@ -85,6 +126,8 @@ def salesforce() -> None:
     minimum = math.ceil(ACCOUNTS / 200) + math.ceil(CONTACTS / 200)
     with salesforce_backend() as backend:
         measure("Salesforce", minimum, backend, lambda: backend.fake.calls)
+        measure_created(2 * math.ceil(CONTACTS / 200), backend, lambda: backend.fake.calls,
+                        lambda: len(backend.fake.tasks))
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ left claimed, no job left queued, taken, started or due (each finished, or
 listed as failed with its reason). Leases are short here
 (SALESOS_LEASE_SECONDS=5; production's default is 120 s), so a killed
 worker's keys and job are taken over within seconds, and retries are
-immediate (SALESOS_RETRY_DELAYS=0).
+immediate (SALESOS_JOB_RETRY_MINUTES=[0, 0, 0, 0, 0]).
 
     .venv/bin/python bench/soak.py [--companies 1000] [--workers 4] [--kills 50] [--lease 5]
 
@@ -44,17 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-from rq import Retry, Worker
+from rq import Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector import queues  # noqa: E402
+from connector import runtime  # noqa: E402
 from connector.ledger import Ledger  # noqa: E402
 from connector.markets import load_market  # noqa: E402
-from connector.queues import STAGES, queue, run_failures, run_pending, run_stats, stats_key  # noqa: E402
+from connector.queues import STAGES, is_retry, queue, run_failures, run_pending, run_stats, stats_key  # noqa: E402
 from connector.redis_conn import connect, embedded_redis  # noqa: E402
 from connector.runner import enqueue_run, summarise  # noqa: E402
 from connector.runs import RunContext, new_run_id  # noqa: E402
@@ -71,7 +71,7 @@ class Soak:
     kills: int = 50
     every: tuple[float, float] = (1.0, 3.0)  # seconds between kills, drawn at random
     lease_seconds: float = 5
-    retry_delays: str = "0"
+    retry_minutes: str = "[0, 0, 0, 0, 0]"  # five retries, at once
     batch_size: int = 25  # records per job: more, shorter jobs than the default 250, so more kills land mid-job
     deadline: float = 1800  # seconds a run may take to settle; what is left then counts as left behind
     seed: int = 11
@@ -192,7 +192,7 @@ def run_market(soak: Soak, url: str, home: Path, data: list[Path], killing: bool
                expected_steps: set[str] = frozenset()) -> Outcome:
     """One send-now run in `home`, until settled or out of time, its workers SIGKILLed along the way if `killing`."""
     env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(home), "SALESOS_LEASE_SECONDS": str(soak.lease_seconds),
-           "SALESOS_RETRY_DELAYS": soak.retry_delays, "PYTHONPATH": str(ROOT)}
+           "SALESOS_JOB_RETRY_MINUTES": soak.retry_minutes, "PYTHONPATH": str(ROOT)}
     env.pop("SALESOS_DATABASE_URL", None)  # SalesOS's state: a SQLite file in each run's home
     conn = connect(url)
     conn.flushall()
@@ -204,7 +204,7 @@ def run_market(soak: Soak, url: str, home: Path, data: list[Path], killing: bool
     chance = random.Random(soak.seed)
     with Fleet(env, home / "logs", soak.workers, conn) as fleet:
         started = time.monotonic()
-        with _retrying(soak.retry_delays):
+        with _retrying(soak.retry_minutes):
             enqueue_run(conn, run)
         next_kill = started + chance.uniform(*soak.every)
         while time.monotonic() < started + soak.deadline:
@@ -227,15 +227,20 @@ def run_market(soak: Soak, url: str, home: Path, data: list[Path], killing: bool
 
 
 @contextmanager
-def _retrying(delays: str) -> Iterator[None]:
-    """The retry policy of the workers (SALESOS_RETRY_DELAYS) for the run's first job, which this process enqueues
-    with its own policy, read when it imported `connector.queues`."""
-    kept = queues.RETRY
-    queues.RETRY = Retry(max=kept.max, interval=queues.retry_delays(delays))
+def _retrying(minutes: str) -> Iterator[None]:
+    """The workers' retry policy (SALESOS_JOB_RETRY_MINUTES) for the run's first job, which this process enqueues
+    with its own settings."""
+    kept = os.environ.get("SALESOS_JOB_RETRY_MINUTES")
+    os.environ["SALESOS_JOB_RETRY_MINUTES"] = minutes
+    runtime.settings.cache_clear()
     try:
         yield
     finally:
-        queues.RETRY = kept
+        if kept is None:
+            os.environ.pop("SALESOS_JOB_RETRY_MINUTES")
+        else:
+            os.environ["SALESOS_JOB_RETRY_MINUTES"] = kept
+        runtime.settings.cache_clear()
 
 
 def failed_jobs(conn: redis.Redis, run_id: str) -> dict[str, str]:
@@ -252,7 +257,7 @@ def retried_jobs(conn: redis.Redis, run_id: str) -> int:
     """The run's finished jobs that needed more than one attempt."""
     jobs = Job.fetch_many([key.decode() for key in conn.hkeys(stats_key(run_id))], connection=conn,
                           serializer=JSONSerializer)
-    return sum(1 for job in jobs if job is not None and (job.retries_left or 0) < queues.RETRY.max)
+    return sum(1 for job in jobs if job is not None and is_retry(job))
 
 
 def effects(home: Path) -> dict[str, Counter]:
@@ -306,7 +311,7 @@ def main() -> None:
     duplicates, lost = compare(unkilled.effects, killed.effects)
     fleet = killed.fleet
     print(f"companies generated   {soak.companies:>8,}   ({soak.workers} workers, SALESOS_LEASE_SECONDS={soak.lease_seconds:g}, "
-          f"SALESOS_RETRY_DELAYS={soak.retry_delays}, {soak.batch_size} records per job)")
+          f"SALESOS_JOB_RETRY_MINUTES={soak.retry_minutes}, {soak.batch_size} records per job)")
     print(f"qualified companies   {killed.summary['qualified']:>8,}   (unkilled run: {unkilled.summary['qualified']:,})")
     print(f"contacts sequenced    {killed.summary['scored']:>8,}   (unkilled run: {unkilled.summary['scored']:,})")
     print(f"first steps executed  {len(killed.effects['first steps']):>8,}   (unkilled run: "

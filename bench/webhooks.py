@@ -87,10 +87,13 @@ def start_redis(directory: Path, aof: str) -> tuple[subprocess.Popen, str]:
 
 
 def register_tenant(home: Path, vault_key: str) -> None:
+    """In the state database the server reads: SALESOS_HOME's, or SALESOS_DATABASE_URL's when it is set."""
+    from connector.settings import Settings
     from connector.tenants import Tenant, TenantStore
     from connector.vault import Vault
 
-    store = TenantStore(home / "salesos.sqlite3", Vault(home / "salesos.sqlite3", vault_key))
+    database = Settings(salesos_home=home).database_url
+    store = TenantStore(database, Vault(database, vault_key))
     store.add(Tenant(id=f"hubspot-{PORTAL}", crm="hubspot", external_id=str(PORTAL),
                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": "bench"})
 
@@ -298,7 +301,7 @@ def main() -> None:
 
     from connector.vault import new_key
     from tests.live_server import stop
-    from webhooks.intake import INBOX
+    from connector.dispatch import INBOX
 
     use_wrk = shutil.which("wrk") is not None and not args.python_client
     directory = Path(tempfile.mkdtemp(prefix="salesos-bench-"))

@@ -8,10 +8,11 @@ found before a customer finds them.
 
 Health may run in an on-call engineer's shell, without the vault key and
 without the right to write SalesOS's files, and must stay fast. So everything
-here reads the state database through one read-only connection (the stores'
-constructors create files and tables, so they are not used; each query names
-the module that owns its table, and the tests fill the database through those
-stores). Only one check decrypts, whether stored secrets are bound to their
+here reads the state database through one read-only snapshot
+(`connector.read_only_state`: the stores create files and upgrade the schema,
+so they are not used). Each query reads `connector.store.schema`'s tables and
+names the module that owns its table, and the tests fill the database through
+those stores. Only one check decrypts, whether stored secrets are bound to their
 rows, since a Fernet ciphertext shows nothing of its plaintext: it runs when
 SALESOS_VAULT_KEYS is set; without it, the binding `rotate-keys` records
 tells whether anything is left to bind, and else the check says it was skipped.
@@ -21,20 +22,22 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sqlite3
 import stat
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Literal
 
 from cryptography.fernet import InvalidToken
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from agents.validation import clip
-from connector.ledger import unsubscribe_backlog
+from connector import ledger
+from connector.read_only_state import StateSnapshot, StateUnreadable
 from connector.settings import Settings
+from connector.store.migrate import HEAD
+from connector.store.schema import metadata, secrets, tenant_data_sources, tenants, unsubscribes, vault_state
 from connector.tenant_credentials import OUTBOUND, WORKFLOW
 from connector.vault import VaultError, parse_keys, sealed_envelope
 
@@ -42,7 +45,7 @@ UNSYNCED_AFTER = dt.timedelta(hours=1)
 CLI = "python -m connector"
 
 Kind = Literal["reinstall", "outbound_url", "workflow_url", "data_source", "vault_unbound", "vault_unreadable", "vault_unchecked",
-               "unsynced_unsubscribes", "file_modes", "state_unreadable"]
+               "unsynced_unsubscribes", "file_modes", "state_unreadable", "state_schema"]
 
 
 class AdminAction(BaseModel):
@@ -53,57 +56,82 @@ class AdminAction(BaseModel):
     run: str | None = Field(default=None, description="what to run (or do) to fix it")
 
 
-def admin_actions(settings: Settings, db: sqlite3.Connection | None, now: dt.datetime) -> list[AdminAction]:
-    """Every open step, tenants' first (by tenant id), then the deployment's. `db`: a `read_only` connection to the
-    state database, None when there is none yet; sqlite3.DatabaseError when it cannot be read (`state_unreadable`)."""
+def admin_actions(settings: Settings, state: StateSnapshot | None, now: dt.datetime) -> list[AdminAction]:
+    """Every open step, tenants' first (by tenant id), then the deployment's. `state`: a `read_only` snapshot of
+    the state database, None when there is none yet. Raises StateUnreadable when it cannot be read
+    (`state_unreadable`)."""
     actions: list[AdminAction] = []
-    if db is not None:
-        keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
-        actions += tenant_actions(db, settings.salesos_public_url)
-        actions += vault_actions(db, keys)
-        actions += unsubscribe_actions(db, now)
+    if state is not None:
+        actions += schema_actions(state)
+        if _holds_salesos_tables(state):
+            keys = settings.salesos_vault_keys.get_secret_value() if settings.salesos_vault_keys else None
+            actions += tenant_actions(state, settings.salesos_public_url)
+            actions += vault_actions(state, keys)
+            actions += unsubscribe_actions(state, now)
     actions += file_mode_actions(settings.home)
     return sorted(actions, key=lambda action: (action.tenant is None, action.tenant or ""))
 
 
-def state_unreadable(path: Path, error: sqlite3.DatabaseError) -> AdminAction:
+def state_unreadable(settings: Settings, error: StateUnreadable) -> AdminAction:
+    if make_url(settings.database_url).get_backend_name() == "sqlite":
+        run = (f"make {error.where} a SalesOS state database readable by this user (or point SALESOS_HOME at the "
+               f"right one)")
+    else:
+        run = ("check SALESOS_DATABASE_URL (host, database, user, password) and that the server accepts this "
+               "host's connections")
     return AdminAction(tenant=None, kind="state_unreadable", status="unknown",
-                       message=f"could not read {path}: {clip(str(error), 300)}; nothing in it was checked",
-                       run=f"make {path} a SalesOS state database readable by this user (or point SALESOS_HOME at "
-                           f"the right one)")
+                       message=f"{error}; nothing in it was checked", run=run)
 
 
-@contextmanager
-def read_only(path: Path) -> Iterator[sqlite3.Connection | None]:
-    """A read-only connection to SalesOS's state database; None when there is none yet (nothing is created).
+# --- the schema -----------------------------------------------------------------------------------
 
-    Anything else at `path` (a directory, a file that is no database or that this user cannot read) raises
-    sqlite3.DatabaseError, here or at the first query: never taken for "no database"."""
-    if not os.path.lexists(path):
-        yield None
-        return
-    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as db:
-        yield db
+
+def schema_actions(state: StateSnapshot) -> list[AdminAction]:
+    """A database without SalesOS's tables, or whose schema migrations have not brought to this release's.
+
+    Health never migrates: the first SalesOS process that opens the store does, or `db upgrade`. A database from
+    before migrations (revision None) is read as it is, table by table."""
+    upgrade = f"{CLI} db upgrade (any SalesOS command that uses the database does it too)"
+    if not _holds_salesos_tables(state):
+        return [AdminAction(tenant=None, kind="state_schema", status="unknown",
+                            message=f"{state.where} holds no SalesOS tables: nothing in it was checked",
+                            run=f"{upgrade}; or point SALESOS_DATABASE_URL at the right database")]
+    if state.revision is None or state.revision == HEAD:
+        return []
+    if state.revision > HEAD:  # revisions are numbered 0001, 0002, ...
+        return [AdminAction(tenant=None, kind="state_schema", status="unknown",
+                            message=f"the state database's schema is at revision {clip(state.revision)}, newer than "
+                                    f"this SalesOS knows ({HEAD}): what it reads may be incomplete",
+                            run="run health with the SalesOS release the other processes run")]
+    return [AdminAction(tenant=None, kind="state_schema", status="unknown",
+                        message=f"the state database's schema is at revision {clip(state.revision)}, this SalesOS's "
+                                f"is {HEAD}: what it added is not checked",
+                        run=upgrade)]
+
+
+def _holds_salesos_tables(state: StateSnapshot) -> bool:
+    return any(state.has(table) for table in metadata.sorted_tables)
 
 
 # --- installed tenants --------------------------------------------------------------------------
 
 
-def tenant_actions(db: sqlite3.Connection, public_url: str) -> list[AdminAction]:
+def tenant_actions(state: StateSnapshot, public_url: str) -> list[AdminAction]:
     """Re-installs, tenants without a working URL for their CRM to call (a Salesforce org's Outbound Messages,
     a HubSpot portal's "Send a webhook" actions), CRM tenants without data (neither files nor provider keys)."""
-    tenants = _rows(db, "SELECT id, crm, external_id, instance_url, auth, status, status_reason FROM tenants "
-                        "ORDER BY id")  # connector/tenants.py
+    installed = state.rows(select(tenants.c.id, tenants.c.crm, tenants.c.external_id, tenants.c.instance_url,
+                                  tenants.c.auth, tenants.c.status, tenants.c.status_reason)
+                           .order_by(tenants.c.id))  # connector/tenants.py
     indexed, stored = {}, {}
     for kind in (OUTBOUND, WORKFLOW):  # connector/tenant_credentials.py: the vault holds a token, the index finds it
-        indexed[kind.name] = {tenant for (tenant,) in _rows(db, f"SELECT tenant FROM {kind.table}")}
-        stored[kind.name] = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM secrets WHERE name = ?",
-                                                            (kind.name,))}
-    with_data = {tenant for (tenant,) in _rows(db, "SELECT tenant FROM tenant_data_sources")}  # data_sources.py
-    with_data |= {tenant for (tenant,) in _rows(db, "SELECT tenant FROM secrets WHERE substr(name, 1, 9) = "
-                                                     "'provider:'")}  # connector/providers/keys.py
+        indexed[kind.name] = {tenant for (tenant,) in state.rows(select(kind.table.c.tenant))}
+        stored[kind.name] = {tenant for (tenant,) in state.rows(select(secrets.c.tenant)
+                                                                 .where(secrets.c.name == kind.name))}
+    with_data = {tenant for (tenant,) in state.rows(select(tenant_data_sources.c.tenant))}  # data_sources.py
+    with_data |= {tenant for (tenant,) in state.rows(select(secrets.c.tenant).where(
+        func.substr(secrets.c.name, 1, 9) == "provider:"))}  # connector/providers/keys.py
     actions = []
-    for tenant, crm, external_id, instance_url, auth, status, reason in tenants:
+    for tenant, crm, external_id, instance_url, auth, status, reason in installed:
         if status == "needs_reinstall":
             actions.append(AdminAction(
                 tenant=tenant, kind="reinstall", status="warning",
@@ -166,17 +194,18 @@ def _outbound_url(tenant: str, already_made: bool) -> AdminAction:
 # --- the vault ------------------------------------------------------------------------------------
 
 
-def vault_actions(db: sqlite3.Connection, keys: str | None) -> list[AdminAction]:
+def vault_actions(state: StateSnapshot, keys: str | None) -> list[AdminAction]:
     """Secrets no job can use: stored unbound by an older SalesOS, opened by no key, or moved to another row.
 
     The vault records when the one-time binding of an older SalesOS's secrets was done, and reading that needs
     no key: once it is recorded nothing is left to bind, so without SALESOS_VAULT_KEYS there is nothing to say.
     Otherwise only decrypting tells, and without the key the check says it was skipped.
     """
-    rows = _rows(db, "SELECT tenant, name, ciphertext FROM secrets ORDER BY tenant, name")  # connector/vault.py
+    rows = state.rows(select(secrets.c.tenant, secrets.c.name, secrets.c.ciphertext)
+                      .order_by(secrets.c.tenant, secrets.c.name))  # connector/vault.py
     if not rows:
         return []
-    bound_on = _legacy_bound_on(db)
+    bound_on = _legacy_bound_on(state)
     if not keys:
         if bound_on:
             return []
@@ -230,9 +259,9 @@ def vault_actions(db: sqlite3.Connection, keys: str | None) -> list[AdminAction]
     return actions
 
 
-def _legacy_bound_on(db: sqlite3.Connection) -> str | None:
+def _legacy_bound_on(state: StateSnapshot) -> str | None:
     """When `rotate-keys` closed the binding of legacy secrets (connector/vault.py's vault_state), if it has."""
-    row = next(iter(_rows(db, "SELECT value FROM vault_state WHERE name = 'legacy_bound_at'")), None)
+    row = next(iter(state.rows(select(vault_state.c.value).where(vault_state.c.name == "legacy_bound_at"))), None)
     return row[0] if row else None
 
 
@@ -255,14 +284,21 @@ def _names(names: list[str]) -> str:
 # --- unsubscribes -------------------------------------------------------------------------------
 
 
-def unsubscribe_actions(db: sqlite3.Connection, now: dt.datetime) -> list[AdminAction]:
+def unsubscribe_backlog(state: StateSnapshot) -> list[tuple[str, int, int, str | None, str | None]] | None:
+    """connector/ledger.py's `unsubscribe_backlog`, or none without a ledger. None from a ledger an older SalesOS
+    made, still without the columns it needs (the first process of this release to open the store adds them)."""
+    if not state.has(unsubscribes):
+        return []
+    if not state.has(unsubscribes, "synced_at", "abandoned_at", "note"):
+        return None
+    return ledger.unsubscribe_backlog(state.conn)
+
+
+def unsubscribe_actions(state: StateSnapshot, now: dt.datetime) -> list[AdminAction]:
     """Tenants whose oldest unsubscribe waiting for its CRM write is over UNSYNCED_AFTER old, with the last error."""
-    try:
-        backlog = unsubscribe_backlog(db)  # connector/ledger.py
-    except sqlite3.OperationalError as exc:
-        if not str(exc).startswith(("no such table", "no such column")):
-            raise
-        if not _rows(db, "SELECT 1 FROM unsubscribes LIMIT 1"):
+    backlog = unsubscribe_backlog(state)
+    if backlog is None:
+        if not state.rows(select(unsubscribes.c.tenant).limit(1)):
             return []
         return [AdminAction(  # the columns are added when a dispatcher or worker first opens the ledger
             tenant=None, kind="unsynced_unsubscribes", status="unknown",
@@ -339,12 +375,3 @@ def _first_shared(path: Path) -> Path | None:
             return found
     return None
 
-
-def _rows(db: sqlite3.Connection, sql: str, params: tuple = ()) -> list[tuple]:
-    """The rows, or none when the table is missing: a database an older SalesOS made, before that table."""
-    try:
-        return db.execute(sql, params).fetchall()
-    except sqlite3.OperationalError as exc:
-        if str(exc).startswith("no such table"):
-            return []
-        raise

@@ -24,29 +24,20 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
+from sqlalchemy import Connection, Row, select
 
-from connector.private_files import connect
+from connector.store import Store, open_store
+from connector.store.schema import api_keys, tenants
 
 Scope = Literal["tenant", "operator"]
 _FORMAT = re.compile(r"salesos_([0-9a-f]{16})_[A-Za-z0-9_-]{43}")
 _NO_DIGEST = hashlib.sha256(b"no such key").hexdigest()  # compared against when the id is unknown
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    scope TEXT NOT NULL,
-    tenant TEXT,
-    label TEXT,
-    digest TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-)
-"""
+_LISTED = (api_keys.c.id, api_keys.c.scope, api_keys.c.tenant, api_keys.c.label, api_keys.c.created_at,
+           api_keys.c.revoked_at)
 
 
 class ApiKey(BaseModel):
@@ -61,75 +52,73 @@ class ApiKey(BaseModel):
 
 
 class ApiKeys:
-    """The keys table in the state database (`settings.state_path`)."""
+    """The keys table in the state database (`settings.database_url`)."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute(_SCHEMA)
+    def __init__(self, target: Store | Path | str) -> None:
+        self._store = open_store(target)
 
     def create(self, scope: Scope, tenant: str | None = None, label: str | None = None) -> tuple[ApiKey, str]:
         """A new key; returns its record and the key itself, which nothing stores. LookupError: no such tenant."""
-        if scope == "tenant" and not self._installed(tenant):
-            raise LookupError(f"{tenant!r} is not `local` or an installed tenant; "
-                              f"`python -m connector tenants list` shows those that are")
         record = ApiKey(id=secrets.token_hex(8), scope=scope, tenant=tenant if scope == "tenant" else None,
                         label=label, created_at=dt.datetime.now(dt.UTC))
         key = f"salesos_{record.id}_{secrets.token_urlsafe(32)}"
-        self._db.execute("INSERT INTO api_keys (id, scope, tenant, label, digest, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                         (record.id, scope, record.tenant, label, _digest(key), record.created_at.isoformat()))
+        with self._store.write() as conn:  # the tenant's record held meanwhile: an uninstall revokes this key too
+            if scope == "tenant" and not _installed(conn, tenant, hold=True):
+                raise LookupError(f"{tenant!r} is not `local` or an installed tenant; "
+                                  f"`python -m connector tenants list` shows those that are")
+            conn.execute(api_keys.insert().values(id=record.id, scope=scope, tenant=record.tenant, label=label,
+                                                  digest=_digest(key), created_at=record.created_at.isoformat()))
         return record, key
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The live key `presented` is, or None: malformed, unknown, wrong, revoked, or its tenant uninstalled."""
         match = _FORMAT.fullmatch(presented)
-        row = self._db.execute("SELECT id, scope, tenant, label, created_at, revoked_at, digest FROM api_keys "
-                               "WHERE id = ? AND revoked_at IS NULL", (match.group(1),)).fetchone() if match else None
-        expected = row[-1] if row else _NO_DIGEST
-        if not hmac.compare_digest(_digest(presented), expected) or row is None:
-            return None
-        key = _record(row)
-        if key.scope == "tenant" and not self._installed(key.tenant):
-            return None
+        with self._store.read() as conn:
+            row = conn.execute(select(*_LISTED, api_keys.c.digest).where(
+                api_keys.c.id == match.group(1), api_keys.c.revoked_at.is_(None))).first() if match else None
+            expected = row.digest if row else _NO_DIGEST
+            if not hmac.compare_digest(_digest(presented), expected) or row is None:
+                return None
+            key = _record(row)
+            if key.scope == "tenant" and not _installed(conn, key.tenant):
+                return None
         return key
 
     def revoke(self, key_id: str, scope: Scope) -> bool:
         """True when a live key of that scope was revoked."""
-        return self._db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND scope = ? AND revoked_at IS NULL",
-                                (dt.datetime.now(dt.UTC).isoformat(), key_id, scope)).rowcount > 0
+        with self._store.write() as conn:
+            return conn.execute(api_keys.update().where(
+                api_keys.c.id == key_id, api_keys.c.scope == scope, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=dt.datetime.now(dt.UTC).isoformat())).rowcount > 0
 
     def all(self, scope: Scope, tenant: str | None = None) -> list[ApiKey]:
-        where, params = "WHERE scope = ?", [scope]
+        query = select(*_LISTED).where(api_keys.c.scope == scope).order_by(api_keys.c.created_at, api_keys.c.id)
         if tenant is not None:
-            where, params = where + " AND tenant = ?", params + [tenant]
-        rows = self._db.execute(f"SELECT id, scope, tenant, label, created_at, revoked_at FROM api_keys {where} "
-                                f"ORDER BY created_at, id", params).fetchall()
-        return [_record(row) for row in rows]
-
-    def close(self) -> None:
-        self._db.close()
-
-    def _installed(self, tenant: str | None) -> bool:
-        """`local` always is; any other tenant while its record is in the tenants table."""
-        if tenant == "local":
-            return True
-        try:
-            return self._db.execute("SELECT 1 FROM tenants WHERE id = ?", (tenant,)).fetchone() is not None
-        except sqlite3.OperationalError:  # no tenant was ever installed here: the table does not exist yet
-            return False
+            query = query.where(api_keys.c.tenant == tenant)
+        with self._store.read() as conn:
+            return [_record(row) for row in conn.execute(query)]
 
 
-def revoke_tenant_keys(db: sqlite3.Connection, tenant: str) -> int:
-    """Revoke every key of a tenant being uninstalled (`TenantStore.remove`), so a re-install revives none."""
-    db.execute(_SCHEMA)
-    return db.execute("UPDATE api_keys SET revoked_at = ? WHERE tenant = ? AND revoked_at IS NULL",
-                      (dt.datetime.now(dt.UTC).isoformat(), tenant)).rowcount
+def _installed(conn: Connection, tenant: str | None, hold: bool = False) -> bool:
+    """`local` always is; any other tenant while its record is in the tenants table (`hold`: locked until the
+    transaction ends, so a removal waits for it)."""
+    if tenant == "local":
+        return True
+    query = select(tenants.c.id).where(tenants.c.id == tenant)
+    return conn.execute(query.with_for_update() if hold else query).first() is not None
+
+
+def revoke_tenant_keys(conn: Connection, tenant: str) -> int:
+    """Revoke every key of a tenant being uninstalled (`TenantStore.remove`, inside its write), so a re-install
+    revives none."""
+    return conn.execute(api_keys.update().where(api_keys.c.tenant == tenant, api_keys.c.revoked_at.is_(None))
+                        .values(revoked_at=dt.datetime.now(dt.UTC).isoformat())).rowcount
 
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
-def _record(row: tuple) -> ApiKey:
-    key_id, scope, tenant, label, created_at, revoked_at = row[:6]
-    return ApiKey(id=key_id, scope=scope, tenant=tenant, label=label, created_at=created_at, revoked_at=revoked_at)
+def _record(row: Row) -> ApiKey:
+    return ApiKey(id=row.id, scope=row.scope, tenant=row.tenant, label=row.label, created_at=row.created_at,
+                  revoked_at=row.revoked_at)

@@ -37,7 +37,8 @@ def newest(conn: Connection, tenant: str, record: str, prop: str, changed_at: dt
         index_elements=[applied_changes.c.tenant, applied_changes.c.record, applied_changes.c.property],
         set_={"occurred_at": statement.excluded.occurred_at},
         where=(statement.excluded.occurred_at >= stored) | (stored > _micros(now + CLOCK_SKEW)))
-    return conn.execute(statement).rowcount > 0
+    # SQLAlchemy keeps an INSERT's rowcount only when asked to: on PostgreSQL it is -1 otherwise.
+    return conn.execute(statement, execution_options={"preserve_rowcount": True}).rowcount > 0
 
 
 def beyond_skew(changed_at: dt.datetime) -> bool:

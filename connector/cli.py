@@ -2,6 +2,9 @@
 
 Machine-readable output goes to stdout; progress, tables and errors go to
 stderr, so `--json` output can be piped straight into another program.
+Messages are never wrapped by the program (a terminal wraps them; a file
+keeps each line whole). A failure a user can fix is one line and exit code
+1 or 2 (`connector.cli_failures`); `--debug` shows its traceback instead.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,8 +29,19 @@ from connector.markets import MarketError, load_market
 from connector.provider_key_commands import provider_key_app
 from connector.settings import load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="SalesOS: prospecting inside your CRM.")
-err = Console(stderr=True)
+# Tracebacks are plain and show no local variables (a token may be one); usage errors are boxed on a terminal only.
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="SalesOS: prospecting inside your CRM.",
+                  pretty_exceptions_enable=False, rich_markup_mode="rich" if sys.stderr.isatty() else None)
+err = Console(stderr=True, soft_wrap=True)
+_debug = False
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option("--debug", help="on a failure, show its traceback instead of "
+                                                                 "one line (also after the command's name)")] = False,
+             ) -> None:
+    global _debug
+    _debug = debug
 
 
 def _as_of(value: Optional[str]) -> dt.date:
@@ -47,7 +62,8 @@ def run(
     as_of: Annotated[Optional[str], typer.Option(help="judge signals as of this date (YYYY-MM-DD); default today")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
     send_now: Annotated[bool, typer.Option(help="execute every first step now (demo) instead of at its time")] = False,
-    workers: Annotated[int, typer.Option(min=1, max=32, help="worker processes to start")] = 2,
+    workers: Annotated[int, typer.Option(min=0, max=32, help="worker processes to start; 0: none, the run waits "
+                                          "for the workers of any host sharing REDIS_URL")] = 2,
     tenant: Annotated[str, typer.Option(help="installed tenant to write to (see `tenants list`)")] = "local",
 ) -> None:
     """Run a market through the whole funnel, on the local CRM or an installed tenant's CRM."""
@@ -60,11 +76,20 @@ def run(
     try:
         definition = load_market(market)
     except MarketError as exc:
-        err.print(f"[red]Invalid market definition[/red] {exc.source}:")
-        for problem in exc.problems:
-            err.print(f"  - {problem}", markup=False, highlight=False)
+        if len(exc.problems) == 1:
+            err.print(f"[red]Invalid market definition[/red] {escape(str(exc))}", highlight=False)
+        else:
+            err.print(f"[red]Invalid market definition[/red] {escape(exc.source)}:", highlight=False)
+            for problem in exc.problems:
+                err.print(f"  - {problem}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     files = _data_files(tenant, data)
+    if workers == 0:
+        if not settings.redis_url:
+            raise typer.BadParameter("0 needs REDIS_URL, the Redis the workers of other hosts share; without it "
+                                     "a run starts its own Redis, which no other worker sees", param_hint="--workers")
+        err.print("Queued for the workers already running (`python -m connector worker`, on any host sharing "
+                  "REDIS_URL); waiting for them.", highlight=False)
     try:
         with _FunnelProgress() as progress:
             summary = execute_run(settings, definition, files, date, send_now=send_now, workers=workers,
@@ -81,71 +106,102 @@ def run(
     if summary["emails_written"] and not settings.salesos_public_url.lower().startswith("https://"):
         err.print(f"Note: the emails' unsubscribe links use {settings.salesos_public_url} (plain http, fine for the "
                   "local demo); a CRM tenant needs an https SALESOS_PUBLIC_URL.", markup=False, highlight=False)
-    if summary["failures"] or summary["stopped"]:
+    if summary["failures"] or summary["stopped"] or summary["crm_errors"] or summary["record_errors"]:
         raise typer.Exit(1)
 
 
 def _check_tenant(tenant: str) -> None:
-    """Fail before any work when the tenant is unknown or needs re-installing."""
+    """Fail before any work when the tenant is unknown, needs re-installing, or its tokens cannot be opened."""
     if tenant == "local":
         return
-    record = _tenant_store().get(tenant)
+    store = _tenant_store()
+    record = store.get(tenant)
     if record is None:
         raise typer.BadParameter(f"{tenant!r} is not installed; `python -m connector tenants list` shows those that are",
                                  param_hint="--tenant")
     if record.status == "needs_reinstall":
         err.print(f"[red]Tenant {tenant} needs re-installing:[/red] {record.status_reason}", highlight=False)
         raise typer.Exit(2)
+    store.secret(tenant, "access_token")  # a wrong SALESOS_VAULT_KEYS (VaultError) is said here, not by every job
 
 
 def _data_files(tenant: str, named: Optional[list[Path]]) -> list[Path]:
-    """The files named with --data, else the tenant's data source; never fictional sample data for a CRM tenant."""
+    """The files named with --data, else the tenant's data source; never fictional sample data for a CRM tenant.
+
+    Every file is checked before anything is queued, and each one that cannot be used is one line."""
     from connector.data_sources import NoData, refuse_sample
     from connector.providers.base import ProviderError
-    from connector.providers.offline import check_files, sample_files
+    from connector.providers.file_check import file_problems
+    from connector.providers.offline import sample_files
     from connector.runtime import data_files
 
     try:
         files = named or [Path(path) for path in data_files(tenant)]
-        check_files(files)
+        problems = file_problems(files)
+        for problem in problems:
+            err.print(f"[red]Run stopped:[/red] {escape(problem)}", highlight=False)
+        if problems:
+            raise typer.Exit(2)
         refuse_sample(tenant, sample_files(files))
     except (NoData, ProviderError) as exc:
-        err.print(f"[red]Run stopped:[/red] {exc}", highlight=False)
+        err.print(f"[red]Run stopped:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     return files
 
 
 class _FunnelProgress:
-    """One bar per stage on stderr, fed by the run's per-job counts."""
+    """One bar per stage on stderr, fed by the run's per-job counts.
+
+    A bar stops (its clock too) when its stage is done, and says what its
+    stage is waiting for while it waits; if the run fails, the bars go and
+    only the reason stays.
+    """
+
+    STAGES = (("Sourcing", "source"), ("Enriching", "enrich"), ("Finding contacts", "contacts"), ("Scoring", "score"))
 
     def __init__(self) -> None:
         self._progress = Progress(
             TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, transient=False,
+            TextColumn("{task.fields[note]}", markup=False), console=err, transient=False,
         )
         self._tasks = {}
 
     def __enter__(self) -> _FunnelProgress:
         self._progress.__enter__()
-        for name in ("Sourcing", "Enriching", "Finding contacts", "Scoring"):
-            self._tasks[name] = self._progress.add_task(name, total=None)
+        for name, _ in self.STAGES:
+            self._tasks[name] = self._progress.add_task(name, total=None, note="")
+        self._retrying = self._progress.add_task("", total=None, visible=False, note="")  # a job's retry
+        self._retried: str | None = None
         return self
 
-    def __exit__(self, *exc) -> None:
-        self._progress.__exit__(*exc)
+    def __exit__(self, failed, *exc) -> None:
+        if failed is None:
+            self._progress.__exit__(failed, *exc)
+        else:  # the display stops and clears itself (Progress.stop would add a blank line to a file)
+            self._progress.live.transient = True
+            self._progress.live.stop()
 
     def update(self, summary: dict) -> None:
-        sourced = summary["companies_read"] > 0
-        self._progress.update(self._tasks["Sourcing"], total=1, completed=int(sourced))
-        if not sourced:
-            return
+        retrying = summary.get("retrying")
+        self._progress.update(self._retrying, description=retrying or "", visible=bool(retrying))
+        if retrying and retrying != self._retried and not err.is_terminal:  # no live display: one line per change
+            err.print(retrying, markup=False, highlight=False, soft_wrap=True)
+        self._retried = retrying
+        sourced = "source" in summary["seconds"]  # the source job reported, whatever it found
         qualified = summary["qualified"]
-        for name, total, key in (
-            ("Enriching", qualified, "enriched"),
-            ("Finding contacts", qualified, "companies_searched"),
-            ("Scoring", qualified - summary["companies_without_contacts"], "companies_scored"),
-        ):
-            self._progress.update(self._tasks[name], total=total, completed=summary[key])
+        totals = {"Sourcing": (1, int(sourced))}
+        if sourced:
+            totals |= {"Enriching": (qualified, summary["enriched"]),
+                       "Finding contacts": (qualified, summary["companies_searched"]),
+                       "Scoring": (qualified - summary["companies_without_contacts"], summary["companies_scored"])}
+        for name, stage in self.STAGES:
+            task = self._tasks[name]
+            total, completed = totals.get(name, (None, 0))
+            done = total is not None and completed >= total
+            self._progress.update(task, total=total, completed=completed,
+                                  note="" if done else summary.get("waiting", {}).get(stage, ""))
+            if done:
+                self._progress.stop_task(task)
 
 
 def _print_funnel(summary: dict) -> None:
@@ -175,6 +231,12 @@ def _print_funnel(summary: dict) -> None:
         err.print(f"  ... and {summary['rows_quarantined'] - 10} more (see --json)")
     for failure in summary["failures"]:
         err.print(f"[red]job failed[/red] {failure['job']}: {failure['error']}", highlight=False)
+    refused = [("refused by the CRM", row) for row in summary["crm_errors"]]
+    refused += [("could not be written", row) for row in summary["record_errors"]]
+    for what, row in refused[:10]:
+        err.print(f"  {what}: {row['key']}: {row['reason']}", markup=False, highlight=False)
+    if len(refused) > 10:
+        err.print(f"  ... and {len(refused) - 10} more records (see --json)")
     _print_providers(summary)
 
     err.print(f"Done in {summary['elapsed_seconds']} s. Run id {summary['run_id']}.")
@@ -303,15 +365,23 @@ def worker(
     import signal
 
     from connector.hang_up import hang_up_like_terminate
-    from connector.redis_conn import redis_url
+    from connector.queues import STAGES
+    from connector.redis_conn import redacted, redis_url
     from connector.worker import work
 
     # As in serve, until `work` hands SIGTERM to rq: the embedded Redis must stop with the worker.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     hang_up_like_terminate()
     settings = load_settings()
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STAGES]
+    if unknown or not names:
+        raise typer.BadParameter(f"{quote(', '.join(unknown))} is not a stage; the stages are {', '.join(STAGES)}"
+                                 if unknown else "names no queue", param_hint="--queues")
     with redis_url(settings) as url:
-        work(url, [name.strip() for name in queues.split(",") if name.strip()], burst=burst, with_scheduler=scheduler)
+        err.print(f"Worker waiting for jobs on {', '.join(names)} (Redis {redacted(url)}); it logs one line per "
+                  "outreach step it executes or moves", markup=False, highlight=False)
+        work(url, names, burst=burst, with_scheduler=scheduler)
 
 
 @app.command()
@@ -523,7 +593,8 @@ def tenants_data_files(
     """Set the data the tenant's runs read (CLI without --data, CRM events, the API); never the fictional sample."""
     from connector.data_sources import DataSource, NoData, refuse_sample
     from connector.providers.base import ProviderError
-    from connector.providers.offline import check_files, sample_files
+    from connector.providers.file_check import check_files
+    from connector.providers.offline import sample_files
     from connector.runtime import data_sources
 
     record = _tenant_store().get(tenant)
@@ -647,7 +718,7 @@ def rotate_keys(
 
     settings = load_settings()
     try:
-        count = Vault(settings.state_path, vault_keys(settings)).rotate(bind_legacy=bind_legacy)
+        count = Vault(settings.database_url, vault_keys(settings)).rotate(bind_legacy=bind_legacy)
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -664,18 +735,32 @@ def vault_key() -> None:
 
 
 def main() -> None:
+    import logging
+
     from pydantic import ValidationError
 
+    from connector.cli_failures import expected_failure
     from connector.redaction import configure_logging
 
     configure_logging()  # before any command logs: tokens in URLs are redacted from every line
+    # A CRM client's own connection retries (the HubSpot client resets "urllib3" itself): calls.py says what waits.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    if "--debug" in sys.argv[2:]:  # after the command's name too: it is an option of the whole program
+        sys.argv.remove("--debug")
+        sys.argv.insert(1, "--debug")
     try:
         app()
     except ValidationError as exc:
-        if exc.title != "Settings":
+        if exc.title != "Settings" or _debug:
             raise
         for error in exc.errors():  # each names its variable and the rule; pydantic quotes no input here
             message = error["msg"].removeprefix("Value error, ")
             name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
             err.print(message if message.startswith(name) else f"{name}: {message}", markup=False, highlight=False)
         sys.exit(2)
+    except Exception as exc:
+        said = expected_failure(exc)
+        if said is None or _debug:
+            raise
+        err.print(said[0], markup=False, highlight=False)
+        sys.exit(said[1])

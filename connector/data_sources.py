@@ -18,13 +18,14 @@ no file and search the providers.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection, select
 
-from connector.private_files import connect
+from connector.store import Store, open_store
+from connector.store.schema import tenant_data_sources
 
 LOCAL = "local"
 NO_DATA_SOURCE = ("{tenant} has no data source (no data files, no provider keys), and the bundled sample is fictional "
@@ -34,10 +35,6 @@ NO_DATA_SOURCE = ("{tenant} has no data source (no data files, no provider keys)
 SAMPLE_REFUSED = ("{files}: fictional sample data (rows marked \"sample\", or mostly the sample's made-up companies), "
                   "which SalesOS writes into the local CRM only, never into {tenant}'s CRM; give it real data with "
                   "`python -m connector tenants data-files {tenant} FILE...`")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tenant_data_sources (tenant TEXT PRIMARY KEY, source TEXT NOT NULL, updated_at TEXT NOT NULL)
-"""
 
 
 class DataSource(BaseModel):
@@ -68,10 +65,10 @@ def refuse_sample(tenant: str, sample_files: list[str]) -> None:
         raise NoData(SAMPLE_REFUSED.format(files=", ".join(Path(path).name for path in sample_files), tenant=tenant))
 
 
-def forget_data_source(db: sqlite3.Connection, tenant: str) -> None:
-    """Uninstalling a tenant (`TenantStore.remove`) drops its data source, so a re-install reads no old files."""
-    db.execute(_SCHEMA)
-    db.execute("DELETE FROM tenant_data_sources WHERE tenant = ?", (tenant,))
+def forget_data_source(conn: Connection, tenant: str) -> None:
+    """Uninstalling a tenant (`TenantStore.remove`, inside its write) drops its data source, so a re-install reads
+    no old files."""
+    conn.execute(tenant_data_sources.delete().where(tenant_data_sources.c.tenant == tenant))
 
 
 def file_names_only(text: str, paths: list[str]) -> str:
@@ -84,20 +81,19 @@ def file_names_only(text: str, paths: list[str]) -> str:
 class TenantDataSources:
     """The data source of each CRM tenant, in SalesOS's state database (shared by every worker)."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute(_SCHEMA)
+    def __init__(self, target: Store | Path | str) -> None:
+        self._store = open_store(target)
 
     def set(self, tenant: str, source: DataSource) -> None:
-        self._db.execute(
-            "INSERT INTO tenant_data_sources (tenant, source, updated_at) VALUES (?, ?, ?) ON CONFLICT (tenant) "
-            "DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
-            (tenant, source.model_dump_json(), dt.datetime.now(dt.UTC).isoformat()))
+        statement = self._store.insert(tenant_data_sources).values(
+            tenant=tenant, source=source.model_dump_json(), updated_at=dt.datetime.now(dt.UTC).isoformat())
+        with self._store.write() as conn:
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=[tenant_data_sources.c.tenant],
+                set_={"source": statement.excluded.source, "updated_at": statement.excluded.updated_at}))
 
     def get(self, tenant: str) -> DataSource | None:
-        row = self._db.execute("SELECT source FROM tenant_data_sources WHERE tenant = ?", (tenant,)).fetchone()
-        return DataSource.model_validate_json(row[0]) if row else None
-
-    def close(self) -> None:
-        self._db.close()
+        with self._store.read() as conn:
+            text = conn.execute(select(tenant_data_sources.c.source).where(tenant_data_sources.c.tenant == tenant)
+                                ).scalar()
+        return DataSource.model_validate_json(text) if text is not None else None

@@ -4,41 +4,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connector.private_files import connect
-from webhooks.intake import CrmEvent
+from sqlalchemy import select
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deal_events (
-    identity TEXT PRIMARY KEY, tenant TEXT NOT NULL, deal_id TEXT NOT NULL, stage TEXT,
-    occurred_at TEXT NOT NULL, change_source TEXT
-)
-"""
+from agents.events import CrmEvent
+from connector.store import Store, open_store
+from connector.store.schema import deal_events
 
 
 class DealEvents:
-    def __init__(self, path: Path) -> None:
-        self._db = connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute(_SCHEMA)
+    def __init__(self, target: Store | Path | str) -> None:
+        self._store = open_store(target)
 
     def record(self, event: CrmEvent) -> bool:
         """Store a stage change once; False for a repeat (the same event, or the stage the deal is already in,
         as a Salesforce Outbound Message re-sends on every later edit of the opportunity)."""
-        last = self._db.execute("SELECT stage FROM deal_events WHERE tenant = ? AND deal_id = ? "
-                                "ORDER BY occurred_at DESC LIMIT 1", (event.tenant, event.object_id)).fetchone()
-        if last is not None and last[0] == event.property_value:
-            return False
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO deal_events (identity, tenant, deal_id, stage, occurred_at, change_source) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (event.identity, event.tenant, event.object_id, event.property_value, event.occurred_at.isoformat(),
-             event.change_source))
-        return cursor.rowcount == 1
+        with self._store.write() as conn:
+            last = conn.execute(select(deal_events.c.stage).where(*_of(event.tenant, event.object_id))
+                                .order_by(deal_events.c.occurred_at.desc()).limit(1)).first()
+            if last is not None and last.stage == event.property_value:
+                return False
+            return conn.execute(self._store.insert(deal_events).values(
+                identity=event.identity, tenant=event.tenant, deal_id=event.object_id, stage=event.property_value,
+                occurred_at=event.occurred_at.isoformat(), change_source=event.change_source,
+            ).on_conflict_do_nothing(), execution_options={"preserve_rowcount": True}).rowcount == 1
 
     def history(self, tenant: str, deal_id: str) -> list[tuple[str, str]]:
         """(stage, occurred_at) in the order they happened."""
-        return self._db.execute("SELECT stage, occurred_at FROM deal_events WHERE tenant = ? AND deal_id = ? "
-                                "ORDER BY occurred_at", (tenant, deal_id)).fetchall()
+        with self._store.read() as conn:
+            rows = conn.execute(select(deal_events.c.stage, deal_events.c.occurred_at).where(*_of(tenant, deal_id))
+                                .order_by(deal_events.c.occurred_at))
+            return [(stage, occurred_at) for stage, occurred_at in rows]
 
-    def close(self) -> None:
-        self._db.close()
+
+def _of(tenant: str, deal_id: str) -> tuple:
+    return deal_events.c.tenant == tenant, deal_events.c.deal_id == deal_id

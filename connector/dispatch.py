@@ -34,13 +34,14 @@ from typing import Any, Protocol
 import redis
 from rq.job import JOB_ID_PATTERN
 
+from agents.events import CrmEvent
 from agents.validation import clip
 from connector.queues import enqueue_once, job_id
-from webhooks.intake import INBOX, CrmEvent
 
 log = logging.getLogger(__name__)
 
 PREFIX = "salesos:events"
+INBOX = f"{PREFIX}:inbox"  # where the endpoints (webhooks/intake.py) append every accepted event
 DISPATCHERS = f"{PREFIX}:dispatchers"  # names that may own a processing list
 FAILED = f"{PREFIX}:failed"
 FAILED_KEPT = 10_000

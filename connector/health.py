@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,16 +49,17 @@ from pydantic import BaseModel, Field
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+from sqlalchemy import select
 
 from agents.market import MarketDefinition
 from agents.validation import clip
-from connector import ledger
-from connector.admin_actions import AdminAction, admin_actions, read_only, state_unreadable
+from connector.admin_actions import AdminAction, admin_actions, state_unreadable, unsubscribe_backlog
+from connector.dispatch import FAILED as FAILED_EVENTS, INBOX
 from connector.providers.http.stats import SuccessRate, success_rates
 from connector.queues import STAGES, queue
+from connector.read_only_state import StateSnapshot, StateUnreadable, read_only
 from connector.settings import Settings
-from connector.dispatch import FAILED as FAILED_EVENTS
-from webhooks.intake import INBOX
+from connector.store.schema import tenant_markets
 WINDOW = dt.timedelta(hours=24)
 FAILED_JOBS_SHOWN = 10
 
@@ -92,6 +92,10 @@ class FailedJob(BaseModel):
     job_id: str
     ended_at: dt.datetime | None
     error: str = Field(description="the last line of the traceback")
+    run_id: str | None = Field(default=None, description="the run it was part of, if any")
+    tenant: str | None = None
+    contacts: list[str] = Field(default_factory=list, description="the contacts (emails) it acted on")
+    companies: list[str] = Field(default_factory=list, description="the companies (domains) it acted on")
 
 
 class Check(BaseModel):
@@ -233,13 +237,13 @@ def failed_jobs(conn: redis.Redis, limit: int = FAILED_JOBS_SHOWN) -> list[Faile
     jobs = Job.fetch_many([job_key for _, _, job_key in newest], connection=conn, serializer=JSONSerializer)
     out = []
     for (_, name, job_key), job in zip(newest, jobs):
-        error = "the job's record has expired"
-        ended = None
-        if job is not None:
-            ended = job.ended_at
-            result = job.latest_result()
-            error = _last_line(result.exc_string if result else None) or "no error recorded"
-        out.append(FailedJob(queue=name, job_id=job_key, ended_at=ended, error=error))
+        if job is None:
+            out.append(FailedJob(queue=name, job_id=job_key, ended_at=None, error="the job's record has expired"))
+            continue
+        result = job.latest_result()
+        meta = {key: job.meta[key] for key in ("run_id", "tenant", "contacts", "companies") if key in job.meta}
+        out.append(FailedJob(queue=name, job_id=job_key, ended_at=job.ended_at,
+                             error=_last_line(result.exc_string if result else None) or "no error recorded", **meta))
     return out
 
 
@@ -407,26 +411,22 @@ def health_report(settings: Settings, conn: redis.Redis | None, *, now: dt.datet
 
 def state_checks(settings: Settings, now: dt.datetime) -> tuple[list[AdminAction], list[UnsubscribeBacklog],
                                                                list[tuple[str, MarketDefinition]]]:
-    """The admin actions, the unsubscribe backlog and the scheduled markets, over one read-only connection to the
+    """The admin actions, the unsubscribe backlog and the scheduled markets, over one read-only snapshot of the
     state database. One that cannot be read is an action of its own (and a warning), never an empty, healthy list."""
     try:
-        with read_only(settings.state_path) as db:
-            if db is None:
-                return admin_actions(settings, db, now), [], []
-            return admin_actions(settings, db, now), unsubscribe_backlog(db), _stored_schedules(db)
-    except sqlite3.DatabaseError as exc:
-        return admin_actions(settings, None, now) + [state_unreadable(settings.state_path, exc)], [], []
+        with read_only(settings.database_url) as state:
+            if state is None:
+                return admin_actions(settings, state, now), [], []
+            return admin_actions(settings, state, now), _unsubscribe_backlog(state), _stored_schedules(state)
+    except StateUnreadable as exc:
+        return admin_actions(settings, None, now) + [state_unreadable(settings, exc)], [], []
 
 
-def _stored_schedules(db: sqlite3.Connection) -> list[tuple[str, MarketDefinition]]:
-    from connector.tenant_markets import scheduled_markets as stored
+def _stored_schedules(state: StateSnapshot) -> list[tuple[str, MarketDefinition]]:
+    from connector.tenant_markets import scheduled_markets
 
-    try:
-        return stored(db)
-    except sqlite3.OperationalError as exc:
-        if not str(exc).startswith("no such table"):
-            raise
-        return []  # no market kept yet
+    return scheduled_markets(state.rows(select(tenant_markets.c.tenant, tenant_markets.c.market)
+                                        .order_by(tenant_markets.c.tenant)))
 
 
 def scheduled_markets(markets: list[tuple[str, MarketDefinition]], conn: redis.Redis | None) -> list[ScheduledMarket]:
@@ -438,17 +438,10 @@ def scheduled_markets(markets: list[tuple[str, MarketDefinition]], conn: redis.R
             for tenant, market in markets]
 
 
-def unsubscribe_backlog(db: sqlite3.Connection) -> list[UnsubscribeBacklog]:
-    """None from a ledger an older SalesOS made, still without the columns this needs (a dispatcher adds them):
-    the admin actions say so."""
-    try:
-        rows = ledger.unsubscribe_backlog(db)
-    except sqlite3.OperationalError as exc:
-        if not str(exc).startswith(("no such table", "no such column")):
-            raise
-        return []
+def _unsubscribe_backlog(state: StateSnapshot) -> list[UnsubscribeBacklog]:
+    """None from a ledger an older SalesOS made, still without the columns this needs: the admin actions say so."""
     return [UnsubscribeBacklog(tenant=tenant, waiting=waiting, abandoned=abandoned, reason=reason)
-            for tenant, waiting, abandoned, reason, _ in rows]
+            for tenant, waiting, abandoned, reason, _ in unsubscribe_backlog(state) or []]
 
 
 def exit_code(report: HealthReport) -> int:
@@ -479,6 +472,8 @@ def render(report: HealthReport) -> str:
         for job in report.failed_jobs:
             when = f"{job.ended_at:%Y-%m-%d %H:%M}" if job.ended_at else "?"
             lines.append(f"  {job.queue:<10} {job.job_id}  {when}  {job.error}")
+            if subject := _subject(job):
+                lines.append(f"  {'':<10} {subject}")
     if report.unsubscribes:
         flagged = {action.tenant for action in report.admin_actions if action.kind == "unsynced_unsubscribes"}
         lines += ["", "Unsubscribes not in their CRM (SalesOS sends these people nothing all the same):"]
@@ -514,6 +509,16 @@ def render(report: HealthReport) -> str:
         if check.action:
             lines.append(f"           -> {check.action}")
     return "\n".join(lines) + "\n"
+
+
+def _subject(job: FailedJob, shown: int = 3) -> str:
+    """Whom a failed job was for: run, tenant, then its first contacts and companies (and how many more)."""
+    parts = [f"run {job.run_id}" if job.run_id else "", f"tenant {job.tenant}" if job.tenant else ""]
+    for label, values in (("contacts", job.contacts), ("companies", job.companies)):
+        if values:
+            more = f" and {len(values) - shown} more" if len(values) > shown else ""
+            parts.append(f"{label} {clip(', '.join(values[:shown]), 300)}{more}")
+    return ", ".join(part for part in parts if part)
 
 
 def _age(seconds: float | None) -> str:

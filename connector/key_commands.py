@@ -16,7 +16,7 @@ from rich.console import Console
 from connector.api_keys import ApiKeys, Scope
 from connector.settings import load_settings
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 api_key_app = typer.Typer(no_args_is_help=True, help="API keys: each calls /api/* for one tenant.")
 operator_key_app = typer.Typer(no_args_is_help=True,
                                help="Operator keys: the detailed /readyz?verbose and the /rq dashboard.")
@@ -25,41 +25,29 @@ Label = Annotated[Optional[str], typer.Option(help="who or what holds the key, s
 
 
 def _keys() -> ApiKeys:
-    return ApiKeys(load_settings().state_path)
+    return ApiKeys(load_settings().database_url)
 
 
 def _create(scope: Scope, tenant: str | None, label: str | None, use: str) -> None:
-    keys = _keys()
     try:
-        record, key = keys.create(scope, tenant, label)
+        record, key = _keys().create(scope, tenant, label)
     except LookupError as exc:
         err.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
-    finally:
-        keys.close()
     err.print(f"Key {record.id} created. {use} Send it as `Authorization: Bearer <key>` (or as the password of "
               f"HTTP Basic auth). It is not shown again: SalesOS keeps only its hash.", highlight=False)
     typer.echo(key)
 
 
 def _revoke(key_id: str, scope: Scope, what: str) -> None:
-    keys = _keys()
-    try:
-        revoked = keys.revoke(key_id, scope)
-    finally:
-        keys.close()
-    if not revoked:
+    if not _keys().revoke(key_id, scope):
         err.print(f"no live {what} {key_id!r}", highlight=False)
         raise typer.Exit(1)
     typer.echo(f"{what} {key_id} revoked; requests with it are refused from now on")
 
 
 def _list(scope: Scope, tenant: str | None = None) -> None:
-    keys = _keys()
-    try:
-        records = keys.all(scope, tenant)
-    finally:
-        keys.close()
+    records = _keys().all(scope, tenant)
     sys.stdout.write(json.dumps([record.model_dump(mode="json") for record in records], indent=2) + "\n")
 
 

@@ -41,6 +41,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,15 +168,30 @@ class Ledger:
         return tokens
 
     def unsubscribe(self, token: str) -> tuple[str, str] | None:
-        """Record an unsubscribe by token; return (tenant, email), None if unknown."""
+        """Record an unsubscribe by token; return (tenant, email), None if unknown. It waits for a send to the
+        contact that is under way (`sending`), so once it is committed no send begins."""
         with self._store.write() as conn:
             row = conn.execute(select(unsubscribe_tokens.c.tenant, unsubscribe_tokens.c.email)
-                               .where(unsubscribe_tokens.c.token == token)).first()
+                               .where(unsubscribe_tokens.c.token == token).with_for_update()).first()
             if row is None:
                 return None
             conn.execute(insert_for(conn, unsubscribes).values(tenant=row.tenant, email=row.email, at=_now())
                          .on_conflict_do_nothing())
         return row.tenant, row.email
+
+    @contextmanager
+    def sending(self, tenant: str, email: str) -> Iterator[bool]:
+        """Whether a message may go to this contact now, held true until the block ends: the check and the send
+        are one transaction that locks the contact's unsubscribe token, which `unsubscribe` locks too. So an
+        unsubscribe committed before the check stops the send, and one arriving during it waits for the send
+        (SQLite: the database's write lock; PostgreSQL: the token's row lock)."""
+        email = email.lower()
+        with self._store.write() as conn:
+            conn.execute(select(unsubscribe_tokens.c.token).where(unsubscribe_tokens.c.tenant == tenant,
+                                                                  unsubscribe_tokens.c.email == email)
+                         .with_for_update())
+            yield conn.execute(select(unsubscribes.c.email).where(unsubscribes.c.tenant == tenant,
+                                                                  unsubscribes.c.email == email)).first() is None
 
     def due_unsubscribes(self, queued_before: dt.datetime, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` waiting unsubscribes, oldest first, whose CRM write was never queued or last queued

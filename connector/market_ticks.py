@@ -20,12 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 
 import redis
 from rq.job import Job
+from sqlalchemy.exc import SQLAlchemyError
 
 from agents.market import MarketDefinition
 from agents.market_schedule import left_this_month, month_of, next_tick
@@ -102,7 +102,7 @@ class Rearming:
         self._last = time.monotonic()
         try:
             return rearm(self.conn, self.markets(), self.clock())
-        except sqlite3.Error as exc:  # the dispatcher goes on; the chains are checked again next time
+        except SQLAlchemyError as exc:  # the dispatcher goes on; the chains are checked again next time
             log.error("the scheduled markets could not be read: %s", exc)
             return 0
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
@@ -22,11 +20,10 @@ from connector.data_sources import LOCAL
 from connector.providers.keys import MAX_LENGTH, ProviderKeyError, check_name, env_variable, key_statuses, remove_key
 from connector.providers.keys import set_key
 from connector.settings import load_settings
-from connector.tenants import TenantRecords, vault_keys
-from connector.transactions import transaction
+from connector.tenants import held, vault_keys
 from connector.vault import Vault, VaultError
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 provider_key_app = typer.Typer(no_args_is_help=True,
                                help="Data-provider API keys (Apollo, PDL, Hunter, ...), stored encrypted per tenant.")
 
@@ -39,24 +36,23 @@ def _refuse(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-@contextmanager
-def _tenant_vault(tenant: str) -> Iterator[Vault]:
+def _tenant_vault(tenant: str) -> Vault:
     """The vault, once it is known to open and `tenant` to be `local` or installed (exit code 2 otherwise)."""
     settings = load_settings()
     try:
-        vault = Vault(settings.state_path, vault_keys(settings))
+        vault = Vault(settings.database_url, vault_keys(settings))
     except VaultError as exc:
         err.print(f"[red]Vault:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    try:
-        _check_tenant(vault, tenant)
-        yield vault
-    finally:
-        vault.close()
+    _check_tenant(vault, tenant)
+    return vault
 
 
 def _check_tenant(vault: Vault, tenant: str) -> None:
-    if tenant != LOCAL and TenantRecords(vault.connection).get(tenant) is None:
+    """Refuses a tenant that is not `local` or installed; inside a write, its record is held until the write ends."""
+    with vault.store.write() as conn:
+        installed = tenant == LOCAL or held(conn, tenant)
+    if not installed:
         raise _refuse(f"{quote(tenant)} is not `local` or an installed tenant; `python -m connector tenants list` shows "
                       "those that are")
 
@@ -84,14 +80,14 @@ def provider_key_set(
         check_name(provider)
     except ProviderKeyError as exc:
         raise _refuse(str(exc)) from None
-    with _tenant_vault(tenant) as vault:
-        key = _key_from_stdin() if source == "-" else typer.prompt(f"{provider} API key", hide_input=True, err=True)
-        try:
-            with transaction(vault.connection):  # never stored for a tenant uninstalled meanwhile: a re-install
-                _check_tenant(vault, tenant)     # would find it
-                set_key(vault, tenant, provider, key)
-        except ProviderKeyError as exc:
-            raise _refuse(str(exc)) from None
+    vault = _tenant_vault(tenant)
+    key = _key_from_stdin() if source == "-" else typer.prompt(f"{provider} API key", hide_input=True, err=True)
+    try:
+        with vault.store.write():  # never stored for a tenant uninstalled meanwhile: a re-install would find it
+            _check_tenant(vault, tenant)
+            set_key(vault, tenant, provider, key)
+    except ProviderKeyError as exc:
+        raise _refuse(str(exc)) from None
     typer.echo(f"{provider} key of {tenant} stored encrypted; its runs use it from now on")
 
 
@@ -99,19 +95,17 @@ def provider_key_set(
 def provider_key_list(tenant: TenantId) -> None:
     """Print, as JSON, each known provider with whether TENANT has a key for it, where from and since when; never
     a key."""
-    with _tenant_vault(tenant) as vault:
-        statuses = key_statuses(tenant, vault, os.environ)
+    statuses = key_statuses(tenant, _tenant_vault(tenant), os.environ)
     sys.stdout.write(json.dumps([status.model_dump() for status in statuses], indent=2) + "\n")
 
 
 @provider_key_app.command("remove")
 def provider_key_remove(tenant: TenantId, provider: Provider) -> None:
     """Delete TENANT's stored key for PROVIDER; its runs go without PROVIDER from now on."""
-    with _tenant_vault(tenant) as vault:
-        try:
-            removed = remove_key(vault, tenant, provider)
-        except ProviderKeyError as exc:
-            raise _refuse(str(exc)) from None
+    try:
+        removed = remove_key(_tenant_vault(tenant), tenant, provider)
+    except ProviderKeyError as exc:
+        raise _refuse(str(exc)) from None
     if not removed:
         err.print(f"{tenant} has no stored {provider} key", highlight=False)
         raise typer.Exit(1)

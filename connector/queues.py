@@ -10,6 +10,15 @@ only when the run is done), `stats` holds each job's counts by job id (a job
 that runs twice overwrites its own entry instead of counting twice), and
 `tenant` names the tenant the run belongs to, kept as long as the others, so
 the API shows a run only to its own tenant's keys.
+
+A job that fails is tried again after each of SALESOS_JOB_RETRY_MINUTES (1, 5,
+15, 60 and 240 minutes by default, each up to a fifth longer so jobs that failed
+together do not all come back together): a CRM down for a minute, or an hour,
+costs a delay, not the job. A retry waits in its queue's scheduled registry,
+which the workers' scheduler (or `release_due`, for a run the CLI waits for)
+moves back onto the queue when it is due; meanwhile the run's `retrying` hash
+says what it waits for. A job out of retries is listed by `health` with what
+its meta names: its run, its tenant, and the contacts and companies it carries.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-from collections.abc import Callable
+import logging
+import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -27,29 +37,14 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from agents.validation import quote
+from agents.validation import clip
 
+log = logging.getLogger(__name__)
 STAGES = ("source", "enrich", "contacts", "score", "outreach", "engagement")
 RESULT_TTL = 7 * 24 * 3600  # how long a finished job's id keeps blocking a duplicate
 FAILURE_TTL = 30 * 24 * 3600
 RUN_TTL = 30 * 24 * 3600
-
-
-def retry_delays(text: str | None) -> int | list[int]:
-    """SALESOS_RETRY_DELAYS: the seconds before each retry of a failed job, comma-separated (rq's Retry intervals;
-    a soak test shortens them). Unset: the policy's own."""
-    if not text:
-        return 0
-    try:
-        delays = [int(part) for part in text.split(",")]
-    except ValueError:
-        delays = [-1]
-    if min(delays) < 0:
-        raise ValueError(f"SALESOS_RETRY_DELAYS must be whole seconds, comma-separated, like 1,5,30 (got {quote(text)})")
-    return delays
-
-
-RETRY = Retry(max=3, interval=retry_delays(os.environ.get("SALESOS_RETRY_DELAYS")))  # unset: immediate
+RETRY_JITTER = 0.2  # each wait is up to this share longer
 
 
 def queue(name: str, conn: redis.Redis) -> Queue:
@@ -83,6 +78,10 @@ def tenant_key(run_id: str) -> str:
     return f"salesos:run:{run_id}:tenant"
 
 
+def retrying_key(run_id: str) -> str:
+    return f"salesos:run:{run_id}:retrying"
+
+
 def remember_run_tenant(conn: redis.Redis, run_id: str, tenant: str) -> None:
     conn.set(tenant_key(run_id), tenant, ex=RUN_TTL)
 
@@ -109,6 +108,8 @@ def enqueue_once(
     With `run_id`, the job counts as part of the run until it finishes.
     With `at`, it waits in the scheduled registry until then.
     """
+    from connector.runtime import settings  # the process's settings, read once
+
     q = queue(stage, conn)
     if run_id:
         conn.sadd(pending_key(run_id), job_key)
@@ -120,10 +121,10 @@ def enqueue_once(
         result_ttl=RESULT_TTL,
         failure_ttl=FAILURE_TTL,
         job_timeout=timeout,
-        retry=RETRY,
+        retry=retry_policy(settings().salesos_job_retry_minutes),
         on_success=Callback(_job_succeeded),
         on_failure=Callback(_job_failed),
-        meta={"run_id": run_id} if run_id else {},
+        meta=job_meta(payload, run_id),
         description=f"{stage} {job_key}",
     )
     try:
@@ -134,6 +135,53 @@ def enqueue_once(
         if run_id and _is_settled(conn, job_key):
             conn.srem(pending_key(run_id), job_key)
         return None
+
+
+def retry_policy(minutes: Sequence[float], jitter: Callable[[], float] = random.random) -> Retry | None:
+    """RQ's retry: one attempt more after each wait of `minutes`, each up to RETRY_JITTER longer (0: at once, with no
+    scheduler involved); None: no retry."""
+    if not minutes:
+        return None
+    waits = [max(1, round(60 * wait * (1 + RETRY_JITTER * jitter()))) if wait else 0 for wait in minutes]
+    return Retry(max=len(waits), interval=waits)
+
+
+def is_retry(job: Job) -> bool:
+    """Whether this run of the job follows a failed one."""
+    return job.retries_left is not None and job.retries_left < len(job.retry_intervals or [])
+
+
+def job_meta(payload: dict, run_id: str | None) -> dict[str, Any]:
+    """What a job is named by when it fails for good: its run, its tenant, the contacts (emails) and companies
+    (domains) it acts on, read from the stage payloads' shapes (a run's `run`, a CRM event's `event`, outreach
+    `items`, unsubscribe `emails`, `companies` to enrich, `leads` with their `contacts`)."""
+    run, event = _mapping(payload.get("run")), _mapping(payload.get("event"))
+    leads = [_mapping(lead) for lead in _sequence(payload.get("leads"))]
+    contacts = [_mapping(item).get("email") for item in _sequence(payload.get("items"))]
+    contacts += _sequence(payload.get("emails"))
+    contacts += [_mapping(contact).get("email") for lead in leads for contact in _sequence(lead.get("contacts"))]
+    companies = [_mapping(_mapping(item).get("company")).get("domain")
+                 for item in _sequence(payload.get("companies"))]
+    companies += [_mapping(_mapping(lead.get("company")).get("company")).get("domain") for lead in leads]
+    companies += _sequence(run.get("domains"))
+    if event.get("object_type") in ("contact", "company"):
+        (contacts if event["object_type"] == "contact" else companies).append(f"CRM id {event.get('object_id')}")
+    meta: dict[str, Any] = {"run_id": run_id} if run_id else {}
+    tenant = payload.get("tenant") or run.get("tenant") or event.get("tenant")
+    if isinstance(tenant, str):
+        meta["tenant"] = tenant
+    for name, values in (("contacts", contacts), ("companies", companies)):
+        if named := list(dict.fromkeys(value for value in values if isinstance(value, str))):
+            meta[name] = named
+    return meta
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _is_settled(conn: redis.Redis, key: str) -> bool:
@@ -153,6 +201,7 @@ def _job_succeeded(job: Job, connection: redis.Redis, result: Any, *args: Any) -
     pipe.hset(stats_key(run_id), job.id, json.dumps(result or {}, default=str))
     pipe.expire(stats_key(run_id), RUN_TTL)
     pipe.expire(tenant_key(run_id), RUN_TTL)
+    pipe.hdel(retrying_key(run_id), job.id)
     pipe.srem(pending_key(run_id), job.id)
     pipe.execute()
 
@@ -162,17 +211,35 @@ _MEANING = {"AbandonedJobError": "its worker stopped in the middle of its last a
 
 
 def _job_failed(job: Job, connection: redis.Redis, exc_type, exc_value, tb) -> None:
-    """A job out of retries ends the run's wait for it, and says why."""
+    """A job with retries left says when it runs again; one out of retries ends the run's wait for it, and says
+    why. (RQ calls this before it schedules the retry: `retries_left` still counts this one.)"""
     run_id = job.meta.get("run_id")
-    if not run_id or job.retries_left:
+    error = clip(f"{exc_type.__name__}: {str(exc_value) or _MEANING.get(exc_type.__name__, '')}", 300)
+    if job.retries_left:
+        _retry_noted(job, connection, run_id, error)
+        return
+    if not run_id:
         return
     pipe = connection.pipeline()
-    reason = str(exc_value) or _MEANING.get(exc_type.__name__, "")
-    pipe.hset(failures_key(run_id), job.id, f"{exc_type.__name__}: {reason}")
+    pipe.hset(failures_key(run_id), job.id, error)
     pipe.expire(failures_key(run_id), RUN_TTL)
     pipe.expire(tenant_key(run_id), RUN_TTL)
+    pipe.hdel(retrying_key(run_id), job.id)
     pipe.srem(pending_key(run_id), job.id)
     pipe.execute()
+
+
+def _retry_noted(job: Job, connection: redis.Redis, run_id: str | None, error: str) -> None:
+    """A worker log line, and the run's note of what it waits for."""
+    attempts = len(job.retry_intervals or []) + 1
+    attempt = attempts - job.retries_left
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=job.get_retry_interval())
+    log.warning("%s failed (attempt %d of %d): %s; retrying at %s UTC", job.description, attempt, attempts, error,
+                f"{at:%Y-%m-%d %H:%M:%S}")
+    if run_id:
+        note = {"job": job.id, "error": error, "attempt": attempt, "attempts": attempts, "at": at.isoformat()}
+        connection.hset(retrying_key(run_id), job.id, json.dumps(note))
+        connection.expire(retrying_key(run_id), RUN_TTL)
 
 
 def noop(payload: dict) -> dict:
@@ -192,17 +259,24 @@ def run_failures(conn: redis.Redis, run_id: str) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in conn.hgetall(failures_key(run_id)).items()}
 
 
-def release_due(conn: redis.Redis, run_id: str, stages: list[str]) -> int:
-    """Put the run's scheduled jobs that are due (companies waiting for a provider) on their queues; returns how
-    many. A run the CLI waits for runs its workers without RQ's scheduler, so it releases its own jobs."""
-    from rq.utils import current_timestamp
+def run_retrying(conn: redis.Redis, run_id: str) -> list[dict[str, Any]]:
+    """The run's jobs waiting for a retry, soonest first: each with its last error, the attempt that failed, the
+    attempts it has in all, and when it runs again."""
+    notes = [json.loads(value) for value in conn.hvals(retrying_key(run_id))]
+    return sorted(notes, key=lambda note: (note["at"], note["job"]))
 
+
+def release_due(conn: redis.Redis, run_id: str, stages: list[str], now: dt.datetime | None = None) -> int:
+    """Put the run's scheduled jobs that are due (retries, companies waiting for a provider) on their queues; returns
+    how many. A run the CLI waits for runs its workers without RQ's scheduler, so it releases its own jobs. `now`
+    (default the time) is what "due" is judged against."""
     pending = {member.decode() for member in conn.smembers(pending_key(run_id))}
+    timestamp = int((now or dt.datetime.now(dt.UTC)).timestamp())
     moved = 0
     for stage in stages:
         q = queue(stage, conn)
         registry = q.scheduled_job_registry
-        due = [key for key in registry.get_jobs_to_schedule(current_timestamp()) if key in pending]
+        due = [key for key in registry.get_jobs_to_schedule(timestamp) if key in pending]
         for job in Job.fetch_many(due, connection=conn, serializer=JSONSerializer):
             if job is not None:
                 q._enqueue_job(job)  # what RQ's scheduler does with a due job

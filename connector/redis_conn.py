@@ -91,7 +91,10 @@ def _shared(server, settle: float = 1.0) -> bool:
 
 def connect(url: str) -> redis.Redis:
     """A client for `url`, checked with a PING so a wrong URL fails here, clearly."""
-    conn = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    try:
+        conn = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    except ValueError as exc:  # not a Redis URL at all
+        raise RedisUnavailable(f"REDIS_URL {redacted(url)} is not a Redis URL: {exc}") from None
     try:
         conn.ping()
     except redis.RedisError as exc:

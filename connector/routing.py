@@ -16,9 +16,9 @@ from agents.event_jobs import (
     market_defined_job, override_tier_job, pause_sequence_job, prospect_job, record_deal_stage_job,
     resume_sequence_job,
 )
+from agents.events import CrmEvent
 from crm_adapters.fields import FIELDS
 from crm_adapters.market_object import MARKET_DEFINITION_PROPERTIES
-from webhooks.intake import CrmEvent
 
 
 class StageJob(BaseModel):

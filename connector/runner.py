@@ -1,9 +1,14 @@
-"""Run a market through the funnel to completion, with workers started here.
+"""Run a market through the funnel to completion, with workers started here or already running elsewhere.
 
 The CLI and the benchmark call `execute_run`. It enqueues the source job,
 starts worker processes (real RQ workers, the same ones `connector worker`
-runs), waits until the run's pending set is empty, stops the workers and
-adds up what every job reported.
+runs; none with `workers=0`, when the workers of other hosts sharing the Redis
+do the work), waits until the run's pending set is empty, stops the workers
+it started and adds up what every job reported.
+
+A job that failed waits for its retry (minutes, then hours: `connector.queues`)
+and the run waits with it, saying what it waits for (`retry_wait`): a run ends
+when every job has finished or failed for good, so its summary is whole.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +29,20 @@ from agents.jobs import source_job
 from agents.market import MarketDefinition
 from connector.market_ticks import arm
 from connector.private_files import append_private, write_private
-from connector.providers.offline import check_files
+from connector.providers.file_check import check_files
 from connector.providers.http.costs import run_costs
 from connector.queues import (
-    enqueue_once, job_id, release_due, remember_run_tenant, run_failures, run_pending, run_stats,
+    enqueue_once, job_id, release_due, remember_run_tenant, run_failures, run_pending, run_retrying, run_stats,
 )
 from connector.redis_conn import connect, redis_url
+from connector.run_waits import stage_waits
 from connector.runs import RunContext, new_run_id
 from connector.settings import Settings
 from connector.tenant_markets import TenantMarkets
 
 FUNNEL_STAGES = ("source", "enrich", "contacts", "score")
-ProgressCallback = Callable[[dict[str, Any]], None]
+WAITS_EVERY = 1.0  # seconds between two readings of what the stages wait for (`run_waits.stage_waits`)
+ProgressCallback = Callable[[dict[str, Any]], None]  # the summary so far, and "waiting": a note per stage
 
 
 class RunFailed(RuntimeError):
@@ -60,20 +67,26 @@ def execute_run(
     )
     started = time.monotonic()
     queues = [*FUNNEL_STAGES, "outreach"] if send_now else list(FUNNEL_STAGES)
-    with closing(TenantMarkets(settings.state_path)) as markets:
-        markets.set(tenant, market, origin=f"run {run.run_id}")
+    TenantMarkets(settings.database_url).set(tenant, market, origin=f"run {run.run_id}")
     with redis_url(settings) as url:
         conn = connect(url)
         enqueue_run(conn, run)
         arm(conn, tenant, market, dt.datetime.now(dt.UTC))
         with worker_pool(url, settings, workers, queues) as pool:
+            waits, waits_read = {}, 0.0
             while run_pending(conn, run.run_id):
                 pool.check()
                 release_due(conn, run.run_id, queues)
                 if on_progress:
-                    on_progress(summarise(run_stats(conn, run.run_id)))
+                    progress = summarise(run_stats(conn, run.run_id))
+                    if time.monotonic() - waits_read >= WAITS_EVERY:
+                        waits_read = time.monotonic()
+                        waits = stage_waits(conn, run.run_id, queues, progress["provider_misses"])
+                    on_progress(progress | {"waiting": waits, "retrying": retry_wait(run_retrying(conn, run.run_id))})
                 time.sleep(0.1)
         stats = run_stats(conn, run.run_id)
+        if on_progress:
+            on_progress(summarise(stats) | {"waiting": {}, "retrying": None})  # the last jobs' counts: every bar ends where its stage did
         summary = summarise(stats) | {"jobs": len(stats)}
         summary |= provider_costs(conn, tenant, run.run_id, summary["qualified"])
         failures = run_failures(conn, run.run_id)
@@ -94,6 +107,17 @@ def enqueue_run(conn, run: RunContext) -> None:
                  job_key=job_id("run", run.run_id, "source", "0"), run_id=run.run_id)
 
 
+def retry_wait(retrying: list[dict[str, Any]]) -> str | None:
+    """What a run waits for while jobs wait for their retry, in one line; None when none does."""
+    if not retrying:
+        return None
+    first = retrying[0]
+    at = dt.datetime.fromisoformat(first["at"])
+    jobs = f"{len(retrying)} jobs retry" if len(retrying) > 1 else "a job retries"
+    return (f"waiting: {jobs} from {at:%H:%M:%S} UTC (attempt {first['attempt'] + 1} of {first['attempts']}) after "
+            f"{first['error']}")
+
+
 # Always present in a summary, zero when no job reported them.
 COUNTS = (
     "rows_read", "companies_read", "duplicates_merged", "excluded", "below_threshold", "over_target",
@@ -108,7 +132,7 @@ def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
     """Add up the per-job counts into the funnel a user reads."""
     summary: dict[str, Any] = {key: 0 for key in COUNTS}
     summary |= {"tiers": {f"TIER_{n}": 0 for n in range(1, 5)}, "contacts_dropped_by_reason": {},
-                "seconds": {}, "quarantined": [], "crm_errors": [], "stopped": []}
+                "seconds": {}, "quarantined": [], "crm_errors": [], "record_errors": [], "stopped": []}
     for job in stats:
         for key, value in job.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -168,13 +192,15 @@ class WorkerPool:
 
 @contextmanager
 def worker_pool(url: str, settings: Settings, count: int, queues: list[str]) -> Iterator[WorkerPool]:
-    """Start `count` worker processes on `queues`; stop them (gracefully first) on exit."""
+    """Start `count` worker processes on `queues` (none: the run waits for workers running elsewhere); stop them
+    (gracefully first) on exit."""
     logs = settings.home / "logs"
-    env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(settings.home)}
+    env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(settings.home),
+           "SALESOS_DATABASE_URL": settings.database_url}
     command = [sys.executable, "-m", "connector", "worker", "--queues", ",".join(queues), "--no-scheduler"]
     processes = []
     try:
-        for index in range(max(1, count)):
+        for index in range(count):
             with append_private(logs / f"worker-{index}.log") as log:
                 processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
         yield WorkerPool(processes)

@@ -53,11 +53,7 @@ def installed(tenant: str) -> bool:
         return True
     from connector.tenants import open_tenant_records
 
-    records = open_tenant_records(settings())  # only the record: no vault, nothing to decrypt
-    try:
-        return records.get(tenant) is not None
-    finally:
-        records.connection.close()
+    return open_tenant_records(settings()).get(tenant) is not None  # only the record: no vault, nothing to decrypt
 
 
 @lru_cache(maxsize=4)
@@ -76,6 +72,7 @@ def _tenant_crm(tenant_id: str, redis_url: str | None) -> CRMAdapter:
 
 def tenant_crm(tenant_id: str, conn) -> CRMAdapter:
     """A new adapter on the tenant's CRM (workers keep one per tenant, through `crm_for`)."""
+    from connector.run_waits import note_crm_wait
     from crm_adapters.calls import Budget, CallPolicy
     from crm_adapters.errors import GrantRevoked
     from crm_adapters.guard import RepEditGuard
@@ -91,13 +88,14 @@ def tenant_crm(tenant_id: str, conn) -> CRMAdapter:
     if tenant.crm == "hubspot":
         from crm_adapters.hubspot import HubSpotCRM
 
-        policy = CallPolicy(budget=Budget(conn, tenant_id, s.hubspot_daily_api_limit, s.crm_api_share))
+        policy = CallPolicy(budget=Budget(conn, tenant_id, s.hubspot_daily_api_limit, s.crm_api_share),
+                            on_wait=note_crm_wait)
         inner: CRMAdapter = HubSpotCRM(tokens, index, host=s.hubspot_api_base_url, policy=policy)
     else:
         from crm_adapters.salesforce import SalesforceCRM
 
         allowance = s.salesforce_daily_api_limit or 15_000  # corrected from Sforce-Limit-Info on the first call
-        policy = CallPolicy(budget=Budget(conn, tenant_id, allowance, s.crm_api_share))
+        policy = CallPolicy(budget=Budget(conn, tenant_id, allowance, s.crm_api_share), on_wait=note_crm_wait)
         inner = SalesforceCRM(tokens, index, instance_url=lambda: store.get(tenant_id).instance_url or "",
                               version=s.salesforce_api_version, policy=policy)
     return RepEditGuard(inner, index)
@@ -108,7 +106,7 @@ def record_index(tenant_id: str):
     """What SalesOS knows of the records it wrote into the tenant's CRM (ids, write stamps)."""
     from crm_adapters.record_index import RecordIndex
 
-    return RecordIndex(settings().state_path, tenant_id)
+    return RecordIndex(settings().database_url, tenant_id)
 
 
 def known_companies(tenant: str) -> set[str]:
@@ -154,38 +152,38 @@ def ledger() -> Ledger:
 
 
 @lru_cache(maxsize=4)
-def _tenant_markets(path: Path):
+def _tenant_markets(database_url: str):
     from connector.tenant_markets import TenantMarkets
 
-    return TenantMarkets(path)
+    return TenantMarkets(database_url)
 
 
 def tenant_markets():
     """Each tenant's market, kept open for the worker's life like the ledger."""
-    return _tenant_markets(settings().state_path)
+    return _tenant_markets(settings().database_url)
 
 
 @lru_cache(maxsize=4)
-def _deal_events(path: Path):
+def _deal_events(database_url: str):
     from connector.deal_events import DealEvents
 
-    return DealEvents(path)
+    return DealEvents(database_url)
 
 
 def deal_events():
-    return _deal_events(settings().state_path)
+    return _deal_events(settings().database_url)
 
 
 @lru_cache(maxsize=4)
-def _data_sources(path: Path):
+def _data_sources(database_url: str):
     from connector.data_sources import TenantDataSources
 
-    return TenantDataSources(path)
+    return TenantDataSources(database_url)
 
 
 def data_sources():
     """Each CRM tenant's data source, kept open for the worker's life like the ledger."""
-    return _data_sources(settings().state_path)
+    return _data_sources(settings().database_url)
 
 
 def data_files(tenant: str) -> list[str]:
@@ -209,11 +207,7 @@ def provider_keys(tenant: str) -> dict[str, str]:
     s = settings()
     if tenant == "local" and vault_keys(s) is None:
         return keys_of(tenant, None, os.environ)
-    vault = Vault(s.state_path, vault_keys(s))
-    try:
-        return keys_of(tenant, vault, os.environ)
-    finally:
-        vault.close()
+    return keys_of(tenant, Vault(s.database_url, vault_keys(s)), os.environ)
 
 
 def dataset(paths: list[str]):

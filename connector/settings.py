@@ -5,6 +5,7 @@ Every knob has a default that works on a laptop with nothing configured.
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -31,12 +32,20 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="unset: start an embedded Redis")
     salesos_batch_size: int = Field(default=250, ge=1, le=5000, description="records per job")
     salesos_send_hour: int = Field(default=9, ge=0, le=23, description="local hour of each touch")
+    salesos_overdue_grace: dt.timedelta = Field(
+        default=dt.timedelta(hours=6), ge=dt.timedelta(0),
+        description="a step overdue by more than this (seconds, or ISO 8601 like PT6H) moves to the contact's next "
+                    "send window instead of running late")
     salesos_sender_name: str = "SalesOS Demo"
     salesos_sender_email: str = "demo@salesos.invalid"
     salesos_postal_address: str = "SalesOS Demo, 1 Sample Street, Springfield, USA"
     salesos_public_url: str = Field(default="http://127.0.0.1:5000", description="base of unsubscribe links")
     salesos_data_files: list[Path] = Field(default_factory=lambda: list(SAMPLE_DATA))
     salesos_job_timeout: int = Field(default=600, ge=10)
+    salesos_job_retry_minutes: list[Annotated[float, Field(ge=0, le=1440)]] = Field(
+        default_factory=lambda: [1, 5, 15, 60, 240], max_length=10,
+        description="JSON minutes a failed job waits before each retry (each up to a fifth longer; 0: at once); "
+                    "[]: no retry")
     salesos_vault_keys: SecretStr | None = Field(default=None, description="Fernet keys, newest first")
     salesos_session_secret: SecretStr | None = Field(default=None, description="signs the admin's browser session")
     salesos_cache_ttls: dict[DataKind, Annotated[int, Field(ge=0)]] = Field(
@@ -69,6 +78,15 @@ class Settings(BaseSettings):
     crm_api_share: float = Field(default=0.5, gt=0, le=1, description="share of the daily API allowance SalesOS may use")
     hubspot_daily_api_limit: int = Field(default=250_000, ge=1, description="the portal's daily allowance (Free/Starter)")
     salesforce_daily_api_limit: int | None = Field(default=None, ge=1, description="unset: read from Sforce-Limit-Info")
+
+    @field_validator("salesos_overdue_grace", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """A plain number is seconds (pydantic reads only durations like PT6H or 6:00:00 from text)."""
+        try:
+            return dt.timedelta(seconds=float(value)) if isinstance(value, str) else value
+        except (ValueError, OverflowError):  # not a number, or no number of seconds: pydantic says which rule
+            return value
 
     @field_validator("salesos_public_url")
     @classmethod

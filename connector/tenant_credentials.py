@@ -19,9 +19,9 @@ the tenant deletes them, so a tenant added again gets new ones.
 The vault holds each, encrypted, and is the source of truth. A URL token also
 has a SHA-256 digest in an index the endpoint reads, so it finds the tenant
 with one query and no vault key before it reads a request's body. The vault
-and the index are written in one transaction (the tenant store and its vault
-share a connection), and showing a token writes its digest again, so the
-index never refuses the URL that was printed.
+and the index are written in one transaction of the state store, and showing
+a token writes its digest again, so the index never refuses the URL that was
+printed.
 """
 
 from __future__ import annotations
@@ -34,20 +34,22 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from sqlalchemy import Table
+
 from agents.validation import quote
-from connector.transactions import transaction
+from connector.store.schema import outbound_tokens, workflow_tokens
 from connector.vault import Vault
 
 
 @dataclass(frozen=True)
 class UrlKind:
     name: str  # the vault secret's name
-    table: str  # the digest index
+    table: Table  # the digest index
     path: str  # the route the token extends
 
 
-OUTBOUND = UrlKind("outbound_token", "outbound_tokens", "/webhooks/salesforce/outbound")
-WORKFLOW = UrlKind("workflow_token", "workflow_tokens", "/webhooks/hubspot/workflow")
+OUTBOUND = UrlKind("outbound_token", outbound_tokens, "/webhooks/salesforce/outbound")
+WORKFLOW = UrlKind("workflow_token", workflow_tokens, "/webhooks/hubspot/workflow")
 FLOW_SECRET = "flow_secret"
 
 
@@ -106,36 +108,33 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
-def index_schema(kind: UrlKind) -> str:
-    return f"CREATE TABLE IF NOT EXISTS {kind.table} (tenant TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE)"
-
-
 def digest(token: str) -> str:
     """A token is 192 random bits, so a plain SHA-256 cannot be reversed by guessing."""
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 class TenantSecret:
-    """One random secret per tenant, in the vault, on the connection the vault shares with the tenant store."""
+    """One random secret per tenant, in the vault."""
 
     def __init__(self, vault: Vault, name: str, size: int = 32) -> None:
         self._vault, self.name, self._size = vault, name, size
-        self._db = vault.connection
+        self._store = vault.store
 
     def ensure(self, tenant_id: str) -> str:
         """The tenant's secret, made on first use and never replaced here."""
-        with transaction(self._db):
+        with self._store.write():
             secret = self._vault.get(tenant_id, self.name)
             if secret is None:
                 secret = secrets.token_urlsafe(self._size)
-                self._vault.put(tenant_id, self.name, secret)
+                if not self._vault.put_new(tenant_id, self.name, secret):  # another one was made first: it stands
+                    secret = self._vault.get(tenant_id, self.name)
             self._written(tenant_id, secret)
         return secret
 
     def rotate(self, tenant_id: str) -> str:
         """A new secret for the tenant; the old one is refused from the moment this returns."""
         secret = secrets.token_urlsafe(self._size)
-        with transaction(self._db):
+        with self._store.write():
             self._vault.put(tenant_id, self.name, secret)
             self._written(tenant_id, secret)
         return secret
@@ -159,9 +158,12 @@ class UrlTokens(TenantSecret):
         self._table = kind.table
 
     def forget(self, tenant_id: str) -> None:
-        self._db.execute(f"DELETE FROM {self._table} WHERE tenant = ?", (tenant_id,))
+        with self._store.write() as conn:
+            conn.execute(self._table.delete().where(self._table.c.tenant == tenant_id))
 
     def _written(self, tenant_id: str, secret: str) -> None:
         """The index follows the vault, whatever it held before (a token an older SalesOS never indexed)."""
-        self._db.execute(f"INSERT INTO {self._table} (tenant, digest) VALUES (?, ?) "
-                         "ON CONFLICT (tenant) DO UPDATE SET digest = excluded.digest", (tenant_id, digest(secret)))
+        statement = self._store.insert(self._table).values(tenant=tenant_id, digest=digest(secret))
+        with self._store.write() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=[self._table.c.tenant],
+                                                         set_={"digest": statement.excluded.digest}))

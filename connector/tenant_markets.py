@@ -9,39 +9,36 @@ market record's changes apply in the order they happened (`define`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import ValidationError
+from sqlalchemy import Connection, select
 
 from agents.market import MarketDefinition
 from connector import change_order
-from connector.private_files import connect
-from connector.transactions import transaction
+from connector.store import Store, open_store
+from connector.store.schema import tenant_markets
 
 log = logging.getLogger(__name__)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tenant_markets (
-    tenant TEXT PRIMARY KEY, market TEXT NOT NULL, origin TEXT NOT NULL, updated_at TEXT NOT NULL
-)
-"""
 
 
-def forget_market(db: sqlite3.Connection, tenant: str) -> None:
-    """Uninstalling a tenant (`TenantStore.remove`) drops its market: a re-install starts with none."""
-    db.execute(_SCHEMA)
-    db.execute("DELETE FROM tenant_markets WHERE tenant = ?", (tenant,))
+def forget_market(conn: Connection, tenant: str) -> None:
+    """Uninstalling a tenant (`TenantStore.remove`, inside its write) drops its market: a re-install starts with
+    none."""
+    conn.execute(tenant_markets.delete().where(tenant_markets.c.tenant == tenant))
 
 
-def scheduled_markets(db: sqlite3.Connection) -> list[tuple[str, MarketDefinition]]:
-    """The markets with a schedule, by tenant, from the state database (`health` reads it read-only)."""
-    rows = db.execute("SELECT tenant, market FROM tenant_markets WHERE json_extract(market, '$.schedule') IS NOT NULL "
-                      "ORDER BY tenant").fetchall()
+def scheduled_markets(rows: Iterable[tuple[str, str]]) -> list[tuple[str, MarketDefinition]]:
+    """The markets with a schedule among (tenant, market JSON) rows, in their order (`health` reads the rows
+    read-only). The JSON is read here, not by the database: the engines spell a JSON path differently."""
     markets = []
     for tenant, text in rows:
+        if not _has_schedule(text):
+            continue
         try:
             markets.append((tenant, MarketDefinition.model_validate_json(text)))
         except ValidationError:  # kept by an older SalesOS, refused by this one: one tenant's, not everyone's problem
@@ -49,21 +46,29 @@ def scheduled_markets(db: sqlite3.Connection) -> list[tuple[str, MarketDefinitio
     return markets
 
 
+def _has_schedule(text: str) -> bool:
+    try:
+        return json.loads(text).get("schedule") is not None
+    except (ValueError, AttributeError):
+        return True  # no JSON object: reading it as a market says what is wrong
+
+
 class TenantMarkets:
-    def __init__(self, path: Path, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+    def __init__(self, target: Store | Path | str,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         """`clock` is what a market record change's time is judged against (`connector.change_order`)."""
         self._clock = clock
-        self._db = connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute(_SCHEMA)
-        self._db.execute(change_order.SCHEMA)
+        self._store = open_store(target)
 
     def set(self, tenant: str, market: MarketDefinition, origin: str) -> None:
         """`origin` says where it came from, for the admin: a file path or a CRM record."""
-        self._db.execute(
-            "INSERT INTO tenant_markets (tenant, market, origin, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (tenant) "
-            "DO UPDATE SET market = excluded.market, origin = excluded.origin, updated_at = excluded.updated_at",
-            (tenant, market.model_dump_json(), origin, dt.datetime.now(dt.UTC).isoformat()))
+        statement = self._store.insert(tenant_markets).values(tenant=tenant, market=market.model_dump_json(),
+                                                              origin=origin, updated_at=_now())
+        with self._store.write() as conn:
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=[tenant_markets.c.tenant],
+                set_={"market": statement.excluded.market, "origin": statement.excluded.origin,
+                      "updated_at": statement.excluded.updated_at}))
 
     def define(self, tenant: str, record: str, changed_at: dt.datetime, market: MarketDefinition, origin: str,
                kept_as: str | None = None) -> Literal["older", "unchanged", "set"]:
@@ -71,8 +76,8 @@ class TenantMarkets:
         of that record was applied ("older": nothing changes) or the market is this one from `origin` already
         ("unchanged"). It is kept with `kept_as` as its origin when given. One transaction, so two workers
         applying two changes of one record leave the newer."""
-        with transaction(self._db):
-            if not change_order.newest(self._db, tenant, record, "definition", changed_at, self._clock()):
+        with self._store.write() as conn:
+            if not change_order.newest(conn, tenant, record, "definition", changed_at, self._clock()):
                 return "older"
             if self.get(tenant) == (market, origin):
                 return "unchanged"
@@ -80,12 +85,18 @@ class TenantMarkets:
             return "set"
 
     def get(self, tenant: str) -> tuple[MarketDefinition, str] | None:
-        row = self._db.execute("SELECT market, origin FROM tenant_markets WHERE tenant = ?", (tenant,)).fetchone()
-        return (MarketDefinition.model_validate_json(row[0]), row[1]) if row else None
+        with self._store.read() as conn:
+            row = conn.execute(select(tenant_markets.c.market, tenant_markets.c.origin)
+                               .where(tenant_markets.c.tenant == tenant)).first()
+        return (MarketDefinition.model_validate_json(row.market), row.origin) if row else None
 
     def scheduled(self) -> list[tuple[str, MarketDefinition]]:
         """Every tenant's market that has a schedule (`connector.market_ticks` keeps their ticks going)."""
-        return scheduled_markets(self._db)
+        with self._store.read() as conn:
+            rows = conn.execute(select(tenant_markets.c.tenant, tenant_markets.c.market)
+                                .order_by(tenant_markets.c.tenant)).tuples().all()
+        return scheduled_markets(rows)
 
-    def close(self) -> None:
-        self._db.close()
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()

@@ -5,47 +5,33 @@ the state database; its tokens live only in the vault, encrypted.
 
 Open them in one of two ways: `open_tenant_records` for the records alone (an
 endpoint finding whose request it is, with no vault key), `open_tenant_store`
-for the records with their secrets. Either is one SQLite connection.
+for the records with their secrets. Both are on the state store
+(`connector.store`), whose nested writes make a tenant's record, secrets and
+URL tokens change in one transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import sqlite3
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, field_validator
+from sqlalchemy import ColumnElement, Connection, select
 
 from connector.api_keys import revoke_tenant_keys
 from connector.data_sources import forget_data_source
 from connector.ledger import reopen_abandoned_unsubscribes
-from connector.private_files import connect
 from connector.settings import Settings
+from connector.store import Store, open_store
+from connector.store.schema import tenants
 from connector.tenant_credentials import FLOW_SECRET, OUTBOUND, WORKFLOW, TenantSecret, UrlKind, UrlTokens, digest
-from connector.tenant_credentials import index_schema
 from connector.tenant_markets import forget_market
-from connector.transactions import transaction
 from connector.vault import Vault
 
 Crm = Literal["hubspot", "salesforce"]
 _ORG_ID = re.compile(r"^00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tenants (
-    id TEXT PRIMARY KEY,
-    crm TEXT NOT NULL,
-    external_id TEXT NOT NULL,
-    instance_url TEXT,
-    auth TEXT NOT NULL,
-    status TEXT NOT NULL,
-    status_reason TEXT,
-    installed_at TEXT NOT NULL,
-    UNIQUE (crm, external_id)
-)
-"""
 
 
 class Tenant(BaseModel):
@@ -82,50 +68,43 @@ def check_external_id(crm: Crm, external_id: str) -> str:
 class TenantRecords:
     """The tenant records, without their secrets: what needs no vault key."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-        self._db.execute(_SCHEMA)
-        for kind in (OUTBOUND, WORKFLOW):
-            self._db.execute(index_schema(kind))
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        return self._db
+    def __init__(self, target: Store | Path | str) -> None:
+        self._store = open_store(target)
 
     def get(self, tenant_id: str) -> Tenant | None:
-        rows = self._select("WHERE id = ?", (tenant_id,))
+        rows = self._select(tenants.c.id == tenant_id)
         return rows[0] if rows else None
 
     def find(self, crm: Crm, external_id: str) -> Tenant | None:
-        rows = self._select("WHERE crm = ? AND external_id = ?", (crm, external_id))
+        rows = self._select((tenants.c.crm == crm) & (tenants.c.external_id == external_id))
         return rows[0] if rows else None
 
     def all(self) -> list[Tenant]:
-        return self._select("ORDER BY id", ())
+        return self._select(None)
 
     def by_url_token(self, kind: UrlKind, token: str | None) -> Tenant | None:
         """The tenant whose URL of this kind carries `token`; None for no token or one that is nobody's."""
         if not token:
             return None
-        rows = self._select(f"WHERE id = (SELECT tenant FROM {kind.table} WHERE digest = ?)", (digest(token),))
+        index = kind.table
+        rows = self._select(tenants.c.id == select(index.c.tenant).where(index.c.digest == digest(token))
+                            .scalar_subquery())
         return rows[0] if rows else None
 
-    def close(self) -> None:
-        self._db.close()
-
-    def _select(self, where: str, params: tuple) -> list[Tenant]:
-        cursor = self._db.execute(f"SELECT * FROM tenants {where}", params)
-        names = [column[0] for column in cursor.description]
-        return [Tenant(**dict(zip(names, row))) for row in cursor.fetchall()]
+    def _select(self, where: ColumnElement[bool] | None) -> list[Tenant]:
+        query = select(tenants).order_by(tenants.c.id)
+        with self._store.read() as conn:
+            rows = conn.execute(query if where is None else query.where(where)).mappings().all()
+        return [Tenant(**row) for row in rows]
 
 
 class TenantStore(TenantRecords):
-    """The tenant records with their secrets, on the vault's connection (`path` must be the vault's database)."""
+    """The tenant records with their secrets, in the vault's store (`target` must be the vault's database)."""
 
-    def __init__(self, path: Path, vault: Vault) -> None:
-        if not os.path.samefile(vault.connection.execute("PRAGMA database_list").fetchone()[2], path):
-            raise ValueError(f"the tenant store at {path} needs a vault on the same database")
-        super().__init__(vault.connection)
+    def __init__(self, target: Store | Path | str, vault: Vault) -> None:
+        super().__init__(target)
+        if self._store is not vault.store:
+            raise ValueError("the tenant store needs a vault on the same database")  # the URL may hold a password
         self._vault = vault
         self.outbound = UrlTokens(vault, OUTBOUND)
         self.workflow = UrlTokens(vault, WORKFLOW)
@@ -137,42 +116,53 @@ class TenantStore(TenantRecords):
         A tenant gets its URL token here, once (a Salesforce org its Outbound Message URL, a HubSpot portal its
         "Send a webhook" URL): registering it again keeps the token.
         """
-        with transaction(self._db):  # all of it or, if any step fails, what was there before
+        statement = self._store.insert(tenants).values(
+            id=tenant.id, crm=tenant.crm, external_id=tenant.external_id, instance_url=tenant.instance_url,
+            auth=tenant.auth, status=tenant.status, status_reason=tenant.status_reason,
+            installed_at=tenant.installed_at.isoformat())
+        with self._store.write() as conn:  # all of it or, if any step fails, what was there before
+            # The record first: on PostgreSQL its row lock is what a concurrent removal waits for (`remove`).
+            conn.execute(statement.on_conflict_do_update(index_elements=[tenants.c.id], set_={
+                "instance_url": statement.excluded.instance_url, "auth": statement.excluded.auth,
+                "status": statement.excluded.status, "status_reason": None,
+                "installed_at": statement.excluded.installed_at}))
             for name, value in secrets.items():
                 self._vault.put(tenant.id, name, value)
-            self._db.execute(
-                "INSERT INTO tenants (id, crm, external_id, instance_url, auth, status, status_reason, installed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET instance_url = excluded.instance_url, "
-                "auth = excluded.auth, status = excluded.status, status_reason = NULL, "
-                "installed_at = excluded.installed_at",
-                (tenant.id, tenant.crm, tenant.external_id, tenant.instance_url, tenant.auth, tenant.status,
-                 tenant.status_reason, tenant.installed_at.isoformat()),
-            )
             (self.outbound if tenant.crm == "salesforce" else self.workflow).ensure(tenant.id)
-            reopen_abandoned_unsubscribes(self._db, tenant.id)  # it has a CRM again to write them into
+            reopen_abandoned_unsubscribes(conn, tenant.id)  # it has a CRM again to write them into
 
     def secret(self, tenant_id: str, name: str) -> str | None:
         return self._vault.get(tenant_id, name)
 
     def mark_needs_reinstall(self, tenant_id: str, reason: str) -> None:
-        self._db.execute("UPDATE tenants SET status = 'needs_reinstall', status_reason = ? WHERE id = ?",
-                         (reason, tenant_id))
+        with self._store.write() as conn:
+            conn.execute(tenants.update().where(tenants.c.id == tenant_id)
+                         .values(status="needs_reinstall", status_reason=reason))
 
     def remove(self, tenant_id: str) -> bool:
         """Uninstall: the tokens, secrets, URL tokens, data source and market are deleted with the record, and its
         API keys revoked, in one transaction (a failure half-way leaves the tenant whole). An id that is no
-        installed tenant removes nothing: `local`, the embedded CRM, is none, and keeps its provider keys."""
-        with transaction(self._db):
-            if self.get(tenant_id) is None:
+        installed tenant removes nothing: `local`, the embedded CRM, is none, and keeps its provider keys.
+
+        The record is held first, so a registration of the tenant in progress finishes before anything of it is
+        deleted, and is deleted whole."""
+        with self._store.write() as conn:
+            if not held(conn, tenant_id):
                 return False
             self._vault.delete_tenant(tenant_id)
             self.outbound.forget(tenant_id)
             self.workflow.forget(tenant_id)
-            revoke_tenant_keys(self._db, tenant_id)
-            forget_data_source(self._db, tenant_id)
-            forget_market(self._db, tenant_id)
-            self._db.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
+            revoke_tenant_keys(conn, tenant_id)
+            forget_data_source(conn, tenant_id)
+            forget_market(conn, tenant_id)
+            conn.execute(tenants.delete().where(tenants.c.id == tenant_id))
             return True
+
+
+def held(conn: Connection, tenant_id: str) -> bool:
+    """Inside a write: whether the tenant is installed, its record then locked until the write ends (a removal or
+    a registration of it waits; SQLite's write lock holds everything already)."""
+    return conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id).with_for_update()).first() is not None
 
 
 def vault_keys(settings: Settings) -> str | None:
@@ -181,16 +171,14 @@ def vault_keys(settings: Settings) -> str | None:
 
 
 def open_tenant_records(settings: Settings) -> TenantRecords:
-    """The tenant records on a connection of their own; close it when done."""
-    db = connect(settings.state_path, timeout=30, isolation_level=None)
-    db.execute("PRAGMA busy_timeout=30000")
-    return TenantRecords(db)
+    """The tenant records alone: no vault key needed."""
+    return TenantRecords(settings.database_url)
 
 
-def open_tenant_store(settings: Settings, records: TenantRecords | None = None) -> TenantStore:
-    """The tenant store with its vault, on `records`' connection when given (else a new one).
+def open_tenant_store(settings: Settings) -> TenantStore:
+    """The tenant store with its vault.
 
     Raises VaultError when SALESOS_VAULT_KEYS is missing or malformed.
     """
-    vault = Vault(settings.state_path, vault_keys(settings), db=records.connection if records else None)
-    return TenantStore(settings.state_path, vault)
+    vault = Vault(settings.database_url, vault_keys(settings))
+    return TenantStore(settings.database_url, vault)

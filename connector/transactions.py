@@ -1,4 +1,7 @@
-"""One write transaction on a SQLite connection opened with `isolation_level=None` (SalesOS says when)."""
+"""One write transaction on a SQLite connection opened with `isolation_level=None` (SalesOS says when).
+
+For the local CRM (`crm_adapters/local.py`), a SQLite file of its own; SalesOS's state writes through
+`connector.store`'s `write()`."""
 
 from __future__ import annotations
 
@@ -10,8 +13,7 @@ from contextlib import contextmanager
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if anything is raised (KeyboardInterrupt too); inside a
-    transaction already open on `db`, a part of it (the tenant store registers and removes a tenant in one
-    transaction that holds the vault's and the credentials' writes too).
+    transaction already open on `db`, a part of it.
 
     IMMEDIATE takes the write lock up front: concurrent writers (workers, the web app, the CLI) wait their turn
     for the busy timeout instead of failing with "database is locked" when a read would turn into a write."""

@@ -5,7 +5,7 @@ newest first. Everything is encrypted with the newest and decrypted with any,
 so rotating is: put a new key in front, restart, run `rotate-keys` (which
 re-encrypts every secret under the new key), then drop the old key.
 The keys never touch the disk through SalesOS; the ciphertexts live in the
-state database beside the send ledger.
+state database (`connector.store`) beside the send ledger.
 
 Fernet authenticates only what it encrypts, so each ciphertext seals its
 tenant and secret name with the secret: one copied into another tenant's row
@@ -24,26 +24,15 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import sqlite3
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Connection, Row, func, literal, select
 
 from agents.validation import clip, quote
-from connector.private_files import connect
+from connector.store import Store, open_store
+from connector.store.schema import secrets, vault_state
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS secrets (
-    tenant TEXT NOT NULL,
-    name TEXT NOT NULL,
-    ciphertext BLOB NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (tenant, name)
-)
-"""
-
-
-_STATE_SCHEMA = "CREATE TABLE IF NOT EXISTS vault_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _LEGACY_BOUND_AT = "legacy_bound_at"  # when binding legacy ciphertexts was closed
 
 
@@ -69,30 +58,30 @@ def parse_keys(value: str | None) -> MultiFernet:
 
 
 class Vault:
-    def __init__(self, path: Path, keys: str | None, db: sqlite3.Connection | None = None) -> None:
-        """`db`: a connection to `path` to work on (the tenant store's), instead of one of the vault's own."""
+    def __init__(self, target: Store | Path | str, keys: str | None) -> None:
         self._keys = keys or ""
         self._fernet = parse_keys(keys)
-        if db is None:
-            db = connect(path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA busy_timeout=30000")
-        self._db = db
-        self._db.execute(_SCHEMA)
+        self.store = open_store(target)
         self._record_new_vault_bound()
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The vault's connection: the tenant store shares it, so a tenant's secrets and the rows that refer to
-        them change in one transaction."""
-        return self._db
-
     def put(self, tenant: str, name: str, secret: str) -> None:
-        ciphertext = self._fernet.encrypt(_seal(tenant, name, secret))
-        self._db.execute(
-            "INSERT INTO secrets (tenant, name, ciphertext, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (tenant, name) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-            (tenant, name, ciphertext, _now()),
-        )
+        statement = self._sealed(tenant, name, secret)
+        with self.store.write() as conn:
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=[secrets.c.tenant, secrets.c.name],
+                set_={"ciphertext": statement.excluded.ciphertext, "updated_at": statement.excluded.updated_at}))
+
+    def put_new(self, tenant: str, name: str, secret: str) -> bool:
+        """`put`, unless the tenant has a secret of that name already (one stored by a concurrent writer too):
+        True when this one was stored."""
+        with self.store.write() as conn:  # an INSERT's rowcount is kept only when asked for (as in change_order)
+            return conn.execute(self._sealed(tenant, name, secret).on_conflict_do_nothing(),
+                                execution_options={"preserve_rowcount": True}).rowcount > 0
+
+    def _sealed(self, tenant: str, name: str, secret: str):
+        """The INSERT of a secret, encrypted under the newest key and sealed for its row."""
+        return self.store.insert(secrets).values(tenant=tenant, name=name, updated_at=_now(),
+                                                 ciphertext=self._fernet.encrypt(_seal(tenant, name, secret)))
 
     def get(self, tenant: str, name: str) -> str | None:
         ciphertext = self._ciphertext(tenant, name)
@@ -117,17 +106,21 @@ class Vault:
 
     def delete(self, tenant: str, name: str) -> bool:
         """Forget one secret; True when there was one."""
-        return self._db.execute("DELETE FROM secrets WHERE tenant = ? AND name = ?", (tenant, name)).rowcount > 0
+        with self.store.write() as conn:
+            return conn.execute(secrets.delete().where(_row(tenant, name))).rowcount > 0
 
     def written(self, tenant: str, prefix: str) -> dict[str, str]:
         """When each of the tenant's secrets named `prefix...` was last written, by name: what a listing shows of
         them, opening none."""
-        rows = self._db.execute("SELECT name, updated_at FROM secrets WHERE tenant = ? AND substr(name, 1, ?) = ? "
-                                "ORDER BY name", (tenant, len(prefix), prefix))
-        return dict(rows.fetchall())
+        with self.store.read() as conn:
+            rows = conn.execute(select(secrets.c.name, secrets.c.updated_at).where(
+                secrets.c.tenant == tenant, func.substr(secrets.c.name, 1, len(prefix)) == prefix)
+                .order_by(secrets.c.name))
+            return dict(rows.tuples().all())
 
     def delete_tenant(self, tenant: str) -> int:
-        return self._db.execute("DELETE FROM secrets WHERE tenant = ?", (tenant,)).rowcount
+        with self.store.write() as conn:
+            return conn.execute(secrets.delete().where(secrets.c.tenant == tenant)).rowcount
 
     def rotate(self, bind_legacy: bool = False) -> int:
         """Re-encrypt every secret under the newest key, bound to its row; returns how many were rewritten.
@@ -141,7 +134,7 @@ class Vault:
         and rotated again, and a row deleted meanwhile stays deleted. A refresh token a worker wrote while
         the keys were rotating is therefore never overwritten by the one it replaced.
         """
-        rows = self._db.execute("SELECT tenant, name, ciphertext FROM secrets").fetchall()
+        rows = self._every_secret()
         if bind_legacy and (closed := self._legacy_bound_at()) is not None:
             raise VaultError(f"legacy secrets were bound on {closed[:10]}, and binding them is a one-time step: run "
                              f"`python -m connector rotate-keys` without --bind-legacy")
@@ -157,10 +150,10 @@ class Vault:
                 if envelope is None and not bind_legacy:  # written since the rows were first read
                     raise self._unbound([(tenant, name)])
                 secret = plaintext.decode() if envelope is None else _unseal(tenant, name, envelope)
-                swapped = self._db.execute(
-                    "UPDATE secrets SET ciphertext = ?, updated_at = ? WHERE tenant = ? AND name = ? AND ciphertext = ?",
-                    (self._fernet.encrypt(_seal(tenant, name, secret)), _now(), tenant, name, ciphertext),
-                ).rowcount
+                resealed = self._fernet.encrypt(_seal(tenant, name, secret))
+                with self.store.write() as conn:
+                    swapped = conn.execute(secrets.update().values(ciphertext=resealed, updated_at=_now())
+                                           .where(_row(tenant, name), secrets.c.ciphertext == ciphertext)).rowcount
                 if swapped:
                     rotated += 1
                     break
@@ -168,21 +161,29 @@ class Vault:
         self._close_legacy_binding()
         return rotated
 
+    def _every_secret(self) -> list[Row]:
+        with self.store.read() as conn:
+            return conn.execute(select(secrets.c.tenant, secrets.c.name, secrets.c.ciphertext)).all()
+
     def _legacy_bound_at(self) -> str | None:
-        self._db.execute(_STATE_SCHEMA)
-        row = self._db.execute("SELECT value FROM vault_state WHERE name = ?", (_LEGACY_BOUND_AT,)).fetchone()
-        return None if row is None else row[0]
+        with self.store.read() as conn:
+            return _bound_at(conn)
 
     def _record_new_vault_bound(self) -> None:
         """A vault without a secret holds nothing an older SalesOS left unbound, and this one seals whatever it
         stores: recorded as bound, so it never passes for an upgraded one (health reads this without the key)."""
-        if self._db.execute("SELECT 1 FROM secrets LIMIT 1").fetchone() is None and self._legacy_bound_at() is None:
-            self._db.execute("INSERT OR IGNORE INTO vault_state (name, value) SELECT ?, ? WHERE NOT EXISTS "
-                             "(SELECT 1 FROM secrets)", (_LEGACY_BOUND_AT, _now()))
+        with self.store.read() as conn:
+            if conn.execute(select(secrets.c.tenant).limit(1)).first() is not None or _bound_at(conn) is not None:
+                return
+        bound = select(literal(_LEGACY_BOUND_AT), literal(_now())).where(~select(secrets.c.tenant).exists())
+        with self.store.write() as conn:  # unless a secret was stored since it was read
+            conn.execute(self.store.insert(vault_state).from_select([vault_state.c.name, vault_state.c.value], bound)
+                         .on_conflict_do_nothing())
 
     def _close_legacy_binding(self) -> None:
-        self._db.execute(_STATE_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO vault_state (name, value) VALUES (?, ?)", (_LEGACY_BOUND_AT, _now()))
+        with self.store.write() as conn:
+            conn.execute(self.store.insert(vault_state).values(name=_LEGACY_BOUND_AT, value=_now())
+                         .on_conflict_do_nothing())
 
     def _unbound(self, unbound: list[tuple[str, str]]) -> VaultError:
         """The error for secrets whose ciphertext names no row: what to run, or why nothing will bind them."""
@@ -201,8 +202,8 @@ class Vault:
                           f"stored secret to the row it is in")
 
     def _ciphertext(self, tenant: str, name: str) -> bytes | None:
-        row = self._db.execute("SELECT ciphertext FROM secrets WHERE tenant = ? AND name = ?", (tenant, name)).fetchone()
-        return None if row is None else row[0]
+        with self.store.read() as conn:
+            return conn.execute(select(secrets.c.ciphertext).where(_row(tenant, name))).scalar()
 
     def _decrypt(self, tenant: str, name: str, ciphertext: bytes) -> bytes:
         try:
@@ -210,8 +211,13 @@ class Vault:
         except InvalidToken:
             raise VaultError(f"no key in SALESOS_VAULT_KEYS opens the {name} of tenant {tenant!r}") from None
 
-    def close(self) -> None:
-        self._db.close()
+
+def _bound_at(conn: Connection) -> str | None:
+    return conn.execute(select(vault_state.c.value).where(vault_state.c.name == _LEGACY_BOUND_AT)).scalar()
+
+
+def _row(tenant: str, name: str):
+    return (secrets.c.tenant == tenant) & (secrets.c.name == name)
 
 
 @functools.cache

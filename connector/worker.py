@@ -187,6 +187,7 @@ def work(url: str, queues: list[str] | None = None, burst: bool = False, with_sc
     conn = connect(url)
     names = queues or list(STAGES)
     configure_logging(log_level)
+    logging.getLogger("agents.jobs.steps").setLevel(logging.INFO)  # one line per outreach step, at any level
     for name in names:
         queue(name, conn)  # an unknown stage fails here, naming the stages
     worker = StageWorker(names, connection=conn, serializer=JSONSerializer, maintenance_interval=MAINTENANCE_SECONDS)

@@ -20,7 +20,7 @@ from typing import Protocol, TypeVar
 
 import redis
 
-from crm_adapters.errors import AuthExpired, BudgetExhausted, CRMError, RateLimited, Retryable, Transient
+from crm_adapters.errors import AuthExpired, BudgetExhausted, CRMError, RateLimited, Retryable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,13 +87,15 @@ class Budget:
 
 @dataclass
 class CallPolicy:
-    """How hard to try. `sleep` and `jitter` are injectable so tests never wait or guess."""
+    """How hard to try. `sleep` and `jitter` are injectable so tests never wait or guess; `on_wait(what, seconds)`
+    hears of each wait before it starts, so whoever waits on this call can be told why."""
 
     max_attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 60.0
     budget: Budget | None = None
     sleep: Callable[[float], None] = time.sleep
+    on_wait: Callable[[str, float], None] | None = None
     jitter: Callable[[], float] = random.random
     calls: int = 0
     waits: list[float] = field(default_factory=list)
@@ -104,14 +106,14 @@ class CallPolicy:
 
 
 def call(policy: CallPolicy, tokens: TokenSource, request: Callable[[str], T],
-         classify: Callable[[Exception], CRMError | None], what: str, idempotent: bool = True) -> T:
+         classify: Callable[[Exception], CRMError | None], what: str) -> T:
     """Run `request(access_token)` until it succeeds or fails for good.
 
     `classify` maps the client's exception to a CRMError (None: not ours, re-raise).
     A daily rate limit is not waited out: it is raised for the job to report.
-    A request that is not `idempotent` (a create) is not repeated after a failure
-    that may have happened after the CRM acted on it (5xx, a dropped answer):
-    a duplicate task is worse than a reported error.
+    Every request SalesOS sends may be repeated, creates included: what it
+    creates carries its own key, which the CRM finds instead of duplicating it
+    (`fields.ENGAGEMENT_KEY`), so a 5xx or a dropped answer is retried.
     """
     refreshed = False
     attempt = 0
@@ -132,12 +134,14 @@ def call(policy: CallPolicy, tokens: TokenSource, request: Callable[[str], T],
             refreshed = True
             continue
         daily = isinstance(error, RateLimited) and error.daily
-        maybe_done = isinstance(error, Transient) and error.sent and not idempotent
-        if isinstance(error, Retryable) and not daily and not maybe_done and attempt + 1 < policy.max_attempts:
+        if isinstance(error, Retryable) and not daily and attempt + 1 < policy.max_attempts:
             wait = error.retry_after if error.retry_after is not None else policy.backoff(attempt)
             wait = min(wait, policy.max_delay)
             log.warning("%s: %s; retrying in %.1fs (attempt %d of %d)", what, error, wait, attempt + 2,
                         policy.max_attempts)
+            if policy.on_wait is not None:
+                policy.on_wait(f"{what}: {error}; retrying in {wait:.0f} s (attempt {attempt + 2} of "
+                               f"{policy.max_attempts})", wait)
             policy.waits.append(wait)
             policy.sleep(wait)
             attempt += 1

@@ -35,15 +35,7 @@ class RateLimited(Retryable):
 
 
 class Transient(Retryable):
-    """5xx, a lock, a dropped connection: the same request may well succeed later.
-
-    `sent` is False when the request never reached the CRM (no connection), so
-    repeating even a create cannot duplicate anything.
-    """
-
-    def __init__(self, message: str, retry_after: float | None = None, sent: bool = True) -> None:
-        super().__init__(message, retry_after)
-        self.sent = sent
+    """5xx, a lock, a dropped connection: the same request may well succeed later."""
 
 
 class AuthExpired(CRMError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ObjectKind = Literal["company", "contact"]
+ObjectKind = Literal["company", "contact", "engagement"]  # engagement: a task, note or email SalesOS creates
 FieldType = Literal["number", "text", "json", "bool", "datetime", "enum"]
 
 
@@ -79,6 +79,17 @@ COMPANY_KEY = CustomField("domain", "company", "text", "SalesOS domain",
 CONTACT_KEY = CustomField("email", "contact", "text", "SalesOS email",
                           "Lower-cased email; the key SalesOS upserts contacts by.", unique=True,
                           crms=("salesforce",))
+# What SalesOS creates rather than upserts (tasks, notes, emails) has no natural
+# key in the CRM, so each carries the key SalesOS created it under
+# (`created_key`): a create retried after a worker died before remembering the
+# CRM's id finds the first record instead of making a second. HubSpot refuses a
+# second record with the same value; Salesforce upserts Tasks by it, an External
+# ID on Activity (Task and Event share their custom fields) and no more: an
+# upsert needs nothing else (a key two records hold is refused, not duplicated
+# again), and asking for uniqueness on an activity field risks the whole field.
+ENGAGEMENT_KEY = CustomField("key", "engagement", "text", "SalesOS key",
+                             "The key SalesOS created this record under; a retried create finds it instead of "
+                             "creating it twice.", unique=True)
 IDENTITY_FIELDS: tuple[CustomField, ...] = (
     COMPANY_KEY,
     CustomField("industry", "company", "text", "SalesOS industry", "Industry as the data providers name it.",
@@ -88,6 +99,7 @@ IDENTITY_FIELDS: tuple[CustomField, ...] = (
                 "Domain of the contact's company, as SalesOS matched it."),
     CustomField("linkedin_url", "contact", "text", "SalesOS LinkedIn URL", "The contact's LinkedIn profile."),
     CustomField("timezone", "contact", "text", "SalesOS time zone", "IANA time zone used to time touches."),
+    ENGAGEMENT_KEY,
 )
 
 

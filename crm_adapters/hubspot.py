@@ -6,7 +6,10 @@ ids SalesOS remembers in its `RecordIndex`, so linking 3,000 contacts costs 30
 calls and no lookups. A batch HubSpot refuses as a whole (400) is split in
 halves until the bad records stand alone, so one invalid value never costs the
 other 99; per-record errors of a 207 multi-status are retried when HubSpot
-says they are transient and reported by key otherwise.
+says they are transient and reported by key otherwise. Tasks, notes and emails
+carry SalesOS's key in the unique `salesos_key` property, so a create repeated
+after a lost answer or a killed worker is refused, and what the first one made
+is found by that key instead of duplicated.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from hubspot.crm.companies import (
     PublicObjectSearchRequest, SimplePublicObjectBatchInputUpsert, SimplePublicObjectId, SimplePublicObjectInput,
 )
 from hubspot.crm.objects import tasks as task_models
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import HTTPError as TransportError
 
 from agents.validation import clip
@@ -37,11 +39,12 @@ from crm_adapters.fields import CustomField
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.hubspot_client import shared_connection_client
 from crm_adapters.hubspot_map import (
-    BATCH, COMPANIES, CONTACTS, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE, TASK_KINDS,
-    TASK_TO_CONTACT, TASK_TYPES, UNSUBSCRIBE_ALL, ObjectMap, from_hubspot, join_name, number, split_name, to_hubspot,
+    BATCH, COMPANIES, CONTACTS, CREATED_KEY_PROPERTY, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE,
+    TASK_KINDS, TASK_TO_CONTACT, TASK_TYPES, UNSUBSCRIBE_ALL, ObjectMap, from_hubspot, join_name, number, split_name,
+    to_hubspot,
 )
 from crm_adapters.record_index import RecordIndex
-from crm_adapters.values import check_domain, check_email, check_link, instant, normal_email
+from crm_adapters.values import check_domain, check_email, check_link, created_key, instant, normal_email
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -299,7 +302,8 @@ class HubSpotCRM(CRMAdapter):
 
     def _create_once(self, kind: str, object_type: str, items: list, association_type: int,
                      properties: Callable[[Any], dict[str, str]]) -> WriteResult:
-        """Create each item once: its key is remembered with its HubSpot id, and a known key is not sent again."""
+        """Create each item once: a remembered key is not sent again, and each record carries its key (see
+        `_create_chunk` for one whose id was never remembered)."""
         result = WriteResult()
         known = self._index.ids(kind, [item.key for item in items])
         result.ids.update(known)
@@ -311,7 +315,7 @@ class HubSpotCRM(CRMAdapter):
             email = normal_email(item.contact_email)
             try:
                 check_email(item.contact_email)
-                props = properties(item)
+                props = {**properties(item), CREATED_KEY_PROPERTY: created_key(kind, key)}
             except ValueError as exc:
                 result.errors[key] = str(exc)
                 continue
@@ -324,26 +328,77 @@ class HubSpotCRM(CRMAdapter):
                     types=[task_models.AssociationSpec(association_category="HUBSPOT_DEFINED",
                                                        association_type_id=association_type)])])))
         for chunk in chunks(ready, BATCH):
-            body = task_models.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[entry for _, _, entry in chunk])
-            try:
-                response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.create(body),
-                                      f"create {len(chunk)} {object_type}", idempotent=False)
-            except Transient as exc:
-                result.errors.update({key: f"{exc}; not repeated, as HubSpot may have created it: check the "
-                                           f"contact's timeline" for key, _, _ in chunk})
-                continue
-            failed = _errors_by_key(response, {key for key, _, _ in chunk})
-            result.errors.update(failed)
-            created = [(key, email) for key, email, _ in chunk if key not in failed]
-            ids = _created_ids(created, list(response.results or []))
-            if ids is None:
-                result.errors.update({key: "HubSpot's answer did not say which record is which; not recorded"
-                                      for key, _ in created})
-                continue
-            self._index.remember(kind, ids, parents={key: email for key, email in created if key in ids})
-            result.ids.update(ids)
-            result.created += len(ids)
+            self._create_chunk(kind, object_type, chunk, result)
         return result
+
+    def _create_chunk(self, kind: str, object_type: str, chunk: list, result: WriteResult) -> None:
+        """One batch create of (key, email, input) entries; the ids of what landed are remembered at once.
+
+        HubSpot refuses a record whose `salesos_key` another holds: one an earlier attempt created before its
+        worker died or its answer was lost, unknown to the index. Refused records, or a batch refused as a whole
+        (400/409), are looked up by their key; those found are remembered, and the rest of the batch is sent again.
+        Repeating the request is therefore harmless, so a failure after HubSpot acted is retried like any other.
+        A batch refused as a whole that holds nothing created before has a bad record (HubSpot validates every
+        input before it creates any): it is split in halves until the bad records stand alone, as upserts are.
+        """
+        body = task_models.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[entry for _, _, entry in chunk])
+        try:
+            response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.create(body),
+                                  f"create {len(chunk)} {object_type}")
+        except RequestRejected as exc:
+            if exc.status not in (400, 409):  # the request's fault, not a record's (a missing scope): the job retries
+                raise
+            if self._found(kind, object_type, chunk, result):
+                rest = [entry for entry in chunk if entry[0] not in result.ids]
+                if rest:
+                    self._create_chunk(kind, object_type, rest, result)
+                return
+            if exc.status == 409:
+                raise
+            if len(chunk) == 1:
+                result.errors[chunk[0][0]] = str(exc)
+                return
+            log.info("HubSpot refused a batch of %d %s (%s); splitting it to find the bad records",
+                     len(chunk), object_type, exc)
+            half = len(chunk) // 2
+            for part in (chunk[:half], chunk[half:]):
+                self._create_chunk(kind, object_type, part, result)
+            return
+        failed = _errors_by_key(response, {key for key, _, _ in chunk})
+        found = self._found(kind, object_type, [entry for entry in chunk if entry[0] in failed], result)
+        result.errors.update({key: error for key, error in failed.items() if key not in found})
+        created = [(key, email) for key, email, _ in chunk if key not in failed]
+        ids = _created_ids(created, list(response.results or []))
+        if ids is None:
+            result.errors.update({key: "HubSpot's answer did not say which record is which; not recorded"
+                                  for key, _ in created})
+            return
+        self._index.remember(kind, ids, parents={key: email for key, email in created if key in ids})
+        result.ids.update(ids)
+        result.created += len(ids)
+
+    def _found(self, kind: str, object_type: str, entries: list, result: WriteResult) -> set[str]:
+        """Keys of (key, email, input) entries HubSpot already holds a record for, read by `salesos_key` in one
+        batch read (at most 100 entries); they are remembered and counted unchanged. A refused read finds none."""
+        if not entries:
+            return set()
+        wanted = {entry.properties[CREATED_KEY_PROPERTY]: (key, email) for key, email, entry in entries}
+        body = task_models.BatchReadInputSimplePublicObjectId(
+            id_property=CREATED_KEY_PROPERTY, properties=[CREATED_KEY_PROPERTY],
+            inputs=[task_models.SimplePublicObjectId(id=value) for value in wanted])
+        try:
+            response = self._call(lambda c: getattr(c.crm.objects, object_type).batch_api.read(body),
+                                  f"find {len(entries)} {object_type} by key")
+        except RequestRejected as exc:
+            log.warning("%s could not be looked up by %s: %s", object_type, CREATED_KEY_PROPERTY, exc)
+            return set()
+        matches = [(wanted[value], str(record.id)) for record in response.results or []
+                   if (value := (record.properties or {}).get(CREATED_KEY_PROPERTY)) in wanted]
+        ids = {key: crm_id for (key, _), crm_id in matches}
+        self._index.remember(kind, ids, parents={key: email for (key, email), _ in matches})
+        result.ids.update(ids)
+        result.unchanged += len(ids)
+        return set(ids)
 
     def _read_created(self, kind: str, object_type: str, contact_email: str | None,
                       properties: list[str]) -> list[tuple[str, str, str, dict]]:
@@ -433,9 +488,8 @@ class HubSpotCRM(CRMAdapter):
 
     # --- transport ----------------------------------------------------------
 
-    def _call(self, request: Callable[[HubSpot], T], what: str, idempotent: bool = True) -> T:
-        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what,
-                    idempotent=idempotent)
+    def _call(self, request: Callable[[HubSpot], T], what: str) -> T:
+        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what)
 
     def _client(self, token: str) -> HubSpot:
         client = self._clients.get(token)
@@ -450,8 +504,7 @@ def classify(exc: Exception) -> CRMError | None:
     status = getattr(exc, "status", None)
     if status is None:
         if isinstance(exc, TransportError):
-            unsent = isinstance(getattr(exc, "reason", exc), (NewConnectionError, ConnectTimeoutError))
-            return Transient(f"HubSpot could not be reached ({type(exc).__name__})", sent=not unsent)
+            return Transient(f"HubSpot could not be reached ({type(exc).__name__})")
         return None
     headers = {name.lower(): value for name, value in (getattr(exc, "headers", None) or {}).items()}
     body = _body(getattr(exc, "body", None))

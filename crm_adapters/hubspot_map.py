@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from crm_adapters.fields import CustomField, fields_for, identity_fields
+from crm_adapters.fields import ENGAGEMENT_KEY, CustomField, fields_for, identity_fields
 from crm_adapters.values import encode, normal_domain, normal_email
 
 BATCH = 100  # HubSpot's batch limit for object and association endpoints
@@ -28,6 +28,10 @@ NOTE_TO_CONTACT = 202
 # communication_preferences.write scope; its batch form needs Marketing Hub Enterprise).
 EMAIL_OPT_OUT = "hs_email_optout"
 UNSUBSCRIBE_ALL = "/communication-preferences/v4/statuses/{subscriberIdString}/unsubscribe-all"
+
+# Tasks, notes and emails carry the key SalesOS created them under, a property with unique values: a second
+# create of one key is refused, and the first is found by it (batch read with it as `idProperty`).
+CREATED_KEY_PROPERTY = ENGAGEMENT_KEY.hubspot_name
 
 TASK_TYPES = {"call": "CALL", "email": "EMAIL", "linkedin": "TODO"}  # HubSpot has EMAIL, CALL, TODO
 TASK_KINDS = {value: key for key, value in TASK_TYPES.items()}

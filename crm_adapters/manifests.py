@@ -21,7 +21,7 @@ from crm_adapters.workflow_actions import ACTIONS, hubspot_definition
 
 DEFAULT_PUBLIC_URL = "https://salesos.example.com"
 HUBSPOT_GROUP = {"name": "salesos", "label": "SalesOS", "displayOrder": -1}
-HUBSPOT_OBJECTS = {"company": "companies", "contact": "contacts"}
+HUBSPOT_OBJECTS = {"company": ("companies",), "contact": ("contacts",), "engagement": ("tasks", "notes", "emails")}
 HUBSPOT_SCOPES = (
     "oauth",
     "crm.objects.companies.read", "crm.objects.companies.write",
@@ -31,7 +31,10 @@ HUBSPOT_SCOPES = (
     "crm.schemas.contacts.read", "crm.schemas.contacts.write",
     "communication_preferences.write",  # an unsubscribe opts the contact out of all email in HubSpot
 )
-SALESFORCE_OBJECTS = {"company": ("Account",), "contact": ("Contact", "Lead")}
+SALESFORCE_OBJECTS = {"company": ("Account",), "contact": ("Contact", "Lead"), "engagement": ("Activity",)}
+# Task and Event share their custom fields, defined on Activity; Salesforce lists and grants them as Task's (a Task
+# grant is mirrored on Event), so a permission set and FieldPermissions name them `Task.<field>`.
+SALESFORCE_GRANTED_AS = {"Activity": "Task"}
 SALESFORCE_API_VERSION = "59.0"
 SALESFORCE_PERMISSION_SET = {
     "name": "SalesOS_Integration", "label": "SalesOS Integration",
@@ -80,11 +83,11 @@ def hubspot_property(field: CustomField, order: int) -> dict:
 def hubspot_properties() -> dict[str, list[dict]]:
     """Property definitions by HubSpot object type, identity fields first."""
     return {
-        HUBSPOT_OBJECTS[kind]: [
+        object_type: [
             hubspot_property(field, order)
             for order, field in enumerate(identity_fields(kind, "hubspot") + fields_for(kind))
         ]
-        for kind in ("company", "contact")
+        for kind, object_types in HUBSPOT_OBJECTS.items() for object_type in object_types
     }
 
 
@@ -143,7 +146,9 @@ def salesforce_field_metadata(field: CustomField) -> dict[str, Any]:
     metadata: dict[str, Any] = {"fullName": field.salesforce_name, "label": field.label,
                                 "description": field.description, **_salesforce_type(field)}
     if field.unique:
-        metadata |= {"externalId": True, "unique": True, "caseSensitive": False}
+        metadata["externalId"] = True
+        if field.object != "engagement":  # an activity's key is an External ID only (`fields.ENGAGEMENT_KEY`)
+            metadata |= {"unique": True, "caseSensitive": False}
     return metadata
 
 
@@ -192,7 +197,12 @@ def salesforce_fields() -> dict[str, list[CustomField]]:
 
 def salesforce_field_grants() -> list[str]:
     """`Object.Field` names the permission set grants read and edit on: every field SalesOS deploys."""
-    return [f"{name}.{field.salesforce_name}" for name, fields in salesforce_fields().items() for field in fields]
+    return [salesforce_grant_name(name, field) for name, fields in salesforce_fields().items() for field in fields]
+
+
+def salesforce_grant_name(sobject: str, field: CustomField) -> str:
+    """A field of `sobject` as Salesforce grants it: `Account.SalesOS_Domain__c`, `Task.SalesOS_Key__c`."""
+    return f"{SALESFORCE_GRANTED_AS.get(sobject, sobject)}.{field.salesforce_name}"
 
 
 def salesforce_permission_set() -> str:

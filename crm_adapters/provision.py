@@ -31,8 +31,8 @@ from crm_adapters.fields import CustomField
 from crm_adapters.hubspot import classify as classify_hubspot
 from crm_adapters.hubspot_client import shared_connection_client
 from crm_adapters.manifests import (
-    HUBSPOT_GROUP, SALESFORCE_API_VERSION, SALESFORCE_OBJECT_ACCESS, SALESFORCE_PERMISSION_SET,
-    SALESFORCE_STANDARD_FIELDS, hubspot_properties, salesforce_field_metadata, salesforce_fields,
+    HUBSPOT_GROUP, SALESFORCE_API_VERSION, SALESFORCE_GRANTED_AS, SALESFORCE_OBJECT_ACCESS, SALESFORCE_PERMISSION_SET,
+    SALESFORCE_STANDARD_FIELDS, hubspot_properties, salesforce_field_metadata, salesforce_fields, salesforce_grant_name,
 )
 from crm_adapters.salesforce import classify as classify_salesforce, describe
 
@@ -90,7 +90,8 @@ class ProvisionReport(BaseModel):
 
 def provision_hubspot(tokens: TokenSource, *, host: str = "https://api.hubapi.com",
                       policy: CallPolicy | None = None) -> ProvisionReport:
-    """Ensure the `salesos` property group and every SalesOS property on companies and contacts.
+    """Ensure the `salesos` property group and every SalesOS property on companies, contacts, tasks, notes and
+    emails.
 
     Per object type: one group read (and create when missing), one batch read,
     and one batch create of the missing properties. A second run only reads.
@@ -223,7 +224,8 @@ class _Portal:
 def provision_salesforce(tokens: TokenSource, *, instance_url: str, version: str = SALESFORCE_API_VERSION,
                          policy: CallPolicy | None = None, session: requests.Session | None = None,
                          assign_to: str | None = SELF) -> ProvisionReport:
-    """Create the missing SalesOS fields on Account, Contact and Lead, then grant them through the permission set.
+    """Create the missing SalesOS fields on Account, Contact, Lead and Activity (Task's), then grant them through the
+    permission set.
 
     Existing fields are read from the Tooling API's FieldDefinition (one query per
     object: it sees fields the token's user has no field-level security on, which
@@ -241,10 +243,10 @@ def provision_salesforce(tokens: TokenSource, *, instance_url: str, version: str
     report = ProvisionReport(crm="salesforce")
     usable = []
     for sobject, fields in salesforce_fields().items():
-        found = org.field_types(sobject)
+        found = org.field_types(SALESFORCE_GRANTED_AS.get(sobject, sobject))  # Activity's fields are listed on Task
         for field in fields:
             payload = tooling_custom_field(sobject, field)
-            key = payload["FullName"]
+            key = salesforce_grant_name(sobject, field)
             has = found.get(field.salesforce_name)
             if has is None:
                 try:
@@ -326,7 +328,7 @@ def _grant(org: _Org, fields: dict[str, bool], report: ProvisionReport, assign_t
             "Name": spec["name"], "Label": spec["label"], "Description": spec["description"]},
             f"create permission set {spec['name']}")["id"]
         report.changes.append(f"permission set {spec['name']}")
-    objects = ", ".join(f"'{name}'" for name in salesforce_fields())
+    objects = ", ".join(f"'{name}'" for name in sorted({name.split(".")[0] for name in fields}))
     current = {row["Field"]: row for row in org.query(
         f"SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions "
         f"WHERE ParentId = '{parent}' AND SobjectType IN ({objects})", "read field permissions")}

@@ -13,29 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import sqlite3
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from connector.private_files import connect
-from connector.transactions import transaction
+from sqlalchemy import Column, Row, Table, func, select
+
+from connector.store import Store, open_store
+from connector.store.schema import crm_records, crm_stamps
 from crm_adapters.values import JSON
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS crm_records (
-    tenant TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, crm_id TEXT NOT NULL, parent TEXT,
-    PRIMARY KEY (tenant, kind, key)
-);
-CREATE INDEX IF NOT EXISTS crm_records_by_id ON crm_records (tenant, kind, crm_id);
-CREATE INDEX IF NOT EXISTS crm_records_by_parent ON crm_records (tenant, kind, parent);
-CREATE TABLE IF NOT EXISTS crm_stamps (
-    tenant TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL, value_hash TEXT NOT NULL,
-    written_at TEXT NOT NULL, PRIMARY KEY (tenant, kind, key, field)
-)
-"""
-_CHUNK = 400
+# Keys per IN (...): well under SQLite's and PostgreSQL's bound-parameter limits, few round trips at 10,000 keys.
+_CHUNK = 500
 
 
 def value_hash(value: Any) -> str:
@@ -55,105 +44,109 @@ def value_hash(value: Any) -> str:
 
 
 class RecordIndex:
-    """One tenant's ids and stamps in a SQLite file (the state database; ':memory:' in tests)."""
+    """One tenant's ids and stamps in SalesOS's state store.
 
-    def __init__(self, path: Path | str, tenant: str) -> None:
+    Keys are kept exactly as given: callers pass emails and domains already normalised, and a task's key
+    (which names its tenant, in that tenant's case) is an identifier, not an address.
+    """
+
+    def __init__(self, store: Store | Path | str, tenant: str) -> None:
         self.tenant = tenant
-        self._lock = threading.Lock()
-        open_db = connect if isinstance(path, Path) else sqlite3.connect  # a str is ':memory:'
-        self._db = open_db(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout=30000")
-        for statement in _SCHEMA.split(";"):
-            self._db.execute(statement)
+        self._store = open_store(store)
 
     # --- ids ----------------------------------------------------------------
 
     def ids(self, kind: str, keys: Iterable[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for chunk in _chunks(list(keys)):
-            marks = ",".join("?" * len(chunk))
-            rows = self._query(f"SELECT key, crm_id FROM crm_records WHERE tenant = ? AND kind = ? AND key IN ({marks})",
-                               (self.tenant, kind, *chunk))
-            found.update(rows)
-        return found
+        return dict(self._rows_in(crm_records, kind, crm_records.c.key, keys, crm_records.c.key, crm_records.c.crm_id))
 
     def keys_of(self, kind: str, crm_ids: Iterable[str]) -> dict[str, str]:
         """Natural key by CRM id: a webhook names records by id, SalesOS by email or domain."""
-        found: dict[str, str] = {}
-        for chunk in _chunks(list(crm_ids)):
-            marks = ",".join("?" * len(chunk))
-            found.update(self._query(
-                f"SELECT crm_id, key FROM crm_records WHERE tenant = ? AND kind = ? AND crm_id IN ({marks})",
-                (self.tenant, kind, *chunk)))
-        return found
+        return dict(self._rows_in(crm_records, kind, crm_records.c.crm_id, crm_ids,
+                                  crm_records.c.crm_id, crm_records.c.key))
 
     def children(self, kind: str, parent: str | None) -> dict[str, str]:
         """Key → id of records under `parent` (tasks of a contact); every one when parent is None."""
-        if parent is None:
-            return dict(self._query("SELECT key, crm_id FROM crm_records WHERE tenant = ? AND kind = ?",
-                                    (self.tenant, kind)))
-        return dict(self._query("SELECT key, crm_id FROM crm_records WHERE tenant = ? AND kind = ? AND parent = ?",
-                                (self.tenant, kind, parent)))
+        query = select(crm_records.c.key, crm_records.c.crm_id).where(crm_records.c.tenant == self.tenant,
+                                                                      crm_records.c.kind == kind)
+        if parent is not None:
+            query = query.where(crm_records.c.parent == parent)
+        with self._store.read() as conn:
+            return dict(conn.execute(query).all())
 
     def parents(self, kind: str, keys: Iterable[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for chunk in _chunks(list(keys)):
-            marks = ",".join("?" * len(chunk))
-            found.update(self._query(
-                f"SELECT key, parent FROM crm_records WHERE tenant = ? AND kind = ? AND key IN ({marks})",
-                (self.tenant, kind, *chunk)))
-        return found
+        return dict(self._rows_in(crm_records, kind, crm_records.c.key, keys, crm_records.c.key, crm_records.c.parent))
 
     def remember(self, kind: str, ids: dict[str, str], parents: dict[str, str] | None = None) -> None:
-        rows = [(self.tenant, kind, key, crm_id, (parents or {}).get(key)) for key, crm_id in ids.items()]
-        self._write("INSERT INTO crm_records (tenant, kind, key, crm_id, parent) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (tenant, kind, key) DO UPDATE SET crm_id = excluded.crm_id, "
-                    "parent = COALESCE(excluded.parent, crm_records.parent)", rows)
+        rows = [{"tenant": self.tenant, "kind": kind, "key": key, "crm_id": crm_id, "parent": (parents or {}).get(key)}
+                for key, crm_id in sorted(ids.items())]  # in key order: two writers lock rows alike, never crosswise
+        if not rows:
+            return
+        insert = self._store.insert(crm_records)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[crm_records.c.tenant, crm_records.c.kind, crm_records.c.key],
+            set_={"crm_id": insert.excluded.crm_id,
+                  "parent": func.coalesce(insert.excluded.parent, crm_records.c.parent)})
+        with self._store.write() as conn:
+            conn.execute(upsert, rows)
 
     def forget(self, kind: str, keys: Iterable[str]) -> None:
-        self._write("DELETE FROM crm_records WHERE tenant = ? AND kind = ? AND key = ?",
-                    [(self.tenant, kind, key) for key in keys])
+        chunks = list(_chunks(keys))
+        if not chunks:
+            return
+        with self._store.write() as conn:
+            for chunk in chunks:
+                conn.execute(crm_records.delete().where(crm_records.c.tenant == self.tenant,
+                                                        crm_records.c.kind == kind, crm_records.c.key.in_(chunk)))
+
+    def relink(self, kind: str, ids: dict[str, str], parents: dict[str, str]) -> None:
+        """Remember records that are their parent's only one of `kind`, forgetting each parent's others (a
+        Salesforce contact has one account, so its new link replaces the old): one write for the batch."""
+        with self._store.write():
+            stale = [key for (key,) in self._rows_in(crm_records, kind, crm_records.c.parent, set(parents.values()),
+                                                     crm_records.c.key) if key not in ids]
+            self.forget(kind, stale)
+            self.remember(kind, ids, parents)
 
     # --- stamps -------------------------------------------------------------
 
     def stamps(self, kind: str, keys: Iterable[str]) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
-        for chunk in _chunks(list(keys)):
-            marks = ",".join("?" * len(chunk))
-            rows = self._query(
-                f"SELECT key, field, value_hash FROM crm_stamps WHERE tenant = ? AND kind = ? AND key IN ({marks})",
-                (self.tenant, kind, *chunk))
-            for key, name, digest in rows:
-                found.setdefault(key, {})[name] = digest
+        for key, name, digest in self._rows_in(crm_stamps, kind, crm_stamps.c.key, keys, crm_stamps.c.key,
+                                               crm_stamps.c.field, crm_stamps.c.value_hash):
+            found.setdefault(key, {})[name] = digest
         return found
 
     def stamp(self, kind: str, written: dict[str, dict[str, Any]], at: dt.datetime | None = None) -> None:
         """Record the values just written: {key: {field: value}}."""
         when = (at or dt.datetime.now(dt.UTC)).isoformat()
-        rows = [(self.tenant, kind, key, name, value_hash(value), when)
-                for key, values in written.items() for name, value in values.items()]
-        self._write("INSERT INTO crm_stamps (tenant, kind, key, field, value_hash, written_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, kind, key, field) DO UPDATE SET "
-                    "value_hash = excluded.value_hash, written_at = excluded.written_at", rows)
+        rows = [{"tenant": self.tenant, "kind": kind, "key": key, "field": name, "value_hash": value_hash(value),
+                 "written_at": when}
+                for key, values in sorted(written.items()) for name, value in sorted(values.items())]  # as `remember`
+        if not rows:
+            return
+        insert = self._store.insert(crm_stamps)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[crm_stamps.c.tenant, crm_stamps.c.kind, crm_stamps.c.key, crm_stamps.c.field],
+            set_={"value_hash": insert.excluded.value_hash, "written_at": insert.excluded.written_at})
+        with self._store.write() as conn:
+            conn.execute(upsert, rows)
 
     def is_echo(self, kind: str, key: str, field: str, value: Any) -> bool:
         """True when `value` is what SalesOS last wrote to this field: a webhook echo, not a person's edit."""
         return self.stamps(kind, [key]).get(key, {}).get(field) == value_hash(value)
 
-    def close(self) -> None:
-        self._db.close()
-
-    def _query(self, sql: str, params: tuple) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
-
-    def _write(self, sql: str, rows: list[tuple]) -> None:
-        if not rows:
-            return
-        with self._lock, transaction(self._db):
-            self._db.executemany(sql, rows)
+    def _rows_in(self, table: Table, kind: str, column: Column, values: Iterable[str], *columns: Column) -> list[Row]:
+        """`columns` of this tenant's rows of `kind` whose `column` is one of `values`: one IN per chunk, one
+        snapshot for all of them."""
+        chunks = list(_chunks(values))
+        if not chunks:
+            return []
+        query = select(*columns).where(table.c.tenant == self.tenant, table.c.kind == kind)
+        with self._store.read() as conn:
+            return [row for chunk in chunks for row in conn.execute(query.where(column.in_(chunk)))]
 
 
-def _chunks(values: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start:start + _CHUNK]
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start:start + _CHUNK]

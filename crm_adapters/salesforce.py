@@ -4,7 +4,9 @@ Writes go through sObject Collections, 200 records a call: accounts and
 contacts upsert by the SalesOS external-id fields, so a re-run updates instead
 of duplicating, and a contact carries its account as an external-id reference,
 so linking it costs no call of its own. Tasks and activities are created once
-per key, remembered in the `RecordIndex`. Per-record errors are reported by key
+per key: remembered in the `RecordIndex`, and upserted by that key (an
+External ID on Task) so a create repeated after a lost answer or a killed
+worker finds the Task the first one made. Per-record errors are reported by key
 after retrying the ones Salesforce calls transient (a locked row), and every
 response's `Sforce-Limit-Info` sets the budget's allowance to the org's own.
 """
@@ -33,10 +35,11 @@ from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejec
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import (
     ACCOUNT_REFERENCE, ACCOUNTS, ACTIVITY_SUBTYPES, BATCH, CONTACTS, EMAIL_OPT_OUT, IN_CHUNK, IN_CHUNK_URL_BYTES,
-    LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE, TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, ObjectMap,
-    datetime_text, from_salesforce, join_name, number, parse_datetime, split_name, stand_in_last_name, to_salesforce,
+    LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE, TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, TASKS,
+    ObjectMap, datetime_text, from_salesforce, join_name, number, parse_datetime, split_name, stand_in_last_name,
+    to_salesforce,
 )
-from crm_adapters.values import check_domain, check_email, check_link, instant, normal_domain, normal_email
+from crm_adapters.values import check_domain, check_email, check_link, created_key, instant, normal_domain, normal_email
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -296,16 +299,17 @@ class SalesforceCRM(CRMAdapter):
 
     def _remember_links(self, links: dict[str, tuple[str, str]]) -> None:
         """Link key -> (email, link id). A Salesforce contact has one account, so a new link forgets the old one."""
-        stale = [key for email in {email for email, _ in links.values()}
-                 for key in self._index.children("link", email) if key not in links]
-        self._index.forget("link", stale)
-        self._index.remember("link", {key: link_id for key, (_, link_id) in links.items()},
-                             parents={key: email for key, (email, _) in links.items()})
+        self._index.relink("link", {key: link_id for key, (_, link_id) in links.items()},
+                           parents={key: email for key, (email, _) in links.items()})
 
     # --- created-once records (tasks, activities) -----------------------------
 
     def _create_once(self, kind: str, items: list, fields: Callable[[Any], Record]) -> WriteResult:
-        """Create each item once: its key is remembered with its Task id, and a known key is not sent again."""
+        """Create each item once: a remembered key is not sent again, and the rest are upserted by their key.
+
+        A Task an earlier attempt created, its id never remembered (the worker killed in between, the answer
+        lost), is found by the upsert and written again in place (counted updated): one Task per key, and the
+        request may be repeated like any other. The ids are remembered chunk by chunk, as they land."""
         result = WriteResult()
         known = self._index.ids(kind, [item.key for item in items])
         fresh: dict[str, tuple[str, Record]] = {}  # key -> (email, record); the first of a key twice wins
@@ -318,33 +322,22 @@ class SalesforceCRM(CRMAdapter):
             except ValueError as exc:
                 result.errors[item.key] = str(exc)
         contacts = self._ids(CONTACTS, {email for email, _ in fresh.values()})
-        ready = []
+        ready: dict[str, Record] = {}
         for key, (email, record) in fresh.items():
             if email in contacts:
-                ready.append((key, email, {"attributes": {"type": TASK_OBJECT}, "WhoId": contacts[email], **record}))
+                ready[key] = {TASKS.id_field: created_key(kind, key), "WhoId": contacts[email], **record}
             else:
                 result.errors[key] = f"no contact with email {email!r}"
-        for chunk in chunks(ready, BATCH):
-            body = {"allOrNone": False, "records": [record for _, _, record in chunk]}
-            try:
-                outcomes = self._call(lambda sf: self._send(sf, "POST", "composite/sobjects", json=body),
-                                      f"create {len(chunk)} {kind} tasks", idempotent=False)
-            except Transient as exc:
-                result.errors.update({key: f"{exc}; not repeated, as Salesforce may have created it: check the "
-                                           f"contact's activity history" for key, _, _ in chunk})
-                continue
-            if not isinstance(outcomes, list) or len(outcomes) != len(chunk):
-                result.errors.update({key: "Salesforce's answer did not match the batch; not recorded"
-                                      for key, _, _ in chunk})
-                continue
-            ids = {key: outcome["id"] for (key, _, _), outcome in zip(chunk, outcomes) if outcome.get("success")}
-            self._index.remember(kind, ids, parents={key: email for key, email, _ in chunk if key in ids})
-            result.created += len(ids)
-            result.errors.update({key: describe(outcome.get("errors") or [])
-                                  for (key, _, _), outcome in zip(chunk, outcomes) if key not in ids})
-            known.update(ids)
+        for chunk in chunks(list(ready.items()), BATCH):
+            written = WriteResult()
+            self._upsert_chunk(TASKS, dict(chunk), written, _PER_RECORD_RETRIES)
+            self._index.remember(kind, written.ids, parents={key: fresh[key][0] for key in written.ids})
+            known.update(written.ids)
+            result.errors.update(written.errors)
+            result.created += written.created
+            result.updated += written.updated
         result.ids = {item.key: known[item.key] for item in items if item.key in known}
-        result.unchanged = sum(item.key in known for item in items) - result.created
+        result.unchanged = sum(item.key in known for item in items) - result.created - result.updated
         return result
 
     def _read_created(self, kind: str, contact_email: str | None) -> list[tuple[str, str, Record]]:
@@ -410,9 +403,8 @@ class SalesforceCRM(CRMAdapter):
 
     # --- transport ----------------------------------------------------------
 
-    def _call(self, request: Callable[[Salesforce], T], what: str, idempotent: bool = True) -> T:
-        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what,
-                    idempotent=idempotent)
+    def _call(self, request: Callable[[Salesforce], T], what: str) -> T:
+        return call(self.policy, self._tokens, lambda token: request(self._client(token)), classify, what)
 
     def _client(self, token: str) -> Salesforce:
         client = self._clients.get(token)
@@ -450,8 +442,7 @@ def note_api_usage(budget: Budget | None, limit_info: str | None) -> None:
 def classify(exc: Exception) -> CRMError | None:
     """A simple-salesforce or requests exception as a CRMError."""
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        unsent = isinstance(exc, requests.ConnectTimeout) or "NewConnectionError" in repr(exc.args)
-        return Transient(f"Salesforce could not be reached ({type(exc).__name__})", sent=not unsent)
+        return Transient(f"Salesforce could not be reached ({type(exc).__name__})")
     status = getattr(exc, "status", None)
     if not isinstance(exc, SalesforceError) or status is None:
         return None

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from crm_adapters.fields import COMPANY_KEY, CONTACT_KEY, CustomField, fields_for, identity_fields
+from crm_adapters.fields import COMPANY_KEY, CONTACT_KEY, ENGAGEMENT_KEY, CustomField, fields_for, identity_fields
 from crm_adapters.values import encode, normal_domain, normal_email
 
 BATCH = 200  # sObject Collections take at most 200 records a call
@@ -44,8 +44,8 @@ TASK_FIELDS = ("Id", "Subject", "Description", "ActivityDate", "ReminderDateTime
 class ObjectMap:
     """One SalesOS record kind on one Salesforce object."""
 
-    kind: str  # "company" | "contact"
-    sobject: str  # "Account" | "Contact"
+    kind: str  # "company" | "contact" | "engagement"
+    sobject: str  # "Account" | "Contact" | "Task"
     id_field: str  # the external-id field upserts go by
     standard: dict[str, str]  # model attribute -> Salesforce field
     custom: dict[str, CustomField]  # canonical name -> field
@@ -77,6 +77,10 @@ CONTACTS = ObjectMap(
     standard={"title": "Title", "phone": "Phone", "country": "MailingCountry", **_identity("contact")},
     custom={field.name: field for field in fields_for("contact")},
 )
+# Tasks SalesOS creates (to-dos and logged activities alike) upsert by the key they were created under, an External
+# ID, so a create repeated after a lost answer or a killed worker updates the first one instead of adding another.
+TASKS = ObjectMap(kind="engagement", sobject=TASK_OBJECT, id_field=ENGAGEMENT_KEY.salesforce_name, standard={},
+                  custom={})
 
 
 def to_salesforce(field: CustomField, value: Any) -> Any:

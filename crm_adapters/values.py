@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 from typing import Any
@@ -21,6 +22,16 @@ def normal_domain(value: str) -> str:
 
 def normal_email(value: str) -> str:
     return value.strip().lower()
+
+
+def created_key(kind: str, key: str) -> str:
+    """The value of `ENGAGEMENT_KEY` on what SalesOS creates: a digest of its kind and key.
+
+    A step's key holds an email of any length (Salesforce's External ID text stops at 255 characters) in any case
+    (External IDs compare without it); 32 hex digits fit both and stay unique per kind, so a Salesforce Task made
+    for a rep's to-do and one logging an email never share a key.
+    """
+    return hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()[:32]
 
 
 def check_domain(value: str) -> None:

@@ -25,15 +25,13 @@ SUPERUSER = "postgres"
 # initdb and postgres refuse to run as root; as root the cluster is run by this system user.
 ROOT_RUNS_AS = "postgres"
 
-# Test data is throwaway: durability off makes every commit and CREATE DATABASE cheap.
 SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
     "max_connections": "200",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
     "shared_buffers": "32MB",
 }
+# Test data is throwaway: durability off makes every commit and CREATE DATABASE cheap. A benchmark keeps it on.
+THROWAWAY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 class PostgresNotInstalled(RuntimeError):
@@ -69,8 +67,10 @@ class PostgresServer:
     initdb per session is all the start-up cost.
     """
 
-    def __init__(self, path: str | None = None, search: str | None = None) -> None:
+    def __init__(self, path: str | None = None, search: str | None = None, durable: bool = False) -> None:
+        """`durable`: commits reach the disk as in production (a benchmark), instead of throwaway speed (tests)."""
         self.bin_dir = find_bin_dir(path, search)
+        self.durable = durable
         self.run_as = ROOT_RUNS_AS if os.geteuid() == 0 else None
         if self.run_as:
             try:
@@ -156,7 +156,8 @@ class PostgresServer:
             "local all all trust\n"
             "host  all all 127.0.0.1/32 trust\n")
         with (self.data_dir / "postgresql.conf").open("a") as conf:
-            for name, value in {**SETTINGS, "unix_socket_directories": f"'{self.directory}'"}.items():
+            settings = SETTINGS if self.durable else {**SETTINGS, **THROWAWAY}
+            for name, value in {**settings, "unix_socket_directories": f"'{self.directory}'"}.items():
                 conf.write(f"{name} = {value}\n")
 
     def _start_postmaster(self, timeout: float) -> bool:

@@ -4,6 +4,10 @@ A small hand-made market whose every number can be worked out by hand:
 acme.io (two sources, one merge) fits at 0.7875 with intent 0.90 (TIER_1),
 northwind.ca fits at 0.875 with intent 0.20 (TIER_3), brightlane.co.uk is
 below the threshold and fintastic.com is an excluded industry.
+
+The runs that go through outreach run on both state engines (`state_url`):
+SALESOS_DATABASE_URL names a SQLite file outside SALESOS_HOME, or a fresh
+PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from sqlalchemy import create_engine, select
+
+from connector.store.schema import effects
 from crm_adapters.local import LocalCRM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,25 +109,38 @@ def workspace(tmp_path):
     return tmp_path, market, data
 
 
-def cli(home: Path, *args: str, redis_url: str | None = None) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+def cli(home: Path, *args: str, redis_url: str | None = None,
+        database_url: str | None = None) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "SALESOS_DATABASE_URL")}
     env["SALESOS_HOME"] = str(home)
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if database_url:
+        env["SALESOS_DATABASE_URL"] = database_url
     return subprocess.run([sys.executable, "-m", "connector", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
-def run(workspace, redis_url, *extra):
+def run(workspace, redis_url, *extra, database_url: str | None = None):
     home, market, data = workspace
     result = cli(home / "home", "run", "--market", str(market), "--data", str(data), "--as-of", AS_OF,
-                 "--json", *extra, redis_url=redis_url)
+                 "--json", *extra, redis_url=redis_url, database_url=database_url)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_the_funnel_counts_every_stage(workspace, redis_url):
-    summary = run(workspace, redis_url, "--send-now")
+def done_effects(database_url: str) -> list[str]:
+    """The send ledger's done keys, read from the state database itself."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return sorted(conn.execute(select(effects.c.key).where(effects.c.status == "done")).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_the_funnel_counts_every_stage(workspace, redis_url, state_url):
+    summary = run(workspace, redis_url, "--send-now", database_url=state_url)
     assert {key: summary[key] for key in (
         "companies_read", "duplicates_merged", "excluded", "below_threshold", "qualified", "enriched",
         "contacts", "contacts_dropped", "steps_scheduled", "emails_written", "tasks_created",
@@ -131,6 +151,7 @@ def test_the_funnel_counts_every_stage(workspace, redis_url):
     }
     assert summary["tiers"] == {"TIER_1": 3, "TIER_2": 0, "TIER_3": 2, "TIER_4": 0}
     assert summary["failures"] == []
+    assert not (workspace[0] / "home" / "salesos.sqlite3").exists()  # SalesOS's state is where the URL says
 
 
 def test_malformed_rows_are_quarantined_with_file_line_and_reason(workspace, redis_url):
@@ -168,8 +189,8 @@ def test_the_local_crm_holds_the_results(workspace, redis_url):
     assert crm.counts()["associations"] == 5
 
 
-def test_send_now_fills_the_outbox_and_the_rep_task_list(workspace, redis_url):
-    run(workspace, redis_url, "--send-now")
+def test_send_now_fills_the_outbox_and_the_rep_task_list(workspace, redis_url, state_url):
+    run(workspace, redis_url, "--send-now", database_url=state_url)
     home = workspace[0] / "home"
     messages = [message_from_bytes(p.read_bytes(), policy=default) for p in (home / "outbox").glob("*.eml")]
     assert sorted(m["To"].addresses[0].addr_spec for m in messages) == [
@@ -179,6 +200,8 @@ def test_send_now_fills_the_outbox_and_the_rep_task_list(workspace, redis_url):
     assert [task.contact_email for task in crm.get_tasks()] == ["sam@acme.io"]
     assert len(crm.get_activities()) == 4
     assert crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "in_progress"
+    assert done_effects(state_url) == [f"outreach:local:{email}:0" for email in (
+        "carl@northwind.ca", "jane@acme.io", "john@acme.io", "nora@northwind.ca", "sam@acme.io")]
 
 
 def test_a_local_run_that_writes_emails_notes_their_unsubscribe_links_are_plain_http(workspace, redis_url):
@@ -190,12 +213,13 @@ def test_a_local_run_that_writes_emails_notes_their_unsubscribe_links_are_plain_
         " ".join(result.stderr.split()))
 
 
-def test_running_the_same_market_twice_creates_no_duplicate_and_sends_nothing_twice(workspace, redis_url):
-    first = run(workspace, redis_url, "--send-now")
+def test_running_the_same_market_twice_creates_no_duplicate_and_sends_nothing_twice(workspace, redis_url,
+                                                                                      state_url):
+    first = run(workspace, redis_url, "--send-now", database_url=state_url)
     home = workspace[0] / "home"
     crm_counts = LocalCRM(home / "crm.sqlite3").counts()
     outbox = sorted(p.name for p in (home / "outbox").glob("*.eml"))
-    second = run(workspace, redis_url, "--send-now")
+    second = run(workspace, redis_url, "--send-now", database_url=state_url)
     assert LocalCRM(home / "crm.sqlite3").counts() == crm_counts
     assert sorted(p.name for p in (home / "outbox").glob("*.eml")) == outbox
     assert second["qualified"] == first["qualified"]

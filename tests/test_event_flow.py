@@ -17,6 +17,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from agents.event_jobs import market_defined_job
+from agents.events import CrmEvent
 from connector import runtime
 from connector.actions import complete_finished
 from connector.data_sources import DataSource
@@ -32,7 +33,6 @@ from tests.test_end_to_end import MARKET, ROWS
 from tests.test_tenant_run import hubspot  # noqa: F401 - the fixture is shared
 from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, deliver, hubspot_event, signed_headers
 from webhooks.app import create_app
-from webhooks.intake import CrmEvent
 
 PORTAL = 62515
 TENANT = f"hubspot-{PORTAL}"
@@ -138,9 +138,8 @@ def test_a_tenant_with_provider_keys_and_no_files_runs_what_its_crm_asks_for_rea
     providers = ProviderServer()  # whose world has no acme.io
     monkeypatch.setenv("APOLLO_API_BASE_URL", providers.base_url("apollo"))
     runtime.settings.cache_clear()
-    vault = Vault(runtime.settings().state_path, vault_keys(runtime.settings()))
-    set_key(vault, TENANT, "apollo", providers.fake.keys["apollo"])
-    vault.close()
+    set_key(Vault(runtime.settings().database_url, vault_keys(runtime.settings())), TENANT, "apollo",
+            providers.fake.keys["apollo"])
     record = CrmEvent(tenant=TENANT, source="salesforce-outbound", kind="SalesOS_Market__c.updated",
                       object_type="market", object_id="a01", property_name="Definition__c", property_value=MARKET,
                       occurred_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC), identity="m1")

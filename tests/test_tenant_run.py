@@ -110,6 +110,22 @@ def test_a_run_stops_at_the_api_budget_and_says_so(workspace, redis_url, tenant_
     assert hubspot.total_calls == 2
 
 
+def test_a_run_waits_for_a_job_that_failed_while_hubspot_was_down_saying_what_it_waits_for(
+        workspace, redis_url, tenant_env, hubspot, tmp_path):
+    """The retry waits as configured (here a second, not a minute) and the run with it; it then writes everything
+    once, and nothing failed."""
+    hubspot.fail("/crm/v3/objects/companies/batch/upsert", 503, {"status": "error", "message": "Service Unavailable"},
+                 headers={"Retry-After": "0"}, times=6)  # every attempt of the source job's write, then it is back
+    env = {**tenant_env, "SALESOS_JOB_RETRY_MINUTES": "[0.01]"}
+    result = run(tmp_path / "tenant-home", workspace, redis_url, env, "--tenant", TENANT)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["failures"] == [] and summary["qualified"] == 2 and summary["crm_errors"] == []
+    said = " ".join(result.stderr.split())
+    assert "waiting: a job retries from" in said and "(attempt 2 of 2) after Transient: HubSpot answered 503" in said
+    assert len(hubspot.objects["companies"]) == 2 and len(hubspot.objects["tasks"]) == 5
+
+
 def test_an_unknown_tenant_is_refused_before_any_work(workspace, redis_url, tenant_env, tmp_path):
     result = run(tmp_path / "tenant-home", workspace, redis_url, tenant_env, "--tenant", "hubspot-999")
     assert result.returncode == 2

@@ -27,6 +27,7 @@ from connector.unsubscribes import (
 )
 from connector.vault import new_key
 from crm_adapters.base import ContactWrite
+from tests.connector.retries import work_through_retries
 from tests.connector.test_ledger import waiting
 from tests.crm_adapters.salesforce_fake import SalesforceFake
 from tests.fakes.hubspot_server import FakeHubSpot, Server
@@ -170,7 +171,7 @@ def test_a_refused_opt_out_still_stops_the_sequence_and_is_queued_again_with_the
     in_sequence(HUBSPOT)
     hubspot.scopes.clear()  # a portal installed before SalesOS asked for communication_preferences.write
     click(app(redis_url), HUBSPOT)
-    work(conn)
+    work_through_retries(conn, "engagement")
     engagement = queue("engagement", conn)
     assert engagement.failed_job_registry.get_job_ids() == [batch_job_id(HUBSPOT, [JANE])]
     assert waiting(runtime.ledger()) == [(HUBSPOT, JANE)]
@@ -400,7 +401,7 @@ def test_a_batch_whose_job_failed_is_queued_again_after_the_retry_delay(home, re
     hubspot.scopes.clear()  # the opt-outs are refused until the admin re-installs the app
     start = dt.datetime.now(dt.UTC)
     assert requeue_unsynced(conn, runtime.ledger(), now=start) == 3
-    work(conn)
+    work_through_retries(conn, "engagement")
     assert queue("engagement", conn).failed_job_registry.count == 1
     hubspot.scopes.add("communication_preferences.write")
     conn.delete(PASS_LOCK)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from contextlib import closing
 from pathlib import Path
 
 import redis
@@ -79,8 +78,8 @@ def create_market_run():
         enqueue_unattended(_redis(), run, "api")
     except redis.RedisError:
         return jsonify(error="queue unavailable; retry later"), 503
-    with closing(TenantMarkets(settings.state_path)) as markets:  # like `run --tenant`: the tenant's market now
-        markets.set(run.tenant, market, origin=f"API run {run.run_id}")
+    # like `run --tenant`: the tenant's market now
+    TenantMarkets(settings.database_url).set(run.tenant, market, origin=f"API run {run.run_id}")
     try:
         arm(_redis(), run.tenant, market, dt.datetime.now(dt.UTC))
     except redis.RedisError:  # the run is queued; the dispatcher's idle pass arms the schedule's first tick

@@ -33,11 +33,7 @@ def caller(scope: Scope) -> ApiKey | None:
     presented = _presented_key()
     if not presented:
         return None
-    keys = ApiKeys(current_app.config["SALESOS_SETTINGS"].state_path)
-    try:
-        key = keys.authenticate(presented)
-    finally:
-        keys.close()
+    key = ApiKeys(current_app.config["SALESOS_SETTINGS"].database_url).authenticate(presented)
     return key if key is not None and key.scope == scope else None
 
 

@@ -22,11 +22,10 @@ record kind.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from connector.store import Store
 from crm_adapters.fields import CustomField
 from crm_adapters.hubspot_map import COMPANIES, CONTACTS, ObjectMap, from_hubspot
 from crm_adapters.record_index import RecordIndex, value_hash
@@ -51,10 +50,8 @@ _PROPERTIES = {"company": _property_map(COMPANIES), "contact": _property_map(CON
 class EchoFilter:
     """Drops a batch's echoes of SalesOS's own writes; one per app, shared by its request threads."""
 
-    def __init__(self, state_path: Path, app_id: str | None, cached_tenants: int = 64) -> None:
-        self._state_path, self._app_id = state_path, (app_id or "").strip() or None
-        self._indexes: OrderedDict[str, RecordIndex] = OrderedDict()
-        self._cached, self._lock = cached_tenants, threading.Lock()
+    def __init__(self, database: Store | Path | str, app_id: str | None) -> None:
+        self._database, self._app_id = database, (app_id or "").strip() or None
 
     def own(self, tenant: str, events: list[HubSpotEvent]) -> set[int]:
         """Positions (in `events`) of the events SalesOS caused."""
@@ -75,7 +72,7 @@ class EchoFilter:
                 continue
             candidates.setdefault(event.object_type, []).append((i, event, name, value))
         if candidates:
-            index = self._index(tenant)
+            index = RecordIndex(self._database, tenant)
             for kind, items in candidates.items():
                 keys = index.keys_of(kind, {event.object_id for _, event, _, _ in items})
                 stamps = index.stamps(kind, set(keys.values()))
@@ -89,12 +86,3 @@ class EchoFilter:
         if self._app_id is None or (event.changeSource or "").upper() not in _SELF_SOURCES:
             return False
         return (event.sourceId or "").rsplit(":", 1)[-1].strip() == self._app_id
-
-    def _index(self, tenant: str) -> RecordIndex:
-        """A record index per tenant, kept open (a small LRU): opening SQLite per request costs more than the check."""
-        with self._lock:
-            index = self._indexes.pop(tenant, None) or RecordIndex(self._state_path, tenant)
-            self._indexes[tenant] = index
-            while len(self._indexes) > self._cached:
-                self._indexes.popitem(last=False)  # not closed: a request may still hold it; GC closes it
-            return index

@@ -216,21 +216,12 @@ class EndpointState:
         # else the URL each request arrived at (a server reached directly, as in `connector serve`).
         self._public_url = settings.salesos_public_url if "salesos_public_url" in settings.model_fields_set else None
         self.intake: Intake | None = app_intake(app)
-        self.echoes = EchoFilter(settings.state_path, settings.hubspot_app_id)
-        self._settings = settings
-        self._local = threading.local()
+        self.echoes = EchoFilter(settings.database_url, settings.hubspot_app_id)
+        self.records: TenantRecords = open_tenant_records(settings)  # records only: the endpoints hold no vault key
         self._tenants: dict[int, tuple[float, str | None]] = {}
 
     def signed_uri(self, request: Request) -> str:
         return public_uri(self._public_url or request.root_url, request.path, request.query_string)
-
-    def records(self) -> TenantRecords:
-        """This thread's connection to the tenant records (SQLite connections stay in their thread); the
-        endpoints read records only, and never hold the vault key."""
-        records = getattr(self._local, "records", None)
-        if records is None:
-            records = self._local.records = open_tenant_records(self._settings)
-        return records
 
     def tenant_of(self, portal: int) -> str | None:
         """The tenant id of a portal, remembered for TENANT_TTL seconds (a removed tenant stops receiving
@@ -239,7 +230,7 @@ class EndpointState:
         known = self._tenants.get(portal)
         if known is not None and known[0] > now:
             return known[1]
-        tenant = self.records().find("hubspot", str(portal))
+        tenant = self.records.find("hubspot", str(portal))
         found = tenant.id if tenant else None
         if len(self._tenants) > 10_000:
             self._tenants.clear()

@@ -16,25 +16,24 @@ import hashlib
 import os
 import queue
 import threading
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import redis
-from pydantic import BaseModel, Field
 from pydantic_core import to_json
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from agents.events import CrmEvent, Source
+from connector.dispatch import INBOX
+
 if TYPE_CHECKING:
     from flask import Flask
 
-INBOX = "salesos:events:inbox"
 DEDUPE_SECONDS = 25 * 3600  # HubSpot and Salesforce retry for 24 h; keep identities a little longer
 # An event that happened before the dedupe window is refused as stale: Redis has forgotten its identity, so a
 # late redelivery (or a replay) of it could no longer be told from the first delivery.
 STALE_AFTER_SECONDS = DEDUPE_SECONDS
 REDIS_TIMEOUT = 0.5  # seconds, for connecting and for each reply, on the endpoints' connections
-
-Source = Literal["hubspot-webhook", "hubspot-workflow", "salesforce-outbound", "salesforce-flow"]
 
 # New entries are pushed 500 at a time: unpack() is limited by Lua's stack, and an error after the SETs
 # would leave events marked as seen but never queued.
@@ -51,22 +50,6 @@ end
 return #fresh
 """
 _ACCEPT_SHA = hashlib.sha1(_ACCEPT.encode()).hexdigest()
-
-
-class CrmEvent(BaseModel):
-    """One thing that happened in a tenant's CRM, in the same shape whichever CRM sent it."""
-
-    tenant: str
-    source: Source
-    kind: str = Field(description="e.g. contact.propertyChange, company.creation, workflow.prospect_company")
-    object_type: str = Field(description="company, contact, deal, market, ...")
-    object_id: str
-    property_name: str | None = None
-    property_value: str | None = None
-    change_source: str | None = Field(default=None, description="who made the change, as the CRM says")
-    occurred_at: dt.datetime
-    identity: str = Field(description="what makes two deliveries the same event (dedupe key)")
-    payload: dict[str, Any] = Field(default_factory=dict, description="the CRM's own fields, for the stage job")
 
 
 class Entry(NamedTuple):

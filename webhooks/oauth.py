@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from contextlib import closing
 
 import httpx
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
@@ -155,11 +154,11 @@ def _outbound_url(tenant: str) -> str | None:
     if installed_at is None or dt.datetime.now(dt.UTC) - installed_at > OUTBOUND_URL_SHOWN_FOR:
         return None
     settings = _settings()
-    with closing(open_tenant_store(settings)) as store:
-        record = store.get(tenant)
-        if record is None or record.installed_at != installed_at:  # uninstalled, or installed again since
-            return None
-        token = store.outbound.current(tenant)
+    store = open_tenant_store(settings)
+    record = store.get(tenant)
+    if record is None or record.installed_at != installed_at:  # uninstalled, or installed again since
+        return None
+    token = store.outbound.current(tenant)
     return outbound_url(settings.salesos_public_url, token) if token else None
 
 

@@ -28,17 +28,18 @@ from pydantic import ValidationError
 from pydantic_core import from_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from agents.events import CrmEvent
 from agents.validation import clip, quote
 from connector.change_order import CLOCK_SKEW, beyond_skew
 from connector.oauth.flows import INTEGRATION_USER
 from connector.settings import Settings
 from connector.tenant_credentials import OUTBOUND
-from connector.tenants import Tenant, TenantRecords, check_external_id, open_tenant_records, open_tenant_store
+from connector.tenants import Tenant, check_external_id, open_tenant_records, open_tenant_store
 from connector.vault import VaultError
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import parse_datetime
 from webhooks import salesforce_flow as flow
-from webhooks.intake import CrmEvent, Intake, app_intake
+from webhooks.intake import Intake, app_intake
 from webhooks.salesforce_echo import MAPS, natural_key, own_writes
 from webhooks.salesforce_soap import ACK, MalformedMessage, Notification, OutboundMessage, fault, parse
 
@@ -76,17 +77,13 @@ def outbound(token: str | None = None):
     the body is read: a URL that is no org's is refused at the cost of one query, whatever the body holds. Then
     the message must name that tenant's org; the org the body names is never looked up on its own.
     """
-    records = open_tenant_records(_settings())
-    try:
-        tenant = records.by_url_token(OUTBOUND, token)
-        if tenant is None or tenant.crm != "salesforce":
-            return _refused("no token in the URL" if not token else "the URL's token is no org's")
-        return _outbound(records, tenant)
-    finally:
-        records.close()
+    tenant = open_tenant_records(_settings()).by_url_token(OUTBOUND, token)
+    if tenant is None or tenant.crm != "salesforce":
+        return _refused("no token in the URL" if not token else "the URL's token is no org's")
+    return _outbound(tenant)
 
 
-def _outbound(records: TenantRecords, tenant: Tenant) -> Response:
+def _outbound(tenant: Tenant) -> Response:
     request.max_content_length = OUTBOUND_MAX_BYTES
     try:
         message = parse(request.get_data(cache=False))
@@ -99,7 +96,7 @@ def _outbound(records: TenantRecords, tenant: Tenant) -> Response:
         return _refused(f"it names org {quote(message.organization_id)} but the URL is {tenant.id}'s; "
                         f"{len(message.notifications)} notifications not queued")
     try:
-        integration_user = open_tenant_store(_settings(), records).secret(tenant.id, INTEGRATION_USER)
+        integration_user = open_tenant_store(_settings()).secret(tenant.id, INTEGRATION_USER)
     except VaultError as exc:
         log.error("salesforce outbound message not accepted: %s", exc)
         return _soap(fault("SalesOS cannot open its tenant vault; Salesforce will deliver this message again",
@@ -151,17 +148,14 @@ def flow_callout(tenant_id: str):
     except VaultError as exc:  # no key, or a malformed one: every tenant alike
         log.error("salesforce flow callout not accepted: %s", exc)
         return jsonify(error="SalesOS cannot open its tenant vault; retry later"), 503
+    tenant = store.get(tenant_id)
     try:
-        tenant = store.get(tenant_id)
-        try:
-            secret = store.flow.current_evenly(tenant_id)  # the same work for a tenant without a secret, or none
-        except VaultError as exc:  # a secret no key opens, or one copied from another row: as good as none
-            log.error("salesforce flow callout for %r refused (401): its Flow secret cannot be used: %s "
-                      "(`python -m connector tenants flow-secret <tenant id> --rotate` makes a new one)",
-                      clip(tenant_id), exc)
-            secret = None
-    finally:
-        store.close()
+        secret = store.flow.current_evenly(tenant_id)  # the same work for a tenant without a secret, or none
+    except VaultError as exc:  # a secret no key opens, or one copied from another row: as good as none
+        log.error("salesforce flow callout for %r refused (401): its Flow secret cannot be used: %s "
+                  "(`python -m connector tenants flow-secret <tenant id> --rotate` makes a new one)",
+                  clip(tenant_id), exc)
+        secret = None
     if tenant is None or tenant.crm != "salesforce":
         why, secret = "no such Salesforce tenant", None
     elif secret is None:
@@ -226,11 +220,7 @@ def to_event(tenant: Tenant, message: OutboundMessage, note: Notification) -> Cr
 def _echoes(tenant: Tenant, notes: list[Notification], integration_user: str | None) -> set[str]:
     if not any(note.sobject in MAPS for note in notes):
         return own_writes(notes, None, integration_user)
-    index = RecordIndex(_settings().state_path, tenant.id)
-    try:
-        return own_writes(notes, index, integration_user)
-    finally:
-        index.close()
+    return own_writes(notes, RecordIndex(_settings().database_url, tenant.id), integration_user)
 
 
 def _occurred_at(note: Notification) -> dt.datetime:

@@ -26,8 +26,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from agents.events import CrmEvent
 from agents.validation import describe
-from webhooks.intake import CrmEvent, identity_of
+from webhooks.intake import identity_of
 from webhooks.salesforce_soap import long_id
 
 SIGNATURE_HEADER = "X-SalesOS-Signature"

@@ -29,15 +29,11 @@ def confirm(token: str):
 @tracking.post("/unsubscribe/<token>")
 def unsubscribe(token: str):
     """The ledger stops every send at once; the CRM's opt-out and stopped sequence follow in one queued job."""
-    ledger = Ledger(current_app.config["SALESOS_SETTINGS"].state_path)
-    try:
-        found = ledger.unsubscribe(token)
-        if found is not None:
-            _queue_crm_write(ledger, *found)
-    finally:
-        ledger.close()
+    ledger = Ledger(current_app.config["SALESOS_SETTINGS"].database_url)  # shared by every web node and worker
+    found = ledger.unsubscribe(token)
     if found is None:
         return _PAGE.format(title="Unknown link", body="<h1>This link is not valid.</h1>"), 404
+    _queue_crm_write(ledger, *found)
     return _PAGE.format(title="Unsubscribed", body="<h1>You will not get further emails.</h1>")
 
 

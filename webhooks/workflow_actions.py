@@ -36,13 +36,14 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import from_json
 
-from agents.validation import clip, describe, quote
 from agents.domains import registered_domain
+from agents.events import CrmEvent
+from agents.validation import clip, describe, quote
 from connector.tenant_credentials import WORKFLOW
 from crm_adapters.values import normal_email
 from crm_adapters.workflow_actions import BY_NAME, RESULT_FIELD
 from webhooks.hubspot_events import endpoint_state, signed_body
-from webhooks.intake import CrmEvent, identity_of
+from webhooks.intake import identity_of
 
 log = logging.getLogger(__name__)
 workflow_actions = Blueprint("workflow_actions", __name__)
@@ -114,7 +115,7 @@ def send_a_webhook(portal: int, token: str, name: str):
     body, refused = signed_body(request, state, allow_v2=True)
     if refused is not None:
         return refused
-    tenant = state.records().by_url_token(WORKFLOW, token)
+    tenant = state.records.by_url_token(WORKFLOW, token)
     if tenant is None or tenant.crm != "hubspot" or tenant.external_id != str(portal):
         log.warning("HubSpot workflow webhook refused: the URL's token is not portal %s's", portal)
         return jsonify(error="this URL is not one SalesOS gave this portal (`tenants workflow-url`)"), 401

@@ -19,13 +19,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from agents.market import parse_range
 from agents.models import CompanyRecord, PersonRecord, Signal
-from agents.validation import clip, describe, quote
+from agents.validation import clip, describe, one_line, quote
 from connector.providers.base import DataProvider, Dataset, ProviderError, Quarantined
 from connector.providers.csv_columns import csv_columns
+from connector.providers.file_check import check_files, usable_csv_columns
 from connector.providers.sample_check import company_domains, judged_as_sample
 
 _SIGNAL = TypeAdapter(Signal)
-_JSONL = {".jsonl", ".ndjson"}
 
 
 class OfflineProvider(DataProvider):
@@ -44,15 +44,6 @@ class OfflineProvider(DataProvider):
         for name in judged_as_sample({str(path): company_domains(path) for path in unmarked}):
             dataset.mark_sample(name)
         return dataset
-
-
-def check_files(paths: list[Path]) -> None:
-    """Refuse a missing or unknown file before anything runs: it is a typo, not a bad row."""
-    for path in paths:
-        if not path.is_file():
-            raise ProviderError(f"data file not found: {path}")
-        if path.suffix.lower() not in _JSONL | {".csv"}:
-            raise ProviderError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl or .csv")
 
 
 def _read_jsonl(path: Path, dataset: Dataset) -> None:
@@ -98,10 +89,11 @@ def _add_json_row(line: str, dataset: Dataset, path: str) -> str | None:
 def _read_csv(path: Path, dataset: Dataset) -> None:
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.DictReader(handle)
-        columns = _map_headers(path, reader.fieldnames or [])
+        columns = usable_csv_columns(path, reader.fieldnames or [])
         for row in reader:
             dataset.rows_read += 1
-            values = {field: (row.get(header) or "").strip() for field, header in columns.items()}
+            # one visible line before an amount is read from it
+            values = {field: one_line(row.get(header) or "").strip() for field, header in columns.items()}
             if _csv_marked(values.pop("sample", "")):
                 dataset.mark_sample(str(path))
             try:
@@ -138,14 +130,6 @@ def _first_row_marked(path: Path) -> bool:
 
 def _csv_marked(value: str) -> bool:
     return value.strip().lower() in ("true", "yes", "1")
-
-
-def _map_headers(path: Path, headers: list[str]) -> dict[str, str]:
-    columns = csv_columns(headers)
-    missing = [field for field in ("name", "domain") if field not in columns]
-    if missing:
-        raise ProviderError(f"{path}: no {' or '.join(missing)} column (headers: {clip(', '.join(headers))})")
-    return columns
 
 
 def _csv_company(values: dict[str, str], path: Path) -> CompanyRecord:

@@ -9,13 +9,14 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from agents.event_jobs import override_tier_job, pause_sequence_job, record_deal_stage_job, resume_sequence_job
+from agents.events import CrmEvent
 from agents.jobs import outreach_job
 from connector import runtime
 from connector.deal_events import DealEvents
 from connector.queues import enqueue_once, queue
 from crm_adapters.local import LocalCRM
-from tests.agents.test_outreach_job import item
-from webhooks.intake import CrmEvent
+from tests.agents.test_outreach_job import DUE, item
+from tests.connector.retries import work_through_retries
 
 
 T1, T2 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
@@ -29,6 +30,7 @@ def home(tmp_path, monkeypatch):
     from connector.tenant_markets import TenantMarkets
 
     monkeypatch.setenv("SALESOS_HOME", str(tmp_path))
+    monkeypatch.setattr(runtime, "now", lambda: DUE)  # when the steps of these tests fall due
     runtime.settings.cache_clear()
     runtime.record_index.cache_clear()
     ledger = Ledger(runtime.settings().state_path, clock=lambda: NOW)
@@ -36,8 +38,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "ledger", lambda: ledger)
     monkeypatch.setattr(runtime, "tenant_markets", lambda: markets)
     yield tmp_path
-    ledger.close()
-    markets.close()
     runtime.settings.cache_clear()
     runtime.record_index.cache_clear()
 
@@ -118,9 +118,9 @@ def test_two_changes_of_one_record_on_two_workers_apply_in_occurred_at_order(hom
 
     first, second = (Ledger(home / "salesos.sqlite3", clock=lambda: NOW) for _ in range(2))
     assert first.hold("local", "jane@acme.io", "paused in the CRM", T2) is True
-    assert second.release("local", "jane@acme.io", T1) is None  # older than what is applied: not released
+    assert second.release_hold("local", "jane@acme.io", T1) is None  # older than what is applied: not released
     assert first.held("local", ["jane@acme.io"]) == {"jane@acme.io"}
-    assert second.release("local", "jane@acme.io", T2 + dt.timedelta(seconds=1)) == {}
+    assert second.release_hold("local", "jane@acme.io", T2 + dt.timedelta(seconds=1)) == {}
     assert first.hold("local", "jane@acme.io", "paused in the CRM", T2) is False
     assert second.held("local", ["jane@acme.io"]) == set()
 
@@ -525,7 +525,8 @@ def test_a_market_job_retried_after_setting_the_market_still_starts_its_run(home
         queue_run(*args)
 
     monkeypatch.setattr(event_jobs, "enqueue_unattended", blip_once)
-    run(conn, "source", event_jobs.market_defined_job, market_record(market_data, "m1", T1), "market")
+    enqueue_once(conn, "source", event_jobs.market_defined_job, market_record(market_data, "m1", T1), job_key="market")
+    work_through_retries(conn, "source")  # the retry's wait passes at once
     assert len(attempts) == 2
     assert queue("source", conn).fetch_job("market").return_value() == {"market_runs_started": 1}
 

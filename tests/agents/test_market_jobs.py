@@ -13,12 +13,17 @@ import json
 import pytest
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from sqlalchemy import select
 
 from connector import market_ticks, runtime
 from connector.markets import market_from_text
+from connector.private_files import private_dir
 from connector.queues import queue
+from connector.store import open_store
+from connector.store.schema import tenant_markets
 from crm_adapters.base import ContactWrite
 from crm_adapters.local import LocalCRM
+from tests.connector.retries import work_through_retries
 from tests.test_end_to_end import MARKET, ROWS
 
 TENANT = "local"  # ticks at 05:06 UTC
@@ -164,10 +169,12 @@ def test_removing_the_schedule_stops_the_chain_at_its_next_tick(conn, clock):
 
 
 def test_a_tenant_whose_market_is_gone_stops_ticking(conn, clock):
+    from connector.store import open_store
     from connector.tenant_markets import forget_market
 
     first = schedule(conn, clock)
-    forget_market(runtime.tenant_markets()._db, TENANT)  # what uninstalling the tenant does
+    with open_store(runtime.settings().database_url).write() as state:  # what uninstalling the tenant does
+        forget_market(state, TENANT)
     assert tick(conn, clock, first) == {"ticks_stopped": 1}
     assert scheduled_ticks(conn) == []
 
@@ -212,6 +219,7 @@ def test_the_idle_pass_rearms_a_chain_whose_tick_failed_for_good(conn, clock, mo
     clock.now = first
     SimpleWorker([queue("source", conn)], connection=conn, serializer=JSONSerializer).work(
         burst=True, with_scheduler=True)
+    work_through_retries(conn, "source")
     assert queue("source", conn).failed_job_registry.get_job_ids() == [market_ticks.tick_key(TENANT, first)]
     assert scheduled_ticks(conn) == []
     assert market_ticks.rearm(conn, runtime.tenant_markets().scheduled(), clock.now) == 1
@@ -259,7 +267,7 @@ def test_health_lists_each_scheduled_market_with_its_next_tick(conn, clock):
 def test_a_scheduled_market_record_written_in_the_crm_arms_its_first_tick(conn, clock):
     from agents.event_jobs import market_defined_job
     from connector.queues import enqueue_once
-    from webhooks.intake import CrmEvent
+    from agents.events import CrmEvent
 
     change = {"event": CrmEvent(tenant=TENANT, source="salesforce-outbound", kind="salesos_market__c.updated",
                                 object_type="salesos_market__c", object_id="a01", property_name="Definition__c",
@@ -294,6 +302,18 @@ def test_the_idle_pass_checks_the_chains_at_most_once_a_minute(conn, clock):
     assert rearming() == 1
 
 
+def test_the_idle_pass_goes_on_when_the_state_database_cannot_be_read(conn, clock, tmp_path, caplog):
+    unreadable = open_store(private_dir(tmp_path / "state-is-a-directory"))  # no database can be opened there
+
+    def scheduled():
+        with unreadable.read() as state:
+            return state.execute(select(tenant_markets.c.tenant, tenant_markets.c.market)).all()
+
+    rearming = market_ticks.Rearming(conn, scheduled, clock)
+    assert rearming() == 0
+    assert "the scheduled markets could not be read: " in caplog.text  # checked again on a later pass
+
+
 def test_a_crm_that_refuses_the_rescore_today_stops_it_with_the_reason_and_the_ticks_go_on(conn, clock, monkeypatch):
     from crm_adapters.errors import GrantRevoked
 
@@ -308,8 +328,11 @@ def test_a_crm_that_refuses_the_rescore_today_stops_it_with_the_reason_and_the_t
 
 
 def test_a_kept_market_this_salesos_cannot_read_is_left_out_of_the_schedules_not_the_others(conn, clock):
+    from connector.store import open_store
+    from connector.store.schema import tenant_markets
+
     schedule(conn, clock)
-    runtime.tenant_markets()._db.execute(
-        "INSERT INTO tenant_markets VALUES ('hubspot-1', ?, 'old', 'x')",
-        ('{"industry": "SaaS", "company_size": {"min": 10}, "colour": "red", "schedule": {"source": "monthly"}}',))
+    with open_store(runtime.settings().database_url).write() as state:
+        state.execute(tenant_markets.insert().values(tenant="hubspot-1", origin="old", updated_at="x", market=(
+            '{"industry": "SaaS", "company_size": {"min": 10}, "colour": "red", "schedule": {"source": "monthly"}}')))
     assert [tenant for tenant, _ in runtime.tenant_markets().scheduled()] == [TENANT]

@@ -1,6 +1,8 @@
 """Outreach steps happen exactly once per contact and step, whatever RQ does."""
 
 import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
 
 import pytest
 from rq import SimpleWorker
@@ -8,12 +10,14 @@ from rq.serializers import JSONSerializer
 
 from agents.jobs import outreach_job
 from connector import runtime
-from connector.ledger import Ledger
-from connector.queues import enqueue_once, queue
+from connector.health import health_report, render
+from connector.ledger import Ledger, effect_key
+from connector.queues import enqueue_once, queue, release_due, run_failures, run_pending, run_retrying, run_stats
 from connector.tenants import Tenant
 from connector.vault import new_key
 from crm_adapters.base import ContactWrite
 from crm_adapters.local import LocalCRM
+from tests.connector.retries import work_through_retries
 from tests.crm_adapters.salesforce_fake import SalesforceFake
 
 STEP = {"day": 0, "channel": "email", "action": "send_cold_email", "message_type": "problem_aware",
@@ -22,8 +26,11 @@ CALL = STEP | {"day": 7, "channel": "phone", "action": "make_call", "message_typ
                "scheduled_at": "2026-11-09T09:00:00-05:00"}
 
 
-def item(email="jane@acme.io", step_index=0, sequence=(STEP, CALL)):
-    return {"email": email, "name": "Jane Roe", "title": "CEO", "company_name": "Acme", "company_domain": "acme.io",
+DUE = dt.datetime(2026, 11, 2, 14, 5, tzinfo=dt.UTC)  # just after STEP's time: SalesOS's clock in these tests
+
+
+def item(email="jane@acme.io", step_index=0, sequence=(STEP, CALL), name="Jane Roe"):
+    return {"email": email, "name": name, "title": "CEO", "company_name": "Acme", "company_domain": "acme.io",
             "step_index": step_index, "sequence": list(sequence), "hooks": ["Raised Series B (2026-09-01)"],
             "objections": [{"objection": "Too expensive", "angle": "ROI"}]}
 
@@ -31,6 +38,7 @@ def item(email="jane@acme.io", step_index=0, sequence=(STEP, CALL)):
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("SALESOS_HOME", str(tmp_path))
+    monkeypatch.setattr(runtime, "now", lambda: DUE)
     runtime.settings.cache_clear()
     yield tmp_path
     runtime.settings.cache_clear()
@@ -261,3 +269,193 @@ def test_without_an_https_public_url_a_tenants_email_step_waits_with_the_reason_
     [draft] = [t for t in hubspot.objects["tasks"].values() if t["hs_task_type"] == "EMAIL"]
     assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in draft["hs_task_body"]
     assert runtime.ledger().is_done("outreach:hubspot-62515:jane@acme.io:0")
+
+
+# --- steps that fell due long ago (no worker ran) ---------------------------------------------------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+A_MONTH_LATE = dt.datetime(2026, 12, 2, 15, tzinfo=dt.UTC)  # a Wednesday, 10:00 in New York
+
+
+def in_new_york(step_index=0) -> dict:
+    return item(step_index=step_index) | {"timezone": "America/New_York", "country": "US"}
+
+
+def waiting_steps(conn) -> list[tuple[dt.datetime, dict]]:
+    """The outreach jobs waiting for their time, with that time."""
+    registry = queue("outreach", conn).scheduled_job_registry
+    return sorted((registry.get_scheduled_time(key), queue("outreach", conn).fetch_job(key).args[0])
+                  for key in registry.get_job_ids())
+
+
+def test_a_step_overdue_past_the_grace_moves_to_the_contact_s_next_send_window_with_its_sequence(home, conn,
+                                                                                                  monkeypatch):
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    deliver(conn, "a-month-late", [in_new_york()])
+    assert list((home / "outbox").glob("*.eml")) == [] and LocalCRM(home / "crm.sqlite3").get_activities() == []
+    assert queue("outreach", conn).fetch_job("a-month-late").return_value()["steps_moved"] == 1
+    [(at, payload)] = waiting_steps(conn)
+    assert at == dt.datetime(2026, 12, 3, 9, tzinfo=NEW_YORK)  # Thursday 09:00 where Jane is: 10:00 has passed
+    assert [step["scheduled_at"] for step in payload["items"][0]["sequence"]] == [
+        "2026-12-03T09:00:00-05:00", "2026-12-10T09:00:00-05:00"]  # the call still comes 7 days after the email
+    [jane] = LocalCRM(home / "crm.sqlite3").get_contacts(["jane@acme.io"])
+    assert jane.fields["next_touch_at"] == at  # the rep sees when it happens now
+
+    monkeypatch.setattr(runtime, "now", lambda: at + dt.timedelta(minutes=1))  # the moved step falls due
+    deliver(conn, "moved", payload["items"])
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+    [following] = [at for at, payload in waiting_steps(conn) if payload["items"][0]["step_index"] == 1]
+    assert following == dt.datetime(2026, 12, 10, 9, tzinfo=NEW_YORK)
+
+
+def test_a_step_a_few_hours_late_runs_and_one_a_rep_or_a_demo_asked_for_runs_however_late(home, conn, monkeypatch):
+    monkeypatch.setattr(runtime, "now", lambda: DUE + dt.timedelta(hours=5, minutes=55))
+    deliver(conn, "hours-late", [in_new_york()])
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": "local", "items": [item(email="sam@acme.io")],
+                                                  "on_request": True}, job_key="send-now")
+    SimpleWorker([queue("outreach", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    assert len(list((home / "outbox").glob("*.eml"))) == 2
+
+
+def test_the_grace_is_a_setting(home, conn, monkeypatch):
+    monkeypatch.setenv("SALESOS_OVERDUE_GRACE", str(40 * 24 * 3600))
+    runtime.settings.cache_clear()
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    deliver(conn, "within-40-days", [in_new_york()])
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_step_queued_before_steps_carried_a_zone_moves_in_the_offset_it_was_planned_in(home, conn, monkeypatch):
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    deliver(conn, "old-item", [item()])  # no "timezone": its times say -05:00
+    [(at, _)] = waiting_steps(conn)
+    assert at == dt.datetime(2026, 12, 3, 9, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+
+
+def test_a_worker_logs_one_line_per_step_it_executes_or_moves(home, conn, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="agents.jobs.steps")
+    deliver(conn, "on-time", [in_new_york()])
+    monkeypatch.setattr(runtime, "now", lambda: A_MONTH_LATE)
+    deliver(conn, "late", [in_new_york() | {"email": "sam@acme.io"}])
+    assert [record.getMessage() for record in caplog.records if record.name == "agents.jobs.steps"] == [
+        "executed step 1 of 2 (send_cold_email, email) for jane@acme.io of tenant local, planned for "
+        "2026-11-02T09:00:00-05:00",
+        "moved step 1 of 2 (send_cold_email, email) for sam@acme.io of tenant local, planned for "
+        "2026-11-02T09:00:00-05:00: 30 d 1 h overdue; now due 2026-12-03 09:00:00-05:00",
+    ]
+
+
+# --- failures: retried in minutes and hours, one record failing alone ------------------------------------------
+
+HUBSPOT = "hubspot-62515"
+
+
+def work(conn):
+    SimpleWorker([queue("outreach", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+
+
+def hubspot_down(fake):
+    """Every HubSpot call answers 503 (Retry-After 0, so the adapter's own retries end at once) until cleared."""
+    fake.fail("/crm/v3/", 503, {"status": "error", "message": "Service Unavailable"}, headers={"Retry-After": "0"},
+              times=1_000_000)
+
+
+def test_a_one_minute_hubspot_outage_costs_a_step_a_delay_not_its_retries(home, conn, hubspot):
+    key = effect_key("outreach", HUBSPOT, "jane@acme.io", 1)
+    hubspot_down(hubspot)
+    failed_at = dt.datetime.now(dt.UTC)
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": HUBSPOT, "items": [item(step_index=1)]}, job_key="call",
+                 run_id="run-1")
+    work(conn)
+    outreach = queue("outreach", conn)
+    assert outreach.failed_job_registry.count == 0 and run_pending(conn, "run-1") == 1
+    due = outreach.scheduled_job_registry.get_scheduled_time("call")
+    assert due >= failed_at + dt.timedelta(minutes=1)  # no attempt is made while a one-minute outage lasts
+    [waiting] = run_retrying(conn, "run-1")
+    assert "HubSpot answered 503" in waiting["error"] and (waiting["attempt"], waiting["attempts"]) == (1, 6)
+    assert runtime.ledger().claimed() == []  # nothing holds the step while it waits
+    hubspot.failures.clear()  # a minute on, HubSpot is back
+    assert release_due(conn, "run-1", ["outreach"], now=due) == 1
+    work(conn)
+    assert run_failures(conn, "run-1") == {} and run_pending(conn, "run-1") == 0
+    assert [task["hs_task_subject"] for task in hubspot.objects["tasks"].values()] == ["Call Jane Roe (Acme)"]
+    assert runtime.ledger().is_done(key)
+
+
+def test_a_step_out_of_retries_is_listed_by_health_with_its_run_tenant_and_contact(home, conn, hubspot):
+    key = effect_key("outreach", HUBSPOT, "jane@acme.io", 1)
+    hubspot_down(hubspot)  # and it stays down through every retry
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": HUBSPOT, "items": [item(step_index=1)]}, job_key="call",
+                 run_id="run-1")
+    work_through_retries(conn, "outreach")
+    report = health_report(runtime.settings(), conn)
+    [failed] = report.failed_jobs
+    assert (failed.job_id, failed.run_id, failed.tenant, failed.contacts) == ("call", "run-1", HUBSPOT,
+                                                                               ["jane@acme.io"])
+    assert "HubSpot answered 503" in failed.error
+    assert f"run run-1, tenant {HUBSPOT}, contacts jane@acme.io" in render(report)
+    assert runtime.ledger().claimed() == [] and not runtime.ledger().is_done(key)
+    assert hubspot.objects["tasks"] == {}
+
+
+def test_a_step_hubspot_refuses_fails_alone_with_its_key_and_reason_and_leaves_no_claim(home, conn, hubspot):
+    runtime.crm_for(HUBSPOT).upsert_contacts([ContactWrite(email="john@acme.io", name="John Poe"),
+                                              ContactWrite(email="mary@acme.io", name="Mary Major")])
+    hubspot.whole_batch_validation = True  # HubSpot refuses the whole batch create for one bad input
+    hubspot.reject_values["Call John Poe (Acme)"] = 'Property "hs_task_subject" is not valid'
+    people = {"jane@acme.io": "Jane Roe", "john@acme.io": "John Poe", "mary@acme.io": "Mary Major"}
+    steps = [item(email=email, name=name, sequence=(CALL, CALL)) for email, name in people.items()]
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": HUBSPOT, "items": steps}, job_key="calls", run_id="run-1")
+    work(conn)
+    [counts] = run_stats(conn, "run-1")
+    john = effect_key("outreach", HUBSPOT, "john@acme.io", 0)
+    [refused] = counts["crm_errors"]
+    assert refused["key"] == john and '"hs_task_subject" is not valid' in refused["reason"]
+    assert (counts["steps_done"], counts["steps_failed"], counts["tasks_created"]) == (2, 1, 2)
+    assert sorted(task["hs_task_subject"] for task in hubspot.objects["tasks"].values()) == [
+        "Call Jane Roe (Acme)", "Call Mary Major (Acme)"]
+    ledger = runtime.ledger()
+    assert [ledger.is_done(effect_key("outreach", HUBSPOT, email, 0)) for email in people] == [True, False, True]
+    assert ledger.claimed() == []
+    [following] = queue("outreach", conn).scheduled_job_registry.get_job_ids()  # the next step, for those sent
+    assert [i["email"] for i in queue("outreach", conn).fetch_job(following).args[0]["items"]] == [
+        "jane@acme.io", "mary@acme.io"]
+    states = {c.email: c.fields.get("sequence_state") for c in runtime.crm_for(HUBSPOT).get_contacts(list(people))}
+    assert states == {"jane@acme.io": "in_progress", "john@acme.io": None, "mary@acme.io": "in_progress"}
+
+
+def test_a_task_salesforce_refuses_fails_alone_and_the_rest_of_its_batch_is_created(home, conn, salesforce):
+    tenant = "salesforce-00D000000000001AAA"
+    runtime.crm_for(tenant).upsert_contacts([ContactWrite(email="john@acme.io", name="John Poe")])
+    steps = [item(sequence=(CALL, CALL)), item(email="john@acme.io", name="John " + "Poe" * 90, sequence=(CALL, CALL))]
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": tenant, "items": steps}, job_key="calls", run_id="run-1")
+    work(conn)
+    [counts] = run_stats(conn, "run-1")
+    jane, john = (effect_key("outreach", tenant, email, 0) for email in ("jane@acme.io", "john@acme.io"))
+    [refused] = counts["crm_errors"]
+    assert refused["key"] == john and "STRING_TOO_LONG" in refused["reason"] and "Subject" in refused["reason"]
+    assert [task["Subject"] for task in salesforce.tasks.values()] == ["Call Jane Roe (Acme)"]
+    assert runtime.ledger().is_done(jane) and not runtime.ledger().is_done(john)
+    assert runtime.ledger().claimed() == []
+
+
+def test_a_step_whose_name_would_forge_an_email_header_fails_alone_and_the_rest_of_its_batch_is_sent(home, conn):
+    """A name with a line break (in a step an older SalesOS queued: ingestion strips them now) cannot become a To
+    header; that step is reported, the others are written."""
+    steps = [item(name="Jane\nBcc: everyone@acme.io"), item(email="john@acme.io", name="John Poe")]
+    enqueue_once(conn, "outreach", outreach_job, {"tenant": "local", "items": steps}, job_key="emails",
+                 run_id="run-1")
+    work(conn)
+    assert queue("outreach", conn).failed_job_registry.count == 0
+    [counts] = run_stats(conn, "run-1")
+    jane, john = (effect_key("outreach", "local", email, 0) for email in ("jane@acme.io", "john@acme.io"))
+    [failed] = counts["record_errors"]
+    assert failed["key"] == jane and failed["reason"].startswith("HeaderParseError: ")
+    assert (counts["steps_done"], counts["steps_failed"], counts["emails_written"]) == (1, 1, 1)
+    [eml] = (home / "outbox").glob("*.eml")
+    assert b"To: John Poe <john@acme.io>" in eml.read_bytes()
+    assert [a.contact_email for a in LocalCRM(home / "crm.sqlite3").get_activities()] == ["john@acme.io"]
+    assert runtime.ledger().is_done(john) and not runtime.ledger().is_done(jane)
+    assert runtime.ledger().claimed() == []

@@ -1,10 +1,11 @@
 """Sequence templates per tier, and scheduling on business days in the contact's zone."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from agents.sequences import TEMPLATES, next_business_day, schedule
+from agents.sequences import TEMPLATES, move_overdue, next_business_day, next_send_time, schedule
 
 MONDAY = dt.date(2026, 11, 2)
 
@@ -76,3 +77,48 @@ def test_a_country_without_a_holiday_calendar_skips_weekends_only():
 def test_the_day_offset_stays_the_calendar_day_even_when_the_date_moves():
     steps = plan(start=dt.date(2026, 11, 6))
     assert steps[1].day == 2
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+GRACE = dt.timedelta(hours=6)
+
+
+def at(day: int, hour: int, minute: int = 0, zone=NEW_YORK) -> dt.datetime:
+    return dt.datetime(2026, 12, day, hour, minute, tzinfo=zone)
+
+
+@pytest.mark.parametrize(("now", "window"), [
+    (at(2, 8, 59), at(2, 9)),  # a Wednesday before the send hour: this morning
+    (at(2, 9), at(3, 9)),  # at or after it: the next business day
+    (at(4, 15), at(7, 9)),  # a Friday afternoon: Monday
+    (at(24, 10), at(28, 9)),  # Christmas Eve: past Christmas Day and the weekend
+    (dt.datetime(2026, 12, 2, 13, 30, tzinfo=dt.UTC), at(2, 9)),  # 08:30 in New York
+])
+def test_the_next_send_window_is_the_send_hour_of_the_contact_s_next_business_day(now, window):
+    assert next_send_time(now, NEW_YORK, "US", 9) == window
+
+
+def test_a_step_within_the_grace_stays_where_it_is():
+    steps = plan(start=dt.date(2026, 11, 30))  # a Monday: first step at 09:00 New York time
+    exactly_the_grace_late = dt.datetime(2026, 11, 30, 15, tzinfo=NEW_YORK)
+    assert move_overdue(steps, 0, exactly_the_grace_late, GRACE, NEW_YORK, "US", 9) is None
+    assert move_overdue(steps, 1, at(2, 15), GRACE, NEW_YORK, "US", 9) is None  # step 2 is due Wednesday 09:00
+
+
+def test_an_overdue_step_and_its_followers_move_to_the_next_window_as_many_days_apart():
+    steps = plan(start=MONDAY)  # Monday 2 November: every step due long before 2 December
+    moved = move_overdue(steps, 2, at(2, 14), GRACE, NEW_YORK, "US", 9)
+    assert moved[:2] == steps[:2]  # done already: unchanged
+    assert [(s.day, s.scheduled_at) for s in moved[2:]] == [
+        (5, at(3, 9)),  # Thursday: the next window after Wednesday 14:00
+        (7, at(7, 9)),  # two days later is a Saturday: Monday
+        (10, at(8, 9)),
+        (14, at(14, 9)),  # eleven days later is a Sunday: Monday
+        (21, at(21, 9)),
+    ]
+    assert [(s.channel, s.action) for s in moved] == [(s.channel, s.action) for s in steps]
+
+
+def test_a_step_overdue_by_just_more_than_the_grace_moves():
+    steps = plan(start=dt.date(2026, 12, 2))  # Wednesday 09:00
+    assert move_overdue(steps, 0, at(2, 15, 1), GRACE, NEW_YORK, "US", 9)[0].scheduled_at == at(3, 9)

@@ -2,7 +2,8 @@
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from agents.validation import MAX_PROBLEMS, MESSAGE_LIMIT, QUOTE_LIMIT, clip, describe, quote, visible
+from agents.models import CompanyRecord, PersonRecord
+from agents.validation import MAX_PROBLEMS, MESSAGE_LIMIT, QUOTE_LIMIT, clip, describe, one_line, quote, visible
 
 
 def test_clip_keeps_short_text_and_cuts_long_text_with_a_mark():
@@ -19,6 +20,21 @@ def test_clip_shows_control_and_format_characters_escaped_so_a_message_hides_not
 def test_visible_strips_control_and_format_characters_but_keeps_tabs_line_breaks_and_letters():
     assert visible("Q4\x00 \u202epush\u200b\ufeff\x1b[2J\x85\ta\r\nb") == "Q4 push[2J\ta\r\nb"
     assert visible("Café 東京 ß") == "Café 東京 ß"
+
+
+def test_one_line_strips_control_and_format_characters_and_makes_each_run_of_line_breaks_one_space():
+    assert one_line("Jane\x00 \u202eRoe\u200b\ufeff\x1b[2J") == "Jane Roe[2J"
+    assert one_line("Acme\r\nCorp\tLtd\x85Inc\u2028Co") == "Acme Corp Ltd Inc Co"
+    assert one_line("Acme\ud800 Corp") == visible("Acme\ud800 Corp") == "Acme Corp"  # a lone surrogate: no text
+    assert one_line("Café 東京 ß") == "Café 東京 ß"
+
+
+def test_every_text_of_a_provider_record_is_one_visible_line_whatever_the_provider_sent():
+    person = PersonRecord.model_validate({"name": "Jane\nRoe\u202e", "title": "\x1b[31mCEO",
+                                          "company_domain": "acme.io", "email": "jane@acme.io\u200b"})
+    company = CompanyRecord(name="Acme\x07 Corp", domain="acme.io", tech_stack=["Sales\u2066force"])
+    assert (person.name, person.title, person.email) == ("Jane Roe", "[31mCEO", "jane@acme.io")
+    assert (company.name, company.tech_stack) == ("Acme Corp", ["Salesforce"])
 
 
 def test_quote_is_repr_for_small_values():

@@ -1,7 +1,8 @@
 """`python -m connector health` lists, per tenant, what an admin must still do, and what to run for it.
 
 The state database is filled through the real stores, then brought to what an older SalesOS left (rows
-deleted, a ciphertext written the way the vault wrote it before binding), as an upgraded deployment has it.
+deleted, a ciphertext written the way the vault wrote it before binding), as an upgraded deployment has it: on
+SQLite and on PostgreSQL, but for what only a SQLite file can be (a file an older SalesOS made, a damaged one).
 """
 
 import datetime as dt
@@ -15,14 +16,18 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select, update
 
 from connector.data_sources import DataSource, TenantDataSources
 from connector.health import exit_code, health_report, render
 from connector.ledger import Ledger
 from connector.private_files import write_private
 from connector.settings import Settings
+from connector.store import open_store
+from connector.store.schema import outbound_tokens, secrets, vault_state, workflow_tokens
 from connector.tenants import Tenant, TenantStore
 from connector.vault import Vault, new_key
+from tests.connector.engine_connections import connections
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = new_key()
@@ -32,17 +37,28 @@ HUBSPOT = "hubspot-62515"
 INSTALLED = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def settings_with(home, keys):
-    return Settings(salesos_home=home, salesos_vault_keys=keys, salesos_public_url="https://salesos.example.com")
+def settings_with(home, keys, database=None):
+    return Settings(salesos_home=home, salesos_vault_keys=keys, salesos_public_url="https://salesos.example.com",
+                    salesos_database_url=database)
+
+
+def with_keys(settings, keys):
+    return settings_with(settings.home, keys, settings.database_url)
 
 
 @pytest.fixture
-def settings(tmp_path):
+def settings(tmp_path, state_url):
+    return settings_with(tmp_path, KEY, state_url)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path):
+    """State in SALESOS_HOME's SQLite file, for what only a file can be."""
     return settings_with(tmp_path, KEY)
 
 
 def store(settings, keys=KEY):
-    return TenantStore(settings.state_path, Vault(settings.state_path, keys))
+    return TenantStore(settings.database_url, Vault(settings.database_url, keys))
 
 
 def install(settings, tenant_id, *, auth="oauth", data=True):
@@ -52,14 +68,13 @@ def install(settings, tenant_id, *, auth="oauth", data=True):
                         {"access_token": f"token-of-{tenant_id}"})
     if data:
         data_file = write_private(settings.home / "data" / f"{tenant_id}.jsonl", "")
-        sources = TenantDataSources(settings.state_path)
-        sources.set(tenant_id, DataSource(files=[str(data_file)]))
-        sources.close()
+        TenantDataSources(settings.database_url).set(tenant_id, DataSource(files=[str(data_file)]))
 
 
-def sql(settings, statement, *params):
-    with sqlite3.connect(settings.state_path) as db:
-        db.execute(statement, params)
+def sql(settings, statement):
+    """What a person with write access to the state database does behind SalesOS's back."""
+    with open_store(settings.database_url).write() as conn:
+        conn.execute(statement)
 
 
 def report(settings, conn=None, now=None):
@@ -89,8 +104,8 @@ def test_a_fully_set_up_deployment_has_nothing_to_do(settings, conn):
 
 def test_a_salesforce_org_registered_before_outbound_urls_is_told_to_get_one_and_paste_it(settings):
     install(settings, SALESFORCE)
-    sql(settings, "DELETE FROM outbound_tokens")  # what an older SalesOS left: no token at all
-    sql(settings, "DELETE FROM secrets WHERE name = 'outbound_token'")
+    sql(settings, outbound_tokens.delete())  # what an older SalesOS left: no token at all
+    sql(settings, secrets.delete().where(secrets.c.name == "outbound_token"))
     action = the_action(report(settings), "outbound_url")
     assert (action.tenant, action.status) == (SALESFORCE, "warning")
     assert "every Outbound Message of the org is refused" in action.message
@@ -107,7 +122,7 @@ def test_an_org_whose_url_was_made_but_not_indexed_is_told_the_command_makes_its
 
 def test_running_outbound_url_clears_the_flag(settings):
     install(settings, SALESFORCE)
-    sql(settings, "DELETE FROM outbound_tokens")
+    sql(settings, outbound_tokens.delete())
     assert actions(report(settings)) == [("outbound_url", "warning")]
     store(settings).outbound.ensure(SALESFORCE)  # what `tenants outbound-url` does
     assert actions(report(settings)) == []
@@ -116,8 +131,8 @@ def test_running_outbound_url_clears_the_flag(settings):
 def test_a_hubspot_portal_needs_no_outbound_url_nor_an_org_a_workflow_url(settings):
     install(settings, HUBSPOT)
     install(settings, SALESFORCE)
-    sql(settings, "DELETE FROM outbound_tokens WHERE tenant = ?", HUBSPOT)
-    sql(settings, "DELETE FROM workflow_tokens WHERE tenant = ?", SALESFORCE)
+    sql(settings, outbound_tokens.delete().where(outbound_tokens.c.tenant == HUBSPOT))
+    sql(settings, workflow_tokens.delete().where(workflow_tokens.c.tenant == SALESFORCE))
     assert actions(report(settings)) == []
 
 
@@ -126,8 +141,8 @@ def test_a_hubspot_portal_needs_no_outbound_url_nor_an_org_a_workflow_url(settin
 
 def test_a_hubspot_portal_registered_before_its_own_workflow_urls_is_told_to_get_them_and_put_them_in(settings):
     install(settings, HUBSPOT)
-    sql(settings, "DELETE FROM workflow_tokens")  # an older SalesOS derived the URLs from the app secret
-    sql(settings, "DELETE FROM secrets WHERE name = 'workflow_token'")
+    sql(settings, workflow_tokens.delete())  # an older SalesOS derived the URLs from the app secret
+    sql(settings, secrets.delete().where(secrets.c.name == "workflow_token"))
     action = the_action(report(settings), "workflow_url")
     assert (action.tenant, action.status) == (HUBSPOT, "warning")
     assert "action of the portal that calls SalesOS is refused" in action.message
@@ -152,7 +167,7 @@ def test_a_crm_tenant_with_provider_keys_and_no_data_files_has_a_data_source(set
     from connector.providers.keys import set_key
 
     install(settings, HUBSPOT, data=False)
-    set_key(Vault(settings.state_path, KEY), HUBSPOT, "apollo", "apollo-key-of-the-tenant")
+    set_key(Vault(settings.database_url, KEY), HUBSPOT, "apollo", "apollo-key-of-the-tenant")
     assert actions(report(settings)) == []
 
 
@@ -179,18 +194,21 @@ def test_a_private_app_tenant_is_told_to_register_a_new_token(settings):
 
 def store_unbound(settings, tenant, name="refresh_token", key=KEY):
     """What the vault wrote before ciphertexts named their tenant (or a copy of it from an old backup)."""
-    sql(settings, "INSERT OR REPLACE INTO secrets VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
-        tenant, name, Fernet(key.encode()).encrypt(b"token-stored-by-an-older-salesos"))
+    insert = open_store(settings.database_url).insert(secrets).values(
+        tenant=tenant, name=name, ciphertext=Fernet(key.encode()).encrypt(b"token-stored-by-an-older-salesos"),
+        updated_at="2026-01-01T00:00:00+00:00")
+    sql(settings, insert.on_conflict_do_update(index_elements=[secrets.c.tenant, secrets.c.name],
+                                               set_={"ciphertext": insert.excluded.ciphertext}))
 
 
 def made_by_an_older_salesos(settings):
     """An older SalesOS recorded no binding: its vault holds secrets and no word of them being bound."""
-    sql(settings, "DELETE FROM vault_state")
+    sql(settings, vault_state.delete())
 
 
 def test_a_new_vault_is_recorded_bound_so_health_without_the_key_knows_nothing_is_left_to_bind(settings, conn):
     install(settings, HUBSPOT)
-    result = report(settings_with(settings.home, None), conn)
+    result = report(with_keys(settings, None), conn)
     assert actions(result) == []
     assert (result.status, exit_code(result)) == ("healthy", 0)
 
@@ -211,15 +229,15 @@ def test_rotate_keys_bind_legacy_clears_the_flag_and_then_health_needs_no_key_to
     made_by_an_older_salesos(settings)
     store_unbound(settings, HUBSPOT, "access_token")
     assert actions(report(settings)) == [("vault_unbound", "warning")]
-    Vault(settings.state_path, KEY).rotate(bind_legacy=True)
+    Vault(settings.database_url, KEY).rotate(bind_legacy=True)
     assert actions(report(settings)) == []
-    assert actions(report(settings_with(settings.home, None), conn)) == []  # the binding is recorded as done
+    assert actions(report(with_keys(settings, None), conn)) == []  # the binding is recorded as done
 
 
 def test_an_unbound_secret_written_after_the_binding_is_refused_and_the_tenant_registered_again(settings):
     install(settings, HUBSPOT)
     made_by_an_older_salesos(settings)
-    Vault(settings.state_path, KEY).rotate(bind_legacy=True)
+    Vault(settings.database_url, KEY).rotate(bind_legacy=True)
     store_unbound(settings, HUBSPOT, "refresh_token")  # copied from an old backup
     action = the_action(report(settings), "vault_unreadable")
     assert "the legacy secrets were bound on" in action.message and "not by SalesOS" in action.message
@@ -229,9 +247,11 @@ def test_an_unbound_secret_written_after_the_binding_is_refused_and_the_tenant_r
 def test_a_secret_no_key_opens_and_one_moved_from_another_row_are_flagged(settings):
     install(settings, HUBSPOT)
     install(settings, SALESFORCE)
-    Vault(settings.state_path, new_key()).put(HUBSPOT, "refresh_token", "encrypted with a key since dropped")
-    sql(settings, "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE tenant = ? AND "
-                  "name = 'access_token') WHERE tenant = ? AND name = 'access_token'", HUBSPOT, SALESFORCE)
+    Vault(settings.database_url, new_key()).put(HUBSPOT, "refresh_token", "encrypted with a key since dropped")
+    copied = secrets.alias("copied")
+    sql(settings, update(secrets).where(secrets.c.tenant == SALESFORCE, secrets.c.name == "access_token").values(
+        ciphertext=select(copied.c.ciphertext).where(copied.c.tenant == HUBSPOT, copied.c.name == "access_token")
+        .scalar_subquery()))
     result = report(settings)
     [unopened] = [a for a in result.admin_actions if a.kind == "vault_unreadable" and a.tenant == HUBSPOT]
     assert "opened by no key in SALESOS_VAULT_KEYS" in unopened.message
@@ -244,7 +264,7 @@ def test_without_the_vault_key_a_vault_not_recorded_bound_is_a_warning_that_says
     install(settings, HUBSPOT)
     made_by_an_older_salesos(settings)
     store_unbound(settings, HUBSPOT)
-    result = report(settings_with(settings.home, None), conn)
+    result = report(with_keys(settings, None), conn)
     action = the_action(result, "vault_unchecked")
     assert (action.tenant, action.status) == (None, "unknown")
     assert "SALESOS_VAULT_KEYS is not set here" in action.message
@@ -255,7 +275,7 @@ def test_without_the_vault_key_a_vault_not_recorded_bound_is_a_warning_that_says
 
 def test_a_malformed_vault_key_skips_the_vault_check_and_says_why(settings):
     install(settings, HUBSPOT)
-    action = the_action(report(settings_with(settings.home, "not-a-key")), "vault_unchecked")
+    action = the_action(report(with_keys(settings, "not-a-key")), "vault_unchecked")
     assert "malformed key" in action.message
 
 
@@ -263,14 +283,13 @@ def test_a_malformed_vault_key_skips_the_vault_check_and_says_why(settings):
 
 
 def unsubscribe(settings, tenant, email, *, failed=None, synced=False):
-    ledger = Ledger(settings.state_path)
+    ledger = Ledger(settings.database_url)
     token = ledger.unsubscribe_tokens(tenant, [email])[email]
     ledger.unsubscribe(token)
     if failed:
         ledger.unsubscribes_failed(tenant, {email: failed})  # what the sync job records when the CRM refuses
     if synced:
         ledger.unsubscribes_synced(tenant, [email])
-    ledger.close()
 
 
 LATER = dt.timedelta(hours=2)
@@ -307,15 +326,15 @@ def test_an_unsubscribe_of_the_last_hour_or_one_synced_is_not_flagged(settings):
 
 def test_an_abandoned_unsubscribe_of_an_uninstalled_tenant_is_nothing_to_do(settings):
     unsubscribe(settings, HUBSPOT, "ada@acme.io")
-    ledger = Ledger(settings.state_path)
-    ledger.abandon_unsubscribes(HUBSPOT, ["ada@acme.io"], "tenant 'hubspot-62515' is not installed")
-    ledger.close()
+    Ledger(settings.database_url).abandon_unsubscribes(HUBSPOT, ["ada@acme.io"],
+                                                       "tenant 'hubspot-62515' is not installed")
     result = report(settings, now=dt.datetime.now(dt.UTC) + LATER)
     assert actions(result) == []
     assert [(row.tenant, row.waiting, row.abandoned) for row in result.unsubscribes] == [(HUBSPOT, 0, 1)]
 
 
-def test_a_ledger_from_before_unsubscribe_syncing_is_said_to_be_checked_once_dispatch_opened_it(settings):
+def test_a_ledger_from_before_unsubscribe_syncing_is_said_to_be_checked_once_dispatch_opened_it(sqlite_settings):
+    settings = sqlite_settings
     with sqlite3.connect(settings.state_path) as db:  # what an older SalesOS's ledger holds
         db.execute("CREATE TABLE unsubscribes (tenant TEXT NOT NULL, email TEXT NOT NULL COLLATE NOCASE, "
                    "at TEXT NOT NULL, PRIMARY KEY (tenant, email))")
@@ -326,7 +345,7 @@ def test_a_ledger_from_before_unsubscribe_syncing_is_said_to_be_checked_once_dis
     action = the_action(result, "unsynced_unsubscribes")
     assert (action.tenant, action.status) == (None, "unknown")
     assert result.unsubscribes == []
-    Ledger(settings.state_path).close()  # this release's dispatcher opens it
+    open_store(settings.database_url).ensure_schema()  # this release's first process (a dispatcher) upgrades it
     assert the_action(report(settings), "unsynced_unsubscribes").message.startswith("1 unsubscribe(s) not in the CRM")
 
 
@@ -348,7 +367,8 @@ def test_state_files_an_older_salesos_left_readable_by_others_are_flagged_until_
 # --- read-only, exit code, text, JSON ------------------------------------------------------------------------------
 
 
-def test_health_reads_an_older_state_database_without_changing_it(settings):
+def test_health_reads_an_older_state_database_without_changing_it(sqlite_settings):
+    settings = sqlite_settings
     with sqlite3.connect(settings.state_path) as db:  # an older SalesOS: tenants only, no newer table
         db.execute("CREATE TABLE tenants (id TEXT PRIMARY KEY, crm TEXT NOT NULL, external_id TEXT NOT NULL, "
                    "instance_url TEXT, auth TEXT NOT NULL, status TEXT NOT NULL, status_reason TEXT, "
@@ -363,7 +383,9 @@ def test_health_reads_an_older_state_database_without_changing_it(settings):
 
 
 @pytest.mark.parametrize("damage", ["not a database", "a directory"])
-def test_a_state_database_that_cannot_be_read_makes_the_report_a_warning_not_healthy(settings, conn, damage):
+def test_a_state_database_that_cannot_be_read_makes_the_report_a_warning_not_healthy(sqlite_settings, conn,
+                                                                                     damage):
+    settings = sqlite_settings
     if damage == "not a database":
         write_private(settings.state_path, "this is not an SQLite database, it is a line of text" * 100)
     else:
@@ -376,22 +398,14 @@ def test_a_state_database_that_cannot_be_read_makes_the_report_a_warning_not_hea
     assert (result.status, exit_code(result)) == ("warning", 1)
 
 
-def test_health_reads_the_state_database_through_one_connection(settings, conn, monkeypatch):
+def test_health_reads_the_state_database_through_one_read_only_connection(settings, conn):
     install(settings, HUBSPOT)
     unsubscribe(settings, HUBSPOT, "ada@acme.io")
-    opened = []
-    real_connect = sqlite3.connect
-
-    def counted(database, *args, **kwargs):
-        opened.append(str(database))
-        return real_connect(database, *args, **kwargs)
-
-    monkeypatch.setattr(sqlite3, "connect", counted)
-    result = report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER)
-    monkeypatch.undo()
+    with connections() as opened:
+        result = report(settings, conn, now=dt.datetime.now(dt.UTC) + LATER)
     assert [row.tenant for row in result.unsubscribes] == [HUBSPOT] and actions(result, HUBSPOT)
-    assert [database for database in opened if settings.state_path.name in database] == [
-        f"{settings.state_path.as_uri()}?mode=ro"]
+    sqlite = settings.database_url.startswith("sqlite")
+    assert opened == [f"sqlite:///{settings.state_path.as_uri()}?mode=ro&uri=true" if sqlite else settings.database_url]
 
 
 def test_render_shows_an_unsubscribe_backlog_and_its_error_once(settings):
@@ -403,7 +417,8 @@ def test_render_shows_an_unsubscribe_backlog_and_its_error_once(settings):
     assert f"  {HUBSPOT}: 1 waiting, 0 abandoned  (see the admin actions)" in text
 
 
-def test_health_creates_no_state_database(settings):
+def test_health_creates_no_state_database(sqlite_settings):
+    settings = sqlite_settings  # and on PostgreSQL creates no table: test_health_state.py
     report(settings)
     assert not settings.state_path.exists()
 
@@ -428,7 +443,8 @@ def test_the_health_command_lists_the_actions_without_the_vault_key_and_exits_1(
     store_unbound(settings, SALESFORCE)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SALESOS_VAULT_KEYS")}
     result = subprocess.run([sys.executable, "-m", "connector", "health", "--json"], cwd=ROOT,
-                            env=env | {"SALESOS_HOME": str(tmp_path)}, capture_output=True, text=True, timeout=120)
+                            env=env | {"SALESOS_HOME": str(tmp_path), "SALESOS_DATABASE_URL": settings.database_url},
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr
     data = json.loads(result.stdout)
     assert data["status"] == "warning"

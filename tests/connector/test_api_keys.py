@@ -2,39 +2,40 @@
 
 import datetime as dt
 import hashlib
-import sqlite3
 
 import pytest
+from sqlalchemy import select
 
 from connector.api_keys import ApiKeys
+from connector.store import open_store
+from connector.store.schema import api_keys, tenants
 from connector.tenants import Tenant, TenantStore
 from connector.vault import Vault, new_key
 
 
 @pytest.fixture
-def path(tmp_path):
-    return tmp_path / "salesos.sqlite3"
+def url(state_url):
+    return state_url
 
 
 @pytest.fixture
-def keys(path):
-    store = ApiKeys(path)
-    yield store
-    store.close()
+def keys(url):
+    return ApiKeys(url)
 
 
-def install(path, tenant_id="hubspot-62515"):
-    store = TenantStore(path, Vault(path, new_key()))
+def install(url, tenant_id="hubspot-62515"):
+    store = TenantStore(url, Vault(url, new_key()))
     store.add(Tenant(id=tenant_id, crm="hubspot", external_id=tenant_id.split("-")[1],
                      installed_at=dt.datetime.now(dt.UTC)), {"access_token": "t"})
     return store
 
 
-def test_a_key_is_stored_only_as_its_digest(keys, path):
+def test_a_key_is_stored_only_as_its_digest(keys, url):
     record, key = keys.create("tenant", "local")
-    state = path.read_bytes()
-    assert key.encode() not in state and key.split("_", 2)[2].encode() not in state
-    assert hashlib.sha256(key.encode()).hexdigest().encode() in state
+    with open_store(url).read() as conn:
+        [state] = [" ".join(map(str, row)) for row in conn.execute(select(api_keys))]
+    assert key not in state and key.split("_", 2)[2] not in state
+    assert hashlib.sha256(key.encode()).hexdigest() in state
 
 
 def test_a_key_authenticates_as_its_tenant(keys):
@@ -74,29 +75,30 @@ def test_a_key_is_revoked_only_under_its_own_scope(keys):
     assert keys.authenticate(key) is not None
 
 
-def test_a_key_needs_an_installed_tenant(keys, path):
+def test_a_key_needs_an_installed_tenant(keys, url):
     with pytest.raises(LookupError):
         keys.create("tenant", "hubspot-62515")
-    install(path)
+    install(url)
     _, key = keys.create("tenant", "hubspot-62515")
     assert keys.authenticate(key).tenant == "hubspot-62515"
 
 
-def test_uninstalling_a_tenant_revokes_its_keys_for_good(keys, path):
-    tenants = install(path)
+def test_uninstalling_a_tenant_revokes_its_keys_for_good(keys, url):
+    tenants = install(url)
     record, key = keys.create("tenant", "hubspot-62515")
     _, local_key = keys.create("tenant", "local")
     tenants.remove("hubspot-62515")
     assert keys.authenticate(key) is None
-    install(path)  # installed again: the old keys stay dead
+    install(url)  # installed again: the old keys stay dead
     assert keys.authenticate(key) is None and keys.all("tenant", "hubspot-62515")[0].revoked_at is not None
     assert keys.authenticate(local_key) is not None
 
 
-def test_a_key_whose_tenant_record_vanished_authenticates_nobody(keys, path):
-    install(path)
+def test_a_key_whose_tenant_record_vanished_authenticates_nobody(keys, url):
+    install(url)
     _, key = keys.create("tenant", "hubspot-62515")
-    sqlite3.connect(path, isolation_level=None).execute("DELETE FROM tenants")
+    with open_store(url).write() as conn:
+        conn.execute(tenants.delete())
     assert keys.authenticate(key) is None
 
 

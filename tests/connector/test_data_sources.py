@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from connector.data_sources import DataSource, NoData, TenantDataSources, files_for, refuse_sample
+from connector.data_sources import DataSource, NoData, TenantDataSources, files_for, forget_data_source, refuse_sample
 from connector.providers.offline import OfflineProvider, sample_files
 from connector.providers.sample_check import SAMPLE_MIN_DOMAINS, sample_domains
 from connector.settings import SAMPLE_DATA
+from connector.store import open_store
 from scripts.make_sample_data import MALFORMED
 from tests.test_end_to_end import ROWS
 
@@ -82,15 +83,18 @@ def test_sample_files_are_refused_for_a_crm_tenant_and_allowed_for_the_local_crm
     assert "fictional sample data" in str(refused.value) and SAMPLE_JSONL.name in str(refused.value)
 
 
-def test_a_tenants_data_source_is_kept_and_replaced_in_salesos_state(tmp_path, own_data):
-    store = TenantDataSources(tmp_path / "salesos.sqlite3")
+def test_a_tenants_data_source_is_kept_and_replaced_in_salesos_state(state_url, own_data):
+    store = TenantDataSources(state_url)
     assert store.get("hubspot-62515") is None
     store.set("hubspot-62515", DataSource(files=[str(SAMPLE_JSONL)]))
     store.set("hubspot-62515", DataSource(files=[str(own_data)]))
-    store.close()
-    again = TenantDataSources(tmp_path / "salesos.sqlite3")
+    store.set("hubspot-2", DataSource(files=[str(SAMPLE_JSONL)]))
+    again = TenantDataSources(state_url)
     assert again.get("hubspot-62515") == DataSource(kind="files", files=[str(own_data)])
     assert again.get("hubspot-1") is None
+    with open_store(state_url).write() as conn:  # uninstalling hubspot-2
+        forget_data_source(conn, "hubspot-2")
+    assert again.get("hubspot-2") is None and again.get("hubspot-62515") is not None
 
 
 def without_marks(tmp_path) -> tuple[Path, Path]:

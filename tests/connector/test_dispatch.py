@@ -13,12 +13,13 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 from typer.testing import CliRunner
 
+from agents.events import CrmEvent
 from connector.cli import app as cli
-from connector.dispatch import FAILED, Dispatcher, DispatcherBusy, lease_key, processing_key
+from connector.dispatch import FAILED, INBOX, Dispatcher, DispatcherBusy, lease_key, processing_key
 from connector.queues import queue
 from tests.restartable_redis import restartable_redis  # noqa: F401 (a fixture)
 from tests.webhooks.jobs_for_events import PROCESSED, Job, route_every_event
-from webhooks.intake import INBOX, CrmEvent, Intake, identity_of
+from webhooks.intake import Intake, identity_of
 
 
 def event(n: int, kind: str = "contact.propertyChange") -> CrmEvent:

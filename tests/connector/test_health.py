@@ -7,21 +7,20 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
+from connector.dispatch import INBOX
 from connector.health import (
     exit_code, failed_jobs, health_report, queue_states, recent_runs, render,
 )
 from connector.private_files import write_private
 from connector.providers.http.stats import RedisCallStats
-from connector.queues import enqueue_once, queue
+from connector.queues import enqueue_once
 from connector.runner import summarise
 from connector.settings import Settings
 from crm_adapters.base import AccountWrite
 from crm_adapters.local import LocalCRM
 from tests.connector.jobs_for_tests import explode, record
-from webhooks.intake import INBOX
+from tests.connector.retries import work_through_retries
 
 NOW = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 SUFFIX = itertools.count(1)
@@ -58,10 +57,6 @@ def put_accounts(settings, scores, market="SaaS"):
 
 def check(report, name):
     return next(c for c in report.checks if c.name == name)
-
-
-def drain(conn, *names):
-    SimpleWorker([queue(name, conn) for name in names], connection=conn, serializer=JSONSerializer).work(burst=True)
 
 
 # --- provider success rate -------------------------------------------------------
@@ -226,7 +221,7 @@ def test_queue_depth_and_oldest_waiting_job_reflect_enqueued_jobs(conn):
 
 def test_failed_jobs_are_counted_per_queue(conn):
     enqueue_once(conn, "score", explode, {"n": 7}, job_key="bad")
-    drain(conn, "score")
+    work_through_retries(conn, "score")
     states = queue_states(conn).queues
     assert states["score"].failed == 1
     assert states["score"].queued == 0
@@ -234,7 +229,7 @@ def test_failed_jobs_are_counted_per_queue(conn):
 
 def test_failed_jobs_carry_their_error_line(conn):
     enqueue_once(conn, "score", explode, {"n": 7}, job_key="bad")
-    drain(conn, "score")
+    work_through_retries(conn, "score")
     [job] = failed_jobs(conn)
     assert (job.queue, job.job_id, job.error) == ("score", "bad", "RuntimeError: boom 7")
 
@@ -253,7 +248,7 @@ def test_the_crm_event_inbox_depth_is_reported(conn):
 
 def test_failed_jobs_make_the_report_a_warning(settings, conn):
     enqueue_once(conn, "score", explode, {"n": 7}, job_key="bad")
-    drain(conn, "score")
+    work_through_retries(conn, "score")
     report = health_report(settings, conn, now=NOW)
     assert report.status == "warning" and report.failed_total == 1
     assert report.failed_jobs[0].error == "RuntimeError: boom 7"
@@ -273,7 +268,7 @@ def test_an_unreachable_redis_makes_the_report_unavailable_but_still_checks_the_
 def test_render_shows_queues_failed_jobs_and_each_warning_with_its_action(settings, conn):
     write_run(settings, rows_read=100, quarantined=10)
     enqueue_once(conn, "score", explode, {"n": 7}, job_key="bad")
-    drain(conn, "score")
+    work_through_retries(conn, "score")
     text = render(health_report(settings, conn, now=NOW))
     assert "SalesOS health: WARNING" in text
     assert "RuntimeError: boom 7" in text

@@ -70,8 +70,8 @@ def test_unsubscribes_recorded_before_syncing_existed_are_synced_after_an_upgrad
 
 def test_a_change_dated_far_ahead_cannot_make_every_later_change_look_older(tmp_path):
     """A wrong clock or a forged date counts as now: the next real change still applies."""
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
     now = dt.datetime.now(dt.UTC)
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=lambda: now)  # SalesOS's clock, however slow the machine
     assert ledger.hold("hubspot-1", "ada@acme.io", "paused in the CRM", now + dt.timedelta(days=300))
     assert ledger.release_hold("hubspot-1", "ada@acme.io", now + dt.timedelta(seconds=1)) is not None
 

@@ -137,7 +137,7 @@ time.sleep(3600)
 
 
 def test_a_worker_killed_while_holding_keys_loses_them_when_its_lease_lapses(state_url):
-    worker = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, state_url, "1.5", *KEYS[:5]],
+    worker = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, state_url, "10", *KEYS[:5]],
                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
     try:
         assert worker.stdout.readline().split() == ["held", "5"]
@@ -146,5 +146,5 @@ def test_a_worker_killed_while_holding_keys_loses_them_when_its_lease_lapses(sta
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    wait_until(lambda: ledger.claim(KEYS[:5], "worker-2").held == KEYS[:5])
+    wait_until(lambda: ledger.claim(KEYS[:5], "worker-2").held == KEYS[:5], timeout=120)
     assert [owner for _key, owner, _expiry in ledger.claimed()] == ["worker-2"] * 5

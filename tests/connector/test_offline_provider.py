@@ -104,6 +104,20 @@ def test_a_target_account_csv_with_export_headers_is_read(tmp_path):
     assert acme.source == "csv:accounts" and acme.confidence == 0.6
 
 
+def test_control_and_format_characters_are_stripped_from_every_row_at_ingestion(tmp_path):
+    data = load(jsonl(tmp_path, COMPANY | {"name": "Acme\x1b[2J\u202e Corp\ud800", "industry": "B2B\nSaaS"},
+                      PERSON | {"name": "Jane\r\nRoe\x00", "title": "C\u200bEO"},
+                      SIGNAL | {"title": "Series B\x85raised\ufeff"}))
+    [company] = data.companies
+    [person], [signal] = data.people_for(["acme.io"])["acme.io"], data.signals_for(["acme.io"])["acme.io"]
+    assert (company.name, company.industry, person.name, person.title, signal.title) == (
+        "Acme[2J Corp", "B2B SaaS", "Jane Roe", "CEO", "Series B raised")
+    path = tmp_path / "accounts.csv"
+    path.write_text('name,domain,Annual Revenue\n"Beta\x07\nInc",beta.io,$12\u200b000\n', encoding="utf-8")
+    [beta] = load(path).companies
+    assert (beta.name, beta.annual_revenue) == ("Beta Inc", 12000)
+
+
 def test_a_csv_row_without_a_domain_is_quarantined_with_its_line(tmp_path):
     path = tmp_path / "accounts.csv"
     path.write_text("name,domain\nAcme,acme.io\nNo Domain,\n")

@@ -41,24 +41,23 @@ def modes(home: Path) -> dict[str, str]:
 
 STORES = {
     "vault": lambda home: Vault(home / "salesos.sqlite3", new_key()),
-    "tenants": lambda home: TenantStore(home / "salesos.sqlite3", Vault(home / "salesos.sqlite3", new_key())),
+    "tenants": lambda home: TenantStore(home / "salesos.sqlite3", Vault(home / "salesos.sqlite3", new_key())).all(),
     "ledger": lambda home: Ledger(home / "salesos.sqlite3"),
-    "tenant markets": lambda home: TenantMarkets(home / "salesos.sqlite3"),
-    "deal events": lambda home: DealEvents(home / "salesos.sqlite3"),
-    "record index": lambda home: RecordIndex(home / "salesos.sqlite3", "hubspot-1"),
+    "tenant markets": lambda home: TenantMarkets(home / "salesos.sqlite3").get("hubspot-1"),
+    "deal events": lambda home: DealEvents(home / "salesos.sqlite3").history("hubspot-1", "1"),
+    "record index": lambda home: RecordIndex(home / "salesos.sqlite3", "hubspot-1").children("contact", None),
     "local crm": lambda home: LocalCRM(home / "crm.sqlite3"),
-    "tenant data sources": lambda home: TenantDataSources(home / "salesos.sqlite3"),
-    "api keys": lambda home: ApiKeys(home / "salesos.sqlite3"),
+    "tenant data sources": lambda home: TenantDataSources(home / "salesos.sqlite3").get("hubspot-1"),
+    "api keys": lambda home: ApiKeys(home / "salesos.sqlite3").all("operator"),
 }
 
 
 @pytest.mark.parametrize("store", STORES)
 def test_each_store_creates_its_database_and_journals_for_its_owner_only(tmp_path, store):
     home = tmp_path / "home"
-    opened = STORES[store](home)
+    STORES[store](home)  # opened and used once
     written = sorted(path.name for path in home.iterdir())
     assert written and modes(home) == {}, f"{store} wrote {written}"
-    opened._db.close()
 
 
 def test_a_wal_database_shares_its_owner_only_mode_with_its_wal_and_shm_files(tmp_path):

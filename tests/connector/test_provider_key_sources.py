@@ -48,11 +48,7 @@ def home(tmp_path, redis_url, hubspot, monkeypatch):
 
 
 def give_key(tenant: str, name: str, key: str) -> None:
-    vault = Vault(runtime.settings().state_path, vault_keys(runtime.settings()))
-    try:
-        set_key(vault, tenant, name, key)
-    finally:
-        vault.close()
+    set_key(Vault(runtime.settings().database_url, vault_keys(runtime.settings())), tenant, name, key)
 
 
 def test_each_tenant_s_runs_get_its_own_keys_and_never_the_environment_s(home):

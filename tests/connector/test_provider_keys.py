@@ -2,8 +2,10 @@
 
 import logging
 import sqlite3
+from contextlib import closing
 
 import pytest
+from sqlalchemy import text
 
 from connector.providers import keys
 from connector.providers.http import spec
@@ -20,17 +22,22 @@ ENVIRON = {"APOLLO_API_KEY": ENV_KEY, "PDL_API_KEY": "pdl-key-of-the-operator-en
 
 @pytest.fixture
 def vault(tmp_path):
-    vault = Vault(tmp_path / "salesos.sqlite3", new_key())
-    yield vault
-    vault.close()
+    return Vault(tmp_path / "salesos.sqlite3", new_key())
+
+
+def sql(vault: Vault, statement: str, **params) -> list[tuple]:
+    """A statement on the vault's database, as someone who can write it behind SalesOS's back."""
+    with vault.store.write() as conn:
+        result = conn.execute(text(statement), params)
+        return [tuple(row) for row in result] if result.returns_rows else []
 
 
 def test_a_provider_key_comes_back_as_it_went_in_and_is_never_stored_in_plain_text(vault, tmp_path):
     set_key(vault, A, "apollo", APOLLO_A)
     assert provider_keys(A, vault, {}) == {"apollo": APOLLO_A}
-    assert APOLLO_A.encode() not in (tmp_path / "salesos.sqlite3").read_bytes()
-    [(name,)] = vault.connection.execute("SELECT name FROM secrets WHERE tenant = ?", (A,))
-    assert name == "provider:apollo"
+    for file in tmp_path.glob("salesos.sqlite3*"):  # the database and its write-ahead log
+        assert APOLLO_A.encode() not in file.read_bytes()
+    assert sql(vault, "SELECT name FROM secrets WHERE tenant = :a", a=A) == [("provider:apollo",)]
 
 
 def test_tenant_b_never_gets_tenant_a_s_key(vault):
@@ -78,15 +85,15 @@ def test_an_environment_key_that_breaks_the_rules_is_refused_naming_the_variable
 def test_a_key_copied_into_another_tenant_s_row_does_not_open_there(vault):
     """Someone who can write the database copies tenant A's ciphertext into tenant B's row."""
     set_key(vault, A, "apollo", APOLLO_A)
-    vault.connection.execute("INSERT INTO secrets (tenant, name, ciphertext, updated_at) SELECT ?, name, "
-                             "ciphertext, updated_at FROM secrets WHERE tenant = ?", (B, A))
+    sql(vault, "INSERT INTO secrets (tenant, name, ciphertext, updated_at) SELECT :b, name, ciphertext, updated_at "
+               "FROM secrets WHERE tenant = :a", a=A, b=B)
     with pytest.raises(VaultError, match="copied or moved there"):
         provider_keys(B, vault, {})
 
 
 def test_a_key_moved_to_another_provider_s_name_does_not_open_there(vault):
     set_key(vault, A, "apollo", APOLLO_A)
-    vault.connection.execute("UPDATE secrets SET name = 'provider:pdl' WHERE tenant = ?", (A,))
+    sql(vault, "UPDATE secrets SET name = 'provider:pdl' WHERE tenant = :a", a=A)
     with pytest.raises(VaultError, match="copied or moved there"):
         provider_keys(A, vault, {})
 
@@ -97,7 +104,7 @@ def test_an_unknown_provider_is_refused_naming_the_known_ones(vault):
     message = str(refused.value)
     assert "'clearbit' is not a provider SalesOS knows" in message
     assert "apollo, crunchbase, hunter, newsapi, pdl" in message
-    assert vault.connection.execute("SELECT COUNT(*) FROM secrets WHERE tenant = ?", (A,)).fetchone() == (0,)
+    assert sql(vault, "SELECT COUNT(*) FROM secrets WHERE tenant = :a", a=A) == [(0,)]
 
 
 def test_known_providers_are_the_documented_ones_and_every_spec_that_takes_a_key():
@@ -163,9 +170,8 @@ def test_uninstalling_a_tenant_deletes_its_provider_keys_and_only_its_own(tmp_pa
     set_key(vault, "local", "apollo", "apollo-key-stored-for-local")
     assert store.remove(A) is True
     assert provider_keys(A, vault, {}) == {}
-    assert vault.connection.execute("SELECT COUNT(*) FROM secrets WHERE tenant = ?", (A,)).fetchone() == (0,)
+    assert sql(vault, "SELECT COUNT(*) FROM secrets WHERE tenant = :a", a=A) == [(0,)]
     assert provider_keys("local", vault, {}) == {"apollo": "apollo-key-stored-for-local"}
-    vault.close()
 
 
 def test_removing_local_as_if_it_were_a_tenant_keeps_the_local_crm_s_keys(tmp_path):
@@ -175,7 +181,6 @@ def test_removing_local_as_if_it_were_a_tenant_keeps_the_local_crm_s_keys(tmp_pa
     set_key(vault, "local", "apollo", "apollo-key-stored-for-local")
     assert store.remove("local") is False
     assert provider_keys("local", vault, {}) == {"apollo": "apollo-key-stored-for-local"}
-    vault.close()
 
 
 def test_rotation_re_encrypts_provider_keys_so_the_old_vault_key_can_go(tmp_path):
@@ -184,17 +189,14 @@ def test_rotation_re_encrypts_provider_keys_so_the_old_vault_key_can_go(tmp_path
     vault = Vault(path, old)
     set_key(vault, A, "apollo", APOLLO_A)
     set_key(vault, "local", "pdl", "pdl-key-stored-for-local")
-    before = dict(vault.connection.execute("SELECT name || tenant, ciphertext FROM secrets"))
-    vault.close()
+    before = dict(sql(vault, "SELECT name || tenant, ciphertext FROM secrets"))
     rotating = Vault(path, f"{new},{old}")
     assert rotating.rotate() == 2
-    after = dict(rotating.connection.execute("SELECT name || tenant, ciphertext FROM secrets"))
+    after = dict(sql(rotating, "SELECT name || tenant, ciphertext FROM secrets"))
     assert before.keys() == after.keys() and all(before[row] != after[row] for row in before)
-    rotating.close()
     rotated = Vault(path, new)
     assert provider_keys(A, rotated, {}) == {"apollo": APOLLO_A}
     assert provider_keys("local", rotated, {}) == {"pdl": "pdl-key-stored-for-local"}
-    rotated.close()
 
 
 def test_no_key_reaches_a_log_line(vault, caplog):
@@ -212,7 +214,10 @@ def test_the_state_database_holds_no_key_after_any_of_it(vault, tmp_path):
     set_key(vault, A, "apollo", APOLLO_A)
     set_key(vault, A, "apollo", APOLLO_B)
     remove_key(vault, A, "apollo")
-    vault.connection.execute("VACUUM")
-    raw = (tmp_path / "salesos.sqlite3").read_bytes()
-    assert APOLLO_A.encode() not in raw and APOLLO_B.encode() not in raw
-    assert sqlite3.connect(tmp_path / "salesos.sqlite3").execute("SELECT COUNT(*) FROM secrets").fetchone() == (0,)
+    with closing(sqlite3.connect(tmp_path / "salesos.sqlite3", isolation_level=None)) as db:
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert db.execute("SELECT COUNT(*) FROM secrets").fetchone() == (0,)
+    for file in tmp_path.glob("salesos.sqlite3*"):  # the database and its write-ahead log
+        raw = file.read_bytes()
+        assert APOLLO_A.encode() not in raw and APOLLO_B.encode() not in raw

@@ -21,11 +21,7 @@ def words(text: str) -> str:
 
 
 def stored(env, tenant):
-    vault = Vault(Path(env["SALESOS_HOME"]) / "salesos.sqlite3", env["SALESOS_VAULT_KEYS"])
-    try:
-        return provider_keys(tenant, vault, {})
-    finally:
-        vault.close()
+    return provider_keys(tenant, Vault(Path(env["SALESOS_HOME"]) / "salesos.sqlite3", env["SALESOS_VAULT_KEYS"]), {})
 
 
 @pytest.fixture

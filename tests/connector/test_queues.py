@@ -7,10 +7,11 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from connector.queues import (
-    RUN_TTL, STAGES, enqueue_once, job_id, queue, remember_run_tenant, run_failures, run_pending, run_stats,
-    run_tenant, stats_key, tenant_key,
+    RUN_TTL, STAGES, enqueue_once, job_id, job_meta, queue, release_due, remember_run_tenant, retry_policy,
+    run_failures, run_pending, run_retrying, run_stats, run_tenant, stats_key, tenant_key,
 )
-from tests.connector.jobs_for_tests import explode, record
+from tests.connector.jobs_for_tests import explode, fails_while_down, record
+from tests.connector.retries import work_through_retries
 
 
 def drain(conn, *names):
@@ -59,9 +60,71 @@ def test_a_run_is_pending_until_its_jobs_finish_and_records_their_counts(conn):
 
 def test_a_job_out_of_retries_is_reported_and_no_longer_pending(conn):
     enqueue_once(conn, "enrich", explode, {"n": 7}, job_key="bad", run_id="r")
-    drain(conn, "enrich")  # immediate retries: all four attempts in one burst
+    work_through_retries(conn, "enrich")
     assert run_pending(conn, "r") == 0
     assert run_failures(conn, "r") == {"bad": "RuntimeError: boom 7"}
+    assert run_retrying(conn, "r") == []
+
+
+def test_a_failing_job_waits_minutes_then_hours_for_each_retry_and_fails_for_good_after_the_last(conn):
+    enqueue_once(conn, "enrich", explode, {"n": 7}, job_key="bad", run_id="r")
+    registry = queue("enrich", conn).scheduled_job_registry
+    waits = []
+    for attempt in range(1, 6):
+        drain(conn, "enrich")  # the attempt fails; its retry waits in the schedule
+        assert run_failures(conn, "r") == {} and run_pending(conn, "r") == 1
+        due = registry.get_scheduled_time("bad")
+        waits.append((due - dt.datetime.now(dt.UTC)).total_seconds())
+        [note] = run_retrying(conn, "r")
+        assert (note["job"], note["error"], note["attempt"], note["attempts"]) == (
+            "bad", "RuntimeError: boom 7", attempt, 6)
+        assert abs(dt.datetime.fromisoformat(note["at"]) - due) < dt.timedelta(seconds=2)
+        assert release_due(conn, "r", ["enrich"], now=due - dt.timedelta(seconds=1)) == 0  # not before its time
+        assert release_due(conn, "r", ["enrich"], now=due) == 1
+    drain(conn, "enrich")
+    assert run_failures(conn, "r") == {"bad": "RuntimeError: boom 7"} and run_pending(conn, "r") == 0
+    for wait, minutes in zip(waits, [1, 5, 15, 60, 240], strict=True):
+        assert 60 * minutes - 2 <= wait <= 60 * minutes * 1.2 + 1, (minutes, wait)
+
+
+def test_each_wait_is_up_to_a_fifth_longer_so_jobs_that_failed_together_come_back_apart():
+    assert retry_policy([1, 5, 60], jitter=lambda: 0.0).intervals == [60, 300, 3600]
+    assert retry_policy([1, 5, 60], jitter=lambda: 1.0).intervals == [72, 360, 4320]
+    assert retry_policy([1, 5, 60]).max == 3 and retry_policy([]) is None
+
+
+def test_a_wait_of_zero_minutes_retries_at_once():
+    assert retry_policy([0, 0.5], jitter=lambda: 1.0).intervals == [0, 36]
+
+
+def test_a_job_that_succeeds_on_its_retry_counts_once_and_is_no_longer_waited_for(conn, caplog):
+    conn.set("down", 1)
+    enqueue_once(conn, "enrich", fails_while_down, {"n": 7, "down": "down"}, job_key="flaky", run_id="r")
+    drain(conn, "enrich")
+    assert [note["error"] for note in run_retrying(conn, "r")] == ["ConnectionError: the CRM is down"]
+    assert "enrich flaky failed (attempt 1 of 6): ConnectionError: the CRM is down; retrying at" in caplog.text
+    conn.delete("down")
+    due = queue("enrich", conn).scheduled_job_registry.get_scheduled_time("flaky")
+    assert release_due(conn, "r", ["enrich"], now=due) == 1
+    drain(conn, "enrich")
+    assert run_stats(conn, "r") == [{"seen": 7}] and run_retrying(conn, "r") == [] and run_pending(conn, "r") == 0
+    assert run_failures(conn, "r") == {}
+
+
+def test_a_jobs_meta_names_its_run_tenant_contacts_and_companies_whatever_the_stage():
+    run = {"tenant": "hubspot-62515", "domains": None}
+    assert job_meta({"run": run, "companies": [{"company": {"domain": "acme.io"}}]}, "r") == {
+        "run_id": "r", "tenant": "hubspot-62515", "companies": ["acme.io"]}
+    leads = [{"company": {"company": {"domain": "acme.io"}}, "contacts": [{"email": "jane@acme.io"}]}]
+    assert job_meta({"run": run, "leads": leads}, "r") == {
+        "run_id": "r", "tenant": "hubspot-62515", "contacts": ["jane@acme.io"], "companies": ["acme.io"]}
+    assert job_meta({"tenant": "local", "items": [{"email": "jane@acme.io"}, {"email": "john@acme.io"}]}, None) == {
+        "tenant": "local", "contacts": ["jane@acme.io", "john@acme.io"]}
+    assert job_meta({"tenant": "local", "emails": ["jane@acme.io"]}, None) == {
+        "tenant": "local", "contacts": ["jane@acme.io"]}
+    event = {"tenant": "hubspot-62515", "object_type": "contact", "object_id": "501"}
+    assert job_meta({"event": event}, None) == {"tenant": "hubspot-62515", "contacts": ["CRM id 501"]}
+    assert job_meta({"n": 1, "items": "not a list", "run": 3}, None) == {}
 
 
 def test_a_job_for_later_waits_in_the_schedule(conn):

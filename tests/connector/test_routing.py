@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from agents.events import CrmEvent
 from connector.routing import route
-from webhooks.intake import CrmEvent
 
 
 def event(object_type="contact", kind="contact.propertyChange", name="salesos_sequence_state", value="paused",

@@ -31,9 +31,10 @@ def home(tmp_path, monkeypatch):
 
 
 def a_run(tmp_path) -> RunContext:
-    """A run with nothing to read: its source job ends it."""
-    data = tmp_path / "empty.jsonl"
-    data.write_text("")
+    """A run whose one company does not qualify: its source job ends it."""
+    data = tmp_path / "one.jsonl"
+    data.write_text('{"type": "company", "name": "Small Farm", "domain": "small-farm.example", "industry": "Farming", '
+                    '"employee_count": 2}\n')
     return RunContext(run_id=new_run_id(), market=market_from_text(MARKET, "test"), data_files=[str(data)],
                       as_of=dt.date(2026, 11, 2))
 

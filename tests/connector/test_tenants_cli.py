@@ -137,7 +137,6 @@ def test_a_removed_tenant_installed_again_reads_no_old_data_files_and_has_no_old
     shown = cli(env, "tenants", "data-files", "hubspot-62515")
     assert (shown.returncode, shown.stdout.strip()) == (1, "hubspot-62515 has no data source")
     assert markets.get("hubspot-62515") is None
-    markets.close()
 
 
 WARNING = "SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', which Salesforce and HubSpot cannot call"

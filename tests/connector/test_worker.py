@@ -12,7 +12,8 @@ import pytest
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from connector.queues import RETRY, enqueue_once, queue, retry_delays, run_failures, run_pending, run_stats
+from connector import runtime
+from connector.queues import enqueue_once, queue, run_failures, run_pending, run_stats
 from connector.worker import _Queue, taken_key
 from tests.connector.jobs_for_tests import attempt
 from tests.connector.test_ledger_leases import wait_until
@@ -49,10 +50,13 @@ class Workers:
 
 
 @pytest.fixture
-def workers(redis_url, tmp_path):
+def workers(redis_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("SALESOS_JOB_RETRY_MINUTES", "[0, 0, 0]")  # retried at once: these workers run no scheduler
+    runtime.settings.cache_clear()  # the policy is the enqueuing process's
     pool = Workers(redis_url, tmp_path / "home", lease_seconds=2)  # a job's lease: 3 s, maintenance every 1 s
     yield pool
     pool.stop()
+    runtime.settings.cache_clear()
 
 
 def _enqueue(conn, marks: Path, **payload) -> Job:
@@ -75,7 +79,7 @@ def test_a_job_whose_worker_is_killed_mid_job_is_run_again_by_another(conn, work
     assert run_pending(conn, "r") == 0
     assert run_stats(conn, "r") == [{"attempt": 2}]
     assert run_failures(conn, "r") == {}
-    assert _fetch(conn, job.id).retries_left == RETRY.max - 1  # the kill cost the job one of its retries
+    assert _fetch(conn, job.id).retries_left == 2  # the kill cost the job one of its three retries
     assert conn.zcard(queue("engagement", conn).started_job_registry.key) == 0
 
 
@@ -103,7 +107,7 @@ def test_a_job_running_longer_than_its_lease_keeps_it_and_runs_once(conn, worker
     workers.start()  # idle, cleaning the registries every second: it would take over a lapsed job
     wait_until(lambda: run_pending(conn, "r") == 0, timeout=120)
     assert run_stats(conn, "r") == [{"attempt": 1}]
-    assert _fetch(conn, job.id).retries_left == RETRY.max
+    assert _fetch(conn, job.id).retries_left == 3
 
 
 def test_a_job_taken_by_a_worker_that_died_before_starting_it_goes_back_to_its_queue(conn, workers, tmp_path):
@@ -127,10 +131,3 @@ def test_a_started_job_is_no_longer_counted_as_taken(conn, workers, tmp_path):
     assert conn.zcard(taken_key("engagement")) == 0
     assert conn.zcard(queue("engagement", conn).started_job_registry.key) == 1
 
-
-def test_retry_delays_come_from_the_environment_in_whole_seconds():
-    assert retry_delays(None) == 0
-    assert retry_delays("1,5,30") == [1, 5, 30]
-    for bad in ("soon", "-1", "1,,2"):
-        with pytest.raises(ValueError, match="SALESOS_RETRY_DELAYS must be whole seconds"):
-            retry_delays(bad)

@@ -1,7 +1,8 @@
 """A stateful fake of the Salesforce REST endpoints SalesOS calls, served through `responses`.
 
 Small but honest: it stores records, upserts by external id (case-insensitively,
-as the SalesOS external-id fields are installed), assigns 18-character ids with
+as the SalesOS external-id fields are installed; Tasks by their SalesOS key,
+the Activity field Task shares), assigns 18-character ids with
 Salesforce's case-checksum suffix, answers in the documented shapes with a
 `Sforce-Limit-Info` header, pages query results, and refuses what an org
 refuses: a missing LastName or Name on create, an unknown field, a number
@@ -11,7 +12,8 @@ and types come from `crm_adapters.fields`, as the installed metadata does.
 
 Tests inject failures: `revoke(token)` (401), `limit_exceeded()` (403
 REQUEST_LIMIT_EXCEEDED), `unavailable()` (503), `fail_next()` for any other
-answer, and `fail_record(key, ...)` for a per-record error on one key.
+answer, `fail_record(key, ...)` for a per-record error on one key, and
+`lose_next_answer()` for a request carried out whose answer never arrives.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 
-from crm_adapters.fields import COMPANY_KEY, CONTACT_KEY, fields_for, identity_fields
+from crm_adapters.fields import COMPANY_KEY, CONTACT_KEY, ENGAGEMENT_KEY, fields_for, identity_fields
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
 Record = dict[str, Any]
@@ -72,10 +74,12 @@ SCHEMAS: dict[str, dict[str, _Field]] = {
              "ActivityDate": _Field("date", "Due Date Only"),
              "ReminderDateTime": _Field("datetime", "Reminder Date/Time"),
              "IsReminderSet": _Field("bool", "Reminder Set"), "Status": _Field("text", "Status"),
-             "TaskSubtype": _Field("text", "Task Subtype"), "WhoId": _Field("id", "Name ID", target="Contact")},
+             "TaskSubtype": _Field("text", "Task Subtype"), "WhoId": _Field("id", "Name ID", target="Contact"),
+             **_custom("engagement")},
 }
 REQUIRED = {"Account": ("Name",), "Contact": ("LastName",), "Lead": ("LastName", "Company"), "Task": ()}
-EXTERNAL_IDS = {"Account": {COMPANY_KEY.salesforce_name}, "Contact": {CONTACT_KEY.salesforce_name}}
+EXTERNAL_IDS = {"Account": {COMPANY_KEY.salesforce_name}, "Contact": {CONTACT_KEY.salesforce_name},
+                "Task": {ENGAGEMENT_KEY.salesforce_name}}
 RELATIONSHIPS = {"Contact": {"Account": "AccountId"}}  # relationship name -> id field, for external-id references
 PREFIXES = {"Account": "001", "Contact": "003", "Lead": "00Q", "Task": "00T"}
 MAX_RECORDS = 200
@@ -105,6 +109,7 @@ class SalesforceFake:
         self.revoked: set[str] = set()
         self._stores = {"Account": self.accounts, "Contact": self.contacts, "Lead": self.leads, "Task": self.tasks}
         self._canned: list[tuple[int, Any, dict[str, str]]] = []
+        self._lost_answers = 0
         self._record_failures: dict[str, list[dict]] = {}
         self._cursors: dict[str, tuple[list[Record], int]] = {}
         self._numbers = itertools.count(1)
@@ -166,6 +171,10 @@ class SalesforceFake:
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
         self.fail_next(503, [{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}], headers, times)
 
+    def lose_next_answer(self, times: int = 1) -> None:
+        """Carry out the next `times` requests, then answer each 503, as when the answer was lost on the way back."""
+        self._lost_answers += times
+
     def fail_record(self, key: str, status_code: str, message: str, fields: tuple[str, ...] = (),
                     times: int = 1) -> None:
         """The next `times` writes of the record with this external id (or, for an update by id, this id) fail
@@ -194,6 +203,9 @@ class SalesforceFake:
             status, answer = self._route(request.method, url.path, parse_qs(url.query), body)
         except _Refused as refused:
             status, answer = refused.status, [{"message": refused.message, "errorCode": refused.code}]
+        if self._lost_answers:
+            self._lost_answers -= 1
+            status, answer = 503, [{"message": "Service Unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
         return status, headers, "" if status == 204 else json.dumps(answer)
 
     def _route(self, method: str, path: str, params: dict[str, list[str]], body: Any) -> tuple[int, Any]:

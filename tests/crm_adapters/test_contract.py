@@ -218,6 +218,47 @@ def test_an_activity_is_logged_once_per_key(backend):
     assert crm.get_activities("john@acme.io") == []
 
 
+class KilledAfterCreating(Exception):
+    """The worker died (kill -9) after the CRM took the create and before it wrote down the CRM's id."""
+
+
+def kill_after_creating(backend, monkeypatch) -> None:
+    """From now on a remote adapter dies right after the CRM answers a create. The local CRM has nothing to write
+    down: its row is its key, one transaction, so a kill leaves the row whole or absent."""
+    if isinstance(backend, LocalBackend):
+        return
+    remember = backend.index.remember
+
+    def die_on_created(kind, ids, parents=None):
+        if kind in ("task", "activity"):
+            raise KilledAfterCreating
+        remember(kind, ids, parents)
+
+    monkeypatch.setattr(backend.index, "remember", die_on_created)
+
+
+@pytest.mark.parametrize("kind", ["task", "activity"])
+def test_what_a_killed_worker_created_is_found_by_its_key_by_the_next_worker_not_created_again(backend, kind,
+                                                                                                 monkeypatch):
+    backend.crm.upsert_contacts([contact()])
+    record, write = (task(), "create_tasks") if kind == "task" else (activity(), "log_activities")
+    kill_after_creating(backend, monkeypatch)
+    try:
+        getattr(backend.crm, write)([record])
+    except KilledAfterCreating:
+        pass
+    assert backend.count(kind) == 1  # it landed
+
+    restarted = backend.restarted()  # a new worker, with no id remembered, runs the step again
+    result = getattr(restarted, write)([record])
+    assert (result.created, list(result.ids), result.errors) == (0, [record.key], {})
+    assert backend.count(kind) == 1
+    [stored] = restarted.get_tasks("jane@acme.io") if kind == "task" else restarted.get_activities("jane@acme.io")
+    assert (stored.id, stored.key) == (result.ids[record.key], record.key)  # found, and remembered with its contact
+    assert getattr(restarted, write)([record]).unchanged == 1
+    restarted.close()
+
+
 def test_more_records_than_one_batch_are_all_written(backend):
     crm = backend.crm
     result = crm.upsert_accounts([account(f"company{n}.com", name=f"Company {n}") for n in range(250)])

@@ -13,7 +13,7 @@ from crm_adapters.base import AccountWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.calls import Budget, StaticToken
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 from crm_adapters.hubspot import HubSpotCRM
-from crm_adapters.record_index import RecordIndex
+from crm_adapters.values import created_key
 from tests.crm_adapters.backends import RefreshingToken, hubspot_backend, no_wait_policy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"
@@ -129,14 +129,13 @@ def test_a_5xx_is_retried_with_backoff_then_succeeds(hubspot):
 
 def test_an_expired_token_is_refreshed_once_and_the_call_repeated(hubspot):
     tokens = RefreshingToken("expired-token", then=hubspot.fake.token)
-    crm = HubSpotCRM(tokens, RecordIndex(":memory:", "hubspot-1"), host=hubspot.fake.url, policy=no_wait_policy())
+    crm = HubSpotCRM(tokens, hubspot.index, host=hubspot.fake.url, policy=no_wait_policy())
     assert crm.upsert_accounts(accounts(2)).created == 2
     assert tokens.refreshes == 1
 
 
 def test_a_refused_private_app_token_stops_with_the_revoked_grant(hubspot):
-    crm = HubSpotCRM(StaticToken("revoked-token"), RecordIndex(":memory:", "hubspot-1"),
-                     host=hubspot.fake.url, policy=no_wait_policy())
+    crm = HubSpotCRM(StaticToken("revoked-token"), hubspot.index, host=hubspot.fake.url, policy=no_wait_policy())
     with pytest.raises(GrantRevoked):
         crm.upsert_accounts(accounts(1))
 
@@ -144,7 +143,7 @@ def test_a_refused_private_app_token_stops_with_the_revoked_grant(hubspot):
 def test_the_budget_stops_salesos_at_its_share_of_the_daily_allowance(hubspot, redis_url):
     conn = redis.Redis.from_url(redis_url)
     budget = Budget(conn, "hubspot-1", allowance=10, share=0.5)
-    crm = HubSpotCRM(RefreshingToken(hubspot.fake.token, hubspot.fake.token), RecordIndex(":memory:", "hubspot-1"),
+    crm = HubSpotCRM(RefreshingToken(hubspot.fake.token, hubspot.fake.token), hubspot.index,
                      host=hubspot.fake.url, policy=no_wait_policy(budget=budget))
     crm.upsert_accounts(accounts(500))
     with pytest.raises(BudgetExhausted, match=r"50% share .*\(5 of 10 calls\)"):
@@ -170,7 +169,7 @@ def test_the_documented_207_answer_reports_the_failed_record_and_keeps_the_creat
 def test_no_token_reaches_a_log_line_when_one_is_refused_and_refreshed(hubspot, caplog):
     caplog.set_level("DEBUG")
     tokens = RefreshingToken("pat-expired-0123456789", then=hubspot.fake.token)
-    crm = HubSpotCRM(tokens, RecordIndex(":memory:", "hubspot-1"), host=hubspot.fake.url, policy=no_wait_policy())
+    crm = HubSpotCRM(tokens, hubspot.index, host=hubspot.fake.url, policy=no_wait_policy())
     hubspot.fake.fail("/batch/upsert", 503)
     crm.upsert_accounts(accounts(2))
     assert tokens.refreshes == 1 and caplog.records
@@ -178,13 +177,77 @@ def test_no_token_reaches_a_log_line_when_one_is_refused_and_refreshed(hubspot, 
     assert "pat-expired-0123456789" not in logged and hubspot.fake.token not in logged
 
 
-def test_a_task_create_answered_502_is_reported_not_repeated_so_no_duplicate_appears(hubspot):
+def call_tasks(*keys: str) -> list[TaskWrite]:
+    return [TaskWrite(key=key, contact_email="person0@company0.com", kind="call", subject="Call", due_at=T0)
+            for key in keys]
+
+
+TASK_CALLS = ("/crm/v3/objects/tasks/batch/create", "/crm/v3/objects/tasks/batch/read")
+
+
+def test_each_task_carries_its_salesos_key_and_a_first_run_creates_a_hundred_a_call_with_no_lookup(hubspot):
     hubspot.crm.upsert_contacts(contacts(1))
-    hubspot.fake.fail("/crm/v3/objects/tasks/batch/create", 502)
-    result = hubspot.crm.create_tasks([
-        TaskWrite(key="call-1", contact_email="person0@company0.com", kind="call", subject="Call", due_at=T0)])
-    assert "not repeated" in result.errors["call-1"]
-    assert hubspot.fake.calls["/crm/v3/objects/tasks/batch/create"] == 1
+    result = hubspot.crm.create_tasks(call_tasks(*(f"call-{n}" for n in range(250))))
+    assert result.created == 250 and not result.errors
+    assert [hubspot.fake.calls[path] for path in TASK_CALLS] == [3, 0]
+    stored = hubspot.fake.objects["tasks"][result.ids["call-7"]]
+    assert stored["salesos_key"] == created_key("task", "call-7")
+
+
+def test_a_task_create_whose_answer_was_lost_is_sent_again_and_finds_the_task_it_made(hubspot):
+    hubspot.crm.upsert_contacts(contacts(1))
+    hubspot.fake.lose_answer("/crm/v3/objects/tasks/batch/create", 502)  # created, then answered 502
+    result = hubspot.crm.create_tasks(call_tasks("call-1"))
+    [task_id] = hubspot.fake.objects["tasks"]
+    assert (result.ids, result.created, result.unchanged, result.errors) == ({"call-1": task_id}, 0, 1, {})
+    assert [hubspot.fake.calls[path] for path in TASK_CALLS] == [2, 1]  # 502, then refused as a duplicate: read
+    assert [t.id for t in hubspot.crm.get_tasks("person0@company0.com")] == [task_id]
+
+
+@pytest.mark.parametrize("per_record", [False, True], ids=["batch-refused-409", "record-refused-207"])
+def test_a_batch_holding_a_task_a_killed_worker_created_finds_that_one_and_creates_the_others(hubspot, per_record):
+    hubspot.crm.upsert_contacts(contacts(1))
+    first = hubspot.crm.create_tasks(call_tasks("call-2")).ids["call-2"]
+    hubspot.index.forget("task", ["call-2"])  # its id was never written down
+    hubspot.fake.conflicts_per_record = per_record
+    before = [hubspot.fake.calls[path] for path in TASK_CALLS]
+
+    result = hubspot.crm.create_tasks(call_tasks("call-1", "call-2", "call-3"))
+
+    assert (result.created, result.unchanged, result.errors, result.ids["call-2"]) == (2, 1, {}, first)
+    assert len(hubspot.fake.objects["tasks"]) == 3
+    calls = [hubspot.fake.calls[path] - was for path, was in zip(TASK_CALLS, before)]
+    assert calls == ([1, 1] if per_record else [2, 1])  # the refused create, one read, (the rest sent again)
+
+
+def test_a_create_refused_for_another_reason_is_not_taken_for_a_duplicate(hubspot):
+    hubspot.crm.upsert_contacts(contacts(1))
+    hubspot.fake.fail("/crm/v3/objects/tasks/batch/create", 400,
+                      {"status": "error", "category": "VALIDATION_ERROR", "message": "hs_timestamp is required"})
+    result = hubspot.crm.create_tasks(call_tasks("call-1"))
+    assert "hs_timestamp is required" in result.errors["call-1"]  # that record's failure, alone
+    assert hubspot.fake.objects["tasks"] == {} and hubspot.index.ids("task", ["call-1"]) == {}
+
+
+def test_a_portal_without_the_salesos_key_property_refuses_the_task_by_name(hubspot):
+    del hubspot.fake.properties["tasks"]["salesos_key"]  # installed before it existed, provision not run again
+    hubspot.crm.upsert_contacts(contacts(1))
+    result = hubspot.crm.create_tasks(call_tasks("call-1"))
+    assert 'Property "salesos_key" does not exist' in result.errors["call-1"]
+    assert hubspot.fake.objects["tasks"] == {}
+
+
+def test_a_task_batch_refused_whole_is_split_so_only_the_bad_task_fails_and_the_others_are_created_once(hubspot):
+    hubspot.crm.upsert_contacts(contacts(10))
+    hubspot.fake.whole_batch_validation = True  # HubSpot validates every input of a batch create before any
+    hubspot.fake.reject_values["Call 6"] = 'Property "hs_task_subject" is not valid'
+    tasks = [TaskWrite(key=f"call-{n}", contact_email=f"person{n}@company{n // 3}.com", kind="call",
+                       subject=f"Call {n}", due_at=T0) for n in range(10)]
+    result = hubspot.crm.create_tasks(tasks)
+    assert list(result.errors) == ["call-6"] and '"hs_task_subject"' in result.errors["call-6"]
+    assert result.created == 9 and len(hubspot.fake.objects["tasks"]) == 9
+    assert hubspot.fake.calls["/crm/v3/objects/tasks/batch/create"] <= 1 + 2 * 4
+    assert hubspot.crm.create_tasks(tasks).created == 0 and len(hubspot.fake.objects["tasks"]) == 9
 
 
 def test_a_batch_refused_for_a_reason_no_record_causes_is_not_split(hubspot):

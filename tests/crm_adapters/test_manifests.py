@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree
 
-from crm_adapters.fields import FIELDS, fields_for, identity_fields
+from crm_adapters.fields import ENGAGEMENT_KEY, FIELDS, fields_for, identity_fields
 from crm_adapters.manifests import hubspot_properties, manifest_files, salesforce_fields
 from crm_adapters.salesforce_map import EMAIL_OPT_OUT, LEAD_FIELDS, LEAD_OBJECT
 
@@ -55,9 +55,21 @@ def test_enum_fields_carry_their_options_everywhere():
 
 def test_contact_fields_exist_on_contact_and_lead_and_company_fields_on_account():
     objects = salesforce_fields()
-    assert set(objects) == {"Account", "Contact", "Lead"}
+    assert set(objects) == {"Account", "Contact", "Lead", "Activity"}
     assert [f.name for f in objects["Contact"]] == [f.name for f in identity_fields("contact", "salesforce") + fields_for("contact")]
     assert objects["Lead"] == objects["Contact"]
+
+
+def test_what_salesos_creates_carries_its_key_unique_in_hubspot_and_an_external_id_on_salesforce_tasks():
+    properties = hubspot_properties()
+    for object_type in ("tasks", "notes", "emails"):
+        assert [(p["name"], p.get("hasUniqueValue")) for p in properties[object_type]] == [("salesos_key", True)]
+    assert salesforce_fields()["Activity"] == [ENGAGEMENT_KEY]  # Task's custom fields are Activity's
+    xml = ElementTree.fromstring(manifest_files()[
+        "salesforce/force-app/main/default/objects/Activity/fields/SalesOS_Key__c.field-meta.xml"].encode())
+    assert xml.find("md:externalId", NS).text == "true" and xml.find("md:unique", NS) is None
+    fields, _ = permission_set()
+    assert fields["Task.SalesOS_Key__c"] == ("true", "true") and "Activity.SalesOS_Key__c" not in fields
 
 
 def permission_set() -> tuple[dict[str, tuple[str, str]], dict[str, dict[str, str]]]:
@@ -73,8 +85,9 @@ def permission_set() -> tuple[dict[str, tuple[str, str]], dict[str, dict[str, st
 
 def test_the_permission_set_grants_read_and_edit_on_every_field_it_deploys():
     files = manifest_files()
-    deployed = {f"{path.split('/')[-3]}.{path.split('/')[-1].removesuffix('.field-meta.xml')}"
-                for path in files if path.endswith(".field-meta.xml")}
+    granted_as = {"Activity": "Task"}  # Salesforce grants Activity's fields as Task's
+    paths = [path.split("/") for path in files if path.endswith(".field-meta.xml")]
+    deployed = {f"{granted_as.get(parts[-3], parts[-3])}.{parts[-1].removesuffix('.field-meta.xml')}" for parts in paths}
     fields, _ = permission_set()
     assert {name: fields.get(name) for name in deployed} == {name: ("true", "true") for name in deployed}
 
@@ -119,7 +132,7 @@ def test_the_webhook_subscriptions_are_the_changes_the_routing_table_acts_on():
     import datetime as dt
 
     from connector.routing import route
-    from webhooks.intake import CrmEvent
+    from agents.events import CrmEvent
 
     subscriptions = json.loads(manifest_files()["hubspot/src/app/webhooks/webhooks-hsmeta.json"])["config"][
         "subscriptions"]

@@ -62,7 +62,8 @@ def test_an_empty_portal_gets_the_salesos_group_and_every_property(portal):
     for object_type, definitions in hubspot_properties().items():
         assert HUBSPOT_GROUP["name"] in portal.groups[object_type]
         assert {d["name"] for d in definitions} <= set(portal.properties[object_type])
-    assert report.changes == ["property group salesos on companies", "property group salesos on contacts"]
+    assert report.changes == [f"property group salesos on {object_type}" for object_type in hubspot_properties()]
+    assert list(hubspot_properties()) == ["companies", "contacts", "tasks", "notes", "emails"]
 
 
 def test_hubspot_receives_exactly_the_committed_manifest_in_one_batch_per_object_type(portal):
@@ -131,7 +132,7 @@ def test_a_refused_batch_is_reported_against_its_properties_and_the_other_object
     companies = [key for key in all_property_keys() if key.startswith("companies.")]
     assert sorted(report.errors) == sorted(companies)
     assert "Property group is read-only" in report.errors["companies.salesos_fit_score"]
-    assert report.created == [key for key in all_property_keys() if key.startswith("contacts.")]
+    assert report.created == [key for key in all_property_keys() if not key.startswith("companies.")]
 
 
 # --- Salesforce --------------------------------------------------------------
@@ -147,7 +148,8 @@ def ui_data_type(metadata: dict) -> str:
     text = {"Number": f"Number({metadata.get('precision', 18) - metadata.get('scale', 0)}, {metadata.get('scale')})",
             "Text": f"Text({metadata.get('length')})", "LongTextArea": f"Long Text Area({metadata.get('length')})",
             "Checkbox": "Checkbox", "DateTime": "Date/Time", "Picklist": "Picklist"}[kind]
-    return text + (" (External ID) (Unique Case Insensitive)" if metadata.get("externalId") else "")
+    return (text + (" (External ID)" if metadata.get("externalId") else "")
+            + (" (Unique Case Insensitive)" if metadata.get("unique") else ""))
 
 
 class FakeOrg:
@@ -157,7 +159,8 @@ class FakeOrg:
         self.rsps = rsps
         self.fields = {"Account": {"Name": "Name", "Industry": "Picklist"},
                        "Contact": {"LastName": "Text(80)", "HasOptedOutOfEmail": "Checkbox"},
-                       "Lead": {"LastName": "Text(80)", "Email": "Email", "HasOptedOutOfEmail": "Checkbox"}}
+                       "Lead": {"LastName": "Text(80)", "Email": "Email", "HasOptedOutOfEmail": "Checkbox"},
+                       "Task": {"Subject": "Picklist"}, "Event": {"Subject": "Picklist"}}
         self.refuse: dict[str, str] = {}  # FullName -> message of a 400
         self.refuse_object_access: dict[str, str] = {}  # SobjectType -> message of a 400 to its ObjectPermissions
         self.created_fields: list[dict] = []
@@ -211,9 +214,11 @@ class FakeOrg:
         sobject, name = body["FullName"].split(".")
         if body["FullName"] in self.refuse:
             return 400, [{"message": self.refuse[body["FullName"]], "errorCode": "FIELD_INTEGRITY_EXCEPTION"}]
-        if name in self.fields[sobject]:
+        shown_on = ("Task", "Event") if sobject == "Activity" else (sobject,)  # Task and Event share Activity's
+        if name in self.fields[shown_on[0]]:
             return 400, [{"message": "duplicate developer name", "errorCode": "DUPLICATE_DEVELOPER_NAME"}]
-        self.fields[sobject][name] = ui_data_type(body["Metadata"])
+        for listed in shown_on:
+            self.fields[listed][name] = ui_data_type(body["Metadata"])
         return 201, {"id": self._new_id("00N"), "success": True, "errors": []}
 
     def _query(self, request):
@@ -316,8 +321,10 @@ def test_a_fresh_org_gets_every_field_through_one_tooling_post_each(org):
     report = provision_org()
 
     expected = salesforce_field_grants()
-    assert [body["FullName"] for body in org.created_fields] == expected
-    assert report.created == expected and report.ok
+    assert [body["FullName"] for body in org.created_fields] == [
+        f"{sobject}.{field.salesforce_name}" for sobject, fields in salesforce_fields().items() for field in fields]
+    assert org.created_fields[-1]["FullName"] == "Activity.SalesOS_Key__c"  # Task's fields are Activity's
+    assert report.created == expected and report.ok and expected[-1] == "Task.SalesOS_Key__c"
     assert len(expected) == sum(len(fields) for fields in salesforce_fields().values())
 
 

@@ -16,6 +16,7 @@ from crm_adapters.calls import Budget, CallPolicy, StaticToken
 from crm_adapters.errors import RateLimited, Transient
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce import SalesforceCRM, classify
+from crm_adapters.values import created_key
 from tests.crm_adapters.backends import RefreshingToken
 from tests.crm_adapters.salesforce_fake import SalesforceFake
 
@@ -30,15 +31,20 @@ def sleeps() -> list[float]:
     return []
 
 
-def adapter(fake, sleeps: list[float], tokens=None, **policy) -> SalesforceCRM:
-    return SalesforceCRM(tokens or StaticToken("token-1"), RecordIndex(":memory:", TENANT),
+@pytest.fixture
+def index(tmp_path) -> RecordIndex:
+    return RecordIndex(tmp_path / "salesos.sqlite3", TENANT)
+
+
+def adapter(fake, sleeps: list[float], index: RecordIndex, tokens=None, **policy) -> SalesforceCRM:
+    return SalesforceCRM(tokens or StaticToken("token-1"), index,
                          instance_url=fake.instance_url,
                          policy=CallPolicy(sleep=sleeps.append, jitter=lambda: 1.0, **policy))
 
 
 @pytest.fixture
-def crm(salesforce_fake, sleeps):
-    crm = adapter(salesforce_fake, sleeps)
+def crm(salesforce_fake, sleeps, index):
+    crm = adapter(salesforce_fake, sleeps, index)
     yield crm
     crm.close()
 
@@ -202,10 +208,10 @@ def test_a_read_larger_than_one_page_follows_the_next_records_url(crm, salesforc
     assert salesforce_fake.calls == before + 3
 
 
-def test_a_refused_token_is_refreshed_once_and_the_call_repeated(salesforce_fake, sleeps):
+def test_a_refused_token_is_refreshed_once_and_the_call_repeated(salesforce_fake, sleeps, index):
     tokens = RefreshingToken("token-1", "token-2")
     salesforce_fake.revoke("token-1")
-    crm = adapter(salesforce_fake, sleeps, tokens)
+    crm = adapter(salesforce_fake, sleeps, index, tokens)
     assert crm.upsert_accounts(accounts(1)).created == 1
     assert crm.upsert_accounts(accounts(2)).created == 1
     assert (tokens.refreshes, salesforce_fake.calls) == (1, 3)
@@ -236,10 +242,10 @@ def test_a_dropped_connection_is_transient():
     assert isinstance(classify(requests.ConnectionError("reset by peer")), Transient)
 
 
-def test_sforce_limit_info_sets_the_budget_allowance_to_the_orgs(salesforce_fake, sleeps, redis_url):
+def test_sforce_limit_info_sets_the_budget_allowance_to_the_orgs(salesforce_fake, sleeps, index, redis_url):
     budget = Budget(redis.Redis.from_url(redis_url), TENANT, allowance=1_000_000, share=0.5)
     salesforce_fake.daily_limit = 15_000
-    crm = adapter(salesforce_fake, sleeps, budget=budget)
+    crm = adapter(salesforce_fake, sleeps, index, budget=budget)
     crm.upsert_accounts(accounts(1))
     assert (budget.allowance, budget.limit, budget.used()) == (15_000, 7_500, 1)
 
@@ -259,12 +265,14 @@ def test_a_task_is_created_once_per_key(crm, salesforce_fake):
         "outreach:sf:jane@company0.com:1", "call", "Call Jane", "Ask about Q1", "open", T0)
 
 
-def test_a_task_for_a_contact_salesos_has_not_seen_finds_it_with_one_query(salesforce_fake, sleeps):
-    adapter(salesforce_fake, sleeps).upsert_contacts([jane()])
-    fresh = adapter(salesforce_fake, sleeps)  # another worker: an empty record index
+def test_a_task_for_a_contact_salesos_has_not_seen_finds_it_with_one_query(salesforce_fake, sleeps, index,
+                                                                           tmp_path):
+    adapter(salesforce_fake, sleeps, index).upsert_contacts([jane()])
+    fresh = adapter(salesforce_fake, sleeps, RecordIndex(tmp_path / "other.sqlite3", TENANT))  # an empty index
     before = salesforce_fake.calls
     assert fresh.create_tasks([call_task()]).created == 1
-    assert [method for method, _ in salesforce_fake.requests[before:]] == ["GET", "POST"]
+    assert salesforce_fake.requests[before:] == [("GET", "/services/data/v59.0/query/"), (
+        "PATCH", "/services/data/v59.0/composite/sobjects/Task/SalesOS_Key__c")]
 
 
 def test_a_task_for_an_unknown_contact_is_an_error_for_that_task(crm):
@@ -284,14 +292,27 @@ def test_an_activity_is_logged_once_as_a_completed_email_task(crm, salesforce_fa
     assert (logged.kind, logged.subject, logged.occurred_at) == ("email", "Hi", T0)
 
 
-def test_a_task_create_answered_503_is_reported_not_repeated_so_no_duplicate_appears(crm, salesforce_fake):
-    crm.upsert_accounts(accounts(1))
+def test_a_task_created_whose_answer_was_lost_is_sent_again_and_found_by_its_key_not_duplicated(crm, salesforce_fake):
     crm.upsert_contacts([jane()])
-    salesforce_fake.unavailable()
+    salesforce_fake.lose_next_answer()  # Salesforce creates the Task, the 503 comes back instead
     before = salesforce_fake.calls
     result = crm.create_tasks([call_task()])
-    assert "not repeated" in result.errors["outreach:sf:jane@company0.com:1"]
-    assert salesforce_fake.calls - before == 1
+    [(task_id, stored)] = salesforce_fake.tasks.items()
+    assert (result.ids, result.created, result.updated, result.errors) == (
+        {"outreach:sf:jane@company0.com:1": task_id}, 0, 1, {})  # the repeat found the first one
+    assert stored["SalesOS_Key__c"] == created_key("task", "outreach:sf:jane@company0.com:1")
+    assert salesforce_fake.calls - before == 2
+    assert [t.id for t in crm.get_tasks("jane@company0.com")] == [task_id]
+
+
+def test_a_task_and_an_activity_under_the_same_key_are_two_tasks(crm, salesforce_fake):
+    """Both are Tasks in Salesforce; their SalesOS keys differ by kind, so neither upsert finds the other."""
+    crm.upsert_contacts([jane()])
+    key = "outreach:sf:jane@company0.com:1"
+    crm.create_tasks([call_task(key)])
+    crm.log_activities([ActivityWrite(key=key, contact_email="jane@company0.com", kind="email", subject="Hi",
+                                      occurred_at=T0)])
+    assert sorted(t["Status"] for t in salesforce_fake.tasks.values()) == ["Completed", "Not Started"]
 
 
 def test_a_contact_whose_account_was_deleted_in_salesforce_is_still_written_unlinked(crm, salesforce_fake):
@@ -304,7 +325,7 @@ def test_a_contact_whose_account_was_deleted_in_salesforce_is_still_written_unli
     assert "company0.com" in linked.errors["jane@company0.com->company0.com"]
 
 
-def test_a_refreshed_token_reads_the_instance_url_again_so_a_moved_org_is_followed(sleeps):
+def test_a_refreshed_token_reads_the_instance_url_again_so_a_moved_org_is_followed(sleeps, tmp_path):
     first, moved = SalesforceFake(), SalesforceFake("https://moved.my.salesforce.com")
     where = {"url": first.instance_url}
 
@@ -319,8 +340,8 @@ def test_a_refreshed_token_reads_the_instance_url_again_so_a_moved_org_is_follow
             return "moved-token"
 
     first.revoke("first-token")
-    crm = SalesforceCRM(MovingToken(), RecordIndex(":memory:", "sf"), instance_url=lambda: where["url"],
-                        policy=CallPolicy(sleep=sleeps.append))
+    crm = SalesforceCRM(MovingToken(), RecordIndex(tmp_path / "salesos.sqlite3", "sf"),
+                        instance_url=lambda: where["url"], policy=CallPolicy(sleep=sleeps.append))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         first.register(mock)
         moved.register(mock)

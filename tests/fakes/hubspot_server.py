@@ -2,10 +2,12 @@
 
 hubspot-api-client talks through urllib3, which `responses` cannot see, so the
 adapter is tested against this server on a loopback port. It keeps state the
-way HubSpot does (unique properties, upsert by idProperty, default
+way HubSpot does (unique properties, upsert and batch read by idProperty, a
+create refused when another record holds one of its unique values, default
 associations, property groups with types), answers with the documented
 shapes (207 multi-status with `objectWriteTraceId` context, the 429 body with
-`policyName`), and lets a test queue failures for the next matching requests.
+`policyName`), and lets a test queue failures for the next matching requests,
+or lose the answer to a request it carried out.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import secrets
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, redirect, request
 
-from crm_adapters.manifests import HUBSPOT_GROUP, hubspot_properties
+from crm_adapters.manifests import HUBSPOT_GROUP, HUBSPOT_SCOPES, hubspot_properties
 from tests.fakes.local_server import LocalServer
 
 _STANDARD = {
@@ -34,7 +37,7 @@ _STANDARD = {
                "hs_email_status": "enumeration", "hs_timestamp": "datetime"},
     "notes": {"hs_note_body": "string", "hs_timestamp": "datetime"},
 }
-_UNIQUE = {"companies": {"salesos_domain"}, "contacts": {"email"}}
+_UNIQUE_STANDARD = {"contacts": {"email"}}  # plus every property defined with hasUniqueValue
 # Set by HubSpot only: "Unsubscribed from all email" follows the communication preferences API.
 _READ_ONLY = {"contacts": {"hs_email_optout"}}
 
@@ -52,8 +55,14 @@ class Failure:
 class FakeHubSpot:
     """State and failure queue; `url` is set once the server runs."""
 
-    token: str = "pat-test-token"
+    token: str = "pat-test-token"  # the token the API accepts: a private app's, until an OAuth install grants one
     provisioned: bool = True
+    portal_id: int = 62515
+    client_id: str = "hs-client"  # the SalesOS app's OAuth credentials, as its Auth page shows them
+    client_secret: str = "hs-client-secret"
+    token_has_hub_id: bool = True  # token responses since 2025-08 carry hub_id; before, only introspection did
+    codes: dict[str, str] = field(default_factory=dict)  # authorization code -> its redirect_uri, until exchanged
+    granted: list[str] = field(default_factory=list)  # access tokens granted through OAuth, oldest first
     url: str = ""
     objects: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     associations: set[tuple[str, str, str, str]] = field(default_factory=set)
@@ -69,6 +78,10 @@ class FakeHubSpot:
     scopes: set[str] = field(default_factory=lambda: {"communication_preferences.write"})
     unsubscribed_from_all: list[str] = field(default_factory=list)  # emails, in the order they were opted out
     failures: list[Failure] = field(default_factory=list)
+    lost_answers: list[Failure] = field(default_factory=list)  # carried out, then answered with an error
+    # How a create holding another record's unique value is refused: the whole batch with 409 CONFLICT (as HubSpot
+    # refuses a contact whose email exists), or, when True, that record alone in a 207 multi-status.
+    conflicts_per_record: bool = False
     _ids: Any = field(default_factory=lambda: itertools.count(1001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,6 +107,17 @@ class FakeHubSpot:
         self.failures.append(Failure(path, status, body or {"status": "error", "message": f"injected {status}"},
                                      headers or {}, times))
 
+    def lose_answer(self, path: str, status: int = 502, times: int = 1) -> None:
+        """Carry out the next `times` requests whose path contains `path`, then answer them with this error, as when
+        HubSpot acted and the answer was lost on the way back."""
+        self.lost_answers.append(Failure(path, status, {"status": "error", "message": f"injected {status}"}, {},
+                                         times))
+
+    def unique(self, object_type: str) -> set[str]:
+        """Properties whose values HubSpot keeps unique: `email` on contacts, and those defined with hasUniqueValue."""
+        defined = {name for name, p in self.properties[object_type].items() if p.get("hasUniqueValue")}
+        return defined | _UNIQUE_STANDARD.get(object_type, set())
+
     def find(self, object_type: str, prop: str, value: str) -> tuple[str, dict] | None:
         for object_id, props in self.objects[object_type].items():
             if props.get(prop) == value:
@@ -105,12 +129,23 @@ class FakeHubSpot:
 
     # --- request handling --------------------------------------------------
 
-    def take_failure(self, path: str) -> Failure | None:
+    def take_failure(self, path: str, failures: list[Failure] | None = None) -> Failure | None:
         with self._lock:
-            for failure in self.failures:
+            for failure in self.failures if failures is None else failures:
                 if failure.path in path and failure.times > 0:
                     failure.times -= 1
                     return failure
+        return None
+
+    def conflict(self, object_type: str, props: dict[str, str], taken: set[tuple[str, str]]) -> str | None:
+        """Why a new record cannot have these values: one of its unique values is held by a stored record, or by
+        an earlier record of the same batch (`taken`: the (property, value) pairs read so far)."""
+        for name in sorted(self.unique(object_type) & set(props)):
+            holder = self.find(object_type, name, props[name])
+            if holder is not None:
+                return f"A record with {name} {props[name]!r} already exists. Existing ID: {holder[0]}"
+            if (name, props[name]) in taken:
+                return f"{name} {props[name]!r} appears twice in this batch"
         return None
 
     def new_id(self) -> str:
@@ -174,6 +209,8 @@ def create_app(fake: FakeHubSpot) -> Flask:
     def _guard():
         fake.calls[request.path] += 1
         fake.clients.add((request.environ.get("REMOTE_ADDR", ""), request.environ.get("REMOTE_PORT", "")))
+        if request.path.startswith("/oauth/"):
+            return None  # the OAuth endpoints authenticate the app by its client id and secret
         if request.headers.get("Authorization") != f"Bearer {fake.token}":
             return _json({"status": "error", "message": "Authentication credentials not found.",
                           "category": "INVALID_AUTHENTICATION"}, 401)
@@ -181,6 +218,55 @@ def create_app(fake: FakeHubSpot) -> Flask:
         if failure:
             return _json(failure.body, failure.status, failure.headers)
         return None
+
+    @app.after_request
+    def _lose_answer(response: Response) -> Response:
+        lost = fake.take_failure(request.path, fake.lost_answers) if response.status_code < 300 else None
+        return _json(lost.body, lost.status) if lost else response
+
+    @app.get("/oauth/authorize")
+    def authorize():
+        """The consent page (app.hubspot.com): an admin who approves is sent back with a one-time code."""
+        query = request.args
+        if query.get("client_id") != fake.client_id or not query.get("redirect_uri") or not query.get("scope"):
+            return _json({"status": "error", "message": "client_id, redirect_uri and scope are required"}, 400)
+        if set(query["scope"].split(" ")) - set(HUBSPOT_SCOPES):
+            return _json({"status": "error", "message": "scope names a scope the app does not require"}, 400)
+        code = secrets.token_urlsafe(16)
+        fake.codes[code] = query["redirect_uri"]
+        return redirect(f"{query['redirect_uri']}?code={code}&state={query.get('state', '')}", 302)
+
+    @app.post("/oauth/2026-03/token")
+    def token():
+        """The authorization-code grant: the documented 2025 shape (hub_id and scopes since 2025-08-18)."""
+        form = request.form
+        if (form.get("client_id"), form.get("client_secret")) != (fake.client_id, fake.client_secret):
+            return _json({"error": "invalid_client", "error_description": "unknown client id or wrong secret",
+                          "status": "BAD_CLIENT_ID", "message": "unknown client id or wrong secret"}, 400)
+        with fake._lock:
+            redirect_uri = fake.codes.pop(form.get("code", ""), None)  # a code is good once
+            if form.get("grant_type") != "authorization_code" or redirect_uri != form.get("redirect_uri"):
+                return _json({"error": "invalid_grant", "error_description": "code is invalid, expired or used",
+                              "status": "BAD_AUTH_CODE", "message": "code is invalid, expired or used"}, 400)
+            fake.token = f"CO{secrets.token_urlsafe(24)}"  # the portal's grant: the only token accepted from now
+            fake.granted.append(fake.token)
+        body = {"token_type": "bearer", "refresh_token": f"na1-{secrets.token_hex(12)}", "scopes": list(HUBSPOT_SCOPES),
+                "access_token": fake.token, "expires_in": 1800}
+        return _json(body | ({"hub_id": fake.portal_id} if fake.token_has_hub_id else {}))
+
+    @app.post("/oauth/2026-03/token/introspect")
+    def introspect():
+        """RFC 7662 with HubSpot's metadata (the v1 access-token metadata's names); a token it never granted is
+        inactive."""
+        form = request.form
+        if (form.get("client_id"), form.get("client_secret")) != (fake.client_id, fake.client_secret):
+            return _json({"error": "invalid_client", "status": "BAD_CLIENT_ID",
+                          "message": "unknown client id or wrong secret"}, 400)
+        if form.get("token") not in fake.granted:
+            return _json({"active": False})
+        return _json({"active": True, "token": form["token"], "user": "admin@example.com",
+                      "hub_domain": "example-portal.com", "scopes": list(HUBSPOT_SCOPES), "hub_id": fake.portal_id,
+                      "app_id": 111111, "expires_in": 1754, "user_id": 293199, "token_type": "access"})
 
     @app.post("/crm/v3/objects/<object_type>/batch/upsert")
     def upsert(object_type: str):
@@ -196,7 +282,7 @@ def create_app(fake: FakeHubSpot) -> Flask:
         with fake._lock:
             for item in inputs:
                 id_property, trace = item.get("idProperty"), item.get("objectWriteTraceId")
-                if id_property not in _UNIQUE.get(object_type, ()):
+                if id_property not in fake.unique(object_type):
                     return _json({"status": "error", "category": "VALIDATION_ERROR",
                                   "message": f"{id_property} is not a unique property of {object_type}"}, 400)
                 props = {**item.get("properties", {}), id_property: item["id"]}
@@ -222,6 +308,9 @@ def create_app(fake: FakeHubSpot) -> Flask:
     def batch_read(object_type: str):
         body = request.get_json()
         id_property = body.get("idProperty")
+        if id_property and id_property not in fake.unique(object_type):
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": f"Unable to read by non-unique property {id_property} of {object_type}"}, 400)
         wanted = body.get("properties") or []
         results = []
         for item in body["inputs"]:
@@ -235,13 +324,29 @@ def create_app(fake: FakeHubSpot) -> Flask:
 
     @app.post("/crm/v3/objects/<object_type>/batch/create")
     def batch_create(object_type: str):
-        results, errors = [], []
+        results, errors, taken = [], [], set()
+        inputs = request.get_json()["inputs"]
+        problems = [fake.invalid(object_type, item.get("properties", {})) for item in inputs]
+        if fake.whole_batch_validation and any(problems):
+            return _json({"status": "error", "category": "VALIDATION_ERROR",
+                          "message": f"Property values were not valid: {next(filter(None, problems))}"}, 400)
         with fake._lock:
-            for item in request.get_json()["inputs"]:
+            if not fake.conflicts_per_record:
+                for item in inputs:
+                    props = item.get("properties", {})
+                    conflict = fake.conflict(object_type, props, taken)
+                    if conflict:
+                        return _json({"status": "error", "category": "CONFLICT", "message": conflict}, 409)
+                    taken |= {(name, props[name]) for name in fake.unique(object_type) & set(props)}
+            for item in inputs:
                 props, trace = item.get("properties", {}), item.get("objectWriteTraceId")
                 problem = fake.invalid(object_type, props)
                 if problem:
                     errors.append(_error(problem, trace))
+                    continue
+                conflict = fake.conflict(object_type, props, set())
+                if conflict:
+                    errors.append(_error(conflict, trace, category="CONFLICT"))
                     continue
                 object_id = fake.new_id()
                 fake.objects[object_type][object_id] = dict(props)
@@ -268,7 +373,7 @@ def create_app(fake: FakeHubSpot) -> Flask:
             if object_id not in fake.objects[object_type]:
                 return _json({"status": "error", "category": "OBJECT_NOT_FOUND", "message": "resource not found"}, 404)
             for name, value in props.items():
-                holder = fake.find(object_type, name, value) if name in _UNIQUE.get(object_type, ()) else None
+                holder = fake.find(object_type, name, value) if name in fake.unique(object_type) else None
                 if holder and holder[0] != object_id:
                     return _json({"status": "error", "category": "VALIDATION_ERROR",
                                   "message": f"{name} {value!r} already exists on {holder[0]}"}, 409)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from rq import get_current_job
 
-from webhooks.intake import CrmEvent
+from agents.events import CrmEvent
 
 PROCESSED = "test:events:processed"
 

@@ -30,9 +30,7 @@ def settings(tmp_path):
 
 @pytest.fixture
 def keys(settings):
-    store = ApiKeys(settings.state_path)
-    yield store
-    store.close()
+    return ApiKeys(settings.state_path)
 
 
 @pytest.fixture

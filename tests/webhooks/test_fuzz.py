@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from agents.market import MarketDefinition
 from agents.validation import QUOTE_LIMIT
 from connector.api_keys import ApiKeys
+from connector.dispatch import INBOX
 from connector.queues import STAGES
 from connector.tenants import Tenant, TenantStore
 from connector.vault import Vault
@@ -36,7 +37,6 @@ from tests.webhooks.hubspot_helpers import PUBLIC, SECRET, hubspot_event, regist
 from tests.webhooks.test_hubspot_events import make_settings
 from tests.webhooks.test_salesforce_events import message as outbound_message
 from webhooks.app import create_app
-from webhooks.intake import INBOX
 from webhooks.signatures import v2_signature
 
 settings.register_profile("suite", max_examples=60, deadline=None,
@@ -92,7 +92,6 @@ def keys(app_settings) -> dict[str, str]:
     made["operator"] = store.create("operator")[1]
     revoked, made["revoked"] = store.create("tenant", "local")
     store.revoke(revoked.id, "tenant")
-    store.close()
     return made
 
 

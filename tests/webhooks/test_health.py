@@ -1,15 +1,14 @@
 """/healthz, /readyz and the operators' dashboard, against a real Redis and real RQ jobs."""
 
 import pytest
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
 from connector.api_keys import ApiKeys
+from connector.dispatch import INBOX
 from connector.queues import enqueue_once, queue
 from connector.settings import Settings
 from tests.connector.jobs_for_tests import explode, record
+from tests.connector.retries import work_through_retries
 from webhooks.app import create_app
-from webhooks.intake import INBOX
 
 DOWN = "redis://127.0.0.1:1/0"
 
@@ -47,7 +46,7 @@ def readyz(client):
 
 def fail_one(conn, stage="enrich"):
     enqueue_once(conn, stage, explode, {"n": 3}, job_key="bad")
-    SimpleWorker([queue(stage, conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    work_through_retries(conn, stage)
 
 
 # --- /healthz -----------------------------------------------------------------------

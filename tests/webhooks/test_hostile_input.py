@@ -12,6 +12,7 @@ import pytest
 
 from agents.market import MarketDefinition
 
+from connector.dispatch import INBOX
 from connector.queues import queue
 from connector.settings import Settings
 from connector.tenants import Tenant, TenantStore
@@ -20,7 +21,6 @@ from tests.webhooks.test_api import authorized
 from tests.webhooks.test_fuzz import FLOW_SECRET, HOSTILE_YAML, ORG, echoed, flow_signed, flow_yaml
 from tests.webhooks.test_hubspot_events import make_settings
 from webhooks.app import create_app
-from webhooks.intake import INBOX
 
 SMALL = 4096  # bytes: no error answer grows with its input
 

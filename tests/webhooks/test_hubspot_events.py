@@ -13,7 +13,8 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from connector.dispatch import Dispatcher
+from agents.events import CrmEvent
+from connector.dispatch import INBOX, Dispatcher
 from connector.queues import queue
 from connector.settings import Settings
 from connector.vault import new_key
@@ -23,7 +24,7 @@ from tests.webhooks.hubspot_helpers import (PUBLIC, SECRET, URI, deliver, happen
                                             signed_headers)
 from tests.webhooks.jobs_for_events import PROCESSED, route_every_event
 from webhooks.app import create_app
-from webhooks.intake import DEDUPE_SECONDS, INBOX, CrmEvent, identity_of
+from webhooks.intake import DEDUPE_SECONDS, identity_of
 from webhooks.signatures import v1_signature, v2_signature
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crm"

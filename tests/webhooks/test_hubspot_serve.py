@@ -11,9 +11,9 @@ import urllib.request
 
 import redis
 
+from connector.dispatch import INBOX
 from tests.live_server import ROOT, start_server, stop
 from tests.webhooks.hubspot_helpers import SECRET, hubspot_event, signed_headers
-from webhooks.intake import INBOX
 
 
 def post(url: str, body: bytes, headers: dict) -> int:

@@ -9,7 +9,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from webhooks.intake import INBOX, CrmEvent, Intake, identity_of
+from agents.events import CrmEvent
+from connector.dispatch import INBOX
+from webhooks.intake import Intake, identity_of
 
 
 def event(object_id: str = "101", tenant: str = "hubspot-62515", attempt: int = 0) -> CrmEvent:

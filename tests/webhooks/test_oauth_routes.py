@@ -271,11 +271,12 @@ def test_a_page_replayed_after_another_admin_installed_the_org_again_shows_no_ou
     assert token not in client.get(page_url).text
 
 
-def test_the_install_page_makes_no_outbound_url_when_the_org_has_none(client, store, crm):
+def test_the_install_page_makes_no_outbound_url_when_the_org_has_none(client, store, settings, crm):
     crm.post(SALESFORCE_TOKEN_URL).respond(200, json=SALESFORCE_TOKENS)
     page_url = finish(client, "salesforce", start(client, "salesforce")["state"]).headers["Location"]
     store.outbound.forget(f"salesforce-{ORG}")  # an org as an older SalesOS registered it: no URL token
-    store.connection.execute("DELETE FROM secrets WHERE tenant = ? AND name = 'outbound_token'", (f"salesforce-{ORG}",))
+    Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value()).delete(f"salesforce-{ORG}",
+                                                                                      "outbound_token")
     page = client.get(page_url)
     assert page.status_code == 200 and "/webhooks/salesforce/outbound/" not in page.text
     assert store.outbound.current(f"salesforce-{ORG}") is None  # a GET writes nothing

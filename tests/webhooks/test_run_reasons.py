@@ -23,6 +23,7 @@ from connector.settings import SAMPLE_DATA
 from connector.tenants import Tenant
 from connector.vault import new_key
 from tests.connector.jobs_for_tests import crash_at_length, crash_naming_a_server_path
+from tests.connector.retries import work_through_retries
 from tests.test_end_to_end import ROWS
 from tests.webhooks.test_api import MARKET, authorized
 from webhooks.app import create_app
@@ -129,7 +130,7 @@ def test_a_failure_is_shown_to_the_tenant_without_server_paths_and_clipped(home,
     path = str(home / "srv" / "salesos" / "state" / "secret-layout.sqlite3")
     enqueue_once(conn, "enrich", crash_naming_a_server_path, {"path": path}, job_key="named", run_id=run_id)
     enqueue_once(conn, "enrich", crash_at_length, {"n": 50_000}, job_key="long", run_id=run_id)
-    SimpleWorker([queue("enrich", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
+    work_through_retries(conn, "enrich")
     client = authorized(create_app(redis_url=redis_url, settings=runtime.settings()).test_client(),
                         runtime.settings(), TENANT)
     answer = client.get(f"/api/runs/{run_id}").json

@@ -8,7 +8,6 @@ import hmac
 import io
 import json
 import logging
-import sqlite3
 import time
 from pathlib import Path
 from xml.etree import ElementTree
@@ -18,16 +17,22 @@ import httpx
 import pytest
 import respx
 from cryptography.fernet import MultiFernet
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from agents.events import CrmEvent
+from connector.dispatch import INBOX
 from connector.oauth.config import oauth_app
 from connector.oauth.flows import INTEGRATION_USER, exchange_salesforce_code
 from connector.settings import Settings
+from connector.store import open_store
+from connector.store.schema import outbound_tokens, tenants
 from connector.tenant_credentials import OUTBOUND as OUTBOUND_URLS
 from connector.tenants import Tenant, TenantStore, tenant_id
 from connector.vault import Vault, new_key
 from crm_adapters.record_index import RecordIndex
+from tests.connector.engine_connections import connections
 from webhooks.app import create_app
-from webhooks.intake import INBOX, CrmEvent
 from webhooks.salesforce_events import OUTBOUND_MAX_BYTES, REFUSED
 from webhooks.salesforce_flow import MAX_BYTES as FLOW_MAX_BYTES
 from webhooks.salesforce_soap import fault
@@ -299,7 +304,6 @@ def stamped_contact(settings) -> None:
     index.remember("contact", {ADA: CONTACT_ID})
     index.stamp("contact", {ADA: {"title": "CTO", "priority_tier": "TIER_1", "priority_score": 0.82,
                                   "sequencing": [{"step": 1, "channel": "email"}]}})
-    index.close()
 
 
 def ada(**changes: str) -> dict[str, str]:
@@ -550,9 +554,10 @@ def test_a_flow_secret_the_vault_cannot_open_is_refused_like_a_wrong_secret_and_
     else:
         install(store, OTHER_ORG)
         store.flow.ensure(OTHER_TENANT)
-        store.connection.execute("UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE tenant = ? "
-                                 "AND name = 'flow_secret') WHERE tenant = ? AND name = 'flow_secret'",
-                                 (OTHER_TENANT, TENANT))
+        with open_store(settings.database_url).write() as db:
+            db.execute(text("UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets WHERE tenant = :other "
+                            "AND name = 'flow_secret') WHERE tenant = :tenant AND name = 'flow_secret'"),
+                       {"other": OTHER_TENANT, "tenant": TENANT})
     with caplog.at_level(logging.ERROR):
         response = call(client, secret, callout())
     assert (response.status_code, response.data) == (401, wrong.data)
@@ -661,11 +666,12 @@ def test_a_rotated_outbound_url_refuses_the_old_one_at_once(client, store, conn)
     assert post(client, f"{OUTBOUND}/{new}", documented_message()).status_code == 200
 
 
-def test_a_tenant_registered_before_outbound_urls_existed_is_refused_and_the_log_says_what_to_run(client, store,
-                                                                                                   conn, caplog):
-    store._db.execute("INSERT INTO tenants (id, crm, external_id, instance_url, auth, status, installed_at) VALUES "
-                      "(?, 'salesforce', ?, 'https://acme.my.salesforce.com', 'oauth', 'active', ?)",
-                      (TENANT, ORG18, dt.datetime.now(dt.UTC).isoformat()))  # as an older SalesOS left it
+def test_a_tenant_registered_before_outbound_urls_existed_is_refused_and_the_log_says_what_to_run(
+        client, store, settings, conn, caplog):
+    with open_store(settings.database_url).write() as db:  # as an older SalesOS left it
+        db.execute(tenants.insert().values(id=TENANT, crm="salesforce", external_id=ORG18, auth="oauth",
+                                           instance_url="https://acme.my.salesforce.com", status="active",
+                                           installed_at=dt.datetime.now(dt.UTC).isoformat()))
     response = post(client, OUTBOUND, documented_message())
     assert response.status_code == 401 and queued(conn) == []
     assert "python -m connector tenants outbound-url" in caplog.text
@@ -674,7 +680,8 @@ def test_a_tenant_registered_before_outbound_urls_existed_is_refused_and_the_log
 
 def test_an_outbound_url_made_by_an_older_salesos_keeps_working_once_shown_again(client, store, settings, conn):
     install(store)
-    store._db.execute("DELETE FROM outbound_tokens")  # an older SalesOS kept the token in the vault only
+    with open_store(settings.database_url).write() as db:  # an older SalesOS kept the token in the vault only
+        db.execute(outbound_tokens.delete())
     Vault(settings.state_path, settings.salesos_vault_keys.get_secret_value()).put(TENANT, OUTBOUND_URLS.name, "older")
     assert store.outbound.ensure(TENANT) == "older"  # `tenants outbound-url` shows it, and indexes it
     assert post(client, f"{OUTBOUND}/older", documented_message()).status_code == 200
@@ -778,29 +785,32 @@ def test_an_outbound_url_the_vault_holds_but_the_index_does_not_is_accepted_once
     assert post(client, f"{OUTBOUND}/{printed}", documented_message()).status_code == 200
 
 
-def test_a_rotation_that_fails_half_way_changes_nothing(client, store, conn):
+def test_a_rotation_that_fails_half_way_changes_nothing(client, store, settings, conn):
     install(store)
     before = store.outbound.ensure(TENANT)
-    store._db.execute("CREATE TRIGGER index_full BEFORE UPDATE ON outbound_tokens "
-                      "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")  # the index write fails
-    with pytest.raises(sqlite3.DatabaseError, match="disk is full"):
+    with open_store(settings.database_url).write() as db:  # the index write fails
+        db.execute(text("CREATE TRIGGER index_full BEFORE UPDATE ON outbound_tokens "
+                        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"))
+    with pytest.raises(DBAPIError, match="disk is full"):
         store.outbound.rotate(TENANT)
-    store._db.execute("DROP TRIGGER index_full")
+    with open_store(settings.database_url).write() as db:
+        db.execute(text("DROP TRIGGER index_full"))
     assert store.outbound.ensure(TENANT) == before
     assert post(client, f"{OUTBOUND}/{before}", documented_message()).status_code == 200
 
 
-def test_an_outbound_message_costs_one_database_connection(client, store, monkeypatch, conn):
+def test_an_outbound_message_costs_a_few_database_connections_whatever_it_holds_and_a_refused_one_one(
+        client, store, conn):
     install(store, user=INTEGRATION_USER_ID)
     path = url(store)
-    opened = []
-    real_connect = sqlite3.connect
-    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: opened.append(args) or real_connect(*args,
-                                                                                                            **kwargs))
-    assert post(client, path, forged_market_message()).status_code == 200  # not a record SalesOS indexes
-    assert len(opened) == 1
-    assert post(client, f"{OUTBOUND}/wrong", forged_market_message()).status_code == 401
-    assert len(opened) == 2
+    markets = [(f"04l1I000000fz{n:02d}AAA", "SalesOS_Market__c", {"Id": f"a011I000000ab{n:02d}QAA"}) for n in range(50)]
+    with connections() as one:
+        assert post(client, path, forged_market_message()).status_code == 200  # not a record SalesOS indexes
+    with connections() as fifty:
+        assert post(client, path, message(*markets)).status_code == 200
+    with connections() as refused:
+        assert post(client, f"{OUTBOUND}/wrong", forged_market_message()).status_code == 401
+    assert len(fifty) == len(one) <= 3 and len(refused) == 1
 
 
 # --- a refusal costs nothing (review round 2) -------------------------------------------------------------------
