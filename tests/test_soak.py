@@ -6,7 +6,7 @@ from bench.soak import Soak, compare, soak_market
 
 
 def test_workers_killed_during_a_run_lose_no_job_and_duplicate_no_effect(redis_url, tmp_path):
-    soak = Soak(companies=100, workers=2, kills=5, every=(1.0, 2.0), lease_seconds=3, deadline=600)
+    soak = Soak(companies=200, workers=2, kills=5, every=(0.2, 0.6), lease_seconds=3, deadline=600)
     unkilled, killed = soak_market(soak, redis_url, tmp_path)
 
     assert sum(unkilled.left.values()) == 0 and unkilled.failed == {}
