@@ -27,6 +27,7 @@ bench: $(STAMP) postgresql
 	$(PY) bench/crm_calls.py
 	$(PY) bench/webhooks.py
 	$(PY) bench/provider_cost.py
+	$(PY) bench/soak.py
 
 # The tests start a throwaway cluster from Debian's PostgreSQL server binaries (tests/postgres_server.py).
 PG_BIN_DIRS ?= /usr/lib/postgresql/*/bin

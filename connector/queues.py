@@ -138,10 +138,11 @@ def enqueue_once(
 
 
 def retry_policy(minutes: Sequence[float], jitter: Callable[[], float] = random.random) -> Retry | None:
-    """RQ's retry: one attempt more after each wait of `minutes`, each up to RETRY_JITTER longer; None: no retry."""
+    """RQ's retry: one attempt more after each wait of `minutes`, each up to RETRY_JITTER longer (0: at once, with no
+    scheduler involved); None: no retry."""
     if not minutes:
         return None
-    waits = [max(1, round(60 * wait * (1 + RETRY_JITTER * jitter()))) for wait in minutes]
+    waits = [max(1, round(60 * wait * (1 + RETRY_JITTER * jitter()))) if wait else 0 for wait in minutes]
     return Retry(max=len(waits), interval=waits)
 
 
@@ -205,18 +206,22 @@ def _job_succeeded(job: Job, connection: redis.Redis, result: Any, *args: Any) -
     pipe.execute()
 
 
+# What an error rq raises without a message means, for the run's list of failures.
+_MEANING = {"AbandonedJobError": "its worker stopped in the middle of its last attempt (killed, or its machine lost)"}
+
+
 def _job_failed(job: Job, connection: redis.Redis, exc_type, exc_value, tb) -> None:
     """A job with retries left says when it runs again; one out of retries ends the run's wait for it, and says
     why. (RQ calls this before it schedules the retry: `retries_left` still counts this one.)"""
     run_id = job.meta.get("run_id")
-    error = clip(f"{exc_type.__name__}: {exc_value}", 300)
+    error = clip(f"{exc_type.__name__}: {str(exc_value) or _MEANING.get(exc_type.__name__, '')}", 300)
     if job.retries_left:
         _retry_noted(job, connection, run_id, error)
         return
     if not run_id:
         return
     pipe = connection.pipeline()
-    pipe.hset(failures_key(run_id), job.id, f"{exc_type.__name__}: {exc_value}")
+    pipe.hset(failures_key(run_id), job.id, error)
     pipe.expire(failures_key(run_id), RUN_TTL)
     pipe.expire(tenant_key(run_id), RUN_TTL)
     pipe.hdel(retrying_key(run_id), job.id)

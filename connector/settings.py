@@ -42,9 +42,10 @@ class Settings(BaseSettings):
     salesos_public_url: str = Field(default="http://127.0.0.1:5000", description="base of unsubscribe links")
     salesos_data_files: list[Path] = Field(default_factory=lambda: list(SAMPLE_DATA))
     salesos_job_timeout: int = Field(default=600, ge=10)
-    salesos_job_retry_minutes: list[Annotated[float, Field(gt=0, le=1440)]] = Field(
+    salesos_job_retry_minutes: list[Annotated[float, Field(ge=0, le=1440)]] = Field(
         default_factory=lambda: [1, 5, 15, 60, 240], max_length=10,
-        description="JSON minutes a failed job waits before each retry (each up to a fifth longer); []: no retry")
+        description="JSON minutes a failed job waits before each retry (each up to a fifth longer; 0: at once); "
+                    "[]: no retry")
     salesos_vault_keys: SecretStr | None = Field(default=None, description="Fernet keys, newest first")
     salesos_session_secret: SecretStr | None = Field(default=None, description="signs the admin's browser session")
     salesos_cache_ttls: dict[DataKind, Annotated[int, Field(ge=0)]] = Field(

@@ -43,3 +43,19 @@ def fails_while_down(payload: dict) -> dict:
     if get_current_job().connection.exists(payload["down"]):
         raise ConnectionError("the CRM is down")
     return {"seen": payload["n"]}
+
+
+def attempt(payload: dict) -> dict:
+    """Mark each attempt with a file in `payload["marks"]` (its number, its worker's pid); wait to be killed on the
+    first `payload["hang"]` attempts; otherwise work `payload["work"]` seconds and return the attempt's number."""
+    import os
+    import time
+    from pathlib import Path
+
+    marks = Path(payload["marks"])
+    number = len(list(marks.glob("attempt-*"))) + 1
+    (marks / f"attempt-{number}").write_text(str(os.getpid()))
+    if number <= payload.get("hang", 0):
+        time.sleep(3600)
+    time.sleep(payload.get("work", 0))
+    return {"attempt": number}

@@ -93,6 +93,10 @@ def test_each_wait_is_up_to_a_fifth_longer_so_jobs_that_failed_together_come_bac
     assert retry_policy([1, 5, 60]).max == 3 and retry_policy([]) is None
 
 
+def test_a_wait_of_zero_minutes_retries_at_once():
+    assert retry_policy([0, 0.5], jitter=lambda: 1.0).intervals == [0, 36]
+
+
 def test_a_job_that_succeeds_on_its_retry_counts_once_and_is_no_longer_waited_for(conn, caplog):
     conn.set("down", 1)
     enqueue_once(conn, "enrich", fails_while_down, {"n": 7, "down": "down"}, job_key="flaky", run_id="r")
