@@ -46,6 +46,7 @@ STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
 ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
 LINKS_RETRY = dt.timedelta(hours=1)  # email steps waiting for an https SALESOS_PUBLIC_URL are tried again after this
 BUSY_RECHECK = dt.timedelta(seconds=5)  # after another worker's lease lapses, its steps are looked at again
+SEND_GUARD_BATCH = 50  # emails written per hold of the send guard: an unsubscribe waits at most for these
 
 
 def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
@@ -477,29 +478,25 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
-    activities, tasks, emails, unwritable = [], [], 0, {}
-    late_unsubscribes: list[dict] = []
+    renders, unwritable = _render_emails(tenant, due, tokens, now)
+    paths, late_unsubscribes = _write_emails(tenant, ledger, [i for i in due if _step_key(tenant, i) in renders],
+                                             renders)
+    due = [item for item in due if item not in late_unsubscribes]
+    activities, tasks = [], []
     for item in due:
         key = _step_key(tenant, item)
         try:
             step = _step(item)
-            if step["channel"] == "email":
-                with ledger.sending(tenant, item["email"]) as allowed:  # an unsubscribe committed before now is seen
-                    if not allowed:
-                        late_unsubscribes.append(item)
-                        continue
-                    rendered, path = _write_email(key, item, step, tokens[item["email"]], now)
-                emails += 1
-                if tenant == "local":
-                    activities.append(_outbox_activity(key, item, step, rendered, path, now))
-                else:
-                    tasks.append(_draft_task(key, item, step, rendered))
-            else:
+            if key in paths and tenant == "local":
+                activities.append(_outbox_activity(key, item, step, renders[key][0], paths[key], now))
+            elif key in paths:
+                tasks.append(_draft_task(key, item, step, renders[key][0]))
+            elif key not in unwritable:
                 tasks.append(_rep_task(key, item, step))
-        except (ValueError, KeyError, TypeError, MessageError) as exc:  # the step's data, not the job's: it fails alone
+        except (ValueError, KeyError, TypeError) as exc:  # the step's data, not the job's: it fails alone
             log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
             unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
-    due = [item for item in due if item not in late_unsubscribes]
+    emails = len(paths)
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
@@ -596,20 +593,44 @@ def _defer(tenant: str, items: list[dict], reason: str, at: dt.datetime | None =
     return {"stopped": [{"stage": "outreach", "reason": reason}], "steps_deferred": len(items)}
 
 
-def _write_email(key: str, item: dict, step: dict, token: str, now: dt.datetime) -> tuple[Rendered, Path]:
-    """Render the step's message into the outbox. Nothing sends it yet: what the CRM is told says so."""
-    draft = EmailDraft(
-        key=key,
-        to_name=item["name"],
-        to_email=item["email"],
-        title=item.get("title") or "",
-        company_name=item["company_name"],
-        message_type=step["message_type"],
-        hooks=item["hooks"],
-        unsubscribe_url=runtime.unsubscribe_url(token),
-    )
-    rendered = render(draft, runtime.sender(), now)
-    return rendered, write_eml(runtime.settings().outbox, key, rendered.message)
+def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str],
+                   now: dt.datetime) -> tuple[dict[str, tuple[Rendered, bytes]], dict[str, str]]:
+    """Each email step's message and its bytes, made before the send guard is taken (it is the slow part); a step
+    whose data cannot make one fails alone, with its reason."""
+    renders, unwritable = {}, {}
+    for item in due:
+        key = _step_key(tenant, item)
+        try:
+            step = _step(item)
+            if step["channel"] != "email":
+                continue
+            draft = EmailDraft(key=key, to_name=item["name"], to_email=item["email"], title=item.get("title") or "",
+                               company_name=item["company_name"], message_type=step["message_type"],
+                               hooks=item["hooks"], unsubscribe_url=runtime.unsubscribe_url(tokens[item["email"]]))
+            rendered = render(draft, runtime.sender(), now)
+            renders[key] = (rendered, rendered.message.as_bytes())
+        except (ValueError, KeyError, TypeError, MessageError) as exc:  # the step's data, not the job's: it fails alone
+            log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
+            unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
+    return renders, unwritable
+
+
+def _write_emails(tenant: str, ledger, items: list[dict],
+                  renders: dict[str, tuple[Rendered, bytes]]) -> tuple[dict[str, Path], list[dict]]:
+    """Each rendered email into the outbox (nothing sends it yet: what the CRM is told says so), SEND_GUARD_BATCH
+    at a time under the send guard: an unsubscribe committed before a batch's check stops its email, and one
+    arriving meanwhile waits for the batch's files. Returns the paths by step key, and the steps stopped."""
+    outbox = runtime.settings().outbox
+    paths, stopped = {}, []
+    for batch in _batches(items, SEND_GUARD_BATCH):
+        with ledger.sending(tenant, [item["email"] for item in batch]) as allowed:
+            for item in batch:
+                key = _step_key(tenant, item)
+                if item["email"].lower() in allowed:
+                    paths[key] = write_eml(outbox, key, renders[key][1])
+                else:
+                    stopped.append(item)
+    return paths, stopped
 
 
 def _outbox_activity(key: str, item: dict, step: dict, rendered: Rendered, path: Path,

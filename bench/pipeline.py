@@ -41,10 +41,11 @@ AS_OF = dt.date(2026, 11, 2)
 
 
 class PeakRSS:
-    """Samples the summed RSS of a set of process trees every 50 ms."""
+    """Samples the summed RSS of a set of process trees every 50 ms, less the trees of `exclude`."""
 
-    def __init__(self, *pids: int) -> None:
+    def __init__(self, *pids: int, exclude: tuple[int, ...] = ()) -> None:
         self.roots = [psutil.Process(pid) for pid in pids]
+        self.excluded = [psutil.Process(pid) for pid in exclude]
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -60,10 +61,12 @@ class PeakRSS:
     def _sample(self) -> None:
         while not self._stop.is_set():
             total = 0
+            skipped = {p.pid for root in self.excluded for p in [root, *root.children(recursive=True)]}
             for root in self.roots:
                 try:
                     for process in [root, *root.children(recursive=True)]:
-                        total += process.memory_info().rss
+                        if process.pid not in skipped:
+                            total += process.memory_info().rss
                 except psutil.NoSuchProcess:
                     continue
             self.peak = max(self.peak, total)
@@ -86,15 +89,18 @@ def noop_floor(url: str, settings: Settings, jobs: int, workers: int) -> float:
     return elapsed
 
 
-def measure(home: Path, data: list[Path], workers: int, database_url: str | None) -> dict:
-    """One run of the sample market over `data`, with SalesOS's state in `database_url` (None: SQLite)."""
+def measure(home: Path, data: list[Path], workers: int, database_url: str | None,
+            server: PostgresServer | None = None) -> dict:
+    """One run of the sample market over `data`, with SalesOS's state in `database_url` (None: SQLite) on `server`
+    (a child of this process, whose memory is not counted)."""
     market = load_market(ROOT / "examples" / "market.yaml").model_copy(update={"monthly_target": None})
     with embedded_redis(home / "redis") as url:
         client = connect(url)
         redis_pid = client.info()["process_id"]
         client.close()  # an open client would keep the embedded server alive past the block
         settings = Settings(salesos_home=home / "home", redis_url=url, salesos_database_url=database_url)
-        with PeakRSS(psutil.Process().pid, redis_pid) as memory:
+        exclude = (server.process.pid,) if server else ()
+        with PeakRSS(psutil.Process().pid, redis_pid, exclude=exclude) as memory:
             started = time.monotonic()
             summary = execute_run(settings, market, data, AS_OF, send_now=True, workers=workers)
             wall = time.monotonic() - started
@@ -144,7 +150,7 @@ def main() -> None:
             try:
                 server.create_database("salesos_bench")
                 results["PostgreSQL"] = measure(Path(tmp) / "postgresql", data, args.workers,
-                                                server.url("salesos_bench"))
+                                                server.url("salesos_bench"), server)
             finally:
                 server.stop()
             report("PostgreSQL (durable: fsync on)", args.companies, results["PostgreSQL"])

@@ -88,13 +88,13 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> Rendered:
     return Rendered(subject=subject, body=text, message=message)
 
 
-def write_eml(outbox: Path, key: str, message: Message) -> Path:
+def write_eml(outbox: Path, key: str, message: bytes) -> Path:
     """Write atomically under a name derived from the step key.
 
     The same step always maps to the same file, so a retried job rewrites
     one file instead of adding a second message.
     """
-    return write_private(outbox / f"{_digest(key)}.eml", message.as_bytes())
+    return write_private(outbox / f"{_digest(key)}.eml", message)
 
 
 def _digest(key: str) -> str:

@@ -52,8 +52,8 @@ def test_an_unknown_message_type_falls_back_to_the_generic_template():
 
 
 def test_the_same_step_always_writes_the_same_file(tmp_path):
-    first = write_eml(tmp_path, "k", render(draft(), SENDER, SENT).message)
-    second = write_eml(tmp_path, "k", render(draft(), SENDER, SENT).message)
+    first = write_eml(tmp_path, "k", render(draft(), SENDER, SENT).message.as_bytes())
+    second = write_eml(tmp_path, "k", render(draft(), SENDER, SENT).message.as_bytes())
     assert first == second
     assert [p.name for p in tmp_path.iterdir()] == [first.name]
 

@@ -79,7 +79,7 @@ def test_emails_and_run_summaries_are_for_their_owner_only(tmp_path):
     message = EmailMessage()
     message["To"] = "jane@acme.io"
     message.set_content("hello")
-    write_eml(home / "outbox", "outreach:local:jane@acme.io:1", message)
+    write_eml(home / "outbox", "outreach:local:jane@acme.io:1", message.as_bytes())
     summary = {"run_id": "r1", "market": "m", "as_of": "2026-11-02", "finished_at": dt.datetime.now(dt.UTC).isoformat()}
     save_summary(home, summary)
     assert {path.name for path in home.rglob("*") if path.suffix != ".eml"} == {"last_run.json", "outbox", "r1.json",
