@@ -33,7 +33,7 @@ from agents.validation import clip
 from connector import market_ticks, prospecting, runtime
 from connector.channels.email import EmailDraft, Rendered, render, write_eml
 from connector.data_sources import NoData, file_names_only, refuse_sample
-from connector.ledger import Lease, effect_key
+from connector.ledger import Lease, Ledger, effect_key
 from connector.providers.base import ProviderError
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
@@ -615,7 +615,7 @@ def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str],
     return renders, unwritable
 
 
-def _write_emails(tenant: str, ledger, items: list[dict],
+def _write_emails(tenant: str, ledger: Ledger, items: list[dict],
                   renders: dict[str, tuple[Rendered, bytes]]) -> tuple[dict[str, Path], list[dict]]:
     """Each rendered email into the outbox (nothing sends it yet: what the CRM is told says so), SEND_GUARD_BATCH
     at a time under the send guard: an unsubscribe committed before a batch's check stops its email, and one
