@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
@@ -154,12 +156,18 @@ class _FunnelProgress:
 
     A bar stops (its clock too) when its stage is done, and says what its
     stage is waiting for while it waits; if the run fails, the bars go and
-    only the reason stays.
+    only the reason stays. With no live display (stderr a file or a pipe, where
+    bars show only at the end), a wait that lasts LONG_WAIT seconds is said in
+    one line instead.
     """
 
     STAGES = (("Sourcing", "source"), ("Enriching", "enrich"), ("Finding contacts", "contacts"), ("Scoring", "score"))
+    LONG_WAIT = 5.0
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._waits: dict[str, tuple[str, float]] = {}  # stage: the kind of its wait, and since when
+        self._said: dict[str, str] = {}  # stage: the kind of wait last said
         self._progress = Progress(
             TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[note]}", markup=False), console=err, transient=False,
@@ -198,10 +206,22 @@ class _FunnelProgress:
             task = self._tasks[name]
             total, completed = totals.get(name, (None, 0))
             done = total is not None and completed >= total
-            self._progress.update(task, total=total, completed=completed,
-                                  note="" if done else summary.get("waiting", {}).get(stage, ""))
+            note = "" if done else summary.get("waiting", {}).get(stage, "")
+            self._progress.update(task, total=total, completed=completed, note=note)
+            if not err.is_terminal:
+                self._say_long_wait(name, note)
             if done:
                 self._progress.stop_task(task)
+
+    def _say_long_wait(self, name: str, note: str) -> None:
+        """One line once a stage has waited LONG_WAIT seconds for one thing, and again only when the thing changes
+        (its counts and countdowns do not count)."""
+        kind = re.sub(r"\d+", "#", note)
+        if kind != self._waits.get(name, ("", 0.0))[0]:
+            self._waits[name] = (kind, self._clock())
+        if kind and self._clock() - self._waits[name][1] >= self.LONG_WAIT and self._said.get(name) != kind:
+            err.print(f"{name}: {note}", markup=False, highlight=False, soft_wrap=True)
+            self._said[name] = kind
 
 
 def _print_funnel(summary: dict) -> None:

@@ -80,3 +80,50 @@ def test_the_bars_go_when_the_run_fails(screen):
         bars.update(progress(waiting={"source": "1 job waiting for a worker"}))
         raise RuntimeError("a worker exited with code 1")
     assert screen.getvalue() == ""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def said(screen) -> list[str]:
+    return [line for line in screen.getvalue().splitlines() if line.startswith("Enriching: ")]
+
+
+def test_without_a_live_display_a_long_wait_is_said_once_in_one_line(screen):
+    clock = Clock()
+    with cli._FunnelProgress(clock=clock) as bars:
+        bars.update(progress(seconds={"source": 1.0}, qualified=2, waiting={"enrich": "retrying in 60 s"}))
+        clock.now = 4.9
+        bars.update(progress(seconds={"source": 1.0}, qualified=2, waiting={"enrich": "retrying in 56 s"}))
+        assert said(screen) == []  # a short wait is only on the bar
+        clock.now = 5.0
+        bars.update(progress(seconds={"source": 1.0}, qualified=2, waiting={"enrich": "retrying in 55 s"}))
+        clock.now = 30.0
+        bars.update(progress(seconds={"source": 1.0}, qualified=2, waiting={"enrich": "retrying in 30 s"}))
+        assert said(screen) == ["Enriching: retrying in 55 s"]
+
+
+def test_without_a_live_display_a_new_long_wait_is_said_again(screen):
+    clock = Clock()
+    with cli._FunnelProgress(clock=clock) as bars:
+        for now, note in ((0, "1 job waiting for a worker"), (6, "1 job waiting for a worker"),
+                          (7, "waiting for apollo, which was down"), (13, "waiting for apollo, which was down")):
+            clock.now = now
+            bars.update(progress(seconds={"source": 1.0}, qualified=2, waiting={"enrich": note}))
+    assert said(screen) == ["Enriching: 1 job waiting for a worker", "Enriching: waiting for apollo, which was down"]
+
+
+def test_a_live_display_shows_waits_on_its_bars_only(monkeypatch):
+    output = StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=output, width=160, force_terminal=True))
+    clock = Clock()
+    with cli._FunnelProgress(clock=clock) as bars:
+        for now in (0, 10):
+            clock.now = now
+            bars.update(progress(seconds={"source": 1.0}, qualified=2, waiting={"enrich": "1 job running"}))
+    assert "Enriching: " not in output.getvalue()
