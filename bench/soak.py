@@ -37,6 +37,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -279,7 +280,9 @@ def retried_jobs(conn: redis.Redis, run_id: str) -> int:
 
 def effects(home: Path) -> dict[str, Counter]:
     """Each kind of effect counted by its key: companies by domain, contacts by email, first steps (the local CRM's
-    activities and tasks) by step key, outbox files by name (a digest of the step key)."""
+    activities and tasks) by step key, outbox files by name (a digest of the step key), and the workers' logged
+    step executions. The local CRM and the outbox are keyed (a second write of a key changes nothing), so only
+    the executions can show a step done twice."""
     crm = sqlite3.connect(f"file:{home / 'crm.sqlite3'}?mode=ro", uri=True)
     try:
         found = {
@@ -291,7 +294,15 @@ def effects(home: Path) -> dict[str, Counter]:
     finally:
         crm.close()
     found["outbox files"] = Counter(path.name for path in (home / "outbox").glob("*.eml"))
+    found["step executions"] = Counter(
+        f"{tenant}:{email}:{step}" for log in sorted((home / "logs").glob("worker-*.log"))
+        for step, email, tenant in _EXECUTED.findall(log.read_text(errors="replace")))
     return found
+
+
+# A worker's line for each step it executed, logged once the step's ledger key is done: two for one step would be
+# two workers each completing it, whatever the keyed effects above absorbed.
+_EXECUTED = re.compile(r"executed step (\d+) of \d+ \([^)]*\) for (\S+) of tenant (\S+), planned for")
 
 
 def compare(unkilled: dict[str, Counter], killed: dict[str, Counter]) -> tuple[dict[str, int], dict[str, int]]:

@@ -154,8 +154,9 @@ class Ledger:
     # --- unsubscribes -------------------------------------------------------
 
     def unsubscribe_tokens(self, tenant: str, emails: Iterable[str]) -> dict[str, str]:
-        """One stable random token per contact, created on first use."""
-        emails = list(dict.fromkeys(email.lower() for email in emails))
+        """One stable random token per contact, created on first use (in one order, so two workers creating
+        the same contacts' tokens at once never wait on each other)."""
+        emails = sorted({email.lower() for email in emails})
         now = _now()
         tokens: dict[str, str] = {}
         with self._store.write() as conn:

@@ -15,17 +15,19 @@ lasts 15 min if its worker is killed while it holds it. So this worker:
 - takes a job and records it as taken in one atomic step (`_TAKE`), and moves
   it into the started registry in one transaction; a job taken by a worker
   that died before starting it goes back to its queue after a job lease
-  (`_RETURN`; one that merely stalled that long runs it too: effects are
-  keyed, so at least once is safe);
+  (`_RETURN`; a worker that merely stalled that long finds it gone when it
+  would start it, and leaves it to whoever took it next);
 - holds a running job's started-registry entry as a lease, renewed while the
   job runs: it lapses JOB_LEASE_SECONDS after its worker died, a little after
   the send-ledger leases of the steps that job held (renewed as often), so
   the job run again finds them free to take over;
-- runs rq's maintenance every MAINTENANCE_SECONDS (idle or between jobs)
-  under a per-queue lock that lapses as quickly: rq retries each lapsed job
+- runs rq's maintenance of each queue every MAINTENANCE_SECONDS (idle or
+  between jobs), one pass at a time under a lock that lapses within a few
+  passes (rq's lasts 15 min): rq retries each lapsed job
   (`StartedJobRegistry.cleanup`: with retries left it is queued again, per
   the job's retry policy; without, it fails with AbandonedJobError and its
-  run lists it), and a worker takes the scheduler over once its holder died.
+  run lists it). rq's scheduler lock lapses a minute after its holder died,
+  when another worker takes scheduling over.
 
 Polling replaces BLPOP, which can wait on several queues but cannot move what
 it pops: an idle worker looks every quarter second at most.
@@ -33,6 +35,7 @@ it pops: an idle worker looks every quarter second at most.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -40,6 +43,7 @@ import threading
 import time
 
 import redis
+from redis.exceptions import LockError
 from rq import Queue, SimpleWorker, worker_registration
 from rq.exceptions import DequeueTimeout, StopRequested
 from rq.executions import Execution
@@ -58,6 +62,7 @@ log = logging.getLogger(__name__)
 
 JOB_LEASE_SECONDS = math.ceil(LEASE_SECONDS * 1.5)  # renewed every quarter: lapses >= 1.125 ledger leases after death
 MAINTENANCE_SECONDS = max(1, math.ceil(LEASE_SECONDS / 2))
+MAINTENANCE_LOCK_SECONDS = 4 * MAINTENANCE_SECONDS  # far longer than a pass takes; a killed worker's lapses then
 _IDLE_POLL = (0.02, 0.25)  # seconds between looks at empty queues: the first, and the most, doubling in between
 
 # Pop the first job of the first non-empty queue and record, in the same step, that it is taken and since when.
@@ -99,16 +104,20 @@ class _Queue(Queue):
         deadline = None if timeout is None else time.monotonic() + min(timeout, MAINTENANCE_SECONDS)
         pause = _IDLE_POLL[0]
         while True:
-            taken = take(keys=keys + [taken_key(name) for name in names.values()], args=[time.time()])
+            at = time.time()
+            taken = take(keys=keys + [taken_key(name) for name in names.values()], args=[repr(at)])
             if taken:
                 queue_key, job_id = (value.decode() for value in taken)
                 try:
                     result = cls._fetch_dequeued_job(connection, queue_key, job_id, job_class=job_class,
                                                      serializer=serializer, death_penalty_class=death_penalty_class)
+                except redis.RedisError:  # left taken: maintenance puts it back after a job lease
+                    raise
                 except Exception:  # unreadable: no worker can run it (rq, too, drops it here)
                     connection.zrem(taken_key(names[queue_key]), job_id)
                     raise
                 if result is not None:
+                    result[0].salesos_taken_at = at  # this take's mark: the job stays this worker's while it holds
                     return result
                 connection.zrem(taken_key(names[queue_key]), job_id)  # its hash expired while it waited
                 continue
@@ -128,46 +137,73 @@ class StageWorker(SimpleWorker):
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return JOB_LEASE_SECONDS
 
-    def prepare_execution(self, job: Job) -> Execution:
+    def prepare_execution(self, job: Job) -> Execution | None:
         """rq's, plus in the same transaction: the job leaves `taken` for the started registry, already STARTED
-        (rq's cleanup drops a registry entry whose job is not), so a kill at any moment leaves it findable."""
+        (rq's cleanup drops a registry entry whose job is not), so a kill at any moment leaves it findable.
+        None: the job is no longer this worker's (it stalled longer than a job lease after taking it, and the
+        job went back to its queue for another)."""
+        taken = taken_key(job.origin)
         with self.connection.pipeline() as pipeline:
-            execution = Execution.create(job, self.get_heartbeat_ttl(job), pipeline=pipeline, worker_name=self.name)
-            job.prepare_for_execution(self.name, pipeline=pipeline)
-            pipeline.zrem(taken_key(job.origin), job.id)
-            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-            pipeline.execute()
+            while True:
+                try:
+                    pipeline.watch(taken)
+                    if pipeline.zscore(taken, job.id) != getattr(job, "salesos_taken_at", None):
+                        return None  # returned to its queue, and maybe taken again: by another take
+                    pipeline.multi()
+                    execution = Execution.create(job, self.get_heartbeat_ttl(job), pipeline=pipeline,
+                                                 worker_name=self.name)
+                    job.prepare_for_execution(self.name, pipeline=pipeline)
+                    pipeline.zrem(taken, job.id)
+                    self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+                    pipeline.execute()
+                    break
+                except redis.WatchError:  # another worker took or started a job of this queue meanwhile
+                    continue
         self.executions[execution.id] = execution
         return execution
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run the job while a thread renews its lease every quarter of it."""
+        """SimpleWorker's, with a thread renewing the job's lease every quarter of it."""
+        execution = self.prepare_execution(job)
+        if execution is None:
+            log.warning("job %s went back to its queue while this worker stalled: another worker runs it", job.id)
+            return
         done = threading.Event()
         beats = threading.Thread(target=self._renew, args=(job, done), name=f"lease-{job.id}", daemon=True)
         beats.start()
         try:
-            super().execute_job(job, queue)
+            self.perform_job(job, queue, execution)
         finally:
             done.set()
             beats.join()
+        self.set_state(WorkerStatus.IDLE)
 
     def _renew(self, job: Job, done: threading.Event) -> None:
         while not done.wait(JOB_LEASE_SECONDS / 4):
             for execution in list(self.executions.values()):
                 try:
                     self.maintain_heartbeats(job, execution)
-                except redis.RedisError as exc:  # the next beat tries again, well within the lease
+                except Exception as exc:  # the next beat tries again, well within the lease; the thread lives on
                     log.warning("could not renew the lease of job %s: %s", job.id, exc)
 
     def clean_registries(self) -> None:
-        """rq's maintenance of each queue, and its taken jobs never started returned, under a lock that lapses
-        by the next pass (rq's lasts 15 min): one worker per queue and pass does it, and one killed meanwhile
-        holds no one up."""
+        """rq's maintenance of each queue, and its taken jobs never started returned: once per queue and
+        MAINTENANCE_SECONDS by whichever worker comes first, and never two passes at once (rq's cleanup is not
+        atomic: two would queue a lapsed job twice). Both locks lapse, so a worker killed meanwhile holds no one
+        up for long (rq's lock lasts 15 min)."""
         for q in self.queues:
-            if self.connection.set(f"salesos:maintenance:{q.name}", self.name, nx=True, ex=MAINTENANCE_SECONDS):
+            if not self.connection.set(f"salesos:maintenance:{q.name}", self.name, nx=True, ex=MAINTENANCE_SECONDS):
+                continue
+            passing = self.connection.lock(f"salesos:maintaining:{q.name}", timeout=MAINTENANCE_LOCK_SECONDS)
+            if not passing.acquire(blocking=False):
+                continue
+            try:
                 return_untaken(self.connection, q)
                 clean_queue_registries(q, self._exc_handlers)
                 worker_registration.clean_worker_registry(q)
+            finally:
+                with contextlib.suppress(LockError):  # it lapsed: the pass took longer than the lock
+                    passing.release()
         self.last_cleaned_at = now()
 
 

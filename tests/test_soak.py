@@ -11,8 +11,10 @@ def test_workers_killed_during_a_run_lose_no_job_and_duplicate_no_effect(redis_u
 
     assert sum(unkilled.left.values()) == 0 and unkilled.failed == {}
     assert len(unkilled.effects["first steps"]) > 0
+    assert unkilled.effects["step executions"].total() == len(unkilled.effects["first steps"])  # one line each
     assert (killed.fleet.kills, killed.fleet.restarts) == (5, 5)
     assert killed.fleet.stages_hit.total() >= 1  # the first kill waits for a job to land in
+    assert killed.retried_jobs >= 1  # and that job was run again
     duplicates, lost = compare(unkilled.effects, killed.effects)
     assert duplicates == {kind: 0 for kind in unkilled.effects}
     assert lost == {kind: 0 for kind in unkilled.effects}

@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from connector import runtime
 from connector.queues import enqueue_once, queue, run_failures, run_pending, run_stats
-from connector.worker import _Queue, taken_key
+from connector.worker import StageWorker, _Queue, return_untaken, taken_key
 from tests.connector.jobs_for_tests import attempt
 from tests.connector.test_ledger_leases import wait_until
 from tests.live_server import ROOT
@@ -131,3 +132,64 @@ def test_a_started_job_is_no_longer_counted_as_taken(conn, workers, tmp_path):
     assert conn.zcard(taken_key("engagement")) == 0
     assert conn.zcard(queue("engagement", conn).started_job_registry.key) == 1
 
+
+
+def _take(conn) -> Job:
+    """What a worker does first: take the queue's next job (and record it as taken)."""
+    job, _queue = _Queue.dequeue_any([queue("engagement", conn)], None, connection=conn, serializer=JSONSerializer)
+    return job
+
+
+def _age_taken(conn, job_id: str) -> None:
+    """As if the job had been taken long ago: longer than a job lease."""
+    conn.zadd(taken_key("engagement"), {job_id: 1})
+
+
+def test_a_worker_that_stalled_after_taking_a_job_leaves_it_to_whoever_took_it_next(conn, tmp_path):
+    _enqueue(conn, tmp_path / "marks")
+    stalled = StageWorker(["engagement"], connection=conn, serializer=JSONSerializer)
+    job = _take(conn)
+    _age_taken(conn, job.id)
+    assert return_untaken(conn, queue("engagement", conn)) == 1  # maintenance: its worker looks dead
+    retaken = _take(conn)  # another worker's
+    assert stalled.prepare_execution(job) is None  # the stalled worker wakes up: not its job any more
+    assert conn.zscore(taken_key("engagement"), retaken.id) is not None  # still the other worker's to start
+    assert conn.zcard(queue("engagement", conn).started_job_registry.key) == 0
+
+
+def test_starting_a_job_moves_it_from_taken_to_started_in_one_step(conn, tmp_path):
+    _enqueue(conn, tmp_path / "marks")
+    worker = StageWorker(["engagement"], connection=conn, serializer=JSONSerializer)
+    job = _take(conn)
+    assert worker.prepare_execution(job) is not None
+    assert conn.zcard(taken_key("engagement")) == 0
+    assert queue("engagement", conn).started_job_registry.get_job_ids(cleanup=False) == [job.id]
+
+
+def test_a_job_whose_read_fails_on_a_redis_error_stays_taken_for_maintenance_to_return(conn, tmp_path, monkeypatch):
+    job = _enqueue(conn, tmp_path / "marks")
+
+    def redis_went_away(*args, **kwargs):
+        raise redis.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(_Queue, "_fetch_dequeued_job", classmethod(redis_went_away))
+    with pytest.raises(redis.ConnectionError):
+        _take(conn)
+    assert conn.zscore(taken_key("engagement"), job.id) is not None  # not lost: returned after a job lease
+
+
+def test_two_maintenance_passes_never_overlap(conn, tmp_path):
+    """rq's cleanup is not atomic: two passes at once would queue a lapsed job twice."""
+    job = _enqueue(conn, tmp_path / "marks")
+    _take(conn)
+    _age_taken(conn, job.id)
+    worker = StageWorker(["engagement"], connection=conn, serializer=JSONSerializer)
+    passing = conn.lock("salesos:maintaining:engagement", timeout=60)
+    assert passing.acquire(blocking=False)  # another worker's pass, still running
+    worker.clean_registries()
+    assert conn.zscore(taken_key("engagement"), job.id) is not None
+    passing.release()
+    conn.delete("salesos:maintenance:engagement")  # the next pass is due
+    worker.clean_registries()
+    assert conn.zscore(taken_key("engagement"), job.id) is None
+    assert queue("engagement", conn).get_job_ids() == [job.id]
