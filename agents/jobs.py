@@ -531,7 +531,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
         + len(late_unsubscribes),
         "skipped_opted_out": len(stopped),
         "skipped_superseded": len(items) - len(live) - len(moved),
-        "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held]),
+        "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held - unsubscribed]),
         "crm_errors": _errors({**logged.errors, **created.errors, **progressed.errors}),
         "record_errors": _errors(unwritable),
         "rep_edits_kept": _kept(progressed),

@@ -90,6 +90,16 @@ def test_an_unsubscribed_contact_gets_nothing(home, conn):
     assert LocalCRM(home / "crm.sqlite3").get_activities() == []
 
 
+
+def test_a_held_contact_who_unsubscribed_counts_as_unsubscribed_not_parked(home, conn):
+    ledger = Ledger(home / "salesos.sqlite3")
+    ledger.hold("local", "jane@acme.io", "paused in the CRM", DUE)
+    ledger.unsubscribe(ledger.unsubscribe_tokens("local", ["jane@acme.io"])["jane@acme.io"])
+    deliver(conn, "first", [item()])
+    stats = queue("outreach", conn).fetch_job("first").return_value()
+    assert (stats["skipped_unsubscribed"], stats["steps_parked"]) == (1, 0)
+
+
 PUBLIC = "https://salesos.example.com"
 
 
