@@ -176,10 +176,8 @@ def one_click_unsubscribe(web: str, token: str) -> None:
 
 @pytest.fixture
 def hubspot():
-    fake = FakeHubSpot()
-    server = Server(fake)
-    yield fake
-    server.stop()
+    with Server(FakeHubSpot()) as server:
+        yield server.fake
 
 
 def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscribes_each_effect_once(

@@ -26,10 +26,8 @@ TENANT = "hubspot-62515"
 
 @pytest.fixture
 def hubspot():
-    fake = FakeHubSpot()
-    server = Server(fake)
-    yield fake
-    server.stop()
+    with Server(FakeHubSpot()) as server:
+        yield server.fake
 
 
 def cli(home: Path, *args: str, redis_url: str, env: dict[str, str], input: str = "") -> subprocess.CompletedProcess:

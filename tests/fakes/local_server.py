@@ -13,13 +13,20 @@ from waitress import create_server
 
 
 class LocalServer:
-    """`url` is `http://127.0.0.1:<port>`; `stop()` shuts the server down and waits for its thread."""
+    """`url` is `http://127.0.0.1:<port>`; `stop()` (or leaving its `with` block) shuts the server down and waits
+    for its thread."""
 
     def __init__(self, app, threads: int = 8) -> None:
         self._server = create_server(app, host="127.0.0.1", port=0, threads=threads, asyncore_loop_timeout=0.05)
         self.url = f"http://127.0.0.1:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def stop(self) -> None:
         # First the request threads: one still answering pulls the trigger when it is done. waitress gives up

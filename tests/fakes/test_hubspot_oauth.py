@@ -24,10 +24,8 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "crm"
 
 @pytest.fixture
 def hubspot():
-    fake = FakeHubSpot()
-    server = Server(fake)
-    yield fake
-    server.stop()
+    with Server(FakeHubSpot()) as server:
+        yield server.fake
 
 
 def app_for(fake: FakeHubSpot, tmp_path, secret: str | None = None):
