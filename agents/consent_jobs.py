@@ -56,7 +56,7 @@ def sync_unsubscribe_job(payload: dict) -> dict:
         present = {contact.email.lower() for contact in crm.get_contacts(emails)}
         written = crm.upsert_contacts([
             ContactWrite(email=email, email_opt_out=True, consent_stop=True,
-                         fields={"sequence_state": "stopped", "next_touch_at": None})
+                         fields={"sequence_state": "unsubscribed", "next_touch_at": None})
             for email in emails if email in present])
         missing = [email for email in emails if email not in present]
         refused = crm.opt_out(missing) if missing else {}

@@ -137,7 +137,7 @@ def override_tier_job(payload: dict) -> dict:
     if contacts and opted_out_of(event.tenant, contacts, [email]):
         crm.upsert_contacts([consent_stop(email)])  # no new plan: the rep's tier stays, the sequence stopped
         return {"overrides_opted_out": 1}
-    if not contacts or contacts[0].fields.get("sequence_state") == "stopped":
+    if not contacts or contacts[0].fields.get("sequence_state") in ("unsubscribed", "bounced"):
         return {"overrides_without_sequence": 1}  # nothing SalesOS sequences (or a sequence a person stopped)
     contact = contacts[0]
     accounts = crm.get_accounts([contact.company_domain]) if contact.company_domain else []
@@ -148,7 +148,7 @@ def override_tier_job(payload: dict) -> dict:
     if version is None:
         return {"older_changes_skipped": 1}  # the rep set the tier again since: that plan stands
     crm.upsert_contacts([ContactWrite(email=email, fields={
-        "sequencing": sequence, "sequence_state": "scheduled", "next_touch_at": steps[0].scheduled_at})])
+        "sequencing": sequence, "sequence_state": "active", "next_touch_at": steps[0].scheduled_at})])
     first = {"email": email, "name": contact.name or email, "title": contact.title,
              "company_name": accounts[0].name if accounts else contact.company_domain or "",
              "company_domain": contact.company_domain, "step_index": 0, "sequence": sequence, "version": version,

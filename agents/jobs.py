@@ -39,11 +39,12 @@ from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
+from crm_adapters.fields import SEQUENCE_STATES
 
 log = logging.getLogger(__name__)
 steps_log = logging.getLogger(f"{__name__}.steps")  # one line per step executed or moved; workers show it (INFO)
 STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
-ACTIVE_SEQUENCE = ("in_progress", "paused", "completed", "stopped")
+ACTIVE_SEQUENCE = (*SEQUENCE_STATES, "in_progress", "completed", "stopped")  # and the names before issue 12
 LINKS_RETRY = dt.timedelta(hours=1)  # email steps waiting for an https SALESOS_PUBLIC_URL are tried again after this
 BUSY_RECHECK = dt.timedelta(seconds=5)  # after another worker's lease lapses, its steps are looked at again
 SEND_GUARD_BATCH = 50  # emails written per hold of the send guard: an unsubscribe waits at most for these
@@ -371,7 +372,7 @@ def score_job(payload: dict) -> dict:
              if _state(existing.get(plan.email)) not in ACTIVE_SEQUENCE and plan.email.lower() not in opted_out]
     restart = {plan.email for _, plan in fresh}
     stop = {plan.email for _, plan in plans
-            if plan.email.lower() in opted_out and _state(existing.get(plan.email)) != "stopped"}
+            if plan.email.lower() in opted_out and _state(existing.get(plan.email)) != "unsubscribed"}
     written = crm.upsert_contacts([_plan_write(plan, plan.email in restart, plan.email in stop) for _, plan in plans])
     _advance_accounts(crm, {ctx["company"].domain: ctx["company"].name for ctx, _ in plans}, "sequenced")
     first_steps = [
@@ -402,7 +403,7 @@ def opted_out_of(tenant: str, contacts, emails: list[str]) -> set[str]:
 
 def consent_stop(email: str) -> ContactWrite:
     """The write that stops an opted-out contact's sequence, over a rep's edit of it (`ContactWrite.consent_stop`)."""
-    return ContactWrite(email=email, consent_stop=True, fields={"sequence_state": "stopped", "next_touch_at": None})
+    return ContactWrite(email=email, consent_stop=True, fields={"sequence_state": "unsubscribed", "next_touch_at": None})
 
 
 def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWrite:
@@ -417,11 +418,11 @@ def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWri
     if restart:
         fields |= {
             "sequencing": _dump(plan.sequencing),
-            "sequence_state": "scheduled",
+            "sequence_state": "active",
             "next_touch_at": plan.sequencing[0].scheduled_at if plan.sequencing else None,
         }
     elif stop:
-        fields |= {"sequence_state": "stopped", "next_touch_at": None}
+        fields |= {"sequence_state": "unsubscribed", "next_touch_at": None}
     return ContactWrite(email=plan.email, timezone=plan.timezone, consent_stop=stop and not restart, fields=fields)
 
 
@@ -681,10 +682,10 @@ def _rep_task(key: str, item: dict, step: dict) -> TaskWrite:
 def _progress_write(item: dict) -> ContactWrite:
     following = item["step_index"] + 1
     if following < len(item["sequence"]):
-        fields = {"sequence_state": "in_progress",
+        fields = {"sequence_state": "active",
                   "next_touch_at": dt.datetime.fromisoformat(item["sequence"][following]["scheduled_at"])}
     else:
-        fields = {"sequence_state": "completed", "next_touch_at": None}
+        fields = {"sequence_state": "finished", "next_touch_at": None}
     return ContactWrite(email=item["email"], fields=fields)
 
 

@@ -50,7 +50,7 @@ def contacts() -> list[ContactWrite]:
                              "priority_score": 0.85, "priority_tier": "TIER_1", "recommended_channel": "email",
                              "sequencing": [{"step": 1, "channel": "email"}], "buying_authority": 1.0,
                              "seniority": 10, "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0,
-                             "sequence_state": "scheduled", "personalization_hooks": ["Series B"],
+                             "sequence_state": "active", "personalization_hooks": ["Series B"],
                              "objection_angles": [{"objection": "no budget"}]})
             for n in range(CONTACTS)]
 

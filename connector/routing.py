@@ -17,7 +17,7 @@ from agents.event_jobs import (
     resume_sequence_job,
 )
 from agents.events import CrmEvent
-from crm_adapters.fields import FIELDS
+from crm_adapters.fields import ENDED_STATES, FIELDS
 from crm_adapters.market_object import MARKET_DEFINITION_PROPERTIES
 
 
@@ -81,9 +81,9 @@ ROUTES: tuple[Route, ...] = (
     # a new title changes seniority, authority and role: the contact's company is scored and sequenced again
     Route(_set("contact", "lead"), _CHANGE, _set("jobtitle", "Title"), None, "enrich", prospect_job),
     Route(_set("contact", "lead"), _CHANGE, _field("sequence_state"),
-          _set("paused", "stopped"), "engagement", pause_sequence_job),
+          _set("paused", *ENDED_STATES, "stopped"), "engagement", pause_sequence_job),
     Route(_set("contact", "lead"), _CHANGE, _field("sequence_state"),
-          _set("in_progress", "scheduled"), "engagement", resume_sequence_job),
+          _set("active", "in_progress", "scheduled"), "engagement", resume_sequence_job),
     Route(None, _set("stop_sequence"), None, None, "engagement", pause_sequence_job),
     Route(_set("contact", "lead"), _CHANGE, _field("priority_tier"), None, "engagement", override_tier_job),
     Route(_set("deal", "opportunity"), _CHANGE, _set("dealstage", "StageName"), None, "engagement",

@@ -44,7 +44,7 @@ class ContactWrite(BaseModel):
 
     @model_validator(mode="after")
     def _consent_only_stops(self) -> ContactWrite:
-        if self.consent_stop and self.fields.get("sequence_state") != "stopped":
+        if self.consent_stop and self.fields.get("sequence_state") != "unsubscribed":
             raise ValueError("consent_stop: a consent write stops the sequence (sequence_state 'stopped')")
         return self
 

@@ -41,7 +41,10 @@ class CustomField:
 TIERS = ("TIER_1", "TIER_2", "TIER_3", "TIER_4")
 CHANNELS = ("email", "linkedin", "phone")
 STAGES = ("sourced", "enriched", "contacts_found", "sequenced")
-SEQUENCE_STATES = ("scheduled", "in_progress", "paused", "completed", "stopped")
+# active: steps run on time; paused: a rep or an out-of-office holds it; the rest end it. A rep pauses or stops a
+# sequence by setting paused or finished (or any ending state) in the CRM, and resumes it by setting active.
+SEQUENCE_STATES = ("active", "paused", "replied", "meeting_booked", "bounced", "unsubscribed", "finished")
+ENDED_STATES = ("replied", "meeting_booked", "bounced", "unsubscribed", "finished")
 
 FIELDS: tuple[CustomField, ...] = (
     CustomField("fit_score", "company", "number", "Fit score", "How well the company matches the market (0-1)."),

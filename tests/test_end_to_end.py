@@ -199,7 +199,7 @@ def test_send_now_fills_the_outbox_and_the_rep_task_list(workspace, redis_url, s
     crm = LocalCRM(home / "crm.sqlite3")
     assert [task.contact_email for task in crm.get_tasks()] == ["sam@acme.io"]
     assert len(crm.get_activities()) == 4
-    assert crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "in_progress"
+    assert crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "active"
     assert done_effects(state_url) == [f"outreach:local:{email}:0" for email in (
         "carl@northwind.ca", "jane@acme.io", "john@acme.io", "nora@northwind.ca", "sam@acme.io")]
 

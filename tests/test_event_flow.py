@@ -189,7 +189,7 @@ def test_a_late_retry_of_in_progress_never_undoes_a_reps_newer_pause(world, hubs
     now = int(time.time() * 1000)
     assert deliver(client, state_change("paused", now - 60_000)).get_json()["queued"] == 1
     dispatch_and_work(conn)
-    late = deliver(client, state_change("in_progress", now - 120_000, attempt=4))  # HubSpot retried it late
+    late = deliver(client, state_change("active", now - 120_000, attempt=4))  # HubSpot retried it late
     assert late.get_json()["queued"] == 1
     dispatch_and_work(conn)
     assert runtime.ledger().held(TENANT, ["jane@acme.io"]) == {"jane@acme.io"}
@@ -201,7 +201,7 @@ def test_a_pause_then_a_newer_resume_releases_the_contact(world, hubspot):
     now = int(time.time() * 1000)
     deliver(client, state_change("paused", now - 120_000))
     dispatch_and_work(conn)
-    deliver(client, state_change("in_progress", now - 60_000))
+    deliver(client, state_change("active", now - 60_000))
     dispatch_and_work(conn)
     assert runtime.ledger().held(TENANT, ["jane@acme.io"]) == set()
 

@@ -138,18 +138,18 @@ def test_a_due_step_leaves_alone_a_contact_a_rep_opted_out_and_stops_their_seque
     assert sum(c["skipped_opted_out"] for c in counts) == 1
     assert sum(c["steps_done"] for c in counts) == sum(
         len(p["items"]) for p in waiting) - 1  # the others in her batch got theirs
-    assert crm.state(JANE) == (True, "stopped")
+    assert crm.state(JANE) == (True, "unsubscribed")
     assert JANE not in {item["email"] for payload in scheduled_steps(conn) for item in payload["items"]
                         if item["step_index"] > 0}  # no next step for her
 
 
 def test_a_later_run_does_not_enroll_again_a_contact_a_rep_opted_out(crm, conn, workspace):
     run_funnel(conn, workspace, crm.tenant, "run-1")
-    assert crm.state(JANE) == (False, "scheduled")
+    assert crm.state(JANE) == (False, "active")
     crm.opt_out(JANE)
     again = run_funnel(conn, workspace, crm.tenant, "run-2")
     assert again["sequences_not_started_opted_out"] == 1
-    assert crm.state(JANE) == (True, "stopped")
+    assert crm.state(JANE) == (True, "unsubscribed")
     [jane] = runtime.crm_for(crm.tenant).get_contacts([JANE])
     assert "next_touch_at" not in jane.fields
     waiting = [payload for payload in scheduled_steps(conn) if JANE in {item["email"] for item in payload["items"]}]
@@ -164,7 +164,7 @@ def test_a_contact_unsubscribed_through_salesos_is_not_enrolled_by_a_later_run_e
     ledger.unsubscribe(ledger.unsubscribe_tokens(crm.tenant, [JANE])[JANE])  # no worker has synced it yet
     again = run_funnel(conn, workspace, crm.tenant, "run-2")
     assert again["sequences_not_started_opted_out"] == 1
-    assert crm.state(JANE)[1] == "stopped"
+    assert crm.state(JANE)[1] == "unsubscribed"
 
 
 def test_a_contact_who_opted_out_shows_stopped_even_where_a_rep_had_paused_the_sequence(crm, conn, workspace):
@@ -172,4 +172,4 @@ def test_a_contact_who_opted_out_shows_stopped_even_where_a_rep_had_paused_the_s
     crm.set_state(JANE, "paused")
     crm.opt_out(JANE)
     run_funnel(conn, workspace, crm.tenant, "run-2")
-    assert crm.state(JANE) == (True, "stopped")
+    assert crm.state(JANE) == (True, "unsubscribed")

@@ -78,7 +78,7 @@ def in_sequence(tenant: str, email: str = JANE) -> None:
     """SalesOS sequenced the contact in the tenant's CRM, through the same guarded adapter the jobs use."""
     written = runtime.crm_for(tenant).upsert_contacts([ContactWrite(
         email=email, name="Jane Roe", company_domain="acme.io",
-        fields={"sequence_state": "in_progress", "next_touch_at": dt.datetime(2026, 12, 7, 14, tzinfo=dt.UTC)})])
+        fields={"sequence_state": "active", "next_touch_at": dt.datetime(2026, 12, 7, 14, tzinfo=dt.UTC)})])
     assert not written.errors
 
 
@@ -104,7 +104,7 @@ def test_an_unsubscribe_stops_sends_at_once_and_one_job_opts_the_local_contact_o
     assert click(app(redis_url), "local").status_code == 200 and queue("engagement", conn).count == 1
     work(conn)
     [jane] = runtime.crm_for("local").get_contacts([JANE])
-    assert jane.email_opt_out is True and jane.fields["sequence_state"] == "stopped"
+    assert jane.email_opt_out is True and jane.fields["sequence_state"] == "unsubscribed"
     assert "next_touch_at" not in jane.fields
     assert waiting(runtime.ledger()) == []
 
@@ -117,7 +117,7 @@ def test_an_unsubscribe_opts_the_contact_out_in_hubspot_and_stops_its_sequence_i
     work(conn)
     [(_, jane)] = [(i, p) for i, p in hubspot.objects["contacts"].items() if p["email"] == JANE]
     assert (jane["hs_email_optout"], jane["salesos_sequence_state"], jane["salesos_next_touch_at"]) == (
-        "true", "stopped", "")
+        "true", "unsubscribed", "")
     assert hubspot.unsubscribed_from_all == [JANE]
     calls = {path: count - before.get(path, 0) for path, count in hubspot.calls.items() if count != before.get(path)}
     assert calls == {f"/communication-preferences/v4/statuses/{JANE}/unsubscribe-all": 1,
@@ -146,7 +146,7 @@ def test_an_unsubscribe_ticks_has_opted_out_of_email_on_the_salesforce_contact_a
     work(conn)
     jane = salesforce.contact(JANE)
     assert (jane["HasOptedOutOfEmail"], jane["SalesOS_Sequence_State__c"], jane["SalesOS_Next_Touch_At__c"]) == (
-        True, "stopped", None)
+        True, "unsubscribed", None)
     assert salesforce.leads[lead]["HasOptedOutOfEmail"] is True
     assert waiting(runtime.ledger()) == []
 
@@ -162,7 +162,7 @@ def test_with_redis_down_the_person_is_unsubscribed_and_the_dispatchers_idle_pas
     assert requeue_unsynced(conn, runtime.ledger()) == 1
     work(conn)
     [jane] = runtime.crm_for("local").get_contacts([JANE])
-    assert jane.email_opt_out is True and jane.fields["sequence_state"] == "stopped"
+    assert jane.email_opt_out is True and jane.fields["sequence_state"] == "unsubscribed"
     assert waiting(runtime.ledger()) == []
 
 
@@ -177,7 +177,7 @@ def test_a_refused_opt_out_still_stops_the_sequence_and_is_queued_again_with_the
     assert waiting(runtime.ledger()) == [(HUBSPOT, JANE)]
     [jane] = [p for p in hubspot.objects["contacts"].values() if p["email"] == JANE]
     assert (jane["salesos_sequence_state"], jane["salesos_next_touch_at"], jane.get("hs_email_optout")) == (
-        "stopped", "", None)  # the rep sees at once that no touch comes; the opt-out itself waits
+        "unsubscribed", "", None)  # the rep sees at once that no touch comes; the opt-out itself waits
     [backlog] = health_report(runtime.settings(), conn).unsubscribes
     assert (backlog.tenant, backlog.waiting, backlog.abandoned) == (HUBSPOT, 1, 0)
     assert "communication_preferences.write" in backlog.reason and "re-install" in backlog.reason
@@ -187,7 +187,7 @@ def test_a_refused_opt_out_still_stops_the_sequence_and_is_queued_again_with_the
     conn.delete(PASS_LOCK)
     assert requeue_unsynced(conn, runtime.ledger(), now=dt.datetime.now(dt.UTC) + RETRY_AFTER) == 1
     work(conn)
-    assert (jane["hs_email_optout"], jane["salesos_sequence_state"]) == ("true", "stopped")
+    assert (jane["hs_email_optout"], jane["salesos_sequence_state"]) == ("true", "unsubscribed")
     assert waiting(runtime.ledger()) == [] and health_report(runtime.settings(), conn).unsubscribes == []
 
 
@@ -226,7 +226,7 @@ def test_an_unsubscribe_stops_a_sequence_a_rep_had_paused_and_clears_its_next_to
     click(app(redis_url), HUBSPOT)
     work(conn)
     assert (jane["salesos_sequence_state"], jane["salesos_next_touch_at"], jane["hs_email_optout"]) == (
-        "stopped", "", "true")
+        "unsubscribed", "", "true")
     assert waiting(runtime.ledger()) == []
 
 
@@ -291,7 +291,7 @@ def test_after_an_upgrade_each_idle_pass_queues_a_bounded_batch_per_tenant_writt
     emails = {HUBSPOT: [f"person{n}@acme.io" for n in range(3)],
               "local": [f"person{n}@northwind.ca" for n in range(PASS_LIMIT + 20)]}
     for tenant, batch in emails.items():  # unsubscribes recorded before syncing existed: none was ever queued
-        runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "in_progress"})
+        runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "active"})
                                                  for email in batch])
         for token in ledger.unsubscribe_tokens(tenant, batch).values():
             ledger.unsubscribe(token)
@@ -311,7 +311,7 @@ def test_after_an_upgrade_each_idle_pass_queues_a_bounded_batch_per_tenant_writt
 
     assert waiting(ledger) == []
     local = runtime.crm_for("local").get_contacts(emails["local"])
-    assert len(local) == PASS_LIMIT + 20 and all(c.email_opt_out and c.fields["sequence_state"] == "stopped"
+    assert len(local) == PASS_LIMIT + 20 and all(c.email_opt_out and c.fields["sequence_state"] == "unsubscribed"
                                                  for c in local)
     calls = {path: count - before.get(path, 0) for path, count in hubspot.calls.items() if count != before.get(path)}
     assert calls == {**{f"/communication-preferences/v4/statuses/{email}/unsubscribe-all": 1
@@ -363,7 +363,7 @@ def test_a_crm_refusal_with_a_huge_message_is_kept_as_a_clipped_note(home, redis
 def unsubscribed_before_syncing(tenant: str, emails: list[str]) -> None:
     """Unsubscribes the ledger holds and no job was ever queued for (as after an upgrade, or with Redis down)."""
     ledger = runtime.ledger()
-    runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "in_progress"})
+    runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "active"})
                                              for email in emails])
     for token in ledger.unsubscribe_tokens(tenant, emails).values():
         ledger.unsubscribe(token)

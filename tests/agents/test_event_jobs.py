@@ -70,7 +70,7 @@ def test_resuming_runs_the_step_that_fell_due_during_the_pause_once(home, conn):
     step = item()
     original = job_id("outreach", "local", f"{step['sequence'][0]['scheduled_at']}|jane@acme.io#0")
     run(conn, "outreach", outreach_job, {"tenant": "local", "items": [step]}, original)  # the step's own job key
-    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2"), "resume")
+    run(conn, "engagement", resume_sequence_job, state_change("active", "e2"), "resume")
     assert len(queue("outreach", conn).scheduled_job_registry.get_job_ids()) == 1  # at its original, past time
     SimpleWorker([queue("outreach", conn)], connection=conn, serializer=JSONSerializer).work(
         burst=True, with_scheduler=True)
@@ -81,7 +81,7 @@ def test_resuming_runs_the_step_that_fell_due_during_the_pause_once(home, conn):
 def test_a_late_retry_of_in_progress_never_undoes_a_newer_pause(home, conn):
     run(conn, "engagement", pause_sequence_job, state_change("paused", "e2", at=T2), "pause")
     run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")  # parked: held
-    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e1", at=T1), "late-retry")
+    run(conn, "engagement", resume_sequence_job, state_change("active", "e1", at=T1), "late-retry")
     assert queue("engagement", conn).fetch_job("late-retry").return_value() == {"older_changes_skipped": 1}
     assert runtime.ledger().held("local", ["jane@acme.io"]) == {"jane@acme.io"}
     assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0
@@ -89,7 +89,7 @@ def test_a_late_retry_of_in_progress_never_undoes_a_newer_pause(home, conn):
 
 
 def test_a_late_pause_never_undoes_a_newer_resume(home, conn):
-    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "resume")
+    run(conn, "engagement", resume_sequence_job, state_change("active", "e2", at=T2), "resume")
     run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "late-pause")
     assert runtime.ledger().held("local", ["jane@acme.io"]) == set()
     run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")
@@ -99,7 +99,7 @@ def test_a_late_pause_never_undoes_a_newer_resume(home, conn):
 def test_a_pause_then_a_newer_resume_in_order_releases_the_parked_step(home, conn):
     run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "pause")
     run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")
-    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "resume")
+    run(conn, "engagement", resume_sequence_job, state_change("active", "e2", at=T2), "resume")
     assert queue("engagement", conn).fetch_job("resume").return_value()["steps_resumed"] == 1
 
 
@@ -108,7 +108,7 @@ def test_a_retried_resume_job_still_queues_the_steps_it_released(home, conn):
     run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "pause")
     run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")
     runtime.ledger().release_hold("local", "jane@acme.io", T2)  # a first run of the job died after releasing
-    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "retry")
+    run(conn, "engagement", resume_sequence_job, state_change("active", "e2", at=T2), "retry")
     assert queue("engagement", conn).fetch_job("retry").return_value()["steps_resumed"] == 1
 
 
@@ -397,7 +397,7 @@ def sequenced_jane(home) -> LocalCRM:
     crm.upsert_contacts([ContactWrite(email="jane@acme.io", name="Jane Roe", title="CEO", company_domain="acme.io",
                                       timezone="America/New_York", country="US", fields={
                                           "priority_tier": "TIER_3", "recommended_channel": "email",
-                                          "sequence_state": "in_progress", "sequencing": item()["sequence"],
+                                          "sequence_state": "active", "sequencing": item()["sequence"],
                                           "personalization_hooks": [{"text": "Raised Series B", "evidence": []}]})])
     return crm
 
@@ -409,7 +409,7 @@ def test_a_reps_tier_override_plans_the_sequence_again_with_that_tiers_touches(h
     run(conn, "engagement", override_tier_job, tier_override("TIER_1"), "override")
     [jane] = crm.get_contacts(["jane@acme.io"])
     assert len(jane.fields["sequencing"]) == len(TEMPLATES["TIER_1"].touches)
-    assert jane.fields["sequence_state"] == "scheduled"
+    assert jane.fields["sequence_state"] == "active"
     assert len(queue("outreach", conn).scheduled_job_registry.get_job_ids()) == 1  # the new plan's first step
 
 
@@ -476,7 +476,7 @@ def test_a_tier_override_of_a_contact_who_opted_out_plans_nothing_and_leaves_the
     run(conn, "engagement", override_tier_job, tier_override("TIER_1"), "override")
     assert queue("engagement", conn).fetch_job("override").return_value() == {"overrides_opted_out": 1}
     [jane] = crm.get_contacts(["jane@acme.io"])
-    assert (jane.fields["sequence_state"], jane.fields.get("next_touch_at")) == ("stopped", None)
+    assert (jane.fields["sequence_state"], jane.fields.get("next_touch_at")) == ("unsubscribed", None)
     assert jane.fields["sequencing"] == item()["sequence"]  # the old plan, not replaced
     assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0
     assert runtime.ledger().versions("local", ["jane@acme.io"]) == {}
@@ -488,11 +488,11 @@ def test_resuming_the_sequence_of_a_contact_who_opted_out_runs_nothing_and_leave
     run(conn, "engagement", pause_sequence_job, state_change("paused", "e1", at=T1), "pause")
     run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item()]}, "step")  # parked while paused
     opt_out_jane(home, how)
-    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "resume")
+    run(conn, "engagement", resume_sequence_job, state_change("active", "e2", at=T2), "resume")
     assert queue("engagement", conn).fetch_job("resume").return_value() == {"sequences_not_resumed_opted_out": 1}
     assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0
     [jane] = crm.get_contacts(["jane@acme.io"])
-    assert (jane.fields["sequence_state"], jane.fields.get("next_touch_at")) == ("stopped", None)
+    assert (jane.fields["sequence_state"], jane.fields.get("next_touch_at")) == ("unsubscribed", None)
     assert list((home / "outbox").glob("*.eml")) == []
 
 
@@ -505,7 +505,7 @@ def test_resuming_the_sequence_of_an_unsubscribed_contact_a_rep_deleted_creates_
     opt_out_jane(home, "unsubscribed")
     with sqlite3.connect(home / "crm.sqlite3") as db:  # deleted by a rep, perhaps on the person's request
         db.execute("DELETE FROM contacts WHERE email = 'jane@acme.io'")
-    run(conn, "engagement", resume_sequence_job, state_change("in_progress", "e2", at=T2), "resume")
+    run(conn, "engagement", resume_sequence_job, state_change("active", "e2", at=T2), "resume")
     assert queue("engagement", conn).fetch_job("resume").return_value() == {"sequences_not_resumed_opted_out": 1}
     assert crm.get_contacts(["jane@acme.io"]) == []
     assert queue("outreach", conn).scheduled_job_registry.get_job_ids() == [] and queue("outreach", conn).count == 0

@@ -116,7 +116,7 @@ def test_the_weekly_tick_rescores_the_markets_companies_without_restarting_their
     tick(conn, clock, schedule(conn, clock))
     [carl] = crm().get_contacts(["carl@northwind.ca"])
     plan = carl.fields["sequencing"]
-    crm().upsert_contacts([ContactWrite(email="carl@northwind.ca", fields={"sequence_state": "in_progress"})])
+    crm().upsert_contacts([ContactWrite(email="carl@northwind.ca", fields={"sequence_state": "active"})])
     [before] = crm().get_accounts(["northwind.ca"])
     assert before.fields["intent_score"] == 0  # nothing recent enough on 1 November
     add_rows({"type": "signal", "kind": "job_posting", "company_domain": "northwind.ca", "date": "2025-11-02",
@@ -129,7 +129,7 @@ def test_the_weekly_tick_rescores_the_markets_companies_without_restarting_their
     [after] = crm().get_accounts(["northwind.ca"])
     assert after.fields["intent_score"] > 0
     [carl] = crm().get_contacts(["carl@northwind.ca"])
-    assert carl.fields["sequence_state"] == "in_progress" and carl.fields["sequencing"] == plan
+    assert carl.fields["sequence_state"] == "active" and carl.fields["sequencing"] == plan
     assert carl.fields["priority_score"] > 0.4 * before.fields["fit_score"]  # intent counts now
 
 

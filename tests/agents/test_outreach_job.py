@@ -71,14 +71,14 @@ def test_after_a_step_the_next_one_is_scheduled_and_the_contact_moves_on(home, c
     scheduled = queue("outreach", conn).scheduled_job_registry.get_job_ids()
     assert len(scheduled) == 1
     [contact] = LocalCRM(home / "crm.sqlite3").get_contacts(["jane@acme.io"])
-    assert contact.fields["sequence_state"] == "in_progress"
+    assert contact.fields["sequence_state"] == "active"
     assert contact.fields["next_touch_at"] == dt.datetime.fromisoformat(CALL["scheduled_at"])
 
 
 def test_the_last_step_completes_the_sequence(home, conn):
     deliver(conn, "last", [item(step_index=1)])
     [contact] = LocalCRM(home / "crm.sqlite3").get_contacts(["jane@acme.io"])
-    assert contact.fields["sequence_state"] == "completed"
+    assert contact.fields["sequence_state"] == "finished"
     assert "next_touch_at" not in contact.fields
 
 
@@ -200,7 +200,7 @@ def test_the_opt_out_check_before_sending_is_one_batched_read_per_hundred_contac
     assert portal.calls["/crm/v3/objects/contacts/batch/read"] == 3 + 3
     assert portal.calls["/crm/v3/objects/contacts/batch/upsert"] == 3  # their sequences stopped, 100 a call
     assert portal.total_calls == 9
-    assert {p["salesos_sequence_state"] for p in portal.objects["contacts"].values()} == {"stopped"}
+    assert {p["salesos_sequence_state"] for p in portal.objects["contacts"].values()} == {"unsubscribed"}
 
 
 def test_a_local_email_step_is_logged_as_rendered_to_the_outbox_not_as_sent(home, conn):
@@ -433,7 +433,7 @@ def test_a_step_hubspot_refuses_fails_alone_with_its_key_and_reason_and_leaves_n
     assert [i["email"] for i in queue("outreach", conn).fetch_job(following).args[0]["items"]] == [
         "jane@acme.io", "mary@acme.io"]
     states = {c.email: c.fields.get("sequence_state") for c in runtime.crm_for(HUBSPOT).get_contacts(list(people))}
-    assert states == {"jane@acme.io": "in_progress", "john@acme.io": None, "mary@acme.io": "in_progress"}
+    assert states == {"jane@acme.io": "active", "john@acme.io": None, "mary@acme.io": "active"}
 
 
 def test_a_task_salesforce_refuses_fails_alone_and_the_rest_of_its_batch_is_created(home, conn, salesforce):

@@ -24,7 +24,7 @@ def test_a_rep_pausing_or_stopping_a_sequence_pauses_it():
 
 
 def test_a_rep_setting_a_sequence_back_in_progress_resumes_it():
-    assert jobs(event(value="in_progress")) == ["resume_sequence_job"]
+    assert jobs(event(value="active")) == ["resume_sequence_job"]
 
 
 def test_a_deal_stage_change_is_recorded_in_either_crm():

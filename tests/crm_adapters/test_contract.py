@@ -23,7 +23,7 @@ COMPANY_FIELDS = {
 CONTACT_FIELDS = {
     "priority_score": 0.85, "priority_tier": "TIER_1", "recommended_channel": "email",
     "sequencing": [{"step": 1, "channel": "email"}], "buying_authority": 1.0, "seniority": 10,
-    "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0, "sequence_state": "scheduled",
+    "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0, "sequence_state": "active",
     "personalization_hooks": ["Raised a Series B"], "objection_angles": [{"objection": "no budget"}],
 }
 
@@ -103,10 +103,10 @@ def test_a_partial_update_leaves_the_other_fields_alone(backend):
 
 def test_a_field_given_as_none_is_cleared(backend):
     crm = backend.crm
-    crm.upsert_contacts([contact(fields={"sequence_state": "in_progress", "next_touch_at": T0})])
-    crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "completed",
+    crm.upsert_contacts([contact(fields={"sequence_state": "active", "next_touch_at": T0})])
+    crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "finished",
                                                                     "next_touch_at": None})])
-    assert backend.set_fields(crm.get_contacts()[0].fields) == {"sequence_state": "completed"}
+    assert backend.set_fields(crm.get_contacts()[0].fields) == {"sequence_state": "finished"}
 
 
 def test_keys_ignore_case_and_surrounding_space(backend):
@@ -155,13 +155,13 @@ def test_a_link_that_is_not_http_never_reaches_a_crm_field_and_fails_only_its_re
 
 def test_an_opt_out_rides_with_the_contact_write_and_reads_back(backend):
     crm = backend.crm
-    crm.upsert_contacts([contact(fields={"sequence_state": "in_progress"}), contact("joe@acme.io")])
+    crm.upsert_contacts([contact(fields={"sequence_state": "active"}), contact("joe@acme.io")])
     assert {c.email: c.email_opt_out for c in crm.get_contacts()} == {"jane@acme.io": False, "joe@acme.io": False}
     written = crm.upsert_contacts([ContactWrite(email="jane@acme.io", email_opt_out=True,
-                                                fields={"sequence_state": "stopped", "next_touch_at": None})])
+                                                fields={"sequence_state": "unsubscribed", "next_touch_at": None})])
     assert list(written.ids) == ["jane@acme.io"] and not written.errors
     read = {c.email: (c.email_opt_out, c.fields.get("sequence_state")) for c in crm.get_contacts()}
-    assert read == {"jane@acme.io": (True, "stopped"), "joe@acme.io": (False, None)}
+    assert read == {"jane@acme.io": (True, "unsubscribed"), "joe@acme.io": (False, None)}
 
 
 def test_an_unknown_field_fails_its_record_only(backend):

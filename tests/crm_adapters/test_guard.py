@@ -122,53 +122,53 @@ def test_what_landed_before_a_budget_stop_is_stamped_and_a_persons_later_edit_su
 def consent_stop() -> ContactWrite:
     """What an unsubscribe or an opt-out writes: the CRM's opt-out and a stopped sequence."""
     return ContactWrite(email="jane@acme.io", email_opt_out=True, consent_stop=True,
-                        fields={"sequence_state": "stopped", "next_touch_at": None})
+                        fields={"sequence_state": "unsubscribed", "next_touch_at": None})
 
 
 def test_a_consent_stop_is_written_over_a_reps_pause_of_the_sequence(hubspot):
-    hubspot.crm.upsert_contacts([jane(sequence_state="in_progress",
+    hubspot.crm.upsert_contacts([jane(sequence_state="active",
                                       next_touch_at=dt.datetime(2026, 12, 7, 14, tzinfo=dt.UTC))])
     person_edits(hubspot, "jane@acme.io", salesos_sequence_state="paused", salesos_priority_tier="TIER_1")
     result = hubspot.crm.upsert_contacts([consent_stop()])
     assert list(result.ids) == ["jane@acme.io"] and result.kept_edits == {}
     [stored] = hubspot.crm.get_contacts(["jane@acme.io"])
     assert (stored.fields["sequence_state"], stored.fields.get("next_touch_at"), stored.email_opt_out) == (
-        "stopped", None, True)
+        "unsubscribed", None, True)
     assert stored.fields["priority_tier"] == "TIER_1"  # the rep's other edits stay
 
 
 def test_a_consent_stop_is_written_again_when_a_rep_restarted_what_salesos_had_stopped(hubspot):
-    hubspot.crm.upsert_contacts([jane(sequence_state="stopped")])
-    person_edits(hubspot, "jane@acme.io", salesos_sequence_state="in_progress")
+    hubspot.crm.upsert_contacts([jane(sequence_state="unsubscribed")])
+    person_edits(hubspot, "jane@acme.io", salesos_sequence_state="active")
     hubspot.crm.upsert_contacts([consent_stop()])
-    assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "stopped"
+    assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "unsubscribed"
 
 
 def test_an_ordinary_stop_still_leaves_a_reps_pause_alone(hubspot):
-    hubspot.crm.upsert_contacts([jane(sequence_state="in_progress")])
+    hubspot.crm.upsert_contacts([jane(sequence_state="active")])
     person_edits(hubspot, "jane@acme.io", salesos_sequence_state="paused")
-    result = hubspot.crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "stopped"})])
+    result = hubspot.crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "unsubscribed"})])
     assert result.kept_edits == {"jane@acme.io": ["sequence_state"]}
     assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "paused"
 
 
 def test_a_consent_stop_can_only_stop_a_sequence():
     with pytest.raises(ValueError, match="consent_stop"):
-        ContactWrite(email="jane@acme.io", consent_stop=True, fields={"sequence_state": "in_progress"})
+        ContactWrite(email="jane@acme.io", consent_stop=True, fields={"sequence_state": "active"})
 
 
 def test_a_consent_stop_wins_over_another_write_of_the_same_contact_in_one_batch(hubspot):
     hubspot.crm.upsert_contacts([jane(sequence_state="paused")])
     hubspot.crm.upsert_contacts([consent_stop(),
-                                 ContactWrite(email="jane@acme.io", fields={"sequence_state": "in_progress"})])
-    assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "stopped"
+                                 ContactWrite(email="jane@acme.io", fields={"sequence_state": "active"})])
+    assert hubspot.crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "unsubscribed"
 
 
 @pytest.mark.parametrize("history", ["written by SalesOS, then deleted", "never in the CRM"])
 def test_a_consent_stop_never_creates_a_contact_the_crm_does_not_have(hubspot, history):
     """A rep may have deleted the contact on the person's request: an unsubscribe must not bring it back."""
     if history.startswith("written"):
-        hubspot.crm.upsert_contacts([jane(sequence_state="in_progress")])
+        hubspot.crm.upsert_contacts([jane(sequence_state="active")])
         hubspot.fake.objects["contacts"].clear()
     result = hubspot.crm.upsert_contacts([consent_stop()])
     assert hubspot.fake.objects["contacts"] == {}

@@ -310,7 +310,7 @@ def test_an_opt_out_is_one_unsubscribe_all_call_per_contact_then_the_usual_batch
     hubspot.crm.upsert_contacts(contacts(3))
     before = hubspot.fake.total_calls
     written = hubspot.crm.upsert_contacts([ContactWrite(email=c.email, email_opt_out=True,
-                                                        fields={"sequence_state": "stopped"}) for c in contacts(2)])
+                                                        fields={"sequence_state": "unsubscribed"}) for c in contacts(2)])
     assert sorted(written.ids) == ["person0@company0.com", "person1@company0.com"] and not written.errors
     assert hubspot.fake.unsubscribed_from_all == ["person0@company0.com", "person1@company0.com"]
     assert hubspot.fake.total_calls - before == 2 + 1  # hs_email_optout is read-only: it is never written
@@ -323,14 +323,14 @@ def test_a_portal_that_never_granted_the_opt_out_scope_still_shows_the_stopped_s
     hubspot.fake.scopes.clear()
     hubspot.crm.upsert_contacts(contacts(2))
     written = hubspot.crm.upsert_contacts([
-        ContactWrite(email="person0@company0.com", email_opt_out=True, fields={"sequence_state": "stopped"}),
+        ContactWrite(email="person0@company0.com", email_opt_out=True, fields={"sequence_state": "unsubscribed"}),
         ContactWrite(email="person1@company0.com", fields={"sequence_state": "paused"})])
     assert list(written.ids) == ["person1@company0.com"]  # the opt-out did not land: not done, so it is retried
     reason = written.errors["person0@company0.com"]
     assert "communication_preferences.write" in reason and "re-install" in reason
     stored = {p["email"]: (p.get("salesos_sequence_state"), p.get("hs_email_optout"))
               for p in hubspot.fake.objects["contacts"].values()}
-    assert stored == {"person0@company0.com": ("stopped", None), "person1@company0.com": ("paused", None)}
+    assert stored == {"person0@company0.com": ("unsubscribed", None), "person1@company0.com": ("paused", None)}
 
 
 def test_a_contact_a_rep_unsubscribed_in_hubspot_reads_as_opted_out(hubspot):

@@ -73,7 +73,7 @@ def test_every_field_type_reads_back_as_written(crm):
     contact_fields = {
         "priority_score": 0.85, "priority_tier": "TIER_1", "recommended_channel": "email",
         "sequencing": [{"step": 1, "channel": "email"}], "buying_authority": 1.0, "seniority": 10,
-        "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0, "sequence_state": "scheduled",
+        "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0, "sequence_state": "active",
         "personalization_hooks": ["Raised a Series B"], "objection_angles": [{"objection": "no budget"}],
     }
     crm.upsert_accounts([account(employee_count=120, annual_revenue=25e6, country="US", fields=company_fields)])
@@ -142,10 +142,10 @@ def test_a_partial_update_leaves_the_other_fields_alone(crm):
 
 
 def test_a_custom_field_given_as_none_is_cleared(crm):
-    crm.upsert_contacts([contact(fields={"sequence_state": "in_progress", "next_touch_at": T0})])
-    crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "completed",
+    crm.upsert_contacts([contact(fields={"sequence_state": "active", "next_touch_at": T0})])
+    crm.upsert_contacts([ContactWrite(email="jane@acme.io", fields={"sequence_state": "finished",
                                                                     "next_touch_at": None})])
-    assert crm.get_contacts()[0].fields == {"sequence_state": "completed"}
+    assert crm.get_contacts()[0].fields == {"sequence_state": "finished"}
 
 
 def test_domain_and_email_keys_ignore_case_and_surrounding_space(crm):

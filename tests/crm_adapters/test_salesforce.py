@@ -172,7 +172,7 @@ def test_every_field_reads_back_as_written(crm):
     person = {"priority_score": 0.85, "priority_tier": "TIER_1", "recommended_channel": "email",
               "sequencing": [{"step": 1}], "buying_authority": 1.0, "seniority": 10, "role_relevance": 0.9,
               "email_verified": True, "next_touch_at": T0.astimezone(dt.timezone(dt.timedelta(hours=-5))),
-              "sequence_state": "scheduled", "personalization_hooks": ["Series B"], "objection_angles": []}
+              "sequence_state": "active", "personalization_hooks": ["Series B"], "objection_angles": []}
     crm.upsert_accounts([AccountWrite(domain="company0.com", name="Acme", industry="Software", employee_count=120,
                                       annual_revenue=25e6, country="US", fields=company)])
     crm.upsert_contacts([jane(phone="+1 555 0100", linkedin_url="https://linkedin.com/in/jane", country="US",
@@ -375,7 +375,7 @@ def test_an_opt_out_ticks_the_contact_in_its_upsert_and_every_unconverted_lead_w
     other = salesforce_fake.add_lead("joe@company0.com")
     before = salesforce_fake.calls
     written = crm.upsert_contacts([ContactWrite(email="jane@company0.com", email_opt_out=True,
-                                                fields={"sequence_state": "stopped"})])
+                                                fields={"sequence_state": "unsubscribed"})])
     assert list(written.ids) == ["jane@company0.com"] and not written.errors
     assert salesforce_fake.contact("jane@company0.com")["HasOptedOutOfEmail"] is True
     leads = salesforce_fake.leads

@@ -320,8 +320,8 @@ def test_the_echo_of_salesos_own_write_is_ignored_but_answered_2xx(client, conn,
 def test_a_rep_setting_back_a_value_salesos_once_wrote_is_not_taken_for_an_echo(client, conn, settings):
     index = RecordIndex(settings.state_path, "hubspot-62515")
     index.remember("contact", {"ada@acme.io": "101"})
-    index.stamp("contact", {"ada@acme.io": {"sequence_state": "in_progress"}})
-    response = deliver(client, [hubspot_event(object_id=101, prop="salesos_sequence_state", value="in_progress",
+    index.stamp("contact", {"ada@acme.io": {"sequence_state": "active"}})
+    response = deliver(client, [hubspot_event(object_id=101, prop="salesos_sequence_state", value="active",
                                               changeSource="CRM_UI")])
     assert response.json["queued"] == 1
 
@@ -329,7 +329,7 @@ def test_a_rep_setting_back_a_value_salesos_once_wrote_is_not_taken_for_an_echo(
 def test_a_reps_change_of_a_field_salesos_wrote_is_queued(client, conn, settings):
     index = RecordIndex(settings.state_path, "hubspot-62515")
     index.remember("contact", {"ada@acme.io": "101"})
-    index.stamp("contact", {"ada@acme.io": {"sequence_state": "in_progress"}})
+    index.stamp("contact", {"ada@acme.io": {"sequence_state": "active"}})
     deliver(client, [hubspot_event(object_id=101, prop="salesos_sequence_state", value="paused")])
     assert [e.property_value for e in queued(conn)] == ["paused"]
 
