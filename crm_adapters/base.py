@@ -83,6 +83,8 @@ class Account(AccountWrite):
 class Contact(ContactWrite):
     id: str
     email_opt_out: bool = Field(default=False, description="opted out of email in the CRM, by the person or a rep")
+    owner_id: str | None = Field(default=None, description="the CRM user who owns the contact (HubSpot owner id, "
+                                 "Salesforce OwnerId); their mapped mailbox sends its email")
 
 
 class Task(TaskWrite):

@@ -39,7 +39,7 @@ from crm_adapters.fields import CustomField
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.hubspot_client import shared_connection_client
 from crm_adapters.hubspot_map import (
-    BATCH, COMPANIES, CONTACTS, CREATED_KEY_PROPERTY, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE,
+    BATCH, COMPANIES, CONTACTS, CREATED_KEY_PROPERTY, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, OWNER, NOTE_TO_CONTACT, SEARCH_PAGE,
     TASK_KINDS, TASK_TO_CONTACT, TASK_TYPES, UNSUBSCRIBE_ALL, ObjectMap, from_hubspot, join_name, number, split_name,
     to_hubspot,
 )
@@ -484,7 +484,7 @@ class HubSpotCRM(CRMAdapter):
         values = {attr: p.get(name) or None for attr, name in CONTACTS.standard.items()}
         return Contact(id=str(record.id), email=normal_email(p.get("email") or ""),
                        name=join_name(p.get("firstname"), p.get("lastname")), fields=_fields(CONTACTS, p),
-                       email_opt_out=p.get(EMAIL_OPT_OUT) == "true", **values)
+                       email_opt_out=p.get(EMAIL_OPT_OUT) == "true", owner_id=p.get(OWNER) or None, **values)
 
     # --- transport ----------------------------------------------------------
 

@@ -27,6 +27,7 @@ NOTE_TO_CONTACT = 202
 # communication preferences API does it for SalesOS: `UNSUBSCRIBE_ALL`, one call per contact, with the
 # communication_preferences.write scope; its batch form needs Marketing Hub Enterprise).
 EMAIL_OPT_OUT = "hs_email_optout"
+OWNER = "hubspot_owner_id"  # the contact's owner: SalesOS sends from the mailbox an admin mapped to them
 UNSUBSCRIBE_ALL = "/communication-preferences/v4/statuses/{subscriberIdString}/unsubscribe-all"
 
 # Tasks, notes and emails carry the key SalesOS created them under, a property with unique values: a second
@@ -56,7 +57,7 @@ class ObjectMap:
         """Every property SalesOS reads back."""
         names = {self.id_property, *self.standard.values(), *(f.hubspot_name for f in self.custom.values())}
         if self.kind == "contact":
-            names |= {"firstname", "lastname", EMAIL_OPT_OUT}
+            names |= {"firstname", "lastname", EMAIL_OPT_OUT, OWNER}
         return sorted(names)
 
 

@@ -34,7 +34,7 @@ from crm_adapters.calls import Budget, CallPolicy, TokenSource, call, retry_afte
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import (
-    ACCOUNT_REFERENCE, ACCOUNTS, ACTIVITY_SUBTYPES, BATCH, CONTACTS, EMAIL_OPT_OUT, IN_CHUNK, IN_CHUNK_URL_BYTES,
+    ACCOUNT_REFERENCE, ACCOUNTS, ACTIVITY_SUBTYPES, BATCH, CONTACTS, EMAIL_OPT_OUT, IN_CHUNK, OWNER, IN_CHUNK_URL_BYTES,
     LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE, TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, TASKS,
     ObjectMap, datetime_text, from_salesforce, join_name, number, parse_datetime, split_name, stand_in_last_name,
     to_salesforce,
@@ -399,7 +399,8 @@ class SalesforceCRM(CRMAdapter):
         values = {attr: r.get(name) or None for attr, name in CONTACTS.standard.items() if attr != "email"}
         return Contact(id=r["Id"], email=normal_email(r[CONTACTS.id_field]),
                        name=join_name(r.get("FirstName"), r.get("LastName")), fields=_fields(CONTACTS, r),
-                       email_opt_out=bool(r.get(EMAIL_OPT_OUT)), **values)
+                       email_opt_out=bool(r.get(EMAIL_OPT_OUT)), owner_id=r.get(OWNER) or None,
+                       **values)
 
     # --- transport ----------------------------------------------------------
 

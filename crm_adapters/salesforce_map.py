@@ -26,6 +26,7 @@ ACCOUNT_REFERENCE = "Account"  # Contact's relationship to Account, set by exter
 
 # Email opt-out, on the Contact SalesOS writes and on any Lead a rep keeps for the same address.
 EMAIL_OPT_OUT = "HasOptedOutOfEmail"
+OWNER = "OwnerId"  # the contact's owner: SalesOS sends from the mailbox an admin mapped to them
 LEAD_OBJECT = "Lead"
 LEAD_FIELDS = ("Id", "Email", EMAIL_OPT_OUT, "IsConverted")
 
@@ -58,7 +59,7 @@ class ObjectMap:
         """Every field SalesOS reads back."""
         names = {"Id", self.id_field, *self.standard.values(), *(f.salesforce_name for f in self.custom.values())}
         if self.kind == "contact":
-            names |= {"FirstName", "LastName", "Email", EMAIL_OPT_OUT}
+            names |= {"FirstName", "LastName", "Email", EMAIL_OPT_OUT, OWNER}
         return sorted(names)
 
 
