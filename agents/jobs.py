@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from email.errors import MessageError
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,16 @@ from agents.scoring import plan_lead
 from agents.sequences import move_overdue
 from agents.validation import clip
 from connector import market_ticks, prospecting, runtime
-from connector.channels.email import EmailDraft, Rendered, render, write_eml
+from connector.channels.base import SendReceipt
+from connector.channels.email import EmailDraft, Rendered, render
 from connector.data_sources import NoData, file_names_only, refuse_sample
 from connector.ledger import Lease, Ledger, effect_key
 from connector.providers.base import ProviderError
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
+from connector.sending import Outgoing, send_all
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
+from crm_adapters.base import Contact as CrmContact
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
 from crm_adapters.fields import SEQUENCE_STATES
 
@@ -47,7 +51,7 @@ STAGE_ORDER = ("sourced", "enriched", "contacts_found", "sequenced")
 ACTIVE_SEQUENCE = (*SEQUENCE_STATES, "in_progress", "completed", "stopped")  # and the names before issue 12
 LINKS_RETRY = dt.timedelta(hours=1)  # email steps waiting for an https SALESOS_PUBLIC_URL are tried again after this
 BUSY_RECHECK = dt.timedelta(seconds=5)  # after another worker's lease lapses, its steps are looked at again
-SEND_GUARD_BATCH = 50  # emails written per hold of the send guard: an unsubscribe waits at most for these
+SEND_RETRY_SECONDS = 900  # a send the mail system put off without saying for how long is tried again after this
 
 
 def timed(stage: str) -> Callable[[Callable[[dict], dict]], Callable[[dict], dict]]:
@@ -403,7 +407,8 @@ def opted_out_of(tenant: str, contacts, emails: list[str]) -> set[str]:
 
 def consent_stop(email: str) -> ContactWrite:
     """The write that stops an opted-out contact's sequence, over a rep's edit of it (`ContactWrite.consent_stop`)."""
-    return ContactWrite(email=email, consent_stop=True, fields={"sequence_state": "unsubscribed", "next_touch_at": None})
+    return ContactWrite(email=email, consent_stop=True,
+                        fields={"sequence_state": "unsubscribed", "next_touch_at": None})
 
 
 def _plan_write(plan: LeadPlan, restart: bool, stop: bool = False) -> ContactWrite:
@@ -467,45 +472,44 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     due = [item for key, item in keys.items()
            if key in todo and item["email"].lower() not in unsubscribed and item["email"].lower() not in held]
     try:
-        opted_out = _opted_out_in_crm(crm, due)  # a person or a rep may have opted them out since the plan
+        contacts = _crm_contacts(crm, due)  # a person or a rep may have opted them out since the plan
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
             raise  # short limits are retried by the job's retry policy
         return _defer(tenant, due, str(exc))
-    stopped = [item for item in due if item["email"].lower() in opted_out]
-    due = [item for item in due if item["email"].lower() not in opted_out]
+    stopped = [item for item in due if (contact := contacts.get(item["email"].lower())) and contact.email_opt_out]
+    due = [item for item in due if item not in stopped]
     refusal = runtime.links_refusal(tenant)  # a CRM tenant's emails need an https public URL: they wait for it
     waiting = [item for item in due if refusal and _step(item)["channel"] == "email"]
     due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
-    tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in due if _step(item)["channel"] == "email"])
     now = dt.datetime.now(dt.UTC)
-    renders, unwritable = _render_emails(tenant, due, tokens, now)
-    paths, late_unsubscribes = _write_emails(tenant, ledger, [i for i in due if _step_key(tenant, i) in renders],
-                                             renders)
-    due = [item for item in due if item not in late_unsubscribes]
-    activities, tasks = [], []
+    emails = _send_emails(tenant, ledger, lease, due, contacts, now)
+    due = [item for item in due if _step_key(tenant, item) not in emails.not_done]
+    activities, tasks, unwritable = [], [], dict(emails.unwritable)
     for item in due:
         key = _step_key(tenant, item)
         try:
             step = _step(item)
-            if key in paths and tenant == "local":
-                activities.append(_outbox_activity(key, item, step, renders[key][0], paths[key], now))
-            elif key in paths:
-                tasks.append(_draft_task(key, item, step, renders[key][0]))
+            if key in emails.sent:
+                activities.append(_sent_activity(key, item, step, *emails.sent[key]))
+            elif key in emails.drafts:
+                tasks.append(_draft_task(key, item, step, emails.drafts[key]))
+            elif key in emails.uncertain:
+                tasks.append(_uncertain_task(key, item, step))
             elif key not in unwritable:
                 tasks.append(_rep_task(key, item, step))
         except (ValueError, KeyError, TypeError) as exc:  # the step's data, not the job's: it fails alone
             log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
             unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
-    emails = len(paths)
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
         refused = {**unwritable, **logged.errors, **created.errors}
         happened = [item for item in due if _step_key(tenant, item) not in refused]
         progressed = crm.upsert_contacts(
-            [_progress_write(item) for item in happened]
+            [_progress_write(item) for item in happened if _step_key(tenant, item) not in emails.bounced]
             + [consent_stop(email) for email in sorted({item["email"] for item in stopped})]
+            + [_bounced_write(email) for email in sorted({keys[key]["email"] for key in emails.bounced})]
             + [_moved_write(item) for item in moved if item["email"].lower() not in unsubscribed | held])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
@@ -513,15 +517,23 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
         return _defer(tenant, due + waiting, str(exc))  # released, not done: redone later, idempotently by key
     done = [_step_key(tenant, item) for item in happened]
     lease.complete(done)
+    runtime.send_marks().clear(list(emails.sent))  # the ledger knows now: the marks of these sends are not needed
     for item in happened:
         steps_log.info("executed %s", _described(tenant, item))
     enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in happened
-                            if item["step_index"] + 1 < len(item["sequence"])])
+                            if item["step_index"] + 1 < len(item["sequence"])
+                            and _step_key(tenant, item) not in emails.bounced])
     deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
+    for at, group in emails.retry_groups(keys).items():
+        _requeue(tenant, group, at)
     if busy:
         _defer(tenant, busy, "another worker holds these steps", at=max(lease.busy.values()) + BUSY_RECHECK)
     return deferred | {
-        "emails_written": emails,
+        "emails_sent": len(emails.sent),
+        "emails_drafted": len(emails.drafts),
+        "emails_bounced": len(emails.bounced),
+        "emails_uncertain": len(emails.uncertain),
+        "emails_retrying": len(emails.retry),
         "tasks_created": len([task for task in tasks if task.key not in created.errors]),
         "steps_done": len(done),
         "steps_moved": len(moved),
@@ -529,7 +541,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
         "skipped_already_done": len(keys) - len(todo) - len(busy),
         "steps_busy": len(busy),
         "skipped_unsubscribed": len([k for k in todo if keys[k]["email"].lower() in unsubscribed])
-        + len(late_unsubscribes),
+        + len(emails.stopped),
         "skipped_opted_out": len(stopped),
         "skipped_superseded": len(items) - len(live) - len(moved),
         "steps_parked": len([k for k in todo if keys[k]["email"].lower() in held - unsubscribed]),
@@ -577,10 +589,10 @@ def _moved_write(item: dict) -> ContactWrite:
     return ContactWrite(email=item["email"], fields={"sequencing": item["sequence"], "next_touch_at": next_touch})
 
 
-def _opted_out_in_crm(crm, items: list[dict]) -> set[str]:
-    """Emails (lower case) the CRM says not to email: one batched read for the whole batch."""
+def _crm_contacts(crm, items: list[dict]) -> dict[str, CrmContact]:
+    """The CRM's contacts by email (lower case), one batched read for the whole batch: their opt-outs and owners."""
     emails = sorted({item["email"] for item in items})
-    return {c.email.lower() for c in crm.get_contacts(emails) if c.email_opt_out} if emails else set()
+    return {c.email.lower(): c for c in crm.get_contacts(emails)} if emails else {}
 
 
 def _defer(tenant: str, items: list[dict], reason: str, at: dt.datetime | None = None) -> dict:
@@ -594,7 +606,78 @@ def _defer(tenant: str, items: list[dict], reason: str, at: dt.datetime | None =
     return {"stopped": [{"stage": "outreach", "reason": reason}], "steps_deferred": len(items)}
 
 
-def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str],
+@dataclass
+class _EmailSteps:
+    """What became of the batch's email steps."""
+
+    sent: dict[str, tuple[Rendered, SendReceipt, str]] = field(default_factory=dict)  # with the sending mailbox
+    drafts: dict[str, Rendered] = field(default_factory=dict)  # no mailbox to send from: a task for the rep
+    uncertain: set[str] = field(default_factory=set)  # a killed worker may have sent them: never sent again
+    bounced: dict[str, str] = field(default_factory=dict)  # the recipient was refused for good
+    stopped: list[str] = field(default_factory=list)  # an opt-out, a suppression or a reply came first
+    retry: dict[str, tuple[str, dt.datetime]] = field(default_factory=dict)  # not sent now: why, and when again
+    unwritable: dict[str, str] = field(default_factory=dict)  # this step can never make a message
+
+    @property
+    def not_done(self) -> set[str]:
+        return set(self.stopped) | set(self.retry)
+
+    def retry_groups(self, keys: dict[str, dict]) -> dict[dt.datetime, list[dict]]:
+        groups: dict[dt.datetime, list[dict]] = defaultdict(list)
+        for key, (_, at) in self.retry.items():
+            groups[at].append(keys[key])
+        return groups
+
+
+def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], contacts: dict[str, CrmContact],
+                 now: dt.datetime) -> _EmailSteps:
+    """Render each email step from its owner's mailbox, then send them under the send guard (`send_all`).
+
+    A contact whose owner has no mailbox (and a CRM tenant with none) gets the draft as a task for the rep
+    instead: nothing in the CRM says an email was sent unless a mail system accepted it.
+    """
+    result = _EmailSteps()
+    email_steps = [item for item in due if _step(item)["channel"] == "email"]
+    mailboxes = {item["email"]: runtime.mailbox_for(tenant, _owner(contacts, item)) for item in email_steps}
+    tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in email_steps])
+    renders, result.unwritable = _render_emails(tenant, email_steps, tokens, mailboxes, now)
+    outgoing = []
+    for item in email_steps:
+        key = _step_key(tenant, item)
+        if key not in renders:
+            continue
+        mailbox = mailboxes[item["email"]]
+        if mailbox is None:
+            result.drafts[key] = renders[key][0]
+        else:
+            outgoing.append(Outgoing(key=key, email=item["email"], data=renders[key][1], mailbox=mailbox.address))
+    outcome = send_all(ledger, tenant, outgoing, runtime.email_channel_for(tenant), runtime.send_marks())
+    for key, receipt in outcome.sent.items():
+        result.sent[key] = (renders[key][0], receipt, next(o.mailbox for o in outgoing if o.key == key))
+    result.uncertain, result.stopped, result.bounced = set(outcome.uncertain), outcome.stopped, outcome.bounced
+    result.unwritable |= outcome.failed
+    for key, (reason, after) in outcome.deferred.items():
+        log.warning("email step %s not sent now: %s", key, reason)
+        result.retry[key] = (reason, now + dt.timedelta(seconds=after if after is not None else SEND_RETRY_SECONDS))
+    for key in outcome.bounced:
+        ledger.suppress(tenant, next(o.email for o in outgoing if o.key == key), "bounce")
+    return result
+
+
+def _owner(contacts: dict[str, CrmContact], item: dict) -> str | None:
+    contact = contacts.get(item["email"].lower())
+    return contact.owner_id if contact else None
+
+
+def _requeue(tenant: str, items: list[dict], at: dt.datetime) -> None:
+    """Queue steps again at `at` (a mail system that said "later"); their reasons are in the worker's log."""
+    digest = "|".join(f"{i['email']}#{i['step_index']}" for i in sorted(items, key=lambda i: i["email"]))
+    enqueue_once(get_current_job().connection, "outreach", outreach_job, {"tenant": tenant, "items": items,
+                                                                          "on_request": True},
+                 job_key=job_id("outreach", tenant, f"retry|{at:%Y-%m-%dT%H:%M:%S}|{digest}"), at=at)
+
+
+def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str], mailboxes: dict,
                    now: dt.datetime) -> tuple[dict[str, tuple[Rendered, bytes]], dict[str, str]]:
     """Each email step's message and its bytes, made before the send guard is taken (it is the slow part); a step
     whose data cannot make one fails alone, with its reason."""
@@ -603,12 +686,11 @@ def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str],
         key = _step_key(tenant, item)
         try:
             step = _step(item)
-            if step["channel"] != "email":
-                continue
             draft = EmailDraft(key=key, to_name=item["name"], to_email=item["email"], title=item.get("title") or "",
                                company_name=item["company_name"], message_type=step["message_type"],
-                               hooks=item["hooks"], unsubscribe_url=runtime.unsubscribe_url(tokens[item["email"]]))
-            rendered = render(draft, runtime.sender(), now)
+                               hooks=item["hooks"], unsubscribe_url=runtime.unsubscribe_url(tokens[item["email"]]),
+                               thread_key=_thread_key(tenant, item))
+            rendered = render(draft, runtime.sender(mailboxes.get(item["email"])), now)
             renders[key] = (rendered, rendered.message.as_bytes())
         except (ValueError, KeyError, TypeError, MessageError) as exc:  # the step's data, not the job's: it fails alone
             log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
@@ -616,31 +698,42 @@ def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str],
     return renders, unwritable
 
 
-def _write_emails(tenant: str, ledger: Ledger, items: list[dict],
-                  renders: dict[str, tuple[Rendered, bytes]]) -> tuple[dict[str, Path], list[dict]]:
-    """Each rendered email into the outbox (nothing sends it yet: what the CRM is told says so), SEND_GUARD_BATCH
-    at a time under the send guard: an unsubscribe committed before a batch's check stops its email, and one
-    arriving meanwhile waits for the batch's files. Returns the paths by step key, and the steps stopped."""
-    outbox = runtime.settings().outbox
-    paths, stopped = {}, []
-    for batch in _batches(items, SEND_GUARD_BATCH):
-        with ledger.sending(tenant, [item["email"] for item in batch]) as allowed:
-            for item in batch:
-                key = _step_key(tenant, item)
-                if item["email"].lower() in allowed:
-                    paths[key] = write_eml(outbox, key, renders[key][1])
-                else:
-                    stopped.append(item)
-    return paths, stopped
+def _thread_key(tenant: str, item: dict) -> str | None:
+    """The key of the sequence's first email, when this step follows it: a follow-up answers it (In-Reply-To), so
+    the prospect's mail client and the CRM keep the sequence in one thread."""
+    first = next((index for index, step in enumerate(item["sequence"]) if step["channel"] == "email"), None)
+    if first is None or first >= item["step_index"]:
+        return None
+    return _step_key(tenant, {**item, "step_index": first})
 
 
-def _outbox_activity(key: str, item: dict, step: dict, rendered: Rendered, path: Path,
-                     now: dt.datetime) -> ActivityWrite:
-    """The local CRM's record of the step: the message is in the outbox, where the demo's reader opens it."""
+def _sent_activity(key: str, item: dict, step: dict, rendered: Rendered, receipt: SendReceipt,
+                   mailbox: str) -> ActivityWrite:
+    """The CRM's record of a sent email, with the ids that thread the prospect's reply to it."""
+    headers = [f"From: {mailbox}", f"To: {item['email']}", f"Message-ID: {receipt.message_id}"]
+    if rendered.message["In-Reply-To"]:
+        headers.append(f"In-Reply-To: {rendered.message['In-Reply-To']}")
     return ActivityWrite(
         key=key, contact_email=item["email"], kind="email", subject=rendered.subject,
-        body=f"{step['action']} ({step['message_type']}) rendered to the outbox, not sent: {path}", occurred_at=now,
+        body="\n".join(headers) + f"\n\n{rendered.body}", occurred_at=receipt.accepted_at,
     )
+
+
+def _uncertain_task(key: str, item: dict, step: dict) -> TaskWrite:
+    """A worker stopped while sending this step: it may have gone out. SalesOS never sends a step twice, so the
+    owner checks their Sent folder."""
+    return TaskWrite(
+        key=key, contact_email=item["email"], kind="email",
+        subject=f"Check whether SalesOS's email to {item['name']} went out ({item['company_name']})"[:255],
+        body=f"A SalesOS worker stopped while sending the {step['message_type']} email of this sequence, so it may "
+             "or may not have been sent. SalesOS will not send it again. Look for it in your Sent folder; if it is "
+             "not there, send it yourself or skip it, then complete this task.",
+        due_at=dt.datetime.fromisoformat(step["scheduled_at"]),
+    )
+
+
+def _bounced_write(email: str) -> ContactWrite:
+    return ContactWrite(email=email, fields={"sequence_state": "bounced", "next_touch_at": None})
 
 
 def _draft_task(key: str, item: dict, step: dict, rendered: Rendered) -> TaskWrite:

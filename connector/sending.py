@@ -1,0 +1,116 @@
+"""Sending rendered emails: the consent check and the sends in one held transaction, each send marked first.
+
+`send_all` holds the send guard (`Ledger.sending`) around the sends themselves, so an unsubscribe, a
+suppression or a reply committed before a send is seen by it, and one arriving during it waits for the
+message already on the wire. A hold ends after `HOLD_SECONDS` or `HOLD_EMAILS`, whichever comes first: an
+unsubscribe never waits longer than that.
+
+Each send is marked in Redis just before the mail system is called. A worker killed between the send and
+the ledger's completion leaves the mark; the retry finds it and does not send again (the step is reported
+as uncertain, for the owner to check their Sent folder). A prospect may miss a step; they never get one twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from connector.channels.base import (
+    EmailChannel,
+    MailboxAuthError,
+    MessageRejected,
+    RecipientRejected,
+    SendError,
+    SendReceipt,
+    TransientSendError,
+)
+from connector.ledger import Ledger
+
+log = logging.getLogger(__name__)
+HOLD_SECONDS = 0.5  # the longest an unsubscribe waits for sends already under way
+HOLD_EMAILS = 50
+MARK_TTL = dt.timedelta(days=30)  # longer than any step is retried for
+MAILBOX_RETRY = 3600.0  # seconds before steps of a mailbox whose credential was refused are tried again
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    key: str  # the step's ledger key
+    email: str  # the recipient
+    data: bytes  # the finished RFC 5322 message
+    mailbox: str  # the sending mailbox's address (the envelope sender)
+
+
+@dataclass
+class SendOutcome:
+    sent: dict[str, SendReceipt] = field(default_factory=dict)
+    stopped: list[str] = field(default_factory=list)  # the contact opted out, was suppressed or replied first
+    uncertain: list[str] = field(default_factory=list)  # a killed worker may have sent these: never sent again
+    deferred: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # (reason, retry after seconds)
+    bounced: dict[str, str] = field(default_factory=dict)  # the recipient was refused for good: suppress
+    failed: dict[str, str] = field(default_factory=dict)  # this message can never be sent as it is
+
+
+class SendMarks:
+    """Redis marks of sends under way, shared by every worker on every host."""
+
+    def __init__(self, conn, owner: str) -> None:
+        self._conn, self._owner = conn, owner
+
+    def begin(self, key: str) -> bool:
+        """Mark `key` as being sent; False when a mark is already there (an earlier attempt may have sent it)."""
+        return bool(self._conn.set(_mark(key), self._owner, nx=True, ex=MARK_TTL))
+
+    def clear(self, keys: Sequence[str]) -> None:
+        """Nothing was sent (or the ledger now records it done): the marks go."""
+        if keys:
+            self._conn.delete(*(_mark(key) for key in keys))
+
+
+def send_all(ledger: Ledger, tenant: str, items: Sequence[Outgoing], channel_for: Callable[[str], EmailChannel],
+             marks: SendMarks, *, clock: Callable[[], float] = time.monotonic) -> SendOutcome:
+    """Send each item through its mailbox's channel, under the send guard; returns what became of each."""
+    outcome, pending, broken = SendOutcome(), list(items), {}
+    while pending:
+        batch = pending[:HOLD_EMAILS]
+        with ledger.sending(tenant, [item.email for item in batch]) as allowed:
+            started, done = clock(), 0
+            for item in batch:
+                if done and clock() - started >= HOLD_SECONDS:
+                    break  # the rest wait for the next hold: an unsubscribe gets its turn
+                done += 1
+                if item.email.lower() not in allowed:
+                    outcome.stopped.append(item.key)
+                elif item.mailbox in broken:
+                    outcome.deferred[item.key] = (broken[item.mailbox], MAILBOX_RETRY)
+                elif not marks.begin(item.key):
+                    log.error("step %s was being sent by a worker that stopped: it is not sent again", item.key)
+                    outcome.uncertain.append(item.key)
+                else:
+                    _send_one(item, channel_for, marks, outcome, broken)
+        pending = pending[done:]
+    return outcome
+
+
+def _send_one(item: Outgoing, channel_for: Callable[[str], EmailChannel], marks: SendMarks, outcome: SendOutcome,
+              broken: dict[str, str]) -> None:
+    try:
+        outcome.sent[item.key] = channel_for(item.mailbox).send(item.data, item.mailbox, [item.email])
+        return
+    except TransientSendError as exc:
+        outcome.deferred[item.key] = (f"{item.mailbox}: {exc}", exc.retry_after)
+    except RecipientRejected as exc:
+        outcome.bounced[item.key] = str(exc)
+    except MailboxAuthError as exc:
+        broken[item.mailbox] = f"the mailbox {item.mailbox} refused SalesOS's credential ({exc}); an admin must fix it"
+        outcome.deferred[item.key] = (broken[item.mailbox], MAILBOX_RETRY)
+    except (MessageRejected, SendError) as exc:
+        outcome.failed[item.key] = f"{type(exc).__name__}: {exc}"
+    marks.clear([item.key])  # nothing went out: a later attempt may send it
+
+
+def _mark(key: str) -> str:
+    return f"salesos:sending:{key}"
