@@ -114,7 +114,7 @@ def report(name: str, companies: int, result: dict) -> None:
     print(f"rows read             {summary['rows_read']:>10,}  (companies, people, signals)")
     print(f"qualified companies   {summary['qualified']:>10,}")
     print(f"contacts sequenced    {summary['scored']:>10,}")
-    print(f"emails written        {summary['emails_written']:>10,}")
+    print(f"emails sent           {summary['emails_sent']:>10,}")
     print(f"rep tasks created     {summary['tasks_created']:>10,}")
     print(f"rows quarantined      {summary['rows_quarantined']:>10,}")
     print(f"jobs                  {summary['jobs']:>10,}")

@@ -105,7 +105,7 @@ def run(
         _print_funnel(summary)
     for reason in sorted({stop["reason"] for stop in summary["stopped"]}):
         err.print(f"[red]Stopped:[/red] {reason}", highlight=False)
-    if summary["emails_written"] and not settings.salesos_public_url.lower().startswith("https://"):
+    if summary["emails_sent"] and not settings.salesos_public_url.lower().startswith("https://"):
         err.print(f"Note: the emails' unsubscribe links use {settings.salesos_public_url} (plain http, fine for the "
                   "local demo); a CRM tenant needs an https SALESOS_PUBLIC_URL.", markup=False, highlight=False)
     if summary["failures"] or summary["stopped"] or summary["crm_errors"] or summary["record_errors"]:
@@ -235,7 +235,7 @@ def _print_funnel(summary: dict) -> None:
         ("Qualified", "qualified"), ("Enriched", "enriched"), ("Contacts", "contacts"),
         ("Contacts dropped", "contacts_dropped"), ("Opted out, not sequenced", "sequences_not_started_opted_out"),
         ("Steps planned", "steps_planned"),
-        ("First steps scheduled", "steps_scheduled"), ("Emails written", "emails_written"),
+        ("First steps scheduled", "steps_scheduled"), ("Emails sent", "emails_sent"),
         ("Rep tasks created", "tasks_created"), ("Rep edits kept", "rep_edits_kept"),
     ]
     for label, key in rows:

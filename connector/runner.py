@@ -21,18 +21,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from agents.jobs import source_job
 from agents.market import MarketDefinition
+from connector.channels.sink import LocalSink
 from connector.market_ticks import arm
 from connector.private_files import append_private, write_private
 from connector.providers.file_check import check_files
 from connector.providers.http.costs import run_costs
 from connector.queues import (
-    enqueue_once, job_id, release_due, remember_run_tenant, run_failures, run_pending, run_retrying, run_stats,
+    enqueue_once,
+    job_id,
+    release_due,
+    remember_run_tenant,
+    run_failures,
+    run_pending,
+    run_retrying,
+    run_stats,
 )
 from connector.redis_conn import connect, redis_url
 from connector.run_waits import stage_waits
@@ -68,11 +76,11 @@ def execute_run(
     started = time.monotonic()
     queues = [*FUNNEL_STAGES, "outreach"] if send_now else list(FUNNEL_STAGES)
     TenantMarkets(settings.database_url).set(tenant, market, origin=f"run {run.run_id}")
-    with redis_url(settings) as url:
+    with redis_url(settings) as url, smtp_sink(settings, tenant) as sink:
         conn = connect(url)
         enqueue_run(conn, run)
         arm(conn, tenant, market, dt.datetime.now(dt.UTC))
-        with worker_pool(url, settings, workers, queues) as pool:
+        with worker_pool(url, settings, workers, queues, sink) as pool:
             waits, waits_read = {}, 0.0
             while run_pending(conn, run.run_id):
                 pool.check()
@@ -122,7 +130,8 @@ def retry_wait(retrying: list[dict[str, Any]]) -> str | None:
 COUNTS = (
     "rows_read", "companies_read", "duplicates_merged", "excluded", "below_threshold", "over_target",
     "qualified", "enriched", "companies_searched", "companies_scored", "contacts", "contacts_dropped", "companies_without_contacts", "scored",
-    "steps_planned", "steps_scheduled", "steps_already_scheduled", "sequences_kept_active", "emails_written", "tasks_created",
+    "steps_planned", "steps_scheduled", "steps_already_scheduled", "sequences_kept_active", "emails_sent", "emails_drafted", "emails_bounced",
+    "emails_uncertain", "emails_retrying", "tasks_created",
     "skipped_already_done", "skipped_unsubscribed", "rep_edits_kept", "sequences_not_started_opted_out",
     "skipped_opted_out",
 )
@@ -190,13 +199,28 @@ class WorkerPool:
             )
 
 
+def smtp_sink(settings: Settings, tenant: str) -> AbstractContextManager[str | None]:
+    """The local SMTP sink the embedded default sends into, for the run's workers: its address, or None when the
+    run needs none (a CRM tenant's mail goes out through its mailboxes) or one is already set."""
+    if tenant != "local" or settings.salesos_smtp_sink:
+        return nullcontext(settings.salesos_smtp_sink)
+    return _started_sink(settings)
+
+
 @contextmanager
-def worker_pool(url: str, settings: Settings, count: int, queues: list[str]) -> Iterator[WorkerPool]:
+def _started_sink(settings: Settings) -> Iterator[str]:
+    with LocalSink(settings.outbox) as sink:
+        yield f"{sink.host}:{sink.port}"
+
+
+@contextmanager
+def worker_pool(url: str, settings: Settings, count: int, queues: list[str],
+                sink: str | None = None) -> Iterator[WorkerPool]:
     """Start `count` worker processes on `queues` (none: the run waits for workers running elsewhere); stop them
     (gracefully first) on exit."""
     logs = settings.home / "logs"
     env = {**os.environ, "REDIS_URL": url, "SALESOS_HOME": str(settings.home),
-           "SALESOS_DATABASE_URL": settings.database_url}
+           "SALESOS_DATABASE_URL": settings.database_url} | ({"SALESOS_SMTP_SINK": sink} if sink else {})
     command = [sys.executable, "-m", "connector", "worker", "--queues", ",".join(queues), "--no-scheduler"]
     processes = []
     try:

@@ -12,6 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel
+from rq import get_current_job
+
 from agents.validation import quote
 from connector.channels.email import Sender
 from connector.ledger import Ledger
@@ -214,9 +217,56 @@ def dataset(paths: list[str]):
     return load_cached([Path(path) for path in paths])
 
 
-def sender() -> Sender:
+def sender(mailbox: SendingMailbox | None = None) -> Sender:
+    """Who an email is from: the sending mailbox's person, with the sender's postal address every email carries."""
     s = settings()
-    return Sender(name=s.salesos_sender_name, email=s.salesos_sender_email, postal_address=s.salesos_postal_address)
+    if mailbox is None:
+        return Sender(name=s.salesos_sender_name, email=s.salesos_sender_email, postal_address=s.salesos_postal_address)
+    return Sender(name=mailbox.name, email=mailbox.address, postal_address=s.salesos_postal_address)
+
+
+class SendingMailbox(BaseModel):
+    address: str
+    name: str
+    kind: str  # sink, smtp, gmail, graph, sendgrid
+
+
+def mailbox_for(tenant: str, owner_id: str | None) -> SendingMailbox | None:
+    """The mailbox a contact's email goes from: the one an admin mapped to its CRM owner (or the tenant's
+    default); for the local CRM with none, the local SMTP sink. None: nothing sends for this owner, so the
+    rep gets the draft as a task."""
+    if tenant == "local":
+        s = settings()
+        return SendingMailbox(address=s.salesos_sender_email, name=s.salesos_sender_name, kind="sink")
+    return None
+
+
+def email_channel_for(tenant: str):
+    """A function from a mailbox's address to its channel, for one batch of sends."""
+    return lambda address: _sink_channel()
+
+
+def send_marks():
+    from connector.sending import SendMarks
+
+    job = get_current_job()
+    return SendMarks(job.connection, job.worker_name or job.id)
+
+
+@lru_cache(maxsize=1)
+def _sink_channel():
+    """The local SMTP sink's channel: the sink `connector run` started (SALESOS_SMTP_SINK), else one this process
+    starts, on loopback, writing into the same outbox."""
+    from connector.channels.sink import LocalSink
+    from connector.channels.smtp import SmtpChannel
+
+    address = settings().salesos_smtp_sink
+    if address is None:
+        sink = LocalSink(settings().outbox).start()  # lives as long as the worker process
+        host, port = sink.host, sink.port
+    else:
+        host, _, port = address.rpartition(":")
+    return SmtpChannel(host, int(port), security="none")
 
 
 def unsubscribe_url(token: str) -> str:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     salesos_sender_email: str = "demo@salesos.invalid"
     salesos_postal_address: str = "SalesOS Demo, 1 Sample Street, Springfield, USA"
     salesos_public_url: str = Field(default="http://127.0.0.1:5000", description="base of unsubscribe links")
+    salesos_smtp_sink: str | None = Field(
+        default=None, pattern=r"^127\.0\.0\.1:[0-9]{1,5}$",
+        description="127.0.0.1:PORT of the local SMTP sink the embedded default sends into (`connector run` starts "
+                    "one and sets it for its workers); unset: each worker starts its own, into the same outbox")
     salesos_data_files: list[Path] = Field(default_factory=lambda: list(SAMPLE_DATA))
     salesos_job_timeout: int = Field(default=600, ge=10)
     salesos_job_retry_minutes: list[Annotated[float, Field(ge=0, le=1440)]] = Field(

@@ -143,10 +143,10 @@ def test_the_funnel_counts_every_stage(workspace, redis_url, state_url):
     summary = run(workspace, redis_url, "--send-now", database_url=state_url)
     assert {key: summary[key] for key in (
         "companies_read", "duplicates_merged", "excluded", "below_threshold", "qualified", "enriched",
-        "contacts", "contacts_dropped", "steps_scheduled", "emails_written", "tasks_created",
+        "contacts", "contacts_dropped", "steps_scheduled", "emails_sent", "tasks_created",
     )} == {
         "companies_read": 5, "duplicates_merged": 1, "excluded": 1, "below_threshold": 1, "qualified": 2,
-        "enriched": 2, "contacts": 5, "contacts_dropped": 2, "steps_scheduled": 5, "emails_written": 4,
+        "enriched": 2, "contacts": 5, "contacts_dropped": 2, "steps_scheduled": 5, "emails_sent": 4,
         "tasks_created": 1,
     }
     assert summary["tiers"] == {"TIER_1": 3, "TIER_2": 0, "TIER_3": 2, "TIER_4": 0}
@@ -223,7 +223,7 @@ def test_running_the_same_market_twice_creates_no_duplicate_and_sends_nothing_tw
     assert LocalCRM(home / "crm.sqlite3").counts() == crm_counts
     assert sorted(p.name for p in (home / "outbox").glob("*.eml")) == outbox
     assert second["qualified"] == first["qualified"]
-    assert second["emails_written"] == 0 and second["tasks_created"] == 0
+    assert second["emails_sent"] == 0 and second["tasks_created"] == 0
     assert second["sequences_kept_active"] == 5
 
 

@@ -35,7 +35,7 @@ def test_a_worker_started_a_month_after_the_demo_moves_each_overdue_step_and_say
     summary = demo_a_month_ago(workspace, redis_url)
     home, _, _ = workspace
     sent = outbox(home)
-    assert sent == summary["emails_written"] > 0
+    assert sent == summary["emails_sent"] > 0
     worker = cli(home / "home", "worker", "--burst", redis_url=redis_url)
     assert worker.returncode == 0, worker.stderr
     assert worker.stderr.startswith("Worker waiting for jobs on source, enrich, contacts, score, outreach, engagement")

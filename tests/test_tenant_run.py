@@ -150,7 +150,7 @@ def test_a_tenant_run_without_an_https_public_url_renders_no_email_and_says_why(
     result = run(tmp_path / "tenant-home", workspace, redis_url, env, "--tenant", TENANT)
     assert result.returncode == 1
     summary = json.loads(result.stdout)
-    assert summary["emails_written"] == 0 and summary["steps_deferred"] == 4 and summary["tasks_created"] == 1
+    assert summary["emails_sent"] == 0 and summary["steps_deferred"] == 4 and summary["tasks_created"] == 1
     assert "Stopped: SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', not https" in result.stderr
     assert hubspot.objects["emails"] == {} and not list((tmp_path / "tenant-home" / "outbox").glob("*.eml"))
 

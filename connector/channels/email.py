@@ -47,6 +47,7 @@ class EmailDraft(BaseModel):
     message_type: str
     hooks: list[str]
     unsubscribe_url: str
+    thread_key: str | None = None  # the step key of the sequence's first email, which a follow-up answers
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,18 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> Rendered:
     message["To"] = formataddr((draft.to_name, draft.to_email), "utf-8")
     message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = f"<{_digest(draft.key)}@{sender.email.rsplit('@', 1)[1]}>"
+    message["Message-ID"] = message_id(draft.key, sender.email)
+    if draft.thread_key:  # a follow-up: mail clients and CRMs put it, and the reply to it, in the first one's thread
+        message["In-Reply-To"] = message["References"] = message_id(draft.thread_key, sender.email)
     message["List-Unsubscribe"] = f"<{draft.unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["X-SalesOS-Step"] = draft.key
     return Rendered(subject=subject, body=text, message=message)
+
+
+def message_id(key: str, sender_email: str) -> str:
+    """A step's Message-ID, the same on every attempt: a reply's In-Reply-To finds its step from it."""
+    return f"<{_digest(key)}@{sender_email.rsplit('@', 1)[1]}>"
 
 
 def write_eml(outbox: Path, key: str, message: bytes) -> Path:

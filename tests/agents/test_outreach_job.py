@@ -194,7 +194,7 @@ def test_the_opt_out_check_before_sending_is_one_batched_read_per_hundred_contac
     deliver_to(conn, "hubspot-62515", "due", [item(email=email) for email in emails])
     [job] = [queue("outreach", conn).fetch_job("due")]
     counts = job.return_value()
-    assert (counts["skipped_opted_out"], counts["emails_written"]) == (250, 0)
+    assert (counts["skipped_opted_out"], counts["emails_sent"]) == (250, 0)
     assert list((home / "outbox").glob("*.eml")) == []
     # the check, then the rep-edit guard's read that each contact is still there (a consent stop creates none)
     assert portal.calls["/crm/v3/objects/contacts/batch/read"] == 3 + 3
@@ -261,7 +261,7 @@ def test_without_an_https_public_url_a_tenants_email_step_waits_with_the_reason_
     counts = outreach.fetch_job("email").return_value()
     [stop] = counts["stopped"]
     assert "SALESOS_PUBLIC_URL is 'http://127.0.0.1:5000', not https" in stop["reason"]
-    assert counts["steps_deferred"] == 1 and counts["emails_written"] == 0
+    assert counts["steps_deferred"] == 1 and counts["emails_sent"] == 0
     assert list((home / "outbox").glob("*.eml")) == []
     assert [t["hs_task_type"] for t in hubspot.objects["tasks"].values()] == ["CALL"]  # other steps go on
     [waiting] = outreach.scheduled_job_registry.get_job_ids()  # the call was the sequence's last step
@@ -275,7 +275,7 @@ def test_without_an_https_public_url_a_tenants_email_step_waits_with_the_reason_
     outreach.scheduled_job_registry.remove(job)
     outreach.enqueue_job(job)  # its hour has come
     SimpleWorker([outreach], connection=conn, serializer=JSONSerializer).work(burst=True)
-    assert outreach.fetch_job(waiting).return_value()["emails_written"] == 1
+    assert outreach.fetch_job(waiting).return_value()["emails_sent"] == 1
     [draft] = [t for t in hubspot.objects["tasks"].values() if t["hs_task_type"] == "EMAIL"]
     assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in draft["hs_task_body"]
     assert runtime.ledger().is_done("outreach:hubspot-62515:jane@acme.io:0")
@@ -463,7 +463,7 @@ def test_a_step_whose_name_would_forge_an_email_header_fails_alone_and_the_rest_
     jane, john = (effect_key("outreach", "local", email, 0) for email in ("jane@acme.io", "john@acme.io"))
     [failed] = counts["record_errors"]
     assert failed["key"] == jane and failed["reason"].startswith("HeaderParseError: ")
-    assert (counts["steps_done"], counts["steps_failed"], counts["emails_written"]) == (1, 1, 1)
+    assert (counts["steps_done"], counts["steps_failed"], counts["emails_sent"]) == (1, 1, 1)
     [eml] = (home / "outbox").glob("*.eml")
     assert b"To: John Poe <john@acme.io>" in eml.read_bytes()
     assert [a.contact_email for a in LocalCRM(home / "crm.sqlite3").get_activities()] == ["john@acme.io"]
