@@ -243,7 +243,8 @@ def mailbox_for(tenant: str, owner_id: str | None) -> SendingMailbox | None:
 
 def email_channel_for(tenant: str):
     """A function from a mailbox's address to its channel, for one batch of sends."""
-    return lambda address: _sink_channel()
+    s = settings()
+    return lambda address: _sink_channel(s.outbox, s.salesos_smtp_sink)
 
 
 def send_marks():
@@ -253,16 +254,15 @@ def send_marks():
     return SendMarks(job.connection, job.worker_name or job.id)
 
 
-@lru_cache(maxsize=1)
-def _sink_channel():
+@lru_cache(maxsize=8)
+def _sink_channel(outbox: Path, address: str | None):
     """The local SMTP sink's channel: the sink `connector run` started (SALESOS_SMTP_SINK), else one this process
     starts, on loopback, writing into the same outbox."""
     from connector.channels.sink import LocalSink
     from connector.channels.smtp import SmtpChannel
 
-    address = settings().salesos_smtp_sink
     if address is None:
-        sink = LocalSink(settings().outbox).start()  # lives as long as the worker process
+        sink = LocalSink(outbox).start()  # lives as long as the worker process
         host, port = sink.host, sink.port
     else:
         host, _, port = address.rpartition(":")

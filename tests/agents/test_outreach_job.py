@@ -1,6 +1,7 @@
 """Outreach steps happen exactly once per contact and step, whatever RQ does."""
 
 import datetime as dt
+from email import message_from_bytes
 import logging
 from zoneinfo import ZoneInfo
 
@@ -203,11 +204,21 @@ def test_the_opt_out_check_before_sending_is_one_batched_read_per_hundred_contac
     assert {p["salesos_sequence_state"] for p in portal.objects["contacts"].values()} == {"unsubscribed"}
 
 
-def test_a_local_email_step_is_logged_as_rendered_to_the_outbox_not_as_sent(home, conn):
+def test_a_local_email_step_is_sent_into_the_local_smtp_sink_and_logged_as_sent(home, conn):
     deliver(conn, "first", [item()])
     [activity] = LocalCRM(home / "crm.sqlite3").get_activities()
     [eml] = (home / "outbox").glob("*.eml")
-    assert activity.body == f"send_cold_email (problem_aware) rendered to the outbox, not sent: {eml}"
+    message = message_from_bytes(eml.read_bytes())
+    assert activity.kind == "email" and activity.subject == message["Subject"]
+    assert f"Message-ID: {message['Message-ID']}" in activity.body and "To: jane@acme.io" in activity.body
+
+
+def test_a_follow_up_email_answers_the_first_email_of_its_sequence(home, conn):
+    deliver(conn, "first", [item(sequence=(STEP, CALL, STEP))])
+    deliver(conn, "third", [item(step_index=2, sequence=(STEP, CALL, STEP))])
+    first, follow_up = sorted((message_from_bytes(p.read_bytes()) for p in (home / "outbox").glob("*.eml")),
+                              key=lambda m: m["In-Reply-To"] is not None)
+    assert follow_up["In-Reply-To"] == follow_up["References"] == first["Message-ID"]
 
 
 def test_an_email_step_for_a_hubspot_tenant_is_an_open_email_task_holding_the_draft_never_a_sent_email(
@@ -275,7 +286,7 @@ def test_without_an_https_public_url_a_tenants_email_step_waits_with_the_reason_
     outreach.scheduled_job_registry.remove(job)
     outreach.enqueue_job(job)  # its hour has come
     SimpleWorker([outreach], connection=conn, serializer=JSONSerializer).work(burst=True)
-    assert outreach.fetch_job(waiting).return_value()["emails_sent"] == 1
+    assert outreach.fetch_job(waiting).return_value()["emails_drafted"] == 1
     [draft] = [t for t in hubspot.objects["tasks"].values() if t["hs_task_type"] == "EMAIL"]
     assert f"Unsubscribe: {PUBLIC}/unsubscribe/" in draft["hs_task_body"]
     assert runtime.ledger().is_done("outreach:hubspot-62515:jane@acme.io:0")
