@@ -47,7 +47,7 @@ def mailbox_add(
     port: Annotated[int, typer.Option(help="SMTP port (587 STARTTLS, 465 implicit TLS)")] = 587,
     security: Annotated[str, typer.Option(help="starttls, ssl or none")] = "starttls",
     username: Annotated[Optional[str], typer.Option(help="SMTP user name (default: the address)")] = None,
-    auth: Annotated[str, typer.Option(help="SMTP auth: password, xoauth2 (an OAuth access token) or none")] = "password",
+    auth: Annotated[str, typer.Option(help="SMTP auth: password, xoauth2 (OAuth access token) or none")] = "password",
     ca_file: Annotated[Optional[str], typer.Option(help="CA bundle to verify the SMTP server with (default: "
                                                         "the system's)")] = None,
     warmup_start: Annotated[Optional[str], typer.Option(help="first sending day, YYYY-MM-DD (default today)")] = None,
