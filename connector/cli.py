@@ -27,6 +27,7 @@ from rich.table import Table
 from agents.validation import quote
 from connector.db_commands import db_app
 from connector.key_commands import api_key_app, operator_key_app
+from connector.mailbox_commands import mailbox_app
 from connector.markets import MarketError, load_market
 from connector.provider_key_commands import provider_key_app
 from connector.settings import load_settings
@@ -527,6 +528,7 @@ tenants_app.add_typer(api_key_app, name="api-key")
 tenants_app.add_typer(provider_key_app, name="provider-key")
 app.add_typer(operator_key_app, name="operator-key")
 app.add_typer(db_app, name="db")
+app.add_typer(mailbox_app, name="mailbox")
 
 
 def _tenant_store():

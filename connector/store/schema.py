@@ -184,3 +184,27 @@ crm_stamps = Table(
     _text("value_hash"),
     _text("written_at"),
 )
+
+# Sending mailboxes and which CRM owner sends from which (`connector.mailboxes`). Never a secret here: a mailbox's
+# password, token or API key is in the vault, as `mailbox:<address>`.
+mailboxes = Table(
+    "mailboxes", metadata,
+    _text("tenant", primary_key=True),
+    _text("address", primary_key=True),  # lower case
+    _text("display_name"),
+    _text("backend"),
+    _text("settings"),  # JSON of the backend's non-secret settings (host, port, security, username, ...)
+    _text("warmup_start", nullable=True),  # ISO date
+    Column("daily_cap", Integer, nullable=True),
+    Column("hourly_cap", Integer, nullable=True),
+    _text("paused_reason", nullable=True),
+    _text("paused_at", nullable=True),
+    _text("created_at"),
+    CheckConstraint("backend IN ('smtp', 'gmail', 'graph', 'sendgrid', 'sink')", name="mailboxes_backend"),
+)
+mailbox_owners = Table(
+    "mailbox_owners", metadata,
+    _text("tenant", primary_key=True),
+    _text("owner_id", primary_key=True),  # the CRM owner's id; "*" is the tenant's default
+    _text("address"),  # lower case
+)

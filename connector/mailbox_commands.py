@@ -1,0 +1,145 @@
+"""`mailbox ...`: add, list, map, remove, pause and resume a tenant's sending mailboxes (`connector.mailboxes`).
+
+A mailbox's secret (SMTP password, OAuth access token, SendGrid API key) is
+read from stdin (`--secret -`) or a hidden prompt, never from an argument
+(shell history, `ps`), and never printed back: `list` says only whether a
+mailbox has one and since when.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+
+from agents.validation import describe
+from connector.mailboxes import DEFAULT_OWNER, Mailbox, MailboxError, Mailboxes, SmtpSettings, secret_name
+from connector.provider_key_commands import _check_tenant, _refuse, _tenant_vault
+
+mailbox_app = typer.Typer(no_args_is_help=True, help="Sending mailboxes (SMTP, Gmail, Microsoft 365, SendGrid, the "
+                                                     "local sink) and which CRM owner sends from which.")
+
+TenantId = Annotated[str, typer.Argument(help="`local` or an installed tenant, e.g. hubspot-62515")]
+Address = Annotated[str, typer.Argument(help="the mailbox's email address")]
+MAX_SECRET = 8192
+
+
+def _registry(tenant: str) -> Mailboxes:
+    vault = _tenant_vault(tenant)
+    return Mailboxes(vault.store, vault)
+
+
+def _secret_from_stdin() -> str:
+    return sys.stdin.read(MAX_SECRET + 3).strip()
+
+
+@mailbox_app.command("add")
+def mailbox_add(
+    tenant: TenantId,
+    address: Address,
+    backend: Annotated[str, typer.Option(help="smtp, gmail, graph, sendgrid or sink")] = "smtp",
+    name: Annotated[str, typer.Option(help="display name in From")] = "",
+    host: Annotated[Optional[str], typer.Option(help="SMTP host, e.g. smtp.gmail.com, smtp.office365.com")] = None,
+    port: Annotated[int, typer.Option(help="SMTP port (587 STARTTLS, 465 implicit TLS)")] = 587,
+    security: Annotated[str, typer.Option(help="starttls, ssl or none")] = "starttls",
+    username: Annotated[Optional[str], typer.Option(help="SMTP user name (default: the address)")] = None,
+    auth: Annotated[str, typer.Option(help="SMTP auth: password, xoauth2 (OAuth access token) or none")] = "password",
+    ca_file: Annotated[Optional[str], typer.Option(help="CA bundle to verify the SMTP server with (default: "
+                                                        "the system's)")] = None,
+    warmup_start: Annotated[Optional[str], typer.Option(help="first sending day, YYYY-MM-DD (default today)")] = None,
+    daily_cap: Annotated[Optional[int], typer.Option(help="override the daily send cap")] = None,
+    hourly_cap: Annotated[Optional[int], typer.Option(help="override the hourly send cap")] = None,
+    secret: Annotated[Optional[str], typer.Option(help="- reads the secret from stdin; without it, a hidden prompt "
+                                                       "asks for it when the mailbox needs one",
+                                                  show_default=False)] = None,
+) -> None:
+    """Add (or replace) TENANT's mailbox ADDRESS; its secret is stored encrypted in the vault."""
+    if secret not in (None, "-"):
+        raise _refuse("the secret is never an argument (it would stay in the shell's history and in `ps`): pass "
+                      "--secret - and pipe it in, or leave it out to be asked for it")
+    try:
+        smtp = None
+        if backend == "smtp" or (backend == "sink" and host):
+            smtp = SmtpSettings(host=host or "", port=port, security=security, ca_file=ca_file,
+                                username=username or (address if auth != "none" else None), auth=auth)
+        mailbox = Mailbox(tenant=tenant, address=address, display_name=name, backend=backend, smtp=smtp,
+                          warmup_start=warmup_start or dt.date.today(), daily_cap=daily_cap, hourly_cap=hourly_cap)
+    except ValidationError as exc:
+        raise _refuse("; ".join(describe(exc, "mailbox"))) from None
+    registry = _registry(tenant)
+    value = None
+    if mailbox.needs_secret:
+        if secret == "-":
+            value = _secret_from_stdin()
+        elif not registry.has_secret(mailbox) or typer.confirm("Replace the stored secret?", err=True, default=False):
+            value = typer.prompt(f"secret of {mailbox.address} ({backend})", hide_input=True, err=True)
+    try:
+        with registry.store.write():
+            _check_tenant(registry._vault, tenant)
+            registry.add(mailbox, value)
+    except MailboxError as exc:
+        raise _refuse(str(exc)) from None
+    typer.echo(f"mailbox {mailbox.address} ({backend}) of {tenant} stored" +
+               ("; its secret is encrypted in the vault" if mailbox.needs_secret else ""))
+
+
+@mailbox_app.command("list")
+def mailbox_list(tenant: TenantId) -> None:
+    """Print TENANT's mailboxes and owner map as JSON; never a secret."""
+    registry = _registry(tenant)
+    written = registry._vault.written(tenant, "mailbox:")
+    owners = registry.owners(tenant)
+    rows = []
+    for mailbox in registry.list(tenant):
+        row = mailbox.model_dump(mode="json", exclude_none=True)
+        row["secret_stored_at"] = written.get(secret_name(mailbox.address))
+        row["owners"] = sorted(owner for owner, address in owners.items() if address == mailbox.address)
+        rows.append(row)
+    sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+
+
+@mailbox_app.command("map")
+def mailbox_map(
+    tenant: TenantId,
+    owner: Annotated[str, typer.Argument(help=f"the CRM owner id; {DEFAULT_OWNER} for every owner without a mailbox")],
+    address: Address,
+) -> None:
+    """Send the emails of CRM owner OWNER's contacts from ADDRESS."""
+    try:
+        _registry(tenant).map_owner(tenant, owner, address)
+    except MailboxError as exc:
+        raise _refuse(str(exc)) from None
+    typer.echo(f"owner {owner} of {tenant} sends from {address.lower()}")
+
+
+@mailbox_app.command("remove")
+def mailbox_remove(tenant: TenantId, address: Address) -> None:
+    """Delete the mailbox, its secret and its owner mappings."""
+    if not _registry(tenant).remove(tenant, address):
+        typer.echo(f"{tenant} has no mailbox {address}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"mailbox {address.lower()} of {tenant} removed, with its secret and owner mappings")
+
+
+@mailbox_app.command("pause")
+def mailbox_pause(tenant: TenantId, address: Address,
+                  reason: Annotated[str, typer.Option(help="why; shown where steps wait")] = "paused by an admin"
+                  ) -> None:
+    """Stop sending from ADDRESS until `resume` (its steps wait)."""
+    if not _registry(tenant).pause(tenant, address, reason):
+        typer.echo(f"{tenant} has no mailbox {address}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"mailbox {address.lower()} of {tenant} paused")
+
+
+@mailbox_app.command("resume")
+def mailbox_resume(tenant: TenantId, address: Address) -> None:
+    """Send from ADDRESS again."""
+    if not _registry(tenant).resume(tenant, address):
+        typer.echo(f"{tenant} has no mailbox {address}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"mailbox {address.lower()} of {tenant} resumed")
