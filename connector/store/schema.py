@@ -184,3 +184,28 @@ crm_stamps = Table(
     _text("value_hash"),
     _text("written_at"),
 )
+
+# Engagement (`connector.engagement_log`) and suppressions (`connector.ledger`): what contacts did with what was
+# sent (clicks, opens, replies, meetings, bounces, complaints), each kept once by its dedupe key, and the addresses
+# no message may go to any more because they bounced or complained.
+engagement_events = Table(
+    "engagement_events", metadata,
+    _text("dedupe_key", primary_key=True),
+    _text("tenant"),
+    _text("email"),  # lower case
+    _text("step_key", nullable=True),
+    _text("kind"),
+    _text("at"),
+    Column("reliable", Integer, nullable=False),  # 0 for opens: privacy proxies and scanners open everything
+    _text("detail", nullable=True),
+    CheckConstraint("kind IN ('click', 'open', 'reply', 'meeting', 'bounce', 'complaint')", name="engagement_kind"),
+)
+Index("engagement_events_contact", engagement_events.c.tenant, engagement_events.c.email, engagement_events.c.at)
+
+suppressions = Table(
+    "suppressions", metadata,
+    _text("tenant", primary_key=True),
+    _text("email", primary_key=True),  # lower case
+    _text("reason"),
+    _text("at"),
+)
