@@ -197,6 +197,7 @@ engagement_events = Table(
     _text("kind"),
     _text("at"),
     Column("reliable", Integer, nullable=False),  # 0 for opens: privacy proxies and scanners open everything
+    Column("negative", Integer, nullable=False),  # 1 for a reply that refuses: engagement, not interest
     _text("detail", nullable=True),
     CheckConstraint("kind IN ('click', 'open', 'reply', 'meeting', 'bounce', 'complaint')", name="engagement_kind"),
 )

@@ -21,7 +21,8 @@ def upgrade() -> None:
     op.create_table(
         "engagement_events",
         _text("dedupe_key", primary_key=True), _text("tenant"), _text("email"), _text("step_key", nullable=True),
-        _text("kind"), _text("at"), sa.Column("reliable", sa.Integer, nullable=False), _text("detail", nullable=True),
+        _text("kind"), _text("at"), sa.Column("reliable", sa.Integer, nullable=False),
+        sa.Column("negative", sa.Integer, nullable=False), _text("detail", nullable=True),
         sa.CheckConstraint("kind IN ('click', 'open', 'reply', 'meeting', 'bounce', 'complaint')",
                            name="engagement_kind"))
     op.create_index("engagement_events_contact", "engagement_events", ["tenant", "email", "at"])
