@@ -41,7 +41,7 @@ _NOT_FOUND = ('<!doctype html><meta charset="utf-8"><title>Link not found</title
 _REFUSED = b'{"error": "not signed by SendGrid with the configured verification key, or too old"}'
 
 
-@engagement.get("/t/c/<token>")
+@engagement.get("/t/c/<token>", merge_slashes=False)  # no 308 to a "fixed" path for made-up tokens
 def click(token: str):
     link = _read(CLICK, token)
     if link is None:
@@ -52,7 +52,7 @@ def click(token: str):
     return Response(status=302, headers={"Location": iri_to_uri(link.target), "Referrer-Policy": "no-referrer"})
 
 
-@engagement.get("/t/o/<token>.gif")
+@engagement.get("/t/o/<token>.gif", merge_slashes=False)
 def pixel(token: str):
     """Counted, but as unreliable: privacy proxies and scanners fetch every image."""
     link = _read(OPEN, token)
