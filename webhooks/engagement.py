@@ -102,8 +102,8 @@ def sendgrid_events():
         for tenant, email in todo.unsubscribe:
             if ledger.unsubscribe_address(tenant, email):
                 new_unsubscribes.setdefault(tenant, []).append(email)
-    except Exception:  # noqa: BLE001 - any storage failure: SendGrid must retry the batch
-        log.exception("SendGrid events not recorded; SendGrid will retry the batch")
+    except Exception as exc:  # noqa: BLE001 - any storage failure: SendGrid must retry the batch
+        log.error("SendGrid events not recorded (%s); SendGrid will retry the batch", type(exc).__name__)
         return Response(b'{"error": "not recorded, retry"}', status=503, mimetype="application/json")
     for tenant, emails in new_unsubscribes.items():
         _queue_crm_write(ledger, tenant, emails)
