@@ -16,8 +16,8 @@ def test_a_suppressed_address_is_left_out_of_the_next_send(state_url):
         assert allowed == {"bob@acme.io"}
 
 
-def test_a_suppressed_address_counts_as_unsubscribed_for_its_tenant_only(state_url):
-    ledger = Ledger(state_url)
+def test_a_suppressed_address_counts_as_unsubscribed_for_its_tenant_only(tmp_path):
+    ledger = Ledger(tmp_path / "state.sqlite3")
     ledger.suppress("local", "ada@acme.io", "complaint")
     assert ledger.unsubscribed("local", ["ada@acme.io", "bob@acme.io"]) == {"ada@acme.io"}
     assert ledger.unsubscribed("hubspot-1", ["ada@acme.io"]) == set()
@@ -30,8 +30,8 @@ def test_suppressing_twice_keeps_the_first_reason(state_url):
     assert ledger.suppressed("local", ["ADA@acme.io", "bob@acme.io"]) == {"ada@acme.io": "bounce"}
 
 
-def test_a_suppression_is_not_an_unsubscribe_waiting_for_the_crm(state_url):
-    ledger = Ledger(state_url)
+def test_a_suppression_is_not_an_unsubscribe_waiting_for_the_crm(tmp_path):
+    ledger = Ledger(tmp_path / "state.sqlite3")
     ledger.suppress("local", "ada@acme.io", "bounce")
     assert ledger.waiting_unsubscribes("local", ["ada@acme.io"]) == []
 
