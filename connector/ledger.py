@@ -50,7 +50,8 @@ from sqlalchemy.sql import Select
 
 from connector import change_order
 from connector.store import Store, insert_for, open_store
-from connector.store.schema import effects, holds, parked, sequence_versions, unsubscribe_tokens, unsubscribes
+from connector.store.schema import (effects, holds, parked, sequence_versions, suppressions, unsubscribe_tokens,
+                                    unsubscribes)
 
 LEASE_SECONDS = float(os.environ.get("SALESOS_LEASE_SECONDS", "120"))
 _CHUNK = 500  # keys per statement: far below either engine's limit on bound values
@@ -180,6 +181,43 @@ class Ledger:
                          .on_conflict_do_nothing())
         return row.tenant, row.email
 
+    def unsubscribe_address(self, tenant: str, email: str) -> bool:
+        """`unsubscribe` for a contact named by address (an email provider's unsubscribe event, not our link):
+        True when it is new. It waits for a send under way, like `unsubscribe`."""
+        email = email.lower()
+        with self._store.write() as conn:
+            self._lock_tokens(conn, tenant, [email])
+            return conn.execute(insert_for(conn, unsubscribes).values(tenant=tenant, email=email, at=_now())
+                                .on_conflict_do_nothing(), execution_options={"preserve_rowcount": True}).rowcount > 0
+
+    def suppress(self, tenant: str, email: str, reason: str) -> bool:
+        """No message goes to this address again (it bounced hard, its owner complained): `unsubscribed` names it
+        and `sending` leaves it out from the moment this returns (it waits for a send under way, like
+        `unsubscribe`). Unlike an unsubscribe it is not written into the CRM: nobody opted out. True when new;
+        the first reason stays."""
+        email = email.lower()
+        with self._store.write() as conn:
+            self._lock_tokens(conn, tenant, [email])
+            return conn.execute(insert_for(conn, suppressions).values(tenant=tenant, email=email, reason=reason,
+                                                                      at=_now()).on_conflict_do_nothing(),
+                                execution_options={"preserve_rowcount": True}).rowcount > 0
+
+    def suppressed(self, tenant: str, emails: Iterable[str]) -> dict[str, str]:
+        """Which of these emails (lower case) are suppressed, with why."""
+        wanted = list(dict.fromkeys(email.lower() for email in emails))
+        with self._store.read() as conn:
+            return {email: reason for chunk in _chunks(wanted) for email, reason in conn.execute(
+                select(suppressions.c.email, suppressions.c.reason).where(suppressions.c.tenant == tenant,
+                                                                          suppressions.c.email.in_(chunk)))}
+
+    @staticmethod
+    def _lock_tokens(conn: Connection, tenant: str, emails: list[str]) -> None:
+        """The row locks `sending` takes, so a stop committed here and a send never overlap (SQLite: the write
+        lock already does it)."""
+        conn.execute(select(unsubscribe_tokens.c.token)
+                     .where(unsubscribe_tokens.c.tenant == tenant, unsubscribe_tokens.c.email.in_(sorted(emails)))
+                     .order_by(unsubscribe_tokens.c.email).with_for_update())
+
     @contextmanager
     def sending(self, tenant: str, emails: Sequence[str]) -> Iterator[set[str]]:
         """The contacts (lower case) a message may go to now, held so until the block ends: the check and the sends
@@ -192,9 +230,11 @@ class Ledger:
             conn.execute(select(unsubscribe_tokens.c.token)
                          .where(unsubscribe_tokens.c.tenant == tenant, unsubscribe_tokens.c.email.in_(emails))
                          .order_by(unsubscribe_tokens.c.email).with_for_update())
-            stopped = conn.execute(select(unsubscribes.c.email).where(unsubscribes.c.tenant == tenant,
-                                                                      unsubscribes.c.email.in_(emails))).scalars()
-            yield set(emails) - set(stopped)
+            stopped = set(conn.execute(select(unsubscribes.c.email).where(unsubscribes.c.tenant == tenant,
+                                                                          unsubscribes.c.email.in_(emails))).scalars())
+            stopped.update(conn.execute(select(suppressions.c.email).where(suppressions.c.tenant == tenant,
+                                                                           suppressions.c.email.in_(emails))).scalars())
+            yield set(emails) - stopped
 
     def due_unsubscribes(self, queued_before: dt.datetime, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` waiting unsubscribes, oldest first, whose CRM write was never queued or last queued
@@ -235,8 +275,11 @@ class Ledger:
                                                         unsubscribes.c.email.in_(chunk)).values(**values))
 
     def unsubscribed(self, tenant: str, emails: Iterable[str]) -> set[str]:
-        return self._emails_in(select(unsubscribes.c.email).where(unsubscribes.c.tenant == tenant),
-                               unsubscribes.c.email, emails)
+        """Which of these emails (lower case) no message may go to: unsubscribed, or suppressed (`suppress`)."""
+        return (self._emails_in(select(unsubscribes.c.email).where(unsubscribes.c.tenant == tenant),
+                                unsubscribes.c.email, emails)
+                | self._emails_in(select(suppressions.c.email).where(suppressions.c.tenant == tenant),
+                                  suppressions.c.email, emails))
 
     # --- a rep's holds and tier changes --------------------------------------
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.engagement import EngagementConfig
 from agents.validation import quote
 from connector.private_files import private_dir
 from connector.providers.http.spec import DataKind
@@ -68,6 +69,19 @@ class Settings(BaseSettings):
     salesos_job_board_discovery: bool = Field(default=True, description="look for a company's job board on its website")
     salesos_run_cost_cap: float = Field(default=300, ge=0, description="dollars of paid provider calls per run; 0: none")
     salesos_monthly_cost_cap: float = Field(default=1000, ge=0, description="dollars per tenant and month; 0: none")
+
+    # Engagement and consent (issue 12): tracked links, SendGrid's event webhook, the score, the country policy.
+    salesos_tracking_secrets: SecretStr | None = Field(
+        default=None, description="keys signing tracked links, newest first, comma-separated; unset: one in the vault")
+    sendgrid_event_public_keys: str | None = Field(
+        default=None, description="SendGrid's Signed Event Webhook verification key(s), base64, comma-separated; "
+                                  "unset: /webhooks/sendgrid/events refuses everything")
+    sendgrid_event_max_age: int = Field(default=600, ge=30, le=86400,
+                                        description="seconds a signed SendGrid event batch stays acceptable")
+    salesos_engagement: EngagementConfig = Field(default_factory=EngagementConfig,
+                                                 description="JSON: engagement weights, open cap, half-life, hot score")
+    salesos_consent_policy: Path | None = Field(
+        default=None, description="a YAML country policy replacing agents/consent_policy.yaml")
 
     hubspot_client_id: str | None = None
     hubspot_client_secret: SecretStr | None = None

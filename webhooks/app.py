@@ -23,6 +23,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     app.extensions["salesos_redis"] = redis.Redis.from_url(url, socket_connect_timeout=2) if url else None
 
     from webhooks.api import answer_errors_as_json, api
+    from webhooks.engagement import engagement
     from webhooks.health import dashboard_enabled, health, mount_dashboard
     from webhooks.hubspot_events import mount as mount_hubspot_webhooks
     from webhooks.oauth import oauth
@@ -36,6 +37,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     app.register_blueprint(api)
     answer_errors_as_json(app)
     app.register_blueprint(tracking)
+    app.register_blueprint(engagement)
     app.register_blueprint(oauth)
     app.register_blueprint(salesforce_events)
     app.register_blueprint(workflow_actions)

@@ -207,4 +207,28 @@ mailbox_owners = Table(
     _text("tenant", primary_key=True),
     _text("owner_id", primary_key=True),  # the CRM owner's id; "*" is the tenant's default
     _text("address"),  # lower case
+# Engagement (`connector.engagement_log`) and suppressions (`connector.ledger`): what contacts did with what was
+# sent (clicks, opens, replies, meetings, bounces, complaints), each kept once by its dedupe key, and the addresses
+# no message may go to any more because they bounced or complained.
+engagement_events = Table(
+    "engagement_events", metadata,
+    _text("dedupe_key", primary_key=True),
+    _text("tenant"),
+    _text("email"),  # lower case
+    _text("step_key", nullable=True),
+    _text("kind"),
+    _text("at"),
+    Column("reliable", Integer, nullable=False),  # 0 for opens: privacy proxies and scanners open everything
+    Column("negative", Integer, nullable=False),  # 1 for a reply that refuses: engagement, not interest
+    _text("detail", nullable=True),
+    CheckConstraint("kind IN ('click', 'open', 'reply', 'meeting', 'bounce', 'complaint')", name="engagement_kind"),
+)
+Index("engagement_events_contact", engagement_events.c.tenant, engagement_events.c.email, engagement_events.c.at)
+
+suppressions = Table(
+    "suppressions", metadata,
+    _text("tenant", primary_key=True),
+    _text("email", primary_key=True),  # lower case
+    _text("reason"),
+    _text("at"),
 )

@@ -146,3 +146,9 @@ def test_configure_logging_filters_every_root_handler_and_gunicorns_loggers_once
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+def test_tracked_link_tokens_never_reach_a_log_line():
+    """Their payload is readable base64 naming the contact's email."""
+    assert redact('"GET /t/c/WyJ0IiwicyJd.AbC HTTP/1.1" 302') == '"GET /t/c/[redacted] HTTP/1.1" 302'
+    assert redact('"GET /t/o/WyJ0IiwicyJd.AbC.gif HTTP/1.1" 200') == '"GET /t/o/[redacted] HTTP/1.1" 200'
