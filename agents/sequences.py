@@ -125,10 +125,25 @@ def move_overdue(sequence: list[SequenceStep], index: int, now: dt.datetime, gra
     step = sequence[index]
     if now - step.scheduled_at <= grace:
         return None
-    start = next_send_time(now, zone, country, send_hour).date()
-    moved = []
-    for later in sequence[index:]:
-        day = next_business_day(start + dt.timedelta(days=later.day - step.day), country)
-        moved.append(later.model_copy(update={"scheduled_at": dt.datetime.combine(day, dt.time(send_hour),
-                                                                                  tzinfo=zone)}))
+    return reschedule(sequence, index, next_send_time(now, zone, country, send_hour), zone, country, send_hour)
+
+
+def reschedule(sequence: list[SequenceStep], index: int, at: dt.datetime, zone: dt.tzinfo, country: str | None,
+               send_hour: int) -> list[SequenceStep]:
+    """The sequence with step `index` moved to `at` and the steps after it moved with it: each as many calendar
+    days after it as planned, on the next business day at the send hour, and never earlier than planned.
+
+    Used when a step is refused now (a send cap, a closed window) and when it is found overdue: its followers
+    keep the spacing the rep's template gave them instead of piling up behind it.
+    """
+    step, start = sequence[index], at.astimezone(zone)
+    moved = [step.model_copy(update={"scheduled_at": start})]
+    for later in sequence[index + 1:]:
+        day = next_business_day(start.date() + dt.timedelta(days=later.day - step.day), country)
+        when = dt.datetime.combine(day, dt.time(send_hour), tzinfo=zone)
+        moved.append(later.model_copy(update={"scheduled_at": max(when, later.scheduled_at, key=_utc)}))
     return [*sequence[:index], *moved]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC)

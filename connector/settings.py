@@ -15,6 +15,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.engagement import EngagementConfig
+from agents.send_windows import Days, SendWindow, zone_of
+from agents.throttle import Scope, ThrottlePolicy
 from agents.validation import quote
 from connector.private_files import private_dir
 from connector.providers.http.spec import DataKind
@@ -37,6 +39,19 @@ class Settings(BaseSettings):
         default=dt.timedelta(hours=6), ge=dt.timedelta(0),
         description="a step overdue by more than this (seconds, or ISO 8601 like PT6H) moves to the contact's next "
                     "send window instead of running late")
+    # Throttles and send windows (agents/send_windows.py, agents/throttle.py, connector/send_budget.py)
+    salesos_send_window: str = Field(default="08-17", description="local hours START-END a prospect is written in")
+    salesos_send_days: Days = Field(default="business", description="business (no weekends or public holidays), "
+                                                                    "weekdays, or every")
+    salesos_default_timezone: str = Field(default="UTC", description="IANA zone of prospects whose zone is unknown")
+    salesos_mailbox_timezone: str = Field(default="UTC", description="IANA zone whose day a mailbox's caps count")
+    salesos_mailbox_daily_cap: int = Field(default=40, ge=0, description="emails per mailbox per day")
+    salesos_mailbox_hourly_cap: int = Field(default=12, ge=0, description="emails per mailbox per clock hour")
+    salesos_domain_daily_cap: int = Field(default=5, ge=0, description="emails per recipient domain per day")
+    salesos_domain_cap_scope: Scope = Field(default="tenant", description="the domain cap counts the tenant's "
+                                                                          "mailboxes together, or each mailbox")
+    salesos_warmup_start: int = Field(default=5, ge=0, description="a warming mailbox's cap on its first day")
+    salesos_warmup_step: int = Field(default=5, ge=0, description="added each business day of warm-up")
     salesos_sender_name: str = "SalesOS Demo"
     salesos_sender_email: str = "demo@salesos.invalid"
     salesos_postal_address: str = "SalesOS Demo, 1 Sample Street, Springfield, USA"
@@ -105,6 +120,32 @@ class Settings(BaseSettings):
             return dt.timedelta(seconds=float(value)) if isinstance(value, str) else value
         except (ValueError, OverflowError):  # not a number, or no number of seconds: pydantic says which rule
             return value
+
+    @field_validator("salesos_send_window")
+    @classmethod
+    def _send_window(cls, value: str) -> str:
+        try:
+            SendWindow.parse(value)
+        except ValueError as exc:  # pydantic's own errors carry its docs link: the rule is enough here
+            raise ValueError(f"SALESOS_SEND_WINDOW: {exc}") from None
+        return value
+
+    @field_validator("salesos_default_timezone", "salesos_mailbox_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone_of(value, "UTC")
+        return value
+
+    @property
+    def send_window(self) -> SendWindow:
+        return SendWindow.parse(self.salesos_send_window, self.salesos_send_days)
+
+    @property
+    def throttle_policy(self) -> ThrottlePolicy:
+        return ThrottlePolicy(
+            mailbox_daily_cap=self.salesos_mailbox_daily_cap, mailbox_hourly_cap=self.salesos_mailbox_hourly_cap,
+            domain_daily_cap=self.salesos_domain_daily_cap, domain_cap_scope=self.salesos_domain_cap_scope,
+            warmup_start=self.salesos_warmup_start, warmup_step=self.salesos_warmup_step)
 
     @field_validator("salesos_public_url")
     @classmethod
