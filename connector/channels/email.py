@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from agents.models import ObjectionAngle
+from agents.sequences import TASK_COPY_KINDS
 from connector.channels.templating import TemplateProblem, render_text, template_for
 from connector.private_files import write_private
 
@@ -129,6 +130,30 @@ def render_task_copy(kind: TaskCopy, draft: Draft, sender: Sender | None = None,
         raise TemplateProblem(f"{kind}.txt.j2", None, f"the note has {len(text)} characters; LinkedIn allows "
                                                       f"{LINKEDIN_NOTE_LIMIT}")
     return text
+
+
+_SAMPLE_SENDER = Sender(name="Sam Sender", email="sam@example.com", postal_address="1 Sample Street, Springfield")
+_SAMPLES = (
+    EmailDraft(key="sample", to_name="Zoë Müller", to_email="zoe@example.com", title="VP Sales",
+               company_name="Acme, Inc.", message_type="problem_aware", unsubscribe_url="https://example.com/u/t",
+               hooks=["you are hiring a VP of Sales (posted 3 October)", "you raised a Series B in September",
+                      "your pricing page changed last month"],
+               objections=[ObjectionAngle(objection="Too expensive", angle="Hours back per rep per week")]),
+    EmailDraft(key="sample", to_name="", to_email="info@example.com", title="", company_name="Example Ltd.",
+               message_type="value_first", unsubscribe_url="https://example.com/u/t", hooks=[]),
+)
+
+
+def check_copy(templates: Mapping[str, str]) -> None:
+    """A market's templates, checked at load: each compiles, stays in the sandbox's bounds, and renders for a
+    contact with hooks and one without (a misspelt variable, or `hooks[0]` unguarded, fails here rather than at a
+    prospect's send). The first problem is raised as a TemplateProblem naming the template and line."""
+    for kind in templates:
+        for sample in _SAMPLES:
+            if kind in TASK_COPY_KINDS:
+                render_task_copy(kind, sample, _SAMPLE_SENDER, templates)  # type: ignore[arg-type]
+            else:
+                _subject_and_body(sample, _SAMPLE_SENDER, templates, kind)
 
 
 def _subject_and_body(draft: Draft, sender: Sender | None, templates: Mapping[str, str] | None,

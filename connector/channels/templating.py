@@ -10,7 +10,7 @@ assignments or blocks; loops nest at most two deep and never recurse; `range` st
 `join` refuse results over 10,000 characters; the whole text is capped too.
 What stays is what copy needs: variables, `if`, `for`, a few filters.
 
-A market's templates are checked when the market is loaded (`check_templates`):
+A market's templates are checked when the market is loaded (`connector.channels.email.check_copy`):
 a syntax error, a refused construct or a misspelt variable is reported with
 the template's name and line, before any prospect gets an email.
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 from jinja2 import (
     BaseLoader, ChoiceLoader, FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound,
-    TemplateSyntaxError, nodes,
+    TemplateSyntaxError, nodes, pass_eval_context,
 )
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -113,8 +113,12 @@ def _environment(overrides: Mapping[str, str]) -> _CopySandbox:
         undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False,  # plain text
     )
     join = env.filters["join"]
-    env.filters = {name: env.filters[name] for name in _FILTERS}
-    env.filters["join"] = lambda *args, **kwargs: _bounded(join(*args, **kwargs))
+
+    @pass_eval_context
+    def bounded_join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+        return _bounded(join(eval_ctx, value, d, attribute))
+
+    env.filters = {name: env.filters[name] for name in _FILTERS} | {"join": bounded_join}
     env.globals = {"range": _range}
     return env
 
@@ -187,13 +191,6 @@ def _line_of(exc: BaseException, name: str | None) -> int | None:
 def _message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def check_templates(templates: Mapping[str, str], sample: Mapping[str, Any]) -> None:
-    """Each of a market's templates compiles, stays in bounds and renders `sample` (a variable that does not exist
-    is caught here, at load, not at a prospect's send); the first problem is raised as a TemplateProblem."""
-    for kind in templates:
-        render_text(template_for(kind, templates), sample)
 
 
 def read_directory(directory: Path) -> dict[str, str]:
