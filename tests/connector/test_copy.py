@@ -89,8 +89,8 @@ def test_a_follow_up_threads_under_the_first_emails_subject():
 
 
 def test_the_first_email_of_a_sequence_is_not_a_reply_and_later_emails_name_it():
-    steps = [{"channel": "linkedin", "message_type": "problem_aware"}, {"channel": "email", "message_type": "value_add"},
-             {"channel": "phone", "message_type": "direct_pitch"}, {"channel": "email", "message_type": "win_back"}]
+    steps = [{"channel": channel, "message_type": kind} for channel, kind in (
+        ("linkedin", "problem_aware"), ("email", "value_add"), ("phone", "direct_pitch"), ("email", "win_back"))]
     assert [first_email_type(steps, index) for index in range(4)] == [None, None, None, "value_add"]
 
 
