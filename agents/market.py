@@ -22,6 +22,8 @@ from pydantic import (
 )
 
 from agents.geo import country_code
+from agents.models import Tier
+from agents.sequences import COPY_KINDS
 from agents.validation import quote, without_invisible
 
 _MULTIPLIERS = {"": 1, "k": 1_000, "m": 1_000_000, "mm": 1_000_000, "b": 1_000_000_000, "bn": 1_000_000_000}
@@ -281,6 +283,30 @@ class MarketSchedule(BaseModel):
         return {kind: cadence for kind, cadence in (("source", self.source), ("rescore", self.rescore)) if cadence}
 
 
+MAX_TEMPLATE_CHARS = 8_000  # a template is an email or a call script: a page, never a book
+
+
+def _known_kinds(templates: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(templates) - set(COPY_KINDS))
+    if unknown:
+        raise ValueError(f"{', '.join(map(quote, unknown))}: not a message type; templates may be given for "
+                         f"{', '.join(COPY_KINDS)}")
+    for kind, text in templates.items():
+        if len(text) > MAX_TEMPLATE_CHARS:
+            raise ValueError(f"the {kind} template has {len(text):,} characters; at most {MAX_TEMPLATE_CHARS:,}")
+    return templates
+
+
+def _templates_as_written(value: object) -> object:
+    if isinstance(value, str):
+        raise ValueError("give the templates themselves (message type: template text); a directory name is read "
+                         "only from a market file, relative to it")
+    return value
+
+
+Templates = Annotated[dict[str, str], BeforeValidator(_templates_as_written), AfterValidator(_known_kinds)]
+
+
 DEFAULT_BUYING_TEAM = ["VP Sales", "Head of Sales", "VP Revenue Operations", "CEO", "CRO"]
 
 
@@ -308,6 +334,10 @@ class MarketDefinition(BaseModel):
     min_role_relevance: Share = 0.0
     weights: Weights = Field(default_factory=Weights)
     schedule: MarketSchedule | None = None
+    templates: Templates = Field(default_factory=dict, description="message type: Jinja template text, overriding "
+                                 "the bundled one (a market file may name a directory instead)")
+    review_before_send: list[Tier] = Field(default_factory=list, description="tiers whose emails a rep approves "
+                                           "in the CRM before they are sent")
 
     @model_validator(mode="before")
     @classmethod

@@ -265,8 +265,12 @@ class SequenceStep(BaseModel):
 
 
 class Hook(BaseModel):
+    """An opener for this lead. `text` is a sentence a rep would write (`agents.hooks`); `rule` is the intent rule
+    it came from, so the sentence can be dated again relative to the day it is sent."""
+
     text: str
     evidence: list[Evidence]
+    rule: str | None = None
 
 
 class ObjectionAngle(BaseModel):

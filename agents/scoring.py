@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from agents.geo import main_timezone
+from agents.hooks import hook_from_point
 from agents.market import MarketDefinition, PriorityWeights
 from agents.models import (
     Channel, Company, Contact, FitResult, Hook, IntentResult, LeadPlan, ObjectionAngle, Tier,
@@ -43,13 +44,7 @@ def contact_timezone(contact: Contact, company_country: str | None) -> str:
 def personalization_hooks(intent: IntentResult) -> list[Hook]:
     """The strongest, freshest intent points, phrased the way a rep would open with them."""
     ranked = sorted(intent.points, key=lambda p: (-p.points, -_newest(p).toordinal()))
-    hooks = []
-    for point in ranked[:MAX_HOOKS]:
-        latest = point.evidence[0] if point.evidence else None
-        when = f" ({latest.date.isoformat()})" if latest and latest.date else ""
-        about = f": {latest.title}" if latest and latest.title else ""
-        hooks.append(Hook(text=f"{point.rule}{about}{when}", evidence=point.evidence))
-    return hooks
+    return [hook_from_point(point) for point in ranked[:MAX_HOOKS]]
 
 
 def _newest(point) -> dt.date:

@@ -48,6 +48,13 @@ TEMPLATES: dict[Tier, Template] = {
     "TIER_4": Template(("email",), (Touch(0, "email", "value_first"), Touch(30, "email", "nurture"))),
 }
 
+# Every message type a sequence uses, and the copy a rep's task carries: each has its own template
+# (connector/channels/templates/), and a market may override any of them (MarketDefinition.templates).
+MESSAGE_TYPES: tuple[str, ...] = tuple(dict.fromkeys(
+    touch.message_type for template in TEMPLATES.values() for touch in template.touches))
+TASK_COPY_KINDS: tuple[str, ...] = ("linkedin_connection", "linkedin_message", "call_script")
+COPY_KINDS: tuple[str, ...] = (*MESSAGE_TYPES, "generic", *TASK_COPY_KINDS)
+
 
 def channels_for(template: Template, primary: Channel) -> list[Channel]:
     """The channel of each touch once the primary channel is chosen."""

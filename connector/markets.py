@@ -9,6 +9,8 @@ from pydantic import ValidationError
 from agents.market import MarketDefinition
 from agents.validation import describe
 from connector.bounded_yaml import DocumentRefused, load_bounded
+from connector.channels.email import check_copy
+from connector.channels.templating import TemplateProblem, read_directory
 
 
 class MarketError(ValueError):
@@ -24,9 +26,14 @@ def parse_market(data: object, source: str = "market") -> MarketDefinition:
     if not isinstance(data, dict):
         raise MarketError(source, [f"(document): expected a mapping of fields, got {type(data).__name__}"])
     try:
-        return MarketDefinition.model_validate(data)
+        market = MarketDefinition.model_validate(data)
     except ValidationError as exc:
         raise MarketError(source, describe(exc)) from None
+    try:
+        check_copy(market.templates)
+    except TemplateProblem as exc:
+        raise MarketError(source, [f"templates: {exc}"]) from None
+    return market
 
 
 def load_market(path: Path) -> MarketDefinition:
@@ -39,13 +46,22 @@ def load_market(path: Path) -> MarketDefinition:
     except UnicodeDecodeError as exc:
         raise MarketError(str(path), [f"(document): not UTF-8 text (byte {data[exc.start]:#04x} at position "
                                       f"{exc.start}); save the file as UTF-8"]) from None
-    return market_from_text(text, str(path))
+    return market_from_text(text, str(path), base=path.parent)
 
 
-def market_from_text(text: str, source: str) -> MarketDefinition:
-    """A market written as YAML (or JSON, which is YAML): a file, or a market record's definition in a CRM."""
+def market_from_text(text: str, source: str, base: Path | None = None) -> MarketDefinition:
+    """A market written as YAML (or JSON, which is YAML): a file, or a market record's definition in a CRM.
+
+    From a file (`base`, its folder), `templates:` may name a directory of `<message type>.txt.j2` files relative
+    to it; they are read into the market here, so the market carries its templates to every worker.
+    """
     try:
         data = load_bounded(text)
     except DocumentRefused as exc:
         raise MarketError(source, [str(exc)]) from None
+    if base is not None and isinstance(data, dict) and isinstance(data.get("templates"), str):
+        try:
+            data = {**data, "templates": read_directory(base / data["templates"])}
+        except TemplateProblem as exc:
+            raise MarketError(source, [f"templates: {exc}"]) from None
     return parse_market(data, source)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
@@ -16,18 +18,14 @@ from email.message import Message
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from pathlib import Path
+from typing import Literal
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from agents.models import ObjectionAngle
+from agents.sequences import TASK_COPY_KINDS
+from connector.channels.templating import TemplateProblem, render_text, template_for
 from connector.private_files import write_private
-
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,  # plain-text bodies
-)
 
 
 class Sender(BaseModel):
@@ -36,8 +34,8 @@ class Sender(BaseModel):
     postal_address: str
 
 
-class EmailDraft(BaseModel):
-    """What a template needs to write one step's message."""
+class Draft(BaseModel):
+    """What a template needs to write one step's copy (an email, a LinkedIn note, a call script)."""
 
     key: str
     to_name: str
@@ -45,9 +43,16 @@ class EmailDraft(BaseModel):
     title: str
     company_name: str
     message_type: str
-    hooks: list[str]
+    hooks: list[str] = Field(description="sentences, strongest first (agents.hooks)")
+    objections: list[ObjectionAngle] = Field(default_factory=list)
+
+
+class EmailDraft(Draft):
     unsubscribe_url: str
     thread_key: str | None = None  # the step key of the sequence's first email, which a follow-up answers
+    first_email_type: str | None = Field(default=None, description=(
+        "a follow-up's thread: the message type of the sequence's first email; its subject becomes 'Re: <that "
+        "email's subject>' (first_email_type() says which)"))
 
 
 @dataclass(frozen=True)
@@ -59,24 +64,26 @@ class Rendered:
 
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # readable in any text editor, unlike base64
+MAX_SUBJECT = 78  # one header line; inboxes cut longer subjects anyway
+LINKEDIN_NOTE_LIMIT = 300  # LinkedIn's limit on a connection request's note
+TaskCopy = Literal["linkedin_connection", "linkedin_message", "call_script"]
+_DOUBLED_STOP = re.compile(r"(?<=[^\W\d_]\.)\.(?!\.)")  # "Acme Inc." + "." -> one full stop; "..." stays
+_BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> Rendered:
-    """Render the step's template into a complete message.
+def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime,
+           templates: Mapping[str, str] | None = None) -> Rendered:
+    """Render the step's template (the market's `templates` first, then the bundled one) into a complete message.
 
     Built with the compat32 MIME classes: the modern EmailMessage API parses
     every header it is given and costs ten times as much per message.
+    A template's problem (a market's template that fails) is a TemplateProblem, a ValueError.
     """
-    try:
-        template = _TEMPLATES.get_template(f"{draft.message_type}.txt.j2")
-    except TemplateNotFound:
-        template = _TEMPLATES.get_template("generic.txt.j2")
-    first_name = draft.to_name.split()[0] if draft.to_name.strip() else "there"
-    text = template.render(draft=draft, first_name=first_name, sender=sender)
-    first_line, _, body = text.partition("\n")
-    subject = first_line.removeprefix("Subject:").strip()
-    footer = f"\n--\n{sender.name}, {sender.postal_address}\nUnsubscribe: {draft.unsubscribe_url}\n"
-    text = body.strip() + "\n" + footer
+    subject, body = _subject_and_body(draft, sender, templates, draft.message_type)
+    if draft.first_email_type and draft.first_email_type != draft.message_type:
+        first, _ = _subject_and_body(draft, sender, templates, draft.first_email_type)
+        subject = f"Re: {first}"
+    text = _without_closing_name(body, sender.name) + "\n" + footer(sender, draft.unsubscribe_url)
     message = MIMEText(text, "plain", _UTF8_QP)
     message["From"] = formataddr((sender.name, sender.email), "utf-8")
     message["To"] = formataddr((draft.to_name, draft.to_email), "utf-8")
@@ -85,6 +92,7 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> Rendered:
     message["Message-ID"] = message_id(draft.key, sender.email)
     if draft.thread_key:  # a follow-up: mail clients and CRMs put it, and the reply to it, in the first one's thread
         message["In-Reply-To"] = message["References"] = message_id(draft.thread_key, sender.email)
+    message["Message-ID"] = message_id(draft.key, sender)
     message["List-Unsubscribe"] = f"<{draft.unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["X-SalesOS-Step"] = draft.key
@@ -94,6 +102,108 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime) -> Rendered:
 def message_id(key: str, sender_email: str) -> str:
     """A step's Message-ID, the same on every attempt: a reply's In-Reply-To finds its step from it."""
     return f"<{_digest(key)}@{sender_email.rsplit('@', 1)[1]}>"
+def message_id(key: str, sender: Sender) -> str:
+    """The Message-ID of a step's email; a follow-up's In-Reply-To/References name the first email's."""
+    return f"<{_digest(key)}@{sender.email.rsplit('@', 1)[1]}>"
+
+
+def first_email_type(steps: list[dict], index: int) -> str | None:
+    """For the email step at `index` of a sequence (SequenceStep dumps), the message type of the sequence's first
+    email when this step follows it (so it threads under it), else None."""
+    emails = [step for step in steps[:index + 1] if step["channel"] == "email"]
+    return emails[0]["message_type"] if len(emails) > 1 and steps[index]["channel"] == "email" else None
+
+
+def footer(sender: Sender, unsubscribe_url: str) -> str:
+    """One signature block: the sender's name, the postal address (CAN-SPAM), the unsubscribe line.
+
+    An address that starts with the sender's name ("SalesOS Demo, 1 Sample Street") does not repeat it.
+    """
+    address = sender.postal_address.strip()
+    if address.casefold().startswith(sender.name.strip().casefold()):
+        address = address[len(sender.name.strip()):].lstrip(" ,;\n") or address
+    return f"-- \n{sender.name}\n{address}\nUnsubscribe: {unsubscribe_url}\n"
+
+
+def render_task_copy(kind: TaskCopy, draft: Draft, sender: Sender | None = None,
+                     templates: Mapping[str, str] | None = None) -> str:
+    """The text a rep's task carries: a LinkedIn connection note (at most 300 characters: a note that would be
+    longer with its hook is written without it), a LinkedIn message, or a call script."""
+    text = render_text(template_for(kind, templates), _context(draft, sender))
+    if kind == "linkedin_connection" and len(text.strip()) > LINKEDIN_NOTE_LIMIT and draft.hooks:
+        text = render_text(template_for(kind, templates), _context(draft.model_copy(update={"hooks": []}), sender))
+    text = _tidy(text).strip()
+    if kind == "linkedin_connection" and len(text) > LINKEDIN_NOTE_LIMIT:
+        raise TemplateProblem(f"{kind}.txt.j2", None, f"the note has {len(text)} characters; LinkedIn allows "
+                                                      f"{LINKEDIN_NOTE_LIMIT}")
+    return text
+
+
+_SAMPLE_SENDER = Sender(name="Sam Sender", email="sam@example.com", postal_address="1 Sample Street, Springfield")
+_SAMPLES = (
+    EmailDraft(key="sample", to_name="Zoë Müller", to_email="zoe@example.com", title="VP Sales",
+               company_name="Acme, Inc.", message_type="problem_aware", unsubscribe_url="https://example.com/u/t",
+               hooks=["you are hiring a VP of Sales (posted 3 October)", "you raised a Series B in September",
+                      "your pricing page changed last month"],
+               objections=[ObjectionAngle(objection="Too expensive", angle="Hours back per rep per week")]),
+    EmailDraft(key="sample", to_name="", to_email="info@example.com", title="", company_name="Example Ltd.",
+               message_type="value_first", unsubscribe_url="https://example.com/u/t", hooks=[]),
+)
+
+
+def check_copy(templates: Mapping[str, str]) -> None:
+    """A market's templates, checked at load: each compiles, stays in the sandbox's bounds, and renders for a
+    contact with hooks and one without (a misspelt variable, or `hooks[0]` unguarded, fails here rather than at a
+    prospect's send). The first problem is raised as a TemplateProblem naming the template and line."""
+    for kind in templates:
+        for sample in _SAMPLES:
+            if kind in TASK_COPY_KINDS:
+                render_task_copy(kind, sample, None, templates)  # type: ignore[arg-type]  # tasks: no sender
+            else:
+                _subject_and_body(sample, _SAMPLE_SENDER, templates, kind)
+
+
+def _subject_and_body(draft: Draft, sender: Sender | None, templates: Mapping[str, str] | None,
+                      kind: str) -> tuple[str, str]:
+    template = template_for(kind, templates, fallback="generic")
+    first_line, _, body = _tidy(render_text(template, _context(draft, sender))).partition("\n")
+    if not first_line.startswith("Subject:") or not first_line.removeprefix("Subject:").strip():
+        raise TemplateProblem(template.name or kind, 1, "an email template starts with a 'Subject: ...' line")
+    return _clip(first_line.removeprefix("Subject:").strip()), body.strip()
+
+
+def _context(draft: Draft, sender: Sender | None) -> dict:
+    """The variables a template can use (the README lists them)."""
+    return {
+        "draft": draft, "sender": sender, "first_name": _first_name(draft.to_name), "company": draft.company_name,
+        "title": draft.title, "hook": draft.hooks[0] if draft.hooks else None, "hooks": draft.hooks,
+        "objections": draft.objections,
+    }
+
+
+def _first_name(name: str) -> str:
+    return name.split()[0] if name.strip() else "there"
+
+
+def _tidy(text: str) -> str:
+    """No "Inc.." (a name ending in a full stop, then the template's), no runs of blank lines, no trailing spaces."""
+    text = _DOUBLED_STOP.sub("", text)
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return _BLANK_RUNS.sub("\n\n", text)
+
+
+def _without_closing_name(body: str, name: str) -> str:
+    """A (market's) template that signs off with the sender's name: the footer signs already, once."""
+    lines = body.rstrip().split("\n")
+    while lines and lines[-1].strip().rstrip(",").casefold() == name.strip().casefold():
+        lines.pop()
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _clip(subject: str) -> str:
+    if len(subject) <= MAX_SUBJECT:
+        return subject
+    return subject[:MAX_SUBJECT - 1].rsplit(" ", 1)[0].rstrip(" ,;:-") + "…"
 
 
 def write_eml(outbox: Path, key: str, message: bytes) -> Path:

@@ -62,7 +62,7 @@ def test_the_time_zone_falls_back_from_contact_to_country_to_company_to_utc():
     assert contact_timezone(contact(country=None), None) == "UTC"
 
 
-def test_hooks_are_the_three_strongest_signals_with_their_evidence():
+def test_hooks_are_the_three_strongest_signals_as_sentences_with_their_evidence():
     result = intent(
         point("Open VP/Head of Sales or CRO role", 0.30, dt.date(2026, 10, 1), title="VP of Sales"),
         point("Raised Series B or later", 0.25, dt.date(2026, 9, 1), "funding", "Acme raises Series B"),
@@ -71,10 +71,12 @@ def test_hooks_are_the_three_strongest_signals_with_their_evidence():
     )
     hooks = personalization_hooks(result)
     assert [hook.text for hook in hooks] == [
-        "Open VP/Head of Sales or CRO role: VP of Sales (2026-10-01)",
-        "Raised Series B or later: Acme raises Series B (2026-09-01)",
-        "Demo page changed (2026-10-25)",
+        "you are hiring a VP of Sales (posted 1 October)",
+        "you raised a Series B in September",
+        "your demo page changed in October",
     ]
+    assert [hook.rule for hook in hooks] == [
+        "Open VP/Head of Sales or CRO role", "Raised Series B or later", "Demo page changed"]
     assert all(hook.evidence for hook in hooks)
 
 
