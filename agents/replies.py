@@ -197,7 +197,7 @@ _HAS_SOLUTION = _rules(
 _NOT_INTERESTED = _rules(
     r"\bnot (?:really |at all |very )?interested\b", r"\bno interest\b", r"\bno,? thanks?\b", r"\bno,? thank you\b",
     r"\bnot for us\b", r"\bpass on (?:this|that)\b", r"\bwe(?:'ll| will) pass\b", r"\bi(?:'ll| will) pass\b",
-    r"\bnot (?:a )?(?:good )?(?:fit|priority|need|match)\b", r"\bno need\b", r"\bdon'?t need\b", r"\bnot looking\b",
+    r"\b(?:not|isn'?t|is not) (?:a |really a )?(?:good )?(?:fit|priority|need|match)\b", r"\bno need\b", r"\bdon'?t need\b", r"\bnot looking\b",
     r"\bnot relevant\b", r"\bnot something we\b", r"\bplease (?:don'?t|do not) follow up\b", r"\bnot a chance\b",
     r"\bkein(?: weiteres)? interesse\b", r"\bkein bedarf\b", r"\bnicht interessiert\b", r"\bnein,? danke\b",
     r"\bpas interesse", r"\bpas besoin\b", r"\bnon,? merci\b", r"ne nous interesse pas", r"ne m'interesse pas",
@@ -244,7 +244,8 @@ _NOT_NAMES = set(
     "thursday friday saturday sunday january february march april may june july august september october november "
     "december q1 q2 q3 q4 sie ihr er mein meine unser unsere bitte vielen dank herr frau je nous vous il elle mon ma "
     "notre bonjour merci cordialement por favor gracias mi nuestro el la ella ik wij mijn onze hij zij ze bedankt eu "
-    "nos meu minha nosso obrigado jag vi min var han hon tack hej och and or also kind".split()
+    "nos meu minha nosso obrigado jag vi min var han hon tack hej och and or also kind colleague kollege kollegin "
+    "collegue colega collega kollega companero companera".split()
 )
 _EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 _CLAUSE_END = re.compile(r"[.!?;\n]\s")
@@ -443,7 +444,7 @@ def _first_name_in(clause: str) -> str | None:
 
 def _clean_name(candidate: str) -> str | None:
     words = [word for word in candidate.replace('"', " ").split() if word.strip(".").casefold() not in _NOT_NAMES]
-    while words and words[0].casefold().strip(".") in _NOT_NAMES:
+    while words and fold(words[0].strip(".")) in _NOT_NAMES:
         words.pop(0)
     name = " ".join(words).strip(" ,.")
     return name if name and any(char.isupper() for char in name[:1]) and len(name) <= 80 else None
