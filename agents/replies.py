@@ -116,6 +116,7 @@ _UNSUBSCRIBE = _rules(
     r"\bmailing list\b.{0,30}\b(?:off|remove)", r"\bnot to (?:e-?mail|contact) me\b",
     r"\babmelden\b", r"\baustragen\b", r"\bkeine (?:weiteren |e-?mails?|nachrichten|werbung|kontaktaufnahme)",
     r"nicht mehr (?:kontaktieren|anschreiben|schreiben|zu kontaktieren|anzuschreiben)",
+    r"(?:kontaktieren|schreiben) sie mi(?:ch|r) (?:bitte )?(?:nicht mehr|nie wieder)",
     r"losch(?:en)? sie (?:meine|bitte meine)", r"aus (?:ihrem|dem|ihrer) (?:verteiler|liste|datenbank)",
     r"\bdesinscri", r"\bdesabonn", r"ne plus (?:me )?(?:contacter|recevoir|ecrire|m'ecrire|solliciter)",
     r"\bretirez[- ]moi", r"supprime[rz] (?:mes|mon)", r"me retirer de", r"cessez de m",
@@ -443,7 +444,7 @@ def _first_name_in(clause: str) -> str | None:
 
 
 def _clean_name(candidate: str) -> str | None:
-    words = [word for word in candidate.replace('"', " ").split() if word.strip(".").casefold() not in _NOT_NAMES]
+    words = [word for word in candidate.replace('"', " ").split() if fold(word.strip(".")) not in _NOT_NAMES]
     while words and fold(words[0].strip(".")) in _NOT_NAMES:
         words.pop(0)
     name = " ".join(words).strip(" ,.")
