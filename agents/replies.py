@@ -72,7 +72,8 @@ def _rules(*patterns: str) -> re.Pattern[str]:
 
 
 # ---- machines -----------------------------------------------------------------------------------------------
-_BOUNCE_SENDER = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon)@|mail delivery (?:subsystem|system)",
+_BOUNCE_SENDER = re.compile(
+    r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon)@|mail delivery (?:subsystem|system)",
                             re.IGNORECASE)
 _BOUNCE_SUBJECT = _rules(
     r"undeliverable", r"undelivered mail", r"delivery status notification", r"mail delivery failed",
@@ -80,7 +81,9 @@ _BOUNCE_SUBJECT = _rules(
     r"no se puede entregar", r"onbestelbaar", r"nao entregue", r"kunde inte levereras", r"delivery delayed",
 )
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_DELAYED = _rules(r"\bdelay", r"will (?:retry|keep trying|continue)", r"still trying", r"temporar", r"not yet been delivered")
+_DELAYED = _rules(
+    r"\bdelay", r"will (?:retry|keep trying|continue)", r"still trying", r"temporar", r"not yet been delivered",
+)
 _AUTO_SUBJECT = _rules(
     r"out of (?:the )?office", r"\booo\b", r"automatic reply", r"auto(?:matic)?[- ]?(?:reply|response)", r"autoreply",
     r"abwesenheit", r"automatische antwort", r"reponse automatique", r"\babsence\b", r"\babsent\b",
@@ -120,7 +123,8 @@ _UNSUBSCRIBE = _rules(
     r"losch(?:en)? sie (?:meine|bitte meine)", r"aus (?:ihrem|dem|ihrer) (?:verteiler|liste|datenbank)",
     r"\bdesinscri", r"\bdesabonn", r"ne plus (?:me )?(?:contacter|recevoir|ecrire|m'ecrire|solliciter)",
     r"\bretirez[- ]moi", r"supprime[rz] (?:mes|mon)", r"me retirer de", r"cessez de m",
-    r"\bdar(?:me)? de baja\b", r"\bdeme de baja\b", r"no (?:me )?(?:vuelva[ns]? a )?(?:escriba|contacte|envie|escribir|contactar)",
+    r"\bdar(?:me)? de baja\b", r"\bdeme de baja\b",
+    r"no (?:me )?(?:vuelva[ns]? a )?(?:escriba|contacte|envie|escribir|contactar)",
     r"(?:eliminar|borrar|borren|eliminen) mis datos", r"(?:sacarme|quitarme|sacadme|quitenme|saquenme) de",
     r"\bafmelden\b", r"\buitschrijven\b", r"geen (?:e-?mails?|berichten|mails) meer", r"verwijder (?:mij|me|mijn)",
     r"\bdescadastr", r"(?:remover|remova|tirar|retirar)(?:-me| me| o meu| meu)", r"nao (?:me )?(?:envie|contate|mande)",
@@ -137,12 +141,14 @@ _REFERRAL_CUE = _rules(
     r"get in touch with|connect with|try|ping|write to)\b",
     r"\b(?:better|right|best|correct|appropriate|relevant) (?:person|contact|people|colleague)\b",
     r"\bi'?ve (?:cc'?d|copied|looped in|forwarded|added|included)\b", r"\b(?:cc'?ing|copying|looping in|loop in)\b",
-    r"\bforward(?:ed|ing)? (?:this|your (?:e-?mail|note|message))\b", r"\b(?:handles|owns|runs|leads) (?:this|that|our|these|all)\b",
+    r"\bforward(?:ed|ing)? (?:this|your (?:e-?mail|note|message))\b",
+    r"\b(?:handles|owns|runs|leads) (?:this|that|our|these|all)\b",
     r"\bin charge of\b", r"\bresponsible for\b", r"\bpoint of contact\b", r"\btaken over\b", r"\bsucce(?:ssor|eded)\b",
     r"wenden sie sich (?:bitte )?an", r"\bzustandig\b", r"\bansprechpartner", r"\bkontaktieren sie\b",
     r"\bkolleg(?:in|en|e)?\b", r"\bweitergeleitet\b", r"\bin (?:cc|kopie)\b", r"\bcontacte[rz]?\b", r"\bs'adresser\b",
     r"\badressez-vous\b", r"la bonne personne", r"\bcollegue\b", r"\ben copie\b", r"\bs'occupe\b", r"\bresponsable\b",
-    r"\bcontactar\b", r"\bcomuniquese\b", r"\bhable con\b", r"\bescriba a\b", r"la persona (?:indicada|adecuada|correcta)",
+    r"\bcontactar\b", r"\bcomuniquese\b", r"\bhable con\b", r"\bescriba a\b",
+    r"la persona (?:indicada|adecuada|correcta)",
     r"\b(?:companer[oa]|colega)\b", r"\ben copia\b", r"\bse encarga\b", r"neem contact op", r"contact opnemen",
     r"de juiste persoon", r"\bcollega\b", r"\bverantwoordelijk\b", r"\bfal(?:e|ar) com\b", r"entr(?:e|ar) em contato",
     r"a pessoa (?:certa|correta|indicada)", r"\bresponsavel\b", r"\bkontakta\b", r"ta kontakt med", r"prata med",
@@ -161,10 +167,12 @@ _NOT_RIGHT_PERSON = _rules(
 _TIMING = _rules(
     r"\bnot (?:right )?now\b", r"\bnot at (?:the|this) (?:moment|time|stage|point)\b", r"\bbad timing\b",
     r"\btiming (?:isn'?t|is not|is bad|is off)\b", r"\bmaybe later\b", r"\bnot (?:this|until next) (?:year|quarter)\b",
-    r"\b(?:too busy|swamped|slammed|heads down|in the middle of)\b", r"\bnot a priority (?:right now|at the moment|this)",
+    r"\b(?:too busy|swamped|slammed|heads down|in the middle of)\b",
+    r"\bnot a priority (?:right now|at the moment|this)",
     r"\b(?:reach out|check back|circle back|follow up|try (?:me|us|again)|get back|ping me|contact me|come back|"
     r"touch base|reconnect|revisit)\b",
-    r"\b(?:zurzeit|derzeit|momentan|aktuell|im moment|gerade) (?:nicht|kein)", r"\bspater\b", r"melden sie sich (?:im|in|nach)",
+    r"\b(?:zurzeit|derzeit|momentan|aktuell|im moment|gerade) (?:nicht|kein)", r"\bspater\b",
+    r"melden sie sich (?:im|in|nach)",
     r"pas (?:pour le moment|maintenant|le bon moment|en ce moment)", r"\bplus tard\b", r"\brecontacte[rz]",
     r"\bahora no\b", r"no es (?:el )?(?:buen|mejor) momento", r"\bmas adelante\b", r"\bpor ahora no\b",
     r"en este momento no", r"\bniet nu\b", r"op dit moment niet", r"\blater (?:dit|in|terug)", r"\bagora nao\b",
@@ -176,7 +184,8 @@ _DEFER_ONLY = _rules(  # the timing phrases above that defer only when a later t
     r"touch base|reconnect|revisit)\b",
 )
 _BUDGET = _rules(
-    r"\bno budget\b", r"\bbudgets? (?:is|are|has been|have been|was) (?:frozen|cut|tight|allocated|spent|gone|locked|set)",
+    r"\bno budget\b",
+    r"\bbudgets? (?:is|are|has been|have been|was) (?:frozen|cut|tight|allocated|spent|gone|locked|set)",
     r"\bout of budget\b", r"\bdon'?t have (?:the |a |any )?budget\b", r"\bnot in (?:the|our|this year'?s) budget\b",
     r"\bbudget (?:freeze|cuts?|constraints?)\b", r"\btoo expensive\b", r"\bcan'?t afford\b", r"\bcost[- ]cutting\b",
     r"\b(?:hiring|spending) freeze\b", r"\bno (?:money|funds|funding|spend)\b", r"\bkein(?:e|en)? budget\b",
@@ -191,14 +200,16 @@ _HAS_SOLUTION = _rules(
     r"\bunder contract\b", r"\blocked in(?:to)?\b", r"\bbuilt (?:our own|it in[- ]house|in[- ]house|something)\b",
     r"\bin[- ]house (?:tool|solution|team|system)\b", r"\bjust (?:signed|renewed|bought|chose)\b",
     r"\b(?:bereits|schon) (?:eine?n?|im einsatz|mit)\b", r"\b(?:nutzen|haben|verwenden) (?:bereits|schon)\b",
-    r"\bdeja (?:une?|equipes?|avec|un outil|un prestataire|sous contrat)\b", r"\b(?:utilisons|avons|travaillons) deja\b",
+    r"\bdeja (?:une?|equipes?|avec|un outil|un prestataire|sous contrat)\b",
+    r"\b(?:utilisons|avons|travaillons) deja\b",
     r"\bya (?:tenemos|usamos|trabajamos|contamos|utilizamos)\b", r"\b(?:gebruiken|hebben|werken) al\b",
     r"\bja (?:temos|usamos|utilizamos|trabalhamos)\b", r"\b(?:har|anvander) redan\b", r"\bredan (?:en|ett)\b",
 )
 _NOT_INTERESTED = _rules(
     r"\bnot (?:really |at all |very )?interested\b", r"\bno interest\b", r"\bno,? thanks?\b", r"\bno,? thank you\b",
     r"\bnot for us\b", r"\bpass on (?:this|that)\b", r"\bwe(?:'ll| will) pass\b", r"\bi(?:'ll| will) pass\b",
-    r"\b(?:not|isn'?t|is not) (?:a |really a )?(?:good )?(?:fit|priority|need|match)\b", r"\bno need\b", r"\bdon'?t need\b", r"\bnot looking\b",
+    r"\b(?:not|isn'?t|is not) (?:a |really a )?(?:good )?(?:fit|priority|need|match)\b", r"\bno need\b",
+    r"\bdon'?t need\b", r"\bnot looking\b",
     r"\bnot relevant\b", r"\bnot something we\b", r"\bplease (?:don'?t|do not) follow up\b", r"\bnot a chance\b",
     r"\bkein(?: weiteres)? interesse\b", r"\bkein bedarf\b", r"\bnicht interessiert\b", r"\bnein,? danke\b",
     r"\bpas interesse", r"\bpas besoin\b", r"\bnon,? merci\b", r"ne nous interesse pas", r"ne m'interesse pas",
@@ -212,7 +223,8 @@ _MEETING = _rules(  # interest strong enough to outweigh a mentioned existing to
     r"we should|want to|able to) (?:have a |set up a |schedule a |book a |do a |jump on a |hop on a )?"
     r"(?:chat|talk|connect|meet|speak|call|set up|schedule|book|hop on|jump on|find a time|learn more|see a demo|"
     r"take a look|explore|hear more)\b",
-    r"\b(?:send|share) (?:me |us |over )?(?:some |more )?(?:info|information|details|a deck|the deck|pricing|a proposal|"
+    r"\b(?:send|share) (?:me |us |over )?(?:some |more )?"
+    r"(?:info|information|details|a deck|the deck|pricing|a proposal|"
     r"case stud|a calendar|your calendar|a link|times)\b",
     r"\b(?:works for me|sounds (?:good|great|interesting)|tell me more|show me)\b",
 )

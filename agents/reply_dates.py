@@ -53,7 +53,9 @@ _DAY_MONTH = re.compile(r"\b" + _DAY + r"\s*(?:of\s+|de\s+)?" + _MONTH + r"(?:\s
 # "January 14", "Jan 14th, 2026"
 _MONTH_DAY = re.compile(r"\b" + _MONTH + r"\s+" + _DAY + _YEAR + r"\b")
 # "14.01.", "14.01.2026", "14/01/26", "1/14"
-_NUMERIC = re.compile(r"(?<![\d.:/-])(?P<a>[0-3]?\d)[./](?P<b>[01]?\d)(?:[./](?P<year>\d{4}|\d{2})\b|\.|\b)(?![.:/]?\d)")
+_NUMERIC = re.compile(
+    r"(?<![\d.:/-])(?P<a>[0-3]?\d)[./](?P<b>[01]?\d)(?:[./](?P<year>\d{4}|\d{2})\b|\.|\b)(?![.:/]?\d)"
+)
 _ISO = re.compile(r"\b(?P<year>20\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)\b")
 # Words that put a weekday or a relative day on the way back: "until", "back", "bis", "retour", "hasta", ...
 _BACK_WORDS = (
@@ -137,7 +139,8 @@ _IN_MONTHS = re.compile(r"\b(?:in|after|in about|in a|in another)\s+(?P<n>\d{1,2
                         r"\s+months?\b")
 _AFTER_SUMMER = re.compile(r"\bafter the summer|nach dem sommer|apres l'ete|despues del verano|na de zomer"
                            r"|depois do verao|efter sommaren\b")
-_IN_MONTH = re.compile(r"\b(?:in|after|from|until|around|im|ab|en|a partir de|in de|em|i|efter)\s+(?:early\s+|mid[- ]?)?"
+_IN_MONTH = re.compile(r"\b(?:in|after|from|until|around|im|ab|en|a partir de|in de|em|i|efter)\s+"
+                       r"(?:early\s+|mid[- ]?)?"
                        + _MONTH + r"(?!\s*\d)")
 _NUMBER_WORDS = {"a few": 3, "few": 3, "a couple of": 2, "two": 2, "three": 3, "six": 6}
 _ORDINAL_QUARTERS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4}
