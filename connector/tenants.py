@@ -26,8 +26,16 @@ from connector.ledger import reopen_abandoned_unsubscribes
 from connector.settings import Settings
 from connector.store import Store, open_store
 from connector.store.schema import tenants
-from connector.tenant_credentials import (FLOW_SECRET, INBOUND_PARSE, OUTBOUND, WORKFLOW, TenantSecret, UrlKind,
-                                         UrlTokens, digest)
+from connector.tenant_credentials import (
+    FLOW_SECRET,
+    INBOUND_PARSE,
+    OUTBOUND,
+    WORKFLOW,
+    TenantSecret,
+    UrlKind,
+    UrlTokens,
+    digest,
+)
 from connector.tenant_markets import forget_market
 from connector.vault import Vault
 

@@ -13,7 +13,7 @@ it, nothing more: classifying is the job's work. The job id is a digest of
 the tenant and the message, so SendGrid's retry of a post that was queued
 (it retries any non-2xx for up to three days) queues nothing new.
 
-Bounds: the body is cut at INBOUND_MAX_BYTES. A message larger than that is
+Bounds: the body is cut at SALESOS_INBOUND_MAX_BYTES (and 1 MiB for the other fields). A message larger than that is
 acknowledged (200) and skipped with a log line, as the mailbox readers skip
 one: refusing it would only make SendGrid send it again for three days.
 """
@@ -35,8 +35,9 @@ from rq.serializers import JSONSerializer
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 
-from connector.inbound.base import DEFAULT_MAX_BYTES, InboundMessage
+from connector.inbound.base import InboundMessage
 from connector.queues import FAILURE_TTL, RESULT_TTL
+from connector.settings import Settings
 from connector.tenant_credentials import INBOUND_PARSE
 from connector.tenants import open_tenant_records
 
@@ -47,7 +48,7 @@ REPLIES_QUEUE = "replies"
 # What the queued job runs, called with the message as JSON (`InboundMessage.model_validate(payload)`);
 # app.config["SALESOS_INBOUND_JOB"] overrides it.
 INBOUND_JOB = "agents.jobs.handle_inbound_message"
-INBOUND_MAX_BYTES = DEFAULT_MAX_BYTES + 1024 * 1024  # the message, and SendGrid's other fields beside it
+FIELDS_ALLOWANCE = 1024 * 1024  # SendGrid's other fields beside the message (headers, envelope, spam report)
 FIELD_MAX_BYTES = 64 * 1024  # envelope, to: a few addresses
 NOT_FOUND = {"error": "not found"}  # every unknown or wrong token, byte for byte
 
@@ -58,21 +59,22 @@ def receive(token: str):
     if tenant is None:
         log.warning("SendGrid inbound parse refused (404): the URL's token is no tenant's")
         return jsonify(NOT_FOUND), 404
+    bound = body_bound(current_app.config["SALESOS_SETTINGS"])
     declared = request.content_length
-    if declared is not None and declared > INBOUND_MAX_BYTES:
-        return _skipped(tenant.id, f"{declared} bytes")
+    if declared is not None and declared > bound:
+        return _skipped(tenant.id, f"{declared} bytes", bound)
     if request.mimetype != "multipart/form-data":
         return jsonify(error="expected multipart/form-data (SendGrid Inbound Parse)",
                        problems=["Content-Type: must be multipart/form-data"]), 400
-    request.max_content_length = INBOUND_MAX_BYTES
-    request.max_form_memory_size = INBOUND_MAX_BYTES
+    request.max_content_length = bound
+    request.max_form_memory_size = bound
     request.form_data_parser_class = _BytesFormParser
     try:
-        raw = _email_field()
+        raw = _email_field(bound)
         envelope = _field("envelope")
         to = _field("to")
     except RequestEntityTooLarge:  # a chunked body that grew past the bound
-        return _skipped(tenant.id, f"more than {INBOUND_MAX_BYTES} bytes")
+        return _skipped(tenant.id, f"more than {bound} bytes", bound)
     if not raw:
         return jsonify(error="no raw message: turn on \"Send Raw\" in the SendGrid Inbound Parse settings",
                        problems=["email: required (the full MIME message SendGrid posts with Send Raw on)"]), 400
@@ -117,11 +119,16 @@ def inbound_job_id(message: InboundMessage) -> str:
     return f"inbound-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
-def _email_field() -> bytes:
+def body_bound(settings: Settings) -> int:
+    """The largest post read: SALESOS_INBOUND_MAX_BYTES of message, and room for the other fields."""
+    return settings.salesos_inbound_max_bytes + FIELDS_ALLOWANCE
+
+
+def _email_field(bound: int) -> bytes:
     """The raw message: a form field (what SendGrid sends), or a file part, read no further than the bound."""
     upload = request.files.get("email")
     if upload is not None:
-        return upload.stream.read(INBOUND_MAX_BYTES)
+        return upload.stream.read(bound)
     return request.form.get("email", "").encode("latin-1")  # the bytes as posted (`_BytesFormParser`)
 
 
@@ -165,7 +172,7 @@ def _recipient(envelope: str, to: str) -> str | None:
     return None
 
 
-def _skipped(tenant: str, size: str):
-    log.warning("SendGrid inbound parse for %s: a message of %s skipped (the bound is %d bytes); acknowledged so "
-                "SendGrid does not send it again", tenant, size, INBOUND_MAX_BYTES)
+def _skipped(tenant: str, size: str, bound: int):
+    log.warning("SendGrid inbound parse for %s: a post of %s skipped (the bound is %d bytes); acknowledged so "
+                "SendGrid does not send it again", tenant, size, bound)
     return jsonify(queued=0, skipped="too large"), 200

@@ -26,8 +26,14 @@ from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, LoginError
 from pydantic import BaseModel, Field
 
-from connector.inbound.base import (DEFAULT_LOOKBACK_DAYS, DEFAULT_MAX_BYTES, InboundAuthError, InboundError,
-                                    InboundMessage, TransientInboundError)
+from connector.inbound.base import (
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MAX_BYTES,
+    InboundAuthError,
+    InboundError,
+    InboundMessage,
+    TransientInboundError,
+)
 
 log = logging.getLogger(__name__)
 FETCH_BYTES = 16 * 1024 * 1024  # one UID FETCH of bodies asks for at most about this much (and at least one message)

@@ -16,7 +16,7 @@ from connector.settings import Settings
 from connector.tenants import Tenant, TenantStore, tenant_id
 from connector.vault import Vault, new_key
 from webhooks.app import create_app
-from webhooks.inbound_parse import INBOUND_JOB, INBOUND_MAX_BYTES, NOT_FOUND, REPLIES_QUEUE
+from webhooks.inbound_parse import INBOUND_JOB, NOT_FOUND, REPLIES_QUEUE, body_bound
 
 PATH = "/webhooks/sendgrid/inbound"
 # A reply in Latin-1 with an 8-bit body: its bytes must reach the classifier exactly as SendGrid posted them.
@@ -47,7 +47,7 @@ def sendgrid_fields(**overrides: bytes) -> dict[str, bytes]:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(salesos_home=tmp_path, salesos_vault_keys=new_key())
+    return Settings(salesos_home=tmp_path, salesos_vault_keys=new_key(), salesos_inbound_max_bytes=64 * 1024)
 
 
 @pytest.fixture
@@ -130,15 +130,16 @@ def test_a_body_that_is_not_multipart_is_refused(client, store, tenant):
     assert response.status_code == 400 and "Content-Type" in response.json["problems"][0]
 
 
-def test_a_message_over_the_bound_is_acknowledged_and_skipped_not_queued(client, store, tenant, conn, caplog):
-    huge = REPLY + b"x" * INBOUND_MAX_BYTES
+def test_a_message_over_the_bound_is_acknowledged_and_skipped_not_queued(client, settings, store, tenant, conn,
+                                                                          caplog):
+    huge = REPLY + b"x" * body_bound(settings)
     response = post(client, f"{PATH}/{store.inbound_parse.ensure(tenant)}", sendgrid_fields(email=huge))
     assert response.status_code == 200 and response.json["skipped"] == "too large"
     assert queued(conn) == [] and "skipped" in caplog.text
 
 
-def test_a_chunked_message_over_the_bound_is_skipped_too(client, store, tenant, conn):
-    body, content_type = multipart(sendgrid_fields(email=REPLY + b"x" * INBOUND_MAX_BYTES))
+def test_a_chunked_message_over_the_bound_is_skipped_too(client, settings, store, tenant, conn):
+    body, content_type = multipart(sendgrid_fields(email=REPLY + b"x" * body_bound(settings)))
     response = client.post(f"{PATH}/{store.inbound_parse.ensure(tenant)}", input_stream=io.BytesIO(body),
                            content_type=content_type, headers={"Transfer-Encoding": "chunked"},
                            environ_overrides={"wsgi.input_terminated": True})

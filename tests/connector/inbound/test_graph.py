@@ -25,7 +25,8 @@ FIRST, LAST = (json.loads((FIXTURES / f"graph_delta_{name}_page.json").read_text
 @pytest.fixture
 def api():
     with respx.mock(assert_all_called=False) as router:
-        router.get(url__regex=r"/messages/[^/]+/\$value$").respond(content=REPLY, headers={"Content-Type": "text/plain"})
+        router.get(url__regex=r"/messages/[^/]+/\$value$").respond(content=REPLY,
+                                                                   headers={"Content-Type": "text/plain"})
         yield router
 
 
