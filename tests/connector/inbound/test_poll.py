@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 
@@ -33,9 +34,21 @@ class ScriptedReader:
         pass
 
 
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    """One database for the module (migrating a new one per test costs more than the tests): each test polls a
+    tenant of its own."""
+    return tmp_path_factory.mktemp("inbound-poll") / "state.sqlite3"
+
+
 @pytest.fixture
-def cursors(tmp_path):
-    return InboundCursors(tmp_path / "state.sqlite3")
+def cursors(database):
+    return InboundCursors(database)
+
+
+@pytest.fixture
+def tenant():
+    return f"t-{uuid.uuid4().hex[:8]}"
 
 
 def test_cursors_are_kept_per_tenant_and_mailbox_whatever_the_address_case(state_url):
@@ -55,16 +68,16 @@ def test_a_cursor_put_expecting_an_older_one_does_not_move_it(state_url):
     assert cursors.put("t1", "rep@salesos.test", "1000:12", expected="1000:9") is True
 
 
-def test_a_poll_hands_each_message_over_and_then_stores_the_new_cursor(cursors):
+def test_a_poll_hands_each_message_over_and_then_stores_the_new_cursor(cursors, tenant):
     reader, handled = ScriptedReader(3), []
-    assert poll_mailbox(reader, cursors, "t1", "rep@salesos.test", 2, handled.append) == handled
+    assert poll_mailbox(reader, cursors, tenant, "rep@salesos.test", 2, handled.append) == handled
     assert [m.provider_id for m in handled] == ["7:0", "7:1"]
-    assert cursors.get("t1", "rep@salesos.test") == "2"
-    poll_mailbox(reader, cursors, "t1", "rep@salesos.test", 2, handled.append)
+    assert cursors.get(tenant, "rep@salesos.test") == "2"
+    poll_mailbox(reader, cursors, tenant, "rep@salesos.test", 2, handled.append)
     assert reader.asked == [None, "2"] and len(handled) == 3
 
 
-def test_a_handler_that_fails_leaves_the_cursor_so_the_messages_are_read_again(cursors):
+def test_a_handler_that_fails_leaves_the_cursor_so_the_messages_are_read_again(cursors, tenant):
     reader, handled = ScriptedReader(3), []
 
     def crash_on_second(message: InboundMessage) -> None:
@@ -73,33 +86,33 @@ def test_a_handler_that_fails_leaves_the_cursor_so_the_messages_are_read_again(c
         handled.append(message)
 
     with pytest.raises(RuntimeError):
-        poll_mailbox(reader, cursors, "t1", "rep@salesos.test", 10, crash_on_second)
-    assert cursors.get("t1", "rep@salesos.test") is None
-    again = poll_mailbox(reader, cursors, "t1", "rep@salesos.test", 10, handled.append)
+        poll_mailbox(reader, cursors, tenant, "rep@salesos.test", 10, crash_on_second)
+    assert cursors.get(tenant, "rep@salesos.test") is None
+    again = poll_mailbox(reader, cursors, tenant, "rep@salesos.test", 10, handled.append)
     assert [m.provider_id for m in again] == ["7:0", "7:1", "7:2"]
 
 
-def test_a_reader_error_leaves_the_cursor(cursors):
+def test_a_reader_error_leaves_the_cursor(cursors, tenant):
     class Down(ScriptedReader):
         def fetch_new(self, cursor, limit):
             raise TransientInboundError("IMAP server: ConnectionResetError")
 
-    cursors.put("t1", "rep@salesos.test", "5")
+    cursors.put(tenant, "rep@salesos.test", "5")
     with pytest.raises(TransientInboundError):
-        poll_mailbox(Down(0), cursors, "t1", "rep@salesos.test", 10, lambda m: None)
-    assert cursors.get("t1", "rep@salesos.test") == "5"
+        poll_mailbox(Down(0), cursors, tenant, "rep@salesos.test", 10, lambda m: None)
+    assert cursors.get(tenant, "rep@salesos.test") == "5"
 
 
-def test_a_poll_that_overlapped_another_does_not_move_the_cursor_back(cursors):
+def test_a_poll_that_overlapped_another_does_not_move_the_cursor_back(cursors, tenant):
     reader = ScriptedReader(5)
 
     def another_poll_finishes_first(message: InboundMessage) -> None:
-        cursors.put("t1", "rep@salesos.test", "5")
+        cursors.put(tenant, "rep@salesos.test", "5")
 
-    poll_mailbox(reader, cursors, "t1", "rep@salesos.test", 2, another_poll_finishes_first)
-    assert cursors.get("t1", "rep@salesos.test") == "5"
+    poll_mailbox(reader, cursors, tenant, "rep@salesos.test", 2, another_poll_finishes_first)
+    assert cursors.get(tenant, "rep@salesos.test") == "5"
 
 
-def test_a_limit_below_one_is_refused_naming_it(cursors):
+def test_a_limit_below_one_is_refused_naming_it(cursors, tenant):
     with pytest.raises(ValueError, match="limit"):
-        poll_mailbox(ScriptedReader(1), cursors, "t1", "rep@salesos.test", 0, lambda m: None)
+        poll_mailbox(ScriptedReader(1), cursors, tenant, "rep@salesos.test", 0, lambda m: None)
