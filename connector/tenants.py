@@ -25,7 +25,7 @@ from connector.data_sources import forget_data_source
 from connector.ledger import reopen_abandoned_unsubscribes
 from connector.settings import Settings
 from connector.store import Store, open_store
-from connector.store.schema import tenants
+from connector.store.schema import inbound_cursors, tenants
 from connector.tenant_credentials import (
     FLOW_SECRET,
     INBOUND_PARSE,
@@ -163,6 +163,7 @@ class TenantStore(TenantRecords):
             self.outbound.forget(tenant_id)
             self.workflow.forget(tenant_id)
             self.inbound_parse.forget(tenant_id)
+            conn.execute(inbound_cursors.delete().where(inbound_cursors.c.tenant == tenant_id))
             revoke_tenant_keys(conn, tenant_id)
             forget_data_source(conn, tenant_id)
             forget_market(conn, tenant_id)

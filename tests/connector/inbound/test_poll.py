@@ -10,6 +10,8 @@ import pytest
 from connector.inbound.base import InboundMessage, TransientInboundError
 from connector.inbound.cursors import InboundCursors
 from connector.inbound.poll import poll_mailbox
+from connector.tenants import Tenant, TenantStore
+from connector.vault import Vault, new_key
 
 
 def message(number: int) -> InboundMessage:
@@ -116,3 +118,16 @@ def test_a_poll_that_overlapped_another_does_not_move_the_cursor_back(cursors, t
 def test_a_limit_below_one_is_refused_naming_it(cursors, tenant):
     with pytest.raises(ValueError, match="limit"):
         poll_mailbox(ScriptedReader(1), cursors, tenant, "rep@salesos.test", 0, lambda m: None)
+
+
+def test_removing_a_tenant_forgets_its_mailboxes_cursors(tmp_path):
+    key = new_key()
+    store = TenantStore(tmp_path / "state.sqlite3", Vault(tmp_path / "state.sqlite3", key))
+    store.add(Tenant(id="hubspot-62515", crm="hubspot", external_id="62515", installed_at=dt.datetime.now(dt.UTC)),
+              {"access_token": "pat-na1-1"})
+    cursors = InboundCursors(tmp_path / "state.sqlite3")
+    cursors.put("hubspot-62515", "rep@salesos.test", "4021")
+    cursors.put("hubspot-7", "rep@salesos.test", "17")
+    store.remove("hubspot-62515")
+    assert cursors.get("hubspot-62515", "rep@salesos.test") is None
+    assert cursors.get("hubspot-7", "rep@salesos.test") == "17"
