@@ -49,16 +49,19 @@ class GmailReader:
         self._api.close()
 
     def fetch_new(self, cursor: str | None, limit: int) -> tuple[list[InboundMessage], str]:
-        if cursor is None:
-            return [], self._current_history_id()
-        if not cursor.isdigit():
+        if cursor is not None and not cursor.isdigit():
             raise ValueError(f"cursor: {cursor[:60]!r} is not a Gmail historyId (a number)")
         try:
-            ids, cursor = self._added_since(cursor, limit)
-        except Expired:
-            log.warning("Gmail %s: historyId %s has expired; reading the INBOX of the last %d days again",
-                        self.address, cursor, self.lookback_days)
-            ids, cursor = self._recent(limit)
+            if cursor is None:
+                return [], self._current_history_id()
+            try:
+                ids, cursor = self._added_since(cursor, limit)
+            except Expired:
+                log.warning("Gmail %s: historyId %s has expired; reading the INBOX of the last %d days again",
+                            self.address, cursor, self.lookback_days)
+                ids, cursor = self._recent(limit)
+        except Expired as exc:  # the profile or the message list itself is not found: no such mailbox
+            raise InboundError(f"{exc}: no mailbox {self.address} for this token") from exc
         messages = [message for message in map(self._message, ids) if message is not None]
         return messages, cursor
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from connector.inbound.base import InboundAuthError, TransientInboundError
+from connector.inbound.base import InboundAuthError, InboundError, TransientInboundError
 from connector.inbound.gmail import GmailReader
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "inbound"
@@ -139,3 +139,9 @@ def test_a_timeout_is_transient(api, reader):
 def test_a_cursor_that_is_no_history_id_is_an_error_naming_the_cursor(reader):
     with pytest.raises(ValueError, match="cursor"):
         reader.fetch_new("1000:17", 10)
+
+
+def test_a_mailbox_the_api_does_not_know_is_an_error_not_a_restart(api, reader):
+    api.get("/profile").respond(404, json={"error": {"code": 404}})
+    with pytest.raises(InboundError, match="no mailbox"):
+        reader.fetch_new(None, 10)
