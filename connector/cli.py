@@ -729,6 +729,33 @@ def tenants_workflow_url(
         typer.echo(f"{action.name}: {workflow_url(public_url, record.external_id, token, action.name)}")
 
 
+@tenants_app.command("inbound-parse-url")
+def tenants_inbound_parse_url(
+    tenant: Annotated[str, typer.Argument(help="tenant id, e.g. hubspot-62515")],
+    rotate: Annotated[bool, typer.Option(help="replace the token; the current URL is refused from then on")] = False,
+) -> None:
+    """Print the tenant's SendGrid Inbound Parse URL (made if it has none yet): replies posted there are read."""
+    from connector.tenant_credentials import inbound_parse_url
+    from connector.vault import VaultError
+
+    store = _tenant_store()
+    if store.get(tenant) is None:
+        err.print(f"[red]{quote(tenant)} is not an installed tenant[/red] (`tenants list` shows those that are)",
+                  highlight=False)
+        raise typer.Exit(2)
+    try:
+        token = store.inbound_parse.rotate(tenant) if rotate else store.inbound_parse.ensure(tenant)
+    except VaultError as exc:
+        err.print(f"[red]Vault:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    public_url = load_settings().salesos_public_url
+    _warn_if_unreachable(public_url)
+    err.print("In SendGrid, Settings > Inbound Parse: add the host replies go to, paste this URL as its Destination "
+              "URL and tick \"POST the raw, full MIME message\". Keep it private: it is the only credential of the "
+              "posts.", highlight=False)
+    typer.echo(inbound_parse_url(public_url, token))
+
+
 @app.command("rotate-keys")
 def rotate_keys(
     bind_legacy: Annotated[bool, typer.Option(help="once, after upgrading: also bind the tokens an older SalesOS "

@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     salesos_job_board_discovery: bool = Field(default=True, description="look for a company's job board on its website")
     salesos_run_cost_cap: float = Field(default=300, ge=0, description="dollars of paid provider calls per run; 0: none")
     salesos_monthly_cost_cap: float = Field(default=1000, ge=0, description="dollars per tenant and month; 0: none")
+    # Reading replies (connector.inbound, webhooks.inbound_parse)
+    salesos_inbound_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024, le=50 * 1024 * 1024,
+                                           description="a received message larger than this is skipped, never loaded")
+    salesos_inbound_poll_limit: int = Field(default=100, ge=1, le=1000, description="messages read per mailbox poll")
+    salesos_inbound_lookback_days: int = Field(default=2, ge=0, le=30,
+                                               description="days of mail read when a mailbox has no usable cursor")
 
     # Engagement and consent (issue 12): tracked links, SendGrid's event webhook, the score, the country policy.
     salesos_tracking_secrets: SecretStr | None = Field(

@@ -8,6 +8,10 @@
   portal's request with SalesOS's one app secret, so only the token tells a
   portal's workflow from one pointed at another portal's URL.
 - A Salesforce org's Flow secret, the HMAC key its Flow callouts are signed with.
+- A tenant's SendGrid Inbound Parse URL, `/webhooks/sendgrid/inbound/<token>`:
+  SendGrid does not sign Inbound Parse posts, so the token is their only
+  credential. Made when an admin first asks for it (not every tenant reads
+  replies through SendGrid).
 
 Each is random and the tenant's own. A URL token is made when its tenant is
 registered, a Flow secret when an admin first asks for it; registering again
@@ -37,7 +41,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Table
 
 from agents.validation import quote
-from connector.store.schema import outbound_tokens, workflow_tokens
+from connector.store.schema import inbound_parse_tokens, outbound_tokens, workflow_tokens
 from connector.vault import Vault
 
 
@@ -50,6 +54,7 @@ class UrlKind:
 
 OUTBOUND = UrlKind("outbound_token", outbound_tokens, "/webhooks/salesforce/outbound")
 WORKFLOW = UrlKind("workflow_token", workflow_tokens, "/webhooks/hubspot/workflow")
+INBOUND_PARSE = UrlKind("inbound_parse_token", inbound_parse_tokens, "/webhooks/sendgrid/inbound")
 FLOW_SECRET = "flow_secret"
 
 
@@ -61,6 +66,11 @@ def outbound_url(public_url: str, token: str) -> str:
 def workflow_url(public_url: str, portal: str, token: str, action: str) -> str:
     """The URL of one SalesOS action, for a "Send a webhook" action of the portal's workflows."""
     return f"{public_url.rstrip('/')}{WORKFLOW.path}/{portal}/{token}/{action}"
+
+
+def inbound_parse_url(public_url: str, token: str) -> str:
+    """The Destination URL an admin enters in SendGrid's Inbound Parse settings (with "Send Raw" on)."""
+    return f"{public_url.rstrip('/')}{INBOUND_PARSE.path}/{token}"
 
 
 def unreachable(public_url: str) -> str | None:

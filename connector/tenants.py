@@ -25,8 +25,17 @@ from connector.data_sources import forget_data_source
 from connector.ledger import reopen_abandoned_unsubscribes
 from connector.settings import Settings
 from connector.store import Store, open_store
-from connector.store.schema import tenants
-from connector.tenant_credentials import FLOW_SECRET, OUTBOUND, WORKFLOW, TenantSecret, UrlKind, UrlTokens, digest
+from connector.store.schema import inbound_cursors, tenants
+from connector.tenant_credentials import (
+    FLOW_SECRET,
+    INBOUND_PARSE,
+    OUTBOUND,
+    WORKFLOW,
+    TenantSecret,
+    UrlKind,
+    UrlTokens,
+    digest,
+)
 from connector.tenant_markets import forget_market
 from connector.vault import Vault
 
@@ -108,6 +117,7 @@ class TenantStore(TenantRecords):
         self._vault = vault
         self.outbound = UrlTokens(vault, OUTBOUND)
         self.workflow = UrlTokens(vault, WORKFLOW)
+        self.inbound_parse = UrlTokens(vault, INBOUND_PARSE)  # made on demand: `tenants inbound-parse-url`
         self.flow = TenantSecret(vault, FLOW_SECRET)
 
     def add(self, tenant: Tenant, secrets: dict[str, str]) -> None:
@@ -152,6 +162,8 @@ class TenantStore(TenantRecords):
             self._vault.delete_tenant(tenant_id)
             self.outbound.forget(tenant_id)
             self.workflow.forget(tenant_id)
+            self.inbound_parse.forget(tenant_id)
+            conn.execute(inbound_cursors.delete().where(inbound_cursors.c.tenant == tenant_id))
             revoke_tenant_keys(conn, tenant_id)
             forget_data_source(conn, tenant_id)
             forget_market(conn, tenant_id)

@@ -26,6 +26,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     from webhooks.engagement import engagement
     from webhooks.health import dashboard_enabled, health, mount_dashboard
     from webhooks.hubspot_events import mount as mount_hubspot_webhooks
+    from webhooks.inbound_parse import inbound_parse
     from webhooks.oauth import oauth
     from webhooks.response_headers import add_response_headers
     from webhooks.salesforce_events import salesforce_events
@@ -41,6 +42,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     app.register_blueprint(oauth)
     app.register_blueprint(salesforce_events)
     app.register_blueprint(workflow_actions)
+    app.register_blueprint(inbound_parse)
     if url and (dashboard_enabled() if dashboard is None else dashboard):
         mount_dashboard(app, url)
     mount_hubspot_webhooks(app)  # outermost: HubSpot's stream skips Flask (webhooks.hubspot_events)

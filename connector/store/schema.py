@@ -231,4 +231,18 @@ suppressions = Table(
     _text("email", primary_key=True),  # lower case
     _text("reason"),
     _text("at"),
+# Inbound mail (`connector.inbound`): how far each mailbox has been read (a reader's own cursor: an IMAP
+# "uidvalidity:uid", a Gmail historyId, a Graph delta link), and the digests of the per-tenant tokens in
+# SendGrid Inbound Parse URLs (`webhooks.inbound_parse`).
+inbound_cursors = Table(
+    "inbound_cursors", metadata,
+    _text("tenant", primary_key=True),
+    _text("mailbox", primary_key=True),  # lower case
+    _text("cursor"),
+    _text("updated_at"),
+)
+inbound_parse_tokens = Table(
+    "inbound_parse_tokens", metadata,
+    _text("tenant", primary_key=True),
+    _text("digest", unique=True),
 )

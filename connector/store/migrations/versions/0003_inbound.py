@@ -1,0 +1,28 @@
+"""Inbound mail: each mailbox's read cursor, and the digests of the SendGrid Inbound Parse URL tokens.
+
+Revision ID: 0003_inbound
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003_inbound"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "inbound_cursors",
+        sa.Column("tenant", sa.Text, nullable=False, primary_key=True),
+        sa.Column("mailbox", sa.Text, nullable=False, primary_key=True),
+        sa.Column("cursor", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.Text, nullable=False),
+    )
+    op.create_table(
+        "inbound_parse_tokens",
+        sa.Column("tenant", sa.Text, nullable=False, primary_key=True),
+        sa.Column("digest", sa.Text, nullable=False, unique=True),
+    )
