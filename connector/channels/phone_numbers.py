@@ -20,7 +20,7 @@ class InvalidPhoneNumber(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
-        self.field = field
+        self.field, self.rule = field, message
 
 
 def to_e164(number: str | None, *, field: str, region: str | None = None) -> str:
