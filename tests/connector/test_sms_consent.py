@@ -33,6 +33,7 @@ def consent(state_url):
 
 @pytest.fixture
 def sqlite_consent(sqlite_url):
+    """For the rules over the same statements: the statements themselves run on both engines above and below."""
     return SmsConsent(sqlite_url)
 
 
@@ -52,10 +53,10 @@ def test_a_revoke_takes_effect_at_once(consent):
     assert not consent.has_consent("t", ADA)
 
 
-def test_a_second_stop_changes_nothing(consent):
-    consent.grant("t", ADA, source="form")
-    consent.revoke("t", ADA, "sms_stop")
-    assert not consent.revoke("t", ADA, "sms_stop")
+def test_a_second_stop_changes_nothing(sqlite_consent):
+    sqlite_consent.grant("t", ADA, source="form")
+    sqlite_consent.revoke("t", ADA, "sms_stop")
+    assert not sqlite_consent.revoke("t", ADA, "sms_stop")
 
 
 def test_a_stop_without_consent_on_file_is_recorded_so_an_import_cannot_grant_it_later(consent):
@@ -65,24 +66,24 @@ def test_a_stop_without_consent_on_file_is_recorded_so_an_import_cannot_grant_it
     assert not consent.has_consent("t", ADA)
 
 
-def test_a_rep_cannot_undo_a_contacts_stop(consent):
-    consent.grant("t", ADA, source="form")
-    consent.revoke("t", ADA, "sms_stop")
+def test_a_rep_cannot_undo_a_contacts_stop(sqlite_consent):
+    sqlite_consent.grant("t", ADA, source="form")
+    sqlite_consent.revoke("t", ADA, "sms_stop")
     with pytest.raises(ConsentError):
-        consent.grant("t", ADA, source="rep")
+        sqlite_consent.grant("t", ADA, source="rep")
 
 
-def test_a_new_form_consent_lifts_a_stop(consent):
-    consent.revoke("t", ADA, "sms_stop")
-    consent.grant("t", ADA, source="form")
-    assert consent.has_consent("t", ADA)
+def test_a_new_form_consent_lifts_a_stop(sqlite_consent):
+    sqlite_consent.revoke("t", ADA, "sms_stop")
+    sqlite_consent.grant("t", ADA, source="form")
+    assert sqlite_consent.has_consent("t", ADA)
 
 
-def test_a_rep_may_grant_again_after_a_rep_revoked(consent):
-    consent.grant("t", ADA, source="rep")
-    consent.revoke("t", ADA, "rep")
-    consent.grant("t", ADA, source="rep")
-    assert consent.has_consent("t", ADA)
+def test_a_rep_may_grant_again_after_a_rep_revoked(sqlite_consent):
+    sqlite_consent.grant("t", ADA, source="rep")
+    sqlite_consent.revoke("t", ADA, "rep")
+    sqlite_consent.grant("t", ADA, source="rep")
+    assert sqlite_consent.has_consent("t", ADA)
 
 
 def test_start_restores_consent_given_before_the_stop(consent):
@@ -92,10 +93,10 @@ def test_start_restores_consent_given_before_the_stop(consent):
     assert consent.has_consent("t", ADA)
 
 
-def test_start_from_a_number_that_never_agreed_grants_nothing(consent):
-    consent.revoke("t", ADA, "sms_stop")
-    assert not consent.resubscribe("t", ADA)
-    assert not consent.has_consent("t", ADA)
+def test_start_from_a_number_that_never_agreed_grants_nothing(sqlite_consent):
+    sqlite_consent.revoke("t", ADA, "sms_stop")
+    assert not sqlite_consent.resubscribe("t", ADA)
+    assert not sqlite_consent.has_consent("t", ADA)
 
 
 def test_an_unknown_source_is_refused_naming_the_field(sqlite_consent):
