@@ -28,6 +28,7 @@ SmsKeyword = Literal["stop", "start", "help"]
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+_TRIM = " \t\r\n.!?,;:'\"()"
 OPT_OUT_NOTICE = "Reply STOP to opt out"
 SMS_SEGMENT = 160
 UCS2_SEGMENT = 70
@@ -106,11 +107,12 @@ def sms_body(message: str, *, sender: str) -> str:
 
 
 def sms_keyword(body: str | None, opt_out_type: str | None = None) -> SmsKeyword | None:
-    """Which of Twilio's keywords an inbound text is: the whole trimmed body, any case. Twilio's own verdict
+    """Which of Twilio's keywords an inbound text is: the whole body, trimmed of spaces and punctuation ("Stop!"
+    counts: honouring an opt-out Twilio might not have matched harms nobody), any case. Twilio's own verdict
     (`OptOutType`, sent when Advanced Opt-Out is on, including custom keywords) wins when present."""
     if opt_out_type and opt_out_type.strip().upper() in ("STOP", "START", "HELP"):
         return opt_out_type.strip().lower()  # type: ignore[return-value]
-    word = (body or "").strip().upper()
+    word = (body or "").strip().strip(_TRIM).upper()
     if word in STOP_WORDS:
         return "stop"
     if word in START_WORDS:
