@@ -34,8 +34,8 @@ from sqlalchemy import select
 from agents.validation import quote
 from connector.channels.phone_numbers import InvalidPhoneNumber, to_e164
 from connector.channels.twilio import TwilioClient
-from connector.store.schema import twilio_tokens
 from connector.store import Store
+from connector.store.schema import twilio_tokens
 from connector.tenant_credentials import UrlKind, UrlTokens, digest
 from connector.vault import Vault
 

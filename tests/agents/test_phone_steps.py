@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from agents.models import Contact, SequenceStep
-from agents.phone_steps import (OPT_OUT_NOTICE, is_gsm7, phone_step_plan, sms_body, sms_keyword, sms_length)
+from agents.phone_steps import OPT_OUT_NOTICE, is_gsm7, phone_step_plan, sms_body, sms_keyword, sms_length
 
 CALL = SequenceStep(day=7, channel="phone", action="make_call", message_type="direct_pitch",
                     scheduled_at=dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC))
