@@ -31,6 +31,7 @@ from connector.mailbox_commands import mailbox_app
 from connector.markets import MarketError, load_market
 from connector.provider_key_commands import provider_key_app
 from connector.settings import load_settings
+from connector.twilio_commands import twilio_app
 
 # Tracebacks are plain and show no local variables (a token may be one); usage errors are boxed on a terminal only.
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="SalesOS: prospecting inside your CRM.",
@@ -529,6 +530,7 @@ tenants_app.add_typer(provider_key_app, name="provider-key")
 app.add_typer(operator_key_app, name="operator-key")
 app.add_typer(db_app, name="db")
 app.add_typer(mailbox_app, name="mailbox")
+app.add_typer(twilio_app, name="twilio")
 
 
 def _tenant_store():

@@ -243,6 +243,35 @@ inbound_cursors = Table(
 )
 inbound_parse_tokens = Table(
     "inbound_parse_tokens", metadata,
+# Phone and SMS through Twilio (`connector.sms_consent`, `connector.twilio_messages`, `connector.twilio_account`).
+# Who agreed to be texted, how, and whether they took it back; phones in E.164.
+sms_consent = Table(
+    "sms_consent", metadata,
+    _text("tenant", primary_key=True),
+    _text("phone", primary_key=True),
+    _text("email", nullable=True),  # lower case
+    _text("granted_at", nullable=True),  # none: a number that said STOP without ever having agreed
+    _text("source", nullable=True),  # how consent was recorded: form, rep, import
+    _text("revoked_at", nullable=True),
+    _text("revoked_source", nullable=True),  # sms_stop, twilio_opt_out, rep, import, form
+)
+
+# Each text and call SalesOS started, with the furthest status Twilio reported (`rank` orders them).
+twilio_messages = Table(
+    "twilio_messages", metadata,
+    _text("tenant", primary_key=True),
+    _text("sid", primary_key=True),
+    _text("kind"),  # sms or call
+    _text("phone", nullable=True),
+    _text("status"),
+    Column("rank", Integer, nullable=False),
+    _text("error_code", nullable=True),
+    _text("updated_at"),
+)
+
+# Digests of the per-tenant tokens in Twilio's callback URLs, `/webhooks/twilio/<token>/...`.
+twilio_tokens = Table(
+    "twilio_tokens", metadata,
     _text("tenant", primary_key=True),
     _text("digest", unique=True),
 )
