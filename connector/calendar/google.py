@@ -18,7 +18,13 @@ from pydantic import ValidationError
 
 from agents.meetings import Interval
 from connector.calendar.base import (
-    CalendarRejected, CalendarTransient, CreatedEvent, EventRequest, JsonClient, TokenGetter, utc,
+    CalendarRejected,
+    CalendarTransient,
+    CreatedEvent,
+    EventRequest,
+    JsonClient,
+    TokenGetter,
+    utc,
 )
 
 BASE_URL = "https://www.googleapis.com"

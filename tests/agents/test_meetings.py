@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from agents.meetings import Interval, Meeting, Slot, format_slot, meeting_uid, propose_slots, proposal_text, rescheduled
+from agents.meetings import Interval, Meeting, Slot, format_slot, meeting_uid, proposal_text, propose_slots, rescheduled
 
 LONDON, NEW_YORK, LOS_ANGELES, TOKYO = (ZoneInfo(z) for z in ("Europe/London", "America/New_York",
                                                                "America/Los_Angeles", "Asia/Tokyo"))

@@ -12,7 +12,12 @@ import respx
 
 from agents.meetings import Interval
 from connector.calendar.base import (
-    Attendee, Calendar, CalendarAuthError, CalendarRejected, CalendarTransient, EventRequest,
+    Attendee,
+    Calendar,
+    CalendarAuthError,
+    CalendarRejected,
+    CalendarTransient,
+    EventRequest,
 )
 from connector.calendar.google import GoogleCalendar, event_id
 from connector.calendar.graph import GraphCalendar, transaction_id
