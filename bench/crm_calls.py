@@ -11,7 +11,8 @@ Then one task and one logged email per contact, the way outreach writes them
 (HubSpot creates 100 a call, Salesforce 200), an identical re-run, and a re-run
 after every one of their ids was forgotten, as if each worker had been killed
 between the CRM's answer and remembering it: it must find what was created,
-and the CRM must still hold one of each.
+and the CRM must still hold one of each. Last, a meeting for one contact in ten
+(HubSpot meeting engagements, Salesforce Events), measured the same way.
 
     .venv/bin/python bench/crm_calls.py
 """
@@ -26,7 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite  # noqa: E402
+from crm_adapters.base import (  # noqa: E402
+    AccountWrite,
+    ActivityWrite,
+    Association,
+    ContactWrite,
+    MeetingWrite,
+    TaskWrite,
+)
 from crm_adapters.guard import RepEditGuard  # noqa: E402
 
 ACCOUNTS, CONTACTS = 1000, 3000
@@ -63,6 +71,12 @@ def tasks() -> list[TaskWrite]:
 def activities() -> list[ActivityWrite]:
     return [ActivityWrite(key=f"outreach:bench:{c.email}:0", contact_email=c.email, kind="email", subject="Hi",
                           body="Hello", occurred_at=T0) for c in contacts()]
+
+
+def meetings() -> list[MeetingWrite]:
+    return [MeetingWrite(key=f"meeting:bench:{c.email}:1", contact_email=c.email, owner_id="75001", subject="Intro",
+                         start=T0, end=T0 + dt.timedelta(minutes=30), video_url="https://meet.google.com/abc-defg-hij")
+            for c in contacts()[::10]]
 
 
 def funnel_write(crm) -> None:
@@ -110,6 +124,21 @@ def measure_created(minimum: int, backend, count, stored) -> None:
           f"{stored() - len(tasks()) - len(activities())} duplicates")
 
 
+def measure_meetings(minimum: int, backend, count, stored) -> None:
+    """Meetings: a first run, an identical re-run, and a re-run that remembers none of their ids."""
+    booked = meetings()
+    before = count()
+    for _ in range(2):
+        if (result := backend.crm.log_meetings(booked)).errors:
+            raise SystemExit(f"write errors: {list(result.errors.items())[:3]}")
+    first_two = count() - before
+    backend.index.forget("meeting", [m.key for m in booked])
+    backend.crm.log_meetings(booked)
+    recovered = count() - before - first_two
+    print(f"{'':<11} {first_two:>6} calls  minimum {minimum:>4}  for {len(booked):,} meetings, run twice   "
+          f"ids forgotten: {recovered} calls, {stored() - len(booked)} duplicates")
+
+
 def hubspot() -> None:
     from tests.crm_adapters.backends import hubspot_backend
 
@@ -118,6 +147,8 @@ def hubspot() -> None:
         measure("HubSpot", minimum, backend, lambda: backend.fake.total_calls, lambda: len(backend.fake.clients))
         measure_created(2 * math.ceil(CONTACTS / 100), backend, lambda: backend.fake.total_calls,
                         lambda: len(backend.fake.objects["tasks"]) + len(backend.fake.objects["emails"]))
+        measure_meetings(math.ceil(CONTACTS / 10 / 100), backend, lambda: backend.fake.total_calls,
+                         lambda: len(backend.fake.objects["meetings"]))
 
 
 def salesforce() -> None:
@@ -128,6 +159,8 @@ def salesforce() -> None:
         measure("Salesforce", minimum, backend, lambda: backend.fake.calls)
         measure_created(2 * math.ceil(CONTACTS / 200), backend, lambda: backend.fake.calls,
                         lambda: len(backend.fake.tasks))
+        measure_meetings(math.ceil(CONTACTS / 10 / 200), backend, lambda: backend.fake.calls,
+                         lambda: len(backend.fake.events))
 
 
 def main() -> None:

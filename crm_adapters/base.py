@@ -76,6 +76,22 @@ class ActivityWrite(BaseModel):
     occurred_at: dt.datetime
 
 
+class MeetingWrite(BaseModel):
+    """A booked meeting on the contact's record, with its owner; `key` (the meeting's stable key) makes logging
+    it idempotent. `video_url` is the calendar's video link; `location` a place, when there is one."""
+
+    key: str
+    contact_email: str
+    owner_id: str | None = Field(default=None, description="the CRM's id of the owner: a HubSpot owner id, a "
+                                 "Salesforce User id; None leaves the CRM's default (the integration user)")
+    subject: str
+    start: dt.datetime
+    end: dt.datetime
+    location: str | None = None
+    video_url: str | None = None
+    body: str = ""
+
+
 class Account(AccountWrite):
     id: str
 
@@ -93,6 +109,12 @@ class Task(TaskWrite):
 
 
 class Activity(ActivityWrite):
+    id: str
+
+
+class CRMMeeting(MeetingWrite):
+    """A meeting as the CRM holds it."""
+
     id: str
 
 
@@ -135,6 +157,11 @@ class CRMAdapter(ABC):
     def log_activities(self, activities: list[ActivityWrite]) -> WriteResult: ...
 
     @abstractmethod
+    def log_meetings(self, meetings: list[MeetingWrite]) -> WriteResult:
+        """Log booked meetings on their contacts, once per key (a retry finds what the first attempt made).
+        A meeting for an address with no contact is an error under its key; nothing is created for it."""
+
+    @abstractmethod
     def get_accounts(self, domains: list[str] | None = None) -> list[Account]:
         """Accounts by domain; every account when `domains` is None."""
 
@@ -149,6 +176,10 @@ class CRMAdapter(ABC):
 
     @abstractmethod
     def get_activities(self, contact_email: str | None = None) -> list[Activity]: ...
+
+    @abstractmethod
+    def get_meetings(self, contact_email: str | None = None) -> list[CRMMeeting]:
+        """Meetings SalesOS logged, for one contact or all."""
 
     def company_domain(self, crm_id: str) -> str | None:
         """The website domain of a company the CRM knows by id (one a rep created, which SalesOS never wrote).

@@ -28,8 +28,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from crm_adapters.base import (
-    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task, TaskWrite,
-    WriteResult,
+    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, CRMMeeting,
+    MeetingWrite, Task, TaskWrite, WriteResult,
 )
 from crm_adapters.errors import CRMError
 from crm_adapters.fields import fields_for
@@ -161,6 +161,12 @@ class RepEditGuard(CRMAdapter):
 
     def log_activities(self, activities: list[ActivityWrite]) -> WriteResult:
         return self.inner.log_activities(activities)
+
+    def log_meetings(self, meetings: list[MeetingWrite]) -> WriteResult:
+        return self.inner.log_meetings(meetings)
+
+    def get_meetings(self, contact_email: str | None = None) -> list[CRMMeeting]:
+        return self.inner.get_meetings(contact_email)
 
     def get_accounts(self, domains: list[str] | None = None) -> list[Account]:
         return self.inner.get_accounts(domains)

@@ -30,8 +30,8 @@ from urllib3.exceptions import HTTPError as TransportError
 
 from agents.validation import clip
 from crm_adapters.base import (
-    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
-    TaskWrite, WriteResult,
+    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, CRMMeeting,
+    MeetingWrite, Task, TaskWrite, WriteResult,
 )
 from crm_adapters.batching import chunks, prepare, upsert_in_chunks
 from crm_adapters.calls import CallPolicy, TokenSource, call, retry_after
@@ -42,6 +42,9 @@ from crm_adapters.hubspot_map import (
     BATCH, COMPANIES, CONTACTS, CREATED_KEY_PROPERTY, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, OWNER, NOTE_TO_CONTACT, SEARCH_PAGE,
     TASK_KINDS, TASK_TO_CONTACT, TASK_TYPES, UNSUBSCRIBE_ALL, ObjectMap, from_hubspot, join_name, number, split_name,
     to_hubspot,
+    BATCH, COMPANIES, CONTACTS, CREATED_KEY_PROPERTY, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, MEETING_SCHEDULED,
+    MEETING_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE, TASK_KINDS, TASK_TO_CONTACT, TASK_TYPES, UNSUBSCRIBE_ALL,
+    ObjectMap, from_hubspot, join_name, number, split_name, to_hubspot,
 )
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.values import check_domain, check_email, check_link, created_key, instant, normal_email
@@ -144,6 +147,10 @@ class HubSpotCRM(CRMAdapter):
         })
         return _merge(result, other)
 
+    def log_meetings(self, meetings: list[MeetingWrite]) -> WriteResult:
+        """Meeting engagements on their contacts (with the owner when given), created once per key like tasks."""
+        return self._create_once("meeting", "meetings", meetings, MEETING_TO_CONTACT, _meeting_properties)
+
     # --- reads --------------------------------------------------------------
 
     def get_accounts(self, domains: list[str] | None = None) -> list[Account]:
@@ -173,6 +180,16 @@ class HubSpotCRM(CRMAdapter):
         return [Activity(id=crm_id, key=key, contact_email=email, kind="email", subject=p.get("hs_email_subject") or "",
                          body=p.get("hs_email_text") or "", occurred_at=from_hubspot(_DATETIME, p.get("hs_timestamp")))
                 for key, email, crm_id, p in emails]
+
+    def get_meetings(self, contact_email: str | None = None) -> list[CRMMeeting]:
+        records = self._read_created("meeting", "meetings", contact_email, list(_MEETING_PROPERTIES))
+        return [CRMMeeting(id=crm_id, key=key, contact_email=email, owner_id=p.get("hubspot_owner_id") or None,
+                           subject=p.get("hs_meeting_title") or "", body=p.get("hs_meeting_body") or "",
+                           start=from_hubspot(_DATETIME, p.get("hs_meeting_start_time")),
+                           end=from_hubspot(_DATETIME, p.get("hs_meeting_end_time")),
+                           location=p.get("hs_meeting_location") or None,
+                           video_url=p.get("hs_meeting_external_url") or None)
+                for key, email, crm_id, p in records]
 
     def company_domain(self, crm_id: str) -> str | None:
         try:
@@ -528,6 +545,27 @@ def classify(exc: Exception) -> CRMError | None:
 
 
 _DATETIME = CustomField("hs_timestamp", "contact", "datetime", "Timestamp", "When a task is due or an email was sent.")
+
+
+_MEETING_PROPERTIES = ("hs_meeting_title", "hs_meeting_body", "hs_meeting_start_time", "hs_meeting_end_time",
+                       "hs_meeting_location", "hs_meeting_external_url", "hubspot_owner_id")
+
+
+def _meeting_properties(meeting: MeetingWrite) -> dict[str, str]:
+    """A meeting engagement: hs_timestamp is when it happens (where HubSpot's timeline puts it)."""
+    check_link("video_url", meeting.video_url)
+    start, end = _ms(instant("start", meeting.start)), _ms(instant("end", meeting.end))
+    if meeting.end <= meeting.start:
+        raise ValueError(f"end: {end} is not after start {start}")
+    props = {"hs_timestamp": start, "hs_meeting_title": meeting.subject, "hs_meeting_body": meeting.body,
+             "hs_meeting_start_time": start, "hs_meeting_end_time": end, "hs_meeting_outcome": MEETING_SCHEDULED}
+    if meeting.location or meeting.video_url:
+        props["hs_meeting_location"] = meeting.location or meeting.video_url or ""
+    if meeting.video_url:
+        props["hs_meeting_external_url"] = meeting.video_url
+    if meeting.owner_id:
+        props["hubspot_owner_id"] = meeting.owner_id
+    return props
 
 
 def _custom(spec: ObjectMap, values: dict[str, Any]) -> dict[str, str]:

@@ -22,6 +22,8 @@ SEARCH_PAGE = 200  # the search API's largest page
 TASK_TO_CONTACT = 204
 EMAIL_TO_CONTACT = 198
 NOTE_TO_CONTACT = 202
+MEETING_TO_CONTACT = 200
+MEETING_SCHEDULED = "SCHEDULED"  # hs_meeting_outcome of a meeting booked and not yet held
 
 # "Unsubscribed from all email": read-only, set by HubSpot when the person or a rep opts the contact out (the
 # communication preferences API does it for SalesOS: `UNSUBSCRIBE_ALL`, one call per contact, with the

@@ -26,8 +26,8 @@ from pydantic import BaseModel
 from connector.private_files import connect
 from connector.transactions import transaction
 from crm_adapters.base import (
-    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
-    TaskWrite, WriteResult,
+    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, CRMMeeting,
+    MeetingWrite, Task, TaskWrite, WriteResult,
 )
 from crm_adapters.fields import CustomField, fields_for
 from crm_adapters.values import (
@@ -69,7 +69,12 @@ CREATE TABLE IF NOT EXISTS activities (
     id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, contact_email TEXT NOT NULL COLLATE NOCASE, kind TEXT,
     subject TEXT, body TEXT, occurred_at TEXT, created_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS activities_by_contact ON activities (contact_email)
+CREATE INDEX IF NOT EXISTS activities_by_contact ON activities (contact_email);
+CREATE TABLE IF NOT EXISTS meetings (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, contact_email TEXT NOT NULL COLLATE NOCASE, owner_id TEXT,
+    subject TEXT, start_at TEXT, end_at TEXT, location TEXT, video_url TEXT, body TEXT, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS meetings_by_contact ON meetings (contact_email)
 """
 
 
@@ -99,6 +104,8 @@ _CONTACTS = _Table(
 _ADDED_CORE_COLUMNS = {"contacts": {"email_opt_out": "INTEGER"}}  # core columns newer than the first release
 _TASK_COLUMNS = ("key", "contact_email", "kind", "subject", "body", "due_at")
 _ACTIVITY_COLUMNS = ("key", "contact_email", "kind", "subject", "body", "occurred_at")
+_MEETING_COLUMNS = ("key", "contact_email", "owner_id", "subject", "start_at", "end_at", "location", "video_url",
+                    "body")
 
 
 def _utc_now() -> dt.datetime:
@@ -167,6 +174,16 @@ class LocalCRM(CRMAdapter):
         prepared = _prepare(activities, lambda activity: activity.key, _activity_row)
         return self._insert_once("activities", _ACTIVITY_COLUMNS, prepared)
 
+    def log_meetings(self, meetings: list[MeetingWrite]) -> WriteResult:
+        """Meetings on contacts this CRM holds, as HubSpot and Salesforce need a contact to put them on."""
+        rows, result = _prepare(meetings, lambda meeting: meeting.key, _meeting_row)
+        with self._read():
+            known = self._ids(_CONTACTS, [values[1] for _, values in rows])
+        for key, values in rows:
+            if values[1] not in known:
+                result.errors[key] = f"no contact with email {values[1]!r}"
+        return self._insert_once("meetings", _MEETING_COLUMNS, ([row for row in rows if row[1][1] in known], result))
+
     # --- reads --------------------------------------------------------------
 
     def get_accounts(self, domains: list[str] | None = None) -> list[Account]:
@@ -190,6 +207,10 @@ class LocalCRM(CRMAdapter):
 
     def get_activities(self, contact_email: str | None = None) -> list[Activity]:
         return [Activity(**row) for row in self._log_rows("activities", _ACTIVITY_COLUMNS, contact_email)]
+
+    def get_meetings(self, contact_email: str | None = None) -> list[CRMMeeting]:
+        rows = self._log_rows("meetings", _MEETING_COLUMNS, contact_email)
+        return [CRMMeeting(**{**row, "start": row.pop("start_at"), "end": row.pop("end_at")}) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """Rows per table, for run summaries and the report."""
@@ -376,6 +397,16 @@ def _activity_row(activity: ActivityWrite) -> tuple:
     _check_email(activity.contact_email)
     occurred_at = _instant("occurred_at", activity.occurred_at)
     return activity.key, _email(activity.contact_email), activity.kind, activity.subject, activity.body, occurred_at
+
+
+def _meeting_row(meeting: MeetingWrite) -> tuple:
+    _check_email(meeting.contact_email)
+    _check_link("video_url", meeting.video_url)
+    start, end = _instant("start", meeting.start), _instant("end", meeting.end)
+    if meeting.end <= meeting.start:
+        raise ValueError(f"end: {end} is not after start {start}")
+    return (meeting.key, _email(meeting.contact_email), meeting.owner_id, meeting.subject, start, end,
+            meeting.location, meeting.video_url, meeting.body)
 
 
 def _record(table: _Table, row: Row) -> Row:

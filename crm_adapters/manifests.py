@@ -21,7 +21,8 @@ from crm_adapters.workflow_actions import ACTIONS, hubspot_definition
 
 DEFAULT_PUBLIC_URL = "https://salesos.example.com"
 HUBSPOT_GROUP = {"name": "salesos", "label": "SalesOS", "displayOrder": -1}
-HUBSPOT_OBJECTS = {"company": ("companies",), "contact": ("contacts",), "engagement": ("tasks", "notes", "emails")}
+HUBSPOT_OBJECTS = {"company": ("companies",), "contact": ("contacts",),
+                   "engagement": ("tasks", "notes", "emails", "meetings")}
 HUBSPOT_SCOPES = (
     "oauth",
     "crm.objects.companies.read", "crm.objects.companies.write",

@@ -90,8 +90,8 @@ class ProvisionReport(BaseModel):
 
 def provision_hubspot(tokens: TokenSource, *, host: str = "https://api.hubapi.com",
                       policy: CallPolicy | None = None) -> ProvisionReport:
-    """Ensure the `salesos` property group and every SalesOS property on companies, contacts, tasks, notes and
-    emails.
+    """Ensure the `salesos` property group and every SalesOS property on companies, contacts, tasks, notes,
+    emails and meetings.
 
     Per object type: one group read (and create when missing), one batch read,
     and one batch create of the missing properties. A second run only reads.

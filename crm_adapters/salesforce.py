@@ -26,8 +26,8 @@ from simple_salesforce.util import exception_handler
 
 from agents.validation import clip
 from crm_adapters.base import (
-    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, Task,
-    TaskWrite, WriteResult,
+    Account, AccountWrite, Activity, ActivityWrite, Association, Contact, ContactWrite, CRMAdapter, CRMMeeting,
+    MeetingWrite, Task, TaskWrite, WriteResult,
 )
 from crm_adapters.batching import chunks, prepare, upsert_in_chunks
 from crm_adapters.calls import Budget, CallPolicy, TokenSource, call, retry_after
@@ -38,6 +38,10 @@ from crm_adapters.salesforce_map import (
     LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE, TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, TASKS,
     ObjectMap, datetime_text, from_salesforce, join_name, number, parse_datetime, split_name, stand_in_last_name,
     to_salesforce,
+    ACCOUNT_REFERENCE, ACCOUNTS, ACTIVITY_SUBTYPES, BATCH, CONTACTS, EMAIL_OPT_OUT, EVENT_FIELDS, EVENT_LOCATION_MAX,
+    EVENT_OBJECT, EVENTS, IN_CHUNK, IN_CHUNK_URL_BYTES, LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE,
+    TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, TASKS, ObjectMap, datetime_text, from_salesforce, join_name,
+    number, parse_datetime, split_name, stand_in_last_name, to_salesforce,
 )
 from crm_adapters.values import check_domain, check_email, check_link, created_key, instant, normal_domain, normal_email
 
@@ -166,6 +170,10 @@ class SalesforceCRM(CRMAdapter):
             **_when(instant("occurred_at", a.occurred_at), reminder=False),
         })
 
+    def log_meetings(self, meetings: list[MeetingWrite]) -> WriteResult:
+        """Events on their contacts (WhoId) with the owner (OwnerId) when given, upserted by key like tasks."""
+        return self._create_once("meeting", meetings, _event_fields, EVENTS)
+
     # --- reads --------------------------------------------------------------
 
     def get_accounts(self, domains: list[str] | None = None) -> list[Account]:
@@ -191,6 +199,18 @@ class SalesforceCRM(CRMAdapter):
                          kind=SUBTYPE_KINDS.get(r.get("TaskSubtype"), "other"), subject=r.get("Subject") or "",
                          body=r.get("Description") or "", occurred_at=_instant_of(r))
                 for key, email, r in self._read_created("activity", contact_email)]
+
+    def get_meetings(self, contact_email: str | None = None) -> list[CRMMeeting]:
+        meetings = []
+        for key, email, r in self._read_created("meeting", contact_email, EVENT_OBJECT, EVENT_FIELDS):
+            body, video_url = _split_video(r.get("Description") or "")
+            location = r.get("Location") or None
+            meetings.append(CRMMeeting(
+                id=r["Id"], key=key, contact_email=email, owner_id=r.get("OwnerId") or None,
+                subject=r.get("Subject") or "", body=body, start=parse_datetime(r["StartDateTime"]),
+                end=parse_datetime(r["EndDateTime"]), video_url=video_url,
+                location=None if location == video_url else location))
+        return meetings
 
     def company_domain(self, crm_id: str) -> str | None:
         """The Account's website (or the domain SalesOS gave it): a rep's own account, named by an event's id."""
@@ -304,7 +324,8 @@ class SalesforceCRM(CRMAdapter):
 
     # --- created-once records (tasks, activities) -----------------------------
 
-    def _create_once(self, kind: str, items: list, fields: Callable[[Any], Record]) -> WriteResult:
+    def _create_once(self, kind: str, items: list, fields: Callable[[Any], Record],
+                     spec: ObjectMap = TASKS) -> WriteResult:
         """Create each item once: a remembered key is not sent again, and the rest are upserted by their key.
 
         A Task an earlier attempt created, its id never remembered (the worker killed in between, the answer
@@ -325,12 +346,12 @@ class SalesforceCRM(CRMAdapter):
         ready: dict[str, Record] = {}
         for key, (email, record) in fresh.items():
             if email in contacts:
-                ready[key] = {TASKS.id_field: created_key(kind, key), "WhoId": contacts[email], **record}
+                ready[key] = {spec.id_field: created_key(kind, key), "WhoId": contacts[email], **record}
             else:
                 result.errors[key] = f"no contact with email {email!r}"
         for chunk in chunks(list(ready.items()), BATCH):
             written = WriteResult()
-            self._upsert_chunk(TASKS, dict(chunk), written, _PER_RECORD_RETRIES)
+            self._upsert_chunk(spec, dict(chunk), written, _PER_RECORD_RETRIES)
             self._index.remember(kind, written.ids, parents={key: fresh[key][0] for key in written.ids})
             known.update(written.ids)
             result.errors.update(written.errors)
@@ -340,12 +361,13 @@ class SalesforceCRM(CRMAdapter):
         result.unchanged = sum(item.key in known for item in items) - result.created - result.updated
         return result
 
-    def _read_created(self, kind: str, contact_email: str | None) -> list[tuple[str, str, Record]]:
+    def _read_created(self, kind: str, contact_email: str | None, sobject: str = TASK_OBJECT,
+                      fields: Iterable[str] = TASK_FIELDS) -> list[tuple[str, str, Record]]:
         parent = None if contact_email is None else normal_email(contact_email)
         known = self._index.children(kind, parent)
         by_id = {crm_id: key for key, crm_id in known.items()}
         emails = self._index.parents(kind, list(known))
-        records = self._select(TASK_OBJECT, TASK_FIELDS, [], "Id", list(by_id)) if by_id else []
+        records = self._select(sobject, fields, [], "Id", list(by_id)) if by_id else []
         return [(by_id[r["Id"]], emails.get(by_id[r["Id"]]) or parent or "", r) for r in records if r["Id"] in by_id]
 
     # --- reads and ids ------------------------------------------------------
@@ -517,6 +539,33 @@ def _when(iso: str, reminder: bool) -> Record:
     moment = parse_datetime(iso)
     return {"ActivityDate": moment.date().isoformat(), "ReminderDateTime": datetime_text(moment),
             "IsReminderSet": reminder}
+
+
+_JOIN = "\n\nJoin: "
+
+
+def _event_fields(meeting: MeetingWrite) -> Record:
+    """An Event: its own start and end instants; the video link in Location when it fits, and in Description."""
+    check_link("video_url", meeting.video_url)
+    start, end = parse_datetime(instant("start", meeting.start)), parse_datetime(instant("end", meeting.end))
+    if end <= start:
+        raise ValueError(f"end: {datetime_text(end)} is not after start {datetime_text(start)}")
+    location = meeting.location or (meeting.video_url if meeting.video_url and
+                                    len(meeting.video_url) <= EVENT_LOCATION_MAX else None)
+    record: Record = {"Subject": meeting.subject, "StartDateTime": datetime_text(start),
+                      "EndDateTime": datetime_text(end), "Location": location,
+                      "Description": meeting.body + (f"{_JOIN}{meeting.video_url}" if meeting.video_url else "")}
+    if meeting.owner_id:
+        record["OwnerId"] = meeting.owner_id
+    return record
+
+
+def _split_video(description: str) -> tuple[str, str | None]:
+    """(body, video link) of an Event's Description as `_event_fields` wrote it."""
+    body, found, link = description.rpartition(_JOIN)
+    if found and link.startswith(("https://", "http://")) and "\n" not in link:
+        return body, link
+    return description, None
 
 
 def _instant_of(record: Record) -> dt.datetime:

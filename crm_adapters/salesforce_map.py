@@ -82,6 +82,13 @@ CONTACTS = ObjectMap(
 # ID, so a create repeated after a lost answer or a killed worker updates the first one instead of adding another.
 TASKS = ObjectMap(kind="engagement", sobject=TASK_OBJECT, id_field=ENGAGEMENT_KEY.salesforce_name, standard={},
                   custom={})
+# Meetings are Events, keyed the same way: the SalesOS key is an Activity field, so Event has it as Task does.
+# Location holds 255 characters and a Teams link can be longer, so the video link rides in the Description.
+EVENT_OBJECT = "Event"
+EVENT_FIELDS = ("Id", "Subject", "Description", "StartDateTime", "EndDateTime", "Location", "OwnerId", "WhoId")
+EVENT_LOCATION_MAX = 255
+EVENTS = ObjectMap(kind="engagement", sobject=EVENT_OBJECT, id_field=ENGAGEMENT_KEY.salesforce_name, standard={},
+                   custom={})
 
 
 def to_salesforce(field: CustomField, value: Any) -> Any:

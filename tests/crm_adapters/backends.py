@@ -50,6 +50,9 @@ class LocalBackend(Backend):
         self.crm = LocalCRM(path)
 
     def count(self, kind: str) -> int:
+        if kind == "meeting":
+            with sqlite3.connect(self.path) as db:
+                return db.execute("SELECT COUNT(*) FROM meetings").fetchone()[0]
         return self.crm.counts()[{"company": "accounts", "contact": "contacts", "task": "tasks",
                                   "activity": "activities"}[kind]]
 
@@ -68,7 +71,8 @@ class HubSpotBackend(Backend):
         self.crm = HubSpotCRM(StaticToken(fake.token), self.index, host=fake.url, policy=no_wait_policy())
 
     def count(self, kind: str) -> int:
-        types = {"company": ["companies"], "contact": ["contacts"], "task": ["tasks"], "activity": ["emails", "notes"]}
+        types = {"company": ["companies"], "contact": ["contacts"], "task": ["tasks"], "activity": ["emails", "notes"],
+                 "meeting": ["meetings"]}
         return sum(len(self.fake.objects[object_type]) for object_type in types[kind])
 
     def links(self) -> set[tuple[str, str]]:
@@ -90,6 +94,8 @@ class SalesforceBackend(Backend):
                                  policy=no_wait_policy())
 
     def count(self, kind: str) -> int:
+        if kind == "meeting":
+            return len(self.fake.events)
         if kind in ("task", "activity"):  # both are Tasks; an activity is logged completed
             return sum((t["Status"] == TASK_DONE) == (kind == "activity") for t in self.fake.tasks.values())
         return len(self.fake.accounts if kind == "company" else self.fake.contacts)

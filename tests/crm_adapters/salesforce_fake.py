@@ -78,12 +78,18 @@ SCHEMAS: dict[str, dict[str, _Field]] = {
              "IsReminderSet": _Field("bool", "Reminder Set"), "Status": _Field("text", "Status"),
              "TaskSubtype": _Field("text", "Task Subtype"), "WhoId": _Field("id", "Name ID", target="Contact"),
              **_custom("engagement")},
+    # Event shares Activity's custom fields with Task. OwnerId names a User, which this fake keeps no store of.
+    "Event": {"Subject": _Field("text", "Subject"), "Description": _Field("long", "Description"),
+              "StartDateTime": _Field("datetime", "Start"), "EndDateTime": _Field("datetime", "End"),
+              "Location": _Field("text", "Location"), "OwnerId": _Field("text", "Assigned To ID"),
+              "WhoId": _Field("id", "Name ID", target="Contact"), **_custom("engagement")},
 }
-REQUIRED = {"Account": ("Name",), "Contact": ("LastName",), "Lead": ("LastName", "Company"), "Task": ()}
+REQUIRED = {"Account": ("Name",), "Contact": ("LastName",), "Lead": ("LastName", "Company"), "Task": (),
+            "Event": ("StartDateTime", "EndDateTime")}
 EXTERNAL_IDS = {"Account": {COMPANY_KEY.salesforce_name}, "Contact": {CONTACT_KEY.salesforce_name},
-                "Task": {ENGAGEMENT_KEY.salesforce_name}}
+                "Task": {ENGAGEMENT_KEY.salesforce_name}, "Event": {ENGAGEMENT_KEY.salesforce_name}}
 RELATIONSHIPS = {"Contact": {"Account": "AccountId"}}  # relationship name -> id field, for external-id references
-PREFIXES = {"Account": "001", "Contact": "003", "Lead": "00Q", "Task": "00T"}
+PREFIXES = {"Account": "001", "Contact": "003", "Lead": "00Q", "Task": "00T", "Event": "00U"}
 MAX_RECORDS = 200
 MAX_URI_BYTES = 16_384  # with the headers, in fact; the URI alone is what a query's IN list grows
 
@@ -105,11 +111,13 @@ class SalesforceFake:
         self.contacts: dict[str, Record] = {}
         self.tasks: dict[str, Record] = {}
         self.leads: dict[str, Record] = {}
+        self.events: dict[str, Record] = {}
         self.calls = 0  # every API request received, failed ones included
         self.requests: list[tuple[str, str]] = []  # (method, path) of each
         self.api_usage = 0  # what Sforce-Limit-Info reports as used
         self.revoked: set[str] = set()
-        self._stores = {"Account": self.accounts, "Contact": self.contacts, "Lead": self.leads, "Task": self.tasks}
+        self._stores = {"Account": self.accounts, "Contact": self.contacts, "Lead": self.leads, "Task": self.tasks,
+                        "Event": self.events}
         self._canned: list[tuple[int, Any, dict[str, str]]] = []
         self._lost_answers = 0
         self._record_failures: dict[str, list[dict]] = {}

@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
+from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, MeetingWrite, TaskWrite
 from crm_adapters.fields import fields_for
 from tests.crm_adapters.backends import LocalBackend, hubspot_backend, salesforce_backend
 
@@ -56,6 +56,12 @@ def task(key: str = "outreach:t:jane@acme.io:1", email: str = "jane@acme.io") ->
 def activity(key: str = "outreach:t:jane@acme.io:0") -> ActivityWrite:
     return ActivityWrite(key=key, contact_email="jane@acme.io", kind="email", subject="Hi", body="Hello Jane",
                          occurred_at=T0)
+
+
+def meeting(key: str = "meeting:t:jane@acme.io:r1", email: str = "jane@acme.io", **changes) -> MeetingWrite:
+    return MeetingWrite(**{"key": key, "contact_email": email, "owner_id": "75001", "subject": "Acme x SalesOS",
+                           "start": T0, "end": T0 + dt.timedelta(minutes=30), "body": "Intro call",
+                           "video_url": "https://meet.google.com/wix-pvpt-njj", **changes})
 
 
 def test_every_field_reads_back_as_written(backend):
@@ -218,6 +224,51 @@ def test_an_activity_is_logged_once_per_key(backend):
     assert crm.get_activities("john@acme.io") == []
 
 
+def test_a_meeting_is_logged_once_per_key_on_its_contact_with_its_owner(backend):
+    crm = backend.crm
+    crm.upsert_contacts([contact()])
+    first = crm.log_meetings([meeting()])
+    again = crm.log_meetings([meeting(), meeting()])
+    assert (first.created, again.created, again.ids, again.errors) == (1, 0, first.ids, {})
+    assert backend.count("meeting") == 1
+    [stored] = crm.get_meetings("JANE@acme.io")
+    assert (stored.id, stored.key, stored.contact_email, stored.owner_id) == (
+        first.ids["meeting:t:jane@acme.io:r1"], "meeting:t:jane@acme.io:r1", "jane@acme.io", "75001")
+    assert (stored.subject, stored.body, stored.start, stored.end) == (
+        "Acme x SalesOS", "Intro call", T0, T0 + dt.timedelta(minutes=30))
+    assert stored.video_url == "https://meet.google.com/wix-pvpt-njj"
+    assert crm.get_meetings("john@acme.io") == []
+
+
+def test_a_meeting_with_a_place_and_no_owner_reads_back_so(backend):
+    backend.crm.upsert_contacts([contact()])
+    backend.crm.log_meetings([meeting(owner_id=None, video_url=None, location="Acme HQ, Room 4")])
+    [stored] = backend.crm.get_meetings()
+    assert (stored.location, stored.video_url) == ("Acme HQ, Room 4", None)
+
+
+def test_a_meeting_for_a_missing_contact_or_with_a_bad_link_or_time_fails_alone(backend):
+    crm = backend.crm
+    crm.upsert_contacts([contact()])
+    result = crm.log_meetings([
+        meeting("m:ghost", email="ghost@acme.io"),
+        meeting("m:link", video_url="javascript:alert(1)"),
+        meeting("m:time", end=T0),
+        meeting("m:ok"),
+    ])
+    assert set(result.errors) == {"m:ghost", "m:link", "m:time"} and list(result.ids) == ["m:ok"]
+    assert "ghost@acme.io" in result.errors["m:ghost"] and "video_url" in result.errors["m:link"]
+    assert result.errors["m:time"].startswith("end:")
+    assert backend.count("meeting") == 1
+
+
+def test_more_meetings_than_one_batch_are_all_logged(backend):
+    backend.crm.upsert_contacts([contact()])
+    result = backend.crm.log_meetings([meeting(f"m:{n}") for n in range(205)])
+    assert (result.created, result.errors) == (205, {})
+    assert backend.count("meeting") == 205
+
+
 class KilledAfterCreating(Exception):
     """The worker died (kill -9) after the CRM took the create and before it wrote down the CRM's id."""
 
@@ -230,18 +281,20 @@ def kill_after_creating(backend, monkeypatch) -> None:
     remember = backend.index.remember
 
     def die_on_created(kind, ids, parents=None):
-        if kind in ("task", "activity"):
+        if kind in ("task", "activity", "meeting"):
             raise KilledAfterCreating
         remember(kind, ids, parents)
 
     monkeypatch.setattr(backend.index, "remember", die_on_created)
 
 
-@pytest.mark.parametrize("kind", ["task", "activity"])
+@pytest.mark.parametrize("kind", ["task", "activity", "meeting"])
 def test_what_a_killed_worker_created_is_found_by_its_key_by_the_next_worker_not_created_again(backend, kind,
                                                                                                  monkeypatch):
     backend.crm.upsert_contacts([contact()])
-    record, write = (task(), "create_tasks") if kind == "task" else (activity(), "log_activities")
+    record, write, read = {"task": (task(), "create_tasks", "get_tasks"),
+                           "activity": (activity(), "log_activities", "get_activities"),
+                           "meeting": (meeting(), "log_meetings", "get_meetings")}[kind]
     kill_after_creating(backend, monkeypatch)
     try:
         getattr(backend.crm, write)([record])
@@ -253,7 +306,7 @@ def test_what_a_killed_worker_created_is_found_by_its_key_by_the_next_worker_not
     result = getattr(restarted, write)([record])
     assert (result.created, list(result.ids), result.errors) == (0, [record.key], {})
     assert backend.count(kind) == 1
-    [stored] = restarted.get_tasks("jane@acme.io") if kind == "task" else restarted.get_activities("jane@acme.io")
+    [stored] = getattr(restarted, read)("jane@acme.io")
     assert (stored.id, stored.key) == (result.ids[record.key], record.key)  # found, and remembered with its contact
     assert getattr(restarted, write)([record]).unchanged == 1
     restarted.close()

@@ -62,7 +62,7 @@ def test_contact_fields_exist_on_contact_and_lead_and_company_fields_on_account(
 
 def test_what_salesos_creates_carries_its_key_unique_in_hubspot_and_an_external_id_on_salesforce_tasks():
     properties = hubspot_properties()
-    for object_type in ("tasks", "notes", "emails"):
+    for object_type in ("tasks", "notes", "emails", "meetings"):
         assert [(p["name"], p.get("hasUniqueValue")) for p in properties[object_type]] == [("salesos_key", True)]
     assert salesforce_fields()["Activity"] == [ENGAGEMENT_KEY]  # Task's custom fields are Activity's
     xml = ElementTree.fromstring(manifest_files()[

@@ -63,7 +63,7 @@ def test_an_empty_portal_gets_the_salesos_group_and_every_property(portal):
         assert HUBSPOT_GROUP["name"] in portal.groups[object_type]
         assert {d["name"] for d in definitions} <= set(portal.properties[object_type])
     assert report.changes == [f"property group salesos on {object_type}" for object_type in hubspot_properties()]
-    assert list(hubspot_properties()) == ["companies", "contacts", "tasks", "notes", "emails"]
+    assert list(hubspot_properties()) == ["companies", "contacts", "tasks", "notes", "emails", "meetings"]
 
 
 def test_hubspot_receives_exactly_the_committed_manifest_in_one_batch_per_object_type(portal):

@@ -36,6 +36,10 @@ _STANDARD = {
     "emails": {"hs_email_subject": "string", "hs_email_text": "string", "hs_email_direction": "enumeration",
                "hs_email_status": "enumeration", "hs_timestamp": "datetime"},
     "notes": {"hs_note_body": "string", "hs_timestamp": "datetime"},
+    "meetings": {"hs_meeting_title": "string", "hs_meeting_body": "string", "hs_meeting_start_time": "datetime",
+                 "hs_meeting_end_time": "datetime", "hs_meeting_location": "string",
+                 "hs_meeting_external_url": "string", "hs_meeting_outcome": "enumeration",
+                 "hubspot_owner_id": "enumeration", "hs_timestamp": "datetime"},
 }
 _UNIQUE_STANDARD = {"contacts": {"email"}}  # plus every property defined with hasUniqueValue
 # Set by HubSpot only: "Unsubscribed from all email" follows the communication preferences API.
