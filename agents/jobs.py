@@ -33,7 +33,7 @@ from agents.sequences import move_overdue
 from agents.validation import clip
 from connector import market_ticks, prospecting, runtime
 from connector.channels.base import SendReceipt
-from connector.channels.email import EmailDraft, Rendered, render
+from connector.channels.email import EmailDraft, Rendered, first_email_type, render
 from connector.data_sources import NoData, file_names_only, refuse_sample
 from connector.ledger import Lease, Ledger, effect_key
 from connector.providers.base import ProviderError
@@ -689,7 +689,8 @@ def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str], mailbox
             draft = EmailDraft(key=key, to_name=item["name"], to_email=item["email"], title=item.get("title") or "",
                                company_name=item["company_name"], message_type=step["message_type"],
                                hooks=item["hooks"], unsubscribe_url=runtime.unsubscribe_url(tokens[item["email"]]),
-                               thread_key=_thread_key(tenant, item))
+                               thread_key=_thread_key(tenant, item),
+                               first_email_type=first_email_type(item["sequence"], item["step_index"]))
             rendered = render(draft, runtime.sender(mailboxes.get(item["email"])), now)
             renders[key] = (rendered, rendered.message.as_bytes())
         except (ValueError, KeyError, TypeError, MessageError) as exc:  # the step's data, not the job's: it fails alone

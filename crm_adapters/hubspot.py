@@ -39,10 +39,7 @@ from crm_adapters.fields import CustomField
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.hubspot_client import shared_connection_client
 from crm_adapters.hubspot_map import (
-    BATCH, COMPANIES, CONTACTS, CREATED_KEY_PROPERTY, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, OWNER, NOTE_TO_CONTACT, SEARCH_PAGE,
-    TASK_KINDS, TASK_TO_CONTACT, TASK_TYPES, UNSUBSCRIBE_ALL, ObjectMap, from_hubspot, join_name, number, split_name,
-    to_hubspot,
-    BATCH, COMPANIES, CONTACTS, CREATED_KEY_PROPERTY, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, MEETING_SCHEDULED,
+    BATCH, COMPANIES, CONTACTS, CREATED_KEY_PROPERTY, EMAIL_OPT_OUT, EMAIL_TO_CONTACT, MEETING_SCHEDULED, OWNER,
     MEETING_TO_CONTACT, NOTE_TO_CONTACT, SEARCH_PAGE, TASK_KINDS, TASK_TO_CONTACT, TASK_TYPES, UNSUBSCRIBE_ALL,
     ObjectMap, from_hubspot, join_name, number, split_name, to_hubspot,
 )

@@ -34,12 +34,8 @@ from crm_adapters.calls import Budget, CallPolicy, TokenSource, call, retry_afte
 from crm_adapters.errors import AuthExpired, CRMError, RateLimited, RequestRejected, Transient
 from crm_adapters.record_index import RecordIndex
 from crm_adapters.salesforce_map import (
-    ACCOUNT_REFERENCE, ACCOUNTS, ACTIVITY_SUBTYPES, BATCH, CONTACTS, EMAIL_OPT_OUT, IN_CHUNK, OWNER, IN_CHUNK_URL_BYTES,
-    LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE, TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, TASKS,
-    ObjectMap, datetime_text, from_salesforce, join_name, number, parse_datetime, split_name, stand_in_last_name,
-    to_salesforce,
     ACCOUNT_REFERENCE, ACCOUNTS, ACTIVITY_SUBTYPES, BATCH, CONTACTS, EMAIL_OPT_OUT, EVENT_FIELDS, EVENT_LOCATION_MAX,
-    EVENT_OBJECT, EVENTS, IN_CHUNK, IN_CHUNK_URL_BYTES, LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE,
+    EVENT_OBJECT, EVENTS, IN_CHUNK, IN_CHUNK_URL_BYTES, OWNER, LEAD_FIELDS, LEAD_OBJECT, SUBTYPE_KINDS, TASK_DONE,
     TASK_FIELDS, TASK_OBJECT, TASK_OPEN, TASK_SUBTYPES, TASKS, ObjectMap, datetime_text, from_salesforce, join_name,
     number, parse_datetime, split_name, stand_in_last_name, to_salesforce,
 )

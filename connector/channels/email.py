@@ -89,19 +89,15 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime,
     message["To"] = formataddr((draft.to_name, draft.to_email), "utf-8")
     message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
     message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = message_id(draft.key, sender.email)
-    if draft.thread_key:  # a follow-up: mail clients and CRMs put it, and the reply to it, in the first one's thread
-        message["In-Reply-To"] = message["References"] = message_id(draft.thread_key, sender.email)
     message["Message-ID"] = message_id(draft.key, sender)
+    if draft.thread_key:  # a follow-up: mail clients and CRMs put it, and the reply to it, in the first one's thread
+        message["In-Reply-To"] = message["References"] = message_id(draft.thread_key, sender)
     message["List-Unsubscribe"] = f"<{draft.unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["X-SalesOS-Step"] = draft.key
     return Rendered(subject=subject, body=text, message=message)
 
 
-def message_id(key: str, sender_email: str) -> str:
-    """A step's Message-ID, the same on every attempt: a reply's In-Reply-To finds its step from it."""
-    return f"<{_digest(key)}@{sender_email.rsplit('@', 1)[1]}>"
 def message_id(key: str, sender: Sender) -> str:
     """The Message-ID of a step's email; a follow-up's In-Reply-To/References name the first email's."""
     return f"<{_digest(key)}@{sender.email.rsplit('@', 1)[1]}>"

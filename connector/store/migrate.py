@@ -14,9 +14,7 @@ from sqlalchemy import Connection, text
 from connector.store.engine import Store
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0003_engagement"  # the newest revision in migrations/versions; a test checks it against Alembic's head
-HEAD = "0003_inbound"  # the newest revision in migrations/versions; a test checks it against Alembic's head
-HEAD = "0003_twilio"  # the newest revision in migrations/versions; a test checks it against Alembic's head
+HEAD = "0006"  # the newest revision in migrations/versions; a test checks it against Alembic's head
 _LOCK_ID = 0x5A1E5_05  # PostgreSQL advisory lock: one migrator at a time
 
 

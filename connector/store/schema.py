@@ -185,6 +185,7 @@ crm_stamps = Table(
     _text("written_at"),
 )
 
+
 # Sending mailboxes and which CRM owner sends from which (`connector.mailboxes`). Never a secret here: a mailbox's
 # password, token or API key is in the vault, as `mailbox:<address>`.
 mailboxes = Table(
@@ -207,6 +208,9 @@ mailbox_owners = Table(
     _text("tenant", primary_key=True),
     _text("owner_id", primary_key=True),  # the CRM owner's id; "*" is the tenant's default
     _text("address"),  # lower case
+)
+
+
 # Engagement (`connector.engagement_log`) and suppressions (`connector.ledger`): what contacts did with what was
 # sent (clicks, opens, replies, meetings, bounces, complaints), each kept once by its dedupe key, and the addresses
 # no message may go to any more because they bounced or complained.
@@ -231,6 +235,9 @@ suppressions = Table(
     _text("email", primary_key=True),  # lower case
     _text("reason"),
     _text("at"),
+)
+
+
 # Inbound mail (`connector.inbound`): how far each mailbox has been read (a reader's own cursor: an IMAP
 # "uidvalidity:uid", a Gmail historyId, a Graph delta link), and the digests of the per-tenant tokens in
 # SendGrid Inbound Parse URLs (`webhooks.inbound_parse`).
@@ -243,6 +250,11 @@ inbound_cursors = Table(
 )
 inbound_parse_tokens = Table(
     "inbound_parse_tokens", metadata,
+    _text("tenant", primary_key=True),
+    _text("digest", unique=True),
+)
+
+
 # Phone and SMS through Twilio (`connector.sms_consent`, `connector.twilio_messages`, `connector.twilio_account`).
 # Who agreed to be texted, how, and whether they took it back; phones in E.164.
 sms_consent = Table(

@@ -1,13 +1,13 @@
 """Sending mailboxes and the CRM owner -> mailbox map (`connector.mailboxes`); their secrets stay in the vault.
 
-Revision ID: 0003_channels
+Revision ID: 0003
 Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_channels"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

@@ -1,14 +1,14 @@
 """Phone and SMS through Twilio: recorded SMS consent, each text's and call's status, the callback URL tokens.
 
-Revision ID: 0003_twilio
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_twilio"
-down_revision = "0002"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

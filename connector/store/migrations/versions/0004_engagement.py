@@ -1,14 +1,14 @@
 """Engagement events (clicks, opens, replies, meetings, bounces, complaints) and suppressed addresses.
 
-Revision ID: 0003_engagement
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_engagement"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """Inbound mail: each mailbox's read cursor, and the digests of the SendGrid Inbound Parse URL tokens.
 
-Revision ID: 0003_inbound
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_inbound"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
