@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(PY) -m connector report
 
 test: $(STAMP) postgresql
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: $(STAMP) postgresql
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || \
