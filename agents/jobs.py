@@ -39,7 +39,7 @@ from connector.ledger import Lease, Ledger, effect_key
 from connector.providers.base import ProviderError
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
-from connector.sending import Outgoing, send_all
+from connector.sending import MAILBOX_RETRY, Outgoing, send_all
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.base import Contact as CrmContact
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
@@ -651,7 +651,16 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
             result.drafts[key] = renders[key][0]
         else:
             outgoing.append(Outgoing(key=key, email=item["email"], data=renders[key][1], mailbox=mailbox.address))
-    outcome = send_all(ledger, tenant, outgoing, runtime.email_channel_for(tenant), runtime.send_marks())
+    paused = [o for o in outgoing if mailboxes[o.email].paused]
+    outgoing = [o for o in outgoing if o not in paused]
+    for o in paused:
+        reason = f"the mailbox {o.mailbox} is paused: {mailboxes[o.email].paused_reason}"
+        result.retry[o.key] = (reason, now + dt.timedelta(seconds=MAILBOX_RETRY))
+    by_address = {mailbox.address: mailbox for mailbox in mailboxes.values() if mailbox}
+    with runtime.channels(tenant, by_address) as channels:
+        outcome = send_all(ledger, tenant, outgoing, channels, runtime.send_marks())
+    for address, reason in outcome.broken.items():
+        runtime.mailboxes().pause(tenant, address, reason)  # an admin fixes its credential, then resumes it
     for key, receipt in outcome.sent.items():
         result.sent[key] = (renders[key][0], receipt, next(o.mailbox for o in outgoing if o.key == key))
     result.uncertain, result.stopped, result.bounced = set(outcome.uncertain), outcome.stopped, outcome.bounced

@@ -12,12 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
 from rq import get_current_job
 
 from agents.validation import quote
 from connector.channels.email import Sender
 from connector.ledger import Ledger
+from connector.mailboxes import Mailbox, Mailboxes
 from connector.providers.offline import load_cached
 from connector.settings import Settings, load_settings
 from crm_adapters.base import CRMAdapter
@@ -217,34 +217,61 @@ def dataset(paths: list[str]):
     return load_cached([Path(path) for path in paths])
 
 
-def sender(mailbox: SendingMailbox | None = None) -> Sender:
+def sender(mailbox: Mailbox | None = None) -> Sender:
     """Who an email is from: the sending mailbox's person, with the sender's postal address every email carries."""
     s = settings()
     if mailbox is None:
         return Sender(name=s.salesos_sender_name, email=s.salesos_sender_email, postal_address=s.salesos_postal_address)
-    return Sender(name=mailbox.name, email=mailbox.address, postal_address=s.salesos_postal_address)
+    return Sender(name=mailbox.display_name or s.salesos_sender_name, email=mailbox.address,
+                  postal_address=s.salesos_postal_address)
 
 
-class SendingMailbox(BaseModel):
-    address: str
-    name: str
-    kind: str  # sink, smtp, gmail, graph, sendgrid
+def mailbox_for(tenant: str, owner_id: str | None) -> Mailbox | None:
+    """The mailbox a contact's email goes from: the one an admin mapped to its CRM owner (or the tenant's default,
+    owner "*"); for the local CRM with none, the local SMTP sink. None: nothing sends for this owner, so the rep
+    gets the draft as a task."""
+    found = mailboxes().for_owner(tenant, owner_id)
+    if found is None and tenant == "local":
+        s = settings()  # the demo's own constant: .invalid is reserved, so it skips the address check a real one gets
+        return Mailbox.model_construct(tenant="local", address=s.salesos_sender_email,
+                                       display_name=s.salesos_sender_name, backend="sink", smtp=None,
+                                       warmup_start=None, daily_cap=None, hourly_cap=None, paused_reason=None,
+                                       paused_at=None)
+    return found
 
 
-def mailbox_for(tenant: str, owner_id: str | None) -> SendingMailbox | None:
-    """The mailbox a contact's email goes from: the one an admin mapped to its CRM owner (or the tenant's
-    default); for the local CRM with none, the local SMTP sink. None: nothing sends for this owner, so the
-    rep gets the draft as a task."""
-    if tenant == "local":
-        s = settings()
-        return SendingMailbox(address=s.salesos_sender_email, name=s.salesos_sender_name, kind="sink")
-    return None
+def mailboxes() -> Mailboxes:
+    from connector.tenants import vault_keys
+    from connector.vault import Vault
 
-
-def email_channel_for(tenant: str):
-    """A function from a mailbox's address to its channel, for one batch of sends."""
     s = settings()
-    return lambda address: _sink_channel(s.outbox, s.salesos_smtp_sink)
+    keys = vault_keys(s)
+    return Mailboxes(s.database_url, Vault(s.database_url, keys) if keys else None)
+
+
+def channels(tenant: str, by_address: dict[str, Mailbox]) -> ChannelSet:
+    """The channels of one batch's mailboxes, opened on first use and closed with the set."""
+    s = settings()
+    return ChannelSet(by_address, lambda mailbox: _sink_channel(s.outbox, s.salesos_smtp_sink)
+                      if mailbox.backend == "sink" else mailboxes().channel(mailbox))
+
+
+class ChannelSet:
+    def __init__(self, by_address: dict[str, Mailbox], make) -> None:
+        self._mailboxes, self._make, self._open = by_address, make, {}
+
+    def __call__(self, address: str):
+        if address not in self._open:
+            self._open[address] = self._make(self._mailboxes[address])
+        return self._open[address]
+
+    def __enter__(self) -> ChannelSet:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for address, channel in self._open.items():
+            if self._mailboxes[address].backend != "sink":  # the process's sink channel stays open for the next batch
+                channel.close()
 
 
 def send_marks():

@@ -52,6 +52,7 @@ class SendOutcome:
     deferred: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # (reason, retry after seconds)
     bounced: dict[str, str] = field(default_factory=dict)  # the recipient was refused for good: suppress
     failed: dict[str, str] = field(default_factory=dict)  # this message can never be sent as it is
+    broken: dict[str, str] = field(default_factory=dict)  # mailboxes whose credential was refused, with why
 
 
 class SendMarks:
@@ -73,7 +74,8 @@ class SendMarks:
 def send_all(ledger: Ledger, tenant: str, items: Sequence[Outgoing], channel_for: Callable[[str], EmailChannel],
              marks: SendMarks, *, clock: Callable[[], float] = time.monotonic) -> SendOutcome:
     """Send each item through its mailbox's channel, under the send guard; returns what became of each."""
-    outcome, pending, broken = SendOutcome(), list(items), {}
+    outcome, pending = SendOutcome(), list(items)
+    broken = outcome.broken
     while pending:
         batch = pending[:HOLD_EMAILS]
         with ledger.sending(tenant, [item.email for item in batch]) as allowed:
