@@ -29,7 +29,7 @@ from agents.lead_source import source_companies
 from agents.market_schedule import month_of
 from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompany, SequenceStep
 from agents.scoring import plan_lead
-from agents.sequences import move_overdue
+from agents.sequences import move_overdue, reschedule
 from agents.validation import clip
 from connector import market_ticks, prospecting, runtime
 from connector.channels.base import SendReceipt
@@ -39,6 +39,8 @@ from connector.ledger import Lease, Ledger, effect_key
 from connector.providers.base import ProviderError
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
+from connector.send_budget import SendBudget
+from connector.send_throttle import Recipient, admit
 from connector.sending import MAILBOX_RETRY, Outgoing, send_all
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.base import Contact as CrmContact
@@ -454,11 +456,11 @@ def outreach_job(payload: dict) -> dict:
     live, moved = (live, []) if payload.get("on_request") else _move_overdue(tenant, live)
     keys = {_step_key(tenant, item): item for item in live}  # steps of a replaced sequence are dropped
     with ledger.lease(keys) as lease:  # what this job does not complete is released when it ends
-        return _execute_steps(tenant, crm, lease, keys, items, live, moved)
+        return _execute_steps(tenant, crm, lease, keys, items, live, moved, bool(payload.get("on_request")))
 
 
 def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items: list[dict],
-                   live: list[dict], moved: list[dict]) -> dict:
+                   live: list[dict], moved: list[dict], on_request: bool) -> dict:
     """The leased steps that are due, each alone: one the CRM refuses, or that cannot be written at all, fails
     with its key and reason while the others go on; only the steps that happened are completed."""
     ledger = runtime.ledger()
@@ -482,8 +484,8 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     refusal = runtime.links_refusal(tenant)  # a CRM tenant's emails need an https public URL: they wait for it
     waiting = [item for item in due if refusal and _step(item)["channel"] == "email"]
     due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
-    now = dt.datetime.now(dt.UTC)
-    emails = _send_emails(tenant, ledger, lease, due, contacts, now)
+    now = runtime.now()
+    emails = _send_emails(tenant, ledger, lease, due, contacts, now, on_request)
     due = [item for item in due if _step_key(tenant, item) not in emails.not_done]
     activities, tasks, unwritable = [], [], dict(emails.unwritable)
     for item in due:
@@ -526,6 +528,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
     for at, group in emails.retry_groups(keys).items():
         _requeue(tenant, group, at)
+    _reschedule(tenant, crm, keys, emails.throttled)
     if busy:
         _defer(tenant, busy, "another worker holds these steps", at=max(lease.busy.values()) + BUSY_RECHECK)
     return deferred | {
@@ -534,6 +537,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
         "emails_bounced": len(emails.bounced),
         "emails_uncertain": len(emails.uncertain),
         "emails_retrying": len(emails.retry),
+        "steps_rescheduled": dict(Counter(reason for reason, _ in emails.throttled.values())),
         "tasks_created": len([task for task in tasks if task.key not in created.errors]),
         "steps_done": len(done),
         "steps_moved": len(moved),
@@ -617,10 +621,11 @@ class _EmailSteps:
     stopped: list[str] = field(default_factory=list)  # an opt-out, a suppression or a reply came first
     retry: dict[str, tuple[str, dt.datetime]] = field(default_factory=dict)  # not sent now: why, and when again
     unwritable: dict[str, str] = field(default_factory=dict)  # this step can never make a message
+    throttled: dict[str, tuple[str, dt.datetime]] = field(default_factory=dict)  # a closed window or a cap: moved
 
     @property
     def not_done(self) -> set[str]:
-        return set(self.stopped) | set(self.retry)
+        return set(self.stopped) | set(self.retry) | set(self.throttled)
 
     def retry_groups(self, keys: dict[str, dict]) -> dict[dt.datetime, list[dict]]:
         groups: dict[dt.datetime, list[dict]] = defaultdict(list)
@@ -630,7 +635,7 @@ class _EmailSteps:
 
 
 def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], contacts: dict[str, CrmContact],
-                 now: dt.datetime) -> _EmailSteps:
+                 now: dt.datetime, on_request: bool) -> _EmailSteps:
     """Render each email step from its owner's mailbox, then send them under the send guard (`send_all`).
 
     A contact whose owner has no mailbox (and a CRM tenant with none) gets the draft as a task for the rep
@@ -641,7 +646,7 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
     mailboxes = {item["email"]: runtime.mailbox_for(tenant, _owner(contacts, item)) for item in email_steps}
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in email_steps])
     renders, result.unwritable = _render_emails(tenant, email_steps, tokens, mailboxes, now)
-    outgoing = []
+    outgoing, item_of = [], {}
     for item in email_steps:
         key = _step_key(tenant, item)
         if key not in renders:
@@ -651,14 +656,22 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
             result.drafts[key] = renders[key][0]
         else:
             outgoing.append(Outgoing(key=key, email=item["email"], data=renders[key][1], mailbox=mailbox.address))
+            item_of[key] = item
     paused = [o for o in outgoing if mailboxes[o.email].paused]
     outgoing = [o for o in outgoing if o not in paused]
     for o in paused:
         reason = f"the mailbox {o.mailbox} is paused: {mailboxes[o.email].paused_reason}"
         result.retry[o.key] = (reason, now + dt.timedelta(seconds=MAILBOX_RETRY))
     by_address = {mailbox.address: mailbox for mailbox in mailboxes.values() if mailbox}
+    budget = SendBudget(get_current_job().connection)
+    admission = admit(budget, runtime.settings(), tenant, outgoing, by_address,
+                      {o.key: Recipient(item_of[o.key].get("timezone"), item_of[o.key].get("country"))
+                       for o in outgoing}, now=now, on_request=on_request)
+    result.throttled = {key: (decision.reason, decision.retry_at) for key, decision in admission.refused.items()}
+    outgoing = [o for o in outgoing if o.key not in admission.refused]
     with runtime.channels(tenant, by_address) as channels:
         outcome = send_all(ledger, tenant, outgoing, channels, runtime.send_marks())
+    budget.release(*(r for key, r in admission.reservations.items() if key not in outcome.sent))
     for address, reason in outcome.broken.items():
         runtime.mailboxes().pause(tenant, address, reason)  # an admin fixes its credential, then resumes it
     for key, receipt in outcome.sent.items():
@@ -676,6 +689,21 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
 def _owner(contacts: dict[str, CrmContact], item: dict) -> str | None:
     contact = contacts.get(item["email"].lower())
     return contact.owner_id if contact else None
+
+
+def _reschedule(tenant: str, crm, keys: dict[str, dict], throttled: dict[str, tuple[str, dt.datetime]]) -> None:
+    """Move each step refused by a window or a cap, and the steps after it, to the time the refusal names (their
+    spacing kept); the CRM shows the new times."""
+    settings, moved = runtime.settings(), []
+    for key, (_, at) in throttled.items():
+        item = keys[key]
+        sequence = [SequenceStep.model_validate(step) for step in item["sequence"]]
+        zone = _zone(item, sequence[item["step_index"]])
+        later = reschedule(sequence, item["step_index"], at, zone, item.get("country"), settings.salesos_send_hour)
+        moved.append({**item, "sequence": _dump(later)})
+    if moved:
+        enqueue_steps(tenant, moved)
+        crm.upsert_contacts([_moved_write(item) for item in moved])
 
 
 def _requeue(tenant: str, items: list[dict], at: dt.datetime) -> None:

@@ -238,10 +238,13 @@ def _print_funnel(summary: dict) -> None:
         ("Contacts dropped", "contacts_dropped"), ("Opted out, not sequenced", "sequences_not_started_opted_out"),
         ("Steps planned", "steps_planned"),
         ("First steps scheduled", "steps_scheduled"), ("Emails sent", "emails_sent"),
+        ("Emails drafted for a rep (no mailbox)", "emails_drafted"), ("Emails bounced", "emails_bounced"),
         ("Rep tasks created", "tasks_created"), ("Rep edits kept", "rep_edits_kept"),
     ]
     for label, key in rows:
         table.add_row(label, str(summary[key]))
+    for reason, count in sorted(summary["steps_rescheduled"].items()):
+        table.add_row(f"  moved to a later window: {reason}", str(count))
     for reason, count in sorted(summary["contacts_dropped_by_reason"].items()):
         table.add_row(f"  dropped: {reason}", str(count))
     for tier, count in sorted(summary["tiers"].items()):

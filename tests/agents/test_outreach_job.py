@@ -1,8 +1,8 @@
 """Outreach steps happen exactly once per contact and step, whatever RQ does."""
 
 import datetime as dt
-from email import message_from_bytes
 import logging
+from email import message_from_bytes
 from zoneinfo import ZoneInfo
 
 import pytest
