@@ -8,7 +8,7 @@ wrong one get the same 404.
 
 With "Send Raw" on, the `email` field holds the whole MIME message; the
 route checks it is there, wraps it as an `InboundMessage` (mailbox: the
-envelope's first recipient) and enqueues a job on the "replies" queue with
+envelope's first recipient) and enqueues a job on the "engagement" queue with
 it, nothing more: classifying is the job's work. The job id is a digest of
 the tenant and the message, so SendGrid's retry of a post that was queued
 (it retries any non-2xx for up to three days) queues nothing new.
@@ -44,10 +44,10 @@ from connector.tenants import open_tenant_records
 log = logging.getLogger(__name__)
 inbound_parse = Blueprint("inbound_parse", __name__, url_prefix="/webhooks/sendgrid")
 
-REPLIES_QUEUE = "replies"
+REPLIES_QUEUE = "engagement"  # the stage that acts on what contacts do
 # What the queued job runs, called with the message as JSON (`InboundMessage.model_validate(payload)`);
 # app.config["SALESOS_INBOUND_JOB"] overrides it.
-INBOUND_JOB = "agents.jobs.handle_inbound_message"
+INBOUND_JOB = "agents.reply_jobs.reply_job"
 FIELDS_ALLOWANCE = 1024 * 1024  # SendGrid's other fields beside the message (headers, envelope, spam report)
 FIELD_MAX_BYTES = 64 * 1024  # envelope, to: a few addresses
 NOT_FOUND = {"error": "not found"}  # every unknown or wrong token, byte for byte

@@ -1,4 +1,4 @@
-"""SendGrid Inbound Parse posts: checked by the URL's tenant token, the raw message queued on "replies" once."""
+"""SendGrid Inbound Parse posts: checked by the URL's tenant token, the raw message queued on the engagement queue once."""
 
 from __future__ import annotations
 

@@ -1,0 +1,152 @@
+"""The engagement stage's reply job: a received message is classified, and its contact's sequence acts on it.
+
+The classification and the action are `agents.replies` and `agents.reply_actions` (pure); this job reads the
+CRM, records the stop in the ledger (inside the send guard, so no step goes out after it is committed), writes
+the contact's `sequence_state` and the owner's task, and follows a referral.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+
+from rq import get_current_job
+
+from agents.engagement import EngagementEvent, engagement_score, hot_lead_task, turned_hot
+from agents.meetings import propose_slots, proposal_text
+from agents.reply_actions import ReplyAction, action_for
+from agents.replies import ReplyClassification, classify
+from agents.sequences import TEMPLATES, schedule
+from connector import runtime
+from connector.engagement_log import EngagementLog
+from connector.inbound.base import InboundMessage
+from connector.queues import enqueue_once, job_id
+from crm_adapters.base import ContactWrite, TaskWrite
+
+log = logging.getLogger(__name__)
+BOUNCES = ("bounce_hard", "bounce_soft")
+
+
+def reply_job(payload: dict) -> dict:
+    """Classify one received message and act on it for the contact it comes from (or, a bounce, is about)."""
+    message = InboundMessage.model_validate(payload)
+    found = classify(message.raw, received_at=message.received_at)
+    email = (found.bounced_recipient if found.kind in BOUNCES else found.from_address) or ""
+    crm = runtime.crm_for(message.tenant)
+    contacts = crm.get_contacts([email]) if email else []
+    if not contacts:
+        log.info("a %s message in %s is from no contact of %s", found.kind, message.mailbox, message.tenant)
+        return {"replies_unmatched": 1}
+    contact, now = contacts[0], runtime.now()
+    action = action_for(found, today=now.date())
+    key = _reply_key(message)
+    _stop_or_pause(message.tenant, email, action, found)
+    fields = {"sequence_state": action.sequence_state} if action.sequence_state else {}
+    if action.stop_sequence or action.suppress_address:
+        fields["next_touch_at"] = None
+    tasks = [_owner_task(key, email, action, found, contact, now)] if action.task else []
+    hot = _engagement(message.tenant, email, key, found, now, contact)
+    tasks += [hot] if hot else []
+    crm.upsert_contacts([ContactWrite(email=email, fields=fields)] if fields else [])
+    crm.create_tasks(tasks)
+    referred = _follow_referral(message.tenant, crm, action, contact, now)
+    return {f"replies_{found.kind}": 1, "referrals_sequenced": referred, "hot_leads": int(hot is not None)}
+
+
+def resume_after_absence_job(payload: dict) -> dict:
+    """An out-of-office contact is back: the hold ends and the steps that fell due meanwhile run now."""
+    tenant, email = payload["tenant"], payload["email"]
+    from agents.jobs import enqueue_steps  # the outreach job queues its steps; imported here to keep the stages apart
+
+    ledger = runtime.ledger()
+    parked = ledger.release_hold(tenant, email)
+    if parked is None:
+        return {"absences_kept": 1}
+    import json
+
+    resumed = enqueue_steps(tenant, [json.loads(item) for item in parked.values()], label=f"back-{email}|",
+                            on_request=True)
+    ledger.unpark(parked)
+    runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "active"})])
+    return {"sequences_resumed": 1, "steps_resumed": resumed}
+
+
+def _stop_or_pause(tenant: str, email: str, action: ReplyAction, found: ReplyClassification) -> None:
+    """A stop is a suppression in the ledger, which the send guard checks in the send's own transaction."""
+    ledger = runtime.ledger()
+    if action.suppress_address:
+        ledger.suppress(tenant, action.suppress_address, found.kind)
+    if action.stop_sequence or action.suppress_address:
+        ledger.suppress(tenant, email, found.kind if action.suppress_address else "replied")
+    if action.resume_on:
+        ledger.hold(tenant, email, f"out of office until {action.resume_on}")
+        at = dt.datetime.combine(action.resume_on, dt.time(0, 5), dt.UTC)
+        enqueue_once(get_current_job().connection, "engagement", resume_after_absence_job,
+                     {"tenant": tenant, "email": email}, job_key=job_id("back", tenant, f"{email}|{at:%Y-%m-%d}"),
+                     at=at)
+
+
+def _owner_task(key: str, email: str, action: ReplyAction, found: ReplyClassification, contact,
+                now: dt.datetime) -> TaskWrite:
+    body = action.task.body
+    if action.offer_meeting_times:
+        body += "\n\n" + _meeting_times(contact, now)
+    return TaskWrite(key=f"{key}:task", contact_email=email, kind="email", subject=action.task.subject[:255],
+                     body=body, due_at=dt.datetime.combine(action.task.due, dt.time(9), dt.UTC))
+
+
+def _meeting_times(contact, now: dt.datetime) -> str:
+    """Times to offer, from the owner's working hours (their calendar's busy times when it is connected)."""
+    zone = contact.timezone or runtime.settings().salesos_default_timezone
+    slots = propose_slots([], owner_zone=runtime.settings().salesos_mailbox_timezone, prospect_zone=zone, now=now,
+                          prospect_country=contact.country)
+    return "Times you could offer (check your calendar first):\n" + proposal_text(slots, zone)
+
+
+def _engagement(tenant: str, email: str, key: str, found: ReplyClassification, now: dt.datetime,
+                contact) -> TaskWrite | None:
+    """A human reply weighs most in the engagement score; a lead that turns hot gets its owner a task."""
+    if found.kind in (*BOUNCES, "auto_reply", "out_of_office"):
+        return None
+    log_ = EngagementLog(runtime.settings().database_url)
+    before = engagement_score(log_.events(tenant, email), now)
+    log_.record([(key, EngagementEvent(tenant=tenant, email=email, kind="reply", at=now,
+                                       negative=found.kind in ("not_interested", "unsubscribe")))])
+    after = engagement_score(log_.events(tenant, email), now)
+    config = runtime.settings().salesos_engagement
+    if not turned_hot(before, after, config.hot_threshold):
+        return None
+    task = hot_lead_task(tenant, email, after, log_.events(tenant, email), now, name=contact.name)
+    return TaskWrite(**task.model_dump())
+
+
+def _follow_referral(tenant: str, crm, action: ReplyAction, referrer, now: dt.datetime) -> int:
+    """The person a reply points to becomes a contact at the referrer's company, sequenced on the referrer's tier
+    (a contact the CRM already has keeps what it has)."""
+    person = action.new_contact
+    if person is None or not person.email or crm.get_contacts([person.email]):
+        return 0
+    if runtime.ledger().unsubscribed(tenant, [person.email]):
+        return 0
+    tier = referrer.fields.get("priority_tier") or "TIER_3"
+    steps = schedule(TEMPLATES[tier], referrer.fields.get("recommended_channel") or "email", now.date(),
+                     referrer.timezone or "UTC", referrer.country, runtime.settings().salesos_send_hour)
+    sequence = [step.model_dump(mode="json") for step in steps]
+    crm.upsert_contacts([ContactWrite(email=person.email, name=person.name, country=referrer.country,
+                                      timezone=referrer.timezone, company_domain=referrer.company_domain,
+                                      fields={"priority_tier": tier, "sequencing": sequence, "sequence_state": "active",
+                                              "next_touch_at": steps[0].scheduled_at})])
+    from agents.jobs import enqueue_steps
+
+    first = {"email": person.email, "name": person.name or person.email, "title": None,
+             "company_name": referrer.company_domain or "", "company_domain": referrer.company_domain,
+             "step_index": 0, "sequence": sequence, "hooks": [], "objections": [],
+             "timezone": referrer.timezone or "UTC", "country": referrer.country}
+    enqueue_steps(tenant, [first], label="referral|")
+    return 1
+
+
+def _reply_key(message: InboundMessage) -> str:
+    digest = hashlib.sha256(f"{message.tenant}\x1f{message.mailbox}\x1f{message.provider_id}".encode()).hexdigest()
+    return f"reply:{message.tenant}:{digest[:32]}"
