@@ -20,8 +20,12 @@ from agents.replies import ReplyClassification, classify
 from agents.sequences import TEMPLATES, schedule
 from connector import runtime
 from connector.engagement_log import EngagementLog
-from connector.inbound.base import InboundMessage
+from connector.channels.base import SendError
+from connector.inbound.base import InboundError, InboundMessage
+from connector.inbound.cursors import InboundCursors
+from connector.inbound.poll import poll_mailbox
 from connector.queues import enqueue_once, job_id
+from connector.inbound.queue import enqueue_inbound
 from crm_adapters.base import ContactWrite, TaskWrite
 
 log = logging.getLogger(__name__)
@@ -150,3 +154,38 @@ def _follow_referral(tenant: str, crm, action: ReplyAction, referrer, now: dt.da
 def _reply_key(message: InboundMessage) -> str:
     digest = hashlib.sha256(f"{message.tenant}\x1f{message.mailbox}\x1f{message.provider_id}".encode()).hexdigest()
     return f"reply:{message.tenant}:{digest[:32]}"
+
+
+def poll_mailboxes_job(payload: dict) -> dict:
+    """Read each of the tenant's mailboxes for new mail and queue a reply job per message, then come back in
+    SALESOS_INBOUND_POLL_SECONDS. A mailbox whose credential is refused is skipped (and says so in the log)
+    until an admin fixes it; the others are read."""
+    tenant = payload["tenant"]
+    settings, conn = runtime.settings(), get_current_job().connection
+    registry, cursors = runtime.mailboxes(), InboundCursors(settings.database_url)
+    counts = {"mailboxes_read": 0, "messages_queued": 0, "mailboxes_failed": 0}
+    for mailbox in registry.list(tenant):
+        try:
+            reader = registry.reader(mailbox, max_bytes=settings.salesos_inbound_max_bytes,
+                                     lookback_days=settings.salesos_inbound_lookback_days)
+            if reader is None:
+                continue
+            try:
+                read = poll_mailbox(reader, cursors, tenant, mailbox.address, settings.salesos_inbound_poll_limit,
+                                    lambda message: enqueue_inbound(conn, message))
+            finally:
+                reader.close()
+        except (InboundError, SendError) as exc:  # SendError: the mailbox's secret is missing
+            log.error("mailbox %s of %s not read: %s", mailbox.address, tenant, exc)
+            counts["mailboxes_failed"] += 1
+            continue
+        counts["mailboxes_read"] += 1
+        counts["messages_queued"] += len(read)
+    arm_mailbox_polls(conn, tenant, runtime.now() + dt.timedelta(seconds=settings.salesos_inbound_poll_seconds))
+    return counts
+
+
+def arm_mailbox_polls(conn, tenant: str, at: dt.datetime) -> None:
+    """Queue the tenant's next poll at `at` (one job per tenant and minute, however many arm it)."""
+    enqueue_once(conn, "engagement", poll_mailboxes_job, {"tenant": tenant},
+                 job_key=job_id("poll", tenant, f"{at:%Y-%m-%dT%H:%M}"), at=at)

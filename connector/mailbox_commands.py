@@ -17,8 +17,10 @@ import typer
 from pydantic import ValidationError
 
 from agents.validation import describe
+from connector.inbound.base import ImapConfig
 from connector.mailboxes import DEFAULT_OWNER, Mailbox, MailboxError, Mailboxes, SmtpSettings, secret_name
 from connector.provider_key_commands import _check_tenant, _refuse, _tenant_vault
+from connector.settings import load_settings
 
 mailbox_app = typer.Typer(no_args_is_help=True, help="Sending mailboxes (SMTP, Gmail, Microsoft 365, SendGrid, the "
                                                      "local sink) and which CRM owner sends from which.")
@@ -53,6 +55,9 @@ def mailbox_add(
     warmup_start: Annotated[Optional[str], typer.Option(help="first sending day, YYYY-MM-DD (default today)")] = None,
     daily_cap: Annotated[Optional[int], typer.Option(help="override the daily send cap")] = None,
     hourly_cap: Annotated[Optional[int], typer.Option(help="override the hourly send cap")] = None,
+    imap_host: Annotated[Optional[str], typer.Option(help="IMAP host replies are read from (an smtp mailbox; gmail "
+                                                          "and graph mailboxes are read through their API)")] = None,
+    imap_port: Annotated[Optional[int], typer.Option(help="IMAP port (default 993)")] = None,
     secret: Annotated[Optional[str], typer.Option(help="- reads the secret from stdin; without it, a hidden prompt "
                                                        "asks for it when the mailbox needs one",
                                                   show_default=False)] = None,
@@ -66,7 +71,9 @@ def mailbox_add(
         if backend == "smtp" or (backend == "sink" and host):
             smtp = SmtpSettings(host=host or "", port=port, security=security, ca_file=ca_file,
                                 username=username or (address if auth != "none" else None), auth=auth)
-        mailbox = Mailbox(tenant=tenant, address=address, display_name=name, backend=backend, smtp=smtp,
+        imap = ImapConfig(host=imap_host, port=imap_port, username=username or address,
+                          ca_file=ca_file) if imap_host else None
+        mailbox = Mailbox(tenant=tenant, address=address, display_name=name, backend=backend, smtp=smtp, imap=imap,
                           warmup_start=warmup_start or dt.date.today(), daily_cap=daily_cap, hourly_cap=hourly_cap)
     except ValidationError as exc:
         raise _refuse("; ".join(describe(exc, "mailbox"))) from None
@@ -85,6 +92,20 @@ def mailbox_add(
         raise _refuse(str(exc)) from None
     typer.echo(f"mailbox {mailbox.address} ({backend}) of {tenant} stored" +
                ("; its secret is encrypted in the vault" if mailbox.needs_secret else ""))
+
+
+@mailbox_app.command("watch")
+def mailbox_watch(tenant: TenantId) -> None:
+    """Start reading TENANT's mailboxes for replies, every SALESOS_INBOUND_POLL_SECONDS, by the engagement workers
+    (needs REDIS_URL, the Redis they share). Each poll arms the next, so this is needed once."""
+    from agents.reply_jobs import arm_mailbox_polls
+    from connector.redis_conn import connect
+
+    settings = load_settings()
+    if not settings.redis_url:
+        raise _refuse("REDIS_URL is not set: the polls run on the workers sharing that Redis")
+    arm_mailbox_polls(connect(settings.redis_url), tenant, dt.datetime.now(dt.UTC))
+    typer.echo(f"{tenant}'s mailboxes are read every {settings.salesos_inbound_poll_seconds} s from now on")
 
 
 @mailbox_app.command("list")

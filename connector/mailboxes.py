@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from agents.validation import quote
 from connector.channels.base import EmailChannel, MailboxAuthError
+from connector.inbound.base import ImapConfig
 from connector.store import Store, open_store
 from connector.store.schema import mailbox_owners, mailboxes
 from connector.vault import Vault
@@ -110,6 +111,7 @@ class Mailbox(BaseModel):
     display_name: str = Field("", max_length=200)
     backend: Backend
     smtp: SmtpSettings | None = None  # for backend smtp (and optionally sink: its port)
+    imap: ImapConfig | None = None  # where replies are read, for an smtp mailbox (gmail and graph read by API)
     warmup_start: dt.date | None = None  # the first day it sent; throttles ramp up from here
     daily_cap: int | None = Field(None, ge=1, le=100_000)  # overrides of the throttle's defaults
     hourly_cap: int | None = Field(None, ge=1, le=10_000)
@@ -304,6 +306,25 @@ class Mailboxes:
 
         return SendGridChannel(secret, timeout=timeout)
 
+    def reader(self, mailbox: Mailbox, *, max_bytes: int, lookback_days: int):
+        """The `MailboxReader` of replies to `mailbox`, with its secret from the vault; None when it has no way to
+        be read (an smtp mailbox without IMAP settings, the local sink)."""
+        from connector.inbound.gmail import GmailReader
+        from connector.inbound.graph import GraphReader
+        from connector.inbound.imap import ImapReader
+
+        limits = {"max_bytes": max_bytes, "lookback_days": lookback_days}
+        if mailbox.backend == "gmail":
+            return GmailReader(mailbox.tenant, mailbox.address, lambda: self._secret(mailbox), **limits)
+        if mailbox.backend == "graph":
+            return GraphReader(mailbox.tenant, mailbox.address, lambda: self._secret(mailbox), **limits)
+        if mailbox.imap is None:
+            return None
+        secret = self._secret(mailbox)
+        if mailbox.smtp is not None and mailbox.smtp.auth == "xoauth2":
+            return ImapReader(mailbox.tenant, mailbox.address, mailbox.imap, access_token=lambda: secret, **limits)
+        return ImapReader(mailbox.tenant, mailbox.address, mailbox.imap, password=secret, **limits)
+
     def _secret(self, mailbox: Mailbox) -> str | None:
         if not mailbox.needs_secret:
             return None
@@ -337,7 +358,9 @@ def _owner(owner_id: str) -> str:
 def _row(mailbox: Mailbox) -> dict:
     return {"tenant": mailbox.tenant, "address": mailbox.address, "display_name": mailbox.display_name,
             "backend": mailbox.backend,
-            "settings": json.dumps(mailbox.smtp.model_dump(exclude_none=True) if mailbox.smtp else {}, sort_keys=True),
+            "settings": json.dumps((mailbox.smtp.model_dump(exclude_none=True) if mailbox.smtp else {})
+                                   | ({"imap": mailbox.imap.model_dump(exclude_none=True)} if mailbox.imap else {}),
+                                   sort_keys=True),
             "warmup_start": mailbox.warmup_start.isoformat() if mailbox.warmup_start else None,
             "daily_cap": mailbox.daily_cap, "hourly_cap": mailbox.hourly_cap,
             "paused_reason": mailbox.paused_reason, "paused_at": mailbox.paused_at,
@@ -346,8 +369,9 @@ def _row(mailbox: Mailbox) -> dict:
 
 def _mailbox(row) -> Mailbox:
     settings = json.loads(row.settings or "{}")
+    imap = settings.pop("imap", None)
     return Mailbox(tenant=row.tenant, address=row.address, display_name=row.display_name, backend=row.backend,
-                   smtp=SmtpSettings(**settings) if settings else None,
+                   smtp=SmtpSettings(**settings) if settings else None, imap=ImapConfig(**imap) if imap else None,
                    warmup_start=dt.date.fromisoformat(row.warmup_start) if row.warmup_start else None,
                    daily_cap=row.daily_cap, hourly_cap=row.hourly_cap, paused_reason=row.paused_reason,
                    paused_at=row.paused_at)

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     salesos_inbound_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024, le=50 * 1024 * 1024,
                                            description="a received message larger than this is skipped, never loaded")
     salesos_inbound_poll_limit: int = Field(default=100, ge=1, le=1000, description="messages read per mailbox poll")
+    salesos_inbound_poll_seconds: int = Field(default=120, ge=10, le=86400,
+                                              description="how often each tenant's mailboxes are read for replies")
     salesos_inbound_lookback_days: int = Field(default=2, ge=0, le=30,
                                                description="days of mail read when a mailbox has no usable cursor")
 

@@ -29,14 +29,11 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import ValidationError
 from pydantic_core import from_json
-from rq import Queue
-from rq.exceptions import DuplicateJobError
-from rq.serializers import JSONSerializer
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 
 from connector.inbound.base import InboundMessage
-from connector.queues import FAILURE_TTL, RESULT_TTL
+from connector.inbound.queue import INBOUND_JOB, enqueue_inbound
 from connector.settings import Settings
 from connector.tenant_credentials import INBOUND_PARSE
 from connector.tenants import open_tenant_records
@@ -44,10 +41,6 @@ from connector.tenants import open_tenant_records
 log = logging.getLogger(__name__)
 inbound_parse = Blueprint("inbound_parse", __name__, url_prefix="/webhooks/sendgrid")
 
-REPLIES_QUEUE = "engagement"  # the stage that acts on what contacts do
-# What the queued job runs, called with the message as JSON (`InboundMessage.model_validate(payload)`);
-# app.config["SALESOS_INBOUND_JOB"] overrides it.
-INBOUND_JOB = "agents.reply_jobs.reply_job"
 FIELDS_ALLOWANCE = 1024 * 1024  # SendGrid's other fields beside the message (headers, envelope, spam report)
 FIELD_MAX_BYTES = 64 * 1024  # envelope, to: a few addresses
 NOT_FOUND = {"error": "not found"}  # every unknown or wrong token, byte for byte
@@ -96,27 +89,6 @@ def receive(token: str):
                     type(exc).__name__)
         return jsonify(error="cannot queue the message now; SendGrid will retry"), 503
     return jsonify(queued=int(queued), duplicates=1 - int(queued))
-
-
-def enqueue_inbound(conn: redis.Redis | None, message: InboundMessage, job: str = INBOUND_JOB) -> bool:
-    """Queue `job(message as JSON)` on the replies queue, once per tenant and message; False for a repeat."""
-    if conn is None:
-        raise redis.ConnectionError("REDIS_URL is not set")
-    queue = Queue(REPLIES_QUEUE, connection=conn, serializer=JSONSerializer)
-    try:
-        queue.enqueue(job, message.model_dump(mode="json"),
-                      job_id=inbound_job_id(message), unique=True,
-                      result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
-                      description=f"reply for {message.tenant} at {message.mailbox}")
-    except DuplicateJobError:
-        return False
-    return True
-
-
-def inbound_job_id(message: InboundMessage) -> str:
-    """One job per tenant, mailbox and message: a repeated post (or poll) of it queues nothing new."""
-    key = "\x1f".join((message.tenant, message.mailbox, message.provider_id))
-    return f"inbound-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
 def body_bound(settings: Settings) -> int:

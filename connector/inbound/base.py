@@ -66,3 +66,15 @@ class MailboxReader(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+class ImapConfig(BaseModel):
+    """Where and how to reach the mailbox (its secret comes separately, from the vault)."""
+
+    host: str = Field(min_length=1, max_length=253)
+    port: int | None = Field(default=None, ge=1, le=65535)  # None: 993 for ssl, 143 for starttls
+    security: Literal["ssl", "starttls"] = "ssl"
+    username: str = Field(min_length=1, max_length=320)
+    folder: str = Field(default="INBOX", min_length=1, max_length=200)
+    timeout: float = Field(default=30, gt=0, le=300)  # seconds, for connecting and for each reply
+    ca_file: str | None = Field(default=None, max_length=1000)  # a private CA the server's certificate is checked by

@@ -20,15 +20,14 @@ import imaplib
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Literal
 
 from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, LoginError
-from pydantic import BaseModel, Field
 
 from connector.inbound.base import (
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MAX_BYTES,
+    ImapConfig,
     InboundAuthError,
     InboundError,
     InboundMessage,
@@ -37,17 +36,6 @@ from connector.inbound.base import (
 
 log = logging.getLogger(__name__)
 FETCH_BYTES = 16 * 1024 * 1024  # one UID FETCH of bodies asks for at most about this much (and at least one message)
-
-
-class ImapConfig(BaseModel):
-    """Where and how to reach the mailbox (its secret comes separately, from the vault)."""
-
-    host: str = Field(min_length=1, max_length=253)
-    port: int | None = Field(default=None, ge=1, le=65535)  # None: 993 for ssl, 143 for starttls
-    security: Literal["ssl", "starttls"] = "ssl"
-    username: str = Field(min_length=1, max_length=320)
-    folder: str = Field(default="INBOX", min_length=1, max_length=200)
-    timeout: float = Field(default=30, gt=0, le=300)  # seconds, for connecting and for each reply
 
 
 class ImapReader:
@@ -61,7 +49,7 @@ class ImapReader:
             raise ValueError("ImapReader needs exactly one of password and access_token")
         self.tenant, self.address, self.config = tenant, address, config
         self._password, self._access_token = password, access_token
-        self._ssl_context = ssl_context or ssl.create_default_context()
+        self._ssl_context = ssl_context or ssl.create_default_context(cafile=config.ca_file)
         self.max_bytes, self.lookback_days, self._now = max_bytes, lookback_days, now
 
     def fetch_new(self, cursor: str | None, limit: int) -> tuple[list[InboundMessage], str]:

@@ -16,7 +16,8 @@ from connector.settings import Settings
 from connector.tenants import Tenant, TenantStore, tenant_id
 from connector.vault import Vault, new_key
 from webhooks.app import create_app
-from webhooks.inbound_parse import INBOUND_JOB, NOT_FOUND, REPLIES_QUEUE, body_bound
+from connector.inbound.queue import INBOUND_JOB, REPLIES_QUEUE
+from webhooks.inbound_parse import NOT_FOUND, body_bound
 
 PATH = "/webhooks/sendgrid/inbound"
 # A reply in Latin-1 with an 8-bit body: its bytes must reach the classifier exactly as SendGrid posted them.

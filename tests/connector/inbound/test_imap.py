@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from connector.inbound.base import InboundAuthError, InboundError, TransientInboundError
-from connector.inbound.imap import ImapConfig, ImapReader
+from connector.inbound.base import ImapConfig
+from connector.inbound.imap import ImapReader
 from tests.fakes.imap_server import FakeImapServer
 from tests.fakes.website import certificate_for
 
