@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from rq import get_current_job
 
+from agents.consent_policy import may_cold_email
 from agents.contact_finder import find_buying_team
 from agents.enrichment import score_intent
 from agents.lead_source import source_companies
@@ -376,6 +377,8 @@ def score_job(payload: dict) -> dict:
     opted_out = opted_out_of(run.tenant, existing.values(), emails)
     fresh = [(ctx, plan) for ctx, plan in plans
              if _state(existing.get(plan.email)) not in ACTIVE_SEQUENCE and plan.email.lower() not in opted_out]
+    refused = _no_cold_email(fresh)
+    fresh = [(ctx, plan) for ctx, plan in fresh if plan.email not in refused]
     restart = {plan.email for _, plan in fresh}
     stop = {plan.email for _, plan in plans
             if plan.email.lower() in opted_out and _state(existing.get(plan.email)) != "unsubscribed"}
@@ -395,9 +398,25 @@ def score_job(payload: dict) -> dict:
         "steps_already_scheduled": len(first_steps) - enqueued,
         "sequences_kept_active": len(plans) - len(fresh) - not_started,
         "sequences_not_started_opted_out": not_started,
+        "sequences_not_started_consent": dict(Counter(refused.values())),
         "crm_errors": _errors(written.errors),
         "rep_edits_kept": _kept(written),
     }
+
+
+def _no_cold_email(plans: list[tuple[dict, LeadPlan]]) -> dict[str, str]:
+    """The contacts the country policy gives no first cold email (prior consent required, and none recorded),
+    with the policy's rule: they are scored and kept in the CRM, never sequenced."""
+    policy, refused = runtime.consent_policy(), {}
+    for ctx, plan in plans:
+        company: Company = ctx["company"]
+        country = ctx["contact"].get("country") or company.country
+        corporate = plan.email.rsplit("@", 1)[-1].lower() == company.domain  # a company's own address, not webmail
+        verdict = may_cold_email(country, has_consent=False, subscriber="corporate" if corporate else None,
+                                 policy=policy)
+        if not verdict.allowed:
+            refused[plan.email] = verdict.rule
+    return refused
 
 
 def opted_out_of(tenant: str, contacts, emails: list[str]) -> set[str]:

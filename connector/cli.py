@@ -243,6 +243,8 @@ def _print_funnel(summary: dict) -> None:
     ]
     for label, key in rows:
         table.add_row(label, str(summary[key]))
+    for rule, count in sorted(summary["sequences_not_started_consent"].items()):
+        table.add_row(f"  not sequenced, no consent ({rule})", str(count))
     for reason, count in sorted(summary["steps_rescheduled"].items()):
         table.add_row(f"  moved to a later window: {reason}", str(count))
     for reason, count in sorted(summary["contacts_dropped_by_reason"].items()):

@@ -141,7 +141,7 @@ def summarise(stats: list[dict[str, Any]]) -> dict[str, Any]:
     """Add up the per-job counts into the funnel a user reads."""
     summary: dict[str, Any] = {key: 0 for key in COUNTS}
     summary |= {"tiers": {f"TIER_{n}": 0 for n in range(1, 5)}, "contacts_dropped_by_reason": {},
-                "steps_rescheduled": {},
+                "steps_rescheduled": {}, "sequences_not_started_consent": {},
                 "seconds": {}, "quarantined": [], "crm_errors": [], "record_errors": [], "stopped": []}
     for job in stats:
         for key, value in job.items():

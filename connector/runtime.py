@@ -226,6 +226,12 @@ def sender(mailbox: Mailbox | None = None) -> Sender:
                   postal_address=s.salesos_postal_address)
 
 
+def consent_policy():
+    from connector.consent_policy_file import load_consent_policy
+
+    return load_consent_policy(settings().salesos_consent_policy)
+
+
 def mailbox_for(tenant: str, owner_id: str | None) -> Mailbox | None:
     """The mailbox a contact's email goes from: the one an admin mapped to its CRM owner (or the tenant's default,
     owner "*"); for the local CRM with none, the local SMTP sink. None: nothing sends for this owner, so the rep

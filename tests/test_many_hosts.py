@@ -50,7 +50,9 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from sqlalchemy import create_engine, select
 
+from connector.channels.sink import LocalSink
 from connector.ledger import effect_key
+from connector.mailboxes import Mailbox, Mailboxes, SmtpSettings
 from connector.queues import queue
 from connector.store.schema import tenants, unsubscribe_tokens, unsubscribes
 from connector.vault import new_key
@@ -180,6 +182,9 @@ def hubspot():
         yield server.fake
 
 
+SENDER = "rep@example.com"
+
+
 def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscribes_each_effect_once(
         tmp_path, redis_url, state_url, hubspot):
     data = tmp_path / "shared" / "accounts.jsonl"  # the shared volume: the same path on every host
@@ -193,10 +198,12 @@ def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscr
         "HUBSPOT_CLIENT_ID": hubspot.client_id, "HUBSPOT_CLIENT_SECRET": hubspot.client_secret,
         "HUBSPOT_API_BASE_URL": hubspot.url, "HUBSPOT_AUTHORIZE_URL": f"{hubspot.url}/oauth/authorize",
         "SALESOS_OVERDUE_GRACE": "P60D",  # the second touches run now, 10 days late, not at the next send window
+        "SALESOS_MAILBOX_HOURLY_CAP": "1000", "SALESOS_MAILBOX_DAILY_CAP": "1000",  # one mailbox sends them all
     })
     state = create_engine(state_url)
     conn = redis.Redis.from_url(redis_url)
     posted: set[str] = set()  # emails unsubscribed through the web node
+    sink = None
     try:
         web = hosts.serve("web")
         for worker in ("worker-a", "worker-b"):
@@ -205,6 +212,11 @@ def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscr
 
         installed = install_through_the_web_node(web)
         assert installed.status_code == 302 and installed.headers["Location"].endswith(f"/installed/{TENANT}")
+        sink = LocalSink(tmp_path / "mail-server").start()  # the tenant's mail server, which both hosts send to
+        registry = Mailboxes(state_url, None)  # the shared registry: the admin configures it once, on any host
+        registry.add(Mailbox(tenant=TENANT, address=SENDER, backend="smtp", smtp=SmtpSettings(
+            host="127.0.0.1", port=sink.port, security="none", auth="none")))
+        registry.map_owner(TENANT, "*", SENDER)
         with state.connect() as db:
             assert db.execute(select(tenants.c.auth).where(tenants.c.id == TENANT)).scalar() == "oauth"
 
@@ -242,12 +254,14 @@ def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscr
         hosts.stop_all()
         conn.close()
         state.dispose()
+        if sink is not None:
+            sink.stop()
 
     # The run: every contact's first touch, an email, was rendered or skipped for its unsubscribe.
     assert (summary["tenant"], summary["failures"], summary["crm_errors"], summary["record_errors"],
             summary["stopped"]) == (TENANT, [], [], [], [])
     assert summary["qualified"] == COMPANIES and summary["contacts"] == len(EMAILS)
-    assert summary["emails_drafted"] + summary["skipped_unsubscribed"] == len(EMAILS)
+    assert summary["emails_sent"] + summary["skipped_unsubscribed"] == len(EMAILS)
     assert set(committed) == posted == TO_UNSUBSCRIBE
 
     # The tenant the web node installed is the one the workers wrote with: HubSpot's API refuses any token but the
@@ -258,17 +272,17 @@ def test_a_web_node_and_two_worker_hosts_run_a_tenant_with_outreach_and_unsubscr
     companies = Counter(props["salesos_domain"] for props in hubspot.objects["companies"].values())
     assert companies == Counter({f"hostco{n}.io": 1 for n in range(COMPANIES)})
     assert sorted(props["email"] for props in hubspot.objects["contacts"].values()) == EMAILS
-    outboxes = {host: list((hosts.home(host) / "outbox").glob("*.eml")) for host in ("worker-a", "worker-b")}
-    messages = [(path, message_from_bytes(path.read_bytes(), policy=default)) for paths in outboxes.values()
-                for path in paths]
+    messages = [(path, message_from_bytes(path.read_bytes(), policy=default))
+                for path in (tmp_path / "mail-server").glob("*.eml")]
     rendered = Counter(message["X-SalesOS-Step"] for _, message in messages)
-    assert rendered and max(rendered.values()) == 1, "a touch rendered twice, on one host or on both"
+    assert rendered and max(rendered.values()) == 1, "a touch sent twice, from one host or from both"
+    assert sink.deliveries == len(messages), "a touch delivered twice (its file written over)"
     touches = {effect_key("outreach", TENANT, email, step): email for email in EMAILS for step in (0, 1)}
     assert all(touches.get(message["X-SalesOS-Step"]) == message["To"].addresses[0].addr_spec
                for _, message in messages), "a message to someone else than its touch's contact"
-    drafts = Counter(props["salesos_key"] for props in hubspot.objects["tasks"].values())
-    assert drafts == Counter({created_key("task", key): 1 for key in rendered})  # a draft per email, each once
-    assert hubspot.objects["emails"] == {} and hubspot.objects["notes"] == {}  # nothing logged as sent
+    logged = Counter(props["salesos_key"] for props in hubspot.objects["emails"].values())
+    assert logged == Counter({created_key("activity", key): 1 for key in rendered})  # logged as sent, each once
+    assert hubspot.objects["tasks"] == {} and hubspot.objects["notes"] == {}  # no draft: every email was sent
 
     # No send after an unsubscribe was committed, on any host. A send is decided and rendered in one transaction
     # that checks the shared ledger (`Ledger.sending`), so its file is older than any unsubscribe it did not see.

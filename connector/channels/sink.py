@@ -40,10 +40,12 @@ class OutboxHandler:
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
+        self.deliveries = 0  # messages received: a file written over by a second delivery still counts twice
 
     async def handle_DATA(self, server, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         self.file(content)
+        self.deliveries += 1
         return "250 2.0.0 OK: filed in the outbox"
 
     def file(self, content: bytes) -> Path:
@@ -77,13 +79,18 @@ class LocalSink:
         self.port = port
         self._max = max_message_bytes
         self._controller: Controller | None = None
+        self._handler = OutboxHandler(self.outbox)
+
+    @property
+    def deliveries(self) -> int:
+        return self._handler.deliveries
 
     def start(self) -> LocalSink:
         """Listen; with port 0, on a free port (picked, then bound; picked again if another process took it first)."""
         attempts = 1 if self.port else _BIND_ATTEMPTS
         for attempt in range(attempts):
             port = self.port or free_port()
-            controller = Controller(OutboxHandler(self.outbox), hostname=HOST, port=port,
+            controller = Controller(self._handler, hostname=HOST, port=port,
                                     data_size_limit=self._max, ident="SalesOS local sink")
             try:
                 controller.start()
