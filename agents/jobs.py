@@ -25,6 +25,9 @@ from rq import get_current_job
 
 from agents.consent_policy import may_cold_email
 from agents.contact_finder import find_buying_team
+from agents.market import MarketDefinition
+from agents.review import needs_review, review_task
+from agents.review_jobs import arm_review_check
 from agents.enrichment import score_intent
 from agents.lead_source import source_companies
 from agents.market_schedule import month_of
@@ -32,9 +35,9 @@ from agents.models import Company, Contact, IntentResult, LeadPlan, ScoredCompan
 from agents.scoring import plan_lead
 from agents.sequences import move_overdue, reschedule
 from agents.validation import clip
-from connector import market_ticks, prospecting, runtime
+from connector import market_ticks, pending_reviews, prospecting, runtime
 from connector.channels.base import SendReceipt
-from connector.channels.email import EmailDraft, Rendered, first_email_type, render
+from connector.channels.email import Draft, EmailDraft, Rendered, first_email_type, render, render_task_copy
 from connector.data_sources import NoData, file_names_only, refuse_sample
 from connector.ledger import Lease, Ledger, effect_key
 from connector.providers.base import ProviderError
@@ -43,6 +46,7 @@ from connector.runs import RunContext
 from connector.send_budget import SendBudget
 from connector.send_throttle import Recipient, admit
 from connector.sending import MAILBOX_RETRY, Outgoing, send_all
+from connector.tracking_links import rewrite_links
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.base import Contact as CrmContact
 from crm_adapters.errors import BudgetExhausted, GrantRevoked, RateLimited
@@ -504,7 +508,8 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     waiting = [item for item in due if refusal and _step(item)["channel"] == "email"]
     due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
     now = runtime.now()
-    emails = _send_emails(tenant, ledger, lease, due, contacts, now, on_request)
+    market = runtime.market_of(tenant)  # its own templates, and the tiers whose emails a rep approves first
+    emails = _send_emails(tenant, ledger, lease, due, contacts, now, on_request, market)
     due = [item for item in due if _step_key(tenant, item) not in emails.not_done]
     activities, tasks, unwritable = [], [], dict(emails.unwritable)
     for item in due:
@@ -515,10 +520,12 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
                 activities.append(_sent_activity(key, item, step, *emails.sent[key]))
             elif key in emails.drafts:
                 tasks.append(_draft_task(key, item, step, emails.drafts[key]))
+            elif key in emails.reviews:
+                tasks.append(_review_task(key, item, emails.reviews[key]))
             elif key in emails.uncertain:
                 tasks.append(_uncertain_task(key, item, step))
             elif key not in unwritable:
-                tasks.append(_rep_task(key, item, step))
+                tasks.append(_rep_task(key, item, step, market))
         except (ValueError, KeyError, TypeError) as exc:  # the step's data, not the job's: it fails alone
             log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
             unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
@@ -526,7 +533,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
         refused = {**unwritable, **logged.errors, **created.errors}
-        happened = [item for item in due if _step_key(tenant, item) not in refused]
+        happened = [item for item in due if _step_key(tenant, item) not in {*refused, *emails.reviews}]  # held: not yet
         progressed = crm.upsert_contacts(
             [_progress_write(item) for item in happened if _step_key(tenant, item) not in emails.bounced]
             + [consent_stop(email) for email in sorted({item["email"] for item in stopped})]
@@ -553,6 +560,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     return deferred | {
         "emails_sent": len(emails.sent),
         "emails_drafted": len(emails.drafts),
+        "emails_for_review": len(emails.reviews),
         "emails_bounced": len(emails.bounced),
         "emails_uncertain": len(emails.uncertain),
         "emails_retrying": len(emails.retry),
@@ -642,6 +650,8 @@ class _EmailSteps:
     unwritable: dict[str, str] = field(default_factory=dict)  # this step can never make a message
     throttled: dict[str, tuple[str, dt.datetime]] = field(default_factory=dict)  # a closed window or a cap: moved
 
+    reviews: dict[str, Rendered] = field(default_factory=dict)  # held for a rep's approval: a task, not sent
+
     @property
     def not_done(self) -> set[str]:
         return set(self.stopped) | set(self.retry) | set(self.throttled)
@@ -654,7 +664,7 @@ class _EmailSteps:
 
 
 def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], contacts: dict[str, CrmContact],
-                 now: dt.datetime, on_request: bool) -> _EmailSteps:
+                 now: dt.datetime, on_request: bool, market: MarketDefinition | None) -> _EmailSteps:
     """Render each email step from its owner's mailbox, then send them under the send guard (`send_all`).
 
     A contact whose owner has no mailbox (and a CRM tenant with none) gets the draft as a task for the rep
@@ -664,14 +674,18 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
     email_steps = [item for item in due if _step(item)["channel"] == "email"]
     mailboxes = {item["email"]: runtime.mailbox_for(tenant, _owner(contacts, item)) for item in email_steps}
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in email_steps])
-    renders, result.unwritable = _render_emails(tenant, email_steps, tokens, mailboxes, now)
+    renders, result.unwritable = _render_emails(tenant, email_steps, tokens, mailboxes, now, market)
     outgoing, item_of = [], {}
     for item in email_steps:
         key = _step_key(tenant, item)
         if key not in renders:
             continue
         mailbox = mailboxes[item["email"]]
-        if mailbox is None:
+        if market and item.get("tier") and needs_review(market, item["tier"]) and not item.get("approved"):
+            result.reviews[key] = renders[key][0]
+            pending_reviews.hold(get_current_job().connection, tenant, key, item)
+            arm_review_check(get_current_job().connection, tenant, now + pending_reviews.CHECK_EVERY)
+        elif mailbox is None:
             result.drafts[key] = renders[key][0]
         else:
             outgoing.append(Outgoing(key=key, email=item["email"], data=renders[key][1], mailbox=mailbox.address))
@@ -733,11 +747,12 @@ def _requeue(tenant: str, items: list[dict], at: dt.datetime) -> None:
                  job_key=job_id("outreach", tenant, f"retry|{at:%Y-%m-%dT%H:%M:%S}|{digest}"), at=at)
 
 
-def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str], mailboxes: dict,
-                   now: dt.datetime) -> tuple[dict[str, tuple[Rendered, bytes]], dict[str, str]]:
-    """Each email step's message and its bytes, made before the send guard is taken (it is the slow part); a step
-    whose data cannot make one fails alone, with its reason."""
+def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str], mailboxes: dict, now: dt.datetime,
+                   market: MarketDefinition | None) -> tuple[dict[str, tuple[Rendered, bytes]], dict[str, str]]:
+    """Each email step's message and its bytes, made before the send guard is taken (it is the slow part), in the
+    market's templates, its links tracked; a step whose data cannot make one fails alone, with its reason."""
     renders, unwritable = {}, {}
+    signer = runtime.link_signer() if due else None
     for item in due:
         key = _step_key(tenant, item)
         try:
@@ -747,7 +762,10 @@ def _render_emails(tenant: str, due: list[dict], tokens: dict[str, str], mailbox
                                hooks=item["hooks"], unsubscribe_url=runtime.unsubscribe_url(tokens[item["email"]]),
                                thread_key=_thread_key(tenant, item),
                                first_email_type=first_email_type(item["sequence"], item["step_index"]))
-            rendered = render(draft, runtime.sender(mailboxes.get(item["email"])), now)
+            track = (lambda body, key=key, email=item["email"]: rewrite_links(
+                body, lambda url: signer.click_url(tenant, key, email, url))) if signer else None
+            rendered = render(draft, runtime.sender(mailboxes.get(item["email"])), now,
+                              templates=market.templates if market else None, track=track)
             renders[key] = (rendered, rendered.message.as_bytes())
         except (ValueError, KeyError, TypeError, MessageError) as exc:  # the step's data, not the job's: it fails alone
             log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
@@ -817,16 +835,37 @@ _TASK_SUBJECT = {
 }
 
 
-def _rep_task(key: str, item: dict, step: dict) -> TaskWrite:
+_TASK_COPY = {"send_connection_request": "linkedin_connection", "send_message": "linkedin_message",
+              "make_call": "call_script"}
+
+
+def _rep_task(key: str, item: dict, step: dict, market: MarketDefinition | None = None) -> TaskWrite:
+    """A LinkedIn or phone step: the rep's task, carrying the drafted note, message or call script (LinkedIn has
+    no sanctioned API for sending them)."""
     subject = _TASK_SUBJECT.get(step["action"], "{name}: " + step["action"]).format(name=item["name"])
     lines = [f"{item.get('title') or 'Contact'} at {item['company_name']} ({step['message_type']})."]
-    lines += [f"Hook: {hook}" for hook in item["hooks"]]
-    lines += [f"If they say '{o['objection']}': {o['angle']}" for o in item["objections"]]
+    kind = _TASK_COPY.get(step["action"])
+    if kind:
+        draft = Draft(key=key, to_name=item["name"], to_email=item["email"], title=item.get("title") or "",
+                      company_name=item["company_name"], message_type=step["message_type"], hooks=item["hooks"],
+                      objections=item.get("objections") or [])
+        lines += ["", render_task_copy(kind, draft, templates=market.templates if market else None)]
+    else:
+        lines += [f"Hook: {hook}" for hook in item["hooks"]]
     return TaskWrite(
         key=key, contact_email=item["email"], kind="linkedin" if step["channel"] == "linkedin" else "call",
         subject=f"{subject} ({item['company_name']})", body="\n".join(lines),
         due_at=dt.datetime.fromisoformat(step["scheduled_at"]),
     )
+
+
+def _review_task(key: str, item: dict, rendered: Rendered) -> TaskWrite:
+    """The drafted email for a rep to approve: completing the task sends it, deleting it skips it."""
+    step = _step(item)
+    review = review_task(item["name"], item["email"], item["company_name"], step["message_type"], rendered.subject,
+                         rendered.body)
+    return TaskWrite(key=pending_reviews.task_key(key), contact_email=item["email"], kind="email",
+                     subject=review.subject, body=review.body, due_at=dt.datetime.fromisoformat(step["scheduled_at"]))
 
 
 def _progress_write(item: dict) -> ContactWrite:
@@ -853,6 +892,7 @@ def _first_step(ctx: dict, plan: LeadPlan) -> dict:
         "hooks": [hook.text for hook in plan.personalization_hooks],
         "objections": _dump(plan.objection_angles),
         "timezone": plan.timezone,  # where a step that falls overdue moves to (the next send window)
+        "tier": plan.priority_tier,  # a market may hold this tier's emails for a rep's review
         "country": ctx["contact"].get("country") or company.country,
     }
 

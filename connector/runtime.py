@@ -226,6 +226,28 @@ def sender(mailbox: Mailbox | None = None) -> Sender:
                   postal_address=s.salesos_postal_address)
 
 
+def market_of(tenant: str):
+    """The tenant's market (its templates and review tiers), None when it has none."""
+    found = tenant_markets().get(tenant)
+    return found[0] if found else None
+
+
+def link_signer():
+    """Signs tracked links: SALESOS_TRACKING_SECRETS, else the vault's key; None (links left as written) with
+    neither, as in the local demo without SALESOS_VAULT_KEYS."""
+    from connector.tenants import vault_keys
+    from connector.tracking_links import LinkSigner, TrackingKeys
+    from connector.vault import Vault
+
+    s = settings()
+    configured = s.salesos_tracking_secrets.get_secret_value() if s.salesos_tracking_secrets else None
+    keys = vault_keys(s)
+    if configured is None and keys is None:
+        return None
+    return LinkSigner(s.salesos_public_url, TrackingKeys(Vault(s.database_url, keys) if keys else None,
+                                                         configured).keys())
+
+
 def consent_policy():
     from connector.consent_policy_file import load_consent_policy
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
@@ -72,7 +72,7 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime,
-           templates: Mapping[str, str] | None = None) -> Rendered:
+           templates: Mapping[str, str] | None = None, track: Callable[[str], str] | None = None) -> Rendered:
     """Render the step's template (the market's `templates` first, then the bundled one) into a complete message.
 
     Built with the compat32 MIME classes: the modern EmailMessage API parses
@@ -83,7 +83,8 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime,
     if draft.first_email_type and draft.first_email_type != draft.message_type:
         first, _ = _subject_and_body(draft, sender, templates, draft.first_email_type)
         subject = f"Re: {first}"
-    text = _without_closing_name(body, sender.name) + "\n" + footer(sender, draft.unsubscribe_url)
+    body = _without_closing_name(body, sender.name)
+    text = (track(body) if track else body) + "\n" + footer(sender, draft.unsubscribe_url)  # links tracked, not the footer
     message = MIMEText(text, "plain", _UTF8_QP)
     message["From"] = formataddr((sender.name, sender.email), "utf-8")
     message["To"] = formataddr((draft.to_name, draft.to_email), "utf-8")

@@ -63,7 +63,7 @@ def test_a_phone_step_becomes_one_task_for_the_rep(home, conn):
     [task] = LocalCRM(home / "crm.sqlite3").get_tasks()
     assert (task.kind, task.subject) == ("call", "Call Jane Roe (Acme)")
     assert task.due_at == dt.datetime.fromisoformat(CALL["scheduled_at"])
-    assert "If they say 'Too expensive': ROI" in task.body
+    assert "Opener:" in task.body and '- "Too expensive": ROI' in task.body  # the call script, drafted
     assert list((home / "outbox").glob("*.eml")) == []
 
 
