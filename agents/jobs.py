@@ -525,7 +525,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
             elif key in emails.uncertain:
                 tasks.append(_uncertain_task(key, item, step))
             elif key not in unwritable:
-                tasks.append(_rep_task(key, item, step, market))
+                tasks.append(_rep_task(tenant, key, item, step, market, contacts.get(item["email"].lower())))
         except (ValueError, KeyError, TypeError) as exc:  # the step's data, not the job's: it fails alone
             log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
             unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
@@ -839,9 +839,10 @@ _TASK_COPY = {"send_connection_request": "linkedin_connection", "send_message": 
               "make_call": "call_script"}
 
 
-def _rep_task(key: str, item: dict, step: dict, market: MarketDefinition | None = None) -> TaskWrite:
+def _rep_task(tenant: str, key: str, item: dict, step: dict, market: MarketDefinition | None = None,
+              contact: CrmContact | None = None) -> TaskWrite:
     """A LinkedIn or phone step: the rep's task, carrying the drafted note, message or call script (LinkedIn has
-    no sanctioned API for sending them)."""
+    no sanctioned API for sending them); a call task links to click-to-call when Twilio is set up."""
     subject = _TASK_SUBJECT.get(step["action"], "{name}: " + step["action"]).format(name=item["name"])
     lines = [f"{item.get('title') or 'Contact'} at {item['company_name']} ({step['message_type']})."]
     kind = _TASK_COPY.get(step["action"])
@@ -850,6 +851,9 @@ def _rep_task(key: str, item: dict, step: dict, market: MarketDefinition | None 
                       company_name=item["company_name"], message_type=step["message_type"], hooks=item["hooks"],
                       objections=item.get("objections") or [])
         lines += ["", render_task_copy(kind, draft, templates=market.templates if market else None)]
+    if step["channel"] == "phone" and contact is not None:
+        link = runtime.call_link(tenant, contact.owner_id, item["email"], contact.phone)
+        lines += [f"\nClick to call (your phone rings first): {link}"] if link else []
     else:
         lines += [f"Hook: {hook}" for hook in item["hooks"]]
     return TaskWrite(

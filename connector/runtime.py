@@ -248,6 +248,24 @@ def link_signer():
                                                          configured).keys())
 
 
+def call_link(tenant: str, owner_id: str | None, email: str, phone: str | None) -> str | None:
+    """A click-to-call link for the contact's owner, when the tenant has a Twilio account with a caller id and
+    the owner's phone is known; None: the call task says to dial."""
+    from connector.tenants import vault_keys
+    from connector.twilio_account import get_account, rep_phone
+    from connector.vault import Vault
+
+    keys = vault_keys(settings())
+    if not (keys and owner_id and phone):
+        return None
+    vault = Vault(settings().database_url, keys)
+    account = get_account(vault, tenant)
+    signer = link_signer()
+    if account is None or not account.caller_id or signer is None or rep_phone(vault, tenant, owner_id) is None:
+        return None
+    return signer.call_url(tenant, owner_id, email, phone, now())
+
+
 def consent_policy():
     from connector.consent_policy_file import load_consent_policy
 

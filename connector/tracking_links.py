@@ -14,6 +14,7 @@ sent keep working.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import binascii
 import hashlib
 import hmac
@@ -29,7 +30,8 @@ from connector.vault import Vault
 MAX_TOKEN_CHARS = 3000  # a 2,000-character target, base64 grown by a third, plus the rest
 MAX_TARGET_CHARS = 2000
 MAC_BYTES = 16
-CLICK, OPEN = "c", "o"
+CLICK, OPEN, CALL = "c", "o", "k"
+CALL_LINK_DAYS = 14  # a click-to-call link in a rep's task works this long
 _KEY_TENANT = "_salesos"  # the vault's row for secrets that are SalesOS's own, not a tenant's
 _CURRENT, _PREVIOUS = "tracking_secret", "tracking_secret_previous"
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")  # whitespace, controls and backslashes: browsers "fix" them
@@ -37,6 +39,16 @@ _UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")  # whitespace, controls and backslash
 
 class UntrackableLink(ValueError):
     """A target we refuse to sign: not http(s), no host, too long, or with characters browsers rewrite."""
+
+
+@dataclass(frozen=True)
+class CallLink:
+    """A verified click-to-call link: the owner whose phone rings first, and the contact they are put through to."""
+
+    tenant: str
+    owner_id: str
+    email: str
+    phone: str
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,34 @@ class LinkSigner:
             except UntrackableLink:  # signed by a version that allowed it, or a leaked key: still go nowhere
                 return None
         return TrackedLink(kind, *fields)
+
+    def call_url(self, tenant: str, owner_id: str, email: str, phone: str, now: dt.datetime) -> str:
+        """A rep's click-to-call link: who calls (the contact's owner) whom, until CALL_LINK_DAYS from `now`."""
+        expires = (now + dt.timedelta(days=CALL_LINK_DAYS)).astimezone(dt.UTC).isoformat()
+        return f"{self._base}/calls/{self._token(CALL, [tenant, owner_id, email.lower(), phone, expires])}"
+
+    def read_call(self, token: str, now: dt.datetime) -> CallLink | None:
+        """The call a token stands for; None for anything we did not sign, or a link past its time."""
+        fields = self._fields(CALL, token, 5)
+        if fields is None or dt.datetime.fromisoformat(fields[4]) < now:
+            return None
+        return CallLink(*fields[:4])
+
+    def _fields(self, kind: str, token: str, size: int) -> list[str] | None:
+        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+            return None
+        body, mac = token.split(".")
+        try:
+            payload, given = _unb64(body), _unb64(mac)
+            fields = json.loads(payload)
+        except (binascii.Error, ValueError):
+            return None
+        if len(given) != MAC_BYTES or not any(hmac.compare_digest(given, _mac(key, kind, payload))
+                                              for key in self._keys):
+            return None
+        if not isinstance(fields, list) or len(fields) != size or not all(isinstance(f, str) for f in fields):
+            return None
+        return fields
 
     def _token(self, kind: str, fields: list[str]) -> str:
         payload = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()

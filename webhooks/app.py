@@ -32,6 +32,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     from webhooks.salesforce_events import salesforce_events
     from webhooks.tracking import tracking
     from webhooks.twilio import twilio_webhooks
+    from webhooks.calls import calls
     from webhooks.workflow_actions import workflow_actions
 
     add_response_headers(app)
@@ -45,6 +46,7 @@ def create_app(redis_url: str | None = None, settings: Settings | None = None, d
     app.register_blueprint(workflow_actions)
     app.register_blueprint(inbound_parse)
     app.register_blueprint(twilio_webhooks)
+    app.register_blueprint(calls)
     if url and (dashboard_enabled() if dashboard is None else dashboard):
         mount_dashboard(app, url)
     mount_hubspot_webhooks(app)  # outermost: HubSpot's stream skips Flask (webhooks.hubspot_events)

@@ -111,11 +111,11 @@ def sendgrid_events():
 
 
 def _read(kind: str, token: str):
-    signer = _signer()
+    signer = link_signer()
     return None if signer is None else signer.read(kind, token)
 
 
-def _signer() -> LinkSigner | None:
+def link_signer() -> LinkSigner | None:
     """The app's signer, its keys re-read every minute; None (every link refused) when no key can be had."""
     cached = current_app.extensions.get("salesos_link_signer")
     if cached is not None and cached[0] > time.monotonic():

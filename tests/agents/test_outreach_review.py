@@ -91,3 +91,21 @@ def test_a_linkedin_step_is_a_task_carrying_the_drafted_connection_note(home, co
     [task] = LocalCRM(home / "crm.sqlite3").get_tasks("jane@acme.io")
     note = task.body.split("\n\n", 1)[1]
     assert task.kind == "linkedin" and 0 < len(note) <= 300
+
+
+def test_a_call_task_links_to_click_to_call_when_twilio_and_the_owners_phone_are_set(home, conn, monkeypatch):
+    from connector.tenants import vault_keys
+    from connector.twilio_account import TwilioAccount, set_account, set_rep_phone
+    from connector.vault import Vault
+    from tests.agents.test_outreach_job import CALL
+    from tests.agents.test_outreach_sending import owned_by
+
+    vault = Vault(runtime.settings().database_url, vault_keys(runtime.settings()))
+    set_account(vault, "local", TwilioAccount(account_sid="AC" + "a" * 32, auth_token="t", caller_id="+14155550100"))
+    set_rep_phone(vault, "local", "owner-7", "+14155550123")
+    LocalCRM(home / "crm.sqlite3").upsert_contacts([ContactWrite(email="jane@acme.io", phone="+442079460958")])
+    monkeypatch.setattr(LocalCRM, "get_contacts", owned_by("owner-7", LocalCRM.get_contacts))
+    run(conn, "outreach", outreach_job, {"tenant": "local", "items": [item(step_index=1, sequence=(STEP, CALL))]},
+        "call")
+    [task] = LocalCRM(home / "crm.sqlite3").get_tasks("jane@acme.io")
+    assert "Click to call (your phone rings first): http://127.0.0.1:5000/calls/" in task.body
