@@ -189,6 +189,7 @@ def resume_sequence_job(payload: dict) -> dict:
     parked = ledger.release_hold(event.tenant, email, event.occurred_at)
     if parked is None:
         return {"older_changes_skipped": 1}
+    ledger.end_stop(event.tenant, email)  # a sequence a reply or a meeting stopped goes on, as the rep asked
     resumed = enqueue_steps(event.tenant, [json.loads(item) for item in parked.values()],
                             label=f"resume-{event.identity}|", on_request=True)
     ledger.unpark(parked)

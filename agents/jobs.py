@@ -39,7 +39,7 @@ from connector import market_ticks, pending_reviews, prospecting, runtime
 from connector.channels.base import SendReceipt
 from connector.channels.email import Draft, EmailDraft, Rendered, first_email_type, render, render_task_copy
 from connector.data_sources import NoData, file_names_only, refuse_sample
-from connector.ledger import Lease, Ledger, effect_key
+from connector.ledger import SEQUENCE_STOPS, Lease, Ledger, effect_key
 from connector.providers.base import ProviderError
 from connector.queues import enqueue_once, job_id
 from connector.runs import RunContext
@@ -385,7 +385,7 @@ def score_job(payload: dict) -> dict:
     fresh = [(ctx, plan) for ctx, plan in fresh if plan.email not in refused]
     restart = {plan.email for _, plan in fresh}
     stop = {plan.email for _, plan in plans
-            if plan.email.lower() in opted_out and _state(existing.get(plan.email)) != "unsubscribed"}
+            if plan.email.lower() in opted_out and _state(existing.get(plan.email)) not in ("unsubscribed", "bounced")}
     written = crm.upsert_contacts([_plan_write(plan, plan.email in restart, plan.email in stop) for _, plan in plans])
     _advance_accounts(crm, {ctx["company"].domain: ctx["company"].name for ctx, _ in plans}, "sequenced")
     first_steps = [
@@ -489,7 +489,9 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     ledger = runtime.ledger()
     todo = set(lease.held)
     busy = [keys[key] for key in lease.busy]  # another worker is on them: looked at again when its lease lapses
-    unsubscribed = ledger.unsubscribed(tenant, [item["email"] for item in items])
+    emails_ = [item["email"] for item in items]
+    stops = {email for email, reason in ledger.suppressed(tenant, emails_).items() if reason in SEQUENCE_STOPS}
+    unsubscribed = ledger.unsubscribed(tenant, emails_) | stops  # a reply or a meeting ended their sequence too
     held = ledger.held(tenant, [item["email"] for item in items])
     for key, item in keys.items():
         if key in todo and item["email"].lower() in held and item["email"].lower() not in unsubscribed:

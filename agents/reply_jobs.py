@@ -19,6 +19,7 @@ from agents.reply_actions import ReplyAction, action_for
 from agents.replies import ReplyClassification, classify
 from agents.sequences import TEMPLATES, schedule
 from connector import runtime
+from connector.calendar.base import CalendarError
 from connector.engagement_log import EngagementLog
 from connector.channels.base import SendError
 from connector.inbound.base import InboundError, InboundMessage
@@ -49,7 +50,7 @@ def reply_job(payload: dict) -> dict:
     fields = {"sequence_state": action.sequence_state} if action.sequence_state else {}
     if action.stop_sequence or action.suppress_address:
         fields["next_touch_at"] = None
-    tasks = [_owner_task(key, email, action, found, contact, now)] if action.task else []
+    tasks = [_owner_task(message.tenant, key, email, action, found, contact, now)] if action.task else []
     hot = _engagement(message.tenant, email, key, found, now, contact)
     tasks += [hot] if hot else []
     crm.upsert_contacts([ContactWrite(email=email, fields=fields)] if fields else [])
@@ -91,21 +92,30 @@ def _stop_or_pause(tenant: str, email: str, action: ReplyAction, found: ReplyCla
                      at=at)
 
 
-def _owner_task(key: str, email: str, action: ReplyAction, found: ReplyClassification, contact,
+def _owner_task(tenant: str, key: str, email: str, action: ReplyAction, found: ReplyClassification, contact,
                 now: dt.datetime) -> TaskWrite:
     body = action.task.body
     if action.offer_meeting_times:
-        body += "\n\n" + _meeting_times(contact, now)
+        body += "\n\n" + _meeting_times(tenant, contact, now)
     return TaskWrite(key=f"{key}:task", contact_email=email, kind="email", subject=action.task.subject[:255],
                      body=body, due_at=dt.datetime.combine(action.task.due, dt.time(9), dt.UTC))
 
 
-def _meeting_times(contact, now: dt.datetime) -> str:
-    """Times to offer, from the owner's working hours (their calendar's busy times when it is connected)."""
+def _meeting_times(tenant: str, contact, now: dt.datetime) -> str:
+    """Times to offer: the owner's working hours, less their calendar's busy times when their mailbox reaches it."""
     zone = contact.timezone or runtime.settings().salesos_default_timezone
-    slots = propose_slots([], owner_zone=runtime.settings().salesos_mailbox_timezone, prospect_zone=zone, now=now,
+    mailbox = runtime.mailbox_for(tenant, contact.owner_id)
+    calendar, busy = runtime.calendar_for(mailbox), []
+    if calendar is not None:
+        try:
+            busy = calendar.free_busy(mailbox.address, now, now + dt.timedelta(days=7))
+        except CalendarError as exc:  # the times are still offered, with the caveat below
+            log.warning("free/busy of %s not read: %s", mailbox.address, exc)
+            calendar = None
+    slots = propose_slots(busy, owner_zone=runtime.settings().salesos_mailbox_timezone, prospect_zone=zone, now=now,
                           prospect_country=contact.country)
-    return "Times you could offer (check your calendar first):\n" + proposal_text(slots, zone)
+    caveat = "free in your calendar" if calendar is not None else "check your calendar first"
+    return f"Times you could offer ({caveat}):\n" + proposal_text(slots, zone)
 
 
 def _engagement(tenant: str, email: str, key: str, found: ReplyClassification, now: dt.datetime,

@@ -534,6 +534,38 @@ tenants_app.add_typer(api_key_app, name="api-key")
 tenants_app.add_typer(provider_key_app, name="provider-key")
 app.add_typer(operator_key_app, name="operator-key")
 app.add_typer(db_app, name="db")
+meeting_app = typer.Typer(no_args_is_help=True, help="Meetings booked with contacts.")
+app.add_typer(meeting_app, name="meeting")
+
+
+@meeting_app.command("book")
+def meeting_book(
+    tenant: Annotated[str, typer.Argument(help="tenant id, e.g. local or hubspot-62515")],
+    email: Annotated[str, typer.Argument(help="the contact's email")],
+    start: Annotated[dt.datetime, typer.Option(help="when it starts, ISO 8601 with its offset, e.g. "
+                                                    "2026-12-08T15:00:00+00:00")],
+    minutes: Annotated[int, typer.Option(min=5, max=480, help="how long it lasts")] = 30,
+) -> None:
+    """Book a meeting the contact accepted: the owner's calendar (with a video link where the calendar offers one),
+    a meeting on the contact in the CRM, an ICS invite from the owner's mailbox; the contact's sequence stops."""
+    from agents.meeting_jobs import book_meeting_job
+    from connector.calendar.base import CalendarError
+    from connector.channels.base import SendError
+
+    if start.tzinfo is None:
+        err.print("[red]--start needs its UTC offset[/red] (e.g. +00:00): a meeting time without one is ambiguous",
+                  highlight=False)
+        raise typer.Exit(2)
+    try:
+        counts = book_meeting_job({"tenant": tenant, "email": email, "start": start.isoformat(), "minutes": minutes})
+    except (CalendarError, SendError) as exc:
+        err.print(f"[red]Not booked:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if counts.get("meetings_without_contact"):
+        err.print(f"[red]{email} is not a contact of {tenant}[/red]", highlight=False)
+        raise typer.Exit(1)
+    typer.echo(f"booked: {email} at {start.isoformat()} ({minutes} min); invite sent: {bool(counts['invites_sent'])}; "
+               f"calendar event: {bool(counts['calendar_events'])}")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(twilio_app, name="twilio")
 

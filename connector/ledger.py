@@ -53,6 +53,7 @@ from connector.store import Store, insert_for, open_store
 from connector.store.schema import (effects, holds, parked, sequence_versions, suppressions, unsubscribe_tokens,
                                     unsubscribes)
 
+SEQUENCE_STOPS = ("replied", "meeting_booked")  # suppressions that stop a sequence, not the address for good
 LEASE_SECONDS = float(os.environ.get("SALESOS_LEASE_SECONDS", "120"))
 _CHUNK = 500  # keys per statement: far below either engine's limit on bound values
 _WAITING = and_(unsubscribes.c.synced_at.is_(None), unsubscribes.c.abandoned_at.is_(None))
@@ -198,9 +199,22 @@ class Ledger:
         email = email.lower()
         with self._store.write() as conn:
             self._lock_tokens(conn, tenant, [email])
-            return conn.execute(insert_for(conn, suppressions).values(tenant=tenant, email=email, reason=reason,
-                                                                      at=_now()).on_conflict_do_nothing(),
-                                execution_options={"preserve_rowcount": True}).rowcount > 0
+            statement = insert_for(conn, suppressions).values(tenant=tenant, email=email, reason=reason, at=_now())
+            if reason in SEQUENCE_STOPS:
+                statement = statement.on_conflict_do_nothing()
+            else:  # an opt-out, a bounce or a complaint outranks a stop: the address is never mailed again
+                statement = statement.on_conflict_do_update(
+                    index_elements=[suppressions.c.tenant, suppressions.c.email],
+                    set_={"reason": statement.excluded.reason, "at": statement.excluded.at},
+                    where=suppressions.c.reason.in_(SEQUENCE_STOPS))
+            return conn.execute(statement, execution_options={"preserve_rowcount": True}).rowcount > 0
+
+    def end_stop(self, tenant: str, email: str) -> bool:
+        """A rep set a stopped sequence (a reply, a meeting) going again: its stop goes; an opt-out never does."""
+        with self._store.write() as conn:
+            return conn.execute(suppressions.delete().where(
+                suppressions.c.tenant == tenant, suppressions.c.email == email.lower(),
+                suppressions.c.reason.in_(SEQUENCE_STOPS))).rowcount > 0
 
     def suppressed(self, tenant: str, emails: Iterable[str]) -> dict[str, str]:
         """Which of these emails (lower case) are suppressed, with why."""
@@ -275,10 +289,13 @@ class Ledger:
                                                         unsubscribes.c.email.in_(chunk)).values(**values))
 
     def unsubscribed(self, tenant: str, emails: Iterable[str]) -> set[str]:
-        """Which of these emails (lower case) no message may go to: unsubscribed, or suppressed (`suppress`)."""
+        """Which of these emails (lower case) no message may go to ever: unsubscribed, or suppressed for a bounce or
+        a complaint (`suppress`). A sequence stopped by a reply or a meeting is not among them: `sending` leaves
+        those out too, but a rep may start them again."""
         return (self._emails_in(select(unsubscribes.c.email).where(unsubscribes.c.tenant == tenant),
                                 unsubscribes.c.email, emails)
-                | self._emails_in(select(suppressions.c.email).where(suppressions.c.tenant == tenant),
+                | self._emails_in(select(suppressions.c.email).where(suppressions.c.tenant == tenant,
+                                                                     suppressions.c.reason.not_in(SEQUENCE_STOPS)),
                                   suppressions.c.email, emails))
 
     # --- a rep's holds and tier changes --------------------------------------

@@ -325,6 +325,10 @@ class Mailboxes:
             return ImapReader(mailbox.tenant, mailbox.address, mailbox.imap, access_token=lambda: secret, **limits)
         return ImapReader(mailbox.tenant, mailbox.address, mailbox.imap, password=secret, **limits)
 
+    def secret(self, mailbox: Mailbox) -> str | None:
+        """The mailbox's secret from the vault (its OAuth token also reaches the owner's calendar)."""
+        return self._secret(mailbox)
+
     def _secret(self, mailbox: Mailbox) -> str | None:
         if not mailbox.needs_secret:
             return None

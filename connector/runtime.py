@@ -266,6 +266,19 @@ def call_link(tenant: str, owner_id: str | None, email: str, phone: str | None) 
     return signer.call_url(tenant, owner_id, email, phone, now())
 
 
+def calendar_for(mailbox: Mailbox | None):
+    """The owner's calendar, reached with their mailbox's token (a Gmail mailbox: Google Calendar; a Microsoft 365
+    one: Graph); None for any other mailbox (the meeting is still logged in the CRM and sent as an invite)."""
+    if mailbox is None or mailbox.backend not in ("gmail", "graph"):
+        return None
+    from connector.calendar.google import GoogleCalendar
+    from connector.calendar.graph import GraphCalendar
+
+    registry = mailboxes()
+    token = lambda: registry.secret(mailbox)  # noqa: E731
+    return GoogleCalendar(token) if mailbox.backend == "gmail" else GraphCalendar(token)
+
+
 def consent_policy():
     from connector.consent_policy_file import load_consent_policy
 
