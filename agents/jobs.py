@@ -674,7 +674,9 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
     """
     result = _EmailSteps()
     email_steps = [item for item in due if _step(item)["channel"] == "email"]
-    mailboxes = {item["email"]: runtime.mailbox_for(tenant, _owner(contacts, item)) for item in email_steps}
+    owners = {item["email"]: _owner(contacts, item) for item in email_steps}
+    by_owner = {owner: runtime.mailbox_for(tenant, owner) for owner in set(owners.values())}  # one lookup each
+    mailboxes = {email: by_owner[owner] for email, owner in owners.items()}
     tokens = ledger.unsubscribe_tokens(tenant, [item["email"] for item in email_steps])
     renders, result.unwritable = _render_emails(tenant, email_steps, tokens, mailboxes, now, market)
     outgoing, item_of = [], {}
@@ -709,15 +711,16 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
     budget.release(*(r for key, r in admission.reservations.items() if key not in outcome.sent))
     for address, reason in outcome.broken.items():
         runtime.mailboxes().pause(tenant, address, reason)  # an admin fixes its credential, then resumes it
+    sent_from = {o.key: o for o in outgoing}
     for key, receipt in outcome.sent.items():
-        result.sent[key] = (renders[key][0], receipt, next(o.mailbox for o in outgoing if o.key == key))
+        result.sent[key] = (renders[key][0], receipt, sent_from[key].mailbox)
     result.uncertain, result.stopped, result.bounced = set(outcome.uncertain), outcome.stopped, outcome.bounced
     result.unwritable |= outcome.failed
     for key, (reason, after) in outcome.deferred.items():
         log.warning("email step %s not sent now: %s", key, reason)
         result.retry[key] = (reason, now + dt.timedelta(seconds=after if after is not None else SEND_RETRY_SECONDS))
     for key in outcome.bounced:
-        ledger.suppress(tenant, next(o.email for o in outgoing if o.key == key), "bounce")
+        ledger.suppress(tenant, sent_from[key].email, "bounce")
     return result
 
 

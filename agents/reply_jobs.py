@@ -13,7 +13,8 @@ import logging
 
 from rq import get_current_job
 
-from agents.engagement import EngagementEvent, engagement_score, hot_lead_task, turned_hot
+from agents.engagement import EngagementEvent
+from agents.engagement_jobs import rescore
 from agents.meetings import propose_slots, proposal_text
 from agents.reply_actions import ReplyAction, action_for
 from agents.replies import ReplyClassification, classify
@@ -51,12 +52,11 @@ def reply_job(payload: dict) -> dict:
     if action.stop_sequence or action.suppress_address:
         fields["next_touch_at"] = None
     tasks = [_owner_task(message.tenant, key, email, action, found, contact, now)] if action.task else []
-    hot = _engagement(message.tenant, email, key, found, now, contact)
-    tasks += [hot] if hot else []
     crm.upsert_contacts([ContactWrite(email=email, fields=fields)] if fields else [])
     crm.create_tasks(tasks)
+    hot = _engagement(message.tenant, email, key, found, now, crm, contact)
     referred = _follow_referral(message.tenant, crm, action, contact, now)
-    return {f"replies_{found.kind}": 1, "referrals_sequenced": referred, "hot_leads": int(hot is not None)}
+    return {f"replies_{found.kind}": 1, "referrals_sequenced": referred, "hot_leads": hot}
 
 
 def resume_after_absence_job(payload: dict) -> dict:
@@ -118,21 +118,14 @@ def _meeting_times(tenant: str, contact, now: dt.datetime) -> str:
     return f"Times you could offer ({caveat}):\n" + proposal_text(slots, zone)
 
 
-def _engagement(tenant: str, email: str, key: str, found: ReplyClassification, now: dt.datetime,
-                contact) -> TaskWrite | None:
+def _engagement(tenant: str, email: str, key: str, found: ReplyClassification, now: dt.datetime, crm,
+                contact) -> int:
     """A human reply weighs most in the engagement score; a lead that turns hot gets its owner a task."""
     if found.kind in (*BOUNCES, "auto_reply", "out_of_office"):
-        return None
-    log_ = EngagementLog(runtime.settings().database_url)
-    before = engagement_score(log_.events(tenant, email), now)
-    log_.record([(key, EngagementEvent(tenant=tenant, email=email, kind="reply", at=now,
-                                       negative=found.kind in ("not_interested", "unsubscribe")))])
-    after = engagement_score(log_.events(tenant, email), now)
-    config = runtime.settings().salesos_engagement
-    if not turned_hot(before, after, config.hot_threshold):
-        return None
-    task = hot_lead_task(tenant, email, after, log_.events(tenant, email), now, name=contact.name)
-    return TaskWrite(**task.model_dump())
+        return 0
+    EngagementLog(runtime.settings().database_url).record([(key, EngagementEvent(
+        tenant=tenant, email=email, kind="reply", at=now, negative=found.kind in ("not_interested", "unsubscribe")))])
+    return rescore(tenant, crm, contact, now)["hot_leads"]
 
 
 def _follow_referral(tenant: str, crm, action: ReplyAction, referrer, now: dt.datetime) -> int:

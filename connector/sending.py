@@ -5,9 +5,11 @@ suppression or a reply committed before a send is seen by it, and one arriving d
 message already on the wire. A hold ends after `HOLD_SECONDS` or `HOLD_EMAILS`, whichever comes first: an
 unsubscribe never waits longer than that.
 
-Each send is marked in Redis just before the mail system is called. A worker killed between the send and
-the ledger's completion leaves the mark; the retry finds it and does not send again (the step is reported
-as uncertain, for the owner to check their Sent folder). A prospect may miss a step; they never get one twice.
+Each send is marked in Redis just before the mail system is called, and the mark says "sent" (with the
+Message-ID) once it accepted the message. A worker killed before the ledger records the step leaves the mark:
+the retry finds it and never sends again. A "sent" mark counts as sent; a mark still "sending" (killed during
+the call itself) makes the step uncertain, for the owner to check their Sent folder. A prospect may miss a
+step; they never get one twice.
 """
 
 from __future__ import annotations
@@ -61,9 +63,17 @@ class SendMarks:
     def __init__(self, conn, owner: str) -> None:
         self._conn, self._owner = conn, owner
 
-    def begin(self, key: str) -> bool:
-        """Mark `key` as being sent; False when a mark is already there (an earlier attempt may have sent it)."""
-        return bool(self._conn.set(_mark(key), self._owner, nx=True, ex=MARK_TTL))
+    def begin(self, key: str) -> bool | SendReceipt:
+        """Mark `key` as being sent: True. When a mark is already there, an earlier attempt got this far: its
+        receipt if the mail system accepted the message, else False (it may or may not have)."""
+        if self._conn.set(_mark(key), f"{_SENDING}{self._owner}", nx=True, ex=MARK_TTL):
+            return True
+        found = (self._conn.get(_mark(key)) or b"").decode()
+        return SendReceipt.model_validate_json(found.removeprefix(_SENT)) if found.startswith(_SENT) else False
+
+    def sent(self, key: str, receipt: SendReceipt) -> None:
+        """The mail system accepted it: a retry after a kill counts it as sent instead of uncertain."""
+        self._conn.set(_mark(key), f"{_SENT}{receipt.model_dump_json()}", ex=MARK_TTL)
 
     def clear(self, keys: Sequence[str]) -> None:
         """Nothing was sent (or the ledger now records it done): the marks go."""
@@ -88,11 +98,13 @@ def send_all(ledger: Ledger, tenant: str, items: Sequence[Outgoing], channel_for
                     outcome.stopped.append(item.key)
                 elif item.mailbox in broken:
                     outcome.deferred[item.key] = (broken[item.mailbox], MAILBOX_RETRY)
-                elif not marks.begin(item.key):
+                elif (begun := marks.begin(item.key)) is True:
+                    _send_one(item, channel_for, marks, outcome, broken)
+                elif begun:
+                    outcome.sent[item.key] = begun  # a stopped worker's send the mail system had accepted
+                else:
                     log.error("step %s was being sent by a worker that stopped: it is not sent again", item.key)
                     outcome.uncertain.append(item.key)
-                else:
-                    _send_one(item, channel_for, marks, outcome, broken)
         pending = pending[done:]
     return outcome
 
@@ -101,6 +113,7 @@ def _send_one(item: Outgoing, channel_for: Callable[[str], EmailChannel], marks:
               broken: dict[str, str]) -> None:
     try:
         outcome.sent[item.key] = channel_for(item.mailbox).send(item.data, item.mailbox, [item.email])
+        marks.sent(item.key, outcome.sent[item.key])
         return
     except TransientSendError as exc:
         outcome.deferred[item.key] = (f"{item.mailbox}: {exc}", exc.retry_after)
@@ -112,6 +125,9 @@ def _send_one(item: Outgoing, channel_for: Callable[[str], EmailChannel], marks:
     except (MessageRejected, SendError) as exc:
         outcome.failed[item.key] = f"{type(exc).__name__}: {exc}"
     marks.clear([item.key])  # nothing went out: a later attempt may send it
+
+
+_SENDING, _SENT = "sending|", "sent|"
 
 
 def _mark(key: str) -> str:

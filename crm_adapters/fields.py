@@ -68,6 +68,8 @@ FIELDS: tuple[CustomField, ...] = (
     CustomField("sequence_state", "contact", "enum", "Sequence state", "Where the contact is in its sequence.", SEQUENCE_STATES),
     CustomField("personalization_hooks", "contact", "json", "Personalisation hooks", "Up to 3 hooks with their evidence."),
     CustomField("objection_angles", "contact", "json", "Objection angles", "Likely objections and how to answer them."),
+    CustomField("engagement_score", "contact", "number", "Engagement score",
+                "0-100 from replies and meetings (most), clicks, opens (little: proxies open everything), decaying."),
 )
 
 

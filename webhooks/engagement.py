@@ -22,6 +22,7 @@ from werkzeug.urls import iri_to_uri
 from agents.engagement import EngagementEvent
 from connector import sendgrid_events as sg
 from connector.engagement_log import EngagementLog
+from connector.queues import enqueue_once, job_id
 from connector.ledger import Ledger
 from connector.settings import Settings
 from connector.tenants import vault_keys
@@ -49,6 +50,7 @@ def click(token: str):
     _record(f"click:{_digest(token)}", EngagementEvent(tenant=link.tenant, email=link.email, kind="click",
                                                        at=dt.datetime.now(dt.UTC), step_key=link.step_key,
                                                        detail=link.target))
+    _queue_scoring(link.tenant, link.email)
     return Response(status=302, headers={"Location": iri_to_uri(link.target), "Referrer-Policy": "no-referrer"})
 
 
@@ -138,6 +140,20 @@ def _record(key: str, event: EngagementEvent) -> None:
         _log().record([(key, event)])
     except Exception as exc:  # noqa: BLE001 - the redirect and the pixel never fail for the record's sake
         log.warning("a %s of a %s contact was not recorded: %s", event.kind, event.tenant, type(exc).__name__)
+
+
+def _queue_scoring(tenant: str, email: str) -> None:
+    """The contact's score is written (and a hot lead's owner told) by the engagement workers, once a minute at
+    most per contact; best effort, like the record: the redirect never waits for it."""
+    conn = current_app.extensions.get("salesos_redis")
+    if conn is None:
+        return
+    minute = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M")
+    try:
+        enqueue_once(conn, "engagement", "agents.engagement_jobs.engagement_job", {"tenant": tenant, "email": email},
+                     job_key=job_id("score", tenant, f"{email}|{minute}"))
+    except redis.RedisError as exc:
+        log.warning("a click of a %s contact was not scored: %s", tenant, type(exc).__name__)
 
 
 def _log() -> EngagementLog:

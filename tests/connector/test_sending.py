@@ -68,6 +68,15 @@ def test_a_step_a_killed_worker_was_sending_is_never_sent_again(ledger, server, 
     assert outcome.uncertain == ["outreach:local:ada@example.com:0"] and recorder.received == []
 
 
+def test_a_step_a_killed_worker_had_sent_counts_as_sent_and_is_not_sent_again(ledger, server, marks, conn):
+    recorder, controller = server
+    ledger.unsubscribe_tokens(TENANT, ["ada@example.com"])
+    send_all(ledger, TENANT, [outgoing("ada@example.com")], channels(controller), SendMarks(conn, "worker-killed"))
+    outcome = send_all(ledger, TENANT, [outgoing("ada@example.com")], channels(controller), marks)  # the retry
+    assert list(outcome.sent) == ["outreach:local:ada@example.com:0"] and not outcome.uncertain
+    assert len(recorder.received) == 1
+
+
 def test_a_sent_step_keeps_its_mark_until_the_ledger_records_it(ledger, server, marks, conn):
     recorder, controller = server
     ledger.unsubscribe_tokens(TENANT, ["ada@example.com"])

@@ -25,6 +25,7 @@ CONTACT_FIELDS = {
     "sequencing": [{"step": 1, "channel": "email"}], "buying_authority": 1.0, "seniority": 10,
     "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0, "sequence_state": "active",
     "personalization_hooks": ["Raised a Series B"], "objection_angles": [{"objection": "no budget"}],
+    "engagement_score": 62.5,
 }
 
 

@@ -75,6 +75,7 @@ def test_every_field_type_reads_back_as_written(crm):
         "sequencing": [{"step": 1, "channel": "email"}], "buying_authority": 1.0, "seniority": 10,
         "role_relevance": 0.9, "email_verified": True, "next_touch_at": T0, "sequence_state": "active",
         "personalization_hooks": ["Raised a Series B"], "objection_angles": [{"objection": "no budget"}],
+        "engagement_score": 62.5,
     }
     crm.upsert_accounts([account(employee_count=120, annual_revenue=25e6, country="US", fields=company_fields)])
     crm.upsert_contacts([contact(phone="+1 555 0100", linkedin_url="https://linkedin.com/in/jane", country="US",
