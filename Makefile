@@ -29,6 +29,7 @@ bench: $(STAMP) postgresql
 	$(PY) bench/provider_cost.py
 	$(PY) bench/soak.py
 	$(PY) bench/replies.py
+	$(PY) bench/outreach.py
 
 # The tests start a throwaway cluster from Debian's PostgreSQL server binaries (tests/postgres_server.py).
 PG_BIN_DIRS ?= /usr/lib/postgresql/*/bin
