@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from agents.market import parse_range
 from agents.models import CompanyRecord, PersonRecord, Signal
-from agents.validation import clip, describe, one_line, quote
+from agents.validation import describe, one_line, quote
 from connector.providers.base import DataProvider, Dataset, ProviderError, Quarantined
 from connector.providers.csv_columns import csv_columns
 from connector.providers.file_check import check_files, usable_csv_columns
