@@ -46,6 +46,7 @@ from connector.runs import RunContext
 from connector.send_budget import SendBudget
 from connector.send_throttle import Recipient, admit
 from connector.sending import MAILBOX_RETRY, Outgoing, send_all
+from connector.sms_steps import text_step
 from connector.tracking_links import rewrite_links
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.base import Contact as CrmContact
@@ -526,6 +527,9 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
                 tasks.append(_review_task(key, item, emails.reviews[key]))
             elif key in emails.uncertain:
                 tasks.append(_uncertain_task(key, item, step))
+            elif step["action"] == "send_sms":
+                texted = _text(tenant, key, item, contacts.get(item["email"].lower()))
+                activities += [texted] if texted else []
             elif key not in unwritable:
                 tasks.append(_rep_task(tenant, key, item, step, market, contacts.get(item["email"].lower())))
         except (ValueError, KeyError, TypeError) as exc:  # the step's data, not the job's: it fails alone
@@ -797,6 +801,20 @@ def _sent_activity(key: str, item: dict, step: dict, rendered: Rendered, receipt
         key=key, contact_email=item["email"], kind="email", subject=rendered.subject,
         body="\n".join(headers) + f"\n\n{rendered.body}", occurred_at=receipt.accepted_at,
     )
+
+
+def _text(tenant: str, key: str, item: dict, contact: CrmContact | None) -> ActivityWrite | None:
+    """An SMS step: texted only with the contact's consent on record; the CRM logs a text that went."""
+    first = item["name"].split()[0] if item["name"].strip() else "there"
+    hook = item["hooks"][0] if item["hooks"] else f"I have an idea for {item['company_name']}'s pipeline"
+    message = f"Hi {first}, {hook}. Worth a 15-minute call this week?"
+    outcome = text_step(runtime.settings(), tenant, key, contact.phone if contact else None, item.get("country"),
+                        message, runtime.sender(None).name, runtime.send_marks())
+    if outcome.receipt is None:
+        steps_log.info("SMS step %s not texted: %s", key, outcome.skipped)
+        return None
+    return ActivityWrite(key=key, contact_email=item["email"], kind="sms", subject=f"SMS to {item['name']}",
+                         body=f"{message}\n\nTwilio message {outcome.receipt.sid}", occurred_at=runtime.now())
 
 
 def _uncertain_task(key: str, item: dict, step: dict) -> TaskWrite:
