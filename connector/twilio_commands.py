@@ -110,3 +110,24 @@ def twilio_rep_phone(
     except (TwilioAccountError, InvalidPhoneNumber) as exc:
         raise _refuse(str(exc)) from None
     typer.echo(f"click-to-call rings {number} for the contacts owner {owner} owns")
+
+
+@twilio_app.command("consent")
+def twilio_consent(
+    tenant: TenantId,
+    phone: Annotated[str, typer.Argument(help="the contact's mobile, with +country code")],
+    source: Annotated[str, typer.Option(help="how they agreed: form, rep or import")] = "form",
+    email: Annotated[Optional[str], typer.Option(help="the contact's email, to find them in the CRM")] = None,
+) -> None:
+    """Record that the contact at PHONE agreed to texts (SMS steps go only to such contacts; a STOP revokes it)."""
+    from connector.channels.phone_numbers import to_e164
+    from connector.sms_consent import ConsentError, SmsConsent
+
+    _tenant_vault(tenant)  # an installed tenant (or local)
+    try:
+        number = to_e164(phone, field="phone")
+        SmsConsent(load_settings().database_url).grant(tenant, number, source=source, email=email)
+    except (InvalidPhoneNumber, ConsentError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"SMS consent of {number} recorded for {tenant} ({source})")

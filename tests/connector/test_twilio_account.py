@@ -104,3 +104,16 @@ def test_remove_forgets_the_account_and_its_callback_url(env, tmp_path):
 def test_rep_phone_refuses_a_number_that_is_none(env):
     result = run(env, "rep-phone", "local", "owner-7", "not a phone")
     assert result.exit_code == 2 and "phone:" in result.output
+
+
+def test_consent_records_a_contacts_agreement_to_texts_in_e164(env, tmp_path):
+    from connector.sms_consent import SmsConsent
+
+    result = run(env, "consent", "local", "+1 (415) 555-0123", "--source", "rep")
+    assert result.exit_code == 0, result.output
+    assert SmsConsent(f"sqlite:///{tmp_path / 'salesos.sqlite3'}").has_consent("local", "+14155550123")
+
+
+def test_consent_refuses_a_number_it_cannot_read_naming_the_field(env):
+    result = run(env, "consent", "local", "call me maybe")
+    assert result.exit_code == 2 and result.output.startswith("phone:")
