@@ -46,7 +46,6 @@ from connector.runs import RunContext
 from connector.send_budget import SendBudget
 from connector.send_throttle import Recipient, admit
 from connector.sending import MAILBOX_RETRY, Outgoing, send_all
-from connector.sms_steps import text_step
 from connector.tracking_links import rewrite_links
 from crm_adapters.base import AccountWrite, ActivityWrite, Association, ContactWrite, TaskWrite
 from crm_adapters.base import Contact as CrmContact
@@ -805,6 +804,8 @@ def _sent_activity(key: str, item: dict, step: dict, rendered: Rendered, receipt
 
 def _text(tenant: str, key: str, item: dict, contact: CrmContact | None) -> ActivityWrite | None:
     """An SMS step: texted only with the contact's consent on record; the CRM logs a text that went."""
+    from connector.sms_steps import text_step  # Twilio and phone numbers load only where a sequence texts
+
     first = item["name"].split()[0] if item["name"].strip() else "there"
     hook = item["hooks"][0] if item["hooks"] else f"I have an idea for {item['company_name']}'s pipeline"
     message = f"Hi {first}, {hook}. Worth a 15-minute call this week?"

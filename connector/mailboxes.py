@@ -21,7 +21,7 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -32,7 +32,9 @@ from connector.channels.base import EmailChannel, MailboxAuthError
 from connector.inbound.base import ImapConfig
 from connector.store import Store, open_store
 from connector.store.schema import mailbox_owners, mailboxes
-from connector.vault import Vault
+
+if TYPE_CHECKING:  # the vault (and cryptography) loads only where a secret is read
+    from connector.vault import Vault
 
 Backend = Literal["smtp", "gmail", "graph", "sendgrid", "sink"]
 DEFAULT_OWNER = "*"

@@ -13,6 +13,8 @@ sent keep working.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import datetime as dt
 import binascii
@@ -25,7 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from connector.vault import Vault
+if TYPE_CHECKING:  # the vault (and cryptography) loads only where a secret is read
+    from connector.vault import Vault
+
 
 MAX_TOKEN_CHARS = 3000  # a 2,000-character target, base64 grown by a third, plus the rest
 MAX_TARGET_CHARS = 2000
