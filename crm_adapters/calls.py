@@ -10,6 +10,8 @@ allowance instead of starving the customer's other integrations.
 
 from __future__ import annotations
 
+import email.utils
+
 import datetime as dt
 import logging
 import random
@@ -150,13 +152,26 @@ def call(policy: CallPolicy, tokens: TokenSource, request: Callable[[str], T],
 
 
 def retry_after(headers: dict[str, str] | None) -> float | None:
-    """Seconds from a `Retry-After` header (seconds form; HTTP dates are rare from CRMs and treated as absent)."""
-    if not headers:
-        return None
-    for name, value in headers.items():
+    """Seconds from a `Retry-After` header among `headers` (any case), None without one."""
+    for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except (TypeError, ValueError):
-                return None
+            return retry_after_seconds(value)
     return None
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """A Retry-After value, seconds or an HTTP date, as seconds from `now`; None when absent or unreadable. The
+    one reading of it for every client SalesOS has (CRMs, providers, mail, Twilio, calendars)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())

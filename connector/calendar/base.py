@@ -17,6 +17,7 @@ import httpx
 from pydantic import BaseModel, Field
 
 from agents.meetings import Interval
+from crm_adapters.calls import retry_after_seconds
 
 MAX_ANSWER_BYTES = 2_000_000  # a week of free/busy or one event is a few kilobytes
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -124,7 +125,7 @@ class JsonClient:
             raise CalendarAuthError(f"{what}: the access token was refused: {message}", status=status)
         if status == 429 or status >= 500 or (status == 403 and self.is_rate_limit(parsed)):
             raise CalendarTransient(f"{what}: answered {status}: {message}", status=status,
-                                    retry_after=_retry_after(answer.headers.get("Retry-After")))
+                                    retry_after=retry_after_seconds(answer.headers.get("Retry-After")))
         raise CalendarRejected(f"{what}: answered {status}: {message}", status=status)
 
     def error_message(self, body: Any) -> str:
@@ -163,8 +164,3 @@ def _json(body: bytes) -> Any:
         return None
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None

@@ -84,7 +84,7 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime,
         first, _ = _subject_and_body(draft, sender, templates, draft.first_email_type)
         subject = f"Re: {first}"
     body = _without_closing_name(body, sender.name)
-    text = (track(body) if track else body) + "\n" + footer(sender, draft.unsubscribe_url)  # links tracked, not the footer
+    text = (track(body) if track else body) + "\n" + footer(sender, draft.unsubscribe_url)  # the footer: untracked
     message = MIMEText(text, "plain", _UTF8_QP)
     message["From"] = formataddr((sender.name, sender.email), "utf-8")
     message["To"] = formataddr((draft.to_name, draft.to_email), "utf-8")

@@ -18,7 +18,8 @@ import httpx
 
 from connector.channels.base import SendError, SendReceipt, TransientSendError
 from connector.channels.headers import message_id, parse_headers
-from connector.channels.http import DEFAULT_TIMEOUT, HttpChannel, error_text, now, retry_after, status_error
+from connector.channels.http import DEFAULT_TIMEOUT, HttpChannel, error_text, now, status_error
+from crm_adapters.calls import retry_after_seconds
 
 BASE_URL = "https://gmail.googleapis.com"
 _RATE_LIMITS = {"rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded", "quotaExceeded"}
@@ -45,7 +46,7 @@ class GmailChannel(HttpChannel):
     def _error(self, response: httpx.Response) -> SendError:
         if response.status_code == 403 and _reasons(response) & _RATE_LIMITS:
             return TransientSendError(f"Gmail answered 403: {error_text(response)}", code="403",
-                                      retry_after=retry_after(response))
+                                      retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         return status_error(self.name, response)
 
 

@@ -10,12 +10,12 @@ says more (Gmail answers some rate limits with 403).
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import json
 
 import httpx
 
 from connector.channels.base import MailboxAuthError, MessageRejected, SendError, TransientSendError
+from crm_adapters.calls import retry_after_seconds
 
 DEFAULT_TIMEOUT = 30.0
 MAX_ERROR_TEXT = 300  # characters of an API's error message kept in ours
@@ -65,7 +65,8 @@ def status_error(name: str, response: httpx.Response) -> SendError:
     if status in (401, 403):
         return MailboxAuthError(said, code=str(status))
     if status == 429 or status >= 500:
-        return TransientSendError(said, code=str(status), retry_after=retry_after(response))
+        return TransientSendError(said, code=str(status), retry_after=retry_after_seconds(
+            response.headers.get("Retry-After")))
     return MessageRejected(said, code=str(status))
 
 
@@ -84,24 +85,6 @@ def error_text(response: httpx.Response) -> str:
             return _clip("; ".join(str(item.get("message", item)) if isinstance(item, dict) else str(item)
                                    for item in errors[:3]))
     return _clip(json.dumps(body)[:MAX_ERROR_TEXT])
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds (it may be a number of seconds or an HTTP date)."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def _clip(text: str) -> str:

@@ -21,8 +21,6 @@ are `RecipientRejected` (stop texting that number), `TwilioAuthError` is a
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import re
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -32,6 +30,7 @@ from pydantic import BaseModel
 
 from connector.channels.base import MailboxAuthError, RecipientRejected, SendError, TransientSendError
 from connector.channels.phone_numbers import to_e164
+from crm_adapters.calls import retry_after_seconds
 
 API_BASE = "https://api.twilio.com/2010-04-01"
 MAX_BODY = 1600  # characters Twilio accepts in one message Body
@@ -212,17 +211,3 @@ def _error(response: httpx.Response) -> TwilioError:
     return TwilioError(what, status=status, code=code)
 
 
-def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) as seconds from now; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())

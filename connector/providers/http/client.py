@@ -14,7 +14,6 @@ says. Error reasons quote the provider's message, never the key or the URL.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import hashlib
 import json as jsonlib
 import math
@@ -31,6 +30,7 @@ from agents.validation import clip
 from connector.providers.http.errors import (
     AuthRefused, CircuitOpen, NotConfigured, ProviderUnavailable, QuotaExhausted, RequestRefused,
 )
+from crm_adapters.calls import retry_after_seconds
 from connector.providers.http.spec import DataKind, Endpoint, ProviderSpec, dig
 
 
@@ -254,7 +254,7 @@ class ProviderClient:
                 if meaning == "refused":
                     self._stats.record(self.spec.name, False)
                     raise RequestRefused(self.spec.name, name, reason, status)
-                retry_after = _retry_after(response.headers.get("Retry-After"), self._clock())
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"), self._clock())
                 if retry_after is not None and retry_after > retry.max_seconds:
                     break  # it asks for longer than a job may wait: give up for now, say when to come back
             attempt += 1
@@ -384,18 +384,3 @@ def _message(response: httpx.Response, key: str | None) -> str:
     return clip(text.replace(key, "[key]") if key else text)
 
 
-def _retry_after(value: str | None, now: dt.datetime) -> float | None:
-    """Seconds to wait: `Retry-After` as seconds or as an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - now).total_seconds())
