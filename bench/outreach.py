@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from aiosmtpd.controller import Controller  # noqa: E402
 
 from agents.jobs import outreach_job  # noqa: E402
-from bench.soak import Fleet  # noqa: E402
+from bench.soak import Fleet, outstanding  # noqa: E402
 from connector import runtime  # noqa: E402
 from connector.channels.sink import HOST, OutboxHandler, free_port  # noqa: E402
 from connector.ledger import Ledger, effect_key  # noqa: E402
@@ -211,20 +211,6 @@ def enqueue(conn: redis.Redis, run_id: str, people: Contacts) -> int:
                      job_key=job_id("outreach", TENANT, f"{due}|{digest}"), run_id=run_id)
         jobs += 1
     return jobs
-
-
-def outstanding(conn: redis.Redis, run_id: str, ledger: Ledger) -> dict[str, int]:
-    """What keeps the run from being settled (the follow-ups, due in 30 days, do not): as bench/soak.py reads it."""
-    soon = time.time() + 60
-    stages = [queue(stage, conn) for stage in STAGES]
-    return {
-        "pending": run_pending(conn, run_id),
-        "queued": sum(conn.llen(q.key) for q in stages),
-        "taken": sum(conn.zcard(taken_key(q.name)) for q in stages),
-        "started": sum(conn.zcard(q.started_job_registry.key) for q in stages),
-        "due": sum(conn.zcount(q.scheduled_job_registry.key, 0, soon) for q in stages),
-        "claimed": len(ledger.claimed()),
-    }
 
 
 @dataclass
