@@ -62,9 +62,8 @@ from connector import runtime  # noqa: E402
 from connector.channels.sink import HOST, OutboxHandler, free_port  # noqa: E402
 from connector.ledger import Ledger, effect_key  # noqa: E402
 from connector.mailboxes import Mailbox, Mailboxes, SmtpSettings  # noqa: E402
-from connector.queues import STAGES, enqueue_once, job_id, queue, run_failures, run_pending, run_stats  # noqa: E402
+from connector.queues import enqueue_once, job_id, run_failures, run_pending, run_stats  # noqa: E402
 from connector.redis_conn import connect, embedded_redis  # noqa: E402
-from connector.worker import taken_key  # noqa: E402
 from crm_adapters.base import ContactWrite  # noqa: E402
 from crm_adapters.local import LocalCRM  # noqa: E402
 
