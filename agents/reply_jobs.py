@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
 
 from rq import get_current_job
 
@@ -23,12 +25,13 @@ from connector import runtime
 from connector.calendar.base import CalendarError
 from connector.engagement_log import EngagementLog
 from connector.channels.base import SendError
+from connector.channels.email import render_reply
 from connector.inbound.base import InboundError, InboundMessage
 from connector.inbound.cursors import InboundCursors
 from connector.inbound.poll import poll_mailbox
 from connector.queues import enqueue_once, job_id
 from connector.inbound.queue import enqueue_inbound
-from crm_adapters.base import ContactWrite, TaskWrite
+from crm_adapters.base import ActivityWrite, ContactWrite, TaskWrite
 
 log = logging.getLogger(__name__)
 BOUNCES = ("bounce_hard", "bounce_soft")
@@ -51,12 +54,15 @@ def reply_job(payload: dict) -> dict:
     fields = {"sequence_state": action.sequence_state} if action.sequence_state else {}
     if action.stop_sequence or action.suppress_address:
         fields["next_touch_at"] = None
-    tasks = [_owner_task(message.tenant, key, email, action, found, contact, now)] if action.task else []
+    slots = _meeting_slots(message.tenant, contact, now) if action.offer_meeting_times else None
+    proposed = _propose_times(message, contact, slots, now) if slots else False
+    tasks = [_owner_task(key, email, action, slots, proposed)] if action.task else []
     crm.upsert_contacts([ContactWrite(email=email, fields=fields)] if fields else [])
     crm.create_tasks(tasks)
     hot = _engagement(message.tenant, email, key, found, now, crm, contact)
     referred = _follow_referral(message.tenant, crm, action, contact, now)
-    return {f"replies_{found.kind}": 1, "referrals_sequenced": referred, "hot_leads": hot}
+    return {f"replies_{found.kind}": 1, "referrals_sequenced": referred, "hot_leads": hot,
+            "meeting_times_proposed": int(proposed)}
 
 
 def resume_after_absence_job(payload: dict) -> dict:
@@ -92,16 +98,22 @@ def _stop_or_pause(tenant: str, email: str, action: ReplyAction, found: ReplyCla
                      at=at)
 
 
-def _owner_task(tenant: str, key: str, email: str, action: ReplyAction, found: ReplyClassification, contact,
-                now: dt.datetime) -> TaskWrite:
+def _owner_task(key: str, email: str, action: ReplyAction, slots: MeetingSlots | None, proposed: bool) -> TaskWrite:
     body = action.task.body
-    if action.offer_meeting_times:
-        body += "\n\n" + _meeting_times(tenant, contact, now)
+    if slots is not None:
+        told = "SalesOS answered with these times" if proposed else "Times you could offer"
+        body += f"\n\n{told} ({slots.caveat}):\n{slots.text}"
     return TaskWrite(key=f"{key}:task", contact_email=email, kind="email", subject=action.task.subject[:255],
                      body=body, due_at=dt.datetime.combine(action.task.due, dt.time(9), dt.UTC))
 
 
-def _meeting_times(tenant: str, contact, now: dt.datetime) -> str:
+@dataclass(frozen=True)
+class MeetingSlots:
+    text: str  # the times, on the contact's clock
+    caveat: str  # whether they come from the owner's calendar
+
+
+def _meeting_slots(tenant: str, contact, now: dt.datetime) -> MeetingSlots:
     """Times to offer: the owner's working hours, less their calendar's busy times when their mailbox reaches it."""
     zone = contact.timezone or runtime.settings().salesos_default_timezone
     mailbox = runtime.mailbox_for(tenant, contact.owner_id)
@@ -109,13 +121,46 @@ def _meeting_times(tenant: str, contact, now: dt.datetime) -> str:
     if calendar is not None:
         try:
             busy = calendar.free_busy(mailbox.address, now, now + dt.timedelta(days=7))
-        except CalendarError as exc:  # the times are still offered, with the caveat below
+        except CalendarError as exc:  # the times are still offered, with the caveat
             log.warning("free/busy of %s not read: %s", mailbox.address, exc)
             calendar = None
     slots = propose_slots(busy, owner_zone=runtime.settings().salesos_mailbox_timezone, prospect_zone=zone, now=now,
                           prospect_country=contact.country)
-    caveat = "free in your calendar" if calendar is not None else "check your calendar first"
-    return f"Times you could offer ({caveat}):\n" + proposal_text(slots, zone)
+    return MeetingSlots(proposal_text(slots, zone), "free in the owner's calendar" if calendar is not None
+                        else "working hours; the owner's calendar is not connected")
+
+
+def _propose_times(message: InboundMessage, contact, slots: MeetingSlots, now: dt.datetime) -> bool:
+    """Answer an interested reply from the owner's mailbox, in its thread, with the times; once, however often
+    the job runs (marked like a step). Not to a contact who opted out, nor without a mailbox to send from."""
+    tenant, email = message.tenant, contact.email
+    mailbox = runtime.mailbox_for(tenant, contact.owner_id)
+    ledger = runtime.ledger()
+    if mailbox is None or mailbox.paused or ledger.unsubscribed(tenant, [email]):
+        return False
+    key = f"{_reply_key(message)}:proposal"
+    marks = runtime.send_marks()
+    if marks.begin(key) is not True:
+        return True  # proposed by an earlier run of this job
+    headers = BytesHeaderParser().parsebytes(message.raw)
+    first = (contact.name or "").split()[0] if (contact.name or "").strip() else "there"
+    token = ledger.unsubscribe_tokens(tenant, [email])[email.lower()]
+    reply = render_reply(key, runtime.sender(mailbox), contact.name or "", email, headers.get("Subject") or "our chat",
+                         headers.get("Message-ID"), f"Thanks, {first}. A few times that work on my side:\n\n"
+                         f"{slots.text}\n\nReply with the one that suits you, or suggest another.",
+                         runtime.unsubscribe_url(token), now)
+    try:
+        with runtime.channels(tenant, {mailbox.address: mailbox}) as channels:
+            receipt = channels(mailbox.address).send(reply.message.as_bytes(), mailbox.address, [email])
+    except SendError as exc:
+        marks.clear([key])
+        log.error("meeting times for %s of %s not sent: %s", email, tenant, exc)
+        return False
+    marks.sent(key, receipt)
+    runtime.crm_for(tenant).log_activities([ActivityWrite(
+        key=key, contact_email=email, kind="email", subject=reply.subject, occurred_at=receipt.accepted_at,
+        body=f"From: {mailbox.address}\nTo: {email}\nMessage-ID: {receipt.message_id}\n\n{reply.body}")])
+    return True
 
 
 def _engagement(tenant: str, email: str, key: str, found: ReplyClassification, now: dt.datetime, crm,

@@ -99,6 +99,25 @@ def render(draft: EmailDraft, sender: Sender, sent_at: dt.datetime,
     return Rendered(subject=subject, body=text, message=message)
 
 
+def render_reply(key: str, sender: Sender, to_name: str, to_email: str, subject: str, answering: str | None,
+                 body: str, unsubscribe_url: str, sent_at: dt.datetime) -> Rendered:
+    """A reply to a contact's message (`answering`: its Message-ID), in its thread, signed as every email is."""
+    subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    text = body.strip() + "\n\n" + footer(sender, unsubscribe_url)
+    message = MIMEText(text, "plain", _UTF8_QP)
+    message["From"] = formataddr((sender.name, sender.email), "utf-8")
+    message["To"] = formataddr((to_name, to_email), "utf-8")
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+    message["Date"] = format_datetime(sent_at)
+    message["Message-ID"] = message_id(key, sender)
+    if answering:
+        message["In-Reply-To"] = message["References"] = answering
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["X-SalesOS-Step"] = key
+    return Rendered(subject=subject, body=text, message=message)
+
+
 def message_id(key: str, sender: Sender) -> str:
     """The Message-ID of a step's email; a follow-up's In-Reply-To/References name the first email's."""
     return f"<{_digest(key)}@{sender.email.rsplit('@', 1)[1]}>"

@@ -2,6 +2,7 @@
 to the person it names (real Redis, RQ worker, ledger and local CRM)."""
 
 import datetime as dt
+from email import message_from_bytes
 from email.message import EmailMessage
 
 import pytest
@@ -45,8 +46,8 @@ def reply(body: str, *, sender: str = f"Jane Roe <{JANE}>", subject: str = "Re: 
     return bytes(message)
 
 
-def deliver(conn, raw: bytes, key: str = "r1") -> dict:
-    message = InboundMessage(tenant="local", mailbox="demo@salesos.example", source="imap", provider_id=key,
+def deliver(conn, raw: bytes, key: str = "r1", provider_id: str = "1000:7") -> dict:
+    message = InboundMessage(tenant="local", mailbox="demo@salesos.example", source="imap", provider_id=provider_id,
                              raw=raw, received_at=NOW)
     enqueue_once(conn, "engagement", reply_job, message.model_dump(mode="json"), job_key=key)
     SimpleWorker([queue("engagement", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)
@@ -58,11 +59,22 @@ def state(crm: LocalCRM, email: str = JANE):
     return contact.fields.get("sequence_state")
 
 
-def test_an_interested_reply_stops_the_sequence_and_hands_the_contact_to_the_owner_with_times(crm, conn):
+def test_an_interested_reply_stops_the_sequence_and_hands_the_contact_to_the_owner(crm, conn):
     counts = deliver(conn, reply("Sounds interesting - happy to talk next week. What times work for you?"))
     assert counts["replies_interested"] == 1 and state(crm) == "replied"
     [task] = crm.get_tasks(JANE)
-    assert "Times you could offer" in task.body and "(New York time)" in task.body
+    assert "SalesOS answered with these times" in task.body and "(New York time)" in task.body
+
+
+def test_an_interested_reply_is_answered_once_in_its_thread_with_meeting_times(crm, conn, tmp_path):
+    deliver(conn, reply("Sounds interesting - happy to talk next week. What times work for you?"))
+    deliver(conn, reply("Sounds interesting - happy to talk next week. What times work for you?"),
+            key="read-again")  # the same message, read again after a poll that failed
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    answer = message_from_bytes(eml.read_bytes())
+    assert (answer["To"], answer["In-Reply-To"], answer["Subject"]) == (
+        "Jane Roe <jane@acme.io>", "<r1@acme.io>", "Re: Acme and your pipeline")
+    assert "(New York time)" in answer.get_payload(decode=True).decode()
 
 
 def test_once_a_reply_is_recorded_no_step_may_be_sent_to_the_contact(crm, conn):
