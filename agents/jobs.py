@@ -526,6 +526,8 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
                 tasks.append(_review_task(key, item, emails.reviews[key]))
             elif key in emails.uncertain:
                 tasks.append(_uncertain_task(key, item, step))
+            elif key in emails.bounced:
+                continue  # refused for good at send time: the contact shows bounced, and no later step runs
             elif step["action"] == "send_sms":
                 texted = _text(tenant, key, item, contacts.get(item["email"].lower()))
                 activities += [texted] if texted else []

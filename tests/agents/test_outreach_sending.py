@@ -93,6 +93,18 @@ def test_a_step_sent_on_request_goes_now_whatever_the_window(home, conn, server,
     assert counts["emails_sent"] == 1 and len(recorder.received) == 1
 
 
+def test_an_address_the_mail_server_refuses_for_good_ends_the_sequence_as_bounced(home, conn, server, monkeypatch):
+    recorder, _ = server
+    recorder.replies["RCPT"] = "550 5.1.1 no such user"
+    monkeypatch.setattr(LocalCRM, "get_contacts", owned_by("owner-7", LocalCRM.get_contacts))
+    counts = deliver(conn, "first", [item("jane@acme.io")])
+    crm = LocalCRM(home / "crm.sqlite3")
+    assert (counts["emails_bounced"], counts["emails_sent"], crm.get_tasks("jane@acme.io")) == (1, 0, [])
+    assert crm.get_contacts(["jane@acme.io"])[0].fields["sequence_state"] == "bounced"
+    assert runtime.ledger().unsubscribed("local", ["jane@acme.io"]) == {"jane@acme.io"}  # never mailed again
+    assert scheduled(conn) == []  # no follow-up
+
+
 def owned_by(owner, read):
     def get_contacts(self, emails=None, company_domain=None):
         return [contact.model_copy(update={"owner_id": owner}) for contact in read(self, emails, company_domain)]
