@@ -46,6 +46,7 @@ import httpx
 import pytest
 import redis
 from rq import Worker
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from sqlalchemy import create_engine, select
@@ -161,9 +162,18 @@ def outreach_settled(conn: redis.Redis) -> bool:
     for job in Job.fetch_many(sorted(listed), connection=conn, serializer=JSONSerializer):
         status = job.get_status()
         if status not in (JobStatus.FINISHED, JobStatus.FAILED) and not (
-                status == JobStatus.SCHEDULED and scheduled.get_scheduled_time(job) > now):
+                status == JobStatus.SCHEDULED and _due_later(scheduled, job, now)):
             return False
     return _outreach_jobs(conn) == listed
+
+
+def _due_later(scheduled, job: Job, now: dt.datetime) -> bool:
+    """A scheduled job not due yet; False for one the scheduler has just moved to its queue (read as scheduled
+    a moment ago)."""
+    try:
+        return scheduled.get_scheduled_time(job) > now
+    except NoSuchJobError:
+        return False
 
 
 def _outreach_jobs(conn: redis.Redis) -> set[str]:

@@ -10,7 +10,7 @@ from connector.consent_policy_file import PolicyFileError, load_consent_policy
 POLICY = load_consent_policy()
 EU_LEGITIMATE_INTEREST = ["BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "GR", "HU", "IE", "IT", "LV", "LT",
                           "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"]
-EXPECTED = {"US": "opt_out", "GB": "corporate_only", "CA": "consent", "AU": "consent", "DE": "consent",
+EXPECTED = {"US": "opt_out", "GB": "corporate_only", "CA": "opt_out", "AU": "opt_out", "DE": "consent",
             "AT": "consent", **{code: "opt_out" for code in EU_LEGITIMATE_INTEREST}}
 
 
