@@ -178,7 +178,7 @@ class MailboxTokens:
     def __init__(self, vault: Vault, settings: Settings, http: httpx.Client | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         self._vault, self._settings, self._clock = vault, settings, clock
-        self._http = http or httpx.Client(follow_redirects=False)
+        self._http = http  # None: a client per refresh (one an hour per mailbox), so nothing is left open
 
     def __repr__(self) -> str:
         return "MailboxTokens()"
@@ -264,7 +264,10 @@ class MailboxTokens:
             form["scope"] = grant.scope or default_scope(mailbox)
         what = f"{PROVIDER_NAMES[grant.provider]}'s token endpoint"
         try:
-            return parse(_TokenAnswer, post_form(self._http, url, form, what), what)
+            if self._http is not None:
+                return parse(_TokenAnswer, post_form(self._http, url, form, what), what)
+            with httpx.Client(follow_redirects=False) as http:
+                return parse(_TokenAnswer, post_form(http, url, form, what), what)
         except InvalidGrant:
             raise
         except (RateLimited, Transient) as exc:

@@ -321,7 +321,12 @@ def mailboxes() -> Mailboxes:
 
     s = settings()
     keys = vault_keys(s)
-    return Mailboxes(s.database_url, Vault(s.database_url, keys) if keys else None)
+    if not keys:
+        return Mailboxes(s.database_url, None)
+    from connector.mailbox_tokens import MailboxTokens
+
+    vault = Vault(s.database_url, keys)
+    return Mailboxes(s.database_url, vault, tokens=MailboxTokens(vault, s))
 
 
 def channels(tenant: str, by_address: dict[str, Mailbox]) -> ChannelSet:
