@@ -74,7 +74,9 @@ class MailboxTokenUnavailable(TransientSendError):
 
 
 class OAuthGrant(BaseModel):
-    """A mailbox's vault secret: what refreshes its access token. Tokens are SecretStr: a repr shows none."""
+    """A mailbox's vault secret: what refreshes its access token. Tokens are SecretStr: a repr shows none.
+
+    It has no `v` key: the vault tells its own sealed envelopes by one (`connector.vault.sealed_envelope`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
