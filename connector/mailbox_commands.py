@@ -1,9 +1,10 @@
 """`mailbox ...`: add, list, map, remove, pause and resume a tenant's sending mailboxes (`connector.mailboxes`).
 
-A mailbox's secret (SMTP password, OAuth access token, SendGrid API key) is
+A mailbox's secret (SMTP password, OAuth refresh token, SendGrid API key) is
 read from stdin (`--secret -`) or a hidden prompt, never from an argument
 (shell history, `ps`), and never printed back: `list` says only whether a
-mailbox has one and since when.
+mailbox has one and since when. An OAuth mailbox's refresh token is stored
+as a grant (`connector.mailbox_tokens`) with the OAuth app it came from.
 """
 
 from __future__ import annotations
@@ -59,8 +60,14 @@ def mailbox_add(
                                                           "and graph mailboxes are read through their API)")] = None,
     imap_port: Annotated[Optional[int], typer.Option(help="IMAP port (default 993)")] = None,
     secret: Annotated[Optional[str], typer.Option(help="- reads the secret from stdin; without it, a hidden prompt "
-                                                       "asks for it when the mailbox needs one",
+                                                       "asks for it when the mailbox needs one (gmail, graph and "
+                                                       "xoauth2: the OAuth refresh token)",
                                                   show_default=False)] = None,
+    oauth_tenant: Annotated[Optional[str], typer.Option(help="Microsoft: the directory (tenant) id or domain the "
+                                                             "mailbox signed in through, or organizations")] = None,
+    oauth_provider: Annotated[Optional[str], typer.Option(help="google or microsoft: whose OAuth app an xoauth2 "
+                                                               "smtp mailbox was connected through (default: from "
+                                                               "the host)")] = None,
 ) -> None:
     """Add (or replace) TENANT's mailbox ADDRESS; its secret is stored encrypted in the vault."""
     if secret not in (None, "-"):
@@ -77,13 +84,23 @@ def mailbox_add(
                           warmup_start=warmup_start or dt.date.today(), daily_cap=daily_cap, hourly_cap=hourly_cap)
     except ValidationError as exc:
         raise _refuse("; ".join(describe(exc, "mailbox"))) from None
+    provider = _oauth_provider(mailbox, oauth_provider, oauth_tenant)
     registry = _registry(tenant)
     value = None
+    what = "OAuth refresh token" if provider else "secret"
     if mailbox.needs_secret:
         if secret == "-":
             value = _secret_from_stdin()
-        elif not registry.has_secret(mailbox) or typer.confirm("Replace the stored secret?", err=True, default=False):
-            value = typer.prompt(f"secret of {mailbox.address} ({backend})", hide_input=True, err=True)
+        elif not registry.has_secret(mailbox) or typer.confirm(f"Replace the stored {what}?", err=True,
+                                                               default=False):
+            value = typer.prompt(f"{what} of {mailbox.address} ({backend})", hide_input=True, err=True)
+    if provider and value is not None:
+        from connector.mailbox_tokens import oauth_secret
+
+        try:
+            value = oauth_secret(provider, value, directory=oauth_tenant)
+        except ValueError as exc:
+            raise _refuse(f"the OAuth grant: {exc}") from None
     try:
         with registry.store.write():
             _check_tenant(registry._vault, tenant)
@@ -92,6 +109,33 @@ def mailbox_add(
         raise _refuse(str(exc)) from None
     typer.echo(f"mailbox {mailbox.address} ({backend}) of {tenant} stored" +
                ("; its secret is encrypted in the vault" if mailbox.needs_secret else ""))
+
+
+def _oauth_provider(mailbox: Mailbox, named: str | None, directory: str | None) -> str | None:
+    """Whose OAuth app the mailbox's refresh token is for (None: not an OAuth mailbox), checked before asking."""
+    from connector.mailbox_tokens import provider_for
+
+    if not mailbox.uses_oauth:
+        if named or directory:
+            raise _refuse("--oauth-provider and --oauth-tenant are for gmail, graph and xoauth2 smtp mailboxes")
+        return None
+    if named is not None and named not in ("google", "microsoft"):
+        raise _refuse("--oauth-provider must be google or microsoft")
+    provider = provider_for(mailbox) or named or _SMTP_HOSTS.get(mailbox.smtp.host)
+    if provider is None:
+        raise _refuse(f"say whose OAuth app {mailbox.smtp.host}'s token comes from: --oauth-provider google or "
+                      f"microsoft")
+    if named and named != provider:
+        raise _refuse(f"a {mailbox.backend} mailbox's token comes from {provider}, not {named}")
+    if provider == "microsoft" and not directory:
+        raise _refuse("a Microsoft mailbox needs --oauth-tenant: its directory (tenant) id or domain, as in the "
+                      "Entra admin center, or organizations")
+    if provider == "google" and directory:
+        raise _refuse("--oauth-tenant is for Microsoft mailboxes")
+    return provider
+
+
+_SMTP_HOSTS = {"smtp.gmail.com": "google", "smtp.office365.com": "microsoft"}
 
 
 @mailbox_app.command("watch")

@@ -4,9 +4,11 @@ Each email goes from the mailbox of the contact's CRM owner: an admin adds the
 tenant's mailboxes (an address, a backend and its non-secret settings, a
 warm-up start and optional caps) and maps owner ids onto them; the owner id
 "*" is the tenant's default, for an owner without a mailbox of their own.
-A mailbox's secret (SMTP password, OAuth access token, SendGrid API key) is
+A mailbox's secret (SMTP password, OAuth grant, SendGrid API key) is
 kept in the vault as `mailbox:<address>`, never in these tables and never in
-a log line; `channel()` opens it only to build the backend that sends.
+a log line; `channel()` opens it only to build the backend that sends. The
+OAuth mailboxes (gmail, graph, smtp with auth xoauth2) get an access token
+refreshed through `connector.mailbox_tokens` wherever theirs is used.
 
 A paused mailbox (its credential refused, a bounce storm, an admin's call)
 keeps its owners: `for_owner` still returns it, with `paused_reason` set, so
@@ -34,6 +36,7 @@ from connector.store import Store, open_store
 from connector.store.schema import mailbox_owners, mailboxes
 
 if TYPE_CHECKING:  # the vault (and cryptography) loads only where a secret is read
+    from connector.mailbox_tokens import MailboxTokens
     from connector.vault import Vault
 
 Backend = Literal["smtp", "gmail", "graph", "sendgrid", "sink"]
@@ -158,13 +161,20 @@ class Mailbox(BaseModel):
     def paused(self) -> bool:
         return self.paused_reason is not None
 
+    @property
+    def uses_oauth(self) -> bool:
+        """Its secret is an OAuth grant whose access token is refreshed (or a bare access token of old)."""
+        return self.backend in ("gmail", "graph") or (self.backend == "smtp" and self.smtp.auth == "xoauth2")
+
 
 class Mailboxes:
     """The registry, in the state store; secrets in `vault` (which must share the store's database)."""
 
-    def __init__(self, store_or_url: Store | Path | str, vault: Vault | None) -> None:
+    def __init__(self, store_or_url: Store | Path | str, vault: Vault | None, *,
+                 tokens: MailboxTokens | None = None) -> None:
         self.store = open_store(store_or_url)
         self._vault = vault
+        self._tokens = tokens  # made from the settings on first use when not given
 
     def add(self, mailbox: Mailbox, secret: str | None = None) -> Mailbox:
         """Store `mailbox` (replacing one of that address, pause included), and its secret when given.
@@ -174,6 +184,8 @@ class Mailboxes:
             raise MailboxError(f"a {mailbox.backend} mailbox takes no secret")
         if secret is not None and (not secret.strip() or len(secret) > 8192 or "\n" in secret.strip()):
             raise MailboxError("the secret must be one non-empty line of at most 8192 characters")
+        if secret is not None:
+            _check_grant(mailbox, secret.strip())
         row = _row(mailbox)
         statement = self.store.insert(mailboxes).values(**row)
         with self.store.write() as conn:
@@ -287,7 +299,7 @@ class Mailboxes:
                 raise MailboxAuthError(f"mailbox {mailbox.address} is the local sink, and no sink port was given",
                                        code="sink")
             return SmtpChannel(_LOOPBACK, port, security="none", timeout=timeout)
-        secret = self._secret(mailbox)
+        secret = self.access_token(mailbox) if mailbox.uses_oauth else self._secret(mailbox)
         if mailbox.backend == "smtp":
             from connector.channels.smtp import SmtpChannel
 
@@ -299,11 +311,11 @@ class Mailboxes:
         if mailbox.backend == "gmail":
             from connector.channels.gmail import GmailChannel
 
-            return GmailChannel(secret, timeout=timeout)
+            return GmailChannel(self.access_token(mailbox), timeout=timeout)
         if mailbox.backend == "graph":
             from connector.channels.graph import GraphChannel
 
-            return GraphChannel(mailbox.address, secret, timeout=timeout)
+            return GraphChannel(mailbox.address, self.access_token(mailbox), timeout=timeout)
         from connector.channels.sendgrid import SendGridChannel
 
         return SendGridChannel(secret, timeout=timeout)
@@ -317,19 +329,41 @@ class Mailboxes:
 
         limits = {"max_bytes": max_bytes, "lookback_days": lookback_days}
         if mailbox.backend == "gmail":
-            return GmailReader(mailbox.tenant, mailbox.address, lambda: self._secret(mailbox), **limits)
+            return GmailReader(mailbox.tenant, mailbox.address, lambda: self.access_token(mailbox), **limits)
         if mailbox.backend == "graph":
-            return GraphReader(mailbox.tenant, mailbox.address, lambda: self._secret(mailbox), **limits)
+            return GraphReader(mailbox.tenant, mailbox.address, lambda: self.access_token(mailbox), **limits)
         if mailbox.imap is None:
             return None
-        secret = self._secret(mailbox)
-        if mailbox.smtp is not None and mailbox.smtp.auth == "xoauth2":
-            return ImapReader(mailbox.tenant, mailbox.address, mailbox.imap, access_token=lambda: secret, **limits)
-        return ImapReader(mailbox.tenant, mailbox.address, mailbox.imap, password=secret, **limits)
+        if mailbox.uses_oauth:
+            return ImapReader(mailbox.tenant, mailbox.address, mailbox.imap,
+                              access_token=lambda: self.access_token(mailbox), **limits)
+        return ImapReader(mailbox.tenant, mailbox.address, mailbox.imap, password=self._secret(mailbox), **limits)
 
     def secret(self, mailbox: Mailbox) -> str | None:
-        """The mailbox's secret from the vault (its OAuth token also reaches the owner's calendar)."""
-        return self._secret(mailbox)
+        """The mailbox's secret from the vault: for an OAuth mailbox a valid access token (it also reaches the
+        owner's calendar), refreshed when needed."""
+        return self.access_token(mailbox) if mailbox.uses_oauth else self._secret(mailbox)
+
+    def access_token(self, mailbox: Mailbox) -> str:
+        """A valid access token of an OAuth mailbox (see `connector.mailbox_tokens`).
+
+        A refused refresh token pauses the mailbox ("reconnect the mailbox ...") before the MailboxRefused is
+        raised, so the reply reader and the calendar stop as the sender does; other errors propagate as they are."""
+        from connector.mailbox_tokens import MailboxRefused
+
+        try:
+            return self._token_source().access_token(mailbox)
+        except MailboxRefused as exc:
+            self.pause(mailbox.tenant, mailbox.address, str(exc))
+            raise
+
+    def _token_source(self) -> MailboxTokens:
+        if self._tokens is None:
+            from connector.mailbox_tokens import MailboxTokens
+            from connector.settings import load_settings
+
+            self._tokens = MailboxTokens(self._need_vault(), load_settings())
+        return self._tokens
 
     def _secret(self, mailbox: Mailbox) -> str | None:
         if not mailbox.needs_secret:
@@ -346,8 +380,26 @@ class Mailboxes:
         return self._vault
 
 
-_SECRET_KIND = {"smtp": "the SMTP password or OAuth access token", "gmail": "a Gmail OAuth access token",
-                "graph": "a Microsoft Graph OAuth access token", "sendgrid": "a SendGrid API key"}
+_SECRET_KIND = {"smtp": "the SMTP password or OAuth grant", "gmail": "a Google OAuth grant (refresh token)",
+                "graph": "a Microsoft OAuth grant (refresh token)", "sendgrid": "a SendGrid API key"}
+
+
+def _check_grant(mailbox: Mailbox, secret: str) -> None:
+    """An OAuth grant must be well formed and fit the mailbox: a Google one for gmail, a Microsoft one for graph."""
+    if not secret.startswith("{"):
+        return
+    from connector.mailbox_tokens import parse_secret, provider_for
+
+    if not mailbox.uses_oauth:
+        raise MailboxError(f"a {mailbox.backend} mailbox with auth {mailbox.smtp.auth if mailbox.smtp else 'none'} "
+                           f"takes no OAuth grant")
+    try:
+        grant = parse_secret(secret)
+    except MailboxAuthError as exc:
+        raise MailboxError(str(exc)) from None
+    wanted = provider_for(mailbox)
+    if wanted is not None and grant.provider != wanted:
+        raise MailboxError(f"a {mailbox.backend} mailbox takes a {wanted} grant, not a {grant.provider} one")
 
 
 def _lower(address: str) -> str:

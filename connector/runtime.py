@@ -274,9 +274,25 @@ def calendar_for(mailbox: Mailbox | None):
     from connector.calendar.google import GoogleCalendar
     from connector.calendar.graph import GraphCalendar
 
-    registry = mailboxes()
-    token = lambda: registry.secret(mailbox)  # noqa: E731
+    token = _calendar_token(mailboxes(), mailbox)
     return GoogleCalendar(token) if mailbox.backend == "gmail" else GraphCalendar(token)
+
+
+def _calendar_token(registry: Mailboxes, mailbox: Mailbox):
+    """The calendar's token getter: the mailbox's refreshed token, its failures told as calendar errors (a refused
+    grant: reconnect; the token endpoint down: try again later), which the meeting jobs already handle."""
+    from connector.calendar.base import CalendarAuthError, CalendarTransient
+    from connector.channels.base import MailboxAuthError, TransientSendError
+
+    def token() -> str:
+        try:
+            return registry.secret(mailbox)
+        except TransientSendError as exc:
+            raise CalendarTransient(str(exc), retry_after=exc.retry_after) from None
+        except MailboxAuthError as exc:
+            raise CalendarAuthError(str(exc)) from None
+
+    return token
 
 
 def consent_policy():
@@ -305,7 +321,12 @@ def mailboxes() -> Mailboxes:
 
     s = settings()
     keys = vault_keys(s)
-    return Mailboxes(s.database_url, Vault(s.database_url, keys) if keys else None)
+    if not keys:
+        return Mailboxes(s.database_url, None)
+    from connector.mailbox_tokens import MailboxTokens
+
+    vault = Vault(s.database_url, keys)
+    return Mailboxes(s.database_url, vault, tokens=MailboxTokens(vault, s))
 
 
 def channels(tenant: str, by_address: dict[str, Mailbox]) -> ChannelSet:

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     salesforce_client_secret: SecretStr | None = None
     salesforce_login_url: str = Field(default="https://login.salesforce.com", description="test.salesforce.com for sandboxes")
     salesforce_api_version: str = "59.0"
+    # The OAuth apps Gmail and Microsoft 365 mailboxes were connected through: their tokens are refreshed with these.
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    microsoft_client_id: str | None = None
+    microsoft_client_secret: SecretStr | None = None
 
     crm_api_share: float = Field(default=0.5, gt=0, le=1, description="share of the daily API allowance SalesOS may use")
     hubspot_daily_api_limit: int = Field(default=250_000, ge=1, description="the portal's daily allowance (Free/Starter)")
