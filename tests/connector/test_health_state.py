@@ -24,7 +24,7 @@ from connector.settings import Settings
 from connector.store import open_store
 from connector.store.migrate import HEAD
 from connector.store.schema import (outbound_tokens, secrets, tenant_data_sources, tenant_markets, tenants,
-                                    unsubscribes, vault_state, workflow_tokens)
+                                    unsubscribes, vault_state)
 from tests.connector.engine_connections import connections
 from tests.postgres_server import _free_loopback_port
 
