@@ -191,7 +191,7 @@ def resume_sequence_job(payload: dict) -> dict:
         return {"older_changes_skipped": 1}
     ledger.end_stop(event.tenant, email)  # a sequence a reply or a meeting stopped goes on, as the rep asked
     resumed = enqueue_steps(event.tenant, [json.loads(item) for item in parked.values()],
-                            label=f"resume-{event.identity}|", on_request=True)
+                            label=f"resume-{event.identity}|", on_request=True, asked=True)
     ledger.unpark(parked)
     return {"sequences_resumed": 1, "steps_resumed": resumed}
 

@@ -479,11 +479,11 @@ def outreach_job(payload: dict) -> dict:
     live, moved = (live, []) if payload.get("on_request") else _move_overdue(tenant, live)
     keys = {_step_key(tenant, item): item for item in live}  # steps of a replaced sequence are dropped
     with ledger.lease(keys) as lease:  # what this job does not complete is released when it ends
-        return _execute_steps(tenant, crm, lease, keys, items, live, moved, bool(payload.get("on_request")))
+        return _execute_steps(tenant, crm, lease, keys, items, live, moved, bool(payload.get("asked")))
 
 
 def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items: list[dict],
-                   live: list[dict], moved: list[dict], on_request: bool) -> dict:
+                   live: list[dict], moved: list[dict], asked: bool) -> dict:
     """The leased steps that are due, each alone: one the CRM refuses, or that cannot be written at all, fails
     with its key and reason while the others go on; only the steps that happened are completed."""
     ledger = runtime.ledger()
@@ -511,7 +511,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     due = [item for item in due if not (refusal and _step(item)["channel"] == "email")]
     now = runtime.now()
     market = runtime.market_of(tenant)  # its own templates, and the tiers whose emails a rep approves first
-    emails = _send_emails(tenant, ledger, lease, due, contacts, now, on_request, market)
+    emails = _send_emails(tenant, ledger, lease, due, contacts, now, asked, market)
     due = [item for item in due if _step_key(tenant, item) not in emails.not_done]
     activities, tasks, unwritable = [], [], dict(emails.unwritable)
     for item in due:
@@ -536,34 +536,40 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
         except (ValueError, KeyError, TypeError) as exc:  # the step's data, not the job's: it fails alone
             log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
             unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
+    # what waits is queued again first: a CRM that fails below must not lose it
+    for at, group in emails.retry_groups(keys).items():
+        _requeue(tenant, group, at)
+    rescheduled = _reschedule(tenant, keys, emails.throttled)
+    if busy:
+        _defer(tenant, busy, "another worker holds these steps", at=max(lease.busy.values()) + BUSY_RECHECK)
     try:
         logged = crm.log_activities(activities)
         created = crm.create_tasks(tasks)
         refused = {**unwritable, **logged.errors, **created.errors}
-        happened = [item for item in due if _step_key(tenant, item) not in {*refused, *emails.reviews}]  # held: not yet
+        # a step a mail system accepted is done whatever the CRM said of its record: it is never sent again
+        blocking = {key for key in refused if key not in emails.sent}
+        happened = [item for item in due if _step_key(tenant, item) not in blocking | emails.reviews.keys()]
         progressed = crm.upsert_contacts(
             [_progress_write(item) for item in happened if _step_key(tenant, item) not in emails.bounced]
             + [consent_stop(email) for email in sorted({item["email"] for item in stopped})]
             + [_bounced_write(email) for email in sorted({keys[key]["email"] for key in emails.bounced})]
-            + [_moved_write(item) for item in moved if item["email"].lower() not in unsubscribed | held])
+            + [_moved_write(item) for item in [*moved, *rescheduled]
+               if item["email"].lower() not in unsubscribed | held])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
         if isinstance(exc, RateLimited) and not exc.daily:
+            _complete_sent(tenant, lease, emails)
             raise  # short limits are retried by the job's retry policy
-        return _defer(tenant, due + waiting, str(exc))  # released, not done: redone later, idempotently by key
-    done = [_step_key(tenant, item) for item in happened]
-    lease.complete(done)
-    runtime.send_marks().clear(list(emails.sent))  # the ledger knows now: the marks of these sends are not needed
+        _complete_sent(tenant, lease, emails)
+        return _defer(tenant, [i for i in due + waiting if _step_key(tenant, i) not in emails.sent], str(exc))
+    done = lease.complete([_step_key(tenant, item) for item in happened])
+    runtime.send_marks().clear([key for key in done if key in emails.sent])  # the ledger knows now
+    _hold_reviews(tenant, emails.reviews.keys() - created.errors.keys(), keys)
     for item in happened:
         steps_log.info("executed %s", _described(tenant, item))
-    enqueue_steps(tenant, [{**item, "step_index": item["step_index"] + 1} for item in happened
-                            if item["step_index"] + 1 < len(item["sequence"])
-                            and _step_key(tenant, item) not in emails.bounced])
+    enqueue_steps(tenant, [_next_step(item) for item in happened
+                           if item["step_index"] + 1 < len(item["sequence"])
+                           and _step_key(tenant, item) not in emails.bounced])
     deferred = _defer(tenant, waiting, refusal, at=dt.datetime.now(dt.UTC) + LINKS_RETRY) if waiting else {}
-    for at, group in emails.retry_groups(keys).items():
-        _requeue(tenant, group, at)
-    _reschedule(tenant, crm, keys, emails.throttled)
-    if busy:
-        _defer(tenant, busy, "another worker holds these steps", at=max(lease.busy.values()) + BUSY_RECHECK)
     return deferred | {
         "emails_sent": len(emails.sent),
         "emails_drafted": len(emails.drafts),
@@ -671,7 +677,7 @@ class _EmailSteps:
 
 
 def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], contacts: dict[str, CrmContact],
-                 now: dt.datetime, on_request: bool, market: MarketDefinition | None) -> _EmailSteps:
+                 now: dt.datetime, asked: bool, market: MarketDefinition | None) -> _EmailSteps:
     """Render each email step from its owner's mailbox, then send them under the send guard (`send_all`).
 
     A contact whose owner has no mailbox (and a CRM tenant with none) gets the draft as a task for the rep
@@ -691,9 +697,7 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
             continue
         mailbox = mailboxes[item["email"]]
         if market and item.get("tier") and needs_review(market, item["tier"]) and not item.get("approved"):
-            result.reviews[key] = renders[key][0]
-            pending_reviews.hold(get_current_job().connection, tenant, key, item)
-            arm_review_check(get_current_job().connection, tenant, now + pending_reviews.CHECK_EVERY)
+            result.reviews[key] = renders[key][0]  # held (`_hold_reviews`) once its task is in the CRM
         elif mailbox is None:
             result.drafts[key] = renders[key][0]
         else:
@@ -708,12 +712,15 @@ def _send_emails(tenant: str, ledger: Ledger, lease: Lease, due: list[dict], con
     budget = SendBudget(get_current_job().connection)
     admission = admit(budget, runtime.settings(), tenant, outgoing, by_address,
                       {o.key: Recipient(item_of[o.key].get("timezone"), item_of[o.key].get("country"))
-                       for o in outgoing}, now=now, on_request=on_request)
+                       for o in outgoing}, now=now, on_request=asked)
     result.throttled = {key: (decision.reason, decision.retry_at) for key, decision in admission.refused.items()}
     outgoing = [o for o in outgoing if o.key not in admission.refused]
-    with runtime.channels(tenant, by_address) as channels:
-        outcome = send_all(ledger, tenant, outgoing, channels, runtime.send_marks())
-    budget.release(*(r for key, r in admission.reservations.items() if key not in outcome.sent))
+    outcome = None
+    try:
+        with runtime.channels(tenant, by_address) as channels:
+            outcome = send_all(ledger, tenant, outgoing, channels, runtime.send_marks())
+    finally:  # the caps' places of what did not go out are given back, even when the job fails
+        budget.release(*(r for key, r in admission.reservations.items() if outcome is None or key not in outcome.sent))
     for address, reason in outcome.broken.items():
         runtime.mailboxes().pause(tenant, address, reason)  # an admin fixes its credential, then resumes it
     sent_from = {o.key: o for o in outgoing}
@@ -734,9 +741,9 @@ def _owner(contacts: dict[str, CrmContact], item: dict) -> str | None:
     return contact.owner_id if contact else None
 
 
-def _reschedule(tenant: str, crm, keys: dict[str, dict], throttled: dict[str, tuple[str, dt.datetime]]) -> None:
+def _reschedule(tenant: str, keys: dict[str, dict], throttled: dict[str, tuple[str, dt.datetime]]) -> list[dict]:
     """Move each step refused by a window or a cap, and the steps after it, to the time the refusal names (their
-    spacing kept); the CRM shows the new times."""
+    spacing kept); returns the moved steps, whose new times the caller writes into the CRM."""
     settings, moved = runtime.settings(), []
     for key, (_, at) in throttled.items():
         item = keys[key]
@@ -744,9 +751,27 @@ def _reschedule(tenant: str, crm, keys: dict[str, dict], throttled: dict[str, tu
         zone = _zone(item, sequence[item["step_index"]])
         later = reschedule(sequence, item["step_index"], at, zone, item.get("country"), settings.salesos_send_hour)
         moved.append({**item, "sequence": _dump(later)})
-    if moved:
-        enqueue_steps(tenant, moved)
-        crm.upsert_contacts([_moved_write(item) for item in moved])
+    enqueue_steps(tenant, moved)
+    return moved
+
+
+def _complete_sent(tenant: str, lease: Lease, emails: _EmailSteps) -> None:
+    """The CRM said "not today" after the sends: what went out is done all the same (its record waits)."""
+    lease.complete(list(emails.sent))
+
+
+def _hold_reviews(tenant: str, review_keys, keys: dict[str, dict]) -> None:
+    """Held for approval only once its task is in the CRM: a task never created is never read as deleted."""
+    conn = get_current_job().connection
+    for key in review_keys:
+        pending_reviews.hold(conn, tenant, key, keys[key])
+    if review_keys:
+        arm_review_check(conn, tenant, runtime.now() + pending_reviews.CHECK_EVERY)
+
+
+def _next_step(item: dict) -> dict:
+    """The following step of `item`'s sequence; a rep's approval of this one is not one of the next."""
+    return {**{k: v for k, v in item.items() if k != "approved"}, "step_index": item["step_index"] + 1}
 
 
 def _requeue(tenant: str, items: list[dict], at: dt.datetime) -> None:
@@ -878,7 +903,8 @@ def _rep_task(tenant: str, key: str, item: dict, step: dict, market: MarketDefin
                       objections=item.get("objections") or [])
         lines += ["", render_task_copy(kind, draft, templates=market.templates if market else None)]
     if step["channel"] == "phone" and contact is not None:
-        link = runtime.call_link(tenant, contact.owner_id, item["email"], contact.phone)
+        link = runtime.call_link(tenant, contact.owner_id, item["email"], contact.phone,
+                                 contact.country or item.get("country"))
         lines += [f"\nClick to call (your phone rings first): {link}"] if link else []
     else:
         lines += [f"Hook: {hook}" for hook in item["hooks"]]
@@ -928,12 +954,13 @@ def _first_step(ctx: dict, plan: LeadPlan) -> dict:
 
 
 def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None, label: str = "",
-                  on_request: bool = False) -> int:
+                  on_request: bool = False, asked: bool = False) -> int:
     """One job per due time; returns how many steps were newly queued (a duplicate job is a no-op).
 
     With `run` (send-now) the steps are due at once and part of the run. `label`
     makes a distinct job of steps queued again (resumed after a rep's pause).
-    Steps sent `on_request` (send-now, a rep's resume) run however late they are.
+    Steps sent `on_request` (send-now, a rep's resume, a retry) run however late they are; those a person `asked`
+    for now (send-now, a rep's resume) also skip the prospect's send window.
     """
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in items:
@@ -945,7 +972,8 @@ def enqueue_steps(tenant: str, items: list[dict], run: RunContext | None = None,
             digest = "|".join(f"{i['email']}#{i['step_index']}" for i in chunk)
             job = enqueue_once(
                 connection, "outreach", outreach_job,
-                {"tenant": tenant, "items": chunk} | ({"on_request": True} if run or on_request else {}),
+                {"tenant": tenant, "items": chunk} | ({"on_request": True} if run or on_request or asked else {})
+                | ({"asked": True} if run or asked else {}),
                 job_key=job_id("outreach", tenant, f"{label}{when}|{digest}"),
                 run_id=run.run_id if run else None,
                 at=None if run else dt.datetime.fromisoformat(when),

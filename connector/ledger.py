@@ -394,10 +394,12 @@ class Lease:
             self._renewer.start()
         return self
 
-    def complete(self, keys: Iterable[str]) -> None:
+    def complete(self, keys: Iterable[str]) -> list[str]:
+        """Done for good; returns the keys this lease still held (one taken over meanwhile is another's)."""
         keys = [key for key in keys if key in self._open]
         self._ledger.complete(keys, self.owner)
         self._open.difference_update(keys)
+        return keys
 
     def __exit__(self, *_exc) -> None:
         self._stop.set()

@@ -39,9 +39,12 @@ _ROUTES = [  # decoded path segments; _TOKEN is the secret one
     ("unsubscribe", _TOKEN),
     ("t", "c", _TOKEN),  # tracked links: their payload names the contact's email (`connector.tracking_links`)
     ("t", "o", _TOKEN),
+    ("calls", _TOKEN),  # click-to-call: a bearer credential, and its payload names the contact
+    ("webhooks", "sendgrid", "inbound", _TOKEN),  # the only credential of an Inbound Parse post
+    ("webhooks", "twilio", _TOKEN),
 ]
 _QUERY_SECRETS = {"code", "state"}  # an OAuth callback's
-_CLUE = re.compile(r"outbound|workflow|unsubscribe|/t/|code=|state=|%", re.IGNORECASE)  # no clue, no parsing
+_CLUE = re.compile(r"outbound|workflow|unsubscribe|/t/|calls|inbound|twilio|code=|state=|%", re.IGNORECASE)  # no clue, no parsing
 
 _URL_LIKE = re.compile(r"[^\s\"'<>]+")
 _SEPARATOR = re.compile(r"(/|%(?:25)*2f)", re.IGNORECASE)  # a slash, percent-encoded any number of times

@@ -248,7 +248,8 @@ def link_signer():
                                                          configured).keys())
 
 
-def call_link(tenant: str, owner_id: str | None, email: str, phone: str | None) -> str | None:
+def call_link(tenant: str, owner_id: str | None, email: str, phone: str | None,
+              country: str | None = None) -> str | None:
     """A click-to-call link for the contact's owner, when the tenant has a Twilio account with a caller id and
     the owner's phone is known; None: the call task says to dial."""
     from connector.tenants import vault_keys
@@ -263,7 +264,13 @@ def call_link(tenant: str, owner_id: str | None, email: str, phone: str | None) 
     signer = link_signer()
     if account is None or not account.caller_id or signer is None or rep_phone(vault, tenant, owner_id) is None:
         return None
-    return signer.call_url(tenant, owner_id, email, phone, now())
+    from connector.channels.phone_numbers import InvalidPhoneNumber, to_e164
+
+    try:
+        number = to_e164(phone, field="phone", region=country)  # a number Twilio can dial, or no link
+    except InvalidPhoneNumber:
+        return None
+    return signer.call_url(tenant, owner_id, email, number, now())
 
 
 def calendar_for(mailbox: Mailbox | None):

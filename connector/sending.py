@@ -86,6 +86,14 @@ def send_all(ledger: Ledger, tenant: str, items: Sequence[Outgoing], channel_for
     """Send each item through its mailbox's channel, under the send guard; returns what became of each."""
     outcome, pending = SendOutcome(), list(items)
     broken = outcome.broken
+    unavailable: dict[str, tuple[str, float | None]] = {}
+    for mailbox in dict.fromkeys(item.mailbox for item in items):  # built before any hold or mark: a token
+        try:                                                      # refresh or a vault read is never held
+            channel_for(mailbox)
+        except TransientSendError as exc:  # its token endpoint is down, say: the steps wait, the mailbox stays
+            unavailable[mailbox] = (f"the mailbox {mailbox} cannot send now: {exc}", exc.retry_after)
+        except (SendError, ValueError) as exc:  # ValueError: a mailbox this worker cannot open (no vault key)
+            broken[mailbox] = f"the mailbox {mailbox} cannot send: {exc}; an admin must fix it"
     while pending:
         batch = pending[:HOLD_EMAILS]
         with ledger.sending(tenant, [item.email for item in batch]) as allowed:
@@ -98,6 +106,8 @@ def send_all(ledger: Ledger, tenant: str, items: Sequence[Outgoing], channel_for
                     outcome.stopped.append(item.key)
                 elif item.mailbox in broken:
                     outcome.deferred[item.key] = (broken[item.mailbox], MAILBOX_RETRY)
+                elif item.mailbox in unavailable:
+                    outcome.deferred[item.key] = unavailable[item.mailbox]
                 elif (begun := marks.begin(item.key)) is True:
                     _send_one(item, channel_for, marks, outcome, broken)
                 elif begun:

@@ -141,11 +141,14 @@ class LinkSigner:
         body, mac = token.split(".")
         try:
             payload, given = _unb64(body), _unb64(mac)
-            fields = json.loads(payload)
         except (binascii.Error, ValueError):
             return None
         if len(given) != MAC_BYTES or not any(hmac.compare_digest(given, _mac(key, kind, payload))
                                               for key in self._keys):
+            return None  # checked before parsing: nothing we did not sign is ever parsed
+        try:
+            fields = json.loads(payload)
+        except ValueError:
             return None
         if not isinstance(fields, list) or len(fields) != size or not all(isinstance(f, str) for f in fields):
             return None

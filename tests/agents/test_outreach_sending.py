@@ -86,11 +86,17 @@ def test_a_prospect_whose_window_is_closed_waits_for_it_to_open(home, conn, monk
     assert at.astimezone(dt.UTC) > DUE and 8 <= at.hour < 17
 
 
-def test_a_step_sent_on_request_goes_now_whatever_the_window(home, conn, server, monkeypatch):
+def test_a_step_a_person_asked_for_now_goes_now_whatever_the_window(home, conn, server, monkeypatch):
     recorder, _ = server
     monkeypatch.setattr(LocalCRM, "get_contacts", owned_by("owner-7", LocalCRM.get_contacts))
-    counts = deliver(conn, "first", [item("jane@acme.io", zone="Australia/Sydney")], on_request=True)
+    counts = deliver(conn, "first", [item("jane@acme.io", zone="Australia/Sydney")], on_request=True, asked=True)
     assert counts["emails_sent"] == 1 and len(recorder.received) == 1
+
+
+def test_a_retried_step_still_waits_for_the_prospects_window(home, conn, monkeypatch):
+    monkeypatch.setattr(LocalCRM, "get_contacts", owned_by("owner-7", LocalCRM.get_contacts))
+    counts = deliver(conn, "first", [item("jane@acme.io", zone="Australia/Sydney")], on_request=True)
+    assert (counts["emails_sent"], counts["steps_rescheduled"]) == (0, {"window": 1})
 
 
 def test_an_address_the_mail_server_refuses_for_good_ends_the_sequence_as_bounced(home, conn, server, monkeypatch):

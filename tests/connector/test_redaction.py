@@ -152,3 +152,13 @@ def test_tracked_link_tokens_never_reach_a_log_line():
     """Their payload is readable base64 naming the contact's email."""
     assert redact('"GET /t/c/WyJ0IiwicyJd.AbC HTTP/1.1" 302') == '"GET /t/c/[redacted] HTTP/1.1" 302'
     assert redact('"GET /t/o/WyJ0IiwicyJd.AbC.gif HTTP/1.1" 200') == '"GET /t/o/[redacted] HTTP/1.1" 200'
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/calls/WyJ0IiwibyJd.AbC", "/calls/[redacted]"),
+    ("/webhooks/sendgrid/inbound/s3cr3t-token", "/webhooks/sendgrid/inbound/[redacted]"),
+    ("/webhooks/twilio/s3cr3t-token/sms", "/webhooks/twilio/[redacted]/sms"),
+    ("/webhooks/twilio/s3cr3t-token/status", "/webhooks/twilio/[redacted]/status"),
+])
+def test_outreach_url_credentials_never_reach_a_log_line(path, expected):
+    assert redact(f'"POST {path} HTTP/1.1" 200') == f'"POST {expected} HTTP/1.1" 200'

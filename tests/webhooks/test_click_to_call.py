@@ -83,3 +83,33 @@ def test_a_call_for_an_owner_without_a_phone_says_calling_is_not_set_up(app):
         route = router.post(CALLS).respond(201, json=CREATED)
         page = app.test_client().post(link(vault, settings, owner_id="owner-without-phone"))
     assert page.status_code == 409 and not route.called
+
+
+def test_an_unsigned_call_token_of_deeply_nested_json_gets_the_same_404(app):
+    import base64
+
+    app, _, _ = app
+    body = base64.urlsafe_b64encode(b"[" * 2200).rstrip(b"=").decode()
+    page = app.test_client().post(f"/calls/{body}.{'A' * 22}")
+    assert page.status_code == 404 and b"This link is not valid." in page.data
+
+
+def test_a_second_post_of_one_link_within_a_minute_places_no_second_call(app):
+    app, vault, settings = app
+    path = link(vault, settings)
+    with respx.mock(assert_all_called=False) as router:
+        route = router.post(CALLS).respond(201, json=CREATED)
+        first, second = app.test_client().post(path), app.test_client().post(path)
+    assert (first.status_code, second.status_code, route.call_count) == (200, 409, 1)
+
+
+def test_a_contact_who_opted_out_is_not_called(app):
+    from connector.ledger import Ledger
+
+    app, vault, settings = app
+    ledger = Ledger(settings.database_url)
+    ledger.unsubscribe(ledger.unsubscribe_tokens(TENANT, ["jane@acme.io"])["jane@acme.io"])
+    with respx.mock(assert_all_called=False) as router:
+        route = router.post(CALLS).respond(201, json=CREATED)
+        page = app.test_client().post(link(vault, settings))
+    assert page.status_code == 409 and not route.called
