@@ -529,7 +529,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
             elif key in emails.bounced:
                 continue  # refused for good at send time: the contact shows bounced, and no later step runs
             elif step["action"] == "send_sms":
-                texted = _text(tenant, key, item, contacts.get(item["email"].lower()))
+                texted = _text(tenant, key, item, contacts.get(item["email"].lower()), now, emails)
                 activities += [texted] if texted else []
             elif key not in unwritable:
                 tasks.append(_rep_task(tenant, key, item, step, market, contacts.get(item["email"].lower())))
@@ -547,7 +547,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
         created = crm.create_tasks(tasks)
         refused = {**unwritable, **logged.errors, **created.errors}
         # a step a mail system accepted is done whatever the CRM said of its record: it is never sent again
-        blocking = {key for key in refused if key not in emails.sent}
+        blocking = {key for key in refused if key not in emails.sent} | emails.retry.keys()
         happened = [item for item in due if _step_key(tenant, item) not in blocking | emails.reviews.keys()]
         progressed = crm.upsert_contacts(
             [_progress_write(item) for item in happened if _step_key(tenant, item) not in emails.bounced]
@@ -829,15 +829,26 @@ def _sent_activity(key: str, item: dict, step: dict, rendered: Rendered, receipt
     )
 
 
-def _text(tenant: str, key: str, item: dict, contact: CrmContact | None) -> ActivityWrite | None:
-    """An SMS step: texted only with the contact's consent on record; the CRM logs a text that went."""
+def _text(tenant: str, key: str, item: dict, contact: CrmContact | None, now: dt.datetime,
+          emails: _EmailSteps) -> ActivityWrite | None:
+    """An SMS step: texted only with the contact's consent on record, under the send guard (an opt-out, a reply
+    or a meeting committed first stops it); the CRM logs a text that went. A step Twilio refuses for good is
+    skipped; one it puts off waits for the job's retry."""
     from connector.sms_steps import text_step  # Twilio and phone numbers load only where a sequence texts
 
     first = item["name"].split()[0] if item["name"].strip() else "there"
     hook = item["hooks"][0] if item["hooks"] else f"I have an idea for {item['company_name']}'s pipeline"
     message = f"Hi {first}, {hook}. Worth a 15-minute call this week?"
-    outcome = text_step(runtime.settings(), tenant, key, contact.phone if contact else None, item.get("country"),
-                        message, runtime.sender(None).name, runtime.send_marks())
+    with runtime.ledger().sending(tenant, [item["email"]]) as allowed:
+        if item["email"].lower() not in allowed:
+            steps_log.info("SMS step %s not texted: the contact opted out or replied", key)
+            return None
+        outcome = text_step(runtime.settings(), tenant, key, contact.phone if contact else None, item.get("country"),
+                            message, runtime.sender(None).name, runtime.send_marks())
+    if outcome.wait is not None:
+        reason, after = outcome.wait
+        emails.retry[key] = (reason, now + dt.timedelta(seconds=after if after is not None else SEND_RETRY_SECONDS))
+        return None
     if outcome.receipt is None:
         steps_log.info("SMS step %s not texted: %s", key, outcome.skipped)
         return None

@@ -67,3 +67,25 @@ def test_a_contact_without_sms_consent_is_never_texted(home, conn):
         deliver(conn, "sms")
     assert not texted.called and LocalCRM(home / "crm.sqlite3").get_activities("jane@acme.io") == []
     assert runtime.ledger().is_done("outreach:local:jane@acme.io:1")  # skipped, not retried forever
+
+
+def test_a_text_twilio_puts_off_waits_for_a_retry_and_the_batch_goes_on(home, conn):
+    SmsConsent(runtime.settings().database_url).grant("local", PHONE, source="form", email="jane@acme.io")
+    with respx.mock(assert_all_called=False) as router:
+        router.post(MESSAGES).respond(429, json={"code": 20429, "message": "Too Many Requests", "status": 429},
+                                      headers={"Retry-After": "30"})
+        deliver(conn, "sms")
+    assert not runtime.ledger().is_done("outreach:local:jane@acme.io:1")
+    outreach = queue("outreach", conn)
+    [retry] = [outreach.fetch_job(i) for i in outreach.scheduled_job_registry.get_job_ids()]
+    assert retry.args[0]["items"][0]["step_index"] == 1  # the SMS step itself, queued again
+
+
+def test_a_contact_who_replied_is_not_texted(home, conn):
+    SmsConsent(runtime.settings().database_url).grant("local", PHONE, source="form", email="jane@acme.io")
+    runtime.ledger().unsubscribe_tokens("local", ["jane@acme.io"])
+    runtime.ledger().suppress("local", "jane@acme.io", "replied")
+    with respx.mock(assert_all_called=False) as router:
+        texted = router.post(MESSAGES).respond(201, json=CREATED)
+        deliver(conn, "sms")
+    assert not texted.called
