@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 
 from rq import get_current_job
 
+from agents.consent_policy import may_cold_email
 from agents.engagement import EngagementEvent
 from agents.engagement_jobs import rescore
 from agents.meetings import propose_slots, proposal_text
@@ -30,11 +32,13 @@ from connector.inbound.base import InboundError, InboundMessage
 from connector.inbound.cursors import InboundCursors
 from connector.inbound.poll import poll_mailbox
 from connector.queues import enqueue_once, job_id
+from connector.unsubscribes import enqueue_sync
 from connector.inbound.queue import enqueue_inbound
 from crm_adapters.base import ActivityWrite, ContactWrite, TaskWrite
 
 log = logging.getLogger(__name__)
 BOUNCES = ("bounce_hard", "bounce_soft")
+ABSENCE = "out of office"  # the hold reason of a pause an out-of-office reply made
 
 
 def reply_job(payload: dict) -> dict:
@@ -71,27 +75,32 @@ def resume_after_absence_job(payload: dict) -> dict:
     from agents.jobs import enqueue_steps  # the outreach job queues its steps; imported here to keep the stages apart
 
     ledger = runtime.ledger()
+    if not (ledger.hold_reason(tenant, email) or "").startswith(ABSENCE):
+        return {"absences_kept": 1}  # a rep paused it meanwhile (or resumed it): theirs to end
     parked = ledger.release_hold(tenant, email)
     if parked is None:
         return {"absences_kept": 1}
-    import json
-
     resumed = enqueue_steps(tenant, [json.loads(item) for item in parked.values()], label=f"back-{email}|",
                             on_request=True)
     ledger.unpark(parked)
-    runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "active"})])
+    if not (ledger.unsubscribed(tenant, [email]) or ledger.suppressed(tenant, [email])):
+        runtime.crm_for(tenant).upsert_contacts([ContactWrite(email=email, fields={"sequence_state": "active"})])
     return {"sequences_resumed": 1, "steps_resumed": resumed}
 
 
 def _stop_or_pause(tenant: str, email: str, action: ReplyAction, found: ReplyClassification) -> None:
     """A stop is a suppression in the ledger, which the send guard checks in the send's own transaction."""
     ledger = runtime.ledger()
-    if action.suppress_address:
+    if action.sequence_state == "unsubscribed":  # asked to be removed (or hostile): an opt-out, written to the CRM
+        ledger.unsubscribe_tokens(tenant, [email])
+        ledger.unsubscribe_address(tenant, email)
+        enqueue_sync(get_current_job().connection, ledger, tenant, [email])
+    elif action.suppress_address:
         ledger.suppress(tenant, action.suppress_address, found.kind)
     if action.stop_sequence or action.suppress_address:
         ledger.suppress(tenant, email, found.kind if action.suppress_address else "replied")
-    if action.resume_on:
-        ledger.hold(tenant, email, f"out of office until {action.resume_on}")
+    if action.resume_on and email.lower() not in ledger.held(tenant, [email]):  # a rep's own pause stands
+        ledger.hold(tenant, email, f"{ABSENCE} until {action.resume_on}")
         at = dt.datetime.combine(action.resume_on, dt.time(0, 5), dt.UTC)
         enqueue_once(get_current_job().connection, "engagement", resume_after_absence_job,
                      {"tenant": tenant, "email": email}, job_key=job_id("back", tenant, f"{email}|{at:%Y-%m-%d}"),
@@ -180,6 +189,12 @@ def _follow_referral(tenant: str, crm, action: ReplyAction, referrer, now: dt.da
     if person is None or not person.email or crm.get_contacts([person.email]):
         return 0
     if runtime.ledger().unsubscribed(tenant, [person.email]):
+        return 0
+    corporate = person.email.rsplit("@", 1)[-1].lower() == (referrer.company_domain or "").lower()
+    verdict = may_cold_email(referrer.country, has_consent=False, subscriber="corporate" if corporate else None,
+                             policy=runtime.consent_policy())
+    if not verdict.allowed:  # the same country policy as any first cold email
+        log.info("referral %s of %s not sequenced: %s", person.email, tenant, verdict.reason)
         return 0
     tier = referrer.fields.get("priority_tier") or "TIER_3"
     steps = schedule(TEMPLATES[tier], referrer.fields.get("recommended_channel") or "email", now.date(),

@@ -315,6 +315,12 @@ class Ledger:
                 set_={"reason": statement.excluded.reason, "at": statement.excluded.at}))
         return True
 
+    def hold_reason(self, tenant: str, email: str) -> str | None:
+        """Why the contact's sequence is held (a rep's pause, an out-of-office), None when it is not."""
+        with self._store.read() as conn:
+            return conn.execute(select(holds.c.reason).where(holds.c.tenant == tenant,
+                                                              holds.c.email == email.lower())).scalar()
+
     def held(self, tenant: str, emails: Iterable[str]) -> set[str]:
         return self._emails_in(select(holds.c.email).where(holds.c.tenant == tenant), holds.c.email, emails)
 

@@ -116,3 +116,21 @@ def test_a_referral_becomes_a_sequenced_contact_at_the_same_company(crm, conn):
 def test_a_message_from_nobody_in_the_crm_changes_nothing(crm, conn):
     counts = deliver(conn, reply("Interested!", sender="Stranger <someone@elsewhere.example>"))
     assert counts == {"replies_unmatched": 1} and state(crm) == "active"
+
+
+def test_a_reply_asking_to_be_removed_opts_the_contact_out_in_the_crm(crm, conn):
+    counts = deliver(conn, reply("Please remove me from your list."))
+    assert counts["replies_unsubscribe"] == 1
+    SimpleWorker([queue("engagement", conn)], connection=conn, serializer=JSONSerializer).work(burst=True)  # the sync
+    [jane] = crm.get_contacts([JANE])
+    assert jane.email_opt_out is True and jane.fields["sequence_state"] == "unsubscribed"
+
+
+def test_an_out_of_office_reply_never_lifts_a_reps_own_pause(crm, conn):
+    from agents.reply_jobs import resume_after_absence_job
+
+    runtime.ledger().hold("local", JANE, "paused in the CRM")
+    deliver(conn, reply("I am out of the office until 16 November.", subject="Automatic reply: Acme",
+                        Auto_Submitted="auto-replied"))
+    assert resume_after_absence_job({"tenant": "local", "email": JANE}) == {"absences_kept": 1}
+    assert runtime.ledger().hold_reason("local", JANE) == "paused in the CRM"
