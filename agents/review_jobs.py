@@ -17,9 +17,17 @@ TASK_GRACE = dt.timedelta(hours=1)  # a task not in the CRM this long after its 
 
 def review_check_job(payload: dict) -> dict:
     """Send each held email whose task a rep completed; skip (and move past) each whose task was deleted."""
+    tenant, conn, now = payload["tenant"], get_current_job().connection, runtime.now()
+    try:
+        return _check(tenant, conn, now)
+    finally:  # a CRM that failed this time is asked again next time: the check never stops while steps wait
+        if pending_reviews.pending(conn, tenant):
+            arm_review_check(conn, tenant, now + pending_reviews.CHECK_EVERY)
+
+
+def _check(tenant: str, conn, now: dt.datetime) -> dict:
     from agents.jobs import enqueue_steps  # the outreach job's own queueing
 
-    tenant, conn, now = payload["tenant"], get_current_job().connection, runtime.now()
     held = pending_reviews.pending(conn, tenant)
     crm = runtime.crm_for(tenant)
     by_contact: dict[str, list[str]] = defaultdict(list)
@@ -39,8 +47,6 @@ def review_check_job(payload: dict) -> dict:
                   on_request=True)
     _skip(tenant, [held[key][0] for key in skipped])
     pending_reviews.release(conn, tenant, approved + skipped)
-    if len(held) > len(approved) + len(skipped):
-        arm_review_check(conn, tenant, now + pending_reviews.CHECK_EVERY)
     return {"reviews_approved": len(approved), "reviews_skipped": len(skipped)}
 
 
