@@ -23,6 +23,7 @@ import logging
 import re
 import secrets
 
+import redis
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -40,6 +41,7 @@ from connector.vault import Vault, VaultError
 log = logging.getLogger(__name__)
 twilio_webhooks = Blueprint("twilio_webhooks", __name__, url_prefix="/webhooks/twilio")
 
+INBOUND_MEMORY_SECONDS = 90 * 86400  # how long a keyword's message sid is remembered
 MAX_BODY_BYTES = 16 * 1024  # Twilio's callbacks are 1-3 KB; an inbound text is at most 1,600 characters
 MAX_FIELDS = 64  # Twilio sends about 20-40 parameters (werkzeug's max_form_parts counts multipart only)
 REFUSED = "refused: not signed by this URL's Twilio account\n"  # the one answer, whatever was wrong
@@ -77,6 +79,9 @@ def inbound_sms(token: str):
     if isinstance(tenant, Response):
         return tenant
     keyword = sms_keyword(request.form.get("Body"), request.form.get("OptOutType"))
+    if keyword == "start" and not _first_delivery(tenant, request.form.get("MessageSid", "")):
+        log.info("twilio inbound START for %s: a repeated (or unnumbered) message, ignored", tenant)
+        return _twiml()  # a STOP acts every time: revoking again is harmless, and one must never be lost
     if keyword in ("stop", "start"):
         try:
             phone = to_e164(request.form.get("From"), field="From")
@@ -88,6 +93,20 @@ def inbound_sms(token: str):
         changed = consent.revoke(tenant, phone, "sms_stop") if keyword == "stop" else consent.resubscribe(tenant, phone)
         log.info("twilio inbound %s for %s: consent %s", keyword.upper(), tenant, "changed" if changed else "unchanged")
     return _twiml()
+
+
+def _first_delivery(tenant: str, sid: str) -> bool:
+    """A START acts once per message: a replayed signed START (Twilio's signature carries no time) never undoes a
+    later STOP. A message without a readable sid is not trusted to be new."""
+    if not _MESSAGE_SID.match(sid):
+        return False
+    conn = current_app.extensions.get("salesos_redis")
+    if conn is None:
+        return True  # no Redis to remember it in
+    try:
+        return bool(conn.set(f"salesos:twilio:inbound:{tenant}:{sid}", 1, nx=True, ex=INBOUND_MEMORY_SECONDS))
+    except redis.RedisError:
+        return True
 
 
 def _verified(token: str) -> str | Response:

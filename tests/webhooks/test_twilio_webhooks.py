@@ -138,3 +138,13 @@ def test_a_forged_status_callback_records_nothing(client, token, settings):
     params = {"MessageSid": MESSAGE_SID, "MessageStatus": "delivered"}
     assert post(client, f"/webhooks/twilio/{token}/status", params, key="guess").status_code == 403
     assert TwilioMessages(settings.database_url).get("local", MESSAGE_SID) is None
+
+
+def test_a_replayed_start_never_undoes_a_later_stop(settings, token, consent, redis_url):
+    client = create_app(redis_url=redis_url, settings=settings).test_client()
+    texts = {name: {**inbound(name.rstrip("0123456789")), "MessageSid": "SM" + digit * 32}
+             for name, digit in (("STOP1", "1"), ("start", "2"), ("STOP3", "3"))}
+    for name in ("STOP1", "start", "STOP3"):
+        post(client, f"/webhooks/twilio/{token}/sms", texts[name])
+    post(client, f"/webhooks/twilio/{token}/sms", texts["start"])  # captured, and posted again later
+    assert not consent.has_consent("local", ADA)
