@@ -70,6 +70,9 @@ def mail_send_body(parsed: Message, recipients: list[str]) -> dict:
     }
     if not body["headers"]:
         del body["headers"]
+    step = header(parsed, "X-SalesOS-Step")
+    if step and step.count(":") >= 3:  # "<stage>:<tenant>:<email>:<step>": the event webhook finds its step
+        body["custom_args"] = {"salesos_tenant": step.split(":", 2)[1], "salesos_step": step}
     return body
 
 

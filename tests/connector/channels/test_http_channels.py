@@ -131,6 +131,14 @@ def test_sendgrid_gets_the_message_as_json_with_the_headers_salesos_relies_on():
 
 
 @respx.mock
+def test_sendgrid_gets_the_tenant_and_step_its_events_come_back_with():
+    route = respx.post(SENDGRID_SEND).respond(202, headers={"X-Message-Id": "HyTUNGfkQWq9b3MjW1BmZw"})
+    SendGridChannel("SG.key").send(message("outreach:hubspot-62515:ada@example.com:0"), "rep@acme.example", TO)
+    assert json.loads(route.calls.last.request.content)["custom_args"] == {
+        "salesos_tenant": "hubspot-62515", "salesos_step": "outreach:hubspot-62515:ada@example.com:0"}
+
+
+@respx.mock
 def test_sendgrid_keeps_the_threading_headers_of_a_follow_up():
     route = respx.post(SENDGRID_SEND).respond(202, headers={"X-Message-Id": "abc"})
     raw = message().replace(b"Message-ID:", b"In-Reply-To: <first@acme.example>\nReferences: <first@acme.example>\n"
