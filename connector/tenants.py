@@ -39,6 +39,8 @@ from connector.tenant_credentials import (
 from connector.tenant_markets import forget_market
 from connector.vault import Vault
 
+MAX_URL_TOKEN_CHARS = 200  # SalesOS's URL tokens are 43 characters: a longer one is never hashed
+
 Crm = Literal["hubspot", "salesforce"]
 _ORG_ID = re.compile(r"^00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
 
@@ -92,8 +94,9 @@ class TenantRecords:
         return self._select(None)
 
     def by_url_token(self, kind: UrlKind, token: str | None) -> Tenant | None:
-        """The tenant whose URL of this kind carries `token`; None for no token or one that is nobody's."""
-        if not token:
+        """The tenant whose URL of this kind carries `token`; None for no token or one that is nobody's (a token
+        longer than any SalesOS makes is nobody's, and is never hashed)."""
+        if not token or len(token) > MAX_URL_TOKEN_CHARS:
             return None
         index = kind.table
         rows = self._select(tenants.c.id == select(index.c.tenant).where(index.c.digest == digest(token))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import time
 
@@ -89,7 +90,7 @@ def sendgrid_events():
         events = sg.BATCH.validate_json(body)
     except ValidationError as exc:
         where = ".".join(str(part) for part in exc.errors()[0]["loc"]) or "body"
-        return Response(f'{{"error": "invalid event batch at {where}: {exc.errors()[0]["msg"]}"}}'.encode(),
+        return Response(json.dumps({"error": f"invalid event batch at {where}: {exc.errors()[0]['msg']}"}),
                         status=400, mimetype="application/json")
     if len(events) > sg.MAX_EVENTS:
         return Response(f'{{"error": "more than {sg.MAX_EVENTS} events"}}'.encode(), status=413,
