@@ -228,7 +228,12 @@ def write_eml(outbox: Path, key: str, message: bytes) -> Path:
     The same step always maps to the same file, so a retried job rewrites
     one file instead of adding a second message.
     """
-    return write_private(outbox / f"{_digest(key)}.eml", message)
+    return write_private(outbox / outbox_name(key), message)
+
+
+def outbox_name(key: str) -> str:
+    """The outbox file of a step's message (the local sink files it there)."""
+    return f"{_digest(key)}.eml"
 
 
 def _digest(key: str) -> str:
