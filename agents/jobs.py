@@ -556,14 +556,16 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
             + [_moved_write(item) for item in [*moved, *rescheduled]
                if item["email"].lower() not in unsubscribed | held])
     except (BudgetExhausted, GrantRevoked, RateLimited) as exc:
+        _complete_sent(tenant, lease, emails, keys)
         if isinstance(exc, RateLimited) and not exc.daily:
-            _complete_sent(tenant, lease, emails)
             raise  # short limits are retried by the job's retry policy
-        _complete_sent(tenant, lease, emails)
         return _defer(tenant, [i for i in due + waiting if _step_key(tenant, i) not in emails.sent], str(exc))
     done = lease.complete([_step_key(tenant, item) for item in happened])
     runtime.send_marks().clear([key for key in done if key in emails.sent])  # the ledger knows now
     _hold_reviews(tenant, emails.reviews.keys() - created.errors.keys(), keys)
+    unheld = [keys[key] for key in emails.reviews.keys() & created.errors.keys()]  # its task failed: tried again
+    if unheld:
+        _requeue(tenant, unheld, now + dt.timedelta(seconds=SEND_RETRY_SECONDS))
     for item in happened:
         steps_log.info("executed %s", _described(tenant, item))
     enqueue_steps(tenant, [_next_step(item) for item in happened
@@ -755,9 +757,12 @@ def _reschedule(tenant: str, keys: dict[str, dict], throttled: dict[str, tuple[s
     return moved
 
 
-def _complete_sent(tenant: str, lease: Lease, emails: _EmailSteps) -> None:
-    """The CRM said "not today" after the sends: what went out is done all the same (its record waits)."""
-    lease.complete(list(emails.sent))
+def _complete_sent(tenant: str, lease: Lease, emails: _EmailSteps, keys: dict[str, dict]) -> None:
+    """The CRM refused to take the batch's records after the sends: what went out is done all the same, and its
+    sequence goes on (its CRM record is what is missing; the run summary's CRM errors say so)."""
+    done = lease.complete(list(emails.sent))
+    enqueue_steps(tenant, [_next_step(keys[key]) for key in done
+                           if keys[key]["step_index"] + 1 < len(keys[key]["sequence"])])
 
 
 def _hold_reviews(tenant: str, review_keys, keys: dict[str, dict]) -> None:
