@@ -25,15 +25,15 @@ from agents.replies import ReplyClassification, classify
 from agents.sequences import TEMPLATES, schedule
 from connector import runtime
 from connector.calendar.base import CalendarError
-from connector.engagement_log import EngagementLog
 from connector.channels.base import SendError
 from connector.channels.email import render_reply
+from connector.engagement_log import EngagementLog
 from connector.inbound.base import InboundError, InboundMessage
 from connector.inbound.cursors import InboundCursors
 from connector.inbound.poll import poll_mailbox
+from connector.inbound.queue import enqueue_inbound
 from connector.queues import enqueue_once, job_id
 from connector.unsubscribes import enqueue_sync
-from connector.inbound.queue import enqueue_inbound
 from crm_adapters.base import ActivityWrite, ContactWrite, TaskWrite
 
 log = logging.getLogger(__name__)
