@@ -514,6 +514,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
     emails = _send_emails(tenant, ledger, lease, due, contacts, now, asked, market)
     due = [item for item in due if _step_key(tenant, item) not in emails.not_done]
     activities, tasks, unwritable = [], [], dict(emails.unwritable)
+    call_link = runtime.call_links(tenant) if any(_step(item)["channel"] == "phone" for item in due) else None
     for item in due:
         key = _step_key(tenant, item)
         try:
@@ -532,7 +533,7 @@ def _execute_steps(tenant: str, crm, lease: Lease, keys: dict[str, dict], items:
                 texted = _text(tenant, key, item, contacts.get(item["email"].lower()), now, emails)
                 activities += [texted] if texted else []
             elif key not in unwritable:
-                tasks.append(_rep_task(tenant, key, item, step, market, contacts.get(item["email"].lower())))
+                tasks.append(_rep_task(key, item, step, market, contacts.get(item["email"].lower()), call_link))
         except (ValueError, KeyError, TypeError) as exc:  # the step's data, not the job's: it fails alone
             log.error("outreach step %s cannot be written: %s: %s", key, type(exc).__name__, exc)
             unwritable[key] = clip(f"{type(exc).__name__}: {exc}", 300)
@@ -906,8 +907,8 @@ _TASK_COPY = {"send_connection_request": "linkedin_connection", "send_message": 
               "make_call": "call_script"}
 
 
-def _rep_task(tenant: str, key: str, item: dict, step: dict, market: MarketDefinition | None = None,
-              contact: CrmContact | None = None) -> TaskWrite:
+def _rep_task(key: str, item: dict, step: dict, market: MarketDefinition | None = None,
+              contact: CrmContact | None = None, call_link=None) -> TaskWrite:
     """A LinkedIn or phone step: the rep's task, carrying the drafted note, message or call script (LinkedIn has
     no sanctioned API for sending them); a call task links to click-to-call when Twilio is set up."""
     subject = _TASK_SUBJECT.get(step["action"], "{name}: " + step["action"]).format(name=item["name"])
@@ -918,9 +919,8 @@ def _rep_task(tenant: str, key: str, item: dict, step: dict, market: MarketDefin
                       company_name=item["company_name"], message_type=step["message_type"], hooks=item["hooks"],
                       objections=item.get("objections") or [])
         lines += ["", render_task_copy(kind, draft, templates=market.templates if market else None)]
-    if step["channel"] == "phone" and contact is not None:
-        link = runtime.call_link(tenant, contact.owner_id, item["email"], contact.phone,
-                                 contact.country or item.get("country"))
+    if step["channel"] == "phone" and contact is not None and call_link is not None:
+        link = call_link(contact.owner_id, item["email"], contact.phone, contact.country or item.get("country"))
         lines += [f"\nClick to call (your phone rings first): {link}"] if link else []
     else:
         lines += [f"Hook: {hook}" for hook in item["hooks"]]

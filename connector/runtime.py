@@ -248,29 +248,38 @@ def link_signer():
                                                          configured).keys())
 
 
-def call_link(tenant: str, owner_id: str | None, email: str, phone: str | None,
-              country: str | None = None) -> str | None:
-    """A click-to-call link for the contact's owner, when the tenant has a Twilio account with a caller id and
-    the owner's phone is known; None: the call task says to dial."""
+def call_links(tenant: str):
+    """For one batch: a function (owner id, email, phone, country) -> click-to-call link or None. None instead of
+    the function when the tenant has no Twilio account with a caller id (the call tasks say to dial). The account,
+    the signer and each owner's phone are read once per batch, not once per step."""
+    from connector.channels.phone_numbers import InvalidPhoneNumber, to_e164
     from connector.tenants import vault_keys
     from connector.twilio_account import get_account, rep_phone
     from connector.vault import Vault
 
     keys = vault_keys(settings())
-    if not (keys and owner_id and phone):
+    if not keys:
         return None
     vault = Vault(settings().database_url, keys)
-    account = get_account(vault, tenant)
-    signer = link_signer()
-    if account is None or not account.caller_id or signer is None or rep_phone(vault, tenant, owner_id) is None:
+    account, signer = get_account(vault, tenant), link_signer()
+    if account is None or not account.caller_id or signer is None:
         return None
-    from connector.channels.phone_numbers import InvalidPhoneNumber, to_e164
+    phones: dict[str, str | None] = {}
 
-    try:
-        number = to_e164(phone, field="phone", region=country)  # a number Twilio can dial, or no link
-    except InvalidPhoneNumber:
-        return None
-    return signer.call_url(tenant, owner_id, email, number, now())
+    def link(owner_id: str | None, email: str, phone: str | None, country: str | None) -> str | None:
+        if not (owner_id and phone):
+            return None
+        if owner_id not in phones:
+            phones[owner_id] = rep_phone(vault, tenant, owner_id)
+        if phones[owner_id] is None:
+            return None
+        try:
+            number = to_e164(phone, field="phone", region=country)  # a number Twilio can dial, or no link
+        except InvalidPhoneNumber:
+            return None
+        return signer.call_url(tenant, owner_id, email, number, now())
+
+    return link
 
 
 def calendar_for(mailbox: Mailbox | None):

@@ -26,6 +26,9 @@ _DATABASE_SCHEMES = ("postgresql+psycopg://", "postgresql://", "sqlite:///")
 SAMPLE_DATA = (PROJECT_ROOT / "data" / "sample_market.jsonl", PROJECT_ROOT / "data" / "target_accounts.csv")
 
 
+_THROTTLE = ThrottlePolicy.model_fields  # its defaults are the settings' defaults: one place to change them
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -45,13 +48,18 @@ class Settings(BaseSettings):
                                                                     "weekdays, or every")
     salesos_default_timezone: str = Field(default="UTC", description="IANA zone of prospects whose zone is unknown")
     salesos_mailbox_timezone: str = Field(default="UTC", description="IANA zone whose day a mailbox's caps count")
-    salesos_mailbox_daily_cap: int = Field(default=40, ge=0, description="emails per mailbox per day")
-    salesos_mailbox_hourly_cap: int = Field(default=12, ge=0, description="emails per mailbox per clock hour")
-    salesos_domain_daily_cap: int = Field(default=5, ge=0, description="emails per recipient domain per day")
-    salesos_domain_cap_scope: Scope = Field(default="tenant", description="the domain cap counts the tenant's "
-                                                                          "mailboxes together, or each mailbox")
-    salesos_warmup_start: int = Field(default=5, ge=0, description="a warming mailbox's cap on its first day")
-    salesos_warmup_step: int = Field(default=5, ge=0, description="added each business day of warm-up")
+    salesos_mailbox_daily_cap: int = Field(default=_THROTTLE["mailbox_daily_cap"].default,
+        ge=0, description="emails per mailbox per day")
+    salesos_mailbox_hourly_cap: int = Field(default=_THROTTLE["mailbox_hourly_cap"].default,
+        ge=0, description="emails per mailbox per clock hour")
+    salesos_domain_daily_cap: int = Field(default=_THROTTLE["domain_daily_cap"].default,
+        ge=0, description="emails per recipient domain per day")
+    salesos_domain_cap_scope: Scope = Field(default=_THROTTLE["domain_cap_scope"].default,
+        description="the domain cap counts the tenant's mailboxes together, or each mailbox")
+    salesos_warmup_start: int = Field(default=_THROTTLE["warmup_start"].default,
+        ge=0, description="a warming mailbox's cap on its first day")
+    salesos_warmup_step: int = Field(default=_THROTTLE["warmup_step"].default,
+        ge=0, description="added each business day of warm-up")
     salesos_sender_name: str = "SalesOS Demo"
     salesos_sender_email: str = "demo@salesos.invalid"
     salesos_postal_address: str = "SalesOS Demo, 1 Sample Street, Springfield, USA"
